@@ -1,0 +1,199 @@
+"""Hardware specification of the simulated accelerator: validated data, SI units.
+
+A ``HardwareConfig`` is pure data (pydantic, unknown keys rejected). It is built from a YAML
+file or a preset name in ``configs/hw/``; quantities may be written with units at the edge
+(``"64 KiB"``, ``"1 GHz"``, ``"16 GB/s"``, ``"8 pJ"``) and are stored as plain SI numbers.
+Bad files raise one ``HardwareConfigError`` naming the field and the expected form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from accel_sim.energy import EnergyTable, LeakageTable
+from accel_sim.units import parse_quantity
+
+PRESET_DIR_ENV = "COSIM_HW_DIR"
+
+
+def _quantity(unit: str):
+    return BeforeValidator(lambda value: parse_quantity(value, unit))
+
+
+def _whole_bytes(value: object) -> object:
+    number = parse_quantity(value, "B")
+    if isinstance(number, float):
+        if not number.is_integer():
+            raise ValueError(f"expected a whole number of bytes, got {value!r}")
+        return int(number)
+    return number
+
+
+Bytes = Annotated[int, BeforeValidator(_whole_bytes), Field(gt=0)]
+Hertz = Annotated[float, _quantity("Hz"), Field(gt=0)]
+BytesPerSecond = Annotated[float, _quantity("B/s"), Field(gt=0)]
+JoulesPerBit = Annotated[float, _quantity("J"), Field(ge=0)]
+
+
+class HardwareConfigError(ValueError):
+    """A hardware spec that cannot be used; the message names the field and expected form."""
+
+
+class Dataflow(StrEnum):
+    WEIGHT_STATIONARY = "ws"
+    OUTPUT_STATIONARY = "os"
+    INPUT_STATIONARY = "is"
+
+
+class Precision(StrEnum):
+    INT8 = "int8"
+    INT16 = "int16"
+    FP16 = "fp16"
+    FP32 = "fp32"
+
+    @property
+    def bytes(self) -> int:
+        return {"int8": 1, "int16": 2, "fp16": 2, "fp32": 4}[self.value]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PEArray(_Spec):
+    """The systolic array: rows x cols MAC units."""
+
+    rows: int = Field(gt=0, le=4096)
+    cols: int = Field(gt=0, le=4096)
+    dataflow: Dataflow = Dataflow.WEIGHT_STATIONARY
+    precision: Precision = Precision.INT8
+    clock_hz: Hertz = 1.0e9
+    # Partial sums are accumulated at this width (int32 / fp32 accumulators).
+    accumulator_bytes: int = Field(default=4, gt=0, le=8)
+
+
+class SramBuffer(_Spec):
+    """One on-chip scratchpad (ifmap, filter or ofmap)."""
+
+    size_bytes: Bytes
+    bytes_per_cycle: float = Field(gt=0, description="array-side bandwidth of the buffer")
+
+
+class Sram(_Spec):
+    """The three operand buffers; double buffering halves the resident capacity of each
+    and lets DRAM transfers for the next fold overlap the current one."""
+
+    ifmap: SramBuffer
+    filter: SramBuffer
+    ofmap: SramBuffer
+    double_buffered: bool = True
+
+
+class Dram(_Spec):
+    bandwidth_bytes_per_s: BytesPerSecond
+    # An input, never a hidden constant: it varies ~5x across sources (energy-tables.md).
+    energy_per_bit_j: JoulesPerBit
+
+
+class VectorUnit(_Spec):
+    """SIMD unit for softmax, GELU, LayerNorm, residual adds and gathers."""
+
+    lanes: int = Field(gt=0, le=65536)
+    pipeline_latency_cycles: int = Field(default=8, ge=0)
+
+
+class HardwareConfig(_Spec):
+    name: str = Field(min_length=1)
+    description: str = ""
+    pe_array: PEArray
+    sram: Sram
+    dram: Dram
+    vector_unit: VectorUnit
+    energy: EnergyTable = EnergyTable()
+    leakage: LeakageTable = LeakageTable()
+
+    @property
+    def word_bytes(self) -> int:
+        return self.pe_array.precision.bytes
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        return self.dram.bandwidth_bytes_per_s / self.pe_array.clock_hz
+
+    @property
+    def pe_count(self) -> int:
+        return self.pe_array.rows * self.pe_array.cols
+
+    def config_hash(self) -> str:
+        """A stable hash of every field, for keying results."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _format_validation_error(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check spelling; see configs/hw/ for valid keys)"
+        elif item["type"] == "missing":
+            message = "required field is missing"
+        lines.append(f"{field}: {message}")
+    return f"invalid hardware config {source}: " + "; ".join(lines)
+
+
+def hardware_from_dict(data: Any, source: str = "<dict>") -> HardwareConfig:
+    """Validate a mapping into a ``HardwareConfig``; errors name the offending field."""
+    if not isinstance(data, dict):
+        raise HardwareConfigError(
+            f"invalid hardware config {source}: expected a YAML mapping of fields, "
+            f"got {type(data).__name__}"
+        )
+    try:
+        return HardwareConfig.model_validate(data)
+    except ValidationError as error:
+        raise HardwareConfigError(_format_validation_error(error, source)) from None
+
+
+def preset_dir() -> Path:
+    """``configs/hw`` beside the packages (override with $COSIM_HW_DIR)."""
+    override = os.environ.get(PRESET_DIR_ENV)
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parent.parent / "configs" / "hw"
+
+
+def list_presets() -> list[str]:
+    directory = preset_dir()
+    return sorted(path.stem for path in directory.glob("*.yaml")) if directory.is_dir() else []
+
+
+def load_hardware(source: str | os.PathLike[str]) -> HardwareConfig:
+    """Load a preset by name (``systolic-32x32-ws``) or a YAML file by path."""
+    path = Path(source)
+    is_file_like = path.suffix in {".yaml", ".yml"} or os.sep in str(source)
+    if not is_file_like:
+        candidate = preset_dir() / f"{source}.yaml"
+        if not candidate.is_file():
+            names = ", ".join(list_presets()) or "(none found)"
+            raise HardwareConfigError(
+                f"unknown hardware preset {str(source)!r}: expected a preset name ({names}) "
+                "or a path to a .yaml file"
+            )
+        path = candidate
+    if not path.is_file():
+        raise HardwareConfigError(f"hardware config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise HardwareConfigError(f"hardware config {path} is not valid YAML: {error}") from None
+    return hardware_from_dict(data, source=str(path))

@@ -1,0 +1,198 @@
+"""Simulation results: per-op and totals, with the tidy-table and JSON views the CLI writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from accel_sim.energy import ENERGY_COMPONENTS
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """One op of the workload as it ran on the hardware."""
+
+    name: str
+    kind: str  # "gemm" or a vector kind
+    role: str | None
+    layer: int | None
+    m: int | None
+    n: int | None
+    k: int | None
+    count: int
+    elements: int | None
+    macs: int
+    compute_cycles: int
+    stall_cycles: int
+    latency_s: float
+    energy_breakdown_j: dict[str, float]
+    dram_read_bytes: float
+    dram_write_bytes: float
+    sram_read_bytes: float
+    sram_write_bytes: float
+    utilisation: float  # MACs / (cycles x PEs); 0 for vector ops
+    folds: int = 0
+
+    @property
+    def cycles(self) -> int:
+        return self.compute_cycles + self.stall_cycles
+
+    @property
+    def energy_j(self) -> float:
+        return sum(self.energy_breakdown_j.values())
+
+    @property
+    def dram_bytes(self) -> float:
+        return self.dram_read_bytes + self.dram_write_bytes
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """A whole forward pass: ops in order plus the totals users quote."""
+
+    model_name: str
+    hardware_name: str
+    batch: int
+    seq_len: int
+    clock_hz: float
+    pe_count: int
+    ops: tuple[OpResult, ...]
+    config_hash: str
+    version: str
+    seed: int = 0
+    simulation_s: float = field(default=0.0, compare=False)
+
+    @property
+    def compute_cycles(self) -> int:
+        return sum(op.compute_cycles for op in self.ops)
+
+    @property
+    def stall_cycles(self) -> int:
+        return sum(op.stall_cycles for op in self.ops)
+
+    @property
+    def cycles(self) -> int:
+        return self.compute_cycles + self.stall_cycles
+
+    @property
+    def latency_s(self) -> float:
+        return self.cycles / self.clock_hz
+
+    @property
+    def energy_breakdown_j(self) -> dict[str, float]:
+        return {
+            c: sum(op.energy_breakdown_j.get(c, 0.0) for op in self.ops) for c in ENERGY_COMPONENTS
+        }
+
+    @property
+    def energy_j(self) -> float:
+        return sum(op.energy_j for op in self.ops)
+
+    @property
+    def macs(self) -> int:
+        return sum(op.macs for op in self.ops)
+
+    @property
+    def dram_bytes(self) -> float:
+        return sum(op.dram_bytes for op in self.ops)
+
+    @property
+    def sram_bytes(self) -> float:
+        return sum(op.sram_read_bytes + op.sram_write_bytes for op in self.ops)
+
+    @property
+    def utilisation(self) -> float:
+        return self.macs / (self.cycles * self.pe_count) if self.cycles else 0.0
+
+    @property
+    def sequences_per_s(self) -> float:
+        return self.batch / self.latency_s if self.latency_s else 0.0
+
+    def totals(self) -> dict[str, float]:
+        return {
+            "cycles": self.cycles,
+            "compute_cycles": self.compute_cycles,
+            "stall_cycles": self.stall_cycles,
+            "latency_s": self.latency_s,
+            "energy_j": self.energy_j,
+            "sequences_per_s": self.sequences_per_s,
+            "macs": self.macs,
+            "utilisation": self.utilisation,
+            "dram_bytes": self.dram_bytes,
+            "sram_bytes": self.sram_bytes,
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """One tidy row per op, with the run's identity on every row."""
+        rows = []
+        for op in self.ops:
+            row = {
+                "model": self.model_name,
+                "hardware": self.hardware_name,
+                "batch": self.batch,
+                "seq_len": self.seq_len,
+                "op": op.name,
+                "kind": op.kind,
+                "role": op.role,
+                "layer": op.layer,
+                "m": op.m,
+                "n": op.n,
+                "k": op.k,
+                "count": op.count,
+                "elements": op.elements,
+                "macs": op.macs,
+                "cycles": op.cycles,
+                "compute_cycles": op.compute_cycles,
+                "stall_cycles": op.stall_cycles,
+                "latency_s": op.latency_s,
+                "energy_j": op.energy_j,
+                **{f"energy_{c}_j": op.energy_breakdown_j.get(c, 0.0) for c in ENERGY_COMPONENTS},
+                "dram_read_bytes": op.dram_read_bytes,
+                "dram_write_bytes": op.dram_write_bytes,
+                "sram_read_bytes": op.sram_read_bytes,
+                "sram_write_bytes": op.sram_write_bytes,
+                "utilisation": op.utilisation,
+                "config_hash": self.config_hash,
+                "seed": self.seed,
+            }
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def to_dict(self) -> dict:
+        """The JSON document ``cosim simulate --json`` writes."""
+        return {
+            "model": self.model_name,
+            "hardware": self.hardware_name,
+            "batch": self.batch,
+            "seq_len": self.seq_len,
+            "total": self.totals(),
+            "energy_breakdown_j": self.energy_breakdown_j,
+            "ops": [
+                {
+                    "name": op.name,
+                    "kind": op.kind,
+                    "role": op.role,
+                    "layer": op.layer,
+                    "m": op.m,
+                    "n": op.n,
+                    "k": op.k,
+                    "count": op.count,
+                    "elements": op.elements,
+                    "macs": op.macs,
+                    "cycles": op.cycles,
+                    "compute_cycles": op.compute_cycles,
+                    "stall_cycles": op.stall_cycles,
+                    "latency_s": op.latency_s,
+                    "energy_j": op.energy_j,
+                    "dram_bytes": op.dram_bytes,
+                }
+                for op in self.ops
+            ],
+            "meta": {
+                "simulation_s": self.simulation_s,
+                "version": self.version,
+                "config_hash": self.config_hash,
+                "seed": self.seed,
+            },
+        }

@@ -1,0 +1,1 @@
+"""Reference simulators and analytical bounds the engine is checked against."""

@@ -1,0 +1,49 @@
+"""Non-GEMM ops (softmax, GELU, LayerNorm, residual adds, gathers) on the SIMD vector unit.
+
+An op streams its inputs from DRAM and its outputs back (layer-by-layer execution, double
+buffered), so it lasts the longer of its lane work and its DRAM traffic, plus the pipeline
+fill. Lane-ops per element are instruction counts of the usual implementations:
+softmax = max, subtract, exp, sum, divide (5); LayerNorm = mean, centre, square, variance,
+scale, shift (6); GELU (tanh form) = 8; tanh = 4; residual add = ReLU = 1; gather = 0
+(data movement only).
+"""
+
+from __future__ import annotations
+
+import math
+
+from accel_sim.config import HardwareConfig
+from accel_sim.energy import ActionCounts
+from accel_sim.op_cost import OpCost
+from workloads.ops import VectorKind, VectorOp
+
+LANE_OPS_PER_ELEMENT = {
+    VectorKind.SOFTMAX: 5,
+    VectorKind.LAYERNORM: 6,
+    VectorKind.GELU: 8,
+    VectorKind.TANH: 4,
+    VectorKind.RESIDUAL_ADD: 1,
+    VectorKind.RELU: 1,
+    VectorKind.EMBEDDING_GATHER: 0,
+}
+
+# Input tensors read per output element (a residual add reads two).
+INPUTS_PER_ELEMENT = {VectorKind.RESIDUAL_ADD: 2}
+
+
+def vector_cost(op: VectorOp, hw: HardwareConfig) -> OpCost:
+    """Cycles and action counts of a vector op on ``hw``'s vector unit."""
+    lane_ops = op.elements * LANE_OPS_PER_ELEMENT[op.kind]
+    word = hw.word_bytes
+    read_bytes = op.elements * INPUTS_PER_ELEMENT.get(op.kind, 1) * word
+    write_bytes = op.elements * word
+    lane_cycles = math.ceil(lane_ops / hw.vector_unit.lanes)
+    compute = lane_cycles + hw.vector_unit.pipeline_latency_cycles
+    dram_cycles = math.ceil((read_bytes + write_bytes) / hw.dram_bytes_per_cycle)
+    stall = max(0, dram_cycles - lane_cycles)
+    counts = ActionCounts(
+        vector_lane_ops=lane_ops,
+        dram_read_bytes=read_bytes,
+        dram_write_bytes=write_bytes,
+    )
+    return OpCost(compute_cycles=compute, stall_cycles=stall, counts=counts)

@@ -1,0 +1,33 @@
+"""BERT-family models as ordered operation lists for the accelerator simulator."""
+
+from workloads.bert import (
+    PRESETS,
+    WorkloadError,
+    build_workload,
+    load_config,
+    preset_config,
+)
+from workloads.ops import (
+    ENCODER_LINEAR_ROLES,
+    GemmOp,
+    GemmRole,
+    Op,
+    VectorKind,
+    VectorOp,
+    Workload,
+)
+
+__all__ = [
+    "ENCODER_LINEAR_ROLES",
+    "PRESETS",
+    "GemmOp",
+    "GemmRole",
+    "Op",
+    "VectorKind",
+    "VectorOp",
+    "Workload",
+    "WorkloadError",
+    "build_workload",
+    "load_config",
+    "preset_config",
+]

@@ -1,0 +1,488 @@
+"""BERT-family models (BERT, RoBERTa, DistilBERT, MiniLM) as ordered operation lists.
+
+``build_workload`` follows the forward pass of the Hugging Face ``*ForSequenceClassification``
+model op by op, so the simulator runs what the real model runs and every linear GEMM names
+the exact parameter (``weight_name``) a pruning mask will later be attached to.
+
+Sources are resolved without the network: a transformers config object, a local checkpoint
+directory holding ``config.json``, or a built-in preset (published shapes, random weights).
+
+What is folded away rather than listed, because it adds no GEMM work and only a few
+element-wise passes: bias adds (into their GEMM), the 1/sqrt(head_dim) scaling and the
+attention-mask add (into SOFTMAX), and dropout (identity in eval mode).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workloads.ops import GemmOp, GemmRole, Op, VectorKind, VectorOp, Workload
+
+# transformers (and with it torch) is imported inside the functions that need it, so that
+# `import workloads` stays cheap and torch-free for the simulator.
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
+
+    ConfigSource = PretrainedConfig | str | Path
+
+
+class WorkloadError(ValueError):
+    """A model source or workload parameter that cannot be turned into a workload."""
+
+
+CONFIG_FILE = "config.json"
+# A checkpoint directory with any of these holds trained weights, not a bare config.
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
+
+def _bert_preset(
+    hidden: int, layers: int, heads: int, intermediate: int
+) -> Callable[[], PretrainedConfig]:
+    """A factory, so every caller gets a fresh config it may modify."""
+
+    def make() -> PretrainedConfig:
+        from transformers import BertConfig
+
+        return BertConfig(
+            vocab_size=30522,
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=intermediate,
+            max_position_embeddings=512,
+            type_vocab_size=2,
+        )
+
+    return make
+
+
+def _roberta_base() -> PretrainedConfig:
+    from transformers import RobertaConfig
+
+    return RobertaConfig(
+        vocab_size=50265,
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        max_position_embeddings=514,
+        type_vocab_size=1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        layer_norm_eps=1e-5,
+    )
+
+
+def _distilbert_base() -> PretrainedConfig:
+    from transformers import DistilBertConfig
+
+    return DistilBertConfig(
+        vocab_size=30522,
+        dim=768,
+        n_layers=6,
+        n_heads=12,
+        hidden_dim=3072,
+        max_position_embeddings=512,
+    )
+
+
+# Shapes of the published checkpoints; weights are random (synthetic_weights=True).
+PRESETS: dict[str, Callable[[], PretrainedConfig]] = {
+    "bert-base-uncased": _bert_preset(768, 12, 12, 3072),
+    "bert-large-uncased": _bert_preset(1024, 24, 16, 4096),
+    "roberta-base": _roberta_base,
+    "distilbert-base-uncased": _distilbert_base,
+    "all-MiniLM-L6-v2": _bert_preset(384, 6, 12, 1536),
+    "bert-tiny": _bert_preset(128, 2, 2, 512),  # google/bert_uncased_L-2_H-128_A-2
+    "bert-mini": _bert_preset(256, 4, 4, 1024),  # google/bert_uncased_L-4_H-256_A-4
+    "bert-small": _bert_preset(512, 4, 8, 2048),  # google/bert_uncased_L-4_H-512_A-8
+}
+
+# Hub ids people type for the same checkpoints; resolved to the preset, never downloaded.
+_PRESET_ALIASES = {
+    "google-bert/bert-base-uncased": "bert-base-uncased",
+    "google-bert/bert-large-uncased": "bert-large-uncased",
+    "FacebookAI/roberta-base": "roberta-base",
+    "distilbert/distilbert-base-uncased": "distilbert-base-uncased",
+    "sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
+    "google/bert_uncased_L-2_H-128_A-2": "bert-tiny",
+    "google/bert_uncased_L-4_H-256_A-4": "bert-mini",
+    "google/bert_uncased_L-4_H-512_A-8": "bert-small",
+}
+
+FAMILIES = ("bert", "roberta", "distilbert")
+
+
+def preset_config(name: str) -> PretrainedConfig:
+    """A fresh transformers config for a built-in preset (or its hub id alias)."""
+    canonical = _PRESET_ALIASES.get(name, name)
+    if canonical not in PRESETS:
+        raise WorkloadError(f"unknown preset {name!r}: expected one of {', '.join(PRESETS)}")
+    return PRESETS[canonical]()
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """A source after loading: what it is, what to call it, and whether weights are real."""
+
+    config: PretrainedConfig
+    model_name: str
+    synthetic_weights: bool
+
+
+def load_config(source: ConfigSource) -> PretrainedConfig:
+    """The transformers config behind ``source``, checked to be a supported BERT family."""
+    return _resolve(source).config
+
+
+def _resolve(source: ConfigSource) -> _Resolved:
+    from transformers import PretrainedConfig
+
+    if isinstance(source, PretrainedConfig):
+        _check_family(source, where="config")
+        name = source.name_or_path or source.model_type
+        return _Resolved(source, str(name), synthetic_weights=True)
+    if isinstance(source, str) and (source in PRESETS or source in _PRESET_ALIASES):
+        return _Resolved(preset_config(source), _PRESET_ALIASES.get(source, source), True)
+    if isinstance(source, str | Path):
+        return _resolve_directory(Path(source), source)
+    raise WorkloadError(
+        f"unsupported model source of type {type(source).__name__}: expected a preset name, "
+        "a checkpoint directory path, or a transformers BertConfig/RobertaConfig/DistilBertConfig"
+    )
+
+
+def _resolve_directory(path: Path, source: str | Path) -> _Resolved:
+    """Load ``path/config.json`` offline; hub ids are never looked up, only presets."""
+    path = path.expanduser()
+    if not path.exists():
+        if isinstance(source, str) and not _looks_like_path(source):
+            raise WorkloadError(
+                f"unknown model {source!r}: expected a preset name ({', '.join(PRESETS)}) "
+                f"or a directory with {CONFIG_FILE}"
+            )
+        raise WorkloadError(
+            f"model directory {str(source)!r} does not exist: "
+            f"expected a checkpoint directory holding {CONFIG_FILE}"
+        )
+    if not path.is_dir():
+        raise WorkloadError(
+            f"{str(path)!r} is a file: expected a checkpoint directory holding {CONFIG_FILE}"
+        )
+    config = _load_directory_config(path)
+    synthetic = not any((path / name).is_file() for name in WEIGHT_FILES)
+    return _Resolved(config, path.resolve().name, synthetic_weights=synthetic)
+
+
+def _looks_like_path(text: str) -> bool:
+    """Hub-style ids (``org/name``) read as model names; these read as filesystem paths."""
+    return Path(text).is_absolute() or text.startswith((".", "~")) or "\\" in text
+
+
+def _load_directory_config(path: Path) -> PretrainedConfig:
+    """Validate config.json ourselves first, so errors name the file instead of a traceback."""
+    config_path = path / CONFIG_FILE
+    if not config_path.is_file():
+        raise WorkloadError(
+            f"{config_path} not found: expected a checkpoint directory holding {CONFIG_FILE}"
+        )
+    try:
+        raw = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise WorkloadError(
+            f"{config_path} is not valid JSON ({err}): expected a JSON object"
+        ) from None
+    if not isinstance(raw, dict):
+        raise WorkloadError(
+            f"{config_path} holds a JSON {type(raw).__name__}: expected a JSON object"
+        )
+    model_type = raw.get("model_type")
+    if model_type not in FAMILIES:
+        raise WorkloadError(
+            f"{config_path}: model_type {model_type!r} is not supported: "
+            f"expected one of {', '.join(FAMILIES)}"
+        )
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(path, local_files_only=True)
+    # transformers raises OSError, ValueError, TypeError and huggingface_hub's strict
+    # dataclass errors (plain Exception subclasses); all mean "this file is wrong".
+    except Exception as err:
+        raise WorkloadError(
+            f"{config_path} could not be loaded as a {model_type} config: {err}"
+        ) from None
+
+
+def _check_family(config: PretrainedConfig, where: str) -> str:
+    model_type = getattr(config, "model_type", None)
+    if model_type not in FAMILIES:
+        raise WorkloadError(
+            f"{where}: model_type {model_type!r} is not a BERT-family model: "
+            f"expected one of {', '.join(FAMILIES)}"
+        )
+    return model_type
+
+
+@dataclass(frozen=True)
+class _Dims:
+    """The shape numbers of one encoder, with family-specific attribute names resolved."""
+
+    family: str
+    hidden: int
+    layers: int
+    heads: int
+    intermediate: int
+    embedding_tables: int
+    max_seq_len: int
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+
+def _positive_int(config: PretrainedConfig, field: str) -> int:
+    value = getattr(config, field, None)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise WorkloadError(f"config field {field!r} is {value!r}: expected a positive int")
+    return value
+
+
+def _dims(config: PretrainedConfig) -> _Dims:
+    family = _check_family(config, where="config")
+    if family == "distilbert":
+        intermediate_field, act_field, tables = "hidden_dim", "activation", 2
+    else:
+        intermediate_field, act_field, tables = "intermediate_size", "hidden_act", 3
+    hidden = _positive_int(config, "hidden_size")
+    heads = _positive_int(config, "num_attention_heads")
+    if hidden % heads:
+        raise WorkloadError(
+            f"config hidden_size {hidden} is not divisible by num_attention_heads {heads}: "
+            "expected whole attention heads"
+        )
+    _check_gelu(getattr(config, act_field, None), act_field)
+    return _Dims(
+        family=family,
+        hidden=hidden,
+        layers=_positive_int(config, "num_hidden_layers"),
+        heads=heads,
+        intermediate=_positive_int(config, intermediate_field),
+        embedding_tables=tables,
+        max_seq_len=_max_seq_len(config, family),
+    )
+
+
+def _check_gelu(activation: object, field: str) -> None:
+    """VectorKind only has GELU; refuse rather than mislabel a ReLU/SiLU FFN."""
+    if not (isinstance(activation, str) and "gelu" in activation):
+        raise WorkloadError(
+            f"config {field} {activation!r} is not supported: expected a GELU variant "
+            "(gelu, gelu_new, gelu_pytorch_tanh, ...)"
+        )
+
+
+def _max_seq_len(config: PretrainedConfig, family: str) -> int:
+    """RoBERTa numbers positions from pad_token_id + 1, so 514 table rows give 512 tokens."""
+    positions = _positive_int(config, "max_position_embeddings")
+    if family != "roberta":
+        return positions
+    pad = config.pad_token_id if isinstance(config.pad_token_id, int) else 1
+    return positions - pad - 1
+
+
+def _positions_note(config: PretrainedConfig, dims: _Dims) -> str:
+    note = f"max_position_embeddings {config.max_position_embeddings}"
+    if dims.family == "roberta":
+        note += " less RoBERTa's padding offset"
+    return note
+
+
+def _check_size(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise WorkloadError(f"{name} is {value!r}: expected a positive int")
+    return value
+
+
+def build_workload(
+    source: ConfigSource,
+    batch: int = 1,
+    seq_len: int = 128,
+    num_labels: int | None = None,
+) -> Workload:
+    """The ordered forward pass of ``source``'s sequence classifier at ``batch`` x ``seq_len``.
+
+    ``source`` is a transformers config, a preset name (checked before the filesystem, so a
+    directory named like a preset is not read) or a checkpoint directory. ``num_labels``
+    defaults to the config's (2 unless the config says otherwise). Every problem with the
+    source or the sizes raises one ``WorkloadError`` naming the field or file at fault.
+    """
+    resolved = _resolve(source)
+    config = resolved.config
+    dims = _dims(config)
+    batch = _check_size("batch", batch)
+    seq_len = _check_size("seq_len", seq_len)
+    if seq_len > dims.max_seq_len:
+        raise WorkloadError(
+            f"seq_len {seq_len} exceeds the {dims.max_seq_len} positions the model can embed "
+            f"({_positions_note(config, dims)}): expected 1 <= seq_len <= {dims.max_seq_len}"
+        )
+    labels = _check_size("num_labels", config.num_labels if num_labels is None else num_labels)
+    ops = (
+        *_embedding_ops(dims, batch, seq_len),
+        *(op for layer in range(dims.layers) for op in _layer_ops(dims, layer, batch, seq_len)),
+        *_head_ops(dims, batch, labels),
+    )
+    return Workload(
+        model_name=resolved.model_name,
+        batch=batch,
+        seq_len=seq_len,
+        ops=ops,
+        family=dims.family,
+        synthetic_weights=resolved.synthetic_weights,
+    )
+
+
+def _embedding_ops(dims: _Dims, batch: int, seq_len: int) -> list[Op]:
+    """Gather one row per token from every table, sum the tables, then LayerNorm."""
+    token_values = batch * seq_len * dims.hidden
+    return [
+        VectorOp(
+            "embeddings.gather", VectorKind.EMBEDDING_GATHER, token_values * dims.embedding_tables
+        ),
+        VectorOp(
+            "embeddings.sum", VectorKind.RESIDUAL_ADD, token_values * (dims.embedding_tables - 1)
+        ),
+        VectorOp("embeddings.layernorm", VectorKind.LAYERNORM, token_values),
+    ]
+
+
+# Per-family parameter paths of one encoder layer, relative to the layer prefix.
+_LAYER_PREFIX = {
+    "bert": "bert.encoder.layer.{i}.",
+    "roberta": "roberta.encoder.layer.{i}.",
+    "distilbert": "distilbert.transformer.layer.{i}.",
+}
+_BERT_LINEARS = {
+    GemmRole.QUERY: "attention.self.query.weight",
+    GemmRole.KEY: "attention.self.key.weight",
+    GemmRole.VALUE: "attention.self.value.weight",
+    GemmRole.ATTENTION_OUTPUT: "attention.output.dense.weight",
+    GemmRole.FFN_IN: "intermediate.dense.weight",
+    GemmRole.FFN_OUT: "output.dense.weight",
+}
+_LAYER_LINEARS = {
+    "bert": _BERT_LINEARS,
+    "roberta": _BERT_LINEARS,
+    "distilbert": {
+        GemmRole.QUERY: "attention.q_lin.weight",
+        GemmRole.KEY: "attention.k_lin.weight",
+        GemmRole.VALUE: "attention.v_lin.weight",
+        GemmRole.ATTENTION_OUTPUT: "attention.out_lin.weight",
+        GemmRole.FFN_IN: "ffn.lin1.weight",
+        GemmRole.FFN_OUT: "ffn.lin2.weight",
+    },
+}
+
+
+def _layer_ops(dims: _Dims, layer: int, batch: int, seq_len: int) -> list[Op]:
+    """One post-LayerNorm encoder layer: self-attention block, then feed-forward block."""
+    prefix = _LAYER_PREFIX[dims.family].format(i=layer)
+    weights = {role: prefix + path for role, path in _LAYER_LINEARS[dims.family].items()}
+    tokens = batch * seq_len
+    h, inter = dims.hidden, dims.intermediate
+
+    def linear(name: str, role: GemmRole, k: int, n: int) -> GemmOp:
+        return GemmOp(
+            f"layer.{layer}.{name}",
+            role,
+            m=tokens,
+            k=k,
+            n=n,
+            layer=layer,
+            weight_name=weights[role],
+        )
+
+    def vector(name: str, kind: VectorKind, elements: int) -> VectorOp:
+        return VectorOp(f"layer.{layer}.{name}", kind, elements, layer=layer)
+
+    return [
+        linear("query", GemmRole.QUERY, h, h),
+        linear("key", GemmRole.KEY, h, h),
+        linear("value", GemmRole.VALUE, h, h),
+        *_attention_ops(dims, layer, batch, seq_len),
+        linear("attention_output", GemmRole.ATTENTION_OUTPUT, h, h),
+        vector("attention_residual", VectorKind.RESIDUAL_ADD, tokens * h),
+        vector("attention_layernorm", VectorKind.LAYERNORM, tokens * h),
+        linear("ffn_in", GemmRole.FFN_IN, h, inter),
+        vector("gelu", VectorKind.GELU, tokens * inter),
+        linear("ffn_out", GemmRole.FFN_OUT, inter, h),
+        vector("ffn_residual", VectorKind.RESIDUAL_ADD, tokens * h),
+        vector("ffn_layernorm", VectorKind.LAYERNORM, tokens * h),
+    ]
+
+
+def _attention_ops(dims: _Dims, layer: int, batch: int, seq_len: int) -> list[Op]:
+    """Per (sequence, head): scores = Q K^T (L x d @ d x L), softmax, context = P V."""
+    instances = batch * dims.heads
+    return [
+        GemmOp(
+            f"layer.{layer}.attention_scores",
+            GemmRole.ATTENTION_SCORES,
+            m=seq_len,
+            k=dims.head_dim,
+            n=seq_len,
+            layer=layer,
+            count=instances,
+        ),
+        VectorOp(
+            f"layer.{layer}.softmax", VectorKind.SOFTMAX, instances * seq_len * seq_len, layer=layer
+        ),
+        GemmOp(
+            f"layer.{layer}.attention_context",
+            GemmRole.ATTENTION_CONTEXT,
+            m=seq_len,
+            k=seq_len,
+            n=dims.head_dim,
+            layer=layer,
+            count=instances,
+        ),
+    ]
+
+
+# (dense before the activation, final projection) weights of each family's classifier head.
+_HEAD_WEIGHTS = {
+    "bert": ("bert.pooler.dense.weight", "classifier.weight"),
+    "roberta": ("classifier.dense.weight", "classifier.out_proj.weight"),
+    "distilbert": ("pre_classifier.weight", "classifier.weight"),
+}
+
+
+def _head_ops(dims: _Dims, batch: int, num_labels: int) -> list[Op]:
+    """Only the first ([CLS] / <s>) token of each sequence reaches the head, hence m=batch.
+
+    BERT's pooler and RoBERTa's head dense layer apply tanh; DistilBERT's pre_classifier ReLU.
+    """
+    dense_weight, out_weight = _HEAD_WEIGHTS[dims.family]
+    h = dims.hidden
+    ops: list[Op] = [GemmOp("pooler", GemmRole.POOLER, m=batch, k=h, n=h, weight_name=dense_weight)]
+    if dims.family == "distilbert":
+        ops.append(VectorOp("pooler.relu", VectorKind.RELU, batch * h))
+    else:
+        ops.append(VectorOp("pooler.tanh", VectorKind.TANH, batch * h))
+    ops.append(
+        GemmOp(
+            "classifier", GemmRole.CLASSIFIER, m=batch, k=h, n=num_labels, weight_name=out_weight
+        )
+    )
+    return ops

@@ -1,0 +1,138 @@
+"""Operations a BERT-family forward pass is made of, as plain frozen data.
+
+The simulator consumes these without torch: a GEMM carries its shape (M, K, N), how many
+independent instances run (``count``, e.g. batch x heads for attention GEMMs) and, for
+linear layers, the name of the weight tensor it multiplies by, so masks from a pruned
+artifact can be attached later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class GemmRole(StrEnum):
+    """What a GEMM computes; the pruning package prunes encoder roles by default."""
+
+    QUERY = "query"
+    KEY = "key"
+    VALUE = "value"
+    ATTENTION_OUTPUT = "attention_output"
+    FFN_IN = "ffn_in"
+    FFN_OUT = "ffn_out"
+    POOLER = "pooler"
+    CLASSIFIER = "classifier"
+    ATTENTION_SCORES = "attention_scores"  # Q K^T per head
+    ATTENTION_CONTEXT = "attention_context"  # softmax(QK^T) V per head
+
+
+ENCODER_LINEAR_ROLES = frozenset(
+    {
+        GemmRole.QUERY,
+        GemmRole.KEY,
+        GemmRole.VALUE,
+        GemmRole.ATTENTION_OUTPUT,
+        GemmRole.FFN_IN,
+        GemmRole.FFN_OUT,
+    }
+)
+
+
+class VectorKind(StrEnum):
+    """Non-GEMM operations, executed on the vector unit."""
+
+    EMBEDDING_GATHER = "embedding_gather"
+    SOFTMAX = "softmax"
+    GELU = "gelu"
+    LAYERNORM = "layernorm"
+    RESIDUAL_ADD = "residual_add"
+    TANH = "tanh"  # the BERT / RoBERTa pooler activation
+    RELU = "relu"  # the DistilBERT pre-classifier activation
+
+
+@dataclass(frozen=True)
+class GemmOp:
+    """``count`` independent products (M x K) @ (K x N).
+
+    For a linear layer the weight is ``weight[out=N, in=K]`` in torch orientation and
+    ``weight_name`` is its parameter name in the Hugging Face model (e.g.
+    ``bert.encoder.layer.0.attention.self.query.weight``). Attention GEMMs have no weight:
+    both operands are activations, and ``count`` = batch x heads.
+    """
+
+    name: str
+    role: GemmRole
+    m: int
+    k: int
+    n: int
+    layer: int | None = None
+    count: int = 1
+    weight_name: str | None = None
+    mask: object | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for dim in ("m", "k", "n", "count"):
+            value = getattr(self, dim)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"GemmOp {self.name!r}: {dim} must be a positive int, got {value!r}"
+                )
+
+    kind = "gemm"
+
+    @property
+    def macs(self) -> int:
+        return self.count * self.m * self.k * self.n
+
+
+@dataclass(frozen=True)
+class VectorOp:
+    """An element-wise or reduction op over ``elements`` values (all instances together)."""
+
+    name: str
+    kind: VectorKind
+    elements: int
+    layer: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.elements, int) or self.elements < 1:
+            raise ValueError(
+                f"VectorOp {self.name!r}: elements must be a positive int, got {self.elements!r}"
+            )
+
+    macs = 0
+
+
+Op = GemmOp | VectorOp
+
+
+@dataclass(frozen=True)
+class Workload:
+    """An ordered forward pass of one model at one batch size and sequence length."""
+
+    model_name: str
+    batch: int
+    seq_len: int
+    ops: tuple[Op, ...]
+    family: str = "bert"
+    synthetic_weights: bool = True
+
+    def __iter__(self) -> Iterator[Op]:
+        return iter(self.ops)
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    @property
+    def gemms(self) -> tuple[GemmOp, ...]:
+        return tuple(op for op in self.ops if isinstance(op, GemmOp))
+
+    @property
+    def vector_ops(self) -> tuple[VectorOp, ...]:
+        return tuple(op for op in self.ops if isinstance(op, VectorOp))
+
+    @property
+    def total_macs(self) -> int:
+        return sum(op.macs for op in self.gemms)
