@@ -9,7 +9,8 @@ cycles are the sum minus one, which reproduces SCALE-Sim 3.0.0 exactly.
 
 Unlike SCALE-Sim, partial sums accumulate on chip (ofmap buffer) when they fit, and memory is
 modelled per fold: each operand chunk is fetched from DRAM when first touched if the whole
-operand fits in its (double-buffered: half) buffer, else every time the chunk changes.
+operand fits in its (double-buffered: half) buffer, else every time the chunk changes (or
+every fold, if the chunk alone overflows the buffer).
 With double buffering the next fold's inputs and the previous fold's outputs move while the
 current fold computes; a fold lasts the longest of its compute, its SRAM port time and that
 DRAM traffic. Without double buffering a fold waits for its loads and then for its stores.
@@ -44,6 +45,21 @@ N_STATS = 12
 @njit(**JIT_OPTIONS)
 def _ceil_div(a, b):
     return (a + b - 1) // b
+
+
+@njit(**JIT_OPTIONS)
+def _fetch_bytes(first_touch, operand_resident, chunk_changed, chunk_bytes, capacity_bytes):
+    """DRAM bytes to bring an operand chunk in for this fold.
+
+    A resident operand (it all fits its buffer) is fetched once, chunk by chunk, on first
+    touch. Otherwise a chunk is fetched whenever it differs from the previous fold's, or
+    every fold when the chunk alone overflows the buffer.
+    """
+    if operand_resident:
+        return chunk_bytes if first_touch else 0.0
+    if first_touch or chunk_changed or chunk_bytes > capacity_bytes:
+        return chunk_bytes
+    return 0.0
 
 
 @njit(**JIT_OPTIONS)
@@ -106,22 +122,42 @@ def dense_gemm_folds(
                 filter_words = rr * cc
                 psum_words = m * cc
                 filter_load = filter_words * word_bytes
-                ifmap_load = ifmap_words * word_bytes if (c == 0 or not ifmap_fits) else 0.0
+                ifmap_load = _fetch_bytes(
+                    c == 0,
+                    ifmap_fits,
+                    row_folds > 1,
+                    ifmap_words * word_bytes,
+                    ifmap_capacity_bytes,
+                )
             elif dataflow == IS:
                 # stationary ifmap tile rr x cc; filter chunk rr x n (id r); psum cc x n (id c)
                 ifmap_words = rr * cc
                 filter_words = rr * n
                 psum_words = cc * n
                 ifmap_load = ifmap_words * word_bytes
-                filter_load = filter_words * word_bytes if (c == 0 or not filter_fits) else 0.0
+                filter_load = _fetch_bytes(
+                    c == 0,
+                    filter_fits,
+                    row_folds > 1,
+                    filter_words * word_bytes,
+                    filter_capacity_bytes,
+                )
             else:
                 # ifmap chunk rr x k (id r, outer); filter chunk k x cc (id c); output rr x cc
                 ifmap_words = rr * k
                 filter_words = k * cc
                 psum_words = rr * cc
-                chunk_fits = ifmap_words * word_bytes <= ifmap_capacity_bytes
-                ifmap_load = ifmap_words * word_bytes if (c == 0 or not chunk_fits) else 0.0
-                filter_load = filter_words * word_bytes if (r == 0 or not filter_fits) else 0.0
+                # each ifmap chunk is used by one run of consecutive folds only
+                ifmap_load = _fetch_bytes(
+                    c == 0, False, c == 0, ifmap_words * word_bytes, ifmap_capacity_bytes
+                )
+                filter_load = _fetch_bytes(
+                    r == 0,
+                    filter_fits,
+                    col_folds > 1,
+                    filter_words * word_bytes,
+                    filter_capacity_bytes,
+                )
 
             stats[IFMAP_SRAM_READS] += ifmap_words
             stats[FILTER_SRAM_READS] += filter_words

@@ -1,0 +1,54 @@
+"""Shared test set-up: single-threaded torch/numba and small hardware specs."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+
+from accel_sim.config import HardwareConfig, hardware_from_dict  # noqa: E402
+
+
+def hardware_dict(
+    rows: int = 8,
+    cols: int = 8,
+    dataflow: str = "ws",
+    sram_bytes: int = 64 * 1024,
+    dram_bytes_per_s: float = 16e9,
+    double_buffered: bool = True,
+    sram_bytes_per_cycle: float | None = None,
+    precision: str = "int8",
+) -> dict:
+    """A valid hardware spec as a dict, with every knob the tests vary."""
+    word = {"int8": 1, "int16": 2, "fp16": 2, "fp32": 4}[precision]
+    port = sram_bytes_per_cycle
+    return {
+        "name": f"test-{rows}x{cols}-{dataflow}",
+        "pe_array": {
+            "rows": rows,
+            "cols": cols,
+            "dataflow": dataflow,
+            "precision": precision,
+            "clock_hz": 1e9,
+        },
+        "sram": {
+            "double_buffered": double_buffered,
+            "ifmap": {"size_bytes": sram_bytes, "bytes_per_cycle": port or max(rows, cols) * word},
+            "filter": {"size_bytes": sram_bytes, "bytes_per_cycle": port or max(rows, cols) * word},
+            "ofmap": {"size_bytes": sram_bytes, "bytes_per_cycle": port or 2 * max(rows, cols) * 4},
+        },
+        "dram": {"bandwidth_bytes_per_s": dram_bytes_per_s, "energy_per_bit_j": 8e-12},
+        "vector_unit": {"lanes": 8},
+    }
+
+
+def make_hardware(**kwargs) -> HardwareConfig:
+    return hardware_from_dict(hardware_dict(**kwargs))
+
+
+@pytest.fixture
+def hw_factory():
+    return make_hardware
