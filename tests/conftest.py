@@ -7,9 +7,9 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
-import pytest  # noqa: E402
+import pytest
 
-from accel_sim.config import HardwareConfig, hardware_from_dict  # noqa: E402
+from accel_sim.config import HardwareConfig, hardware_from_dict
 
 
 def hardware_dict(
