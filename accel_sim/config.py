@@ -65,19 +65,19 @@ class Precision(StrEnum):
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PEArray(_Spec):
     """The systolic array: rows x cols MAC units."""
 
-    rows: int = Field(gt=0, le=4096)
-    cols: int = Field(gt=0, le=4096)
+    rows: int = Field(gt=0, le=4096, strict=True)
+    cols: int = Field(gt=0, le=4096, strict=True)
     dataflow: Dataflow = Dataflow.WEIGHT_STATIONARY
     precision: Precision = Precision.INT8
     clock_hz: Hertz = 1.0e9
     # Partial sums are accumulated at this width (int32 / fp32 accumulators).
-    accumulator_bytes: int = Field(default=4, gt=0, le=8)
+    accumulator_bytes: int = Field(default=4, gt=0, le=8, strict=True)
 
 
 class SramBuffer(_Spec):
@@ -106,8 +106,8 @@ class Dram(_Spec):
 class VectorUnit(_Spec):
     """SIMD unit for softmax, GELU, LayerNorm, residual adds and gathers."""
 
-    lanes: int = Field(gt=0, le=65536)
-    pipeline_latency_cycles: int = Field(default=8, ge=0)
+    lanes: int = Field(gt=0, le=65536, strict=True)
+    pipeline_latency_cycles: int = Field(default=8, ge=0, strict=True)
 
 
 class HardwareConfig(_Spec):

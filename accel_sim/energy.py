@@ -24,9 +24,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from accel_sim.units import parse_quantity
 
 PJ = 1e-12
+
+# Energies and powers may be written with units in YAML ("0.3 pJ", "10 uW").
+Joules = Annotated[float, BeforeValidator(lambda value: parse_quantity(value, "J")), Field(ge=0)]
+Watts = Annotated[float, BeforeValidator(lambda value: parse_quantity(value, "W")), Field(ge=0)]
 
 # Horowitz 2014 [V]; int16 multiply derived [D].
 _MULT_J = {"int8": 0.2 * PJ, "int16": 0.8 * PJ, "fp16": 1.1 * PJ, "fp32": 3.7 * PJ}
@@ -65,25 +73,25 @@ def sram_j_per_byte(size_bytes: float) -> float:
 class EnergyTable(BaseModel):
     """Per-action energies in joules; ``None`` means "derive the published default"."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    mac_j: float | None = Field(default=None, ge=0)
+    mac_j: Joules | None = None
     # Aladdin (40 nm): 0.009 pJ per register bit -> 0.072 pJ/byte.
-    register_j_per_byte: float = Field(default=0.009 * 8 * PJ, ge=0)
-    sram_read_j_per_byte: float | None = Field(default=None, ge=0)
-    sram_write_j_per_byte: float | None = Field(default=None, ge=0)
+    register_j_per_byte: Joules = 0.009 * 8 * PJ
+    sram_read_j_per_byte: Joules | None = None
+    sram_write_j_per_byte: Joules | None = None
     # One lane-op of the vector unit, which computes in fp16: Horowitz fp16 mult 1.1 pJ.
-    vector_op_j: float = Field(default=1.1 * PJ, ge=0)
+    vector_op_j: Joules = 1.1 * PJ
 
 
 class LeakageTable(BaseModel):
     """Static power in watts (assumptions, see module docstring)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    pe_w: float = Field(default=10e-6, ge=0, description="per processing element")
-    sram_w_per_byte: float = Field(default=20e-9, ge=0, description="per byte of SRAM")
-    vector_lane_w: float = Field(default=10e-6, ge=0, description="per vector lane")
+    pe_w: Watts = Field(default=10e-6, description="per processing element")
+    sram_w_per_byte: Watts = Field(default=20e-9, description="per byte of SRAM")
+    vector_lane_w: Watts = Field(default=10e-6, description="per vector lane")
 
 
 @dataclass(frozen=True)

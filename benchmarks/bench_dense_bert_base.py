@@ -63,19 +63,33 @@ def main() -> None:
         sram_kb=sram_kb,
     )
 
-    print(f"hardware: {hw.name}; model: bert-base-uncased, L=128, B=1, "
-          f"{len(workload.gemms)} GEMMs, {len(workload.vector_ops)} vector ops")
-    print(f"cosim full model: {model_s * 1e3:.2f} ms (median of {args.repeats}, after warm-up); "
-          f"{result.cycles:,} cycles, {result.latency_s * 1e3:.3f} ms simulated")
-    print(f"GEMM {gemm.name} ({gemm.m}x{gemm.k}x{gemm.n}): cosim {ours_gemm_s * 1e6:.1f} us, "
-          f"SCALE-Sim {reference.wall_s:.2f} s")
+    print(
+        f"hardware: {hw.name}; model: bert-base-uncased, L=128, B=1, "
+        f"{len(workload.gemms)} GEMMs, {len(workload.vector_ops)} vector ops"
+    )
+    print(
+        f"cosim full model: {model_s * 1e3:.2f} ms (median of {args.repeats}, after warm-up); "
+        f"{result.cycles:,} cycles, {result.latency_s * 1e3:.3f} ms simulated"
+    )
+    print(
+        f"GEMM {gemm.name} ({gemm.m}x{gemm.k}x{gemm.n}): cosim {ours_gemm_s * 1e6:.1f} us, "
+        f"SCALE-Sim {reference.wall_s:.2f} s"
+    )
     print(f"speed ratio per GEMM: {reference.wall_s / ours_gemm_s:,.0f}x")
-    print(f"speed ratio SCALE-Sim one GEMM vs cosim whole model: "
-          f"{reference.wall_s / model_s:,.0f}x")
-    agreement = "exact" if ours_cycles == reference.compute_cycles else (
-        f"{100 * abs(ours_cycles - reference.compute_cycles) / reference.compute_cycles:.3f}% off")
-    print(f"compute cycles: cosim {ours_cycles:,}, SCALE-Sim {reference.compute_cycles:,} "
-          f"({agreement})")
+    print(
+        f"speed ratio SCALE-Sim one GEMM vs cosim whole model: {reference.wall_s / model_s:,.0f}x"
+    )
+    agreement = (
+        "exact"
+        if ours_cycles == reference.compute_cycles
+        else (
+            f"{100 * abs(ours_cycles - reference.compute_cycles) / reference.compute_cycles:.3f}% off"
+        )
+    )
+    print(
+        f"compute cycles: cosim {ours_cycles:,}, SCALE-Sim {reference.compute_cycles:,} "
+        f"({agreement})"
+    )
 
 
 if __name__ == "__main__":

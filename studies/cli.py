@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +36,15 @@ def fail(message: str) -> typer.Exit:
     """One clear line on stderr and exit code 2, instead of a traceback."""
     error_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
+
+
+def write_output(path: Path, text: str, option: str) -> None:
+    """Write an output file atomically, or fail with one line naming the option and path."""
+    try:
+        atomic_write_text(path, text)
+    except OSError as error:
+        raise fail(f"{option} {path}: cannot write file ({error.strerror or error})") from None
+    console.print(f"wrote {path}")
 
 
 def _si(value: float, unit: str) -> str:
@@ -124,11 +132,9 @@ def simulate_command(
     result = simulate(workload, hardware)
     render_result(result)
     if json_path is not None:
-        atomic_write_text(json_path, json.dumps(result.to_dict(), indent=2) + "\n")
-        console.print(f"wrote {json_path}")
+        write_output(json_path, json.dumps(result.to_dict(), indent=2) + "\n", "--json")
     if csv_path is not None:
-        atomic_write_text(csv_path, result.to_frame().to_csv(index=False))
-        console.print(f"wrote {csv_path}")
+        write_output(csv_path, result.to_frame().to_csv(index=False), "--csv")
 
 
 @app.command("presets")
@@ -138,6 +144,5 @@ def presets_command() -> None:
         console.print(name)
 
 
-def run() -> None:  # pragma: no cover - console entry point
+if __name__ == "__main__":  # python -m studies.cli
     app(prog_name="cosim")
-    sys.exit(0)

@@ -63,7 +63,7 @@ def _fetch_bytes(first_touch, operand_resident, chunk_changed, chunk_bytes, capa
 
 
 @njit(**JIT_OPTIONS)
-def dense_gemm_folds(
+def dense_gemm_schedule(
     dataflow,
     rows,
     cols,
@@ -75,13 +75,17 @@ def dense_gemm_folds(
     ifmap_capacity_bytes,
     filter_capacity_bytes,
     ofmap_capacity_bytes,
-    double_buffered,
-    dram_bytes_per_cycle,
     ifmap_sram_bytes_per_cycle,
     filter_sram_bytes_per_cycle,
     ofmap_sram_bytes_per_cycle,
 ):
-    """Statistics of one (m x k) @ (k x n) GEMM; see the index constants above."""
+    """Per-fold schedule of one (m x k) @ (k x n) GEMM.
+
+    Returns (stats, prefetch, inflight, writeback, busy): traffic statistics (the index
+    constants above; TOTAL_CYCLES not yet filled), and per fold the DRAM bytes it needs
+    before it starts, the partial-sum spill bytes it moves while it runs, the bytes it writes
+    back after it ends, and its busy cycles (compute or SRAM-port bound).
+    """
     stats = np.zeros(N_STATS, dtype=np.float64)
     if dataflow == WS:
         spatial_rows, spatial_cols, temporal = k, n, m
@@ -193,6 +197,15 @@ def dense_gemm_folds(
             stats[SRAM_LIMITED_CYCLES] += busy[f] - fold_cycles
             f += 1
 
+    stats[FOLDS] = n_folds
+    stats[COMPUTE_CYCLES] = n_folds * fold_cycles - 1
+    return stats, prefetch, inflight, writeback, busy
+
+
+@njit(**JIT_OPTIONS)
+def pipeline_elapsed(prefetch, inflight, writeback, busy, double_buffered, dram_bytes_per_cycle):
+    """Cycles from the first DRAM load to the last write-back of a fold schedule."""
+    n_folds = busy.shape[0]
     elapsed = 0.0
     if double_buffered:
         elapsed += prefetch[0] / dram_bytes_per_cycle
@@ -207,10 +220,49 @@ def dense_gemm_folds(
             elapsed += prefetch[f] / dram_bytes_per_cycle
             elapsed += max(busy[f], inflight[f] / dram_bytes_per_cycle)
             elapsed += writeback[f] / dram_bytes_per_cycle
+    return elapsed
 
-    compute_cycles = n_folds * fold_cycles - 1
-    stall = np.ceil(elapsed - n_folds * fold_cycles - 1e-9)
-    stats[COMPUTE_CYCLES] = compute_cycles
-    stats[TOTAL_CYCLES] = compute_cycles + max(stall, 0.0)
-    stats[FOLDS] = n_folds
+
+@njit(**JIT_OPTIONS)
+def dense_gemm_folds(
+    dataflow,
+    rows,
+    cols,
+    m,
+    k,
+    n,
+    word_bytes,
+    acc_bytes,
+    ifmap_capacity_bytes,
+    filter_capacity_bytes,
+    ofmap_capacity_bytes,
+    double_buffered,
+    dram_bytes_per_cycle,
+    ifmap_sram_bytes_per_cycle,
+    filter_sram_bytes_per_cycle,
+    ofmap_sram_bytes_per_cycle,
+):
+    """Statistics of one (m x k) @ (k x n) GEMM; see the index constants above."""
+    stats, prefetch, inflight, writeback, busy = dense_gemm_schedule(
+        dataflow,
+        rows,
+        cols,
+        m,
+        k,
+        n,
+        word_bytes,
+        acc_bytes,
+        ifmap_capacity_bytes,
+        filter_capacity_bytes,
+        ofmap_capacity_bytes,
+        ifmap_sram_bytes_per_cycle,
+        filter_sram_bytes_per_cycle,
+        ofmap_sram_bytes_per_cycle,
+    )
+    elapsed = pipeline_elapsed(
+        prefetch, inflight, writeback, busy, double_buffered, dram_bytes_per_cycle
+    )
+    ideal_cycles = stats[COMPUTE_CYCLES] + 1  # folds x fold cycles, no stalls
+    stall = np.ceil(elapsed - ideal_cycles - 1e-9)
+    stats[TOTAL_CYCLES] = stats[COMPUTE_CYCLES] + max(stall, 0.0)
     return stats

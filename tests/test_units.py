@@ -1,0 +1,72 @@
+"""accel_sim.units: quantities with SI/IEC prefixes at the edges become plain SI numbers."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest
+
+from accel_sim.units import parse_quantity
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "expected"),
+    [
+        ("64 KiB", "B", 65536),
+        ("6 MiB", "B", 6 * 2**20),
+        ("2 MiB", "B", 2 * 2**20),
+        ("64 kB", "B", 64000),
+        ("64KiB", "B", 65536),
+        ("1 GiB", "B", 2**30),
+        ("1 GHz", "Hz", 1e9),
+        ("700 MHz", "Hz", 7e8),
+        ("8 pJ", "J", 8e-12),
+        ("3.9pJ", "J", 3.9e-12),
+        ("  0.5 nJ ", "J", 0.5e-9),
+        ("16 GB/s", "B/s", 16e9),
+        ("25.6 GB/s", "B/s", 25.6e9),
+        ("1 GiB/s", "B/s", 2**30),
+        ("10 uW", "W", 10e-6),
+        ("1e9", "Hz", 1e9),
+        ("65536", "B", 65536),
+    ],
+)
+def test_strings_with_units_parse_to_si(text: str, unit: str, expected: float) -> None:
+    assert parse_quantity(text, unit) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("value", [0, 1, 65536, 1.5, 1e-12, 3.0e9])
+def test_plain_numbers_pass_through_unchanged(value: float) -> None:
+    parsed = parse_quantity(value, "B")
+    assert parsed == value
+    assert type(parsed) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "names"),
+    [
+        ("64 parsecs", "B", ["expected", "B"]),  # wrong unit
+        ("abc", "B", ["expected", "B", "64 KiB"]),  # no number
+        ("", "Hz", ["expected", "Hz"]),
+        ("8 pB", "B", ["allowed", "Ki"]),  # prefix not valid for bytes
+        ("1 mHz", "Hz", ["allowed", "G"]),
+        ("1 KiHz", "Hz", ["allowed"]),
+        ("16 GB", "B/s", ["expected", "B/s"]),  # bytes where a bandwidth is due
+        ("8 pJ/bit", "J", ["expected", "J"]),
+        ("1 ghz", "Hz", ["expected", "Hz"]),  # unit symbols are case-sensitive
+        (True, "B", ["expected", "64 KiB"]),  # bools are not numbers
+        (False, "Hz", ["expected"]),
+        (None, "B", ["expected", "B"]),
+        ([64], "B", ["expected", "B"]),
+    ],
+)
+def test_bad_values_raise_value_error_naming_the_expected_form(
+    value: object, unit: str, names: list[str]
+) -> None:
+    with pytest.raises(ValueError) as excinfo:
+        parse_quantity(value, unit)
+    message = str(excinfo.value)
+    for fragment in names:
+        assert fragment in message, (fragment, message)
