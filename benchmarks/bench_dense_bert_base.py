@@ -16,10 +16,10 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
-from accel_sim import load_hardware, simulate  # noqa: E402
-from accel_sim.systolic import warm_up  # noqa: E402
-from accel_sim.validation.scalesim_ref import run_scalesim  # noqa: E402
-from workloads import Workload, build_workload  # noqa: E402
+from accel_sim import load_hardware, simulate
+from accel_sim.systolic import warm_up
+from accel_sim.validation.scalesim_ref import run_scalesim
+from workloads import Workload, build_workload
 
 
 def median_seconds(function, repeats: int) -> float:
@@ -79,13 +79,8 @@ def main() -> None:
     print(
         f"speed ratio SCALE-Sim one GEMM vs cosim whole model: {reference.wall_s / model_s:,.0f}x"
     )
-    agreement = (
-        "exact"
-        if ours_cycles == reference.compute_cycles
-        else (
-            f"{100 * abs(ours_cycles - reference.compute_cycles) / reference.compute_cycles:.3f}% off"
-        )
-    )
+    deviation = abs(ours_cycles - reference.compute_cycles) / reference.compute_cycles
+    agreement = "exact" if deviation == 0 else f"{100 * deviation:.3f}% off"
     print(
         f"compute cycles: cosim {ours_cycles:,}, SCALE-Sim {reference.compute_cycles:,} "
         f"({agreement})"
