@@ -5,75 +5,18 @@ from __future__ import annotations
 import math
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from accel_sim.kernels import dense_folds as kernel
+from tests.gemm_cases import gemm_cases as cases
+from tests.gemm_cases import run_kernel, shape_args, timing_args
 from tests.naive.dense_folds import naive_dense_gemm
-
-CODES = {"ws": kernel.WS, "os": kernel.OS, "is": kernel.IS}
-
-cases = st.fixed_dictionaries(
-    {
-        "dataflow": st.sampled_from(["ws", "os", "is"]),
-        "rows": st.integers(1, 16),
-        "cols": st.integers(1, 16),
-        "m": st.integers(1, 70),
-        "k": st.integers(1, 70),
-        "n": st.integers(1, 70),
-        "word": st.sampled_from([1, 2, 4]),
-        "cap_ifmap": st.sampled_from([16.0, 256.0, 4096.0, 1e9]),
-        "cap_filter": st.sampled_from([16.0, 256.0, 4096.0, 1e9]),
-        "cap_ofmap": st.sampled_from([16.0, 256.0, 4096.0, 1e9]),
-        "double_buffered": st.booleans(),
-        "dram_bpc": st.sampled_from([0.5, 4.0, 64.0]),
-        "bpc": st.sampled_from([1.0, 8.0, 1e6]),
-    }
-)
-
-
-def run_kernel(case):
-    return kernel.dense_gemm_folds(
-        CODES[case["dataflow"]],
-        case["rows"],
-        case["cols"],
-        case["m"],
-        case["k"],
-        case["n"],
-        case["word"],
-        4,
-        case["cap_ifmap"],
-        case["cap_filter"],
-        case["cap_ofmap"],
-        case["double_buffered"],
-        case["dram_bpc"],
-        case["bpc"],
-        case["bpc"],
-        case["bpc"],
-    )
 
 
 @settings(max_examples=300, deadline=None)
 @given(cases)
 def test_kernel_equals_naive_twin(case):
     stats = run_kernel(case)
-    twin = naive_dense_gemm(
-        case["dataflow"],
-        case["rows"],
-        case["cols"],
-        case["m"],
-        case["k"],
-        case["n"],
-        case["word"],
-        4,
-        case["cap_ifmap"],
-        case["cap_filter"],
-        case["cap_ofmap"],
-        case["double_buffered"],
-        case["dram_bpc"],
-        case["bpc"],
-        case["bpc"],
-        case["bpc"],
-    )
+    twin = naive_dense_gemm(case["dataflow"], *shape_args(case), *timing_args(case))
     assert stats[kernel.COMPUTE_CYCLES] == twin["compute_cycles"]
     assert stats[kernel.TOTAL_CYCLES] == twin["total_cycles"]
     assert stats[kernel.FOLDS] == twin["folds"]

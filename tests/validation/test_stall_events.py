@@ -12,47 +12,17 @@ import math
 
 import numpy as np
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from accel_sim.kernels import dense_folds as kernel
 from accel_sim.memory import event_driven_cycles
-
-schedules = st.fixed_dictionaries(
-    {
-        "dataflow": st.sampled_from([kernel.WS, kernel.OS, kernel.IS]),
-        "rows": st.integers(1, 16),
-        "cols": st.integers(1, 16),
-        "m": st.integers(1, 60),
-        "k": st.integers(1, 60),
-        "n": st.integers(1, 60),
-        "word": st.sampled_from([1, 2]),
-        "caps": st.tuples(*[st.sampled_from([64.0, 1024.0, 1e9])] * 3),
-        "port": st.sampled_from([1.0, 16.0, 1e6]),
-    }
-)
-
-
-def schedule(case):
-    return kernel.dense_gemm_schedule(
-        case["dataflow"],
-        case["rows"],
-        case["cols"],
-        case["m"],
-        case["k"],
-        case["n"],
-        case["word"],
-        4,
-        *case["caps"],
-        case["port"],
-        case["port"],
-        case["port"],
-    )
+from tests.gemm_cases import gemm_cases, run_schedule
 
 
 @settings(max_examples=150, deadline=None)
-@given(schedules, st.sampled_from([0.25, 2.0, 8.0, 64.0]), st.booleans())
-def test_event_replay_matches_the_windowed_stall_model(case, dram_bpc, double_buffered):
-    _, prefetch, inflight, writeback, busy = schedule(case)
+@given(gemm_cases)
+def test_event_replay_matches_the_windowed_stall_model(case):
+    _, prefetch, inflight, writeback, busy = run_schedule(case)
+    dram_bpc, double_buffered = case["dram_bpc"], case["double_buffered"]
     closed_form = kernel.pipeline_elapsed(
         prefetch, inflight, writeback, busy, double_buffered, dram_bpc
     )

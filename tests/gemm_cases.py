@@ -1,0 +1,60 @@
+"""Random small dense-GEMM cases for the fold kernel, shared by the twin and event tests."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from accel_sim.kernels import dense_folds as kernel
+
+DATAFLOW_CODES = {"ws": kernel.WS, "os": kernel.OS, "is": kernel.IS}
+ACCUMULATOR_BYTES = 4
+
+gemm_cases = st.fixed_dictionaries(
+    {
+        "dataflow": st.sampled_from(["ws", "os", "is"]),
+        "rows": st.integers(1, 16),
+        "cols": st.integers(1, 16),
+        "m": st.integers(1, 70),
+        "k": st.integers(1, 70),
+        "n": st.integers(1, 70),
+        "word": st.sampled_from([1, 2, 4]),
+        "cap_ifmap": st.sampled_from([16.0, 256.0, 4096.0, 1e9]),
+        "cap_filter": st.sampled_from([16.0, 256.0, 4096.0, 1e9]),
+        "cap_ofmap": st.sampled_from([16.0, 256.0, 4096.0, 1e9]),
+        "double_buffered": st.booleans(),
+        "dram_bpc": st.sampled_from([0.25, 0.5, 4.0, 64.0]),
+        "bpc": st.sampled_from([1.0, 8.0, 1e6]),
+    }
+)
+
+
+def shape_args(case: dict) -> tuple:
+    """Array, GEMM and buffer arguments, in the kernels' order (dataflow excluded)."""
+    return (
+        case["rows"],
+        case["cols"],
+        case["m"],
+        case["k"],
+        case["n"],
+        case["word"],
+        ACCUMULATOR_BYTES,
+        case["cap_ifmap"],
+        case["cap_filter"],
+        case["cap_ofmap"],
+    )
+
+
+def timing_args(case: dict) -> tuple:
+    """Double buffering, DRAM and SRAM-port bandwidths, in ``dense_gemm_folds`` order."""
+    return (case["double_buffered"], case["dram_bpc"], case["bpc"], case["bpc"], case["bpc"])
+
+
+def run_kernel(case: dict):
+    return kernel.dense_gemm_folds(
+        DATAFLOW_CODES[case["dataflow"]], *shape_args(case), *timing_args(case)
+    )
+
+
+def run_schedule(case: dict):
+    ports = (case["bpc"], case["bpc"], case["bpc"])
+    return kernel.dense_gemm_schedule(DATAFLOW_CODES[case["dataflow"]], *shape_args(case), *ports)
