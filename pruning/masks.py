@@ -1,0 +1,109 @@
+"""Masks for many matrices at once (per-matrix or global scope) and mask statistics.
+
+Masks are bool tensors shaped like their ``weight[out, in]``, ``True`` where kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from pruning.patterns import (
+    NM,
+    Pattern,
+    RankedPattern,
+    check_sparsity,
+    n_pruned,
+    parse_pattern,
+    prune_lowest,
+)
+
+__all__ = ["SCOPES", "block_occupancy", "compute_masks", "density"]
+
+Scope = Literal["per-matrix", "global"]
+SCOPES: tuple[str, ...] = ("per-matrix", "global")
+
+
+def compute_masks(
+    weights: Mapping[str, Tensor],
+    pattern: Pattern | str,
+    sparsity: float | None,
+    scope: Scope = "per-matrix",
+) -> dict[str, Tensor]:
+    """Keep-masks for every weight in ``weights`` (same keys, same order).
+
+    - ``per-matrix``: each matrix gets ``pattern.compute_mask(weight, sparsity)``, i.e.
+      ``floor(sparsity * n_groups)`` of its own groups pruned.
+    - ``global``: the group scores of all matrices are ranked together and
+      ``floor(sparsity * total_groups)`` groups pruned overall. The score is the raw group
+      L2 norm (``|w|`` for unstructured), not normalised per matrix or per group size, so
+      matrices with smaller weights (and, for row/column/head, groups with fewer entries)
+      lose more. Ties go to the earlier matrix in ``weights`` order, then the lower group
+      index. The target counts groups, not weights: with partial edge blocks or groups of
+      different sizes the pruned weight fraction can differ from ``sparsity``.
+    - N:M patterns act within each group of M, so ``scope`` has no effect on them.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    if isinstance(pattern, str):
+        pattern = parse_pattern(pattern)
+    if isinstance(pattern, NM) or scope == "per-matrix":
+        return {name: pattern.compute_mask(w, sparsity) for name, w in weights.items()}
+    if not isinstance(pattern, RankedPattern):
+        raise TypeError(f"global scope needs a ranked pattern, got {pattern!r}")
+    if sparsity is None:
+        raise ValueError(f"sparsity is required for pattern {pattern}")
+    check_sparsity(sparsity)
+    if not weights:
+        return {}
+
+    grids = {name: pattern.group_scores(w) for name, w in weights.items()}
+    flat = torch.cat([g.reshape(-1).to(torch.float64) for g in grids.values()])
+    keep_flat = prune_lowest(flat, n_pruned(sparsity, flat.numel()))
+    masks: dict[str, Tensor] = {}
+    start = 0
+    for name, grid in grids.items():
+        keep = keep_flat[start : start + grid.numel()].reshape(grid.shape)
+        start += grid.numel()
+        masks[name] = pattern.expand(keep, tuple(weights[name].shape))
+    return masks
+
+
+def _as_bool_tensor(mask: Tensor | np.ndarray) -> Tensor:
+    t = torch.as_tensor(mask)
+    if t.dim() != 2:
+        raise ValueError(f"mask must be 2-D [out, in], got shape {tuple(t.shape)}")
+    return t != 0
+
+
+def density(mask: Tensor | np.ndarray) -> float:
+    """Fraction of entries kept (nonzero); 1.0 for an empty mask."""
+    t = torch.as_tensor(mask)
+    if t.numel() == 0:
+        return 1.0
+    return (t != 0).sum().item() / t.numel()
+
+
+def block_occupancy(mask: Tensor | np.ndarray, rows: int, cols: int) -> float:
+    """Fraction of ``rows x cols`` blocks (``rows`` along ``out``) holding any nonzero.
+
+    When the block size does not divide the mask, the edge blocks are partial: the mask is
+    padded with zeros to a multiple, so a partial block counts as occupied iff one of its
+    real entries is. 1.0 for an empty mask.
+    """
+    for value, name in ((rows, "rows"), (cols, "cols")):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"block {name} must be a positive integer, got {value!r}")
+    t = _as_bool_tensor(mask)
+    out, inp = t.shape
+    if t.numel() == 0:
+        return 1.0
+    grid_r, grid_c = -(-out // rows), -(-inp // cols)
+    padded = torch.zeros(grid_r * rows, grid_c * cols, dtype=torch.bool, device=t.device)
+    padded[:out, :inp] = t
+    occupied = padded.reshape(grid_r, rows, grid_c, cols).any(dim=3).any(dim=1)
+    return occupied.sum().item() / occupied.numel()

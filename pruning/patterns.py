@@ -1,0 +1,308 @@
+"""Pruning patterns: which weights may be zeroed together, and how to pick them.
+
+Weights are ``weight[out, in]`` (torch ``nn.Linear`` orientation); a mask is a bool tensor of
+the same shape, ``True`` where the weight is kept. Every function here is pure: it reads a
+tensor and returns a new one.
+
+Two families:
+
+- **Ranked patterns** (:class:`Unstructured`, :class:`Block`, :class:`Crossbar`, :class:`Row`,
+  :class:`Column`, :class:`Head`) tile the matrix into groups (single weights for
+  unstructured, ``r x c`` blocks otherwise), score each group by its L2 (Frobenius) norm -
+  which for a single weight is ``|w|`` - and prune the lowest-scoring groups.
+- **N:M** (:class:`NM`) keeps the ``N`` largest ``|w|`` in every group of ``M`` consecutive
+  weights along ``in``; its sparsity is fixed at ``1 - N/M``.
+
+Sparsity rule for ranked patterns: with ``n_groups`` groups, exactly
+``k = floor(sparsity * n_groups)`` groups are pruned (the largest ``k`` with
+``k / n_groups <= sparsity``, evaluated so that e.g. ``0.29 * 100`` counts as 29), so the
+pruned fraction of groups is the largest achievable that does not exceed the target. Groups
+are ordered by a stable sort on score, so ties go to the lower flat (row-major) group index:
+among equal scores the earlier group is pruned first. Because the pruned set is a prefix of
+one fixed order, masks are nested: a higher sparsity prunes a superset.
+
+CLI forms (``str(pattern)`` gives them back, :func:`parse_pattern` reads them):
+``unstructured``, ``block:RxC``, ``nm:N:M``, ``row``, ``column``, ``head:H``,
+``crossbar:RxC``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from numbers import Real
+
+import torch
+from torch import Tensor
+
+EXPECTED_FORMS = "unstructured, block:RxC, nm:N:M, row, column, head:H or crossbar:RxC"
+NM_SPARSITY_TOL = 1e-9
+
+
+class PatternError(ValueError):
+    """A pattern string or pattern parameter is invalid."""
+
+
+def check_sparsity(sparsity: float) -> float:
+    """Return ``sparsity`` as a float if it is a real number in [0, 1), else raise ValueError."""
+    if isinstance(sparsity, bool) or not isinstance(sparsity, Real):
+        raise ValueError(f"sparsity must be a number in [0, 1), got {sparsity!r}")
+    value = float(sparsity)
+    if not (0.0 <= value < 1.0):  # also rejects NaN
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity!r}")
+    return value
+
+
+def n_pruned(sparsity: float, n_groups: int) -> int:
+    """Number of groups to prune: the largest ``k`` with ``k / n_groups <= sparsity``.
+
+    This is ``floor(sparsity * n_groups)``, corrected for float rounding of the product
+    (``0.29 * 100 == 28.999...`` still gives 29 because ``29 / 100 == 0.29``).
+    """
+    sparsity = check_sparsity(sparsity)
+    if n_groups <= 0:
+        return 0
+    k = math.floor(sparsity * n_groups)
+    while k + 1 <= n_groups and (k + 1) / n_groups <= sparsity:
+        k += 1
+    while k > 0 and k / n_groups > sparsity:
+        k -= 1
+    return k
+
+
+def _check_weight(weight: Tensor) -> None:
+    if not isinstance(weight, Tensor):
+        raise TypeError(f"weight must be a torch.Tensor, got {type(weight).__name__}")
+    if weight.dim() != 2:
+        raise ValueError(f"weight must be 2-D [out, in], got shape {tuple(weight.shape)}")
+
+
+def _score_dtype(weight: Tensor) -> torch.dtype:
+    return torch.float64 if weight.dtype == torch.float64 else torch.float32
+
+
+def _positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise PatternError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def prune_lowest(scores: Tensor, k: int) -> Tensor:
+    """Keep mask over flat ``scores``: ``False`` for the ``k`` lowest (stable: ties by index)."""
+    keep = torch.ones(scores.numel(), dtype=torch.bool, device=scores.device)
+    if k > 0:
+        order = torch.sort(scores.reshape(-1), stable=True).indices
+        keep[order[:k]] = False
+    return keep.reshape(scores.shape)
+
+
+class Pattern(ABC):
+    """A sparsity pattern: computes a keep-mask for one ``[out, in]`` weight."""
+
+    @abstractmethod
+    def compute_mask(self, weight: Tensor, sparsity: float | None = None) -> Tensor:
+        """Bool keep-mask with ``weight``'s shape; ``weight`` may be any importance tensor
+        (magnitudes are taken)."""
+
+
+class RankedPattern(Pattern):
+    """Tiles the matrix into groups of ``group_shape`` and prunes the lowest-L2-norm groups.
+
+    Partial groups at the right/bottom edge (when the group size does not divide the matrix)
+    are scored by their actual entries (zero padding adds nothing to the norm) and the mask
+    is cropped back to the weight's shape.
+    """
+
+    @abstractmethod
+    def group_shape(self, shape: tuple[int, int]) -> tuple[int, int]:
+        """``(r, c)`` size of one group for a weight of ``shape`` ``(out, in)``."""
+
+    def group_scores(self, weight: Tensor) -> Tensor:
+        """L2 norm of every group, as a ``[ceil(out/r), ceil(in/c)]`` grid."""
+        _check_weight(weight)
+        rows, cols = weight.shape
+        r, c = self.group_shape((rows, cols))
+        w = weight.detach().to(_score_dtype(weight))
+        if (r, c) == (1, 1):
+            return w.abs()
+        grid_r, grid_c = -(-rows // r), -(-cols // c)
+        padded = torch.nn.functional.pad(w, (0, grid_c * c - cols, 0, grid_r * r - rows))
+        blocks = padded.reshape(grid_r, r, grid_c, c)
+        return blocks.square().sum(dim=(1, 3)).sqrt()
+
+    def expand(self, group_keep: Tensor, shape: tuple[int, int]) -> Tensor:
+        """Broadcast a ``[grid_r, grid_c]`` group keep-mask to an element mask of ``shape``."""
+        rows, cols = shape
+        r, c = self.group_shape((rows, cols))
+        full = group_keep.repeat_interleave(r, dim=0).repeat_interleave(c, dim=1)
+        return full[:rows, :cols].contiguous()
+
+    def compute_mask(self, weight: Tensor, sparsity: float | None = None) -> Tensor:
+        """Prune ``floor(sparsity * n_groups)`` lowest-norm groups (see the module docstring)."""
+        if sparsity is None:
+            raise ValueError(f"sparsity is required for pattern {self}")
+        scores = self.group_scores(weight)
+        keep = prune_lowest(scores, n_pruned(sparsity, scores.numel()))
+        return self.expand(keep, tuple(weight.shape))
+
+
+@dataclass(frozen=True)
+class Unstructured(RankedPattern):
+    """Any weight may be pruned; score ``|w|``."""
+
+    def group_shape(self, shape: tuple[int, int]) -> tuple[int, int]:
+        return (1, 1)
+
+    def __str__(self) -> str:
+        return "unstructured"
+
+
+@dataclass(frozen=True)
+class Block(RankedPattern):
+    """``rows x cols`` blocks (``rows`` along ``out``, ``cols`` along ``in``) kept or pruned
+    whole; score the block's Frobenius norm. Any size: edge blocks may be partial."""
+
+    rows: int
+    cols: int
+
+    def __post_init__(self) -> None:
+        _positive_int(self.rows, "block rows")
+        _positive_int(self.cols, "block cols")
+
+    def group_shape(self, shape: tuple[int, int]) -> tuple[int, int]:
+        return (self.rows, self.cols)
+
+    def __str__(self) -> str:
+        return f"block:{self.rows}x{self.cols}"
+
+
+@dataclass(frozen=True)
+class Crossbar(Block):
+    """A block pattern whose blocks are crossbar tiles (``rows x cols`` of the array)."""
+
+    def __str__(self) -> str:
+        return f"crossbar:{self.rows}x{self.cols}"
+
+
+@dataclass(frozen=True)
+class Row(RankedPattern):
+    """Whole output rows (output neurons) pruned; score the row's L2 norm."""
+
+    def group_shape(self, shape: tuple[int, int]) -> tuple[int, int]:
+        return (1, shape[1])
+
+    def __str__(self) -> str:
+        return "row"
+
+
+@dataclass(frozen=True)
+class Column(RankedPattern):
+    """Whole input columns pruned; score the column's L2 norm."""
+
+    def group_shape(self, shape: tuple[int, int]) -> tuple[int, int]:
+        return (shape[0], 1)
+
+    def __str__(self) -> str:
+        return "column"
+
+
+@dataclass(frozen=True)
+class Head(RankedPattern):
+    """Whole attention heads of a Q/K/V weight: ``heads`` groups of ``out / heads`` output rows
+    each; score the L2 norm of the head's rows. ``heads`` must divide ``out``."""
+
+    heads: int
+
+    def __post_init__(self) -> None:
+        _positive_int(self.heads, "heads")
+
+    def group_shape(self, shape: tuple[int, int]) -> tuple[int, int]:
+        out, cols = shape
+        if out % self.heads:
+            raise ValueError(f"{self}: {self.heads} heads do not divide out_features={out}")
+        return (out // self.heads, cols)
+
+    def __str__(self) -> str:
+        return f"head:{self.heads}"
+
+
+@dataclass(frozen=True)
+class NM(Pattern):
+    """Keep the ``n`` largest ``|w|`` in every group of ``m`` consecutive weights along ``in``.
+
+    Sparsity is fixed at ``1 - n/m``; ``m`` must divide ``in_features``. Ties go to the lower
+    index (stable sort). ``n == m`` is dense.
+    """
+
+    n: int
+    m: int
+
+    def __post_init__(self) -> None:
+        _positive_int(self.n, "N")
+        _positive_int(self.m, "M")
+        if self.n > self.m:
+            raise PatternError(f"nm:{self.n}:{self.m}: N must be <= M")
+
+    @property
+    def sparsity(self) -> float:
+        return 1.0 - self.n / self.m
+
+    def check_sparsity(self, sparsity: float | None) -> None:
+        """Accept ``None`` or the pattern's own sparsity ``1 - N/M`` (within 1e-9)."""
+        if sparsity is None:
+            return
+        check_sparsity(sparsity)
+        if abs(float(sparsity) - self.sparsity) > NM_SPARSITY_TOL:
+            raise ValueError(
+                f"sparsity {sparsity!r} does not match {self}, whose sparsity is fixed at "
+                f"1 - N/M = {self.sparsity!r}; pass sparsity=None"
+            )
+
+    def compute_mask(self, weight: Tensor, sparsity: float | None = None) -> Tensor:
+        self.check_sparsity(sparsity)
+        _check_weight(weight)
+        rows, cols = weight.shape
+        if cols % self.m:
+            raise ValueError(f"{self}: M={self.m} does not divide in_features={cols}")
+        scores = (
+            weight.detach().to(_score_dtype(weight)).abs().reshape(rows, cols // self.m, self.m)
+        )
+        order = torch.sort(scores, dim=-1, descending=True, stable=True).indices
+        keep = torch.zeros_like(scores, dtype=torch.bool)
+        keep.scatter_(-1, order[..., : self.n], True)
+        return keep.reshape(rows, cols)
+
+    def __str__(self) -> str:
+        return f"nm:{self.n}:{self.m}"
+
+
+_SIZE2 = re.compile(r"(block|crossbar):(\d+)x(\d+)")
+_NM = re.compile(r"nm:(\d+):(\d+)")
+_HEAD = re.compile(r"head:(\d+)")
+
+
+def parse_pattern(text: str) -> Pattern:
+    """Parse a CLI pattern string (see the module docstring for the forms)."""
+    if not isinstance(text, str):
+        raise PatternError(f"pattern must be a string, got {type(text).__name__}")
+    s = text.strip().lower()
+    simple = {"unstructured": Unstructured, "row": Row, "column": Column}
+    if s in simple:
+        return simple[s]()
+    if m := _SIZE2.fullmatch(s):
+        cls = Block if m[1] == "block" else Crossbar
+        return _build(text, cls, int(m[2]), int(m[3]))
+    if m := _NM.fullmatch(s):
+        return _build(text, NM, int(m[1]), int(m[2]))
+    if m := _HEAD.fullmatch(s):
+        return _build(text, Head, int(m[1]))
+    raise PatternError(f"invalid pattern {text!r}: expected {EXPECTED_FORMS}")
+
+
+def _build(text: str, cls: type[Pattern], *args: int) -> Pattern:
+    try:
+        return cls(*args)
+    except PatternError as err:
+        raise PatternError(f"invalid pattern {text!r}: {err}") from None
