@@ -16,7 +16,7 @@ from workloads import WorkloadError, build_workload
 from workloads.atomic_io import atomic_write_text
 
 app = typer.Typer(
-    help="Sparse-BERT hardware co-design studio: prune, simulate, study.",
+    help="Sparse-BERT hardware co-design studio: simulate BERT-family models on accelerators.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
