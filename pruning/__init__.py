@@ -1,33 +1,41 @@
-"""pruning: sparsity patterns, masks and (later) pruning methods for BERT weights."""
+"""pruning: sparsity patterns, masks, one-shot pruning and the sparse-model artifact.
 
-from pruning.masks import block_occupancy, compute_masks, density
-from pruning.patterns import (
-    NM,
-    Block,
-    Column,
-    Crossbar,
-    Head,
-    Pattern,
-    PatternError,
-    RankedPattern,
-    Row,
-    Unstructured,
-    parse_pattern,
-)
+Names are imported lazily (PEP 562) so that ``pruning.artifact``'s loader, which the
+simulator uses, does not pull in torch through the mask code.
+"""
 
-__all__ = [
-    "NM",
-    "Block",
-    "Column",
-    "Crossbar",
-    "Head",
-    "Pattern",
-    "PatternError",
-    "RankedPattern",
-    "Row",
-    "Unstructured",
-    "block_occupancy",
-    "compute_masks",
-    "density",
-    "parse_pattern",
-]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "block_occupancy": "pruning.masks",
+    "compute_masks": "pruning.masks",
+    "density": "pruning.masks",
+    "NM": "pruning.patterns",
+    "Block": "pruning.patterns",
+    "Column": "pruning.patterns",
+    "Crossbar": "pruning.patterns",
+    "Head": "pruning.patterns",
+    "Pattern": "pruning.patterns",
+    "PatternError": "pruning.patterns",
+    "RankedPattern": "pruning.patterns",
+    "Row": "pruning.patterns",
+    "Unstructured": "pruning.patterns",
+    "parse_pattern": "pruning.patterns",
+    "magnitude_prune": "pruning.oneshot",
+    "apply_masks": "pruning.oneshot",
+    "prunable_weights": "pruning.targets",
+    "ArtifactError": "pruning.artifact",
+    "SparseArtifact": "pruning.artifact",
+    "load_artifact": "pruning.artifact",
+    "save_artifact": "pruning.artifact",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'pruning' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
