@@ -28,6 +28,26 @@ gemm_cases = st.fixed_dictionaries(
 )
 
 
+def gemm_case(**overrides) -> dict:
+    """A 64x64x64 WS GEMM on an 8x8 array with unlimited buffers and ports, then overrides."""
+    case = {
+        "dataflow": "ws",
+        "rows": 8,
+        "cols": 8,
+        "m": 64,
+        "k": 64,
+        "n": 64,
+        "word": 1,
+        "cap_ifmap": 1e12,
+        "cap_filter": 1e12,
+        "cap_ofmap": 1e12,
+        "double_buffered": True,
+        "dram_bpc": 1e9,
+        "bpc": 1e9,
+    }
+    return {**case, **overrides}
+
+
 def shape_args(case: dict) -> tuple:
     """Array, GEMM and buffer arguments, in the kernels' order (dataflow excluded)."""
     return (

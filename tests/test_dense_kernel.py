@@ -7,8 +7,8 @@ import math
 from hypothesis import given, settings
 
 from accel_sim.kernels import dense_folds as kernel
+from tests.gemm_cases import gemm_case, run_kernel, shape_args, timing_args
 from tests.gemm_cases import gemm_cases as cases
-from tests.gemm_cases import run_kernel, shape_args, timing_args
 from tests.naive.dense_folds import naive_dense_gemm
 
 
@@ -45,88 +45,29 @@ def test_dram_traffic_is_exactly_compulsory_when_everything_fits(case):
 
 def test_weight_stationary_closed_form():
     """SCALE-Sim's WS formula: ceil(K/R) ceil(N/C) folds of 2R + C + M - 2 cycles, minus one."""
-    stats = run_kernel(
-        {
-            "dataflow": "ws",
-            "rows": 32,
-            "cols": 32,
-            "m": 128,
-            "k": 768,
-            "n": 3072,
-            "word": 1,
-            "cap_ifmap": 1e12,
-            "cap_filter": 1e12,
-            "cap_ofmap": 1e12,
-            "double_buffered": True,
-            "dram_bpc": 1e9,
-            "bpc": 1e9,
-        }
-    )
+    stats = run_kernel(gemm_case(rows=32, cols=32, m=128, k=768, n=3072))
     assert stats[kernel.COMPUTE_CYCLES] == 24 * 96 * (64 + 32 + 128 - 2) - 1
     assert stats[kernel.TOTAL_CYCLES] - stats[kernel.COMPUTE_CYCLES] <= 1
 
 
 def test_slow_dram_makes_a_gemm_memory_bound():
     """With DRAM far slower than the array, cycles approach bytes / bandwidth."""
-    case = {
-        "dataflow": "ws",
-        "rows": 8,
-        "cols": 8,
-        "m": 64,
-        "k": 64,
-        "n": 64,
-        "word": 1,
-        "cap_ifmap": 1e12,
-        "cap_filter": 1e12,
-        "cap_ofmap": 1e12,
-        "double_buffered": True,
-        "dram_bpc": 0.01,
-        "bpc": 1e9,
-    }
-    stats = run_kernel(case)
+    stats = run_kernel(gemm_case(dram_bpc=0.01))
     compulsory = 3 * 64 * 64
     assert stats[kernel.TOTAL_CYCLES] >= compulsory / 0.01
     assert stats[kernel.TOTAL_CYCLES] <= compulsory / 0.01 + stats[kernel.COMPUTE_CYCLES] + 1
 
 
 def test_without_double_buffering_transfers_do_not_overlap():
-    base = {
-        "dataflow": "os",
-        "rows": 8,
-        "cols": 8,
-        "m": 64,
-        "k": 64,
-        "n": 64,
-        "word": 1,
-        "cap_ifmap": 1e12,
-        "cap_filter": 1e12,
-        "cap_ofmap": 1e12,
-        "dram_bpc": 2.0,
-        "bpc": 1e9,
-    }
-    overlapped = run_kernel({**base, "double_buffered": True})
-    serial = run_kernel({**base, "double_buffered": False})
+    overlapped = run_kernel(gemm_case(dataflow="os", dram_bpc=2.0, double_buffered=True))
+    serial = run_kernel(gemm_case(dataflow="os", dram_bpc=2.0, double_buffered=False))
     assert serial[kernel.TOTAL_CYCLES] > overlapped[kernel.TOTAL_CYCLES]
     transfer = 3 * 64 * 64 / 2.0
     assert serial[kernel.TOTAL_CYCLES] == serial[kernel.COMPUTE_CYCLES] + transfer
 
 
 def test_narrow_sram_port_slows_the_fold():
-    base = {
-        "dataflow": "ws",
-        "rows": 8,
-        "cols": 8,
-        "m": 64,
-        "k": 64,
-        "n": 64,
-        "word": 1,
-        "cap_ifmap": 1e12,
-        "cap_filter": 1e12,
-        "cap_ofmap": 1e12,
-        "double_buffered": True,
-        "dram_bpc": 1e9,
-    }
-    wide = run_kernel({**base, "bpc": 1e6})
-    narrow = run_kernel({**base, "bpc": 1.0})
+    wide = run_kernel(gemm_case(bpc=1e6))
+    narrow = run_kernel(gemm_case(bpc=1.0))
     assert narrow[kernel.SRAM_LIMITED_CYCLES] > 0
     assert narrow[kernel.TOTAL_CYCLES] > wide[kernel.TOTAL_CYCLES]
