@@ -19,13 +19,9 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from accel_sim.energy import EnergyTable, LeakageTable
-from accel_sim.units import parse_quantity
+from accel_sim.units import parse_quantity, quantity
 
 PRESET_DIR_ENV = "COSIM_HW_DIR"
-
-
-def _quantity(unit: str):
-    return BeforeValidator(lambda value: parse_quantity(value, unit))
 
 
 def _whole_bytes(value: object) -> object:
@@ -38,9 +34,9 @@ def _whole_bytes(value: object) -> object:
 
 
 Bytes = Annotated[int, BeforeValidator(_whole_bytes), Field(gt=0)]
-Hertz = Annotated[float, _quantity("Hz"), Field(gt=0)]
-BytesPerSecond = Annotated[float, _quantity("B/s"), Field(gt=0)]
-JoulesPerBit = Annotated[float, _quantity("J"), Field(ge=0)]
+Hertz = Annotated[float, quantity("Hz"), Field(gt=0)]
+BytesPerSecond = Annotated[float, quantity("B/s"), Field(gt=0)]
+JoulesPerBit = Annotated[float, quantity("J"), Field(ge=0)]
 
 
 class HardwareConfigError(ValueError):

@@ -25,15 +25,15 @@ import math
 from dataclasses import dataclass, fields
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from accel_sim.units import parse_quantity
+from accel_sim.units import quantity
 
 PJ = 1e-12
 
 # Energies and powers may be written with units in YAML ("0.3 pJ", "10 uW").
-Joules = Annotated[float, BeforeValidator(lambda value: parse_quantity(value, "J")), Field(ge=0)]
-Watts = Annotated[float, BeforeValidator(lambda value: parse_quantity(value, "W")), Field(ge=0)]
+Joules = Annotated[float, quantity("J"), Field(ge=0)]
+Watts = Annotated[float, quantity("W"), Field(ge=0)]
 
 # Horowitz 2014 [V]; int16 multiply derived [D].
 _MULT_J = {"int8": 0.2 * PJ, "int16": 0.8 * PJ, "fp16": 1.1 * PJ, "fp32": 3.7 * PJ}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from pydantic import BeforeValidator
+
 _DECIMAL = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 _SMALL = {"": 1.0, "m": 1e-3, "u": 1e-6, "µ": 1e-6, "n": 1e-9, "p": 1e-12, "f": 1e-15}
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
@@ -52,3 +54,8 @@ def parse_quantity(value: object, unit: str) -> float:
         allowed = ", ".join(p for p in prefixes if p) or "none"
         raise ValueError(f"unknown prefix {prefix!r} in {value!r}; allowed: {allowed}")
     return number * prefixes[prefix]
+
+
+def quantity(unit: str) -> BeforeValidator:
+    """A pydantic validator that accepts a number or a unit string of ``unit``."""
+    return BeforeValidator(lambda value: parse_quantity(value, unit))

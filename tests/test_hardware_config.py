@@ -56,24 +56,16 @@ def test_every_preset_loads(name: str) -> None:
     assert hw.pe_count == rows * cols
 
 
-@pytest.mark.parametrize("flow", DATAFLOWS)
-def test_32x32_presets_have_scale_cfg_buffers(flow: str) -> None:
-    sram = load_hardware(f"systolic-32x32-{flow}").sram
-    assert (sram.ifmap.size_bytes, sram.filter.size_bytes, sram.ofmap.size_bytes) == (
-        64 * KIB,
-        64 * KIB,
-        64 * KIB,
-    )
+# SCALE-Sim configs/scale.cfg (32x32) and configs/google.cfg (128x128) buffer sizes
+PRESET_BUFFERS = {"32x32": (64 * KIB, 64 * KIB, 64 * KIB), "128x128": (6 * MIB, 6 * MIB, 2 * MIB)}
 
 
 @pytest.mark.parametrize("flow", DATAFLOWS)
-def test_128x128_presets_have_google_cfg_buffers(flow: str) -> None:
-    sram = load_hardware(f"systolic-128x128-{flow}").sram
-    assert (sram.ifmap.size_bytes, sram.filter.size_bytes, sram.ofmap.size_bytes) == (
-        6 * MIB,
-        6 * MIB,
-        2 * MIB,
-    )
+@pytest.mark.parametrize("array", list(PRESET_BUFFERS))
+def test_presets_have_scalesim_config_buffers(array: str, flow: str) -> None:
+    sram = load_hardware(f"systolic-{array}-{flow}").sram
+    sizes = (sram.ifmap.size_bytes, sram.filter.size_bytes, sram.ofmap.size_bytes)
+    assert sizes == PRESET_BUFFERS[array]
 
 
 @pytest.mark.parametrize("name", EXPECTED_PRESETS)
