@@ -23,8 +23,10 @@ from workloads.ops import GemmOp, VectorOp, Workload
 
 def run_config_hash(workload: Workload, hw: HardwareConfig, seed: int = 0) -> str:
     """Hash of everything that determines a result: hardware, workload shapes, code version."""
+    # A masked GEMM adds its kept-entry count (weight_density is in the result); dense
+    # workloads hash exactly as before masks existed.
     shapes = [
-        (op.name, op.m, op.k, op.n, op.count)
+        (op.name, op.m, op.k, op.n, op.count, *(() if op.mask is None else (op.weight_nnz,)))
         if isinstance(op, GemmOp)
         else (op.name, op.kind.value, op.elements)
         for op in workload
@@ -71,6 +73,7 @@ def _op_result(
         sram_write_bytes=counts.sram_write_bytes,
         utilisation=op.macs / (cost.cycles * hw.pe_count) if is_gemm and cost.cycles else 0.0,
         folds=cost.folds,
+        weight_nnz=op.weight_nnz if is_gemm and op.mask is not None else None,
     )
 
 
@@ -83,6 +86,8 @@ def simulate(workload: Workload, hw: HardwareConfig, seed: int = 0) -> SimResult
     results = []
     for op in workload:
         if isinstance(op, GemmOp):
+            # Masks are not part of the key: cost is dense (zeros are multiplied like any
+            # other value) until sparse execution lands, so equal shapes cost the same.
             key = (op.m, op.k, op.n, op.count)
             if key not in gemm_costs:
                 gemm_costs[key] = dense_gemm_cost(op.m, op.k, op.n, op.count, hw, params)

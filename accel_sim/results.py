@@ -33,10 +33,19 @@ class OpResult:
     sram_write_bytes: float
     utilisation: float  # MACs / (cycles x PEs); 0 for vector ops
     folds: int = 0
+    # Kept weight entries when the op's weight has a mask attached; None when dense/weightless.
+    weight_nnz: int | None = None
 
     @property
     def cycles(self) -> int:
         return self.compute_cycles + self.stall_cycles
+
+    @property
+    def weight_density(self) -> float:
+        """Kept fraction of the op's weight: 1.0 for dense and weightless ops."""
+        if self.weight_nnz is None or not self.n or not self.k:
+            return 1.0
+        return self.weight_nnz / (self.n * self.k)
 
     @property
     def energy_j(self) -> float:
@@ -109,6 +118,13 @@ class SimResult:
     def sequences_per_s(self) -> float:
         return self.batch / self.latency_s if self.latency_s else 0.0
 
+    @property
+    def weight_density(self) -> float:
+        """Kept weight entries / all entries over the GEMMs with masks (1.0 when none)."""
+        masked = [op for op in self.ops if op.weight_nnz is not None]
+        total = sum(op.n * op.k for op in masked)
+        return sum(op.weight_nnz for op in masked) / total if total else 1.0
+
     def totals(self) -> dict[str, float]:
         return {
             "cycles": self.cycles,
@@ -153,6 +169,7 @@ class SimResult:
                 "sram_read_bytes": op.sram_read_bytes,
                 "sram_write_bytes": op.sram_write_bytes,
                 "utilisation": op.utilisation,
+                "weight_density": op.weight_density,
                 "config_hash": self.config_hash,
                 "seed": self.seed,
             }
@@ -186,6 +203,7 @@ class SimResult:
                     "latency_s": op.latency_s,
                     "energy_j": op.energy_j,
                     "dram_bytes": op.dram_bytes,
+                    "weight_density": op.weight_density,
                 }
                 for op in self.ops
             ],

@@ -7,22 +7,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from accel_sim import HardwareConfigError, SimResult, list_presets, load_hardware, simulate
 from accel_sim.systolic import warm_up
-from workloads import WorkloadError, build_workload
-from workloads.atomic_io import atomic_write_text
+from pruning.artifact import ArtifactError, SparseArtifact, load_artifact
+from studies.console import console, fail, si, write_output
+from studies.prune_cmd import prune_command
+from workloads import ENCODER_LINEAR_ROLES, Workload, WorkloadError, attach_artifact, build_workload
 
 app = typer.Typer(
     help="Sparse-BERT hardware co-design studio: simulate BERT-family models on accelerators.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
-error_console = Console(stderr=True)
-
 DEFAULT_MODEL = "bert-base-uncased"
 DEFAULT_HW = "systolic-32x32-ws"
 
@@ -30,37 +28,6 @@ DEFAULT_HW = "systolic-32x32-ws"
 @app.callback()
 def main() -> None:
     """Sparse-BERT hardware co-design studio."""
-
-
-def fail(message: str) -> typer.Exit:
-    """One clear line on stderr and exit code 2, instead of a traceback."""
-    error_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
-
-
-def write_output(path: Path, text: str, option: str) -> None:
-    """Write an output file atomically, or fail with one line naming the option and path."""
-    try:
-        atomic_write_text(path, text)
-    except OSError as error:
-        raise fail(f"{option} {path}: cannot write file ({error.strerror or error})") from None
-    console.print(f"wrote {path}")
-
-
-def _si(value: float, unit: str) -> str:
-    for factor, prefix in (
-        (1e9, "G"),
-        (1e6, "M"),
-        (1e3, "k"),
-        (1, ""),
-        (1e-3, "m"),
-        (1e-6, "µ"),
-        (1e-9, "n"),
-        (1e-12, "p"),
-    ):
-        if abs(value) >= factor:
-            return f"{value / factor:,.3f} {prefix}{unit}"
-    return f"{value:.3g} {unit}"
 
 
 def render_result(result: SimResult) -> None:
@@ -73,13 +40,13 @@ def render_result(result: SimResult) -> None:
     totals.add_row("cycles", f"{result.cycles:,}")
     totals.add_row("  compute cycles", f"{result.compute_cycles:,}")
     totals.add_row("  stall cycles", f"{result.stall_cycles:,}")
-    totals.add_row("latency", _si(result.latency_s, "s"))
-    totals.add_row("energy", _si(result.energy_j, "J"))
+    totals.add_row("latency", si(result.latency_s, "s"))
+    totals.add_row("energy", si(result.energy_j, "J"))
     totals.add_row("sequences/s", f"{result.sequences_per_s:,.2f}")
     totals.add_row("MACs", f"{result.macs:,}")
     totals.add_row("PE utilisation", f"{100 * result.utilisation:.1f} %")
-    totals.add_row("DRAM traffic", _si(result.dram_bytes, "B"))
-    totals.add_row("simulation wall time", _si(result.simulation_s, "s"))
+    totals.add_row("DRAM traffic", si(result.dram_bytes, "B"))
+    totals.add_row("simulation wall time", si(result.simulation_s, "s"))
     console.print(totals)
 
     energy = Table(title="energy by component")
@@ -88,7 +55,7 @@ def render_result(result: SimResult) -> None:
     energy.add_column("share", justify="right")
     total_j = result.energy_j or 1.0
     for component, joules in result.energy_breakdown_j.items():
-        energy.add_row(component, _si(joules, "J"), f"{100 * joules / total_j:.1f} %")
+        energy.add_row(component, si(joules, "J"), f"{100 * joules / total_j:.1f} %")
     console.print(energy)
 
     by_kind: dict[str, list] = {}
@@ -107,34 +74,99 @@ def render_result(result: SimResult) -> None:
             str(len(members)),
             f"{cycles:,}",
             f"{100 * stalls / cycles:.1f}",
-            _si(sum(op.energy_j for op in members), "J"),
+            si(sum(op.energy_j for op in members), "J"),
             util,
         )
     console.print(ops)
 
 
+def encoder_weight_density(workload: Workload) -> float:
+    """Kept fraction of all encoder linear weights (unmasked ones count as dense)."""
+    encoder = [op for op in workload.gemms if op.role in ENCODER_LINEAR_ROLES]
+    total = sum(op.n * op.k for op in encoder)
+    return sum(op.weight_nnz for op in encoder) / total if total else 1.0
+
+
+def artifact_summary(artifact: SparseArtifact, workload: Workload) -> dict:
+    """The ``artifact`` block of ``--json``: ``density`` is the manifest's (masked matrices)."""
+    return {
+        "path": str(artifact.path),
+        "pattern": artifact.manifest["pattern"],
+        "method": artifact.manifest["method"],
+        "density": artifact.density,
+        "encoder_weight_density": encoder_weight_density(workload),
+    }
+
+
+def render_artifact(summary: dict) -> None:
+    density = f"{100 * summary['encoder_weight_density']:.1f} %"
+    console.print(
+        f"artifact {summary['path']}: pattern {summary['pattern']}, method "
+        f"{summary['method']}, encoder weight density {density}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"[bold yellow]note:[/] timing is dense: zero skipping is not modelled yet, so the "
+        f"{density} weight density does not change cycles, energy or traffic above",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 @app.command("simulate")
 def simulate_command(
-    model: Annotated[str, typer.Option(help="preset name or checkpoint directory")] = DEFAULT_MODEL,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help=f"preset name or checkpoint directory (default: {DEFAULT_MODEL}, "
+            "or the --artifact directory when one is given)",
+            show_default=False,
+        ),
+    ] = None,
     hw: Annotated[str, typer.Option(help="hardware preset name or YAML file")] = DEFAULT_HW,
     seq_len: Annotated[int, typer.Option(help="tokens per sequence")] = 128,
     batch: Annotated[int, typer.Option(help="sequences per batch")] = 1,
+    artifact_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--artifact",
+            help="pruned SparseModel artifact directory: attach its masks to the model",
+        ),
+    ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="write results as JSON")] = None,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="write per-op rows as CSV")] = None,
 ) -> None:
     """Simulate one forward pass of MODEL on hardware HW and report latency and energy."""
+    artifact = None
+    if artifact_dir is not None:
+        try:
+            artifact = load_artifact(artifact_dir)
+        except ArtifactError as error:
+            raise fail(str(error)) from None
+    if model is None:
+        model = str(artifact_dir) if artifact_dir is not None else DEFAULT_MODEL
     try:
         workload = build_workload(model, batch=batch, seq_len=seq_len)
+        if artifact is not None:
+            workload = attach_artifact(workload, artifact)
         hardware = load_hardware(hw)
     except (WorkloadError, HardwareConfigError) as error:
         raise fail(str(error)) from None
     warm_up()  # JIT load/compile is start-up, not simulation time
     result = simulate(workload, hardware)
     render_result(result)
+    document = result.to_dict()
+    if artifact is not None:
+        document["artifact"] = artifact_summary(artifact, workload)
+        render_artifact(document["artifact"])
     if json_path is not None:
-        write_output(json_path, json.dumps(result.to_dict(), indent=2) + "\n", "--json")
+        write_output(json_path, json.dumps(document, indent=2) + "\n", "--json")
     if csv_path is not None:
         write_output(csv_path, result.to_frame().to_csv(index=False), "--csv")
+
+
+app.command("prune")(prune_command)
 
 
 @app.command("presets")

@@ -52,3 +52,14 @@ def make_hardware(**kwargs) -> HardwareConfig:
 @pytest.fixture
 def hw_factory():
     return make_hardware
+
+
+@pytest.fixture(scope="session")
+def pruned(tmp_path_factory: pytest.TempPathFactory):
+    """(model, masks, artifact dir): the tiny BERT pruned block:4x4 at 0.75, saved once.
+
+    Shared read-only: tests that corrupt or change the artifact work on a copy.
+    """
+    from tests.tiny_bert import save_pruned_artifact  # torch only for tests that ask
+
+    return save_pruned_artifact(tmp_path_factory.mktemp("artifact") / "bert-block")

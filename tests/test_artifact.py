@@ -20,43 +20,13 @@ from pruning.artifact import (
 )
 from pruning.oneshot import magnitude_prune
 from pruning.targets import prunable_weights
+from tests.tiny_bert import tiny_model
 from workloads import build_workload
 from workloads.ops import ENCODER_LINEAR_ROLES, GemmRole
 
 torch.set_num_threads(1)
 
 PATTERNS = [("unstructured", 0.5), ("block:4x4", 0.75)]
-
-
-def tiny_model() -> transformers.BertForSequenceClassification:
-    torch.manual_seed(0)
-    config = transformers.BertConfig(
-        vocab_size=100,
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=128,
-        max_position_embeddings=32,
-    )
-    return transformers.BertForSequenceClassification(config).eval()
-
-
-@pytest.fixture(scope="module")
-def pruned(tmp_path_factory: pytest.TempPathFactory):
-    """(model, masks, artifact dir) for block:4x4 at 0.75, saved once for the module."""
-    model = tiny_model()
-    masks = magnitude_prune(model, "block:4x4", 0.75)
-    out = tmp_path_factory.mktemp("artifact") / "bert-block"
-    save_artifact(
-        model,
-        masks,
-        out,
-        source_model="tiny-bert",
-        pattern="block:4x4",
-        method="magnitude",
-        sparsity=0.75,
-    )
-    return model, masks, out
 
 
 def copy_artifact(src: Path, dst: Path) -> Path:

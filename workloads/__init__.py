@@ -7,6 +7,7 @@ from workloads.bert import (
     load_config,
     preset_config,
 )
+from workloads.masks import attach_artifact, attach_masks
 from workloads.ops import (
     ENCODER_LINEAR_ROLES,
     GemmOp,
@@ -27,6 +28,8 @@ __all__ = [
     "VectorOp",
     "Workload",
     "WorkloadError",
+    "attach_artifact",
+    "attach_masks",
     "build_workload",
     "load_config",
     "preset_config",

@@ -3,7 +3,7 @@
 The simulator consumes these without torch: a GEMM carries its shape (M, K, N), how many
 independent instances run (``count``, e.g. batch x heads for attention GEMMs) and, for
 linear layers, the name of the weight tensor it multiplies by, so masks from a pruned
-artifact can be attached later.
+artifact can be attached (``workloads.masks.attach_masks``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+import numpy as np
 
 
 class GemmRole(StrEnum):
@@ -60,6 +62,11 @@ class GemmOp:
     ``weight_name`` is its parameter name in the Hugging Face model (e.g.
     ``bert.encoder.layer.0.attention.self.query.weight``). Attention GEMMs have no weight:
     both operands are activations, and ``count`` = batch x heads.
+
+    ``mask`` is the weight's keep-mask when one is attached (a read-only bool array of shape
+    ``(n, k)`` = ``[out, in]``; see ``workloads.masks.attach_masks``), else None. It takes no
+    part in equality or hashing: two ops of the same shape are the same op whatever their
+    mask, so ``weight_density``/``weight_nnz`` must be read off the op itself.
     """
 
     name: str
@@ -79,12 +86,42 @@ class GemmOp:
                 raise ValueError(
                     f"GemmOp {self.name!r}: {dim} must be a positive int, got {value!r}"
                 )
+        if self.mask is not None:
+            if self.weight_name is None:
+                raise ValueError(f"GemmOp {self.name!r}: has no weight, so it cannot take a mask")
+            mask = self.mask
+            if not (isinstance(mask, np.ndarray) and mask.dtype == np.bool_):
+                raise ValueError(
+                    f"GemmOp {self.name!r}: mask must be a bool numpy array, "
+                    f"got {type(mask).__name__}"
+                )
+            if mask.shape != (self.n, self.k):
+                raise ValueError(
+                    f"GemmOp {self.name!r}: mask shape {list(mask.shape)} is not the weight's "
+                    f"[{self.n}, {self.k}] ([out, in])"
+                )
 
     kind = "gemm"
 
     @property
     def macs(self) -> int:
         return self.count * self.m * self.k * self.n
+
+    @property
+    def weight_nnz(self) -> int | None:
+        """Kept weight entries: the mask's True count, n x k when dense, None if weightless."""
+        if self.weight_name is None:
+            return None
+        if self.mask is None:
+            return self.n * self.k
+        return int(np.count_nonzero(self.mask))
+
+    @property
+    def weight_density(self) -> float:
+        """Kept fraction of the weight: 1.0 without a mask (and for weightless GEMMs)."""
+        if self.mask is None:
+            return 1.0
+        return np.count_nonzero(self.mask) / (self.n * self.k)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,42 @@
+"""A tiny random BERT (2 layers, hidden 64) and a pruned artifact of it, shared by tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import transformers
+
+from pruning.artifact import save_artifact
+from pruning.oneshot import magnitude_prune
+
+torch.set_num_threads(1)
+
+
+def tiny_model() -> transformers.BertForSequenceClassification:
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=100,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=32,
+    )
+    return transformers.BertForSequenceClassification(config).eval()
+
+
+def save_pruned_artifact(out: Path, pattern: str = "block:4x4", sparsity: float = 0.75):
+    """Prune a fresh tiny model by magnitude and save it at ``out``: (model, masks, out)."""
+    model = tiny_model()
+    masks = magnitude_prune(model, pattern, sparsity)
+    save_artifact(
+        model,
+        masks,
+        out,
+        source_model="tiny-bert",
+        pattern=pattern,
+        method="magnitude",
+        sparsity=sparsity,
+    )
+    return model, masks, out

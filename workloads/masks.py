@@ -1,0 +1,102 @@
+"""Attach pruning keep-masks to a workload's linear GEMMs, by Hugging Face weight name.
+
+How sparse the weights are belongs to the workload: ``attach_masks`` returns a new
+:class:`~workloads.ops.Workload` whose GEMMs carry their weight's bool keep-mask
+(``[out, in]`` = ``(n, k)``, read-only). What the hardware does with the zeros is the
+simulator's business, not this module's. No torch here: masks arrive as numpy arrays (as
+``pruning.load_artifact`` returns them); anything ``numpy.asarray`` accepts is converted.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workloads.bert import WorkloadError
+from workloads.ops import GemmOp, Workload
+
+if TYPE_CHECKING:
+    from pruning.artifact import SparseArtifact
+
+__all__ = ["attach_artifact", "attach_masks"]
+
+_SHOWN_NAMES = 4  # valid weight names quoted in an unknown-name error
+
+
+def _unknown_name_message(source: str, name: str, workload: Workload, valid: list[str]) -> str:
+    shown = difflib.get_close_matches(name, valid, n=_SHOWN_NAMES, cutoff=0.6)
+    shown += [v for v in valid if v not in shown][: _SHOWN_NAMES - len(shown)]
+    more = f", ... ({len(valid)} in all)" if len(valid) > len(shown) else ""
+    return (
+        f"{source}: mask {name!r} matches no GEMM weight of {workload.model_name}: "
+        f"expected a weight name such as {', '.join(repr(v) for v in shown)}{more}"
+    )
+
+
+def _as_mask(source: str, name: str, value: Any, op: GemmOp) -> np.ndarray:
+    """``value`` as a read-only bool ``(n, k)`` array, or a WorkloadError saying why not."""
+    expected = f"expected a 2-D bool keep-mask [out, in] = [{op.n}, {op.k}]"
+    try:
+        array = np.asarray(value)
+    except Exception as err:  # arbitrary objects may fail to convert in any way
+        raise WorkloadError(
+            f"{source}: mask {name!r} cannot be read as an array ({err}): {expected}"
+        ) from None
+    if array.ndim != 2:
+        raise WorkloadError(
+            f"{source}: mask {name!r} is {array.ndim}-D with shape {list(array.shape)}: {expected}"
+        )
+    if array.dtype != np.bool_:
+        if array.dtype.kind not in "biuf":
+            raise WorkloadError(
+                f"{source}: mask {name!r} has dtype {array.dtype}, not boolean: {expected}"
+            )
+        if not np.isin(array, (0, 1)).all():
+            raise WorkloadError(
+                f"{source}: mask {name!r} holds values other than 0 and 1: {expected}"
+            )
+    if array.shape != (op.n, op.k):
+        raise WorkloadError(
+            f"{source}: mask {name!r} has shape {list(array.shape)} but the model's weight is "
+            f"[{op.n}, {op.k}] ([out, in])"
+        )
+    if array.dtype == np.bool_ and not array.flags.writeable:
+        return array  # already frozen (e.g. re-attached from another workload): share it
+    mask = np.array(array, dtype=bool, copy=True)  # never alias, or freeze, the caller's array
+    mask.flags.writeable = False
+    return mask
+
+
+def attach_masks(
+    workload: Workload, masks: Mapping[str, Any], *, source: str = "masks"
+) -> Workload:
+    """A copy of ``workload`` whose GEMMs named in ``masks`` carry their keep-mask.
+
+    ``masks`` maps a Hugging Face weight name (a GEMM's ``weight_name``) to a 2-D bool
+    keep-mask in torch orientation ``[out, in]``; GEMMs not named keep their current mask.
+    Every problem (a name that matches no weight, a wrong shape, a mask that is not a 2-D
+    bool/0-1 array) raises :class:`WorkloadError` naming ``source`` and the weight.
+    Attention GEMMs have no weight and never take a mask. ``workload`` is not modified.
+    """
+    by_weight: dict[str, list[int]] = {}
+    for index, op in enumerate(workload.ops):
+        if isinstance(op, GemmOp) and op.weight_name is not None:
+            by_weight.setdefault(op.weight_name, []).append(index)
+    ops = list(workload.ops)
+    for name, value in masks.items():
+        if name not in by_weight:
+            raise WorkloadError(_unknown_name_message(source, name, workload, list(by_weight)))
+        indices = by_weight[name]
+        mask = _as_mask(source, name, value, ops[indices[0]])
+        for index in indices:  # one weight may feed several GEMMs (tied weights)
+            ops[index] = replace(ops[index], mask=mask)
+    return replace(workload, ops=tuple(ops))
+
+
+def attach_artifact(workload: Workload, artifact: SparseArtifact) -> Workload:
+    """``attach_masks`` with a loaded artifact's masks, errors naming its directory."""
+    return attach_masks(workload, artifact.masks, source=str(artifact.path))
