@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from accel_sim.energy import EnergyTable, LeakageTable
 from accel_sim.units import parse_quantity, quantity
+from workloads.spec_errors import format_validation_error
 
 PRESET_DIR_ENV = "COSIM_HW_DIR"
 
@@ -134,19 +135,6 @@ class HardwareConfig(_Spec):
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _format_validation_error(error: ValidationError, source: str) -> str:
-    lines = []
-    for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        message = item["msg"]
-        if item["type"] == "extra_forbidden":
-            message = "unknown key (check spelling; see configs/hw/ for valid keys)"
-        elif item["type"] == "missing":
-            message = "required field is missing"
-        lines.append(f"{field}: {message}")
-    return f"invalid hardware config {source}: " + "; ".join(lines)
-
-
 def hardware_from_dict(data: Any, source: str = "<dict>") -> HardwareConfig:
     """Validate a mapping into a ``HardwareConfig``; errors name the offending field."""
     if not isinstance(data, dict):
@@ -157,7 +145,11 @@ def hardware_from_dict(data: Any, source: str = "<dict>") -> HardwareConfig:
     try:
         return HardwareConfig.model_validate(data)
     except ValidationError as error:
-        raise HardwareConfigError(_format_validation_error(error, source)) from None
+        raise HardwareConfigError(
+            format_validation_error(
+                error, "hardware config", source, "check spelling; see configs/hw/ for valid keys"
+            )
+        ) from None
 
 
 def preset_dir() -> Path:

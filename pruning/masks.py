@@ -33,8 +33,13 @@ def compute_masks(
     pattern: Pattern | str,
     sparsity: float | None,
     scope: Scope = "per-matrix",
+    within: Mapping[str, Tensor] | None = None,
 ) -> dict[str, Tensor]:
     """Keep-masks for every weight in ``weights`` (same keys, same order).
+
+    ``within`` (name -> previous keep-mask, optional per name) makes the result nested in
+    the previous masks: groups already pruned go first and stay pruned, which is what a
+    gradual schedule needs.
 
     - ``per-matrix``: each matrix gets ``pattern.compute_mask(weight, sparsity)``, i.e.
       ``floor(sparsity * n_groups)`` of its own groups pruned.
@@ -51,8 +56,12 @@ def compute_masks(
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     if isinstance(pattern, str):
         pattern = parse_pattern(pattern)
+    within = within or {}
     if isinstance(pattern, NM) or scope == "per-matrix":
-        return {name: pattern.compute_mask(w, sparsity) for name, w in weights.items()}
+        return {
+            name: pattern.compute_mask(w, sparsity, within.get(name))
+            for name, w in weights.items()
+        }
     if not isinstance(pattern, RankedPattern):
         raise TypeError(f"global scope needs a ranked pattern, got {pattern!r}")
     if sparsity is None:
@@ -61,7 +70,7 @@ def compute_masks(
     if not weights:
         return {}
 
-    grids = {name: pattern.group_scores(w) for name, w in weights.items()}
+    grids = {name: pattern.nested_scores(w, within.get(name)) for name, w in weights.items()}
     flat = torch.cat([g.reshape(-1).to(torch.float64) for g in grids.values()])
     keep_flat = prune_lowest(flat, n_pruned(sparsity, flat.numel()))
     masks: dict[str, Tensor] = {}
@@ -69,7 +78,10 @@ def compute_masks(
     for name, grid in grids.items():
         keep = keep_flat[start : start + grid.numel()].reshape(grid.shape)
         start += grid.numel()
-        masks[name] = pattern.expand(keep, tuple(weights[name].shape))
+        mask = pattern.expand(keep, tuple(weights[name].shape))
+        if name in within:
+            mask &= within[name].to(device=mask.device) != 0
+        masks[name] = mask
     return masks
 
 

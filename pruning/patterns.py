@@ -102,9 +102,22 @@ class Pattern(ABC):
     """A sparsity pattern: computes a keep-mask for one ``[out, in]`` weight."""
 
     @abstractmethod
-    def compute_mask(self, weight: Tensor, sparsity: float | None = None) -> Tensor:
+    def compute_mask(
+        self, weight: Tensor, sparsity: float | None = None, within: Tensor | None = None
+    ) -> Tensor:
         """Bool keep-mask with ``weight``'s shape; ``weight`` may be any importance tensor
-        (magnitudes are taken)."""
+        (magnitudes are taken). With ``within`` (a previous keep-mask) the result is nested
+        in it: groups already pruned are pruned first and stay pruned (no regrowth)."""
+
+
+def _check_within(within: Tensor | None, weight: Tensor) -> Tensor | None:
+    if within is None:
+        return None
+    if tuple(within.shape) != tuple(weight.shape):
+        raise ValueError(
+            f"within-mask has shape {tuple(within.shape)}, weight has {tuple(weight.shape)}"
+        )
+    return within.to(device=weight.device) != 0
 
 
 class RankedPattern(Pattern):
@@ -139,13 +152,32 @@ class RankedPattern(Pattern):
         full = group_keep.repeat_interleave(r, dim=0).repeat_interleave(c, dim=1)
         return full[:rows, :cols].contiguous()
 
-    def compute_mask(self, weight: Tensor, sparsity: float | None = None) -> Tensor:
+    def previous_group_keep(self, within: Tensor) -> Tensor:
+        """``[grid_r, grid_c]`` grid: does the group hold any entry kept by ``within``?"""
+        return self.group_scores(within.to(torch.float32)) > 0
+
+    def nested_scores(self, weight: Tensor, within: Tensor | None) -> Tensor:
+        """Group scores with groups that ``within`` already pruned forced to ``-inf``, so
+        they are the first to go at any sparsity."""
+        scores = self.group_scores(weight)
+        within = _check_within(within, weight)
+        if within is not None:
+            scores = scores.masked_fill(~self.previous_group_keep(within), float("-inf"))
+        return scores
+
+    def compute_mask(
+        self, weight: Tensor, sparsity: float | None = None, within: Tensor | None = None
+    ) -> Tensor:
         """Prune ``floor(sparsity * n_groups)`` lowest-norm groups (see the module docstring)."""
         if sparsity is None:
             raise ValueError(f"sparsity is required for pattern {self}")
-        scores = self.group_scores(weight)
-        keep = prune_lowest(scores, n_pruned(sparsity, scores.numel()))
-        return self.expand(keep, tuple(weight.shape))
+        scores = self.nested_scores(weight, within)
+        keep = self.expand(
+            prune_lowest(scores, n_pruned(sparsity, scores.numel())), tuple(weight.shape)
+        )
+        if within is not None:
+            keep &= _check_within(within, weight)
+        return keep
 
 
 @dataclass(frozen=True)
@@ -260,19 +292,24 @@ class NM(Pattern):
                 f"1 - N/M = {self.sparsity!r}; pass sparsity=None"
             )
 
-    def compute_mask(self, weight: Tensor, sparsity: float | None = None) -> Tensor:
+    def compute_mask(
+        self, weight: Tensor, sparsity: float | None = None, within: Tensor | None = None
+    ) -> Tensor:
         self.check_sparsity(sparsity)
         _check_weight(weight)
         rows, cols = weight.shape
         if cols % self.m:
             raise ValueError(f"{self}: M={self.m} does not divide in_features={cols}")
-        scores = (
-            weight.detach().to(_score_dtype(weight)).abs().reshape(rows, cols // self.m, self.m)
-        )
+        scores = weight.detach().to(_score_dtype(weight)).abs()
+        prior = _check_within(within, weight)
+        if prior is not None:
+            scores = scores.masked_fill(~prior, float("-inf"))
+        scores = scores.reshape(rows, cols // self.m, self.m)
         order = torch.sort(scores, dim=-1, descending=True, stable=True).indices
         keep = torch.zeros_like(scores, dtype=torch.bool)
         keep.scatter_(-1, order[..., : self.n], True)
-        return keep.reshape(rows, cols)
+        keep = keep.reshape(rows, cols)
+        return keep if prior is None else keep & prior
 
     def __str__(self) -> str:
         return f"nm:{self.n}:{self.m}"
