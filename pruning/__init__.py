@@ -1,4 +1,4 @@
-"""pruning: sparsity patterns, masks, one-shot pruning and the sparse-model artifact.
+"""pruning: patterns, masks, pruning methods, GLUE training and the sparse-model artifact.
 
 Names are imported lazily (PEP 562) so that ``pruning.artifact``'s loader, which the
 simulator uses, does not pull in torch through the mask code.
@@ -30,6 +30,20 @@ _EXPORTS = {
     "SparseArtifact": "pruning.artifact",
     "load_artifact": "pruning.artifact",
     "save_artifact": "pruning.artifact",
+    "CubicSchedule": "pruning.schedule",
+    "GradualMagnitude": "pruning.gradual",
+    "GroupLassoPenalty": "pruning.group_lasso",
+    "AdmmPruning": "pruning.admm",
+    "TrainConfig": "pruning.train",
+    "train": "pruning.train",
+    "evaluate": "pruning.train",
+    "PruneJob": "pruning.job",
+    "PruneJobError": "pruning.job",
+    "prune_job": "pruning.job",
+    "run_prune": "pruning.pipeline",
+    "load_model": "pruning.models",
+    "load_split": "pruning.glue",
+    "get_task": "pruning.glue",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -126,6 +126,8 @@ def _manifest(
     method: str,
     sparsity: float | None,
     schedule: Any,
+    synthetic_weights: bool | None,
+    training: Any,
 ) -> dict[str, Any]:
     from pruning.masks import block_occupancy
     from pruning.patterns import Block
@@ -156,6 +158,8 @@ def _manifest(
         "method": str(method),
         "sparsity": sparsity,
         "schedule": schedule,
+        "synthetic_weights": synthetic_weights,
+        "training": training,
         "masks_file": MASKS_FILE,
         "matrices": matrices,
         "nnz": nnz_all,
@@ -166,12 +170,16 @@ def _manifest(
 
 
 def _save_model(model: nn.Module, directory: Path) -> None:
+    from transformers.utils import logging
+
     # transformers 5 always writes safetensors and dropped the flag; 4.x needs it.
     params = inspect.signature(model.save_pretrained).parameters
-    if "safe_serialization" in params:
-        model.save_pretrained(directory, safe_serialization=True)
-    else:
-        model.save_pretrained(directory)
+    options = {"safe_serialization": True} if "safe_serialization" in params else {}
+    logging.disable_progress_bar()  # no "Writing model shards" bar inside a CLI run
+    try:
+        model.save_pretrained(directory, **options)
+    finally:
+        logging.enable_progress_bar()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -193,12 +201,18 @@ def save_artifact(
     method: str,
     sparsity: float | None,
     schedule: Any = None,
+    synthetic_weights: bool | None = None,
+    training: Any = None,
+    tokenizer: Any = None,
 ) -> Path:
     """Write ``model`` (masks already folded in) and ``masks`` as an artifact at ``out_dir``.
 
-    ``schedule`` must be JSON-serialisable (or None). An existing ``out_dir`` is replaced as
-    a whole; a crash leaves either the old artifact or the new one plus a hidden temporary
-    sibling, never a torn ``out_dir``. Returns the artifact path.
+    ``schedule`` (the method's schedule and settings) and ``training`` (task, data, metrics)
+    must be JSON-serialisable (or None); ``synthetic_weights`` says whether the weights were
+    randomly initialised rather than pre-trained (None: unknown). A ``tokenizer`` with
+    ``save_pretrained`` is saved beside the weights so the artifact is self-contained. An
+    existing ``out_dir`` is replaced as a whole; a crash leaves either the old artifact or the
+    new one plus a hidden temporary sibling, never a torn ``out_dir``. Returns the artifact path.
     """
     from safetensors.numpy import save_file
 
@@ -213,6 +227,8 @@ def save_artifact(
         method=method,
         sparsity=sparsity,
         schedule=schedule,
+        synthetic_weights=synthetic_weights,
+        training=training,
     )
     manifest_text = json.dumps(manifest, indent=2, allow_nan=False) + "\n"
     packed = {name: np.packbits(mask.reshape(-1)) for name, mask in arrays.items()}
@@ -222,11 +238,14 @@ def save_artifact(
     old: Path | None = None
     try:
         _save_model(model, tmp)
+        if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
+            tokenizer.save_pretrained(tmp)
         save_file(packed, str(tmp / MASKS_FILE))
         (tmp / MANIFEST_FILE).write_text(manifest_text, encoding="utf-8")
         for child in tmp.iterdir():
-            with open(child, "rb") as handle:
-                os.fsync(handle.fileno())
+            if child.is_file():
+                with open(child, "rb") as handle:
+                    os.fsync(handle.fileno())
         _fsync_dir(tmp)
         if target.exists() or target.is_symlink():
             old = Path(

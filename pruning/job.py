@@ -1,0 +1,144 @@
+"""A pruning job: what to prune, how, on which data - validated before any work starts.
+
+The CLI (``cosim prune``) and scripts build a :class:`PruneJob`; bad values raise
+:class:`PruneJobError` naming the field and the expected form.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pruning.admm import DEFAULT_RHO, DEFAULT_RHO_GROWTH, DEFAULT_RHO_MAX
+from pruning.group_lasso import DEFAULT_EPS, DEFAULT_LAMBDA
+from pruning.models import REAL_MODEL
+from pruning.patterns import NM, Pattern, PatternError, check_sparsity, parse_pattern
+from workloads.spec_errors import format_validation_error
+
+__all__ = ["METHODS", "TRAINED_METHODS", "PruneJob", "PruneJobError", "prune_job"]
+
+METHODS: tuple[str, ...] = ("magnitude", "gradual", "group-lasso", "admm")
+# Methods that train while pruning, so they need a task's training data.
+TRAINED_METHODS = frozenset({"gradual", "group-lasso", "admm"})
+
+
+class PruneJobError(ValueError):
+    """A prune job with a missing, malformed or inconsistent field."""
+
+
+class PruneJob(BaseModel):
+    """Every setting of one pruning run; defaults are the recommendations of
+    ``../shared/reference/pruning-algorithms.md`` scaled for a CPU."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = REAL_MODEL
+    pattern: str
+    sparsity: float | None = None
+    method: Literal["magnitude", "gradual", "group-lasso", "admm"] = "magnitude"
+    scope: Literal["per-matrix", "global"] = "per-matrix"
+    include: tuple[Literal["encoder", "pooler", "classifier"], ...] = ("encoder",)
+
+    task: str | None = None
+    data_dir: Path | None = None
+    max_train_examples: int | None = Field(default=None, gt=0)
+    max_eval_examples: int | None = Field(default=None, gt=0)
+    max_seq_len: int = Field(default=128, gt=2, le=512)
+
+    epochs: float = Field(default=3.0, gt=0, allow_inf_nan=False)
+    retrain_epochs: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    dense_epochs: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    batch_size: int = Field(default=32, gt=0)
+    lr: float = Field(default=2e-5, gt=0, allow_inf_nan=False)
+    seed: int = 0
+
+    ramp_fraction: float = Field(default=0.7, gt=0, le=1)
+    update_every: int | None = Field(default=None, gt=0)
+    regrow: bool = False
+
+    lasso_lambda: float = Field(default=DEFAULT_LAMBDA, gt=0, allow_inf_nan=False)
+    lasso_eps: float = Field(default=DEFAULT_EPS, gt=0, allow_inf_nan=False)
+    reweight_every: int | None = Field(default=None, gt=0)
+
+    admm_rho: float = Field(default=DEFAULT_RHO, gt=0, allow_inf_nan=False)
+    admm_rho_growth: float = Field(default=DEFAULT_RHO_GROWTH, ge=1, allow_inf_nan=False)
+    admm_rho_max: float = Field(default=DEFAULT_RHO_MAX, gt=0, allow_inf_nan=False)
+    admm_update_every: int | None = Field(default=None, gt=0)
+    admm_granularity: Literal["tile", "tile-row", "tile-column"] = "tile"
+
+    progress: bool = True
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_parses(cls, value: str) -> str:
+        try:
+            return str(parse_pattern(value))
+        except PatternError as error:
+            raise ValueError(str(error)) from None
+
+    @field_validator("sparsity")
+    @classmethod
+    def _sparsity_in_range(cls, value: float | None) -> float | None:
+        return None if value is None else check_sparsity(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PruneJob:
+        pattern = self.parsed_pattern
+        if isinstance(pattern, NM):
+            pattern.check_sparsity(self.sparsity)
+        elif self.sparsity is None:
+            raise ValueError(f"sparsity is required for pattern {pattern}: a number in [0, 1)")
+        if self.method in TRAINED_METHODS and self.task is None:
+            raise ValueError(
+                f"method {self.method!r} trains while it prunes: give a GLUE task "
+                "(--task MRPC|RTE|CoLA|SST-2|STS-B|QNLI)"
+            )
+        if self.admm_granularity != "tile" and self.method != "admm":
+            raise ValueError("admm_granularity applies only to method 'admm'")
+        if self.scope == "global" and self.method in {"group-lasso", "admm"}:
+            raise ValueError(f"method {self.method!r} prunes per matrix: use scope per-matrix")
+        return self
+
+    @property
+    def parsed_pattern(self) -> Pattern:
+        return parse_pattern(self.pattern)
+
+    @property
+    def target_sparsity(self) -> float:
+        pattern = self.parsed_pattern
+        return pattern.sparsity if isinstance(pattern, NM) else float(self.sparsity)
+
+    @property
+    def retraining_epochs(self) -> float:
+        """Fixed-mask epochs after the prune (magnitude: ``epochs``; others: ``retrain_epochs``,
+        defaulting to ``epochs``)."""
+        if self.method == "magnitude":
+            return self.epochs if self.task is not None else 0.0
+        if self.method == "gradual":
+            return 0.0 if self.retrain_epochs is None else self.retrain_epochs
+        return self.epochs if self.retrain_epochs is None else self.retrain_epochs
+
+    def record(self) -> dict[str, Any]:
+        """The job as JSON-ready settings for the manifest."""
+        settings = self.model_dump(mode="json", exclude={"progress"})
+        settings["retraining_epochs"] = self.retraining_epochs
+        return settings
+
+
+def prune_job(source: str = "<arguments>", **fields: Any) -> PruneJob:
+    """Validate ``fields`` into a :class:`PruneJob`, or raise :class:`PruneJobError`."""
+    try:
+        return PruneJob(**fields)
+    except ValidationError as error:
+        raise PruneJobError(
+            format_validation_error(error, "prune job", source, "see cosim prune --help")
+        ) from None

