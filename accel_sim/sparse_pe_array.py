@@ -1,0 +1,178 @@
+"""Unstructured-sparse PE array (EIE / SparTen style), simulated cycle by cycle.
+
+The model: a linear layer ``y = W x`` runs for each of ``m`` tokens on ``P`` PEs.
+``W`` is ``[out, in]`` (torch orientation) with a bool keep-mask.
+
+- *Interleaved rows.* PE p owns output rows i with ``i % P == p`` and stores their nonzeros
+  column-wise (CSC, as in EIE). For activation x_j it does ``work[p, j]`` MACs, the number of
+  kept weights in column j of its rows (``per_pe_work``), one MAC per cycle.
+- *Minimum cost per entry.* Reading the column pointers takes time even for an empty column:
+  an entry costs PE p ``max(work[p, j], min_cycles_per_entry)`` cycles (default 1, as EIE's
+  pointer read). With ``min_cycles_per_entry=0`` a PE with no work for column j never sees
+  the entry: a per-PE column-occupancy bit filters it at the FIFO input, so it takes neither a
+  slot nor a cycle there (popping it for free would let a PE retire several entries a cycle).
+- *Activation sparsity.* Zero activations are never broadcast (EIE's leading non-zero
+  detection); ``activations`` is a bool ``[in]`` (same for every token) or ``[m, in]`` mask
+  of nonzero activations, dense by default. The stream is token-major.
+- *Broadcast through FIFOs.* A central unit broadcasts at most one activation per cycle to
+  all PEs at once, each into its own FIFO of ``fifo_depth`` entries (the entry a PE is working
+  on has left its FIFO). The broadcast waits while any accepting FIFO is full; a PE whose FIFO
+  is empty and which has no entry in progress idles (starved).
+- *Order within a cycle:* PEs pop first, then the broadcaster pushes (a slot freed in a cycle
+  is refilled in that cycle), then PEs compute. An entry broadcast in cycle t starts in cycle
+  t + 1 at the earliest. ``cycles`` counts from cycle 0 to the cycle in which the last MAC
+  (or pointer read, or broadcast) finishes, inclusive. So with ``min_cycles_per_entry >= 1``
+  one PE doing ``c`` cycles per entry for ``E`` entries takes ``1 + E*c`` cycles.
+
+Two engines implement these rules (``accel_sim.kernels.sparse_pe``): ``"cycle_stepping"``
+advances every PE and FIFO one cycle at a time (slow; small cases) and ``"fast"`` evaluates
+the equivalent event recurrence; they agree exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+
+from accel_sim.kernels import sparse_pe as kernels
+
+ENGINES = ("fast", "cycle_stepping")
+
+
+@dataclass(frozen=True)
+class UnstructuredPEStats:
+    """Cycles and utilisation of one FC layer on the unstructured-sparse PE array."""
+
+    n_pes: int
+    fifo_depth: int
+    tokens: int
+    entries: int  # activations broadcast
+    cycles: int
+    broadcast_stall_cycles: int  # cycles with an entry ready but some accepting FIFO full
+    busy_cycles: tuple[int, ...]  # per PE: MAC and pointer-read cycles
+    macs: int
+
+    @property
+    def idle_cycles(self) -> tuple[int, ...]:
+        """Per PE: cycles neither computing nor reading pointers (starved or finished)."""
+        return tuple(self.cycles - b for b in self.busy_cycles)
+
+    @property
+    def idle_fraction(self) -> float:
+        """Total idle PE-cycles over ``n_pes * cycles`` (0.0 for an empty run)."""
+        if self.cycles == 0:
+            return 0.0
+        return sum(self.idle_cycles) / (self.n_pes * self.cycles)
+
+    @property
+    def load_imbalance(self) -> float:
+        """``max_p busy_p / mean_p busy_p``: 1.0 when balanced, and when no PE is busy."""
+        total = sum(self.busy_cycles)
+        if total == 0:
+            return 1.0
+        return max(self.busy_cycles) * self.n_pes / total
+
+    @property
+    def utilisation(self) -> float:
+        """Effective utilisation: useful MACs over ``n_pes * cycles`` (0.0 for an empty run)."""
+        if self.cycles == 0:
+            return 0.0
+        return self.macs / (self.n_pes * self.cycles)
+
+    @property
+    def ideal_cycles(self) -> float:
+        """MACs / n_pes: perfectly balanced, no pointer reads, no stalls."""
+        return self.macs / self.n_pes
+
+
+def _check_count(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_mask(mask) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or mask.dtype != np.bool_:
+        raise ValueError(
+            f"mask must be a 2-D bool keep-mask [out, in]; got dtype {mask.dtype}, "
+            f"shape {mask.shape}"
+        )
+    return mask
+
+
+def per_pe_work(mask, n_pes: int) -> np.ndarray:
+    """``[n_pes, in]`` int64: kept weights of PE p's rows (``i % n_pes == p``) in column j."""
+    mask = _check_mask(mask)
+    n_pes = _check_count("n_pes", n_pes, 1)
+    out, n_in = mask.shape
+    padded = -(-out // n_pes) * n_pes
+    if padded != out:
+        mask = np.concatenate([mask, np.zeros((padded - out, n_in), dtype=bool)])
+    # row r * n_pes + p sits at [r, p]
+    return mask.reshape(-1, n_pes, n_in).sum(axis=0, dtype=np.int64)
+
+
+def _broadcast_stream(activations, m: int, n_in: int) -> tuple[np.ndarray, int]:
+    """(columns of one pass, passes): the token-major stream of nonzero activations."""
+    if activations is None:
+        return np.arange(n_in, dtype=np.int64), m
+    act = np.asarray(activations)
+    if act.dtype != np.bool_ or act.shape not in ((n_in,), (m, n_in)):
+        raise ValueError(
+            f"activations must be a bool mask of nonzero activations, shape ({n_in},) or "
+            f"({m}, {n_in}); got dtype {act.dtype}, shape {act.shape}"
+        )
+    if act.ndim == 1:
+        return np.flatnonzero(act).astype(np.int64), m
+    return np.nonzero(act)[1].astype(np.int64), 1  # row-major: token by token
+
+
+def simulate_unstructured(
+    mask,
+    m: int,
+    n_pes: int,
+    fifo_depth: int,
+    *,
+    activations=None,
+    min_cycles_per_entry: int = 1,
+    engine: str = "fast",
+) -> UnstructuredPEStats:
+    """Run ``m`` tokens of the layer with keep-mask ``mask`` ``[out, in]`` on the PE array.
+
+    ``activations``: optional bool ``[in]`` or ``[m, in]`` mask of nonzero activations
+    (dense when None). ``engine``: ``"fast"`` (event recurrence) or ``"cycle_stepping"``.
+    """
+    mask = _check_mask(mask)
+    m = _check_count("m", m, 1)
+    n_pes = _check_count("n_pes", n_pes, 1)
+    fifo_depth = _check_count("fifo_depth", fifo_depth, 1)
+    min_cycles = _check_count("min_cycles_per_entry", min_cycles_per_entry, 0)
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    work = per_pe_work(mask, n_pes)
+    cost = np.ascontiguousarray(np.maximum(work, min_cycles))
+    cols, repeats = _broadcast_stream(activations, m, mask.shape[1])
+    kernel = kernels.fifo_event_schedule if engine == "fast" else kernels.fifo_cycle_stepping
+    cycles, stall, busy = kernel(cost, cols, repeats, fifo_depth)
+    col_nnz = work.sum(axis=0)
+    macs = int(col_nnz[cols].sum()) * repeats
+    return UnstructuredPEStats(
+        n_pes=n_pes,
+        fifo_depth=fifo_depth,
+        tokens=m,
+        entries=int(cols.shape[0]) * repeats,
+        cycles=int(cycles),
+        broadcast_stall_cycles=int(stall),
+        busy_cycles=tuple(int(b) for b in busy),
+        macs=macs,
+    )
+
+
+def warm_up() -> None:
+    """Compile (or load from the on-disk cache) both kernels, so timings exclude JIT."""
+    mask = np.ones((2, 2), dtype=bool)
+    for engine in ENGINES:
+        simulate_unstructured(mask, 1, 2, 1, engine=engine)
