@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from accel_sim.energy import EnergyTable, LeakageTable
+from accel_sim.formats import WeightFormat
 from accel_sim.units import parse_quantity, quantity
 from workloads.spec_errors import format_validation_error
 
@@ -107,6 +108,55 @@ class VectorUnit(_Spec):
     pipeline_latency_cycles: int = Field(default=8, ge=0, strict=True)
 
 
+class ZeroHandling(StrEnum):
+    """What the hardware does with zero weights (Sparseloop's split: this is a property of
+    the hardware, separate from how sparse the workload's masks are)."""
+
+    NONE = "none"  # zeros are multiplied like any other value
+    GATING = "gating"  # MAC and operand reads gated off: energy saved, no time saved
+    SKIPPING = "skipping"  # compacted on the systolic array at skip_granularity
+    NM = "nm"  # N:M sparse tensor mode (indices select the inputs)
+    UNSTRUCTURED_PE = "unstructured-pe"  # EIE/SparTen-style array with per-PE FIFOs
+
+
+class SparseSupport(_Spec):
+    """Sparse execution: how weights are stored and what the datapath does with zeros."""
+
+    zero_handling: ZeroHandling = ZeroHandling.NONE
+    # How weights are stored in DRAM and SRAM (accel_sim.formats); traffic counts values
+    # plus metadata, so a compressed format helps memory-bound layers even without skipping.
+    weight_format: WeightFormat = WeightFormat.DENSE
+    # Skipping: weights are compacted in groups of this many rows of the compacted dimension
+    # (K rows per column strip under weight-stationary).
+    skip_granularity: int = Field(default=1, gt=0, le=4096, strict=True)
+    # N:M mode and the nm format: at most N nonzeros in every group of M along `in`.
+    nm: tuple[int, int] = (2, 4)
+    # Banked ifmap SRAM feeding the array through a crossbar; None = one bank per array row.
+    ifmap_banks: int | None = Field(default=None, gt=0, le=65536, strict=True)
+    # Unstructured-sparse PE array: activation FIFO depth per PE.
+    fifo_depth: int = Field(default=8, gt=0, le=1 << 20, strict=True)
+    # Format metadata widths (accel_sim.formats.format_size); None = minimum that addresses.
+    format_block: tuple[int, int] = (4, 4)
+    index_bits: int | None = Field(default=None, gt=0, le=64, strict=True)
+    pointer_bits: int = Field(default=32, gt=0, le=64, strict=True)
+    run_bits: int = Field(default=4, gt=0, le=32, strict=True)
+
+    @field_validator("nm")
+    @classmethod
+    def _valid_nm(cls, value: tuple[int, int]) -> tuple[int, int]:
+        n, m = value
+        if not (1 <= n <= m and m >= 2):
+            raise ValueError(f"expected [N, M] with 1 <= N <= M and M >= 2, got {list(value)}")
+        return value
+
+    @field_validator("format_block")
+    @classmethod
+    def _valid_block(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if min(value) < 1:
+            raise ValueError(f"expected [rows, cols] of positive ints, got {list(value)}")
+        return value
+
+
 class HardwareConfig(_Spec):
     name: str = Field(min_length=1)
     description: str = ""
@@ -114,6 +164,7 @@ class HardwareConfig(_Spec):
     sram: Sram
     dram: Dram
     vector_unit: VectorUnit
+    sparse: SparseSupport = SparseSupport()
     energy: EnergyTable = EnergyTable()
     leakage: LeakageTable = LeakageTable()
 
@@ -124,6 +175,10 @@ class HardwareConfig(_Spec):
     @property
     def dram_bytes_per_cycle(self) -> float:
         return self.dram.bandwidth_bytes_per_s / self.pe_array.clock_hz
+
+    @property
+    def ifmap_banks(self) -> int:
+        return self.sparse.ifmap_banks or self.pe_array.rows
 
     @property
     def pe_count(self) -> int:

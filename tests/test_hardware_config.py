@@ -320,11 +320,22 @@ def _leaf_paths(data: dict, prefix: str = "") -> list[str]:
 _BASE_DUMP = load_hardware("systolic-32x32-ws").model_dump(mode="json")
 
 
+# Fields whose generic change below is not a valid value of the field.
+_SPECIAL_CHANGES = {
+    "pe_array.dataflow": "os",
+    "pe_array.precision": "fp16",
+    "sparse.zero_handling": "skipping",
+    "sparse.weight_format": "bitmap",
+    "sparse.nm": [1, 4],
+    "sparse.format_block": [8, 8],
+    "sparse.ifmap_banks": 16,
+    "sparse.index_bits": 8,
+}
+
+
 def _changed(value: object, path: str) -> object:
-    if path == "pe_array.dataflow":
-        return "os"
-    if path == "pe_array.precision":
-        return "fp16"
+    if path in _SPECIAL_CHANGES:
+        return _SPECIAL_CHANGES[path]
     if isinstance(value, bool):
         return not value
     if value is None:
