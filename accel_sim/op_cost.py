@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from accel_sim.energy import ActionCounts
 
 
 @dataclass(frozen=True)
 class OpCost:
-    """Cycles and action counts of one op (all instances of it)."""
+    """Cycles and action counts of one op (all instances of it).
+
+    ``counts.macs`` are the MACs the datapath performs (compacted blocks still multiply the
+    zeros inside them); ``useful_macs`` are those with a nonzero weight (None: all of them).
+    """
 
     compute_cycles: int
     stall_cycles: int
     counts: ActionCounts
     folds: int = 0
     sram_limited_cycles: int = 0
+    mode: str = "dense"  # how the GEMM ran: dense, gating, skipping, nm, unstructured-pe, ...
+    useful_macs: int | None = None
+    load_imbalance: float | None = None  # busiest PE / mean PE work (unstructured-pe)
+    bank_conflict: float | None = None  # mean cycles per streamed row (skipping)
+    note: str | None = None  # e.g. why a sparse mode or format could not be used
 
     @property
     def cycles(self) -> int:
         return self.compute_cycles + self.stall_cycles
+
+    def with_mode(self, mode: str, note: str | None = None, **fields: object) -> OpCost:
+        """A copy labelled with how it ran (keeps an existing note unless given one)."""
+        return replace(self, mode=mode, note=note or self.note, **fields)

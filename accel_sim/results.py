@@ -35,6 +35,11 @@ class OpResult:
     folds: int = 0
     # Kept weight entries when the op's weight has a mask attached; None when dense/weightless.
     weight_nnz: int | None = None
+    mode: str = "dense"  # how a GEMM ran (accel_sim.sparse_exec); "vector" for vector ops
+    useful_macs: int | None = None  # MACs with a nonzero weight; None: all of ``macs``
+    load_imbalance: float | None = None  # unstructured-pe: busiest PE / mean PE work
+    bank_conflict: float | None = None  # skipping: mean cycles per streamed input row
+    note: str | None = None  # why a sparse mode or format could not be used, if so
 
     @property
     def cycles(self) -> int:
@@ -55,6 +60,11 @@ class OpResult:
     def dram_bytes(self) -> float:
         return self.dram_read_bytes + self.dram_write_bytes
 
+    @property
+    def effective_macs(self) -> int:
+        """MACs that multiply a nonzero weight."""
+        return self.macs if self.useful_macs is None else self.useful_macs
+
 
 @dataclass(frozen=True)
 class SimResult:
@@ -71,6 +81,8 @@ class SimResult:
     version: str
     seed: int = 0
     simulation_s: float = field(default=0.0, compare=False)
+    # The same workload without masks on the same hardware without sparse support.
+    baseline: SimResult | None = field(default=None, compare=False, repr=False)
 
     @property
     def compute_cycles(self) -> int:
@@ -125,7 +137,39 @@ class SimResult:
         total = sum(op.n * op.k for op in masked)
         return sum(op.weight_nnz for op in masked) / total if total else 1.0
 
-    def totals(self) -> dict[str, float]:
+    @property
+    def effective_macs(self) -> int:
+        return sum(op.effective_macs for op in self.ops)
+
+    @property
+    def effective_utilisation(self) -> float:
+        """Nonzero-weight MACs per PE-cycle: what the array did that mattered."""
+        return self.effective_macs / (self.cycles * self.pe_count) if self.cycles else 0.0
+
+    @property
+    def load_imbalance(self) -> float | None:
+        """Cycle-weighted mean load imbalance over the ops that report one."""
+        ops = [op for op in self.ops if op.load_imbalance is not None]
+        cycles = sum(op.cycles for op in ops)
+        if not cycles:
+            return None
+        return sum(op.load_imbalance * op.cycles for op in ops) / cycles
+
+    @property
+    def speedup(self) -> float | None:
+        """Dense-baseline cycles over these cycles."""
+        if self.baseline is None or not self.cycles:
+            return None
+        return self.baseline.cycles / self.cycles
+
+    @property
+    def energy_ratio(self) -> float | None:
+        """This energy over the dense baseline's (below 1 saves energy)."""
+        if self.baseline is None or not self.baseline.energy_j:
+            return None
+        return self.energy_j / self.baseline.energy_j
+
+    def totals(self) -> dict[str, float | None]:
         return {
             "cycles": self.cycles,
             "compute_cycles": self.compute_cycles,
@@ -137,6 +181,12 @@ class SimResult:
             "utilisation": self.utilisation,
             "dram_bytes": self.dram_bytes,
             "sram_bytes": self.sram_bytes,
+            "effective_macs": self.effective_macs,
+            "effective_utilisation": self.effective_utilisation,
+            "weight_density": self.weight_density,
+            "load_imbalance": self.load_imbalance,
+            "speedup": self.speedup,
+            "energy_ratio": self.energy_ratio,
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -170,6 +220,10 @@ class SimResult:
                 "sram_write_bytes": op.sram_write_bytes,
                 "utilisation": op.utilisation,
                 "weight_density": op.weight_density,
+                "mode": op.mode,
+                "effective_macs": op.effective_macs,
+                "load_imbalance": op.load_imbalance,
+                "bank_conflict": op.bank_conflict,
                 "config_hash": self.config_hash,
                 "seed": self.seed,
             }
@@ -204,9 +258,15 @@ class SimResult:
                     "energy_j": op.energy_j,
                     "dram_bytes": op.dram_bytes,
                     "weight_density": op.weight_density,
+                    "mode": op.mode,
+                    "effective_macs": op.effective_macs,
+                    "load_imbalance": op.load_imbalance,
+                    "bank_conflict": op.bank_conflict,
+                    "note": op.note,
                 }
                 for op in self.ops
             ],
+            "baseline": None if self.baseline is None else self.baseline.totals(),
             "meta": {
                 "simulation_s": self.simulation_s,
                 "version": self.version,

@@ -39,8 +39,11 @@ def array_parameters(hw: HardwareConfig) -> tuple:
     )
 
 
-def gemm_stats(m: int, kdim: int, n: int, params: tuple):
-    """Raw kernel statistics for one instance of (m x kdim) @ (kdim x n)."""
+def gemm_stats(m: int, kdim: int, n: int, params: tuple, filter_dram_scale: float = 1.0):
+    """Raw kernel statistics for one instance of (m x kdim) @ (kdim x n).
+
+    ``filter_dram_scale``: compressed / dense bytes of the weight (its DRAM loads scale by it).
+    """
     (dataflow, rows, cols, word, acc, cap_i, cap_f, cap_o, dbuf, dram_bpc, bpc_i, bpc_f, bpc_o) = (
         params
     )
@@ -61,15 +64,24 @@ def gemm_stats(m: int, kdim: int, n: int, params: tuple):
         bpc_i,
         bpc_f,
         bpc_o,
+        float(filter_dram_scale),
     )
 
 
 def dense_gemm_cost(
-    m: int, kdim: int, n: int, count: int, hw: HardwareConfig, params: tuple | None = None
+    m: int,
+    kdim: int,
+    n: int,
+    count: int,
+    hw: HardwareConfig,
+    params: tuple | None = None,
+    *,
+    filter_dram_scale: float = 1.0,
 ) -> OpCost:
     """Cycles and action counts of ``count`` dense GEMMs (m x kdim) @ (kdim x n)."""
     params = params if params is not None else array_parameters(hw)
-    s = gemm_stats(m, kdim, n, params).tolist()  # plain floats for JSON and arithmetic
+    # plain floats for JSON and arithmetic
+    s = gemm_stats(m, kdim, n, params, filter_dram_scale).tolist()
     word, acc = hw.word_bytes, hw.pe_array.accumulator_bytes
     macs = m * kdim * n
     ofmap_dram_read = s[k.OFMAP_DRAM_READ_BYTES]
@@ -101,4 +113,4 @@ def dense_gemm_cost(
 
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) the fold kernel, so timings exclude JIT."""
-    k.dense_gemm_folds(k.WS, 2, 2, 2, 2, 2, 1, 4, 64.0, 64.0, 64.0, True, 1.0, 1.0, 1.0, 1.0)
+    k.dense_gemm_folds(k.WS, 2, 2, 2, 2, 2, 1, 4, 64.0, 64.0, 64.0, True, 1.0, 1.0, 1.0, 1.0, 1.0)

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from accel_sim import HardwareConfigError, SimResult, list_presets, load_hardware, simulate
+from accel_sim.config import HardwareConfig, SparseSupport
 from accel_sim.systolic import warm_up
 from pruning.artifact import ArtifactError, SparseArtifact, load_artifact
 from studies.console import console, fail, si, write_output
@@ -46,6 +47,15 @@ def render_result(result: SimResult) -> None:
     totals.add_row("MACs", f"{result.macs:,}")
     totals.add_row("PE utilisation", f"{100 * result.utilisation:.1f} %")
     totals.add_row("DRAM traffic", si(result.dram_bytes, "B"))
+    if result.baseline is not None:
+        base = result.baseline
+        totals.add_row("effective utilisation", f"{100 * result.effective_utilisation:.1f} %")
+        if result.load_imbalance is not None:
+            totals.add_row("load imbalance (cycle-weighted)", f"{result.load_imbalance:.3f}")
+        totals.add_row("dense baseline cycles", f"{base.cycles:,}")
+        totals.add_row("dense baseline energy", si(base.energy_j, "J"))
+        totals.add_row("speedup vs dense", f"{result.speedup:.3f}x")
+        totals.add_row("energy vs dense", f"{result.energy_ratio:.3f}x")
     totals.add_row("simulation wall time", si(result.simulation_s, "s"))
     console.print(totals)
 
@@ -98,7 +108,7 @@ def artifact_summary(artifact: SparseArtifact, workload: Workload) -> dict:
     }
 
 
-def render_artifact(summary: dict) -> None:
+def render_artifact(summary: dict, hardware: HardwareConfig) -> None:
     density = f"{100 * summary['encoder_weight_density']:.1f} %"
     console.print(
         f"artifact {summary['path']}: pattern {summary['pattern']}, method "
@@ -106,12 +116,14 @@ def render_artifact(summary: dict) -> None:
         highlight=False,
         soft_wrap=True,
     )
-    console.print(
-        f"[bold yellow]note:[/] timing is dense: zero skipping is not modelled yet, so the "
-        f"{density} weight density does not change cycles, energy or traffic above",
-        highlight=False,
-        soft_wrap=True,
-    )
+    if hardware.sparse == SparseSupport():
+        console.print(
+            f"[bold yellow]note:[/] {hardware.name} has no sparse support (sparse.zero_handling "
+            f"none, dense weight format), so the {density} weight density changes nothing "
+            "above; use a hardware spec with a sparse section",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command("simulate")
@@ -159,7 +171,7 @@ def simulate_command(
     document = result.to_dict()
     if artifact is not None:
         document["artifact"] = artifact_summary(artifact, workload)
-        render_artifact(document["artifact"])
+        render_artifact(document["artifact"], hardware)
     if json_path is not None:
         write_output(json_path, json.dumps(document, indent=2) + "\n", "--json")
     if csv_path is not None:

@@ -147,7 +147,7 @@ def test_results_carry_weight_density(masked, dense, artifact) -> None:
     sparse_result, dense_result = simulate(masked, hw), simulate(dense, hw)
     assert sparse_result.weight_density == pytest.approx(artifact.density)
     assert dense_result.weight_density == 1.0
-    # timing is dense until sparse execution lands: only the density columns differ
+    # hardware without sparse support multiplies the zeros: only the density columns differ
     assert sparse_result.cycles == dense_result.cycles
     assert sparse_result.energy_j == dense_result.energy_j
     frame = sparse_result.to_frame()

@@ -25,6 +25,13 @@ KIB, MIB = 2**10, 2**20
 SIZES = ("32x32", "128x128")
 DATAFLOWS = ("ws", "os", "is")
 EXPECTED_PRESETS = [f"systolic-{size}-{flow}" for size in SIZES for flow in DATAFLOWS]
+# The sparse variants of systolic-32x32-ws, and the EIE-style array: mode -> preset.
+SPARSE_PRESETS = {
+    "skipping": "systolic-32x32-ws-skip",
+    "nm": "systolic-32x32-ws-nm",
+    "gating": "systolic-32x32-ws-gating",
+    "unstructured-pe": "eie-64pe",
+}
 
 
 def preset_data(name: str = "systolic-32x32-ws") -> dict:
@@ -40,8 +47,17 @@ def write_yaml(path: Path, data: object) -> Path:
 # --- presets ---------------------------------------------------------------------------------
 
 
-def test_the_six_presets_are_listed() -> None:
-    assert sorted(EXPECTED_PRESETS) == list_presets()
+def test_every_preset_is_listed() -> None:
+    assert sorted([*EXPECTED_PRESETS, *SPARSE_PRESETS.values()]) == list_presets()
+
+
+@pytest.mark.parametrize(("mode", "name"), list(SPARSE_PRESETS.items()))
+def test_sparse_presets_declare_their_mode(mode: str, name: str) -> None:
+    hw = load_hardware(name)
+    assert hw.sparse.zero_handling == mode
+    if name.startswith("systolic-32x32-ws-"):
+        dense = load_hardware("systolic-32x32-ws")
+        assert hw.pe_array == dense.pe_array and hw.sram == dense.sram and hw.dram == dense.dram
 
 
 @pytest.mark.parametrize("name", EXPECTED_PRESETS)

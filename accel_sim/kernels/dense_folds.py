@@ -78,8 +78,13 @@ def dense_gemm_schedule(
     ifmap_sram_bytes_per_cycle,
     filter_sram_bytes_per_cycle,
     ofmap_sram_bytes_per_cycle,
+    filter_dram_scale=1.0,
 ):
     """Per-fold schedule of one (m x k) @ (k x n) GEMM.
+
+    ``filter_dram_scale`` (compressed / dense bytes of the weight; metadata can take it above
+    1) multiplies every filter DRAM load, and so the filter SRAM writes that come from DRAM:
+    weights travel compressed and are expanded on chip.
 
     Returns (stats, prefetch, inflight, writeback, busy): traffic statistics (the index
     constants above; TOTAL_CYCLES not yet filled), and per fold the DRAM bytes it needs
@@ -163,6 +168,7 @@ def dense_gemm_schedule(
                     filter_capacity_bytes,
                 )
 
+            filter_load *= filter_dram_scale
             stats[IFMAP_SRAM_READS] += ifmap_words
             stats[FILTER_SRAM_READS] += filter_words
             stats[OFMAP_SRAM_WRITES] += psum_words
@@ -241,6 +247,7 @@ def dense_gemm_folds(
     ifmap_sram_bytes_per_cycle,
     filter_sram_bytes_per_cycle,
     ofmap_sram_bytes_per_cycle,
+    filter_dram_scale=1.0,
 ):
     """Statistics of one (m x k) @ (k x n) GEMM; see the index constants above."""
     stats, prefetch, inflight, writeback, busy = dense_gemm_schedule(
@@ -258,6 +265,7 @@ def dense_gemm_folds(
         ifmap_sram_bytes_per_cycle,
         filter_sram_bytes_per_cycle,
         ofmap_sram_bytes_per_cycle,
+        filter_dram_scale,
     )
     elapsed = pipeline_elapsed(
         prefetch, inflight, writeback, busy, double_buffered, dram_bytes_per_cycle

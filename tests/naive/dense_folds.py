@@ -26,6 +26,7 @@ def naive_dense_gemm(
     bpc_ifmap,
     bpc_filter,
     bpc_ofmap,
+    filter_dram_scale=1.0,
 ):
     geometry = {
         "ws": (k, n, m, 2 * rows + cols - 2),
@@ -86,6 +87,7 @@ def naive_dense_gemm(
             ifmap_words, filter_words, out_words = rr * k, k * cc, rr * cc
             load_i = fetch("ifmap", r, ifmap_words * word, False, cap_ifmap)
             load_f = fetch("filter", c, filter_words * word, whole_filter_resident, cap_filter)
+        load_f *= filter_dram_scale  # weights travel compressed
         accumulate = dataflow != "os" and r > 0
         last = dataflow == "os" or r == row_folds - 1
         spills = dataflow != "os" and out_words * acc > cap_ofmap

@@ -1,0 +1,309 @@
+"""Sparse GEMMs on the systolic array: block skipping and N:M mode (weight-stationary).
+
+Unpacks the hardware spec and a weight mask ``[N, K]`` (torch ``[out, in]``; the GEMM is
+(m x K) @ (K x N) with the weight transposed) into the kernels of
+``accel_sim.kernels.sparse_folds``, whose module docstring states the timing rules:
+
+- *skipping*: per column strip of C outputs, only the K-row groups (``skip_granularity``
+  rows) holding a kept weight are loaded and streamed, packed R per fold; inputs are gathered
+  from ``hw.ifmap_banks`` single-ported banks (K index i in bank ``i % B``) through a full
+  crossbar, so a fold lasts ``2R + C - 2 + m * conflict`` cycles, ``conflict`` being the most
+  of its K indices in one bank.
+- *nm*: N:M sparse tensor mode, the stationary K dimension shrinks to ``K * N / M`` (M must
+  divide K and the mask must hold the constraint; ``satisfies_nm`` checks it cheaply); the
+  mux picks among the group's M inputs in the row's register window, so no bank conflicts.
+
+Two engines compute the per-fold compute cycles and agree exactly: ``"fast"`` (closed form
+per fold) and ``"cycle_stepping"`` (banks, issue, skew and drain stepped cycle by cycle;
+small cases only). Memory (DRAM overlap, stalls) is the dense kernel's ``pipeline_elapsed``
+in both. The weight's DRAM bytes are ``filter_dram_scale * K * N * word`` (compressed weights,
+fetched once under WS, expanded on chip).
+
+Compaction is modelled for the weight-stationary dataflow only: under output- and
+input-stationary the GEMM runs on the dense schedule (with compressed weight traffic), and
+the cost says so in its ``note``.
+
+``OpCost.counts.macs`` are the MACs performed: every weight of the mapped tiles times m
+(zeros inside live groups, N:M pad slots and the unused columns of a partial strip are
+multiplied too, as the PEs fire); ``OpCost.useful_macs`` are kept weights x m.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import numpy as np
+
+from accel_sim.config import Dataflow, HardwareConfig, ZeroHandling
+from accel_sim.energy import ActionCounts
+from accel_sim.kernels import dense_folds as dk
+from accel_sim.kernels import sparse_folds as sk
+from accel_sim.op_cost import OpCost
+from accel_sim.systolic import array_parameters, dense_gemm_cost
+
+__all__ = [
+    "ENGINES",
+    "SparseGemmStats",
+    "check_nm",
+    "satisfies_nm",
+    "sparse_gemm_cost",
+    "sparse_gemm_stats",
+    "warm_up",
+]
+
+ENGINES = ("fast", "cycle_stepping")
+_MODES = (ZeroHandling.SKIPPING, ZeroHandling.NM)
+
+
+@dataclass(frozen=True)
+class SparseGemmStats:
+    """One instance of a sparse GEMM on the array (weight-stationary compaction)."""
+
+    mode: str  # "skipping" or "nm"
+    compute_cycles: int
+    total_cycles: int
+    folds: int
+    dense_folds: int  # folds of the same GEMM run dense
+    mean_bank_conflict: float  # mean over folds of cycles per streamed token row (1.0: none)
+    bank_conflict_cycles: int  # cycles lost to bank conflicts
+    performed_macs: int  # mapped tile words x m
+    useful_macs: int  # kept weights x m
+    raw: np.ndarray  # the kernel's statistics vector (accel_sim.kernels.sparse_folds indices)
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_mask(mask) -> np.ndarray:
+    try:
+        arr = np.asarray(mask)
+    except Exception as error:  # ragged nested lists and the like
+        raise ValueError(f"mask must be a 2-D bool keep-mask [N, K]: {error}") from error
+    if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"mask must be a non-empty 2-D keep-mask [N, K], got shape {arr.shape}")
+    if arr.dtype != np.bool_:
+        if arr.dtype.kind not in "biuf" or not np.isin(arr, (0, 1)).all():
+            raise ValueError(
+                f"mask must be bool (or 0/1 numbers) [N, K], got dtype {arr.dtype} with values "
+                "other than 0 and 1"
+            )
+        arr = arr.astype(bool)
+    return np.ascontiguousarray(arr)
+
+
+def _check_nm_pair(nm_n, nm_m) -> tuple[int, int]:
+    nm_n = _check_int("N of N:M", nm_n, 1)
+    nm_m = _check_int("M of N:M", nm_m, 2)
+    if nm_n > nm_m:
+        raise ValueError(f"N:M needs N <= M, got {nm_n}:{nm_m}")
+    return nm_n, nm_m
+
+
+def check_nm(mask, nm_n: int, nm_m: int) -> None:
+    """Raise ValueError naming the first M-group of ``mask [N, K]`` (along K) with more than
+    N kept weights, or K not a multiple of M."""
+    arr = _check_mask(mask)
+    nm_n, nm_m = _check_nm_pair(nm_n, nm_m)
+    k = arr.shape[1]
+    if k % nm_m:
+        raise ValueError(f"mask has K={k} inputs, not a multiple of M={nm_m}: no {nm_n}:{nm_m}")
+    row, group, count = sk.nm_violation(arr, nm_n, nm_m)
+    if row >= 0:
+        raise ValueError(
+            f"mask breaks {nm_n}:{nm_m}: row {row}, group {group} (inputs "
+            f"{group * nm_m}..{group * nm_m + nm_m - 1}) keeps {count} > {nm_n} weights"
+        )
+
+
+def satisfies_nm(mask, nm_n: int, nm_m: int) -> bool:
+    """Whether ``mask [N, K]`` can run in N:M mode: M divides K and every M-group along K of
+    every row keeps at most N weights (vectorised, no kernel compile)."""
+    arr = _check_mask(mask)
+    nm_n, nm_m = _check_nm_pair(nm_n, nm_m)
+    n, k = arr.shape
+    if k % nm_m:
+        return False
+    return bool((arr.reshape(n, k // nm_m, nm_m).sum(axis=2) <= nm_n).all())
+
+
+def _folds(arr: np.ndarray, hw: HardwareConfig, mode: ZeroHandling) -> tuple:
+    rows, cols = hw.pe_array.rows, hw.pe_array.cols
+    if mode == ZeroHandling.NM:
+        nm_n, nm_m = hw.sparse.nm
+        check_nm(arr, nm_n, nm_m)
+        return sk.nm_folds(arr.shape[0], arr.shape[1], rows, cols, nm_n, nm_m)
+    return sk.skipping_folds(arr, rows, cols, hw.sparse.skip_granularity, hw.ifmap_banks)
+
+
+def _checked_args(mask, m, hw, filter_dram_scale, engine):
+    arr = _check_mask(mask)
+    m = _check_int("m", m, 1)
+    mode = hw.sparse.zero_handling
+    if mode not in _MODES:
+        raise ValueError(
+            f"hw.sparse.zero_handling must be one of {[z.value for z in _MODES]} for the "
+            f"compacting engines, got {mode.value!r}"
+        )
+    if (
+        isinstance(filter_dram_scale, bool)
+        or not isinstance(filter_dram_scale, Real)
+        or not math.isfinite(filter_dram_scale)
+        or filter_dram_scale <= 0
+    ):
+        raise ValueError(
+            f"filter_dram_scale must be a finite number > 0, got {filter_dram_scale!r}"
+        )
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    return arr, m, mode
+
+
+def sparse_gemm_stats(
+    mask,
+    m: int,
+    hw: HardwareConfig,
+    *,
+    filter_dram_scale: float = 1.0,
+    engine: str = "fast",
+) -> SparseGemmStats:
+    """Fold-level statistics of one (m x K) @ (K x N) GEMM with keep-mask ``mask [N, K]``
+    under ``hw.sparse.zero_handling`` (skipping or nm), on the weight-stationary schedule
+    whatever ``hw.pe_array.dataflow`` says."""
+    arr, m, mode = _checked_args(mask, m, hw, filter_dram_scale, engine)
+    n, k = arr.shape
+    rows, cols = hw.pe_array.rows, hw.pe_array.cols
+    strip, used, conflict, k_ptr, k_idx = _folds(arr, hw, mode)
+    if engine == "fast":
+        cycles = sk.fold_cycles_fast(conflict, rows, cols, m)
+    else:
+        nm_n, nm_m = hw.sparse.nm
+        cycles, _ = sk.fold_cycles_stepping(
+            arr,
+            m,
+            rows,
+            cols,
+            hw.sparse.skip_granularity,
+            hw.ifmap_banks,
+            nm_n,
+            nm_m,
+            mode == ZeroHandling.NM,
+        )
+    (_, _, _, word, acc, cap_i, cap_f, cap_o, dbuf, dram_bpc, bpc_i, bpc_f, bpc_o) = (
+        array_parameters(hw)
+    )
+    raw = sk.sparse_gemm_folds(
+        strip,
+        used,
+        conflict,
+        k_ptr,
+        k_idx,
+        cycles,
+        rows,
+        cols,
+        m,
+        k,
+        n,
+        word,
+        acc,
+        cap_i,
+        cap_f,
+        cap_o,
+        dbuf,
+        dram_bpc,
+        bpc_i,
+        bpc_f,
+        bpc_o,
+        float(filter_dram_scale),
+    )
+    folds = int(raw[dk.FOLDS])
+    return SparseGemmStats(
+        mode=mode.value,
+        compute_cycles=int(raw[dk.COMPUTE_CYCLES]),
+        total_cycles=int(raw[dk.TOTAL_CYCLES]),
+        folds=folds,
+        dense_folds=-(-k // rows) * -(-n // cols),
+        mean_bank_conflict=float(raw[sk.CONFLICT_SUM]) / folds if folds else 1.0,
+        bank_conflict_cycles=int(raw[sk.BANK_CONFLICT_CYCLES]),
+        performed_macs=int(raw[sk.COMPACTED_WEIGHTS]) * m,
+        useful_macs=int(arr.sum()) * m,
+        raw=raw,
+    )
+
+
+def sparse_gemm_cost(
+    mask,
+    m: int,
+    count: int,
+    hw: HardwareConfig,
+    *,
+    filter_dram_scale: float = 1.0,
+    engine: str = "fast",
+) -> OpCost:
+    """Cycles and action counts of ``count`` GEMMs (m x K) @ (K x N) with keep-mask
+    ``mask [N, K]`` under ``hw.sparse.zero_handling`` in {skipping, nm}.
+
+    ``filter_dram_scale``: compressed / dense bytes of the weight (``sparse_exec``).
+    Raises ValueError for a mask that breaks N:M in nm mode (``satisfies_nm`` first).
+    """
+    arr, m, mode = _checked_args(mask, m, hw, filter_dram_scale, engine)
+    count = _check_int("count", count, 1)
+    n, k = arr.shape
+    if hw.pe_array.dataflow != Dataflow.WEIGHT_STATIONARY:
+        if mode == ZeroHandling.NM:
+            check_nm(arr, *hw.sparse.nm)
+        dense = dense_gemm_cost(m, k, n, count, hw, filter_dram_scale=filter_dram_scale)
+        return dense.with_mode(
+            mode.value,
+            f"{mode.value} compaction is modelled for weight-stationary only; "
+            f"{hw.pe_array.dataflow.value} ran the dense schedule",
+            useful_macs=int(arr.sum()) * m * count,
+        )
+    st = sparse_gemm_stats(arr, m, hw, filter_dram_scale=filter_dram_scale, engine=engine)
+    s = st.raw.tolist()
+    word, acc = hw.word_bytes, hw.pe_array.accumulator_bytes
+    macs = st.performed_macs
+    ofmap_dram_read = s[dk.OFMAP_DRAM_READ_BYTES]
+    ofmap_dram_write = s[dk.OFMAP_DRAM_WRITE_BYTES]
+    counts = ActionCounts(
+        macs=macs,
+        register_bytes=macs * (2 * word + acc),
+        sram_ifmap_read_bytes=s[dk.IFMAP_SRAM_READS] * word,  # gathered inputs
+        sram_ifmap_write_bytes=s[dk.IFMAP_DRAM_BYTES],
+        sram_filter_read_bytes=s[dk.FILTER_SRAM_READS] * word,  # compacted tiles
+        sram_filter_write_bytes=s[dk.FILTER_DRAM_BYTES],
+        sram_ofmap_read_bytes=s[dk.OFMAP_SRAM_READS] * acc + ofmap_dram_write,
+        sram_ofmap_write_bytes=s[dk.OFMAP_SRAM_WRITES] * acc + ofmap_dram_read,
+        dram_read_bytes=s[dk.IFMAP_DRAM_BYTES] + s[dk.FILTER_DRAM_BYTES] + ofmap_dram_read,
+        dram_write_bytes=ofmap_dram_write,
+    ).scaled(count)
+    return OpCost(
+        compute_cycles=st.compute_cycles * count,
+        stall_cycles=(st.total_cycles - st.compute_cycles) * count,
+        counts=counts,
+        folds=st.folds * count,
+        sram_limited_cycles=int(s[dk.SRAM_LIMITED_CYCLES]) * count,
+        mode=mode.value,
+        useful_macs=st.useful_macs * count,
+        bank_conflict=st.mean_bank_conflict,
+    )
+
+
+def warm_up() -> None:
+    """Compile (or load from the on-disk cache) the sparse kernels, so timings exclude JIT."""
+    mask = np.ones((2, 2), dtype=bool)
+    z = np.zeros(1, dtype=np.int64)
+    sk.skipping_folds(mask, 2, 2, 1, 2)
+    sk.nm_folds(2, 4, 2, 2, 2, 4)
+    sk.nm_violation(mask, 1, 2)
+    sk.fold_cycles_fast(z, 2, 2, 1)
+    sk.fold_cycles_stepping(mask, 1, 2, 2, 1, 2, 1, 2, False)
+    o = np.ones(1, dtype=np.int64)
+    p = np.array([0, 1], dtype=np.int64)
+    sk.sparse_gemm_folds(
+        z, o, o, p, z, o, 2, 2, 1, 2, 2, 1, 4, 64.0, 64.0, 64.0, True, 1.0, 1.0, 1.0, 1.0, 1.0
+    )

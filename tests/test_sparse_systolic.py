@@ -1,0 +1,417 @@
+"""Block skipping and N:M mode on the systolic array (accel_sim.sparse_systolic).
+
+The issue's properties: never slower than dense where no bank conflict can arise, monotone
+in nested masks where packing cannot create conflicts, exactly N/M under N:M, free all-zero
+strips, block shape against array shape, all-ones == dense, compressed weight traffic, and
+the fast engine == the cycle-stepping reference == the pure-Python twins.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accel_sim import sparse_systolic as ss
+from accel_sim.config import hardware_from_dict
+from accel_sim.kernels import dense_folds as dk
+from accel_sim.kernels import sparse_folds as sk
+from tests.conftest import hardware_dict
+from tests.gemm_cases import gemm_cases, run_kernel, shape_args, timing_args
+from tests.naive.dense_folds import naive_dense_gemm
+from tests.naive.sparse_folds import naive_sparse_gemm, naive_stepping
+
+BIG = 1e12
+
+
+def sparse_hw(rows=8, cols=8, dataflow="ws", dram_bytes_per_s=16e9, **sparse):
+    spec = hardware_dict(rows=rows, cols=cols, dataflow=dataflow, dram_bytes_per_s=dram_bytes_per_s)
+    spec["sparse"] = {"zero_handling": "skipping", **sparse}
+    return hardware_from_dict(spec)
+
+
+def compute_bound_hw(rows, cols, **sparse):
+    """Unlimited buffers, ports and DRAM: total cycles == compute cycles."""
+    spec = hardware_dict(rows=rows, cols=cols, sram_bytes=1 << 40, dram_bytes_per_s=1e21)
+    for buf in ("ifmap", "filter", "ofmap"):
+        spec["sram"][buf]["bytes_per_cycle"] = 1e9
+    spec["sparse"] = {"zero_handling": "skipping", **sparse}
+    return hardware_from_dict(spec)
+
+
+def cycles(mask, m, rows, cols, granularity=1, banks=None):
+    """Compute cycles and folds of skipping (fast engine, kernel level)."""
+    banks = banks or rows
+    strip, _, conflict, _, _ = sk.skipping_folds(mask, rows, cols, granularity, banks)
+    return int(sk.fold_cycles_fast(conflict, rows, cols, m).sum()) - 1, len(strip)
+
+
+def dense_cycles(m, k, n, rows, cols):
+    return (-(-k // rows)) * (-(-n // cols)) * (2 * rows + cols - 2 + m) - 1
+
+
+def block_mask(rng, n, k, block, density):
+    """[n, k] mask of (br x bc) blocks, each kept with probability ``density``."""
+    br, bc = block
+    blocks = rng.random((-(-n // br), -(-k // bc))) < density
+    return np.kron(blocks, np.ones((br, bc), dtype=bool))[:n, :k].astype(bool)
+
+
+def nm_mask(rng, n, k, nm_n, nm_m):
+    """Random [n, k] mask with at most nm_n kept in every nm_m-group along k."""
+    keep = rng.random((n, k // nm_m, nm_m)).argsort(axis=2) < rng.integers(0, nm_n + 1)
+    return keep.reshape(n, k)
+
+
+@st.composite
+def masks(draw, max_n=24, max_k=24):
+    n, k = draw(st.integers(1, max_n)), draw(st.integers(1, max_k))
+    kind = draw(st.sampled_from(["random", "block", "zeros", "ones", "rows"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    density = draw(st.sampled_from([0.05, 0.2, 0.5, 0.9]))
+    if kind == "random":
+        return rng.random((n, k)) < density
+    if kind == "block":
+        block = (draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+        return block_mask(rng, n, k, block, density)
+    if kind == "rows":  # whole K-rows dead or alive: compaction without conflicts inside
+        return np.repeat(rng.random((1, k)) < density, n, axis=0)
+    return np.full((n, k), kind == "ones")
+
+
+# ---- fast engine == cycle-stepping reference == pure-Python twins -------------------------
+
+small_arrays = st.fixed_dictionaries(
+    {
+        "m": st.integers(1, 8),
+        "rows": st.integers(1, 6),
+        "cols": st.integers(1, 6),
+        "banks": st.integers(1, 8),
+        "granularity": st.integers(1, 4),
+    }
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(masks(), small_arrays)
+def test_skipping_fast_engine_equals_cycle_stepping(mask, a):
+    _, _, conflict, _, _ = sk.skipping_folds(
+        mask, a["rows"], a["cols"], a["granularity"], a["banks"]
+    )
+    fast = sk.fold_cycles_fast(conflict, a["rows"], a["cols"], a["m"])
+    stepped, macs = sk.fold_cycles_stepping(
+        mask, a["m"], a["rows"], a["cols"], a["granularity"], a["banks"], 1, 2, False
+    )
+    assert fast.tolist() == stepped.tolist()
+    hw = compute_bound_hw(
+        a["rows"], a["cols"], skip_granularity=a["granularity"], ifmap_banks=a["banks"]
+    )
+    st_fast = ss.sparse_gemm_stats(mask, a["m"], hw)
+    st_step = ss.sparse_gemm_stats(mask, a["m"], hw, engine="cycle_stepping")
+    assert st_fast.compute_cycles == st_step.compute_cycles
+    assert st_fast.total_cycles == st_step.total_cycles
+    assert macs == st_fast.performed_macs
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from([(1, 2), (2, 4), (1, 4), (3, 4), (2, 8)]),
+    st.integers(1, 24),
+    st.integers(1, 3),
+    st.integers(0, 2**32 - 1),
+    small_arrays,
+)
+def test_nm_fast_engine_equals_cycle_stepping(nm, n, groups, seed, a):
+    nm_n, nm_m = nm
+    mask = nm_mask(np.random.default_rng(seed), n, groups * nm_m, nm_n, nm_m)
+    hw = compute_bound_hw(a["rows"], a["cols"], zero_handling="nm", nm=nm)
+    fast = ss.sparse_gemm_stats(mask, a["m"], hw)
+    stepped = ss.sparse_gemm_stats(mask, a["m"], hw, engine="cycle_stepping")
+    assert fast.compute_cycles == stepped.compute_cycles
+    assert fast.mean_bank_conflict == 1.0
+
+
+TWIN_CASES = [
+    # mask kind, n, k, m, rows, cols, granularity, banks, caps, double_buffered, dram_bpc, nm
+    ("random", 13, 17, 3, 4, 3, 1, 3, (BIG, BIG, BIG), True, 64.0, None),
+    ("block", 20, 24, 5, 4, 4, 2, 4, (64.0, 64.0, 16.0), True, 0.5, None),
+    ("random", 9, 22, 7, 5, 2, 3, 2, (256.0, 16.0, 4096.0), False, 4.0, None),
+    ("zeros", 6, 10, 4, 3, 3, 1, 2, (BIG, BIG, BIG), True, 1.0, None),
+    ("striped", 16, 12, 2, 3, 4, 1, 8, (32.0, BIG, 8.0), True, 0.25, None),
+    ("nm", 10, 16, 4, 3, 4, 1, 2, (128.0, BIG, 64.0), True, 2.0, (2, 4)),
+]
+
+
+@pytest.mark.parametrize("case", TWIN_CASES)
+def test_kernels_equal_naive_twins(case):
+    kind, n, k, m, rows, cols, g, banks, caps, dbuf, dram_bpc, nm = case
+    rng = np.random.default_rng(7)
+    mask = {
+        "random": lambda: rng.random((n, k)) < 0.3,
+        "block": lambda: block_mask(rng, n, k, (4, 4), 0.4),
+        "zeros": lambda: np.zeros((n, k), dtype=bool),
+        "striped": lambda: np.repeat(np.arange(n)[:, None] // cols % 2 == 0, k, axis=1),
+        "nm": lambda: nm_mask(rng, n, k, 2, 4),
+    }[kind]()
+    word, acc, bpc, scale = 2, 4, 6.0, 0.625
+    if nm is None:
+        folds = sk.skipping_folds(mask, rows, cols, g, banks)
+    else:
+        folds = sk.nm_folds(n, k, rows, cols, *nm)
+    fold_cycles = sk.fold_cycles_fast(folds[2], rows, cols, m)
+    stats = sk.sparse_gemm_folds(
+        *folds, fold_cycles, rows, cols, m, k, n, word, acc, *caps, dbuf, dram_bpc,
+        bpc, bpc, bpc, scale,
+    )  # fmt: skip
+    twin = naive_sparse_gemm(
+        mask.tolist(), m, rows, cols, g, banks, word, acc, *caps, dbuf, dram_bpc, bpc, scale, nm
+    )
+    exact = {
+        dk.COMPUTE_CYCLES: "compute_cycles",
+        dk.TOTAL_CYCLES: "total_cycles",
+        dk.FOLDS: "folds",
+        dk.IFMAP_SRAM_READS: "ifmap_sram",
+        dk.FILTER_SRAM_READS: "filter_sram",
+        dk.OFMAP_SRAM_WRITES: "ofmap_sram_w",
+        dk.OFMAP_SRAM_READS: "ofmap_sram_r",
+        dk.IFMAP_DRAM_BYTES: "ifmap_dram",
+        dk.OFMAP_DRAM_READ_BYTES: "ofmap_dram_r",
+        dk.OFMAP_DRAM_WRITE_BYTES: "ofmap_dram_w",
+        sk.COMPACTED_WEIGHTS: "compacted_weights",
+        sk.BANK_CONFLICT_CYCLES: "conflict_cycles",
+    }
+    for index, key in exact.items():
+        assert stats[index] == twin[key], key
+    assert math.isclose(stats[dk.FILTER_DRAM_BYTES], twin["filter_dram"], rel_tol=1e-12)
+    assert math.isclose(stats[dk.SRAM_LIMITED_CYCLES], twin["sram_extra"], abs_tol=1e-6)
+
+    stepped, macs = sk.fold_cycles_stepping(
+        mask, m, rows, cols, g, banks, *(nm or (1, 2)), nm is not None
+    )
+    twin_cycles, twin_macs = naive_stepping(mask.tolist(), m, rows, cols, g, banks, nm)
+    assert stepped.tolist() == twin_cycles == fold_cycles.tolist()
+    assert macs == twin_macs == stats[sk.COMPACTED_WEIGHTS] * m
+
+
+# ---- properties ---------------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(gemm_cases, st.integers(1, 5), st.integers(0, 8), st.sampled_from([1.0, 0.3, 1.25]))
+def test_all_ones_mask_equals_dense_kernel_every_stat(case, granularity, extra_banks, scale):
+    """All-ones, any granularity, banks >= rows: exactly the dense kernel's statistics."""
+    case = {**case, "dataflow": "ws"}
+    rows, cols, m, k, n = shape_args(case)[:5]
+    mask = np.ones((n, k), dtype=bool)
+    folds = sk.skipping_folds(mask, rows, cols, granularity, rows + extra_banks)
+    fold_cycles = sk.fold_cycles_fast(folds[2], rows, cols, m)
+    sparse = sk.sparse_gemm_folds(*folds, fold_cycles, *shape_args(case), *timing_args(case), scale)
+    dense = dk.dense_gemm_folds(dk.WS, *shape_args(case), *timing_args(case), scale)
+    assert sparse[: dk.N_STATS].tolist() == dense.tolist()
+    assert sparse[sk.CONFLICT_SUM] == sparse[dk.FOLDS]  # conflict 1 everywhere
+
+
+@settings(max_examples=150, deadline=None)
+@given(gemm_cases, st.sampled_from([1.0, 0.5, 0.37, 1.5]))
+def test_dense_kernel_weight_dram_bytes_scale_with_compression(case, scale):
+    """WS fetches each weight once: its DRAM bytes are scale x K x N x word; at scale 1 the
+    kernel (and its twin) are unchanged; other dataflows scale their weight traffic too."""
+    plain = run_kernel(case)
+    scaled = dk.dense_gemm_folds(
+        {"ws": dk.WS, "os": dk.OS, "is": dk.IS}[case["dataflow"]],
+        *shape_args(case),
+        *timing_args(case),
+        scale,
+    )
+    k, n, word = case["k"], case["n"], case["word"]
+    if case["dataflow"] == "ws":
+        assert math.isclose(scaled[dk.FILTER_DRAM_BYTES], scale * k * n * word, rel_tol=1e-12)
+    assert math.isclose(scaled[dk.FILTER_DRAM_BYTES], scale * plain[dk.FILTER_DRAM_BYTES])
+    twin = naive_dense_gemm(case["dataflow"], *shape_args(case), *timing_args(case), scale)
+    assert scaled[dk.TOTAL_CYCLES] == twin["total_cycles"]
+    assert math.isclose(scaled[dk.FILTER_DRAM_BYTES], twin["filter_dram"], rel_tol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(masks(), small_arrays, st.sampled_from([0.2, 0.9, 1.1]))
+def test_sparse_weight_dram_bytes_are_the_compressed_size(mask, a, scale):
+    hw = sparse_hw(a["rows"], a["cols"], skip_granularity=a["granularity"])
+    cost = ss.sparse_gemm_stats(mask, a["m"], hw, filter_dram_scale=scale)
+    n, k = mask.shape
+    expected = scale * k * n * hw.word_bytes if mask.any() else 0.0
+    assert math.isclose(cost.raw[dk.FILTER_DRAM_BYTES], expected, rel_tol=1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(masks(), small_arrays, st.booleans())
+def test_skipping_never_costs_more_than_dense_without_bank_conflicts(mask, a, aligned):
+    """No conflict can arise when every K index has its own bank (banks >= K), or when each
+    fold lies inside one aligned group (granularity a multiple of R) of contiguous rows and
+    banks >= R. Then skipping never costs more compute cycles than dense, and never more
+    folds in any case. (With fewer banks it can: see the counterexample below.)"""
+    n, k = mask.shape
+    rows = a["rows"]
+    g, banks = (rows * a["granularity"], rows) if aligned else (a["granularity"], k)
+    skip, _ = cycles(mask, a["m"], rows, a["cols"], g, banks)
+    assert skip <= dense_cycles(a["m"], k, n, rows, a["cols"])
+    _, any_bank_folds = cycles(mask, a["m"], rows, a["cols"], a["granularity"], a["banks"])
+    assert any_bank_folds <= -(-k // rows) * -(-n // a["cols"])
+
+
+def test_bank_conflicts_can_make_skipping_slower_than_dense():
+    """K=8 on 4 rows with 4 banks: live rows {0,1,2,4,5,6,7} pack as {0,1,2,4} (0 and 4 share
+    bank 0: 2 cycles per token) + {5,6,7}: the same two folds as dense, one twice as long."""
+    mask = np.ones((4, 8), dtype=bool)
+    mask[:, 3] = False
+    skip, folds = cycles(mask, 16, 4, 4, 1, 4)
+    assert folds == 2
+    assert skip == (8 + 4 - 2 + 2 * 16) + (8 + 4 - 2 + 16) - 1 > dense_cycles(16, 8, 4, 4, 4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(masks(), small_arrays, st.integers(0, 2**32 - 1), st.booleans())
+def test_nested_masks_never_cost_more(mask, a, seed, aligned):
+    """Removing kept weights never adds folds. Compute cycles are monotone too wherever
+    packing cannot create bank conflicts (banks >= K, or granularity a multiple of R with
+    banks >= R); in general they are not: see the counterexample below."""
+    rng = np.random.default_rng(seed)
+    sub = mask & (rng.random(mask.shape) < rng.random())
+    rows, cols, m = a["rows"], a["cols"], a["m"]
+    _, folds_big = cycles(mask, m, rows, cols, a["granularity"], a["banks"])
+    _, folds_sub = cycles(sub, m, rows, cols, a["granularity"], a["banks"])
+    assert folds_sub <= folds_big
+    g, banks = (rows * a["granularity"], rows) if aligned else (a["granularity"], mask.shape[1])
+    assert cycles(sub, m, rows, cols, g, banks)[0] <= cycles(mask, m, rows, cols, g, banks)[0]
+
+
+def test_removing_a_row_can_add_bank_conflicts():
+    """K=8, 4 rows, 4 banks: all rows live pack as {0..3} + {4..7}, conflict-free; drop row 1
+    and they pack as {0,2,3,4} (0 and 4 share a bank) + {5,6,7}: fewer weights, more cycles."""
+    full = np.ones((4, 8), dtype=bool)
+    sub = full.copy()
+    sub[:, 1] = False
+    big, big_folds = cycles(full, 16, 4, 4, 1, 4)
+    small, small_folds = cycles(sub, 16, 4, 4, 1, 4)
+    assert small_folds == big_folds == 2
+    assert small > big
+
+
+@pytest.mark.parametrize("nm", [(1, 2), (2, 4), (1, 4), (3, 4), (2, 8), (4, 8)])
+@pytest.mark.parametrize(("rows", "cols", "m"), [(4, 4, 16), (8, 3, 5), (3, 8, 40)])
+def test_nm_mode_takes_exactly_n_over_m_of_dense_fold_cycles(nm, rows, cols, m):
+    """K a multiple of R x M, so both K/R and (K N/M)/R are whole: fold-cycle sums (compute
+    cycles + 1) are exactly N/M of dense on the same array, m and n."""
+    nm_n, nm_m = nm
+    k, n = 2 * rows * nm_m, 2 * cols + 1
+    mask = nm_mask(np.random.default_rng(3), n, k, nm_n, nm_m)
+    hw = compute_bound_hw(rows, cols, zero_handling="nm", nm=nm)
+    sparse = ss.sparse_gemm_cost(mask, m, 1, hw)
+    dense = dense_cycles(m, k, n, rows, cols)
+    assert (sparse.compute_cycles + 1) * nm_m == (dense + 1) * nm_n
+    assert sparse.stall_cycles == 0
+
+
+def test_all_zero_strips_and_masks_cost_no_compute_cycles():
+    rng = np.random.default_rng(1)
+    rows, cols, m = 4, 4, 10
+    live = rng.random((cols, 20)) < 0.4
+    mask = np.zeros((4 * cols, 20), dtype=bool)
+    mask[2 * cols : 3 * cols] = live  # only strip 2 holds weights
+    assert cycles(mask, m, rows, cols) == cycles(live, m, rows, cols)
+    hw = sparse_hw(rows, cols)
+    empty = ss.sparse_gemm_cost(np.zeros((16, 20), dtype=bool), m, 3, hw)
+    assert (empty.compute_cycles, empty.folds, empty.counts.macs) == (0, 0, 0)
+    # the zero outputs still reach DRAM, and nothing else moves
+    assert empty.counts.dram_write_bytes == 3 * m * 16 * hw.word_bytes
+    assert empty.counts.dram_read_bytes == 0
+
+
+def test_block_shape_against_array_shape():
+    """At the same density on a 32x32 array, 32x32 blocks compact into whole conflict-free
+    folds; 4x4 blocks leave nearly every K-row of a 32-wide strip live."""
+    rng = np.random.default_rng(0)
+    k = n = 256
+    keep = 0.25
+    coarse = block_mask(rng, n, k, (32, 32), 1.0)
+    coarse[:] = False
+    picks = rng.choice(64, size=16, replace=False)  # exactly 25% of the 8x8 blocks
+    for p in picks:
+        coarse[p // 8 * 32 : p // 8 * 32 + 32, p % 8 * 32 : p % 8 * 32 + 32] = True
+    fine = np.zeros((n, k), dtype=bool)
+    picks = rng.choice(64 * 64, size=int(keep * 64 * 64), replace=False)
+    for p in picks:
+        fine[p // 64 * 4 : p // 64 * 4 + 4, p % 64 * 4 : p % 64 * 4 + 4] = True
+    assert fine.sum() == coarse.sum() == keep * n * k
+    hw = compute_bound_hw(32, 32, ifmap_banks=32)
+    big = ss.sparse_gemm_stats(coarse, 128, hw)
+    small = ss.sparse_gemm_stats(fine, 128, hw)
+    message = (
+        f"32x32 blocks: {big.folds} folds, {big.compute_cycles} cycles, conflict "
+        f"{big.mean_bank_conflict:.2f}; 4x4 blocks: {small.folds} folds, "
+        f"{small.compute_cycles} cycles, conflict {small.mean_bank_conflict:.2f}; "
+        f"dense: {big.dense_folds} folds, {dense_cycles(128, k, n, 32, 32)} cycles"
+    )
+    assert big.folds < small.folds, message
+    assert big.compute_cycles < small.compute_cycles, message
+    assert big.mean_bank_conflict == 1.0, message
+
+
+# ---- API ----------------------------------------------------------------------------------
+
+
+def test_cost_bookkeeping_and_engines():
+    mask = np.random.default_rng(2).random((12, 20)) < 0.3
+    hw = sparse_hw(4, 4, skip_granularity=2, ifmap_banks=3)
+    fast = ss.sparse_gemm_cost(mask, 6, 2, hw, filter_dram_scale=0.5)
+    slow = ss.sparse_gemm_cost(mask, 6, 2, hw, filter_dram_scale=0.5, engine="cycle_stepping")
+    assert fast == slow
+    stats = ss.sparse_gemm_stats(mask, 6, hw, filter_dram_scale=0.5)
+    assert fast.mode == "skipping"
+    assert fast.folds == 2 * stats.folds
+    assert fast.counts.macs == 2 * stats.performed_macs >= fast.useful_macs
+    assert fast.useful_macs == 2 * int(mask.sum()) * 6
+    assert fast.bank_conflict == stats.mean_bank_conflict >= 1.0
+    assert fast.compute_cycles == 2 * stats.compute_cycles
+
+
+def test_nm_constraint_is_checked():
+    mask = np.zeros((3, 8), dtype=bool)
+    mask[2, 4:7] = True  # row 2, group 1 keeps 3 > 2
+    hw = sparse_hw(zero_handling="nm", nm=(2, 4))
+    assert not ss.satisfies_nm(mask, 2, 4)
+    assert ss.satisfies_nm(mask, 3, 4)
+    assert not ss.satisfies_nm(np.zeros((2, 6), dtype=bool), 2, 4)  # 4 does not divide 6
+    with pytest.raises(ValueError, match=r"row 2, group 1 \(inputs 4..7\) keeps 3 > 2"):
+        ss.sparse_gemm_cost(mask, 4, 1, hw)
+    with pytest.raises(ValueError, match="K=6 inputs, not a multiple of M=4"):
+        ss.sparse_gemm_cost(np.zeros((2, 6), dtype=bool), 4, 1, hw)
+
+
+def test_invalid_arguments_are_named():
+    hw = sparse_hw()
+    ok = np.ones((4, 4), dtype=bool)
+    with pytest.raises(ValueError, match="mask"):
+        ss.sparse_gemm_cost(np.ones(4, dtype=bool), 4, 1, hw)
+    with pytest.raises(ValueError, match="mask"):
+        ss.sparse_gemm_cost(np.full((2, 2), 0.5), 4, 1, hw)
+    with pytest.raises(ValueError, match="m must be"):
+        ss.sparse_gemm_cost(ok, 0, 1, hw)
+    with pytest.raises(ValueError, match="count must be"):
+        ss.sparse_gemm_cost(ok, 4, 0, hw)
+    with pytest.raises(ValueError, match="filter_dram_scale"):
+        ss.sparse_gemm_cost(ok, 4, 1, hw, filter_dram_scale=0.0)
+    with pytest.raises(ValueError, match="engine"):
+        ss.sparse_gemm_cost(ok, 4, 1, hw, engine="slow")
+    with pytest.raises(ValueError, match="zero_handling"):
+        ss.sparse_gemm_cost(ok, 4, 1, sparse_hw(zero_handling="gating"))
+    assert ss.sparse_gemm_cost(ok.astype(np.int8), 4, 1, hw) == ss.sparse_gemm_cost(ok, 4, 1, hw)
+
+
+def test_other_dataflows_run_dense_and_say_so():
+    mask = np.random.default_rng(4).random((8, 8)) < 0.5
+    cost = ss.sparse_gemm_cost(mask, 4, 1, sparse_hw(dataflow="os"), filter_dram_scale=0.5)
+    assert "weight-stationary only" in cost.note
+    assert cost.counts.macs == 4 * 8 * 8
