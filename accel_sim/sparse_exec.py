@@ -18,8 +18,8 @@ What the hardware does with zeros (``zero_handling``) is separate from the mask:
 
 In every mode weights travel in ``sparse.weight_format``: DRAM and SRAM traffic for them is
 the format's exact size (values plus metadata, ``accel_sim.formats``) scaled to how often
-the dense schedule fetches the weight. Weightless GEMMs (attention) and unmasked weights are
-dense.
+the dense schedule fetches the weight. Weightless GEMMs (attention) and unmasked weights run
+the dense schedule on the systolic modes (mode ``dense``) and a dense mask on the EIE array.
 """
 
 from __future__ import annotations
@@ -127,15 +127,14 @@ def sparse_gemm_op_cost(op: GemmOp, hw: HardwareConfig, params: tuple) -> OpCost
 
     if handling == ZeroHandling.UNSTRUCTURED_PE:
         return _unstructured_pe(op, mask if mask is not None else _dense_mask(op), scale, hw)
-    if handling in (ZeroHandling.SKIPPING, ZeroHandling.NM):
+    if handling in (ZeroHandling.SKIPPING, ZeroHandling.NM) and mask is not None:
         from accel_sim import sparse_systolic
 
-        full = mask if mask is not None else _dense_mask(op)
-        nm_ok = handling != ZeroHandling.NM or sparse_systolic.satisfies_nm(full, *hw.sparse.nm)
+        nm_ok = handling != ZeroHandling.NM or sparse_systolic.satisfies_nm(mask, *hw.sparse.nm)
         dense = dense_gemm_cost(op.m, op.k, op.n, op.count, hw, params, filter_dram_scale=scale)
         if not nm_ok:
             return dense.with_mode("nm-fallback-dense", note, useful_macs=useful_macs)
-        cost = sparse_systolic.sparse_gemm_cost(full, op.m, op.count, hw, filter_dram_scale=scale)
+        cost = sparse_systolic.sparse_gemm_cost(mask, op.m, op.count, hw, filter_dram_scale=scale)
         if handling == ZeroHandling.SKIPPING and dense.cycles < cost.cycles:
             # Compaction that packs bank-conflicting rows can be slower than the dense
             # schedule; the compiler then runs this layer dense (a per-layer mode bit).

@@ -1,0 +1,293 @@
+"""Sweep runner: one task per design point, results stored the moment they arrive.
+
+``run_points`` evaluates design points (full configurations) with a picklable top-level
+``evaluate(point) -> flat dict of results`` and writes each finished point to a
+:class:`~studies.store.ResultStore` from the calling process only, as soon as it comes
+back: a sweep killed at any moment loses at most the points in flight, and a rerun skips
+what is stored. Backends:
+
+- in-process loop (``jobs=1``, the default);
+- local processes through joblib's loky backend (``jobs=N``), results streamed unordered;
+- Dask distributed: an existing scheduler (``scheduler=ADDRESS``) or a ``LocalCluster`` of
+  ``dask_workers`` single-threaded worker processes.
+
+Workers run single-threaded numerics (``NUMBA_NUM_THREADS=1``, ``OMP_NUM_THREADS=1``):
+parallelism belongs to the sweep, not to the kernels.
+
+An exception raised by ``evaluate`` fails that point only: it is recorded in
+``RunSummary.failed`` as one line and not stored, so a rerun tries it again. A worker
+process that dies (crash, out-of-memory kill, SIGKILL) is not the point's fault: its
+points are run again, up to ``retries`` more times each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from studies.store import ResultStore, StoreError, point_key
+
+# Set in every worker before it imports numerical libraries.
+THREAD_ENV = {
+    "NUMBA_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
+Evaluate = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+# What a worker sends back for one point: (key, succeeded, result row or one-line error).
+Outcome = tuple[str, bool, Any]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one ``run_points`` call did; ``total == done + skipped + len(failed)``."""
+
+    total: int  # distinct points asked for
+    done: int  # evaluated and stored by this call
+    skipped: int  # already in the store
+    failed: tuple[tuple[str, str], ...]  # (key, "ExceptionType: message")
+    keys: tuple[str, ...] = ()  # every distinct point's key, in input order
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _one_line(error: BaseException) -> str:
+    message = " ".join(str(error).split())
+    name = type(error).__name__
+    return f"{name}: {message}" if message else name
+
+
+def _evaluate_one(evaluate: Evaluate, key: str, point: Mapping[str, Any]) -> Outcome:
+    """Run in a worker: evaluate one point, turning its exception into a one-line error."""
+    try:
+        row = evaluate(point)
+    except Exception as error:
+        return key, False, _one_line(error)
+    if not isinstance(row, Mapping):
+        return key, False, f"TypeError: evaluate returned {type(row).__name__}, not a mapping"
+    return key, True, dict(row)
+
+
+def _run_inline(evaluate: Evaluate, todo: list[tuple[str, Mapping]]) -> Iterator[Outcome]:
+    for key, point in todo:
+        yield _evaluate_one(evaluate, key, point)
+
+
+def _run_loky(
+    evaluate: Evaluate, todo: list[tuple[str, Mapping]], jobs: int, retries: int
+) -> Iterator[Outcome]:
+    """joblib/loky processes; a pool broken by a dead worker is restarted for what is left.
+
+    Which point killed the worker is unknown, so every unfinished point is re-run; a pass that
+    breaks without finishing any point counts against ``retries``, after which the points
+    left are reported failed.
+    """
+    from joblib import Parallel, delayed, parallel_config
+    from joblib.externals.loky.process_executor import BrokenProcessPool
+
+    remaining = dict(todo)
+    barren_passes = 0
+    while remaining:
+        finished_this_pass = 0
+        try:
+            # inner_max_num_threads=1 puts NUMBA/OMP/MKL/..._NUM_THREADS=1 in the workers' env
+            with parallel_config(backend="loky", inner_max_num_threads=1):
+                outcomes = Parallel(n_jobs=jobs, return_as="generator_unordered")(
+                    delayed(_evaluate_one)(evaluate, key, point)
+                    for key, point in list(remaining.items())
+                )
+                for outcome in outcomes:
+                    remaining.pop(outcome[0], None)
+                    finished_this_pass += 1
+                    yield outcome
+        except BrokenProcessPool as error:  # TerminatedWorkerError is a subclass
+            barren_passes = 0 if finished_this_pass else barren_passes + 1
+            if barren_passes > retries:
+                reason = f"worker died {retries + 1} times: {_one_line(error)}"
+                for key in remaining:
+                    yield key, False, reason
+                return
+
+
+def _set_thread_env() -> None:
+    os.environ.update(THREAD_ENV)
+    if "numba" in sys.modules:  # imported before the variables were set: cap it at run time
+        import numba
+
+        numba.set_num_threads(1)
+
+
+def _thread_plugin() -> Any:
+    """A Dask worker plugin setting ``THREAD_ENV`` on every worker, present and future.
+
+    Built on demand so that importing this module does not import distributed; the local
+    class travels to the workers by value (cloudpickle).
+    """
+    from distributed import WorkerPlugin
+
+    class SingleThreadedNumerics(WorkerPlugin):
+        idempotent = True
+
+        def setup(self, worker: Any) -> None:
+            _set_thread_env()
+
+    return SingleThreadedNumerics()
+
+
+@contextlib.contextmanager
+def local_cluster(n_workers: int, *, retries: int = 2) -> Iterator[Any]:
+    """A ``LocalCluster`` of single-threaded worker processes with ``THREAD_ENV`` set.
+
+    The variables reach the workers twice over: Dask's pre-spawn environment (set before the
+    worker process starts, before anything imports numba) and the nanny's ``env``. A task
+    survives ``retries`` deaths of the worker running it (``allowed-failures``).
+    """
+    import dask
+    from distributed import LocalCluster
+
+    if n_workers < 1:
+        raise ValueError(f"dask_workers must be at least 1, got {n_workers}")
+    pre_spawn = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
+    pre_spawn.update(THREAD_ENV)
+    settings = {
+        "distributed.nanny.pre-spawn-environ": pre_spawn,
+        "distributed.scheduler.allowed-failures": retries,
+    }
+    with (
+        dask.config.set(settings),
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",  # a free port for the scheduler's HTTP endpoints
+            scheduler_kwargs={"dashboard": False},
+            silence_logs=logging.ERROR,
+            env=dict(THREAD_ENV),
+        ) as cluster,
+    ):
+        yield cluster
+
+
+def _run_dask(
+    evaluate: Evaluate, todo: list[tuple[str, Mapping]], address: str, retries: int
+) -> Iterator[Outcome]:
+    """One Dask task per point; a task whose worker dies is rescheduled by the scheduler
+    (up to its ``allowed-failures``, set by ``local_cluster``; Dask's default is 3)."""
+    from distributed import Client, as_completed
+
+    with Client(address, set_as_default=False) as client:
+        client.register_plugin(_thread_plugin(), name="sparse-bert-cosim-threads")
+        keys = [key for key, _ in todo]
+        futures = client.map(
+            functools.partial(_evaluate_one, evaluate),
+            keys,
+            [point for _, point in todo],
+            pure=False,
+            retries=retries,
+        )
+        pending = dict(zip(keys, futures, strict=True))
+        owner = {future.key: key for key, future in pending.items()}
+        completed = as_completed(futures, loop=client.loop)
+        del futures
+        try:
+            for future in completed:
+                key = owner[future.key]
+                if future.status == "finished":
+                    outcome = future.result()
+                else:  # raised outside evaluate (e.g. unpicklable), or its workers kept dying
+                    error = future.exception()
+                    outcome = (key, False, _one_line(error) if error else future.status)
+                del pending[key]
+                future.release()
+                yield outcome
+        finally:
+            if pending:
+                client.cancel(list(pending.values()))
+
+
+def run_points(
+    points: Sequence[Mapping[str, Any]],
+    evaluate: Evaluate,
+    store: ResultStore,
+    *,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    dask_workers: int | None = None,
+    progress: bool = True,
+    retries: int = 2,
+    description: str = "sweep",
+) -> RunSummary:
+    """Evaluate every point not yet in ``store`` and store each result as it arrives.
+
+    Duplicate points run once. ``evaluate`` must be a picklable top-level function for the
+    parallel backends. Returns counts and the one-line errors of failed points; the table
+    itself is ``store.frame(summary.keys)``, the same whatever backend produced it.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    if retries < 0:
+        raise ValueError(f"retries must be at least 0, got {retries}")
+    if scheduler is not None and dask_workers is not None:
+        raise ValueError("give either scheduler (an address) or dask_workers, not both")
+    if dask_workers is not None and dask_workers < 1:
+        raise ValueError(f"dask_workers must be at least 1, got {dask_workers}")
+
+    unique: dict[str, Mapping[str, Any]] = {}
+    for point in points:
+        unique.setdefault(point_key(point), point)
+    stored = store.keys()
+    todo = [(key, point) for key, point in unique.items() if key not in stored]
+    skipped = len(unique) - len(todo)
+
+    done = 0
+    failed: list[tuple[str, str]] = []
+    with contextlib.ExitStack() as stack:
+        if not todo:
+            outcomes: Iterator[Outcome] = iter(())
+        elif dask_workers is not None:
+            cluster = stack.enter_context(local_cluster(dask_workers, retries=retries))
+            outcomes = _run_dask(evaluate, todo, cluster.scheduler_address, retries)
+        elif scheduler is not None:
+            outcomes = _run_dask(evaluate, todo, scheduler, retries)
+        elif jobs > 1:
+            outcomes = _run_loky(evaluate, todo, jobs, retries)
+        else:
+            outcomes = _run_inline(evaluate, todo)
+        bar = stack.enter_context(
+            tqdm(total=len(todo), desc=description, unit="pt", disable=not progress)
+        )
+        stack.callback(getattr(outcomes, "close", lambda: None))
+        for key, succeeded, payload in outcomes:
+            if succeeded:
+                try:
+                    store.put(key, unique[key], payload)
+                    done += 1
+                except StoreError as error:
+                    failed.append((key, _one_line(error)))
+            else:
+                failed.append((key, str(payload)))
+            bar.update(1)
+            if failed:
+                bar.set_postfix(failed=len(failed), refresh=False)
+
+    position = {key: index for index, key in enumerate(unique)}
+    failed.sort(key=lambda item: position[item[0]])  # input order, not completion order
+    return RunSummary(
+        total=len(unique),
+        done=done,
+        skipped=skipped,
+        failed=tuple(failed),
+        keys=tuple(unique),
+    )

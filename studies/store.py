@@ -1,0 +1,282 @@
+"""Result store for sweeps: one JSON file per finished design point, keyed by its config.
+
+Layout of a store directory::
+
+    points/<key>.json   {"key", "config", "row", "version"}, one per finished point
+
+``key`` is :func:`point_key` of the point's full configuration (hardware, workload, pattern,
+...) plus the package version, so a rerun skips finished points and a changed simulator
+never reuses stale numbers. Every file is written atomically (temporary file in the same
+directory, fsync, rename): a process killed at any moment leaves the old file or the new
+one, never a torn one. A file that is torn or corrupt anyway (a crash of some other tool, a
+full disk) reads as missing and is rewritten by the next run; it never crashes a reader.
+
+Keys are hex digests and are checked before they become file names, so nothing a spec says
+can make the store write outside its directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from accel_sim.version import __version__
+from workloads.atomic_io import atomic_write_bytes, atomic_write_text
+
+KEY_LENGTH = 20
+POINTS_DIR = "points"
+_KEY_RE = re.compile(f"^[0-9a-f]{{{KEY_LENGTH}}}$")
+# Distribution names whose versions go into run.json (read from metadata, never imported).
+# pandas 3's string dtype keeps None as missing; pandas 2's "str" would write the text "None"
+_STR_DTYPE: Any = "str" if int(pd.__version__.split(".")[0]) >= 3 else object
+_VERSIONED = ("numpy", "numba", "pandas", "pyarrow", "scipy", "torch", "transformers")
+
+
+class StoreError(ValueError):
+    """A configuration or result that cannot be stored; the message names the field."""
+
+
+def _plain(value: Any, where: str, *, allow_nan: bool) -> Any:
+    """``value`` as plain JSON data (dict/list/str/int/float/bool/None), or StoreError."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, np.generic):
+        value = value.item()
+        if not isinstance(value, bool | int | float | str):
+            raise StoreError(f"{where}: {type(value).__name__} is not JSON data")
+        return _plain(value, where, allow_nan=allow_nan)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not allow_nan and not math.isfinite(value):
+            raise StoreError(f"{where}: non-finite float {value!r} cannot be hashed")
+        return float(value)
+    if isinstance(value, Mapping):
+        plain = {}
+        for name, item in value.items():
+            if not isinstance(name, str):
+                raise StoreError(f"{where}: key {name!r} is not a string")
+            plain[name] = _plain(item, f"{where}.{name}", allow_nan=allow_nan)
+        return plain
+    if isinstance(value, list | tuple):
+        return [_plain(item, f"{where}[{i}]", allow_nan=allow_nan) for i, item in enumerate(value)]
+    raise StoreError(f"{where}: {type(value).__name__} value {value!r} is not JSON data")
+
+
+def _plain_mapping(value: Any, what: str, *, allow_nan: bool) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise StoreError(f"{what} must be a mapping, got {type(value).__name__}")
+    plain = {}
+    for name, item in value.items():
+        if not isinstance(name, str):
+            raise StoreError(f"{what}: key {name!r} is not a string")
+        plain[name] = _plain(item, f"{what} key {name!r}", allow_nan=allow_nan)
+    return plain
+
+
+def _canonical_json(data: Any) -> str:
+    # Python's json writes floats with repr(), the shortest string that reads back exactly.
+    return json.dumps(data, sort_keys=True, allow_nan=False, separators=(",", ":"))
+
+
+def _key_of(config: Mapping[str, Any], version: str) -> str:
+    canonical = _canonical_json({"config": config, "version": version})
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:KEY_LENGTH]
+
+
+def point_key(config: Mapping[str, Any]) -> str:
+    """A stable hex key for one design point: its full configuration and the package version.
+
+    The key is the same in every process and on every machine; it changes with any value in
+    ``config`` (``1`` and ``1.0`` differ, key order does not matter) and with the version.
+    """
+    return _key_of(_plain_mapping(config, "config", allow_nan=False), __version__)
+
+
+def _check_key(key: str) -> str:
+    if not isinstance(key, str) or not _KEY_RE.match(key):
+        raise StoreError(f"invalid point key {key!r}: expected {KEY_LENGTH} hex digits")
+    return key
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for name, value in data.items():
+        column = f"{prefix}{name}"
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, f"{column}."))
+        else:
+            flat[column] = value
+    return flat
+
+
+def _column(values: list[Any]) -> pd.Series:
+    """One column with a dtype that depends only on the values (never on row order luck)."""
+    present = [value for value in values if value is not None]
+    missing = len(present) < len(values)
+    kinds = {type(value) for value in present}
+    if not present:
+        return pd.Series(values, dtype=object)
+    if kinds == {bool}:
+        return pd.Series(values, dtype="boolean" if missing else bool)
+    if kinds == {int} and all(-(2**63) <= value < 2**63 for value in present):
+        return pd.Series(values, dtype="Int64" if missing else "int64")
+    if kinds <= {int, float}:
+        return pd.Series([math.nan if v is None else float(v) for v in values], dtype="float64")
+    if kinds == {str}:
+        return pd.Series(values, dtype=_STR_DTYPE)
+    # lists, empty dicts, mixed kinds: canonical JSON text, readable back from CSV as well
+    encoded = [None if value is None else _canonical_json(value) for value in values]
+    return pd.Series(encoded, dtype=_STR_DTYPE)
+
+
+def _versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    versions["sparse-bert-cosim"] = __version__
+    return versions
+
+
+class ResultStore:
+    """Finished design points on disk, one atomically written JSON file per point."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.points_dir = self.directory / POINTS_DIR
+        self.points_dir.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"ResultStore({str(self.directory)!r})"
+
+    def _path(self, key: str) -> Path:
+        return self.points_dir / f"{_check_key(key)}.json"
+
+    def _read(self, key: str) -> dict[str, Any] | None:
+        """The stored document for ``key``, or None when missing, torn or inconsistent."""
+        path = self._path(key)
+        try:
+            document = json.loads(path.read_bytes())
+        except (OSError, UnicodeDecodeError, ValueError):
+            return None
+        if not (
+            isinstance(document, dict)
+            and document.get("key") == key
+            and isinstance(document.get("config"), dict)
+            and isinstance(document.get("row"), dict)
+            and isinstance(document.get("version"), str)
+        ):
+            return None
+        try:
+            if _key_of(document["config"], document["version"]) != key:
+                return None
+        except (TypeError, ValueError):
+            return None
+        return document
+
+    def has(self, key: str) -> bool:
+        return self._read(key) is not None
+
+    def put(self, key: str, config: Mapping[str, Any], row: Mapping[str, Any]) -> None:
+        """Store one finished point atomically; ``key`` must be ``point_key(config)``."""
+        _check_key(key)
+        plain_config = _plain_mapping(config, "config", allow_nan=False)
+        expected = _key_of(plain_config, __version__)
+        if key != expected:
+            raise StoreError(f"key {key} does not match its config (point_key gives {expected})")
+        document = {
+            "key": key,
+            "config": plain_config,
+            "row": _plain_mapping(row, f"result row of point {key}", allow_nan=True),
+            "version": __version__,
+        }
+        atomic_write_text(self._path(key), json.dumps(document, indent=1) + "\n")
+
+    def keys(self) -> set[str]:
+        """Keys of every readable finished point (temporary and torn files are ignored)."""
+        found = set()
+        for path in self.points_dir.glob("*.json"):
+            key = path.stem
+            if _KEY_RE.match(key) and self._read(key) is not None:
+                found.add(key)
+        return found
+
+    def frame(self, order: Sequence[str] | None = None) -> pd.DataFrame:
+        """One row per finished point: flattened config columns, result columns, ``key``.
+
+        With ``order`` (a sequence of keys) the rows follow it, keeping the first occurrence
+        of each key and leaving out keys that are not stored (failed or not yet run); without
+        it every stored point appears, sorted by key. Columns appear in the order first seen;
+        a result column named like a config column is renamed ``row.<name>``. Dtypes depend
+        only on the values, so the same points give the same frame whatever wrote them.
+        """
+        if order is None:
+            wanted = sorted(self.keys())
+        else:
+            wanted = list(dict.fromkeys(_check_key(key) for key in order))
+        records: list[dict[str, Any]] = []
+        for key in wanted:
+            document = self._read(key)
+            if document is None:
+                continue
+            record = _flatten(document["config"])
+            for name, value in _flatten(document["row"]).items():
+                record[f"row.{name}" if name in record or name == "key" else name] = value
+            record["key"] = key
+            records.append(record)
+        columns = list(dict.fromkeys(name for record in records for name in record))
+        if "key" in columns:
+            columns.remove("key")
+            columns.append("key")
+        data = {name: _column([record.get(name) for record in records]) for name in columns}
+        if not data:
+            return pd.DataFrame({"key": pd.Series([], dtype=_STR_DTYPE)})
+        return pd.DataFrame(data)
+
+    def export(
+        self,
+        out_dir: str | Path,
+        run_info: Mapping[str, Any],
+        order: Sequence[str] | None = None,
+    ) -> dict[str, Path]:
+        """Write ``results.parquet``, ``results.csv`` and ``run.json`` into ``out_dir``.
+
+        ``run.json`` holds ``run_info`` (spec, seeds, ...) plus the versions of Python and the
+        main libraries, the package version, the number of points, their config hashes (in
+        row order) and the creation time. Each file is written atomically.
+        """
+        info = _plain_mapping(run_info, "run_info", allow_nan=False)
+        table = self.frame(order)
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "parquet": out / "results.parquet",
+            "csv": out / "results.csv",
+            "run": out / "run.json",
+        }
+        atomic_write_bytes(paths["parquet"], table.to_parquet(index=False, engine="pyarrow"))
+        atomic_write_text(paths["csv"], table.to_csv(index=False, lineterminator="\n"))
+        run = {
+            **info,
+            "package_version": __version__,
+            "versions": _versions(),
+            "n_points": len(table),
+            "config_hashes": [str(key) for key in table["key"]],
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        atomic_write_text(paths["run"], json.dumps(run, indent=2, allow_nan=False) + "\n")
+        return paths
