@@ -6,13 +6,17 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accel_sim import simulate
 from accel_sim.config import hardware_from_dict
 from accel_sim.formats import format_size
+from accel_sim.sparse_exec import sparse_gemm_op_cost
+from accel_sim.systolic import array_parameters, dense_gemm_cost
 from tests.conftest import hardware_dict
 from workloads import attach_masks, build_workload
-from workloads.ops import GemmRole
+from workloads.ops import GemmOp, GemmRole
 
 
 def sparse_hw(rows: int = 8, cols: int = 8, dram_bytes_per_s: float = 16e9, **sparse):
@@ -125,3 +129,29 @@ def test_baseline_is_the_unmasked_workload_on_plain_hardware() -> None:
     direct = simulate(plain, hw.model_copy(update={"sparse": type(hw.sparse)()}))
     assert result.baseline.cycles == direct.cycles
     assert result.baseline.energy_j == pytest.approx(direct.energy_j)
+
+
+@given(
+    k=st.integers(1, 40),
+    n=st.integers(1, 40),
+    m=st.integers(1, 12),
+    density=st.floats(0.0, 1.0),
+    block=st.sampled_from([1, 2, 4]),
+    banks=st.integers(1, 8),
+    seed=st.integers(0, 2**16),
+)
+@settings(max_examples=60, deadline=None)
+def test_skipping_hardware_never_costs_more_compute_cycles_than_dense(
+    k: int, n: int, m: int, density: float, block: int, banks: int, seed: int
+) -> None:
+    hw = sparse_hw(rows=4, cols=4, zero_handling="skipping", ifmap_banks=banks)
+    rng = np.random.default_rng(seed)
+    grid = rng.random((-(-n // block), -(-k // block))) < density
+    mask = np.kron(grid, np.ones((block, block), bool))[:n, :k]
+    op = GemmOp("layer.0.query", GemmRole.QUERY, m, k, n, weight_name="w", mask=mask)
+    sparse = sparse_gemm_op_cost(op, hw, array_parameters(hw))
+    dense = dense_gemm_cost(m, k, n, 1, hw)
+    assert sparse.compute_cycles <= dense.compute_cycles
+    assert sparse.mode in ("skipping", "skipping-off")
+    if not mask.any():
+        assert sparse.compute_cycles == 0 and sparse.mode == "skipping"
