@@ -1,31 +1,45 @@
-"""Sparse GEMMs on the systolic array: block skipping and N:M mode (weight-stationary).
+"""Sparse GEMMs on the systolic array: block skipping (every dataflow) and N:M mode (WS).
 
 Unpacks the hardware spec and a weight mask ``[N, K]`` (torch ``[out, in]``; the GEMM is
 (m x K) @ (K x N) with the weight transposed) into the kernels of
 ``accel_sim.kernels.sparse_folds``, whose module docstring states the timing rules:
 
-- *skipping*: per column strip of C outputs, only the K-row groups (``skip_granularity``
-  rows) holding a kept weight are loaded and streamed, packed R per fold; inputs are gathered
-  from ``hw.ifmap_banks`` single-ported banks (K index i in bank ``i % B``) through a full
-  crossbar, so a fold lasts ``2R + C - 2 + m * conflict`` cycles, ``conflict`` being the most
-  of its K indices in one bank.
+- *skipping*, weight-stationary: per column strip of C outputs, only the K-row groups
+  (``skip_granularity`` rows) holding a kept weight are loaded and streamed, packed R per
+  fold; inputs are gathered from ``hw.ifmap_banks`` single-ported banks (K index i in bank
+  ``i % B``) through a full crossbar, so a fold lasts ``2R + C - 2 + m * conflict`` cycles,
+  ``conflict`` being the most of its K indices in one bank.
+- *skipping*, output-stationary: per output strip of C columns (and every row fold of R
+  tokens), the streamed K dimension visits only the strip's live K groups: a fold lasts
+  ``R + C - 2 + T_live`` cycles. Every array row reads the same K index of its own token,
+  from its own port (the ifmap is banked by token, as in the dense schedule), and the strip's
+  weights are read as a compacted chunk, so there are no bank conflicts.
+- *skipping*, input-stationary: per K strip of R rows (stationary ifmap tile, every column
+  fold of C tokens), the streamed N dimension visits only the output columns with a kept
+  weight in the strip (groups of ``skip_granularity`` along N): ``2R + C - 2 + T_live``
+  cycles; each array row streams its own row of the compacted weight chunk (no conflicts).
+  Partial sums of skipped columns stay untouched and accumulate over the K strips.
 - *nm*: N:M sparse tensor mode, the stationary K dimension shrinks to ``K * N / M`` (M must
   divide K and the mask must hold the constraint; ``satisfies_nm`` checks it cheaply); the
   mux picks among the group's M inputs in the row's register window, so no bank conflicts.
+  Modelled for weight-stationary only: under output- and input-stationary ``sparse_gemm_cost``
+  runs the dense schedule (with compressed weight traffic) and says so in its ``note``.
+
+A strip with no live index costs no compute cycles (its outputs are zeros written back). With
+an all-ones mask every dataflow reproduces the dense kernel's statistics exactly.
 
 Two engines compute the per-fold compute cycles and agree exactly: ``"fast"`` (closed form
 per fold) and ``"cycle_stepping"`` (banks, issue, skew and drain stepped cycle by cycle;
 small cases only). Memory (DRAM overlap, stalls) is the dense kernel's ``pipeline_elapsed``
-in both. The weight's DRAM bytes are ``filter_dram_scale * K * N * word`` (compressed weights,
-fetched once under WS, expanded on chip).
+in both. The weight's DRAM bytes are ``filter_dram_scale`` x the dense bytes of each fetch of
+the compacted weight (compressed weights, expanded on chip): ``filter_dram_scale * K * N *
+word`` when it is fetched once (always under WS; under OS/IS when the compacted weight fits
+the filter buffer).
 
-Compaction is modelled for the weight-stationary dataflow only: under output- and
-input-stationary the GEMM runs on the dense schedule (with compressed weight traffic), and
-the cost says so in its ``note``.
-
-``OpCost.counts.macs`` are the MACs performed: every weight of the mapped tiles times m
-(zeros inside live groups, N:M pad slots and the unused columns of a partial strip are
-multiplied too, as the PEs fire); ``OpCost.useful_macs`` are kept weights x m.
+``OpCost.counts.macs`` are the MACs performed: every weight of the compacted weight (mapped
+tiles under WS, live K rows x strip columns under OS, live N columns x strip rows under IS)
+times m (zeros inside live groups, N:M pad slots and the unused columns of a partial strip
+are multiplied too, as the PEs fire); ``OpCost.useful_macs`` are kept weights x m.
 """
 
 from __future__ import annotations
@@ -59,16 +73,17 @@ _MODES = (ZeroHandling.SKIPPING, ZeroHandling.NM)
 
 @dataclass(frozen=True)
 class SparseGemmStats:
-    """One instance of a sparse GEMM on the array (weight-stationary compaction)."""
+    """One instance of a sparse GEMM on the array."""
 
     mode: str  # "skipping" or "nm"
+    dataflow: str  # hw.pe_array.dataflow's value: whose compaction rules ran
     compute_cycles: int
     total_cycles: int
     folds: int
     dense_folds: int  # folds of the same GEMM run dense
     mean_bank_conflict: float  # mean over folds of cycles per streamed token row (1.0: none)
     bank_conflict_cycles: int  # cycles lost to bank conflicts
-    performed_macs: int  # mapped tile words x m
+    performed_macs: int  # compacted weight words x m
     useful_macs: int  # kept weights x m
     raw: np.ndarray  # the kernel's statistics vector (accel_sim.kernels.sparse_folds indices)
 
@@ -163,18 +178,37 @@ def _checked_args(mask, m, hw, filter_dram_scale, engine):
     return arr, m, mode
 
 
-def sparse_gemm_stats(
-    mask,
-    m: int,
-    hw: HardwareConfig,
-    *,
-    filter_dram_scale: float = 1.0,
-    engine: str = "fast",
-) -> SparseGemmStats:
-    """Fold-level statistics of one (m x K) @ (K x N) GEMM with keep-mask ``mask [N, K]``
-    under ``hw.sparse.zero_handling`` (skipping or nm), on the weight-stationary schedule
-    whatever ``hw.pe_array.dataflow`` says."""
-    arr, m, mode = _checked_args(mask, m, hw, filter_dram_scale, engine)
+def _stream_stats(arr, m, hw, filter_dram_scale, engine):
+    """Output- or input-stationary skipping: (raw stats, dense folds)."""
+    n, k = arr.shape
+    rows, cols = hw.pe_array.rows, hw.pe_array.cols
+    granularity = hw.sparse.skip_granularity
+    params = array_parameters(hw)
+    if params[0] == dk.OS:
+        ptr, idx = sk.live_strips(arr, cols, granularity)
+        tiles, overhead = -(-m // rows), rows + cols - 2
+        dense_folds = tiles * -(-n // cols)
+        stepping = sk.fold_cycles_stepping_os
+    else:
+        ptr, idx = sk.live_strips(np.ascontiguousarray(arr.T), rows, granularity)
+        tiles, overhead = -(-m // cols), 2 * rows + cols - 2
+        dense_folds = -(-k // rows) * tiles
+        stepping = sk.fold_cycles_stepping_is
+    tile, strip, t_live = sk.stream_folds(ptr, tiles)
+    if engine == "fast":
+        cycles = sk.streamed_fold_cycles(t_live, overhead)
+    else:
+        cycles, _ = stepping(arr, m, rows, cols, granularity)
+    (dataflow, _, _, word, acc, cap_i, cap_f, cap_o, dbuf, dram_bpc, bpc_i, bpc_f, bpc_o) = params
+    raw = sk.stream_gemm_folds(
+        dataflow, tile, strip, t_live, ptr, idx, cycles, rows, cols, m, k, n, word, acc,
+        cap_i, cap_f, cap_o, dbuf, dram_bpc, bpc_i, bpc_f, bpc_o, float(filter_dram_scale),
+    )  # fmt: skip
+    return raw, dense_folds
+
+
+def _ws_stats(arr, m, hw, mode, filter_dram_scale, engine):
+    """Weight-stationary skipping or N:M: (raw stats, dense folds)."""
     n, k = arr.shape
     rows, cols = hw.pe_array.rows, hw.pe_array.cols
     strip, used, conflict, k_ptr, k_idx = _folds(arr, hw, mode)
@@ -220,13 +254,40 @@ def sparse_gemm_stats(
         bpc_o,
         float(filter_dram_scale),
     )
+    return raw, -(-k // rows) * -(-n // cols)
+
+
+def sparse_gemm_stats(
+    mask,
+    m: int,
+    hw: HardwareConfig,
+    *,
+    filter_dram_scale: float = 1.0,
+    engine: str = "fast",
+) -> SparseGemmStats:
+    """Fold-level statistics of one (m x K) @ (K x N) GEMM with keep-mask ``mask [N, K]``
+    under ``hw.sparse.zero_handling`` on ``hw.pe_array.dataflow``: skipping on any dataflow,
+    nm on weight-stationary only (ValueError otherwise; ``sparse_gemm_cost`` then runs the
+    dense schedule and notes it)."""
+    arr, m, mode = _checked_args(mask, m, hw, filter_dram_scale, engine)
+    dataflow = hw.pe_array.dataflow
+    if dataflow == Dataflow.WEIGHT_STATIONARY:
+        raw, dense_folds = _ws_stats(arr, m, hw, mode, filter_dram_scale, engine)
+    elif mode == ZeroHandling.NM:
+        raise ValueError(
+            f"nm mode is modelled for weight-stationary only, not {dataflow.value} "
+            "(sparse_gemm_cost runs such a GEMM on the dense schedule)"
+        )
+    else:
+        raw, dense_folds = _stream_stats(arr, m, hw, filter_dram_scale, engine)
     folds = int(raw[dk.FOLDS])
     return SparseGemmStats(
         mode=mode.value,
+        dataflow=dataflow.value,
         compute_cycles=int(raw[dk.COMPUTE_CYCLES]),
         total_cycles=int(raw[dk.TOTAL_CYCLES]),
         folds=folds,
-        dense_folds=-(-k // rows) * -(-n // cols),
+        dense_folds=dense_folds,
         mean_bank_conflict=float(raw[sk.CONFLICT_SUM]) / folds if folds else 1.0,
         bank_conflict_cycles=int(raw[sk.BANK_CONFLICT_CYCLES]),
         performed_macs=int(raw[sk.COMPACTED_WEIGHTS]) * m,
@@ -245,7 +306,8 @@ def sparse_gemm_cost(
     engine: str = "fast",
 ) -> OpCost:
     """Cycles and action counts of ``count`` GEMMs (m x K) @ (K x N) with keep-mask
-    ``mask [N, K]`` under ``hw.sparse.zero_handling`` in {skipping, nm}.
+    ``mask [N, K]`` under ``hw.sparse.zero_handling`` in {skipping, nm} (nm: weight-stationary
+    only; other dataflows run the dense schedule and say so in ``note``).
 
     ``filter_dram_scale``: compressed / dense bytes of the weight (``sparse_exec``).
     Raises ValueError for a mask that breaks N:M in nm mode (``satisfies_nm`` first).
@@ -253,13 +315,12 @@ def sparse_gemm_cost(
     arr, m, mode = _checked_args(mask, m, hw, filter_dram_scale, engine)
     count = _check_int("count", count, 1)
     n, k = arr.shape
-    if hw.pe_array.dataflow != Dataflow.WEIGHT_STATIONARY:
-        if mode == ZeroHandling.NM:
-            check_nm(arr, *hw.sparse.nm)
+    if mode == ZeroHandling.NM and hw.pe_array.dataflow != Dataflow.WEIGHT_STATIONARY:
+        check_nm(arr, *hw.sparse.nm)
         dense = dense_gemm_cost(m, k, n, count, hw, filter_dram_scale=filter_dram_scale)
         return dense.with_mode(
             mode.value,
-            f"{mode.value} compaction is modelled for weight-stationary only; "
+            f"nm mode is modelled for weight-stationary only; "
             f"{hw.pe_array.dataflow.value} ran the dense schedule",
             useful_macs=int(arr.sum()) * m * count,
         )
@@ -272,9 +333,9 @@ def sparse_gemm_cost(
     counts = ActionCounts(
         macs=macs,
         register_bytes=macs * (2 * word + acc),
-        sram_ifmap_read_bytes=s[dk.IFMAP_SRAM_READS] * word,  # gathered inputs
+        sram_ifmap_read_bytes=s[dk.IFMAP_SRAM_READS] * word,  # gathered / stationary inputs
         sram_ifmap_write_bytes=s[dk.IFMAP_DRAM_BYTES],
-        sram_filter_read_bytes=s[dk.FILTER_SRAM_READS] * word,  # compacted tiles
+        sram_filter_read_bytes=s[dk.FILTER_SRAM_READS] * word,  # compacted weights
         sram_filter_write_bytes=s[dk.FILTER_DRAM_BYTES],
         sram_ofmap_read_bytes=s[dk.OFMAP_SRAM_READS] * acc + ofmap_dram_write,
         sram_ofmap_write_bytes=s[dk.OFMAP_SRAM_WRITES] * acc + ofmap_dram_read,
@@ -307,3 +368,13 @@ def warm_up() -> None:
     sk.sparse_gemm_folds(
         z, o, o, p, z, o, 2, 2, 1, 2, 2, 1, 4, 64.0, 64.0, 64.0, True, 1.0, 1.0, 1.0, 1.0, 1.0
     )
+    ptr, idx = sk.live_strips(mask, 2, 1)
+    tile, strip, t_live = sk.stream_folds(ptr, 1)
+    fold_cycles = sk.streamed_fold_cycles(t_live, 2)
+    sk.fold_cycles_stepping_os(mask, 1, 2, 2, 1)
+    sk.fold_cycles_stepping_is(mask, 1, 2, 2, 1)
+    for dataflow in (dk.OS, dk.IS):
+        sk.stream_gemm_folds(
+            dataflow, tile, strip, t_live, ptr, idx, fold_cycles, 2, 2, 1, 2, 2, 1, 4,
+            64.0, 64.0, 64.0, True, 1.0, 1.0, 1.0, 1.0, 1.0,
+        )  # fmt: skip

@@ -3,7 +3,9 @@
 The issue's properties: never slower than dense where no bank conflict can arise, monotone
 in nested masks where packing cannot create conflicts, exactly N/M under N:M, free all-zero
 strips, block shape against array shape, all-ones == dense, compressed weight traffic, and
-the fast engine == the cycle-stepping reference == the pure-Python twins.
+the fast engine == the cycle-stepping reference == the pure-Python twins. The output- and
+input-stationary section checks the same for their compaction (no bank conflicts there, so
+never slower than dense and monotone in nested masks unconditionally).
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ from accel_sim.kernels import sparse_folds as sk
 from tests.conftest import hardware_dict
 from tests.gemm_cases import gemm_cases, run_kernel, shape_args, timing_args
 from tests.naive.dense_folds import naive_dense_gemm
-from tests.naive.sparse_folds import naive_sparse_gemm, naive_stepping
+from tests.naive.sparse_folds import (
+    naive_sparse_gemm,
+    naive_stepping,
+    naive_stream_gemm,
+    naive_stream_stepping,
+)
 
 BIG = 1e12
 
@@ -33,9 +40,11 @@ def sparse_hw(rows=8, cols=8, dataflow="ws", dram_bytes_per_s=16e9, **sparse):
     return hardware_from_dict(spec)
 
 
-def compute_bound_hw(rows, cols, **sparse):
+def compute_bound_hw(rows, cols, dataflow="ws", **sparse):
     """Unlimited buffers, ports and DRAM: total cycles == compute cycles."""
-    spec = hardware_dict(rows=rows, cols=cols, sram_bytes=1 << 40, dram_bytes_per_s=1e21)
+    spec = hardware_dict(
+        rows=rows, cols=cols, dataflow=dataflow, sram_bytes=1 << 40, dram_bytes_per_s=1e21
+    )
     for buf in ("ifmap", "filter", "ofmap"):
         spec["sram"][buf]["bytes_per_cycle"] = 1e9
     spec["sparse"] = {"zero_handling": "skipping", **sparse}
@@ -410,8 +419,217 @@ def test_invalid_arguments_are_named():
     assert ss.sparse_gemm_cost(ok.astype(np.int8), 4, 1, hw) == ss.sparse_gemm_cost(ok, 4, 1, hw)
 
 
-def test_other_dataflows_run_dense_and_say_so():
-    mask = np.random.default_rng(4).random((8, 8)) < 0.5
-    cost = ss.sparse_gemm_cost(mask, 4, 1, sparse_hw(dataflow="os"), filter_dram_scale=0.5)
-    assert "weight-stationary only" in cost.note
-    assert cost.counts.macs == 4 * 8 * 8
+def test_nm_mode_on_other_dataflows_runs_dense_and_says_so():
+    mask = nm_mask(np.random.default_rng(4), 8, 8, 2, 4)
+    for dataflow in ("os", "is"):
+        hw = sparse_hw(dataflow=dataflow, zero_handling="nm", nm=(2, 4))
+        cost = ss.sparse_gemm_cost(mask, 4, 1, hw, filter_dram_scale=0.5)
+        assert "weight-stationary only" in cost.note
+        assert cost.counts.macs == 4 * 8 * 8
+        with pytest.raises(ValueError, match="weight-stationary only"):
+            ss.sparse_gemm_stats(mask, 4, hw)
+
+
+# ---- output- and input-stationary skipping ------------------------------------------------
+
+STREAM = ("os", "is")
+
+
+def stream_overhead(dataflow, rows, cols):
+    return rows + cols - 2 if dataflow == "os" else 2 * rows + cols - 2
+
+
+def stream_folds(mask, m, rows, cols, granularity, dataflow):
+    """(fold_tile, fold_strip, fold_t, strip_ptr, strip_idx) of OS/IS skipping."""
+    if dataflow == "os":
+        ptr, idx = sk.live_strips(mask, cols, granularity)
+        tiles = -(-m // rows)
+    else:
+        ptr, idx = sk.live_strips(np.ascontiguousarray(mask.T), rows, granularity)
+        tiles = -(-m // cols)
+    return (*sk.stream_folds(ptr, tiles), ptr, idx)
+
+
+def stream_cycles(mask, m, rows, cols, granularity, dataflow):
+    """Compute cycles and folds of OS/IS skipping (fast engine, kernel level)."""
+    folds = stream_folds(mask, m, rows, cols, granularity, dataflow)
+    per_fold = sk.streamed_fold_cycles(folds[2], stream_overhead(dataflow, rows, cols))
+    return max(int(per_fold.sum()) - 1, 0), len(per_fold)
+
+
+def stream_dense(dataflow, m, k, n, rows, cols):
+    """(compute cycles, folds) of the dense schedule."""
+    if dataflow == "os":
+        folds, t = -(-m // rows) * -(-n // cols), k
+    else:
+        folds, t = -(-k // rows) * -(-m // cols), n
+    return folds * (stream_overhead(dataflow, rows, cols) + t) - 1, folds
+
+
+@settings(max_examples=120, deadline=None)
+@given(masks(), small_arrays, st.sampled_from(STREAM))
+def test_stream_fast_engine_equals_cycle_stepping_and_twin(mask, a, dataflow):
+    rows, cols, m, g = a["rows"], a["cols"], a["m"], a["granularity"]
+    folds = stream_folds(mask, m, rows, cols, g, dataflow)
+    fast = sk.streamed_fold_cycles(folds[2], stream_overhead(dataflow, rows, cols))
+    stepping = sk.fold_cycles_stepping_os if dataflow == "os" else sk.fold_cycles_stepping_is
+    stepped, macs = stepping(mask, m, rows, cols, g)
+    assert fast.tolist() == stepped.tolist()
+    hw = compute_bound_hw(rows, cols, dataflow, skip_granularity=g)
+    st_fast = ss.sparse_gemm_stats(mask, m, hw)
+    st_step = ss.sparse_gemm_stats(mask, m, hw, engine="cycle_stepping")
+    assert st_fast.dataflow == dataflow
+    assert st_fast.compute_cycles == st_step.compute_cycles == st_fast.total_cycles
+    assert st_fast.mean_bank_conflict == 1.0 and st_fast.bank_conflict_cycles == 0
+    assert macs == st_fast.performed_macs >= st_fast.useful_macs
+    if min(rows, cols) <= 4 and mask.size <= 200:  # the pure-Python grid is slow
+        twin_cycles, twin_macs = naive_stream_stepping(mask.tolist(), m, rows, cols, g, dataflow)
+        assert twin_cycles == fast.tolist()
+        assert twin_macs == macs
+
+
+STREAM_TWIN_CASES = [
+    # mask kind, n, k, m, rows, cols, granularity, caps, double_buffered, dram_bpc
+    ("random", 13, 17, 9, 4, 3, 1, (BIG, BIG, BIG), True, 64.0),
+    ("block", 20, 24, 11, 4, 4, 2, (64.0, 64.0, 16.0), True, 0.5),
+    ("random", 9, 22, 7, 5, 2, 3, (256.0, 16.0, 4096.0), False, 4.0),
+    ("zeros", 6, 10, 4, 3, 3, 1, (BIG, BIG, BIG), True, 1.0),
+    ("striped", 16, 12, 6, 3, 4, 1, (32.0, BIG, 8.0), True, 0.25),
+    ("block", 24, 20, 13, 3, 5, 1, (48.0, 200.0, 40.0), False, 0.5),
+]
+
+
+@pytest.mark.parametrize("dataflow", STREAM)
+@pytest.mark.parametrize("case", STREAM_TWIN_CASES)
+def test_stream_kernels_equal_naive_twins(case, dataflow):
+    kind, n, k, m, rows, cols, g, caps, dbuf, dram_bpc = case
+    rng = np.random.default_rng(11)
+    mask = {
+        "random": lambda: rng.random((n, k)) < 0.3,
+        "block": lambda: block_mask(rng, n, k, (4, 4), 0.4),
+        "zeros": lambda: np.zeros((n, k), dtype=bool),
+        "striped": lambda: (
+            np.repeat(np.arange(n)[:, None] // cols % 2 == 0, k, axis=1)
+            & (np.arange(k)[None, :] // rows % 2 == 1)
+        ),
+    }[kind]()
+    word, acc, bpc, scale = 2, 4, 6.0, 0.625
+    folds = stream_folds(mask, m, rows, cols, g, dataflow)
+    fold_cycles = sk.streamed_fold_cycles(folds[2], stream_overhead(dataflow, rows, cols))
+    code = dk.OS if dataflow == "os" else dk.IS
+    stats = sk.stream_gemm_folds(
+        code, *folds, fold_cycles, rows, cols, m, k, n, word, acc, *caps, dbuf, dram_bpc,
+        bpc, bpc, bpc, scale,
+    )  # fmt: skip
+    twin = naive_stream_gemm(
+        mask.tolist(), m, rows, cols, g, dataflow, word, acc, *caps, dbuf, dram_bpc, bpc, scale
+    )
+    exact = {
+        dk.COMPUTE_CYCLES: "compute_cycles",
+        dk.TOTAL_CYCLES: "total_cycles",
+        dk.FOLDS: "folds",
+        dk.IFMAP_SRAM_READS: "ifmap_sram",
+        dk.FILTER_SRAM_READS: "filter_sram",
+        dk.OFMAP_SRAM_WRITES: "ofmap_sram_w",
+        dk.OFMAP_SRAM_READS: "ofmap_sram_r",
+        dk.IFMAP_DRAM_BYTES: "ifmap_dram",
+        dk.OFMAP_DRAM_READ_BYTES: "ofmap_dram_r",
+        dk.OFMAP_DRAM_WRITE_BYTES: "ofmap_dram_w",
+        sk.COMPACTED_WEIGHTS: "compacted_weights",
+        sk.BANK_CONFLICT_CYCLES: "conflict_cycles",
+    }
+    for index, key in exact.items():
+        assert stats[index] == twin[key], key
+    assert math.isclose(stats[dk.FILTER_DRAM_BYTES], twin["filter_dram"], rel_tol=1e-12)
+    assert math.isclose(stats[dk.SRAM_LIMITED_CYCLES], twin["sram_extra"], abs_tol=1e-6)
+    # every output reaches DRAM exactly once, whichever strips were skipped (IS: each
+    # spilled partial sum is read back exactly once)
+    spill_io = stats[dk.OFMAP_DRAM_WRITE_BYTES] - stats[dk.OFMAP_DRAM_READ_BYTES]
+    assert spill_io == m * n * word
+    assert dataflow == "is" or stats[dk.OFMAP_DRAM_READ_BYTES] == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(gemm_cases, st.integers(1, 5), st.sampled_from([1.0, 0.3, 1.25]))
+def test_stream_all_ones_mask_equals_dense_kernel_every_stat(case, granularity, scale):
+    """All-ones, any granularity: exactly the dense OS / IS kernel's statistics."""
+    dataflow = "os" if case["dataflow"] == "ws" else case["dataflow"]
+    rows, cols, m, k, n = shape_args(case)[:5]
+    mask = np.ones((n, k), dtype=bool)
+    folds = stream_folds(mask, m, rows, cols, granularity, dataflow)
+    fold_cycles = sk.streamed_fold_cycles(folds[2], stream_overhead(dataflow, rows, cols))
+    code = dk.OS if dataflow == "os" else dk.IS
+    sparse = sk.stream_gemm_folds(
+        code, *folds, fold_cycles, *shape_args(case), *timing_args(case), scale
+    )
+    dense = dk.dense_gemm_folds(code, *shape_args(case), *timing_args(case), scale)
+    assert sparse[: dk.N_STATS].tolist() == dense.tolist()
+    assert sparse[sk.CONFLICT_SUM] == sparse[dk.FOLDS]
+    assert sparse[sk.COMPACTED_WEIGHTS] == k * n
+
+
+@settings(max_examples=150, deadline=None)
+@given(masks(), small_arrays, st.sampled_from(STREAM), st.integers(0, 2**32 - 1))
+def test_stream_never_costs_more_than_dense_and_nested_masks_never_cost_more(
+    mask, a, dataflow, seed
+):
+    """No bank conflict can arise under OS/IS compaction (conflict is 1 by construction), so
+    skipping never takes more compute cycles or folds than dense, and removing kept weights
+    never adds folds or compute cycles (live sets only shrink)."""
+    n, k = mask.shape
+    rows, cols, m, g = a["rows"], a["cols"], a["m"], a["granularity"]
+    skip, folds = stream_cycles(mask, m, rows, cols, g, dataflow)
+    dense, dense_folds = stream_dense(dataflow, m, k, n, rows, cols)
+    assert skip <= dense and folds <= dense_folds
+    rng = np.random.default_rng(seed)
+    sub = mask & (rng.random(mask.shape) < rng.random())
+    sub_skip, sub_folds = stream_cycles(sub, m, rows, cols, g, dataflow)
+    assert sub_skip <= skip and sub_folds <= folds
+
+
+@pytest.mark.parametrize("dataflow", STREAM)
+def test_stream_all_zero_strips_and_masks_cost_nothing(dataflow):
+    rng = np.random.default_rng(1)
+    rows, cols, m = 4, 4, 10
+    live = rng.random((4, 4)) < 0.6
+    live[0, 0] = True
+    mask = np.zeros((16, 16), dtype=bool)
+    mask[8:12, 8:12] = live  # only output strip 2 (OS) / K strip 2 (IS) holds weights
+    alone = live if dataflow == "os" else np.zeros((16, 4), dtype=bool)
+    if dataflow == "is":
+        alone[8:12] = live
+    assert stream_cycles(mask, m, rows, cols, 1, dataflow) == stream_cycles(
+        alone, m, rows, cols, 1, dataflow
+    )
+    hw = sparse_hw(rows, cols, dataflow=dataflow)
+    empty = ss.sparse_gemm_cost(np.zeros((16, 20), dtype=bool), m, 3, hw)
+    assert (empty.compute_cycles, empty.folds, empty.counts.macs) == (0, 0, 0)
+    assert empty.counts.dram_write_bytes == 3 * m * 16 * hw.word_bytes
+    assert empty.counts.dram_read_bytes == 0
+    assert empty.note is None and empty.mode == "skipping"
+
+
+@settings(max_examples=60, deadline=None)
+@given(masks(), small_arrays, st.sampled_from(STREAM), st.sampled_from([0.2, 0.9, 1.1]))
+def test_stream_weight_dram_bytes_are_the_compressed_size(mask, a, dataflow, scale):
+    """Default buffers hold these small compacted weights: each is fetched once, and the
+    weight's DRAM bytes are the compressed size."""
+    hw = sparse_hw(a["rows"], a["cols"], dataflow=dataflow, skip_granularity=a["granularity"])
+    cost = ss.sparse_gemm_stats(mask, a["m"], hw, filter_dram_scale=scale)
+    n, k = mask.shape
+    expected = scale * k * n * hw.word_bytes if mask.any() else 0.0
+    assert math.isclose(cost.raw[dk.FILTER_DRAM_BYTES], expected, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("dataflow", STREAM)
+def test_stream_block_mask_saves_cycles_and_runs_compacted(dataflow):
+    """A 25 % 8x8-block mask on an 8x8 array: compaction runs (no dense note), in fewer
+    cycles than the dense schedule, and both engines agree through ``sparse_gemm_cost``."""
+    mask = block_mask(np.random.default_rng(5), 64, 64, (8, 8), 0.25)
+    hw = compute_bound_hw(8, 8, dataflow)
+    cost = ss.sparse_gemm_cost(mask, 32, 2, hw)
+    assert cost == ss.sparse_gemm_cost(mask, 32, 2, hw, engine="cycle_stepping")
+    dense, _ = stream_dense(dataflow, 32, 64, 64, 8, 8)
+    assert cost.note is None and cost.mode == "skipping"
+    assert cost.compute_cycles < 2 * dense
+    assert cost.counts.macs < 2 * 32 * 64 * 64
