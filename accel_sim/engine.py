@@ -25,10 +25,10 @@ from workloads.ops import GemmOp, VectorOp, Workload
 
 def run_config_hash(workload: Workload, hw: HardwareConfig, seed: int = 0) -> str:
     """Hash of everything that determines a result: hardware, workload shapes, code version."""
-    # A masked GEMM adds its kept-entry count (weight_density is in the result); dense
+    # A masked GEMM adds its mask digest (where the zeros are decides sparse cycles); dense
     # workloads hash exactly as before masks existed.
     shapes = [
-        (op.name, op.m, op.k, op.n, op.count, *(() if op.mask is None else (op.weight_nnz,)))
+        (op.name, op.m, op.k, op.n, op.count, *(() if op.mask is None else (op.mask_digest,)))
         if isinstance(op, GemmOp)
         else (op.name, op.kind.value, op.elements)
         for op in workload

@@ -65,7 +65,7 @@ def filter_dram_scale(mask: np.ndarray | None, hw: HardwareConfig) -> tuple[floa
     return (size.total_bytes / dense_bytes if dense_bytes else 1.0), None
 
 
-def _gated(cost: OpCost, density: float, useful_macs: int) -> OpCost:
+def _gated(cost: OpCost, density: float, useful_macs: int, note: str | None) -> OpCost:
     """Zero weights gated: their MACs, register traffic and filter reads cost no energy."""
     counts = cost.counts
     gated = ActionCounts(
@@ -84,6 +84,7 @@ def _gated(cost: OpCost, density: float, useful_macs: int) -> OpCost:
         sram_limited_cycles=cost.sram_limited_cycles,
         mode="gating",
         useful_macs=useful_macs,
+        note=note,
     )
 
 
@@ -142,5 +143,5 @@ def sparse_gemm_op_cost(op: GemmOp, hw: HardwareConfig, params: tuple) -> OpCost
         return cost.with_mode(handling.value, note)
     dense = dense_gemm_cost(op.m, op.k, op.n, op.count, hw, params, filter_dram_scale=scale)
     if handling == ZeroHandling.GATING and mask is not None:
-        return _gated(dense, nnz / mask.size if mask.size else 1.0, useful_macs)
+        return _gated(dense, nnz / mask.size if mask.size else 1.0, useful_macs, note)
     return dense.with_mode("dense", note, useful_macs=useful_macs)

@@ -156,7 +156,13 @@ class AdmmPruning(TrainHook):
                 self.u[name] += w.detach() - self.z[name]
         self._last_gap = self.primal_gap()
         self.history.append({"step": step, "rho": self.rho, "primal_gap": self._last_gap})
-        self.rho = min(self.rho * self.rho_growth, self.rho_max)
+        grown = min(self.rho * self.rho_growth, self.rho_max)
+        # Scaled form: U = Y / rho, so the dual keeps its value when rho changes only if U is
+        # rescaled (Boyd et al. 2011, section 3.4.1).
+        with torch.no_grad():
+            for name in self.u:
+                self.u[name] *= self.rho / grown
+        self.rho = grown
 
     def postfix(self) -> dict[str, str]:
         return {"rho": f"{self.rho:.2g}", "gap": f"{self._last_gap:.3f}"}

@@ -298,6 +298,8 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         missing = [key for key in REQUIRED_MATRIX_KEYS if key not in entry]
         if missing:
             raise ArtifactError(f"{where}: missing field(s) {', '.join(missing)}")
+        if not isinstance(entry["name"], str) or not entry["name"]:
+            raise ArtifactError(f"{where}: name {entry['name']!r} is not a parameter name string")
         shape = entry["shape"]
         if not (
             isinstance(shape, list)

@@ -119,10 +119,13 @@ class PruneJob(BaseModel):
 
     @property
     def retraining_epochs(self) -> float:
-        """Fixed-mask epochs after the prune (magnitude: ``epochs``; others: ``retrain_epochs``,
-        defaulting to ``epochs``)."""
+        """Fixed-mask epochs after the prune: ``retrain_epochs`` when given, else ``epochs``
+        for magnitude, group-lasso and admm and 0 for gradual (its run already ends with
+        fixed-mask steps after the ramp); always 0 without a task."""
+        if self.task is None:
+            return 0.0
         if self.method == "magnitude":
-            return self.epochs if self.task is not None else 0.0
+            return self.epochs if self.retrain_epochs is None else self.retrain_epochs
         if self.method == "gradual":
             return 0.0 if self.retrain_epochs is None else self.retrain_epochs
         return self.epochs if self.retrain_epochs is None else self.retrain_epochs

@@ -42,7 +42,7 @@ def _summary(outcome: Any) -> None:
     table.add_row("synthetic weights", str(manifest.get("synthetic_weights")))
     table.add_row("pattern", manifest["pattern"])
     table.add_row("method", manifest["method"])
-    table.add_row("encoder weight density", f"{100 * manifest['density']:.2f} %")
+    table.add_row("pruned-weight density", f"{100 * manifest['density']:.2f} %")
     ratio = manifest["compression_ratio"]
     table.add_row("compression ratio", "-" if ratio is None else f"{ratio:.2f}x")
     for phase, scores in outcome.metrics.items():
@@ -144,6 +144,8 @@ def prune_command(
         "admm_granularity": admm_granularity,
         "progress": progress,
     }
+    if out.exists() and not out.is_dir():
+        raise fail(f"--out {out} is a file: expected a directory for the artifact")
     try:
         from pruning.job import prune_job
         from pruning.pipeline import run_prune

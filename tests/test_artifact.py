@@ -195,6 +195,17 @@ def test_missing_required_field(pruned, tmp_path: Path) -> None:
         load_artifact(bad)
 
 
+def test_matrix_name_must_be_a_string(pruned, tmp_path: Path) -> None:
+    bad = copy_artifact(pruned[2], tmp_path / "a")
+
+    def edit(manifest: dict) -> None:
+        manifest["matrices"][0]["name"] = ["not", "a", "name"]
+
+    _edit_manifest(bad, edit)
+    with pytest.raises(ArtifactError, match=r"matrices\[0\]: name .* is not a parameter name"):
+        load_artifact(bad)
+
+
 def test_manifest_nnz_disagrees_with_mask(pruned, tmp_path: Path) -> None:
     bad = copy_artifact(pruned[2], tmp_path / "a")
 

@@ -84,6 +84,15 @@ def test_bad_jobs_name_the_field(fields: dict, message: str) -> None:
     assert "\n" not in str(error.value)
 
 
+def test_retrain_epochs_is_honoured_for_every_method() -> None:
+    for method in ("magnitude", "group-lasso", "admm", "gradual"):
+        job = prune_job(
+            pattern="row", sparsity=0.5, method=method, task="MRPC", epochs=2, retrain_epochs=0
+        )
+        assert job.retraining_epochs == 0.0, method
+    assert prune_job(pattern="row", sparsity=0.5, task="MRPC", epochs=2).retraining_epochs == 2
+
+
 def test_nm_job_takes_its_own_sparsity() -> None:
     job = prune_job(pattern="nm:1:4")
     assert job.target_sparsity == 0.75
@@ -183,6 +192,15 @@ def test_cli_prune_bad_input_is_one_line(
     assert message.lower() in result.output.lower()
     assert "Traceback" not in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_prune_out_is_a_file(tiny_dir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "taken"
+    target.write_text("keep me")
+    args = ["prune", "--model", str(tiny_dir), "--pattern", "row", "--sparsity", "0.5"]
+    result = runner.invoke(app, [*args, "--out", str(target)])
+    assert result.exit_code == 2 and "is a file" in result.output
+    assert target.read_text() == "keep me"
 
 
 def test_cli_prune_missing_data_dir(tiny_dir: Path, tmp_path: Path) -> None:

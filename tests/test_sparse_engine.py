@@ -155,3 +155,19 @@ def test_skipping_hardware_never_costs_more_compute_cycles_than_dense(
     assert sparse.mode in ("skipping", "skipping-off")
     if not mask.any():
         assert sparse.compute_cycles == 0 and sparse.mode == "skipping"
+
+
+def test_masks_with_equal_nnz_hash_differently_and_gating_keeps_format_notes() -> None:
+    workload = build_workload("bert-tiny", batch=1, seq_len=16)
+    op = next(op for op in workload.gemms if op.weight_name is not None)
+    blocked = np.zeros((op.n, op.k), bool)
+    blocked[:, : op.k // 2] = True
+    scattered = np.zeros((op.n, op.k), bool)
+    scattered[:, ::2] = True
+    assert blocked.sum() == scattered.sum()
+    hw = sparse_hw(zero_handling="gating", weight_format="nm", nm=[2, 4])
+    a = simulate(attach_masks(workload, {op.weight_name: blocked}), hw)
+    b = simulate(attach_masks(workload, {op.weight_name: scattered}), hw)
+    assert a.config_hash != b.config_hash
+    gated = next(r for r in a.ops if r.name == op.name)
+    assert gated.mode == "gating" and "stored dense" in gated.note  # blocked breaks 2:4

@@ -8,6 +8,7 @@ artifact can be attached (``workloads.masks.attach_masks``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -78,6 +79,8 @@ class GemmOp:
     count: int = 1
     weight_name: str | None = None
     mask: object | None = field(default=None, compare=False, repr=False)
+    # sha256 of the bit-packed mask: results depend on where the zeros are, not only how many.
+    mask_digest: str | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for dim in ("m", "k", "n", "count"):
@@ -100,6 +103,8 @@ class GemmOp:
                     f"GemmOp {self.name!r}: mask shape {list(mask.shape)} is not the weight's "
                     f"[{self.n}, {self.k}] ([out, in])"
                 )
+            digest = hashlib.sha256(np.packbits(mask, axis=None).tobytes()).hexdigest()
+            object.__setattr__(self, "mask_digest", digest[:32])
 
     kind = "gemm"
 
