@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from accel_sim.area import AreaTable
 from accel_sim.energy import EnergyTable, LeakageTable
 from accel_sim.formats import WeightFormat
 from accel_sim.units import parse_quantity, quantity
@@ -167,6 +168,7 @@ class HardwareConfig(_Spec):
     sparse: SparseSupport = SparseSupport()
     energy: EnergyTable = EnergyTable()
     leakage: LeakageTable = LeakageTable()
+    area: AreaTable = AreaTable()
 
     @property
     def word_bytes(self) -> int:

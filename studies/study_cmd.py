@@ -1,0 +1,190 @@
+"""``cosim study run | plot | list``: sweep a study spec, plot it and write its report."""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from studies.console import console, fail
+from studies.spec import BUILTIN_DIR, StudySpecError, builtin_names, expand, load_spec
+
+study_app = typer.Typer(
+    help="Design-space studies: sweep a spec, plot the table, write a report.",
+    no_args_is_help=True,
+)
+
+OPS_FILE = "ops.parquet"
+MASKS_DIR = "masks"
+STORE_DIR = "store"
+
+
+def _representative(frame: pd.DataFrame) -> int:
+    """Row index of the point whose per-op roofline is drawn: the highest speedup."""
+    if "speedup" in frame and frame["speedup"].notna().any():
+        return int(frame["speedup"].astype(float).idxmax())
+    return 0
+
+
+def _write_plots_and_report(out: Path, frame: pd.DataFrame, run_info: dict) -> list[Path]:
+    from studies import plots as study_plots
+    from studies.report import render_report
+    from workloads.atomic_io import atomic_write_text
+
+    outputs = run_info.get("outputs", {})
+    plots_dir = out / outputs.get("plots_dir", "plots")
+    report_path = out / outputs.get("report", "report.md")
+    ops = pd.read_parquet(out / OPS_FILE) if (out / OPS_FILE).is_file() else None
+    written = study_plots.save_all(frame, plots_dir, run_info.get("kind", "custom"), ops)
+    pngs = [paths[0] for paths in written.values()]
+    text = render_report(frame, run_info, pngs, report_path)
+    atomic_write_text(report_path, text + "\n")
+    return [path for paths in written.values() for path in paths] + [report_path]
+
+
+@study_app.command("list")
+def list_command() -> None:
+    """List the built-in studies."""
+    for name in builtin_names():
+        spec, base = load_spec(name)
+        console.print(
+            f"{name:<14} {len(expand(spec, base)):>4} points  {spec.description}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@study_app.command("run")
+def run_command(
+    study: Annotated[str, typer.Argument(help="built-in study name or a YAML spec file")],
+    out: Annotated[
+        Path | None, typer.Option(help="output directory (default out/<study name>)")
+    ] = None,
+    jobs: Annotated[int, typer.Option(help="local worker processes")] = 1,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (tcp://host:port)")
+    ] = None,
+    dask_workers: Annotated[
+        int | None, typer.Option(help="start a Dask LocalCluster with N workers")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Sweep every design point of STUDY (resuming), then write the table, plots and report."""
+    from studies.evaluate import evaluate_point, op_frame, prepare_masks
+    from studies.runner import run_points
+    from studies.store import ResultStore, StoreError, point_key
+    from workloads import WorkloadError
+
+    started = time.perf_counter()
+    given = sum(x is not None for x in (scheduler, dask_workers)) + (jobs != 1)
+    if given > 1:
+        raise fail("give at most one of --jobs, --scheduler and --dask-workers")
+    if jobs < 1 or (dask_workers is not None and dask_workers < 1):
+        raise fail("--jobs and --dask-workers must be at least 1")
+    try:
+        spec, base = load_spec(study)
+        points = expand(spec, base)
+    except StudySpecError as error:
+        raise fail(str(error)) from None
+    out = out if out is not None else Path("out") / spec.name
+    mask_dir = out / MASKS_DIR
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        store = ResultStore(out / STORE_DIR)
+        keys = [point_key(p) for p in points]
+    except (OSError, StoreError) as error:
+        raise fail(f"--out {out}: {error}") from None
+    todo = [p for p, k in zip(points, keys, strict=True) if not store.has(k)]
+    console.print(
+        f"study {spec.name}: {len(points)} points ({len(points) - len(todo)} already stored), "
+        f"output {out}",
+        highlight=False,
+    )
+    try:
+        masks = prepare_masks(todo, mask_dir)
+    except (ValueError, OSError) as error:  # pattern/model errors surface here first
+        raise fail(f"computing masks: {error}") from None
+    evaluate = functools.partial(evaluate_point, mask_dir=str(mask_dir.resolve()))
+    summary = run_points(
+        points,
+        evaluate,
+        store,
+        jobs=jobs,
+        scheduler=scheduler,
+        dask_workers=dask_workers,
+        progress=progress,
+        description=spec.name,
+    )
+    for key, message in summary.failed[:5]:
+        console.print(f"[bold red]failed[/] point {key}: {message}", highlight=False)
+    frame = store.frame(keys)
+    if frame.empty:
+        raise fail(f"no point of study {spec.name} finished; see the errors above")
+    representative = _representative(frame)
+    rep_key = frame["key"].iloc[representative]
+    try:
+        ops = op_frame(points[keys.index(rep_key)], mask_dir)
+        ops.insert(0, "key", rep_key)
+        ops.to_parquet(out / OPS_FILE, index=False)
+        ops.to_csv(out / "ops.csv", index=False)
+    except (WorkloadError, ValueError) as error:
+        console.print(f"no roofline: {error}", highlight=False)
+    synthetic = bool(frame.get("synthetic_weights", pd.Series([False])).fillna(False).any())
+    run_info = {
+        "study": spec.name,
+        "kind": spec.kind,
+        "description": spec.description,
+        "spec": spec.model_dump(mode="json"),
+        "spec_source": str(study),
+        "seed": spec.seed,
+        "outputs": spec.outputs.model_dump(),
+        "evaluated": summary.done,
+        "skipped": summary.skipped,
+        "failed": len(summary.failed),
+        "masks": (
+            f"{masks['mask_sets']} mask sets ({masks['computed']} computed this run), magnitude, "
+            + ("from synthetic random-init weights" if synthetic else "from model weights")
+        ),
+        "synthetic_weights": synthetic,
+        "roofline_point": rep_key,
+    }
+    run_info["wall_s"] = time.perf_counter() - started
+    exported = store.export(out, run_info, keys)
+    run_info = json.loads(exported["run"].read_text())
+    spec_file = Path(study) if Path(study).is_file() else BUILTIN_DIR / f"{study}.yaml"
+    shutil.copyfile(spec_file, out / "spec.yaml")
+    written = _write_plots_and_report(out, frame, run_info)
+    console.print(
+        f"{summary.done} evaluated, {summary.skipped} reused, {len(summary.failed)} failed; "
+        f"wrote {exported['parquet']}, {exported['csv']}, {exported['run']} and "
+        f"{len(written)} plot/report files in {time.perf_counter() - started:.1f} s",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if summary.failed:
+        raise typer.Exit(code=1)
+
+
+@study_app.command("plot")
+def plot_command(
+    directory: Annotated[Path, typer.Argument(help="output directory of `cosim study run`")],
+) -> None:
+    """Redraw the plots (PNG and SVG) and report.md of a finished study directory."""
+    results = directory / "results.parquet"
+    run_file = directory / "run.json"
+    if not results.is_file() or not run_file.is_file():
+        raise fail(f"{directory}: expected results.parquet and run.json from `cosim study run`")
+    try:
+        frame = pd.read_parquet(results)
+        run_info = json.loads(run_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise fail(f"{directory}: cannot read the results ({error})") from None
+    written = _write_plots_and_report(directory, frame, run_info)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)

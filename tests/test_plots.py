@@ -1,0 +1,103 @@
+"""Plots return labelled Axes and save PNG + SVG; plots that do not apply are left out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.axes import Axes
+
+from accel_sim.energy import ENERGY_COMPONENTS
+from studies import plots
+
+
+def table() -> pd.DataFrame:
+    rows = []
+    for i, (pattern, mode, ratio) in enumerate(
+        [("unstructured", "unstructured-pe", r) for r in (2, 4, 8)]
+        + [("block:4x4", "skipping", r) for r in (2, 4, 8)]
+        + [("nm:2:4", "nm", 2.0)]
+    ):
+        latency = 0.01 / (1 + 0.3 * ratio) * (1 + 0.1 * i)
+        rows.append(
+            {"model": "bert-tiny", "seq_len": 8, "pattern": pattern,
+             "pattern_family": "N:M" if pattern.startswith("nm") else pattern,
+             "zero_handling": mode, "label": f"{pattern} 8x8 {mode}",
+             "compression_ratio": float(ratio), "latency_s": latency,
+             "sequences_per_s": 1 / latency, "baseline_sequences_per_s": 100.0,
+             "speedup": 0.01 / latency, "energy_ratio": 1 / (1 + 0.1 * ratio),
+             "effective_utilisation": 0.1 * ratio / 8, "energy_j": 1e-3 * (1 + (i % 3)),
+             "area_mm2": 1.0 + i, "synthetic_weights": True,
+             **{f"energy_{c}_j": 1e-4 * (k + 1) for k, c in enumerate(ENERGY_COMPONENTS)}}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def ops() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"run": ["sparse", "dense baseline"] * 2, "kind": ["gemm"] * 4,
+         "role": ["query", "query", "ffn_in", "ffn_in"], "model": "bert-tiny", "seq_len": 8,
+         "macs": [100, 200, 400, 800], "effective_macs": [100, 200, 400, 800],
+         "dram_read_bytes": [10.0, 20, 5, 5], "dram_write_bytes": [1.0, 1, 1, 1],
+         "latency_s": [1e-6, 2e-6, 1e-6, 3e-6], "peak_ops_per_s": 2e9,
+         "dram_bandwidth_bytes_per_s": 16e9}
+    )  # fmt: skip
+
+
+def labelled(ax: Axes) -> None:
+    assert isinstance(ax, Axes)
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    assert "[" in ax.get_ylabel()  # units
+    assert ax.get_legend() is not None
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        plots.plot_throughput_vs_compression,
+        lambda f: plots.plot_block_size(plots._prepared(f), "speedup"),
+        lambda f: plots.plot_block_size(plots._prepared(f), "energy_ratio"),
+        plots.plot_energy_breakdown,
+        plots.plot_pareto,
+    ],
+)
+def test_plots_return_labelled_axes(draw):
+    ax = draw(table())
+    labelled(ax)
+    plots.plt.close(ax.figure)
+
+
+def test_roofline_places_each_gemm():
+    ax = plots.plot_roofline(ops())
+    labelled(ax)
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 4
+    plots.plt.close(ax.figure)
+
+
+def test_pareto_mask():
+    frame = pd.DataFrame({"a": [1, 2, 3, 1], "b": [3, 2, 1, 4]})
+    assert plots.pareto_mask(frame, ["a", "b"]).tolist() == [True, True, True, False]
+
+
+def test_ideal_line_is_baseline_times_ratio():
+    ax = plots.plot_throughput_vs_compression(table())
+    ideal = next(line for line in ax.get_lines() if "ideal" in line.get_label())
+    x, y = ideal.get_data()
+    assert np.allclose(y, 100.0 * x)
+    plots.plt.close(ax.figure)
+
+
+def test_save_all_writes_png_and_svg(tmp_path):
+    written = plots.save_all(table(), tmp_path, "block-size", ops())
+    assert {"throughput_vs_compression", "speedup_vs_block_size", "energy_breakdown",
+            "latency_energy_pareto", "roofline"} <= set(written)  # fmt: skip
+    for paths in written.values():
+        assert [p.suffix for p in paths] == [".png", ".svg"]
+        assert all(p.stat().st_size > 1000 for p in paths)
+    custom = plots.save_all(table().head(2), tmp_path / "custom", "custom")
+    assert "latency_energy_pareto" not in custom and "speedup_vs_block_size" not in custom
+
+
+def test_short_labels_drop_shared_words():
+    labels = pd.Series(["block:4x4 64GB/s skipping", "nm:2:4 64GB/s nm"])
+    assert plots.short_labels(labels).tolist() == ["block:4x4 skipping", "nm:2:4 nm"]

@@ -1,0 +1,117 @@
+"""evaluate_point on a tiny point: documented columns, ratios against its own baseline."""
+
+from __future__ import annotations
+
+import math
+import pickle
+from functools import partial
+
+import numpy as np
+import pytest
+import torch
+
+from accel_sim.area import AREA_COMPONENTS, area_mm2
+from accel_sim.energy import ENERGY_COMPONENTS
+from pruning.patterns import parse_pattern
+from studies.evaluate import (
+    _mask_one,
+    evaluate_point,
+    load_mask_file,
+    mask_file,
+    op_frame,
+    prepare_masks,
+)
+from studies.spec import expand, spec_from_dict
+from tests.conftest import hardware_dict
+
+COLUMNS = [
+    "latency_s", "cycles", "energy_j", "sequences_per_s", "utilisation",
+    "effective_utilisation", "load_imbalance", "dram_bytes", "weight_density",
+    "compression_ratio", "baseline_cycles", "baseline_energy_j", "baseline_sequences_per_s",
+    "speedup", "energy_ratio", "area_mm2", "simulation_s", "synthetic_weights",
+    *(f"energy_{c}_j" for c in ENERGY_COMPONENTS),
+    *(f"area_{c}_mm2" for c in AREA_COMPONENTS),
+]  # fmt: skip
+
+
+def tiny_points(mode: str = "gating", patterns=("block:4x4",)):
+    spec = spec_from_dict(
+        {"name": "tiny", "models": ["bert-tiny"], "seq_lens": [8], "sparsities": [0.75],
+         "patterns": list(patterns), "grid": {"sparse.zero_handling": [mode]}}
+    )  # fmt: skip
+    hw = hardware_dict(rows=8, cols=8)
+    return [{**p, "hardware": {**p["hardware"], **{k: hw[k] for k in ("pe_array", "sram")}}}
+            for p in expand(spec)]  # fmt: skip
+
+
+@pytest.mark.parametrize("pattern", ["unstructured", "block:4x4", "block:3x5", "crossbar:8x8"])
+def test_fast_masks_equal_the_library(pattern):
+    generator = torch.Generator().manual_seed(3)
+    weight = torch.randn(40, 72, generator=generator)
+    weight[0, :12] = 0.5  # ties: the lower index goes first, as in prune_lowest
+    parsed = parse_pattern(pattern)
+    for sparsity in (0.0, 0.3, 0.75, 0.99):
+        expected = parsed.compute_mask(weight, sparsity).numpy()
+        assert np.array_equal(_mask_one(parsed, weight, sparsity), expected)
+
+
+def test_evaluate_returns_documented_columns(tmp_path):
+    point = tiny_points("gating")[0]
+    row = evaluate_point(point, mask_dir=str(tmp_path))
+    missing = [c for c in COLUMNS if c not in row]
+    assert not missing
+    assert row["synthetic_weights"] is True
+    assert row["weight_density"] == pytest.approx(0.25)
+    assert row["compression_ratio"] == pytest.approx(4.0)
+    # gating saves energy, not time
+    assert row["speedup"] == pytest.approx(row["baseline_cycles"] / row["cycles"]) == 1.0
+    assert row["energy_ratio"] == pytest.approx(row["energy_j"] / row["baseline_energy_j"])
+    assert row["energy_ratio"] < 1.0
+    assert row["energy_j"] == pytest.approx(sum(row[f"energy_{c}_j"] for c in ENERGY_COMPONENTS))
+    assert row["area_mm2"] == pytest.approx(sum(row[f"area_{c}_mm2"] for c in AREA_COMPONENTS))
+    assert all(isinstance(v, (int, float, str, bool, type(None))) for v in row.values())
+
+
+def test_unstructured_pe_is_faster_than_dense(tmp_path):
+    row = evaluate_point(tiny_points("unstructured-pe", ["unstructured"])[0], str(tmp_path))
+    assert row["speedup"] > 1.0
+    assert row["load_imbalance"] >= 1.0
+
+
+def test_masks_computed_once_and_shared(tmp_path):
+    points = tiny_points("gating", ["block:4x4", "dense"]) + tiny_points("none")
+    stats = prepare_masks(points, tmp_path)
+    assert stats == {"mask_sets": 1, "computed": 1}
+    assert prepare_masks(points, tmp_path)["computed"] == 0
+    masks, meta = load_mask_file(mask_file(tmp_path, "bert-tiny", "block:4x4", 0.75, 0))
+    assert meta["synthetic_weights"] is True and len(masks) == 2 * 6
+    rows = [evaluate_point(p, str(tmp_path)) for p in points]
+    assert rows[0]["weight_density"] == rows[2]["weight_density"]
+    assert rows[1]["weight_density"] == 1.0 and rows[1]["mask_source"] == "none"
+
+
+def test_evaluate_is_picklable_and_deterministic(tmp_path):
+    evaluate = pickle.loads(pickle.dumps(partial(evaluate_point, mask_dir=str(tmp_path))))
+    point = tiny_points("gating")[0]
+    first, second = evaluate(point), evaluate_point(point)  # file cache vs in-memory
+    for column in ("cycles", "energy_j", "weight_density"):
+        assert first[column] == second[column]
+
+
+def test_op_frame_has_both_runs_and_roofs(tmp_path):
+    frame = op_frame(tiny_points("gating")[0], tmp_path)
+    assert set(frame["run"]) == {"sparse", "dense baseline"}
+    assert (frame["peak_ops_per_s"] == 2 * 64 * 1e9).all()
+    assert math.isfinite(frame["dram_bandwidth_bytes_per_s"].iloc[0])
+
+
+def test_area_grows_with_the_array_and_sram():
+    from accel_sim import hardware_from_dict
+
+    small = area_mm2(hardware_from_dict(hardware_dict(rows=8, cols=8)))
+    big = area_mm2(hardware_from_dict(hardware_dict(rows=16, cols=16, sram_bytes=128 * 1024)))
+    assert big["pe_array"] == pytest.approx(4 * small["pe_array"])
+    assert big["sram"] == pytest.approx(2 * small["sram"])
+    custom = hardware_dict()
+    custom["area"] = {"sram_um2_per_byte": 1.0}
+    assert area_mm2(hardware_from_dict(custom))["sram"] == pytest.approx(3 * 64 * 1024 / 1e6)
