@@ -13,7 +13,7 @@ import json
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
@@ -23,6 +23,9 @@ from accel_sim.energy import EnergyTable, LeakageTable
 from accel_sim.formats import WeightFormat
 from accel_sim.units import parse_quantity, quantity
 from workloads.spec_errors import format_validation_error
+
+if TYPE_CHECKING:
+    from accel_sim.crossbar import CrossbarChipConfig
 
 PRESET_DIR_ENV = "COSIM_HW_DIR"
 
@@ -192,14 +195,21 @@ class HardwareConfig(_Spec):
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def hardware_from_dict(data: Any, source: str = "<dict>") -> HardwareConfig:
-    """Validate a mapping into a ``HardwareConfig``; errors name the offending field."""
+def hardware_from_dict(data: Any, source: str = "<dict>") -> HardwareConfig | CrossbarChipConfig:
+    """Validate a mapping into a ``HardwareConfig`` (or, with ``kind: crossbar``, a
+    ``CrossbarChipConfig``); errors name the offending field."""
     if not isinstance(data, dict):
         raise HardwareConfigError(
             f"invalid hardware config {source}: expected a YAML mapping of fields, "
             f"got {type(data).__name__}"
         )
     try:
+        # --- crossbar chips (accel_sim.crossbar; imported here: it imports this module) ---
+        if data.get("kind") == "crossbar":
+            from accel_sim.crossbar import CrossbarChipConfig
+
+            return CrossbarChipConfig.model_validate(data)
+        # --- end crossbar chips ---
         return HardwareConfig.model_validate(data)
     except ValidationError as error:
         raise HardwareConfigError(
@@ -222,7 +232,7 @@ def list_presets() -> list[str]:
     return sorted(path.stem for path in directory.glob("*.yaml")) if directory.is_dir() else []
 
 
-def load_hardware(source: str | os.PathLike[str]) -> HardwareConfig:
+def load_hardware(source: str | os.PathLike[str]) -> HardwareConfig | CrossbarChipConfig:
     """Load a preset by name (``systolic-32x32-ws``) or a YAML file by path."""
     path = Path(source)
     is_file_like = path.suffix in {".yaml", ".yml"} or os.sep in str(source)

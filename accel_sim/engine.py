@@ -13,6 +13,7 @@ import json
 import time
 
 from accel_sim.config import HardwareConfig, SparseSupport
+from accel_sim.crossbar import CrossbarChipConfig, simulate_crossbar
 from accel_sim.energy import dynamic_energy_j, leakage_power_w
 from accel_sim.op_cost import OpCost
 from accel_sim.results import OpResult, SimResult
@@ -103,7 +104,11 @@ def dense_baseline_inputs(
 
 
 def simulate(
-    workload: Workload, hw: HardwareConfig, seed: int = 0, *, baseline: bool | None = None
+    workload: Workload,
+    hw: HardwareConfig | CrossbarChipConfig,
+    seed: int = 0,
+    *,
+    baseline: bool | None = None,
 ) -> SimResult:
     """Run every op of ``workload`` on ``hw`` in order.
 
@@ -112,6 +117,10 @@ def simulate(
     as ``result.baseline`` with ``speedup`` and ``energy_ratio``; ``baseline`` forces it on or
     off.
     """
+    # --- crossbar chips run their own mapping and timing (accel_sim.crossbar) ---
+    if isinstance(hw, CrossbarChipConfig):
+        return simulate_crossbar(workload, hw, seed, baseline=baseline)
+    # --- end crossbar chips ---
     started = time.perf_counter()
     params = array_parameters(hw)
     leakage_w = leakage_power_w(hw)

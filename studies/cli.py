@@ -11,6 +11,7 @@ from rich.table import Table
 
 from accel_sim import HardwareConfigError, SimResult, list_presets, load_hardware, simulate
 from accel_sim.config import HardwareConfig, SparseSupport
+from accel_sim.crossbar import CrossbarChipConfig, CrossbarSimResult
 from accel_sim.systolic import warm_up
 from pruning.artifact import ArtifactError, SparseArtifact, load_artifact
 from studies.console import console, fail, si, write_output
@@ -57,6 +58,18 @@ def render_result(result: SimResult) -> None:
         totals.add_row("dense baseline energy", si(base.energy_j, "J"))
         totals.add_row("speedup vs dense", f"{result.speedup:.3f}x")
         totals.add_row("energy vs dense", f"{result.energy_ratio:.3f}x")
+    # --- crossbar chips (accel_sim.crossbar) ---
+    if isinstance(result, CrossbarSimResult):
+        totals.add_row("crossbars used", f"{result.crossbars_used:,} of {result.chip_crossbars:,}")
+        totals.add_row("  one copy of the weights", f"{result.crossbars_unreplicated:,}")
+        totals.add_row("  replication", f"{result.replication}x")
+        if result.baseline is not None:
+            freed = result.baseline.crossbars_unreplicated - result.crossbars_unreplicated
+            totals.add_row("crossbars freed vs dense", f"{freed:,}")
+        totals.add_row("crossbar utilisation", f"{100 * result.crossbar_utilisation:.1f} %")
+        totals.add_row("chip area", f"{result.area_mm2:,.2f} mm²")
+        totals.add_row("area holding the weights", f"{result.mapped_area_mm2:,.2f} mm²")
+    # --- end crossbar chips ---
     totals.add_row("simulation wall time", si(result.simulation_s, "s"))
     console.print(totals)
 
@@ -109,7 +122,7 @@ def artifact_summary(artifact: SparseArtifact, workload: Workload) -> dict:
     }
 
 
-def render_artifact(summary: dict, hardware: HardwareConfig) -> None:
+def render_artifact(summary: dict, hardware: HardwareConfig | CrossbarChipConfig) -> None:
     density = f"{100 * summary['encoder_weight_density']:.1f} %"
     console.print(
         f"artifact {summary['path']}: pattern {summary['pattern']}, method "
@@ -117,7 +130,7 @@ def render_artifact(summary: dict, hardware: HardwareConfig) -> None:
         highlight=False,
         soft_wrap=True,
     )
-    if hardware.sparse == SparseSupport():
+    if isinstance(hardware, HardwareConfig) and hardware.sparse == SparseSupport():
         console.print(
             f"[bold yellow]note:[/] {hardware.name} has no sparse support (sparse.zero_handling "
             f"none, dense weight format), so the {density} weight density changes nothing "

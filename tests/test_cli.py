@@ -23,7 +23,13 @@ from studies.cli import app
 REPO = Path(__file__).resolve().parent.parent
 PRESETS = [
     f"systolic-{size}-{flow}" for size in ("32x32", "128x128") for flow in ("ws", "os", "is")
-] + ["systolic-32x32-ws-skip", "systolic-32x32-ws-nm", "systolic-32x32-ws-gating", "eie-64pe"]
+] + [
+    "systolic-32x32-ws-skip",
+    "systolic-32x32-ws-nm",
+    "systolic-32x32-ws-gating",
+    "eie-64pe",
+    "isaac-crossbar",
+]
 TOTAL_KEYS = {
     "cycles",
     "compute_cycles",

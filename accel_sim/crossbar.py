@@ -1,0 +1,756 @@
+"""ReRAM crossbar chips (ISAAC class): spec, mapping of masked weights onto crossbars, timing,
+energy and area.
+
+A ``CrossbarChipConfig`` is the hardware spec of a compute-in-memory chip (YAML with
+``kind: crossbar``; ``accel_sim.config.load_hardware`` returns one). ``simulate_crossbar``
+runs a workload on it and returns a ``CrossbarSimResult`` (a ``SimResult`` with crossbar
+counts and an area breakdown); ``accel_sim.engine.simulate`` dispatches here.
+
+**Mapping.** A weight ``[out, in]`` is stored transposed: crossbar rows (wordlines) are
+inputs, columns (bitlines) are outputs. It is cut into ``rows x cols`` blocks (edge blocks
+padded). A block with no kept weight is never mapped. A mapped block takes
+``weight_slices x encoding_factor`` crossbars: ``weight_slices = ceil(weight_bits /
+bits_per_cell)``; ``differential`` encoding stores positive and negative parts in two arrays
+(factor 2, each converted, subtracted in shift-and-add), ``offset`` encoding (ISAAC) stores
+``w + bias`` in one array (factor 1) and removes the bias digitally once per output and vector.
+Every slice crossbar of a block holds the block's sparsity pattern (masks say where weights are
+zero, not which bits are). ``replication`` copies every matrix ``r`` times; ``auto`` takes
+the largest ``r`` whose copies all fit on the chip (capped by ``max_replication`` and the
+number of input vectors).
+
+**Timing** (layer by layer, in workload order; tokens streamed). An input vector of a weight
+GEMM is streamed in ``input_slices = ceil(input_bits / dac_bits)`` slices; per slice every
+mapped crossbar does one read. A read lasts ``max(read_cycle_s, c / adc_sample_rate_hz)``,
+``c`` = most active columns behind one ADC of that crossbar (ADC ``a`` serves the contiguous
+column group ``[a * g, (a + 1) * g)``, ``g = cols / adcs_per_crossbar``; all-zero columns are
+not converted). The op's crossbars share the input stream, so the slowest mapped crossbar sets
+the pace: ``compute = (ceil(vectors / r) * input_slices + 1) * t_read`` (the ``+ 1`` is the
+pipeline fill). Partial sums and inputs cross the on-chip network; when the bytes exceed
+``tiles * tile.network_bytes_per_s * compute`` the excess is stall. If the whole model
+does not fit on the chip, every weight GEMM is reprogrammed before it runs, each forward pass
+(assumption, stated): in passes of at most the chip's crossbars, each pass writing crossbar
+rows in parallel (``rows * program_row_s``), weights read from DRAM. Attention GEMMs run on
+a digital MAC array (``digital.macs_per_cycle`` MACs per cycle, ideal utilisation) and vector
+ops on its SIMD lanes (lane-op counts from ``accel_sim.vector_unit``), operands in the tile
+eDRAM; the embedding gather reads DRAM. Cycles are counted at ``clock_hz``.
+
+**Energy** (joules; counts x per-action energies of ``CrossbarEnergy``): ``adc`` per
+conversion (active columns x input slices x weight slices x encoding, per vector); ``dac`` per
+row drive (active rows, likewise); ``crossbar`` per read, scaled by the driven fraction of its
+rows, plus cell writes when reprogrammed; ``shift_add`` per conversion, per partial-sum merge
+between row blocks and per offset correction; ``buffer`` per eDRAM byte (inputs read once per
+vector, outputs written once); ``network`` per byte moved (inputs delivered to every mapped
+block, partial sums collected); ``digital`` per MAC / lane-op of the digital unit; ``dram``
+per bit (reprogramming and embedding gather). No leakage is modelled (ISAAC reports
+component powers at full activity only).
+
+**Defaults** (ISAAC: Shafiee et al., ISCA 2016, Table of component parameters, 32 nm; values
+read via Accelergy's ``hwcomponents-library`` ``isaac.py``, which quotes the table and its
+derivations, are marked [V]; values recalled from the paper's table and not found in a stored
+source are marked [R]; derived [D]; assumptions [A]):
+
+* ADC 8 b, 8 per IMA (one per 128x128 crossbar), 16 mW and 0.0096 mm^2 per IMA [V] ->
+  2 mW and 1200 um^2 each; 1.28 GS/s [R] (the library's note uses 1.2 GS/s, the Kull et al.
+  ISSCC 2013 ADC; 1.28 GS/s is what 128 columns in ISAAC's 100 ns cycle need) -> 2 mW /
+  1.28 GS/s = 1.5625 pJ per conversion [D] (library: 1.67 pJ at 1.2 GS/s).
+* DAC 1 b, 8 x 128 per IMA, 4 mW, 170 um^2 per IMA [V] -> 0.39 pJ per row drive at one drive
+  per 100 ns [D], 0.166 um^2 each.
+* Memristor crossbar 128 x 128, 2 bits per cell, 8 per IMA, 2.4 mW, 0.0002 mm^2 per IMA [R]
+  -> 0.3 mW x 100 ns = 30 pJ per full read [D], 25 um^2 each. Read (cycle) 100 ns [R].
+* Sample-and-hold 8 x 128 per IMA, 10 uW, 0.00004 mm^2 [R] (area only).
+* Shift-and-add 4 per IMA, 0.2 mW, 60 um^2 each [V] -> 0.2 mW / (8 x 1.28 GS/s) =
+  0.0195 pJ per op [D] (library 0.021 pJ at 1.2 GS/s); one more per tile [R].
+* IMA input register 2 KB (0.0021 mm^2) and output register 256 B (0.00077 mm^2), tile
+  output register 3 KB (0.0032 mm^2) [R]: area only (their 1.47 mW per IMA is not modelled).
+* eDRAM buffer 64 KB per tile, 20.7 mW, 0.083 mm^2 [V]; 20.45 pJ per 256-bit access [V] ->
+  0.639 pJ/B; 20.7 mW / 0.639 pJ/B = 32.4 GB/s per tile [D].
+* eDRAM-to-IMA bus 384 wires, 7 mW, 7500 um^2 per IMA [V]; 0.054 pJ/bit [V]. Router 42 mW
+  and 0.151 mm^2 shared by 4 tiles [V]; 20.74 pJ per 256 bits [V]. Network energy = router +
+  bus = 0.648 + 0.432 = 1.08 pJ/B [D]; 10.5 mW / 0.648 pJ/B = 16.2 GB/s per tile [D].
+* 12 IMAs per tile, 168 tiles per chip; tile 330 mW and 0.372 mm^2, chip 55.4 W and
+  62.5 mm^2 [R] (sigmoid/max-pool units and HyperTransport links are not modelled).
+* Not in ISAAC: ReRAM programming energy 10 pJ per cell and 1 us per row (multi-level
+  program-and-verify) [A]; the digital unit for attention and vector ops (Horowitz ISSCC 2014,
+  45 nm, not scaled: int16 multiply 0.8 pJ [D] + int32 add 0.1 pJ, fp16 lane-op 1.1 pJ; area
+  1128 + 137 um^2 per MAC, vector lane as ``accel_sim.area``) [A]; DRAM pJ/bit is an input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from accel_sim.config import Bytes
+from accel_sim.results import OpResult, SimResult
+from accel_sim.units import quantity
+from accel_sim.vector_unit import INPUTS_PER_ELEMENT, LANE_OPS_PER_ELEMENT
+from accel_sim.version import __version__
+from workloads.ops import GemmOp, VectorKind, VectorOp, Workload
+
+__all__ = [
+    "CROSSBAR_AREA_COMPONENTS",
+    "CROSSBAR_ENERGY_COMPONENTS",
+    "BlockStats",
+    "CrossbarChipConfig",
+    "CrossbarOpResult",
+    "CrossbarSimResult",
+    "block_stats",
+    "chip_area_mm2",
+    "peak_macs_per_s",
+    "simulate_crossbar",
+    "tile_area_mm2",
+    "tile_power_w",
+]
+
+PJ = 1e-12
+UM2_PER_MM2 = 1e6
+
+Hertz = Annotated[float, quantity("Hz"), Field(gt=0)]
+BytesPerSecond = Annotated[float, quantity("B/s"), Field(gt=0)]
+Joules = Annotated[float, quantity("J"), Field(ge=0)]
+Seconds = Annotated[float, Field(gt=0)]
+SquareMicrons = Annotated[float, Field(ge=0)]
+
+CROSSBAR_ENERGY_COMPONENTS = (
+    "adc",
+    "dac",
+    "crossbar",
+    "shift_add",
+    "buffer",
+    "network",
+    "digital",
+    "dram",
+)
+CROSSBAR_AREA_COMPONENTS = (
+    "adc",
+    "dac",
+    "sample_hold",
+    "crossbar",
+    "shift_add",
+    "buffer",
+    "network",
+    "digital",
+)
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class CrossbarArray(_Spec):
+    """One ReRAM crossbar with its DACs (per row) and shared ADCs (per column group)."""
+
+    rows: int = Field(default=128, gt=0, le=4096, strict=True)
+    cols: int = Field(default=128, gt=0, le=4096, strict=True)
+    bits_per_cell: int = Field(default=2, gt=0, le=8, strict=True)
+    read_cycle_s: Seconds = 100e-9
+    dac_bits: int = Field(default=1, gt=0, le=16, strict=True)
+    adc_bits: int = Field(default=8, gt=0, le=16, strict=True)
+    adcs_per_crossbar: int = Field(default=1, gt=0, le=4096, strict=True)
+    adc_sample_rate_hz: Hertz = 1.28e9
+
+    @model_validator(mode="after")
+    def _adcs_divide_columns(self) -> CrossbarArray:
+        if self.cols % self.adcs_per_crossbar:
+            raise ValueError(
+                f"adcs_per_crossbar ({self.adcs_per_crossbar}) must divide cols ({self.cols}): "
+                "each ADC serves an equal group of columns"
+            )
+        return self
+
+
+class Encoding(_Spec):
+    """Precision and signed-weight encoding."""
+
+    weight_bits: int = Field(default=16, gt=0, le=32, strict=True)
+    input_bits: int = Field(default=16, gt=0, le=32, strict=True)
+    output_bits: int = Field(default=16, gt=0, le=64, strict=True)  # outputs and partial sums
+    signed_weights: Literal["offset", "differential"] = "offset"
+
+
+class Tile(_Spec):
+    """A tile: IMAs of crossbars, an eDRAM buffer and a share of the on-chip network."""
+
+    imas: int = Field(default=12, gt=0, le=1024, strict=True)
+    crossbars_per_ima: int = Field(default=8, gt=0, le=1024, strict=True)
+    shift_adds_per_ima: int = Field(default=4, ge=0, le=1024, strict=True)
+    buffer_bytes: Bytes = 64 * 1024
+    buffer_bytes_per_s: BytesPerSecond = 32.4e9
+    network_bytes_per_s: BytesPerSecond = 16.2e9
+
+    @property
+    def crossbars(self) -> int:
+        return self.imas * self.crossbars_per_ima
+
+
+class DigitalUnit(_Spec):
+    """Digital MAC array (attention GEMMs) and SIMD lanes (vector ops), at the chip clock."""
+
+    macs_per_cycle: int = Field(default=1024, gt=0, strict=True)
+    vector_lanes: int = Field(default=64, gt=0, strict=True)
+    pipeline_latency_cycles: int = Field(default=8, ge=0, strict=True)
+
+
+class Dram(_Spec):
+    bandwidth_bytes_per_s: BytesPerSecond
+    energy_per_bit_j: Joules  # an input, never a hidden constant
+
+
+class CrossbarEnergy(_Spec):
+    """Per-action energies in joules (module docstring: sources)."""
+
+    adc_conversion_j: Joules = 2e-3 / 1.28e9
+    dac_drive_j: Joules = 4e-3 / (8 * 128 * 1e7)
+    crossbar_read_j: Joules = 0.3e-3 * 100e-9  # one read with every row driven
+    shift_add_j: Joules = 0.2e-3 / (8 * 1.28e9)
+    buffer_j_per_byte: Joules = 20.45 * PJ / 32
+    network_j_per_byte: Joules = 20.74 * PJ / 32 + 0.054 * PJ * 8
+    cell_write_j: Joules = 10 * PJ  # assumption [A]
+    digital_mac_j: Joules = 0.9 * PJ
+    vector_op_j: Joules = 1.1 * PJ
+
+
+class CrossbarArea(_Spec):
+    """Per-component areas in um^2 (module docstring: sources)."""
+
+    adc_um2: SquareMicrons = 1200.0
+    dac_um2: SquareMicrons = 170.0 / 1024
+    sample_hold_um2: SquareMicrons = 40.0 / 1024  # per column
+    crossbar_um2: SquareMicrons = 25.0
+    shift_add_um2: SquareMicrons = 60.0
+    ima_registers_um2: SquareMicrons = 2100.0 + 770.0  # input + output register per IMA
+    tile_registers_um2: SquareMicrons = 3200.0 + 60.0  # tile output register + tile S+A
+    edram_um2: SquareMicrons = 83000.0
+    bus_um2_per_ima: SquareMicrons = 7500.0
+    router_um2_per_tile: SquareMicrons = 150000.0 / 4
+    digital_mac_um2: SquareMicrons = 1128.0 + 137.0
+    vector_lane_um2: SquareMicrons = 1640.0 + 1360.0 + 3 * 16 * 5.98
+
+
+class CrossbarMapping(_Spec):
+    """Mapping options."""
+
+    replication: int | Literal["auto"] = 1
+    max_replication: int = Field(default=64, gt=0, strict=True)
+    program_row_s: Seconds = 1e-6  # assumption [A]
+
+    @model_validator(mode="after")
+    def _positive(self) -> CrossbarMapping:
+        if self.replication != "auto" and self.replication < 1:
+            raise ValueError(f"replication must be 'auto' or >= 1, got {self.replication}")
+        return self
+
+
+class CrossbarChipConfig(_Spec):
+    """A compute-in-memory chip of ReRAM crossbar tiles."""
+
+    kind: Literal["crossbar"]
+    name: str = Field(min_length=1)
+    description: str = ""
+    clock_hz: Hertz = 1e9
+    tiles: int = Field(default=168, gt=0, le=1 << 20, strict=True)
+    crossbar: CrossbarArray = CrossbarArray()
+    encoding: Encoding = Encoding()
+    tile: Tile = Tile()
+    digital: DigitalUnit = DigitalUnit()
+    dram: Dram
+    energy: CrossbarEnergy = CrossbarEnergy()
+    area: CrossbarArea = CrossbarArea()
+    mapping: CrossbarMapping = CrossbarMapping()
+
+    @property
+    def chip_crossbars(self) -> int:
+        return self.tiles * self.tile.crossbars
+
+    @property
+    def weight_slices(self) -> int:
+        return math.ceil(self.encoding.weight_bits / self.crossbar.bits_per_cell)
+
+    @property
+    def encoding_factor(self) -> int:
+        return 2 if self.encoding.signed_weights == "differential" else 1
+
+    @property
+    def crossbars_per_block(self) -> int:
+        return self.weight_slices * self.encoding_factor
+
+    @property
+    def input_slices(self) -> int:
+        return math.ceil(self.encoding.input_bits / self.crossbar.dac_bits)
+
+    @property
+    def pe_count(self) -> int:
+        """Peak MACs per clock cycle (for ``SimResult.utilisation``)."""
+        return max(1, round(peak_macs_per_s(self) / self.clock_hz))
+
+    def config_hash(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+# --- mapping ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockStats:
+    """Crossbar blocks of one weight: ``[row_blocks, col_blocks]`` arrays (rows = inputs)."""
+
+    mapped: np.ndarray  # bool: the block holds a kept weight
+    active_rows: np.ndarray  # inputs of the block with a kept weight (DAC drives per slice)
+    active_cols: np.ndarray  # outputs of the block with a kept weight (ADC conversions)
+    busiest_adc: np.ndarray  # most active columns behind one ADC of the block
+    active_inputs: int  # inputs of the whole weight with a kept weight
+    active_outputs: int  # outputs of the whole weight with a kept weight
+
+    @property
+    def mapped_blocks(self) -> int:
+        return int(self.mapped.sum())
+
+
+def block_stats(
+    mask: np.ndarray | None, n: int, k: int, rows: int, cols: int, adcs: int
+) -> BlockStats:
+    """Block statistics of a weight ``[out=n, in=k]`` (``mask`` None: dense) on
+    ``rows x cols`` crossbars with ``adcs`` ADCs each (contiguous column groups)."""
+    keep = np.ones((n, k), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    if keep.shape != (n, k):
+        raise ValueError(f"mask shape {keep.shape} is not the weight's ({n}, {k})")
+    row_blocks, col_blocks = -(-k // rows), -(-n // cols)
+    padded = np.zeros((row_blocks * rows, col_blocks * cols), dtype=bool)
+    padded[:k, :n] = keep.T
+    blocks = padded.reshape(row_blocks, rows, col_blocks, cols)
+    row_live = blocks.any(axis=3)  # [rb, rows, cb]
+    col_live = blocks.any(axis=1)  # [rb, cb, cols]
+    groups = col_live.reshape(row_blocks, col_blocks, adcs, cols // adcs).sum(axis=3)
+    return BlockStats(
+        mapped=col_live.any(axis=2),
+        active_rows=row_live.sum(axis=1).astype(np.int64),
+        active_cols=col_live.sum(axis=2).astype(np.int64),
+        busiest_adc=groups.max(axis=2).astype(np.int64),
+        active_inputs=int(keep.any(axis=0).sum()),
+        active_outputs=int(keep.any(axis=1).sum()),
+    )
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CrossbarOpResult(OpResult):
+    """An op on the crossbar chip; weight GEMMs add their mapping and conversion counts."""
+
+    crossbars: int = 0  # crossbars holding this weight (all replicas)
+    blocks: int = 0  # crossbar-sized blocks of the weight
+    mapped_blocks: int = 0  # blocks with a kept weight
+    replication: int = 1
+    adc_conversions: int = 0
+    dac_drives: int = 0
+    program_passes: int = 0  # reprogramming passes per forward (0: weights stay resident)
+
+
+@dataclass(frozen=True)
+class CrossbarSimResult(SimResult):
+    """A forward pass on a crossbar chip: ``SimResult`` plus crossbar counts and area."""
+
+    chip_crossbars: int = 0
+    crossbars_per_tile: int = 1
+    replication: int = 1
+    fits_on_chip: bool = True
+    area_breakdown_mm2: dict[str, float] = field(default_factory=dict)
+    tile_area_mm2: float = 0.0
+
+    @property
+    def energy_breakdown_j(self) -> dict[str, float]:
+        return {
+            c: sum(op.energy_breakdown_j.get(c, 0.0) for op in self.ops)
+            for c in CROSSBAR_ENERGY_COMPONENTS
+        }
+
+    @property
+    def crossbars_used(self) -> int:
+        """Crossbars holding weights, all replicas (per pass when the model does not fit)."""
+        return sum(getattr(op, "crossbars", 0) for op in self.ops)
+
+    @property
+    def crossbars_unreplicated(self) -> int:
+        return sum(
+            getattr(op, "crossbars", 0) // max(1, getattr(op, "replication", 1)) for op in self.ops
+        )
+
+    @property
+    def crossbar_utilisation(self) -> float:
+        """Crossbars used / crossbars on the chip."""
+        return min(1.0, self.crossbars_used / self.chip_crossbars) if self.chip_crossbars else 0.0
+
+    @property
+    def area_mm2(self) -> float:
+        return sum(self.area_breakdown_mm2.values())
+
+    @property
+    def mapped_area_mm2(self) -> float:
+        """Area of the smallest chip of these tiles that holds one copy of the weights."""
+        tiles = math.ceil(self.crossbars_unreplicated / self.crossbars_per_tile)
+        return tiles * self.tile_area_mm2 + self.area_breakdown_mm2.get("digital", 0.0)
+
+    @property
+    def adc_conversions(self) -> int:
+        return sum(getattr(op, "adc_conversions", 0) for op in self.ops)
+
+    def totals(self) -> dict[str, float | None]:
+        return {
+            **super().totals(),
+            "crossbars_used": self.crossbars_used,
+            "crossbars_unreplicated": self.crossbars_unreplicated,
+            "chip_crossbars": self.chip_crossbars,
+            "crossbar_utilisation": self.crossbar_utilisation,
+            "replication": self.replication,
+            "fits_on_chip": self.fits_on_chip,
+            "adc_conversions": self.adc_conversions,
+            "area_mm2": self.area_mm2,
+            "mapped_area_mm2": self.mapped_area_mm2,
+        }
+
+    def to_dict(self) -> dict:
+        document = super().to_dict()
+        document["area_breakdown_mm2"] = dict(self.area_breakdown_mm2)
+        return document
+
+    def to_frame(self) -> pd.DataFrame:
+        frame = super().to_frame()
+        for component in CROSSBAR_ENERGY_COMPONENTS:
+            frame[f"energy_{component}_j"] = [
+                op.energy_breakdown_j.get(component, 0.0) for op in self.ops
+            ]
+        for column in ("crossbars", "mapped_blocks", "adc_conversions", "dac_drives"):
+            frame[column] = [getattr(op, column, 0) for op in self.ops]
+        return frame
+
+
+# --- per-tile power, area and peak throughput ------------------------------------------------
+
+
+def tile_power_w(chip: CrossbarChipConfig) -> dict[str, float]:
+    """Power of one tile with every component at full rate, by component [D]."""
+    xb, energy, tile = chip.crossbar, chip.energy, chip.tile
+    crossbars = tile.crossbars
+    reads_per_s = 1.0 / max(xb.read_cycle_s, xb.cols / xb.adcs_per_crossbar / xb.adc_sample_rate_hz)
+    conversions_per_s = crossbars * xb.cols * reads_per_s
+    return {
+        "adc": conversions_per_s * energy.adc_conversion_j,
+        "dac": crossbars * xb.rows * reads_per_s * energy.dac_drive_j,
+        "crossbar": crossbars * reads_per_s * energy.crossbar_read_j,
+        "shift_add": conversions_per_s * energy.shift_add_j,
+        "buffer": tile.buffer_bytes_per_s * energy.buffer_j_per_byte,
+        "network": tile.network_bytes_per_s * energy.network_j_per_byte,
+    }
+
+
+def tile_area_mm2(chip: CrossbarChipConfig) -> dict[str, float]:
+    """Area of one tile by component (mm^2)."""
+    xb, area, tile = chip.crossbar, chip.area, chip.tile
+    crossbars = tile.crossbars
+    um2 = {
+        "adc": crossbars * xb.adcs_per_crossbar * area.adc_um2,
+        "dac": crossbars * xb.rows * area.dac_um2,
+        "sample_hold": crossbars * xb.cols * area.sample_hold_um2,
+        "crossbar": crossbars * area.crossbar_um2 * (xb.rows * xb.cols) / (128 * 128),
+        "shift_add": tile.imas * tile.shift_adds_per_ima * area.shift_add_um2,
+        "buffer": area.edram_um2 * tile.buffer_bytes / (64 * 1024)
+        + tile.imas * area.ima_registers_um2
+        + area.tile_registers_um2,
+        "network": tile.imas * area.bus_um2_per_ima + area.router_um2_per_tile,
+    }
+    return {name: value / UM2_PER_MM2 for name, value in um2.items()}
+
+
+def chip_area_mm2(chip: CrossbarChipConfig) -> dict[str, float]:
+    """Chip area by component (``CROSSBAR_AREA_COMPONENTS``): tiles plus the digital unit."""
+    per_tile = tile_area_mm2(chip)
+    digital_um2 = (
+        chip.digital.macs_per_cycle * chip.area.digital_mac_um2
+        + chip.digital.vector_lanes * chip.area.vector_lane_um2
+    )
+    return {
+        **{name: value * chip.tiles for name, value in per_tile.items()},
+        "digital": digital_um2 / UM2_PER_MM2,
+    }
+
+
+def peak_macs_per_s(chip: CrossbarChipConfig) -> float:
+    """Weight MACs per second with every crossbar busy on dense blocks."""
+    xb = chip.crossbar
+    read_s = max(xb.read_cycle_s, xb.cols / xb.adcs_per_crossbar / xb.adc_sample_rate_hz)
+    weights_per_crossbar = xb.rows * xb.cols / chip.crossbars_per_block
+    return chip.chip_crossbars * weights_per_crossbar / (chip.input_slices * read_s)
+
+
+# --- simulation ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Cost:
+    seconds: float
+    stall_seconds: float
+    energy: dict[str, float]
+    macs: int = 0
+    useful_macs: int | None = None
+    utilisation: float = 0.0
+    mode: str = "digital"
+    dram_bytes: float = 0.0
+    buffer_read_bytes: float = 0.0
+    buffer_write_bytes: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _energy(**parts: float) -> dict[str, float]:
+    return {c: float(parts.get(c, 0.0)) for c in CROSSBAR_ENERGY_COMPONENTS}
+
+
+def _weight_gemm_cost(
+    op: GemmOp, chip: CrossbarChipConfig, stats: BlockStats, replication: int, reprogram: bool
+) -> _Cost:
+    xb, enc, e = chip.crossbar, chip.encoding, chip.energy
+    per_block = chip.crossbars_per_block
+    vectors = op.m * op.count
+    slices = chip.input_slices
+    mapped = stats.mapped
+    sum_rows = int(stats.active_rows[mapped].sum())
+    sum_cols = int(stats.active_cols[mapped].sum())
+    driven_fraction = float((stats.active_rows[mapped] / xb.rows).sum())
+    busiest = int(stats.busiest_adc[mapped].max()) if stats.mapped_blocks else 0
+    read_s = max(xb.read_cycle_s, busiest / xb.adc_sample_rate_hz)
+    in_bytes, out_bytes = enc.input_bits / 8, enc.output_bits / 8
+
+    conversions = vectors * slices * sum_cols * per_block
+    drives = vectors * slices * sum_rows * per_block
+    merges = vectors * (sum_cols - stats.active_outputs)
+    offsets = vectors * stats.active_outputs if enc.signed_weights == "offset" else 0
+    network_bytes = vectors * (sum_rows * in_bytes + sum_cols * out_bytes)
+    buffer_read = vectors * stats.active_inputs * in_bytes
+    buffer_write = vectors * op.n * out_bytes
+
+    crossbars = stats.mapped_blocks * per_block
+    passes = math.ceil(crossbars / chip.chip_crossbars) if reprogram else 0
+    rounds = math.ceil(vectors / replication)
+    compute_s = max(1, passes) * (rounds * slices + 1) * read_s if stats.mapped_blocks else 0.0
+    program_s = passes * xb.rows * chip.mapping.program_row_s
+    network_s = network_bytes / (chip.tiles * chip.tile.network_bytes_per_s)
+    stall_s = max(0.0, network_s - compute_s) + program_s
+    written_cells = crossbars * xb.rows * xb.cols if reprogram else 0
+    program_bytes = (
+        stats.mapped_blocks * xb.rows * xb.cols * enc.weight_bits / 8 if reprogram else 0
+    )
+    energy = _energy(
+        adc=conversions * e.adc_conversion_j,
+        dac=drives * e.dac_drive_j,
+        crossbar=vectors * slices * driven_fraction * per_block * e.crossbar_read_j
+        + written_cells * e.cell_write_j,
+        shift_add=(conversions + merges + offsets) * e.shift_add_j,
+        buffer=(buffer_read + buffer_write) * e.buffer_j_per_byte,
+        network=network_bytes * e.network_j_per_byte,
+        dram=program_bytes * 8 * chip.dram.energy_per_bit_j,
+    )
+    nnz = op.weight_nnz if op.weight_nnz is not None else op.n * op.k
+    busy = crossbars * replication * compute_s
+    capacity = chip.chip_crossbars * (compute_s + stall_s)
+    return _Cost(
+        seconds=compute_s,
+        stall_seconds=stall_s,
+        energy=energy,
+        macs=op.macs,
+        useful_macs=vectors * nnz,
+        utilisation=busy / capacity if capacity else 0.0,
+        mode="crossbar" if not reprogram else "crossbar-reprogrammed",
+        dram_bytes=program_bytes,
+        buffer_read_bytes=buffer_read,
+        buffer_write_bytes=buffer_write,
+        extra={
+            "crossbars": crossbars * replication,
+            "blocks": int(mapped.size),
+            "mapped_blocks": stats.mapped_blocks,
+            "replication": replication,
+            "adc_conversions": conversions,
+            "dac_drives": drives,
+            "program_passes": passes,
+        },
+    )
+
+
+def _digital_gemm_cost(op: GemmOp, chip: CrossbarChipConfig) -> _Cost:
+    """An attention GEMM on the digital MAC array, operands in eDRAM."""
+    in_bytes, out_bytes = chip.encoding.input_bits / 8, chip.encoding.output_bits / 8
+    cycles = math.ceil(op.macs / chip.digital.macs_per_cycle) + chip.digital.pipeline_latency_cycles
+    reads = op.count * (op.m * op.k + op.k * op.n) * in_bytes
+    writes = op.count * op.m * op.n * out_bytes
+    energy = _energy(
+        digital=op.macs * chip.energy.digital_mac_j,
+        buffer=(reads + writes) * chip.energy.buffer_j_per_byte,
+    )
+    seconds = cycles / chip.clock_hz
+    utilisation = op.macs / (cycles * chip.digital.macs_per_cycle)
+    return _Cost(
+        seconds=seconds,
+        stall_seconds=0.0,
+        energy=energy,
+        macs=op.macs,
+        utilisation=utilisation,
+        buffer_read_bytes=reads,
+        buffer_write_bytes=writes,
+    )
+
+
+def _vector_cost(op: VectorOp, chip: CrossbarChipConfig) -> _Cost:
+    """A vector op on the digital unit's lanes; the embedding gather reads DRAM."""
+    word = chip.encoding.input_bits / 8
+    lane_ops = op.elements * LANE_OPS_PER_ELEMENT[op.kind]
+    cycles = math.ceil(lane_ops / chip.digital.vector_lanes) + chip.digital.pipeline_latency_cycles
+    reads = op.elements * INPUTS_PER_ELEMENT.get(op.kind, 1) * word
+    writes = op.elements * word
+    dram_bytes = op.elements * word if op.kind == VectorKind.EMBEDDING_GATHER else 0.0
+    compute_s = cycles / chip.clock_hz
+    dram_s = dram_bytes / chip.dram.bandwidth_bytes_per_s
+    energy = _energy(
+        digital=lane_ops * chip.energy.vector_op_j,
+        buffer=(reads + writes) * chip.energy.buffer_j_per_byte,
+        dram=dram_bytes * 8 * chip.dram.energy_per_bit_j,
+    )
+    return _Cost(
+        seconds=compute_s,
+        stall_seconds=max(0.0, dram_s - compute_s),
+        energy=energy,
+        dram_bytes=dram_bytes,
+        buffer_read_bytes=reads,
+        buffer_write_bytes=writes,
+    )
+
+
+def _replication(chip: CrossbarChipConfig, needed: int, max_vectors: int) -> int:
+    option = chip.mapping.replication
+    if needed == 0:
+        return 1
+    fit = chip.chip_crossbars // needed
+    if option == "auto":
+        return max(1, min(fit, chip.mapping.max_replication, max_vectors))
+    return option if option * needed <= chip.chip_crossbars else 1
+
+
+def _run_hash(workload: Workload, chip: CrossbarChipConfig, seed: int) -> str:
+    """Hash of the chip, the workload's shapes and masks, and the code version."""
+    shapes = [
+        (op.name, op.m, op.k, op.n, op.count, op.mask_digest)
+        if isinstance(op, GemmOp)
+        else (op.name, op.kind.value, op.elements)
+        for op in workload
+    ]
+    identity = {
+        "hardware": chip.model_dump(mode="json"),
+        "model": workload.model_name,
+        "batch": workload.batch,
+        "seq_len": workload.seq_len,
+        "ops": shapes,
+        "version": __version__,
+        "seed": seed,
+    }
+    canonical = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _cycles(seconds: float, clock_hz: float) -> int:
+    return math.ceil(seconds * clock_hz - 1e-9) if seconds > 0 else 0
+
+
+def simulate_crossbar(
+    workload: Workload, chip: CrossbarChipConfig, seed: int = 0, *, baseline: bool | None = None
+) -> CrossbarSimResult:
+    """Run ``workload`` layer by layer on ``chip``; with masks attached (or ``baseline``
+    True) also the dense mapping of the same model on the same chip as ``result.baseline``."""
+    started = time.perf_counter()
+    xb = chip.crossbar
+    weighted = [op for op in workload.gemms if op.weight_name is not None]
+    stats = {
+        id(op): block_stats(op.mask, op.n, op.k, xb.rows, xb.cols, xb.adcs_per_crossbar)
+        for op in weighted
+    }
+    needed = sum(s.mapped_blocks for s in stats.values()) * chip.crossbars_per_block
+    fits = needed <= chip.chip_crossbars
+    max_vectors = max((op.m * op.count for op in weighted), default=1)
+    replication = _replication(chip, needed, max_vectors) if fits else 1
+
+    results = []
+    for op in workload:
+        if isinstance(op, GemmOp) and op.weight_name is not None:
+            cost = _weight_gemm_cost(op, chip, stats[id(op)], replication, reprogram=not fits)
+        elif isinstance(op, GemmOp):
+            cost = _digital_gemm_cost(op, chip)
+        else:
+            cost = _vector_cost(op, chip)
+        results.append(_op_result(op, cost, chip))
+
+    dense_run = None
+    has_masks = any(op.mask is not None for op in workload.gemms)
+    if baseline if baseline is not None else has_masks:
+        dense_ops = tuple(
+            dataclasses.replace(op, mask=None) if isinstance(op, GemmOp) else op for op in workload
+        )
+        dense = dataclasses.replace(workload, ops=dense_ops)
+        dense_run = simulate_crossbar(dense, chip, seed, baseline=False)
+    return CrossbarSimResult(
+        model_name=workload.model_name,
+        hardware_name=chip.name,
+        batch=workload.batch,
+        seq_len=workload.seq_len,
+        clock_hz=chip.clock_hz,
+        pe_count=chip.pe_count,
+        ops=tuple(results),
+        config_hash=_run_hash(workload, chip, seed),
+        version=__version__,
+        seed=seed,
+        simulation_s=time.perf_counter() - started,
+        baseline=dense_run,
+        chip_crossbars=chip.chip_crossbars,
+        crossbars_per_tile=chip.tile.crossbars,
+        replication=replication,
+        fits_on_chip=fits,
+        area_breakdown_mm2=chip_area_mm2(chip),
+        tile_area_mm2=sum(tile_area_mm2(chip).values()),
+    )
+
+
+def _op_result(op: GemmOp | VectorOp, cost: _Cost, chip: CrossbarChipConfig) -> CrossbarOpResult:
+    is_gemm = isinstance(op, GemmOp)
+    compute = _cycles(cost.seconds, chip.clock_hz)
+    stall = _cycles(cost.stall_seconds, chip.clock_hz)
+    return CrossbarOpResult(
+        name=op.name,
+        kind="gemm" if is_gemm else op.kind.value,
+        role=op.role.value if is_gemm else None,
+        layer=op.layer,
+        m=op.m if is_gemm else None,
+        n=op.n if is_gemm else None,
+        k=op.k if is_gemm else None,
+        count=op.count if is_gemm else 1,
+        elements=None if is_gemm else op.elements,
+        macs=cost.macs,
+        compute_cycles=compute,
+        stall_cycles=stall,
+        latency_s=(compute + stall) / chip.clock_hz,
+        energy_breakdown_j=cost.energy,
+        dram_read_bytes=float(cost.dram_bytes),
+        dram_write_bytes=0.0,
+        sram_read_bytes=float(cost.buffer_read_bytes),
+        sram_write_bytes=float(cost.buffer_write_bytes),
+        utilisation=cost.utilisation,
+        weight_nnz=op.weight_nnz if is_gemm and op.mask is not None else None,
+        mode=cost.mode if is_gemm else "vector",
+        useful_macs=cost.useful_macs,
+        **cost.extra,
+    )

