@@ -55,7 +55,7 @@ from accel_sim.energy import ActionCounts
 from accel_sim.kernels import dense_folds as dk
 from accel_sim.kernels import sparse_folds as sk
 from accel_sim.op_cost import OpCost
-from accel_sim.systolic import array_parameters, dense_gemm_cost
+from accel_sim.systolic import array_parameters, dense_gemm_cost, memory_arguments
 
 __all__ = [
     "ENGINES",
@@ -199,10 +199,9 @@ def _stream_stats(arr, m, hw, filter_dram_scale, engine):
         cycles = sk.streamed_fold_cycles(t_live, overhead)
     else:
         cycles, _ = stepping(arr, m, rows, cols, granularity)
-    (dataflow, _, _, word, acc, cap_i, cap_f, cap_o, dbuf, dram_bpc, bpc_i, bpc_f, bpc_o) = params
     raw = sk.stream_gemm_folds(
-        dataflow, tile, strip, t_live, ptr, idx, cycles, rows, cols, m, k, n, word, acc,
-        cap_i, cap_f, cap_o, dbuf, dram_bpc, bpc_i, bpc_f, bpc_o, float(filter_dram_scale),
+        params[0], tile, strip, t_live, ptr, idx, cycles, rows, cols, m, k, n,
+        *memory_arguments(params, filter_dram_scale),
     )  # fmt: skip
     return raw, dense_folds
 
@@ -227,33 +226,10 @@ def _ws_stats(arr, m, hw, mode, filter_dram_scale, engine):
             nm_m,
             mode == ZeroHandling.NM,
         )
-    (_, _, _, word, acc, cap_i, cap_f, cap_o, dbuf, dram_bpc, bpc_i, bpc_f, bpc_o) = (
-        array_parameters(hw)
-    )
     raw = sk.sparse_gemm_folds(
-        strip,
-        used,
-        conflict,
-        k_ptr,
-        k_idx,
-        cycles,
-        rows,
-        cols,
-        m,
-        k,
-        n,
-        word,
-        acc,
-        cap_i,
-        cap_f,
-        cap_o,
-        dbuf,
-        dram_bpc,
-        bpc_i,
-        bpc_f,
-        bpc_o,
-        float(filter_dram_scale),
-    )
+        strip, used, conflict, k_ptr, k_idx, cycles, rows, cols, m, k, n,
+        *memory_arguments(array_parameters(hw), filter_dram_scale),
+    )  # fmt: skip
     return raw, -(-k // rows) * -(-n // cols)
 
 

@@ -39,32 +39,21 @@ def array_parameters(hw: HardwareConfig) -> tuple:
     )
 
 
+def memory_arguments(params: tuple, filter_dram_scale: float) -> tuple:
+    """The fold kernels' arguments after the GEMM shape, from ``array_parameters``' tuple:
+    word and accumulator bytes, buffer capacities, double buffering, DRAM and SRAM-port
+    bandwidths, then ``filter_dram_scale`` (shared by the dense and sparse kernels)."""
+    return (*params[3:], float(filter_dram_scale))
+
+
 def gemm_stats(m: int, kdim: int, n: int, params: tuple, filter_dram_scale: float = 1.0):
     """Raw kernel statistics for one instance of (m x kdim) @ (kdim x n).
 
     ``filter_dram_scale``: compressed / dense bytes of the weight (its DRAM loads scale by it).
     """
-    (dataflow, rows, cols, word, acc, cap_i, cap_f, cap_o, dbuf, dram_bpc, bpc_i, bpc_f, bpc_o) = (
-        params
-    )
+    dataflow, rows, cols = params[:3]
     return k.dense_gemm_folds(
-        dataflow,
-        rows,
-        cols,
-        m,
-        kdim,
-        n,
-        word,
-        acc,
-        cap_i,
-        cap_f,
-        cap_o,
-        dbuf,
-        dram_bpc,
-        bpc_i,
-        bpc_f,
-        bpc_o,
-        float(filter_dram_scale),
+        dataflow, rows, cols, m, kdim, n, *memory_arguments(params, filter_dram_scale)
     )
 
 

@@ -34,6 +34,31 @@ from tests.naive.sparse_folds import (
 BIG = 1e12
 
 
+# kernel statistic -> the pure-Python twin's key, compared exactly
+TWIN_KEYS = {
+    dk.COMPUTE_CYCLES: "compute_cycles",
+    dk.TOTAL_CYCLES: "total_cycles",
+    dk.FOLDS: "folds",
+    dk.IFMAP_SRAM_READS: "ifmap_sram",
+    dk.FILTER_SRAM_READS: "filter_sram",
+    dk.OFMAP_SRAM_WRITES: "ofmap_sram_w",
+    dk.OFMAP_SRAM_READS: "ofmap_sram_r",
+    dk.IFMAP_DRAM_BYTES: "ifmap_dram",
+    dk.OFMAP_DRAM_READ_BYTES: "ofmap_dram_r",
+    dk.OFMAP_DRAM_WRITE_BYTES: "ofmap_dram_w",
+    sk.COMPACTED_WEIGHTS: "compacted_weights",
+    sk.BANK_CONFLICT_CYCLES: "conflict_cycles",
+}
+
+
+def assert_equals_twin(stats, twin):
+    """A sparse kernel's statistics vector equals its naive twin's dict (float sums: close)."""
+    for index, key in TWIN_KEYS.items():
+        assert stats[index] == twin[key], key
+    assert math.isclose(stats[dk.FILTER_DRAM_BYTES], twin["filter_dram"], rel_tol=1e-12)
+    assert math.isclose(stats[dk.SRAM_LIMITED_CYCLES], twin["sram_extra"], abs_tol=1e-6)
+
+
 def sparse_hw(rows=8, cols=8, dataflow="ws", dram_bytes_per_s=16e9, **sparse):
     spec = hardware_dict(rows=rows, cols=cols, dataflow=dataflow, dram_bytes_per_s=dram_bytes_per_s)
     spec["sparse"] = {"zero_handling": "skipping", **sparse}
@@ -178,24 +203,7 @@ def test_kernels_equal_naive_twins(case):
     twin = naive_sparse_gemm(
         mask.tolist(), m, rows, cols, g, banks, word, acc, *caps, dbuf, dram_bpc, bpc, scale, nm
     )
-    exact = {
-        dk.COMPUTE_CYCLES: "compute_cycles",
-        dk.TOTAL_CYCLES: "total_cycles",
-        dk.FOLDS: "folds",
-        dk.IFMAP_SRAM_READS: "ifmap_sram",
-        dk.FILTER_SRAM_READS: "filter_sram",
-        dk.OFMAP_SRAM_WRITES: "ofmap_sram_w",
-        dk.OFMAP_SRAM_READS: "ofmap_sram_r",
-        dk.IFMAP_DRAM_BYTES: "ifmap_dram",
-        dk.OFMAP_DRAM_READ_BYTES: "ofmap_dram_r",
-        dk.OFMAP_DRAM_WRITE_BYTES: "ofmap_dram_w",
-        sk.COMPACTED_WEIGHTS: "compacted_weights",
-        sk.BANK_CONFLICT_CYCLES: "conflict_cycles",
-    }
-    for index, key in exact.items():
-        assert stats[index] == twin[key], key
-    assert math.isclose(stats[dk.FILTER_DRAM_BYTES], twin["filter_dram"], rel_tol=1e-12)
-    assert math.isclose(stats[dk.SRAM_LIMITED_CYCLES], twin["sram_extra"], abs_tol=1e-6)
+    assert_equals_twin(stats, twin)
 
     stepped, macs = sk.fold_cycles_stepping(
         mask, m, rows, cols, g, banks, *(nm or (1, 2)), nm is not None
@@ -524,24 +532,7 @@ def test_stream_kernels_equal_naive_twins(case, dataflow):
     twin = naive_stream_gemm(
         mask.tolist(), m, rows, cols, g, dataflow, word, acc, *caps, dbuf, dram_bpc, bpc, scale
     )
-    exact = {
-        dk.COMPUTE_CYCLES: "compute_cycles",
-        dk.TOTAL_CYCLES: "total_cycles",
-        dk.FOLDS: "folds",
-        dk.IFMAP_SRAM_READS: "ifmap_sram",
-        dk.FILTER_SRAM_READS: "filter_sram",
-        dk.OFMAP_SRAM_WRITES: "ofmap_sram_w",
-        dk.OFMAP_SRAM_READS: "ofmap_sram_r",
-        dk.IFMAP_DRAM_BYTES: "ifmap_dram",
-        dk.OFMAP_DRAM_READ_BYTES: "ofmap_dram_r",
-        dk.OFMAP_DRAM_WRITE_BYTES: "ofmap_dram_w",
-        sk.COMPACTED_WEIGHTS: "compacted_weights",
-        sk.BANK_CONFLICT_CYCLES: "conflict_cycles",
-    }
-    for index, key in exact.items():
-        assert stats[index] == twin[key], key
-    assert math.isclose(stats[dk.FILTER_DRAM_BYTES], twin["filter_dram"], rel_tol=1e-12)
-    assert math.isclose(stats[dk.SRAM_LIMITED_CYCLES], twin["sram_extra"], abs_tol=1e-6)
+    assert_equals_twin(stats, twin)
     # every output reaches DRAM exactly once, whichever strips were skipped (IS: each
     # spilled partial sum is read back exactly once)
     spill_io = stats[dk.OFMAP_DRAM_WRITE_BYTES] - stats[dk.OFMAP_DRAM_READ_BYTES]
