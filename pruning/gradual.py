@@ -24,7 +24,13 @@ from pruning.patterns import NM, Pattern
 from pruning.schedule import CubicSchedule
 from pruning.train import TrainHook
 
-__all__ = ["GradualMagnitude", "nm_at_sparsity"]
+__all__ = [
+    "CyclicMagnitude",
+    "GradualMagnitude",
+    "cycle_targets",
+    "masks_from_zeros",
+    "nm_at_sparsity",
+]
 
 
 def nm_at_sparsity(pattern: NM, sparsity: float) -> NM:
@@ -130,11 +136,141 @@ class GradualMagnitude(TrainHook):
             return {}
         return {"sparsity": f"{1 - self.masks.density():.3f}"}
 
+    def state_dict(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        assert self.masks is not None
+        tensors = {f"mask.{name}": mask for name, mask in self.masks.masks.items()}
+        tensors.update({f"dense.{name}": dense for name, dense in self._dense.items()})
+        return tensors, {"history": self.history}
+
+    def load_state_dict(self, tensors: Mapping[str, Tensor], state: Mapping[str, Any]) -> None:
+        assert self.masks is not None
+        self.masks.masks.clear()
+        self.masks.update({k[5:]: v for k, v in tensors.items() if k.startswith("mask.")})
+        for name, dense in tensors.items():
+            if name.startswith("dense."):
+                self._dense[name[6:]].copy_(dense)
+        self.history = [dict(entry) for entry in state["history"]]
+
     def describe(self) -> dict[str, Any]:
         """Schedule and mask-update history for the artifact manifest."""
         return {
             "schedule": None if self.schedule is None else self.schedule.to_dict(),
             "scope": self.scope,
             "nested": not self.regrow,
+            "updates": self.history,
+        }
+
+
+# ----------------------------------------------------------------------------- cyclic
+
+
+def masks_from_zeros(weights: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Keep-masks rebuilt from the weights themselves: ``True`` where nonzero (SparseBERT's
+    ``restore_sparsity``), so pruning can resume from an already sparse model."""
+    return {name: weight.detach() != 0 for name, weight in weights.items()}
+
+
+def cycle_targets(final_sparsity: float, cycles: int) -> tuple[float, ...]:
+    """Linearly spaced sparsity targets of ``cycles`` ramps ending at ``final_sparsity``."""
+    if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1:
+        raise ValueError(f"cycles must be a positive integer, got {cycles!r}")
+    return tuple(final_sparsity * (k + 1) / cycles for k in range(cycles))
+
+
+class CyclicMagnitude(GradualMagnitude):
+    """``K`` prune-then-distill cycles (pruning-algorithms.md 7.1.3, "cyclic"): the run is
+    split into ``K`` equal segments; each starts by restoring the masks from the zeros of
+    the weights, ramps on a cubic schedule from the previous target to its own (the first
+    ``ramp_fraction`` of the segment, mask updates every ``update_every`` steps) and then
+    trains with those masks fixed. ``targets`` default to :func:`cycle_targets`."""
+
+    def __init__(
+        self,
+        weights: Mapping[str, Tensor],
+        pattern: Pattern,
+        final_sparsity: float,
+        *,
+        cycles: int = 2,
+        targets: tuple[float, ...] | None = None,
+        ramp_fraction: float = 0.7,
+        update_every: int | None = None,
+        scope: Scope = "per-matrix",
+    ) -> None:
+        super().__init__(
+            weights,
+            pattern,
+            final_sparsity,
+            ramp_fraction=ramp_fraction,
+            update_every=update_every,
+            scope=scope,
+        )
+        self.targets = tuple(targets) if targets else cycle_targets(final_sparsity, cycles)
+        if len(self.targets) != cycles:
+            raise ValueError(f"{cycles} cycles need {cycles} targets, got {self.targets!r}")
+        if list(self.targets) != sorted(self.targets) or self.targets[-1] != final_sparsity:
+            raise ValueError(
+                f"cycle targets must rise to the final sparsity {final_sparsity}, "
+                f"got {self.targets!r}"
+            )
+        self.cycles = cycles
+        self.schedules: list[CubicSchedule] = []
+        self.starts: list[int] = []
+
+    def on_train_begin(self, model: nn.Module, total_steps: int) -> None:
+        if total_steps < self.cycles:
+            raise ValueError(f"{self.cycles} cycles need at least {self.cycles} steps")
+        self.starts = [k * total_steps // self.cycles for k in range(self.cycles)]
+        ends = [*self.starts[1:], total_steps]
+        self.schedules = []
+        for k, (start, end) in enumerate(zip(self.starts, ends, strict=True)):
+            ramp = max(1, math.floor(self.ramp_fraction * (end - start)))
+            every = min(self.update_every or max(1, ramp // 10), ramp)
+            previous = 0.0 if k == 0 else self.targets[k - 1]
+            self.schedules.append(
+                CubicSchedule(self.targets[k], previous, start, every, max(1, ramp // every))
+            )
+        self.schedule = self.schedules[-1]
+        self.masks = MaskSet(model)
+        self._after(0)
+
+    def _cycle(self, step: int) -> int:
+        return max(k for k, start in enumerate(self.starts) if start <= step)
+
+    def _after(self, step: int) -> None:
+        assert self.masks is not None
+        cycle = self._cycle(step)
+        if step == self.starts[cycle]:
+            self.masks.masks.clear()
+            self.masks.update(masks_from_zeros(self.weights))
+            self.history.append(
+                {"step": step, "cycle": cycle, "restored_sparsity": 1 - self.masks.density()}
+            )
+        self.schedule = self.schedules[cycle]
+        if self.schedule.is_update_step(step):
+            self._update_masks(step)
+
+    def after_optimizer_step(self, model: nn.Module, step: int) -> None:
+        assert self.masks is not None
+        self.masks.apply()
+        self._after(step)
+        self.masks.apply()
+
+    def postfix(self) -> dict[str, str]:
+        if self.masks is None or not self.history:
+            return super().postfix()
+        cycle = max(h.get("cycle", 0) for h in self.history)
+        return {**super().postfix(), "cycle": f"{cycle + 1}/{self.cycles}"}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "schedule": {
+                "kind": "cyclic",
+                "cycles": self.cycles,
+                "targets": list(self.targets),
+                "cycle_starts": self.starts,
+                "ramps": [s.to_dict() for s in self.schedules],
+            },
+            "scope": self.scope,
+            "nested": True,
             "updates": self.history,
         }

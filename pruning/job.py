@@ -26,9 +26,11 @@ from workloads.spec_errors import format_validation_error
 
 __all__ = ["METHODS", "TRAINED_METHODS", "PruneJob", "PruneJobError", "prune_job"]
 
-METHODS: tuple[str, ...] = ("magnitude", "gradual", "group-lasso", "admm")
+METHODS: tuple[str, ...] = ("magnitude", "gradual", "group-lasso", "admm", "distill")
 # Methods that train while pruning, so they need a task's training data.
-TRAINED_METHODS = frozenset({"gradual", "group-lasso", "admm"})
+TRAINED_METHODS = frozenset({"gradual", "group-lasso", "admm", "distill"})
+# Methods whose training state checkpoints capture completely (so --resume is exact).
+RESUMABLE_METHODS = frozenset({"magnitude", "gradual", "distill"})
 
 
 class PruneJobError(ValueError):
@@ -44,7 +46,7 @@ class PruneJob(BaseModel):
     model: str = REAL_MODEL
     pattern: str
     sparsity: float | None = None
-    method: Literal["magnitude", "gradual", "group-lasso", "admm"] = "magnitude"
+    method: Literal["magnitude", "gradual", "group-lasso", "admm", "distill"] = "magnitude"
     scope: Literal["per-matrix", "global"] = "per-matrix"
     include: tuple[Literal["encoder", "pooler", "classifier"], ...] = ("encoder",)
 
@@ -64,6 +66,20 @@ class PruneJob(BaseModel):
     ramp_fraction: float = Field(default=0.7, gt=0, le=1)
     update_every: int | None = Field(default=None, gt=0)
     regrow: bool = False
+    cycles: int = Field(default=1, gt=0)
+    cycle_targets: tuple[float, ...] | None = None
+
+    teacher: Path | None = None
+    kd_mode: Literal["full", "logits"] = "full"
+    kd_temperature: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    kd_attention_weight: float = Field(default=1.0, ge=0, allow_inf_nan=False)
+    kd_hidden_weight: float = Field(default=1.0, ge=0, allow_inf_nan=False)
+    kd_logit_weight: float = Field(default=1.0, ge=0, allow_inf_nan=False)
+    kd_alpha: float = Field(default=0.9, ge=0, le=1, allow_inf_nan=False)
+
+    checkpoint_every: int | None = Field(default=None, gt=0)
+    checkpoint_dir: Path | None = None
+    resume: bool = False
 
     lasso_lambda: float = Field(default=DEFAULT_LAMBDA, gt=0, allow_inf_nan=False)
     lasso_eps: float = Field(default=DEFAULT_EPS, gt=0, allow_inf_nan=False)
@@ -102,6 +118,36 @@ class PruneJob(BaseModel):
                 f"method {self.method!r} trains while it prunes: give a GLUE task "
                 "(--task MRPC|RTE|CoLA|SST-2|STS-B|QNLI)"
             )
+        if self.cycles > 1 and self.method not in {"gradual", "distill"}:
+            raise ValueError("cycles applies only to methods 'gradual' and 'distill'")
+        if self.cycles > 1 and self.regrow:
+            raise ValueError("cyclic pruning keeps masks nested: drop regrow or use cycles 1")
+        if self.cycle_targets is not None:
+            targets = list(self.cycle_targets)
+            if len(targets) != self.cycles or targets != sorted(targets):
+                raise ValueError(
+                    f"cycle_targets must be {self.cycles} rising sparsities, got {targets}"
+                )
+            if abs(targets[-1] - self.target_sparsity) > 1e-9:
+                raise ValueError(
+                    f"the last cycle target ({targets[-1]}) must be the sparsity "
+                    f"({self.target_sparsity})"
+                )
+        if self.method == "distill":
+            if self.teacher is None and self.dense_epochs <= 0:
+                raise ValueError(
+                    "method 'distill' needs a teacher: --teacher DIR (a fine-tuned checkpoint) "
+                    "or --dense-epochs E to fine-tune one first"
+                )
+            if self.teacher is not None and self.dense_epochs > 0:
+                raise ValueError("give either teacher or dense_epochs for 'distill', not both")
+        elif self.teacher is not None:
+            raise ValueError("teacher applies only to method 'distill'")
+        if (self.checkpoint_every or self.resume) and self.method not in RESUMABLE_METHODS:
+            raise ValueError(
+                f"checkpoints and resume support methods {sorted(RESUMABLE_METHODS)}, "
+                f"not {self.method!r}"
+            )
         if self.admm_granularity != "tile" and self.method != "admm":
             raise ValueError("admm_granularity applies only to method 'admm'")
         if self.scope == "global" and self.method in {"group-lasso", "admm"}:
@@ -117,22 +163,35 @@ class PruneJob(BaseModel):
         pattern = self.parsed_pattern
         return pattern.sparsity if isinstance(pattern, NM) else float(self.sparsity)
 
+    def checkpoint_root(self, out_dir: str | Path) -> Path:
+        """Where checkpoints go: ``checkpoint_dir``, else ``<out_dir>.ckpt``."""
+        if self.checkpoint_dir is not None:
+            return Path(self.checkpoint_dir)
+        out = Path(out_dir)
+        return out.with_name(out.name + ".ckpt")
+
+    @property
+    def checkpointing(self) -> bool:
+        return self.checkpoint_every is not None or self.resume
+
     @property
     def retraining_epochs(self) -> float:
         """Fixed-mask epochs after the prune: ``retrain_epochs`` when given, else ``epochs``
-        for magnitude, group-lasso and admm and 0 for gradual (its run already ends with
+        for magnitude, group-lasso and admm and 0 for gradual and distill (the run already ends with
         fixed-mask steps after the ramp); always 0 without a task."""
         if self.task is None:
             return 0.0
         if self.method == "magnitude":
             return self.epochs if self.retrain_epochs is None else self.retrain_epochs
-        if self.method == "gradual":
+        if self.method in {"gradual", "distill"}:
             return 0.0 if self.retrain_epochs is None else self.retrain_epochs
         return self.epochs if self.retrain_epochs is None else self.retrain_epochs
 
     def record(self) -> dict[str, Any]:
         """The job as JSON-ready settings for the manifest."""
-        settings = self.model_dump(mode="json", exclude={"progress"})
+        settings = self.model_dump(
+            mode="json", exclude={"progress", "resume", "checkpoint_dir", "checkpoint_every"}
+        )
         settings["retraining_epochs"] = self.retraining_epochs
         return settings
 

@@ -4,18 +4,26 @@ Phases (each optional, each evaluated on the task's dev split when a task is giv
 
 1. ``dense_epochs`` of ordinary fine-tuning (so one-shot methods can start from a
    fine-tuned model, as BSP does);
-2. the method: one-shot magnitude; gradual magnitude on the cubic schedule; training with
-   the reweighted group-lasso penalty then a per-matrix hard prune; or ADMM training then the
-   final projection;
+2. the method: one-shot magnitude; gradual magnitude on the cubic schedule (or ``cycles``
+   cyclic ramps); training with the reweighted group-lasso penalty then a per-matrix hard
+   prune; ADMM training then the final projection; or pruning at distilling (SparseBERT):
+   the dense model fine-tuned in phase 1 (or ``teacher``) is the teacher, and a fresh copy
+   of the pre-trained model is pruned gradually while it is distilled;
 3. fixed-mask retraining (``PruneJob.retraining_epochs``).
 
 The manifest records the job, the data (files, subset sizes, notes such as QNLI's split),
 the tokenizer, whether the weights are synthetic, the schedule or method state, and the
 metrics after every phase.
+
+With ``checkpoint_every`` (or ``resume``) every training phase checkpoints under
+``<checkpoint root>/<phase>/`` (:mod:`pruning.checkpoint`); a resumed job skips finished
+phases (their final checkpoint restores the model) and continues the interrupted one, ending
+with the same artifact as an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,14 +34,24 @@ from torch import nn
 
 from pruning.admm import AdmmPruning, constraint_pattern, project
 from pruning.artifact import save_artifact
-from pruning.gradual import GradualMagnitude
+from pruning.checkpoint import CheckpointConfig
+from pruning.gradual import CyclicMagnitude, GradualMagnitude
 from pruning.group_lasso import GroupLassoPenalty
 from pruning.job import PruneJob
 from pruning.masking import FixedMasks, MaskSet
 from pruning.masks import compute_masks
 from pruning.models import LoadedModel, load_model
 from pruning.targets import prunable_weights
-from pruning.train import EncodedData, TrainConfig, TrainHook, config_dict, evaluate, train
+from pruning.train import (
+    EncodedData,
+    LossFn,
+    TrainConfig,
+    TrainHook,
+    config_dict,
+    evaluate,
+    task_loss,
+    train,
+)
 
 __all__ = ["PruneOutcome", "TaskData", "load_task_data", "run_prune"]
 
@@ -100,15 +118,19 @@ def _train_config(job: PruneJob, epochs: float, description: str) -> TrainConfig
 class _Run:
     """State shared by the phases of one job."""
 
-    def __init__(self, job: PruneJob, report: Report) -> None:
+    def __init__(self, job: PruneJob, report: Report, checkpoint: CheckpointConfig | None) -> None:
         self.job = job
         self.report = report
+        self.checkpoint = checkpoint
         self.loaded = load_model(job.model, self._num_labels(), seed=job.seed)
         self.model: nn.Module = self.loaded.model
         self.data = load_task_data(job, self.loaded) if job.task else None
         self.weights = prunable_weights(self.model, job.include)
         self.metrics: dict[str, dict[str, float]] = {}
         self.phases: list[dict[str, Any]] = []
+        self.teacher: nn.Module | None = None
+        self.teacher_source: str | None = None
+        self.method_record: dict[str, Any] = {}
 
     def _num_labels(self) -> int:
         if self.job.task is None:
@@ -125,11 +147,14 @@ class _Run:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
         self.report(f"{phase}: {shown}")
 
-    def train(self, epochs: float, phase: str, hooks: list[TrainHook]) -> None:
+    def train(
+        self, epochs: float, phase: str, hooks: list[TrainHook], loss_fn: LossFn = task_loss
+    ) -> None:
         if self.data is None or epochs <= 0:
             return
         config = _train_config(self.job, epochs, phase)
-        log = train(self.model, self.data.train, config, hooks)
+        checkpoint = None if self.checkpoint is None else self.checkpoint.sub(phase)
+        log = train(self.model, self.data.train, config, hooks, loss_fn, checkpoint)
         self.phases.append({"phase": phase, **config_dict(config), **log.to_dict()})
         self.evaluate(phase)
 
@@ -142,25 +167,83 @@ def _one_shot(run: _Run) -> MaskSet:
     return mask_set
 
 
+def _gradual_hook(run: _Run) -> GradualMagnitude:
+    job = run.job
+    if job.cycles > 1:
+        return CyclicMagnitude(
+            run.weights,
+            job.parsed_pattern,
+            job.target_sparsity,
+            cycles=job.cycles,
+            targets=job.cycle_targets,
+            ramp_fraction=job.ramp_fraction,
+            update_every=job.update_every,
+            scope=job.scope,
+        )
+    return GradualMagnitude(
+        run.weights,
+        job.parsed_pattern,
+        job.target_sparsity,
+        ramp_fraction=job.ramp_fraction,
+        update_every=job.update_every,
+        scope=job.scope,
+        regrow=job.regrow,
+    )
+
+
+def _distill(run: _Run, hook: GradualMagnitude) -> None:
+    """Pruning at distilling: ``run.model`` (the student, pre-trained weights) is pruned by
+    ``hook`` while :class:`~pruning.distill.DistillationLoss` distils ``run.teacher``."""
+    from pruning.distill import DistillationLoss, DistillConfig
+
+    job = run.job
+    config = DistillConfig(
+        mode=job.kd_mode,
+        temperature=job.kd_temperature,
+        attention_weight=job.kd_attention_weight,
+        hidden_weight=job.kd_hidden_weight,
+        logit_weight=job.kd_logit_weight,
+        alpha=job.kd_alpha,
+    )
+    assert run.teacher is not None
+    loss = DistillationLoss(run.teacher, run.model, config)
+    run.method_record = {"distillation": config.to_dict(), "teacher": run.teacher_source}
+    run.train(job.epochs, "distill", [hook], loss)
+
+
+def _prepare_distillation(run: _Run) -> None:
+    """Set up teacher and student: the teacher is the dense model just fine-tuned (phase 1)
+    or loaded from ``job.teacher``; the student is a fresh load of the pre-trained model."""
+    job = run.job
+    if job.teacher is not None:
+        run.teacher = load_model(job.teacher, run._num_labels(), seed=job.seed).model
+        run.teacher_source = str(job.teacher)
+        scores = evaluate(run.teacher, run.data.dev, run.data.task) if run.data else None
+        if scores is not None:
+            run.metrics["teacher"] = scores
+            run.report("teacher: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+    else:
+        run.teacher = copy.deepcopy(run.model)
+        run.teacher_source = f"{run.loaded.source} fine-tuned for {job.dense_epochs} epochs"
+    run.loaded = load_model(job.model, run._num_labels(), seed=job.seed)
+    run.model = run.loaded.model
+    run.weights = prunable_weights(run.model, job.include)
+
+
 def _method(run: _Run) -> tuple[MaskSet, dict[str, Any]]:
     """Phase 2: prune with the job's method; returns the masks and what to record."""
     job = run.job
     pattern, sparsity = job.parsed_pattern, job.sparsity
     if job.method == "magnitude":
         return _one_shot(run), {"kind": "one-shot"}
-    if job.method == "gradual":
-        hook = GradualMagnitude(
-            run.weights,
-            pattern,
-            job.target_sparsity,
-            ramp_fraction=job.ramp_fraction,
-            update_every=job.update_every,
-            scope=job.scope,
-            regrow=job.regrow,
-        )
-        run.train(job.epochs, "gradual", [hook])
+    if job.method in {"gradual", "distill"}:
+        hook = _gradual_hook(run)
+        if job.method == "gradual":
+            run.train(job.epochs, "gradual", [hook])
+        else:
+            _distill(run, hook)
         assert hook.masks is not None
-        return hook.masks, hook.describe()
+        return hook.masks, {**hook.describe(), **run.method_record}
     if job.method == "group-lasso":
         lasso = GroupLassoPenalty(
             run.weights,
@@ -187,15 +270,46 @@ def _method(run: _Run) -> tuple[MaskSet, dict[str, Any]]:
     return masks, {"kind": "admm", "granularity": job.admm_granularity, **admm.describe()}
 
 
+def _check_checkpoint_job(job: PruneJob, checkpoint: CheckpointConfig) -> None:
+    """Record the job beside its checkpoints; refuse to resume a different job's."""
+    import json
+
+    from pruning.checkpoint import CheckpointError
+    from workloads.atomic_io import atomic_write_text
+
+    record = json.loads(json.dumps(job.record()))
+    path = checkpoint.directory / "job.json"
+    if job.resume and path.is_file():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved != record:
+            changed = sorted(
+                k for k in record.keys() | saved.keys() if saved.get(k) != record.get(k)
+            )
+            raise CheckpointError(
+                f"{checkpoint.directory} holds checkpoints of a different job (changed: "
+                f"{', '.join(changed)}): use another --checkpoint-dir or drop --resume"
+            )
+    checkpoint.directory.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+
+
 def run_prune(job: PruneJob, out_dir: str | Path, report: Report | None = None) -> PruneOutcome:
     """Run ``job`` and write its artifact to ``out_dir`` (replaced atomically)."""
     report = report or (lambda message: None)
     started = time.perf_counter()
-    run = _Run(job, report)
+    checkpoint = None
+    if job.checkpointing:
+        checkpoint = CheckpointConfig(
+            job.checkpoint_root(out_dir), every=job.checkpoint_every, resume=job.resume
+        )
+        _check_checkpoint_job(job, checkpoint)
+    run = _Run(job, report, checkpoint)
     if job.dense_epochs > 0:
         run.train(job.dense_epochs, "dense", [])
-    elif run.data is not None:
+    elif run.data is not None and job.teacher is None:
         run.evaluate("before")
+    if job.method == "distill":
+        _prepare_distillation(run)
     masks, method_record = _method(run)
     if job.method in {"magnitude", "group-lasso", "admm"}:
         run.evaluate("after-prune")

@@ -14,12 +14,15 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from pruning.checkpoint import CheckpointConfig
 
 __all__ = [
     "EncodedData",
@@ -90,6 +93,13 @@ class TrainHook:
         """Short status for the progress bar."""
         return {}
 
+    def state_dict(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """What a checkpoint must hold to resume this hook: tensors and JSON-ready values."""
+        return {}, {}
+
+    def load_state_dict(self, tensors: Mapping[str, Tensor], state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` (called after :meth:`on_train_begin` on resume)."""
+
 
 @dataclass
 class TrainLog:
@@ -98,6 +108,7 @@ class TrainLog:
     steps: int = 0
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    resumed_from: int = 0  # the checkpoint step a resumed run started after
 
     def to_dict(self) -> dict[str, Any]:
         tail = self.losses[-10:]
@@ -106,6 +117,7 @@ class TrainLog:
             "first_loss": self.losses[0] if self.losses else None,
             "final_loss_mean_last_10": float(np.mean(tail)) if tail else None,
             "seconds": round(self.seconds, 3),
+            **({"resumed_from_step": self.resumed_from} if self.resumed_from else {}),
         }
 
 
@@ -141,14 +153,116 @@ def _linear_decay(warmup_steps: int, total_steps: int) -> Callable[[int], float]
     return factor
 
 
+def _trainable(model: nn.Module, loss_fn: LossFn) -> list[nn.Parameter]:
+    """The model's trainable parameters, then those of a loss that is itself a module (e.g.
+    the distillation loss's hidden-state projections)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if isinstance(loss_fn, nn.Module):
+        params += [p for p in loss_fn.parameters() if p.requires_grad]
+    return params
+
+
+@dataclass
+class _Loop:
+    """Everything a checkpoint captures besides the hooks."""
+
+    model: nn.Module
+    loss_fn: LossFn
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    generator: torch.Generator
+    order: Tensor
+    cursor: int
+    log: TrainLog
+    fingerprint: dict[str, Any]
+
+    def save(self, checkpoint: CheckpointConfig, step: int, hooks: Sequence[TrainHook]) -> None:
+        from pruning.checkpoint import optimizer_to_flat, rng_to_flat, save_checkpoint, with_prefix
+
+        opt_tensors, opt_state = optimizer_to_flat(self.optimizer)
+        rng_tensors, rng_state = rng_to_flat()
+        tensors = {
+            **with_prefix("model.", self.model.state_dict()),
+            **with_prefix("optimizer.", opt_tensors),
+            **with_prefix("rng.", rng_tensors),
+            "data.generator": self.generator.get_state(),
+            "data.order": self.order,
+        }
+        if isinstance(self.loss_fn, nn.Module):
+            tensors.update(with_prefix("loss.", self.loss_fn.state_dict()))
+        hook_states = []
+        for index, hook in enumerate(hooks):
+            hook_tensors, hook_state = hook.state_dict()
+            tensors.update(with_prefix(f"hook{index}.", hook_tensors))
+            hook_states.append(hook_state)
+        scheduler_state = {
+            k: v for k, v in self.scheduler.state_dict().items() if k != "lr_lambdas"
+        }
+        state = {
+            "fingerprint": self.fingerprint,
+            "optimizer": opt_state,
+            "scheduler": scheduler_state,
+            "rng": rng_state,
+            "cursor": self.cursor,
+            "losses": self.log.losses,
+            "hooks": hook_states,
+        }
+        save_checkpoint(checkpoint.directory, step, tensors, state, checkpoint.keep)
+
+    def resume(self, checkpoint: CheckpointConfig, hooks: Sequence[TrainHook]) -> int:
+        """Load the newest checkpoint, if any; returns the step it was taken after (0: none)."""
+        from pruning.checkpoint import (
+            CheckpointError,
+            latest_checkpoint,
+            load_checkpoint,
+            optimizer_from_flat,
+            restore_rng,
+            strip_prefix,
+        )
+
+        path = latest_checkpoint(checkpoint.directory)
+        if path is None:
+            return 0
+        tensors, state = load_checkpoint(path)
+        if state.get("fingerprint") != self.fingerprint:
+            raise CheckpointError(
+                f"{path} was written by a different run ({state.get('fingerprint')} vs "
+                f"{self.fingerprint}): use another checkpoint directory or drop --resume"
+            )
+        if len(state["hooks"]) != len(hooks):
+            raise CheckpointError(
+                f"{path} holds {len(state['hooks'])} hook states, expected {len(hooks)}"
+            )
+        self.model.load_state_dict(strip_prefix("model.", tensors))
+        if isinstance(self.loss_fn, nn.Module):
+            self.loss_fn.load_state_dict(strip_prefix("loss.", tensors))
+        optimizer_from_flat(self.optimizer, strip_prefix("optimizer.", tensors), state["optimizer"])
+        self.scheduler.load_state_dict({**state["scheduler"], "lr_lambdas": [None]})
+        self.generator.set_state(tensors["data.generator"])
+        self.order = tensors["data.order"]
+        self.cursor = int(state["cursor"])
+        self.log.losses = [float(v) for v in state["losses"]]
+        for index, hook in enumerate(hooks):
+            hook.load_state_dict(strip_prefix(f"hook{index}.", tensors), state["hooks"][index])
+        restore_rng(strip_prefix("rng.", tensors), state["rng"])
+        return int(state["step"])
+
+
 def train(
     model: nn.Module,
     data: EncodedData,
     config: TrainConfig,
     hooks: Sequence[TrainHook] = (),
     loss_fn: LossFn = task_loss,
+    checkpoint: CheckpointConfig | None = None,
 ) -> TrainLog:
-    """Train ``model`` in place on ``data`` with AdamW, calling ``hooks`` around each step."""
+    """Train ``model`` in place on ``data`` with AdamW, calling ``hooks`` around each step.
+
+    With ``checkpoint``, the whole loop state (model, optimizer, LR schedule, RNGs, data
+    order, hooks, losses) is saved every ``checkpoint.every`` steps and at the end; with
+    ``checkpoint.resume`` the run continues from the newest checkpoint and ends exactly as
+    an uninterrupted run with the same seed would (bit for bit on one CPU thread).
+    """
     examples = n_examples(data)
     if examples == 0:
         raise ValueError("no training examples")
@@ -156,27 +270,44 @@ def train(
     keys = _forward_keys(model) | {"labels"}
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad],
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-    )
+    params = _trainable(model, loss_fn)
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     warmup = math.floor(config.warmup_ratio * total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_decay(warmup, total_steps))
 
     log = TrainLog()
     started = time.perf_counter()
     model.train()
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.train()
     for hook in hooks:
         hook.on_train_begin(model, total_steps)
-    bar = tqdm(total=total_steps, desc=config.description, disable=not config.progress, leave=False)
     order = torch.randperm(examples, generator=generator)
-    cursor = 0
-    for step in range(1, total_steps + 1):
+    fingerprint = {
+        **config_dict(config),
+        "examples": examples,
+        "total_steps": total_steps,
+        "hooks": [type(hook).__name__ for hook in hooks],
+        "loss": getattr(loss_fn, "__name__", type(loss_fn).__name__),
+    }
+    loop = _Loop(model, loss_fn, optimizer, scheduler, generator, order, 0, log, fingerprint)
+    done = 0
+    if checkpoint is not None and checkpoint.resume:
+        done = log.resumed_from = loop.resume(checkpoint, hooks)
+    bar = tqdm(
+        total=total_steps,
+        initial=done,
+        desc=config.description,
+        disable=not config.progress,
+        leave=False,
+    )
+    for step in range(done + 1, total_steps + 1):
+        order, cursor = loop.order, loop.cursor
         if cursor >= examples:
             order, cursor = torch.randperm(examples, generator=generator), 0
         index = order[cursor : cursor + config.batch_size]
         cursor += config.batch_size
+        loop.order, loop.cursor = order, cursor
         loss = loss_fn(model, _batch(data, index, keys))
         for hook in hooks:
             term = hook.loss_term(model, step)
@@ -187,7 +318,7 @@ def train(
         for hook in hooks:
             hook.before_optimizer_step(model, step)
         if config.max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            nn.utils.clip_grad_norm_(params, config.max_grad_norm)
         optimizer.step()
         scheduler.step()
         for hook in hooks:
@@ -206,10 +337,13 @@ def train(
             postfix.update(hook.postfix())
         bar.set_postfix(postfix, refresh=False)
         bar.update()
+        if checkpoint is not None and checkpoint.is_due(step, total_steps):
+            loop.save(checkpoint, step, hooks)
     bar.close()
     for hook in hooks:
         hook.on_train_end(model)
     model.eval()
+    log.steps = total_steps
     log.seconds = time.perf_counter() - started
     return log
 

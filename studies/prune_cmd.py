@@ -17,6 +17,7 @@ __all__ = ["prune_command"]
 def _errors() -> tuple[type[BaseException], ...]:
     """Every error that means "bad input" rather than a bug, answered with one line."""
     from pruning.artifact import ArtifactError
+    from pruning.checkpoint import CheckpointError
     from pruning.glue import GlueDataError
     from pruning.job import PruneJobError
     from pruning.models import ModelLoadError
@@ -24,6 +25,7 @@ def _errors() -> tuple[type[BaseException], ...]:
 
     return (
         ArtifactError,
+        CheckpointError,
         GlueDataError,
         PruneJobError,
         ModelLoadError,
@@ -62,9 +64,9 @@ def prune_command(
     sparsity: Annotated[
         float | None, typer.Option(help="fraction of weights to prune, in [0, 1)")
     ] = None,
-    method: Annotated[str, typer.Option(help="magnitude | gradual | group-lasso | admm")] = (
-        "magnitude"
-    ),
+    method: Annotated[
+        str, typer.Option(help="magnitude | gradual | group-lasso | admm | distill")
+    ] = "magnitude",
     task: Annotated[
         str | None, typer.Option(help="GLUE task: MRPC, RTE, CoLA, SST-2, STS-B, QNLI")
     ] = None,
@@ -95,6 +97,43 @@ def prune_command(
         float | None, typer.Option(help="gradual: fraction of steps the ramp takes")
     ] = None,
     regrow: Annotated[bool, typer.Option(help="gradual: allow pruned weights back")] = False,
+    cycles: Annotated[
+        int | None, typer.Option(help="gradual/distill: cyclic ramps (1 = one cubic ramp)")
+    ] = None,
+    cycle_target: Annotated[
+        list[float] | None,
+        typer.Option(help="cyclic: sparsity each cycle ramps to (repeat; default linear)"),
+    ] = None,
+    teacher: Annotated[
+        Path | None, typer.Option(help="distill: fine-tuned teacher checkpoint directory")
+    ] = None,
+    kd_mode: Annotated[
+        str | None, typer.Option(help="distill: full (attention+hidden+logits) | logits")
+    ] = None,
+    kd_temperature: Annotated[
+        float | None, typer.Option(help="distill: temperature (default 1 full, 2 logits)")
+    ] = None,
+    kd_attention_weight: Annotated[
+        float | None, typer.Option(help="distill: attention-score MSE weight")
+    ] = None,
+    kd_hidden_weight: Annotated[
+        float | None, typer.Option(help="distill: hidden-state MSE weight")
+    ] = None,
+    kd_logit_weight: Annotated[
+        float | None, typer.Option(help="distill: soft cross-entropy weight")
+    ] = None,
+    kd_alpha: Annotated[
+        float | None, typer.Option(help="distill, logits mode: KD weight (1 - alpha: labels)")
+    ] = None,
+    checkpoint_every: Annotated[
+        int | None, typer.Option(help="checkpoint every N optimizer steps")
+    ] = None,
+    checkpoint_dir: Annotated[
+        Path | None, typer.Option(help="checkpoint directory (default OUT.ckpt)")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="continue from the newest checkpoint (same job, same seed)")
+    ] = False,
     lasso_lambda: Annotated[float | None, typer.Option(help="group lasso: lambda")] = None,
     reweight_every: Annotated[
         int | None, typer.Option(help="group lasso: steps between alpha refreshes")
@@ -113,8 +152,11 @@ def prune_command(
 ) -> None:
     """Prune MODEL with PATTERN to SPARSITY by METHOD and write the artifact to OUT.
 
-    With --task, the model is fine-tuned (and, for gradual, group-lasso and admm, pruned while
-    training) on that GLUE task, and dev metrics go into the manifest.
+    With --task, the model is fine-tuned (and, for gradual, group-lasso, admm and distill,
+    pruned while training) on that GLUE task, and dev metrics go into the manifest. distill
+    prunes the pre-trained model while distilling a dense teacher (--teacher, or the model
+    fine-tuned for --dense-epochs first). --checkpoint-every N and --resume make runs survive
+    a kill.
     """
     given = {
         "model": model,
@@ -137,6 +179,18 @@ def prune_command(
         "update_every": update_every,
         "ramp_fraction": ramp_fraction,
         "regrow": regrow,
+        "cycles": cycles,
+        "cycle_targets": tuple(cycle_target) if cycle_target else None,
+        "teacher": teacher,
+        "kd_mode": kd_mode,
+        "kd_temperature": kd_temperature,
+        "kd_attention_weight": kd_attention_weight,
+        "kd_hidden_weight": kd_hidden_weight,
+        "kd_logit_weight": kd_logit_weight,
+        "kd_alpha": kd_alpha,
+        "checkpoint_every": checkpoint_every,
+        "checkpoint_dir": checkpoint_dir,
+        "resume": resume,
         "lasso_lambda": lasso_lambda,
         "reweight_every": reweight_every,
         "admm_rho": admm_rho,

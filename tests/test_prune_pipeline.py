@@ -75,6 +75,30 @@ def quick(tiny_dir: Path, **fields) -> dict:
             {"pattern": "crossbar:8x8", "sparsity": 0.5, "admm_granularity": "tile-row"},
             "applies only to method 'admm'",
         ),
+        ({"pattern": "row", "sparsity": 0.5, "method": "distill", "task": "RTE"}, "teacher"),
+        ({"pattern": "row", "sparsity": 0.5, "cycles": 2}, "cycles applies only"),
+        (
+            {
+                "pattern": "row",
+                "sparsity": 0.6,
+                "method": "gradual",
+                "task": "RTE",
+                "cycles": 2,
+                "cycle_targets": [0.3, 0.5],
+            },
+            "must be the sparsity",
+        ),
+        (
+            {
+                "pattern": "row",
+                "sparsity": 0.5,
+                "method": "admm",
+                "task": "RTE",
+                "checkpoint_every": 5,
+            },
+            "checkpoints and resume support",
+        ),
+        ({"pattern": "row", "sparsity": 0.5, "teacher": "x"}, "only to method 'distill'"),
     ],
 )
 def test_bad_jobs_name_the_field(fields: dict, message: str) -> None:
@@ -152,7 +176,89 @@ def test_same_job_same_artifact(tiny_dir: Path, tmp_path: Path) -> None:
     assert first.manifest["training"]["metrics"] == second.manifest["training"]["metrics"]
 
 
+def _weights_equal(a: Path, b: Path) -> bool:
+    from safetensors.torch import load_file
+
+    first, second = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    return first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+@needs_glue
+@pytest.mark.parametrize("cycles", [1, 2])
+def test_distill_job_checkpoints_and_resumes_to_the_same_artifact(
+    tiny_dir: Path, tmp_path: Path, cycles: int
+) -> None:
+    fields = quick(tiny_dir, method="distill", pattern="block:4x4", sparsity=0.75)
+    fields |= {"dense_epochs": 1.0, "epochs": 2.0, "cycles": cycles, "update_every": 1}
+    plain = run_prune(prune_job(**fields), tmp_path / "plain")
+    job = prune_job(**fields, checkpoint_every=2)
+    lines: list[str] = []
+    first = run_prune(job, tmp_path / "art", report=lines.append)
+    ckpt = tmp_path / "art.ckpt"
+    assert sorted(p.name for p in ckpt.iterdir()) == ["dense", "distill", "job.json"]
+    assert {p.suffix for p in ckpt.rglob("*") if p.is_file()} == {".safetensors", ".json"}
+    assert _weights_equal(plain.artifact, first.artifact)  # checkpointing changes nothing
+
+    manifest = first.manifest
+    assert manifest["method"] == "distill"
+    assert manifest["density"] == pytest.approx(0.25, abs=0.01)
+    schedule = manifest["schedule"]
+    assert schedule["distillation"]["mode"] == "full"
+    assert schedule["distillation"]["temperature"] == 1.0
+    assert "fine-tuned" in schedule["teacher"]
+    assert schedule["schedule"]["kind"] == ("cyclic" if cycles > 1 else "cubic")
+    assert {"dense", "distill"} <= set(manifest["training"]["metrics"])
+
+    # "Kill" the run after its last-but-one distill checkpoint, then resume it.
+    steps = sorted((ckpt / "distill").glob("step-*"))
+    assert len(steps) == 2
+    import shutil
+
+    shutil.rmtree(steps[-1])
+    again = prune_job(**fields, checkpoint_every=2, resume=True, checkpoint_dir=ckpt)
+    lines.clear()
+    resumed = run_prune(again, tmp_path / "again", report=lines.append)
+    assert _weights_equal(first.artifact, resumed.artifact)
+    assert resumed.metrics == first.metrics
+    phases = {p["phase"]: p for p in resumed.manifest["schedule"]["phases"]}
+    assert phases["dense"]["resumed_from_step"] == phases["dense"]["steps"]  # skipped
+    assert phases["distill"]["resumed_from_step"] == int(steps[0].name.split("-")[1])
+
+    other = prune_job(**(fields | {"seed": 1}), resume=True, checkpoint_dir=ckpt)
+    with pytest.raises(ValueError, match=r"different job.*seed"):
+        run_prune(other, tmp_path / "other")
+
+
+@needs_glue
+def test_distill_from_a_teacher_checkpoint_in_logits_mode(tiny_dir: Path, tmp_path: Path) -> None:
+    teacher = run_prune(
+        prune_job(**quick(tiny_dir, pattern="unstructured", sparsity=0.0)), tmp_path / "t"
+    ).artifact
+    fields = quick(tiny_dir, method="distill", pattern="nm:2:4", teacher=str(teacher))
+    outcome = run_prune(prune_job(**fields, kd_mode="logits"), tmp_path / "s")
+    assert outcome.manifest["density"] == pytest.approx(0.5)
+    assert outcome.manifest["schedule"]["distillation"]["temperature"] == 2.0
+    assert set(outcome.metrics) == {"teacher", "distill"}
+
+
 # ----------------------------------------------------------------------------- CLI
+
+
+@needs_glue
+def test_cli_prune_distill_with_checkpoints(tiny_dir: Path, tmp_path: Path) -> None:
+    out, ckpt = tmp_path / "art", tmp_path / "ck"
+    args = ["prune", "--model", str(tiny_dir), "--pattern", "unstructured", "--sparsity", "0.5"]
+    args += ["--task", "MRPC", "--method", "distill", "--dense-epochs", "1", "--epochs", "1"]
+    args += ["--max-train-examples", "32", "--max-eval-examples", "16", "--max-seq-len", "24"]
+    args += ["--cycles", "2", "--kd-temperature", "2", "--checkpoint-every", "1"]
+    args += ["--batch-size", "8"]
+    args += ["--checkpoint-dir", str(ckpt), "--no-progress", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "distill" in result.output and "50.00 %" in result.output
+    assert (ckpt / "distill").is_dir()
+    again = runner.invoke(app, [*args, "--resume"])  # everything finished: nothing to redo
+    assert again.exit_code == 0, again.output
 
 
 @needs_glue
