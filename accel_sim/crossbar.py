@@ -18,17 +18,25 @@ zero, not which bits are). ``replication`` copies every matrix ``r`` times; ``au
 the largest ``r`` whose copies all fit on the chip (capped by ``max_replication`` and the
 number of input vectors).
 
-**Timing** (layer by layer, in workload order; tokens streamed). An input vector of a weight
-GEMM is streamed in ``input_slices = ceil(input_bits / dac_bits)`` slices; per slice every
-mapped crossbar does one read. A read lasts ``max(read_cycle_s, c / adc_sample_rate_hz)``,
-``c`` = most active columns behind one ADC of that crossbar (ADC ``a`` serves the contiguous
-column group ``[a * g, (a + 1) * g)``, ``g = cols / adcs_per_crossbar``; all-zero columns are
-not converted). The op's crossbars share the input stream, so the slowest mapped crossbar sets
-the pace: ``compute = (ceil(vectors / r) * input_slices + 1) * t_read`` (the ``+ 1`` is the
-pipeline fill). Partial sums and inputs cross the on-chip network; when the bytes exceed
-``tiles * tile.network_bytes_per_s * compute`` the excess is stall. If the whole model
+**Timing** (cycle-level per op, ``accel_sim.kernels.crossbar_tiles``; time base = ADC sample
+periods, converted to chip cycles per op). Per input vector: a buffer read of its active
+inputs (the op's tiles' ``buffer_bytes_per_s``), ``input_slices = ceil(input_bits /
+dac_bits)`` bit-serial reads on every mapped crossbar (``read_cycle_s`` each); a read is latched
+into sample-and-hold once every ADC has converted the previous one, and each ADC converts its
+column group's active columns one per sample period (ADC ``a`` serves ``[a * g, (a + 1) *
+g)``, ``g = cols / adcs_per_crossbar``; all-zero columns are not converted); the IMA's
+shift-and-add consumes the conversions (``shift_adds_per_ima x shift_add_ops_per_adc_cycle``
+per period); then the vector's inputs and partial sums cross the network (the op's tiles'
+``network_bytes_per_s``) and its outputs are written to the buffers. A fast event recurrence
+and a cycle-stepping reference compute the same ticks. ``mapping.execution``: ``layer`` runs
+ops one after another (latency = sum of ops); ``pipelined`` streams tokens through every
+layer's own crossbars (``_pipelined_ticks``: tile-to-tile transfers over one tile's network
+port plus ``network_hop_s``; streaming vector ops as digital-unit stages; attention a barrier
+on the digital unit); a model that does not fit falls back to ``layer`` with
+``execution_note``. If the whole model
 does not fit on the chip, every weight GEMM is reprogrammed before it runs, each forward pass
-(assumption, stated): in passes of at most the chip's crossbars, each pass writing crossbar
+(assumption, stated): in passes of at most the chip's crossbars (each pass timed as the
+whole op, an approximation), each pass writing crossbar
 rows in parallel (``rows * program_row_s``), weights read from DRAM. Attention GEMMs run on
 a digital MAC array (``digital.macs_per_cycle`` MACs per cycle, ideal utilisation) and vector
 ops on its SIMD lanes (lane-op counts from ``accel_sim.vector_unit``), operands in the tile
@@ -90,11 +98,12 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from accel_sim.config import Bytes
+from accel_sim.kernels.crossbar_tiles import crossbar_cycle_stepping, crossbar_event_schedule
 from accel_sim.results import OpResult, SimResult
 from accel_sim.units import quantity
 from accel_sim.vector_unit import INPUTS_PER_ELEMENT, LANE_OPS_PER_ELEMENT
 from accel_sim.version import __version__
-from workloads.ops import GemmOp, VectorKind, VectorOp, Workload
+from workloads.ops import GemmOp, GemmRole, VectorKind, VectorOp, Workload
 
 __all__ = [
     "CROSSBAR_AREA_COMPONENTS",
@@ -182,10 +191,12 @@ class Tile(_Spec):
 
     imas: int = Field(default=12, gt=0, le=1024, strict=True)
     crossbars_per_ima: int = Field(default=8, gt=0, le=1024, strict=True)
-    shift_adds_per_ima: int = Field(default=4, ge=0, le=1024, strict=True)
+    shift_adds_per_ima: int = Field(default=4, ge=0, le=1024, strict=True)  # 0: no S+A limit
+    shift_add_ops_per_adc_cycle: int = Field(default=2, gt=0, le=1024, strict=True)  # [A]
     buffer_bytes: Bytes = 64 * 1024
     buffer_bytes_per_s: BytesPerSecond = 32.4e9
     network_bytes_per_s: BytesPerSecond = 16.2e9
+    network_hop_s: Annotated[float, Field(ge=0)] = 10e-9  # tile-to-tile latency [A]
 
     @property
     def crossbars(self) -> int:
@@ -242,6 +253,7 @@ class CrossbarMapping(_Spec):
     replication: int | Literal["auto"] = 1
     max_replication: int = Field(default=64, gt=0, strict=True)
     program_row_s: Seconds = 1e-6  # assumption [A]
+    execution: Literal["layer", "pipelined"] = "layer"
 
     @model_validator(mode="after")
     def _positive(self) -> CrossbarMapping:
@@ -308,6 +320,7 @@ class BlockStats:
     active_rows: np.ndarray  # inputs of the block with a kept weight (DAC drives per slice)
     active_cols: np.ndarray  # outputs of the block with a kept weight (ADC conversions)
     busiest_adc: np.ndarray  # most active columns behind one ADC of the block
+    adc_load: np.ndarray  # [row_blocks, col_blocks, adcs]: active columns behind each ADC
     active_inputs: int  # inputs of the whole weight with a kept weight
     active_outputs: int  # outputs of the whole weight with a kept weight
 
@@ -336,6 +349,7 @@ def block_stats(
         active_rows=row_live.sum(axis=1).astype(np.int64),
         active_cols=col_live.sum(axis=2).astype(np.int64),
         busiest_adc=groups.max(axis=2).astype(np.int64),
+        adc_load=groups.astype(np.int64),
         active_inputs=int(keep.any(axis=0).sum()),
         active_outputs=int(keep.any(axis=1).sum()),
     )
@@ -367,6 +381,20 @@ class CrossbarSimResult(SimResult):
     fits_on_chip: bool = True
     area_breakdown_mm2: dict[str, float] = field(default_factory=dict)
     tile_area_mm2: float = 0.0
+    execution: str = "layer"  # what ran: layer | pipelined (mapping.execution, or a fallback)
+    execution_note: str = ""  # why pipelined fell back to layer by layer
+    forward_cycles: int | None = None  # pipelined forward latency; None: sum of the ops
+
+    @property
+    def layer_cycles(self) -> int:
+        """Sum of the ops' cycles: the forward latency run layer by layer."""
+        return self.compute_cycles + self.stall_cycles
+
+    @property
+    def cycles(self) -> int:
+        """Forward latency in cycles: pipelined when it ran pipelined, else the ops' sum
+        (``compute_cycles`` and ``stall_cycles`` stay per-op sums: busy time, not wall time)."""
+        return self.forward_cycles if self.forward_cycles is not None else self.layer_cycles
 
     @property
     def energy_breakdown_j(self) -> dict[str, float]:
@@ -417,11 +445,15 @@ class CrossbarSimResult(SimResult):
             "adc_conversions": self.adc_conversions,
             "area_mm2": self.area_mm2,
             "mapped_area_mm2": self.mapped_area_mm2,
+            "layer_cycles": self.layer_cycles,
         }
 
     def to_dict(self) -> dict:
         document = super().to_dict()
         document["area_breakdown_mm2"] = dict(self.area_breakdown_mm2)
+        document["execution"] = self.execution
+        if self.execution_note:
+            document["execution_note"] = self.execution_note
         return document
 
     def to_frame(self) -> pd.DataFrame:
@@ -515,6 +547,85 @@ def _energy(**parts: float) -> dict[str, float]:
     return {c: float(parts.get(c, 0.0)) for c in CROSSBAR_ENERGY_COMPONENTS}
 
 
+def _ticks(seconds: float, chip: CrossbarChipConfig, at_least: int = 1) -> int:
+    """Seconds as whole ADC sample periods (the crossbar pipeline's time base), rounded up."""
+    return max(at_least, math.ceil(seconds * chip.crossbar.adc_sample_rate_hz - 1e-9))
+
+
+@dataclass(frozen=True)
+class CrossbarTiming:
+    """Inputs of the ``accel_sim.kernels.crossbar_tiles`` engines for one weight GEMM (one
+    replica; ticks = ADC sample periods)."""
+
+    adc_load: np.ndarray  # [X, A] conversions per read of each ADC of each crossbar
+    ima_of: np.ndarray  # [X] IMA of each crossbar
+    sa_rate: int  # conversions per tick of one IMA's shift-and-add units (0: no limit)
+    ima_busiest: np.ndarray  # [K] distinct IMA classes: busiest ADC of the IMA ...
+    ima_sa_ticks: np.ndarray  # [K] ... and its shift-and-add ticks per read
+    replicas: int
+    slices: int
+    read_ticks: int
+    in_ticks: int
+    net_ticks: int
+    out_ticks: int
+
+    def finish_ticks(self, arrivals: np.ndarray, engine: str = "event") -> np.ndarray:
+        """Tick each vector's output is written (``engine``: event or stepping)."""
+        arrivals = np.ascontiguousarray(arrivals, dtype=np.int64)
+        scalars = (self.replicas, self.slices, self.read_ticks, self.in_ticks)
+        scalars += (self.net_ticks, self.out_ticks)
+        if self.adc_load.shape[0] == 0:
+            return np.zeros_like(arrivals)
+        if engine == "event":
+            return crossbar_event_schedule(self.ima_busiest, self.ima_sa_ticks, arrivals, *scalars)
+        if engine == "stepping":
+            return crossbar_cycle_stepping(
+                self.adc_load, self.ima_of, self.sa_rate, arrivals, *scalars
+            )
+        raise ValueError(f"unknown engine {engine!r}: event or stepping")
+
+
+def crossbar_timing(
+    chip: CrossbarChipConfig, op: GemmOp, stats: BlockStats, replication: int
+) -> CrossbarTiming:
+    """Map one replica of ``op`` onto crossbars (blocks in row-major order, each block's
+    ``crossbars_per_block`` slice crossbars side by side, IMAs filled in order, every op on
+    IMAs of its own) and express its pipeline in ticks."""
+    xb, enc, tile = chip.crossbar, chip.encoding, chip.tile
+    per_block = chip.crossbars_per_block
+    mapped = stats.mapped
+    load = np.repeat(stats.adc_load[mapped].reshape(-1, xb.adcs_per_crossbar), per_block, axis=0)
+    n_xbars = load.shape[0]
+    ima_of = np.arange(n_xbars, dtype=np.int64) // tile.crossbars_per_ima
+    sa_rate = tile.shift_adds_per_ima * tile.shift_add_ops_per_adc_cycle
+    if n_xbars:
+        starts = np.arange(0, n_xbars, tile.crossbars_per_ima)
+        busiest = np.maximum.reduceat(load.max(axis=1), starts)
+        conversions = np.add.reduceat(load.sum(axis=1), starts)
+        sa = np.ones_like(conversions) if sa_rate == 0 else -(-conversions // sa_rate)
+        classes = np.unique(np.stack([busiest, sa], axis=1), axis=0)
+    else:
+        classes = np.zeros((0, 2), dtype=np.int64)
+    tiles = max(1, math.ceil(n_xbars / tile.crossbars))
+    in_bytes, out_bytes = enc.input_bits / 8, enc.output_bits / 8
+    sum_rows = int(stats.active_rows[mapped].sum())
+    sum_cols = int(stats.active_cols[mapped].sum())
+    buffer_bw, network_bw = tiles * tile.buffer_bytes_per_s, tiles * tile.network_bytes_per_s
+    return CrossbarTiming(
+        adc_load=np.ascontiguousarray(load, dtype=np.int64),
+        ima_of=ima_of,
+        sa_rate=sa_rate,
+        ima_busiest=np.ascontiguousarray(classes[:, 0], dtype=np.int64),
+        ima_sa_ticks=np.ascontiguousarray(classes[:, 1], dtype=np.int64),
+        replicas=replication,
+        slices=chip.input_slices,
+        read_ticks=_ticks(xb.read_cycle_s, chip),
+        in_ticks=_ticks(stats.active_inputs * in_bytes / buffer_bw, chip),
+        net_ticks=_ticks((sum_rows * in_bytes + sum_cols * out_bytes) / network_bw, chip),
+        out_ticks=_ticks(op.n * out_bytes / buffer_bw, chip),
+    )
+
+
 def _weight_gemm_cost(
     op: GemmOp, chip: CrossbarChipConfig, stats: BlockStats, replication: int, reprogram: bool
 ) -> _Cost:
@@ -526,8 +637,6 @@ def _weight_gemm_cost(
     sum_rows = int(stats.active_rows[mapped].sum())
     sum_cols = int(stats.active_cols[mapped].sum())
     driven_fraction = float((stats.active_rows[mapped] / xb.rows).sum())
-    busiest = int(stats.busiest_adc[mapped].max()) if stats.mapped_blocks else 0
-    read_s = max(xb.read_cycle_s, busiest / xb.adc_sample_rate_hz)
     in_bytes, out_bytes = enc.input_bits / 8, enc.output_bits / 8
 
     conversions = vectors * slices * sum_cols * per_block
@@ -540,11 +649,10 @@ def _weight_gemm_cost(
 
     crossbars = stats.mapped_blocks * per_block
     passes = math.ceil(crossbars / chip.chip_crossbars) if reprogram else 0
-    rounds = math.ceil(vectors / replication)
-    compute_s = max(1, passes) * (rounds * slices + 1) * read_s if stats.mapped_blocks else 0.0
-    program_s = passes * xb.rows * chip.mapping.program_row_s
-    network_s = network_bytes / (chip.tiles * chip.tile.network_bytes_per_s)
-    stall_s = max(0.0, network_s - compute_s) + program_s
+    timing = crossbar_timing(chip, op, stats, replication)
+    ticks = int(timing.finish_ticks(np.zeros(vectors, dtype=np.int64)).max(initial=0))
+    compute_s = max(1, passes) * ticks / xb.adc_sample_rate_hz
+    stall_s = passes * xb.rows * chip.mapping.program_row_s
     written_cells = crossbars * xb.rows * xb.cols if reprogram else 0
     program_bytes = (
         stats.mapped_blocks * xb.rows * xb.cols * enc.weight_bits / 8 if reprogram else 0
@@ -668,6 +776,69 @@ def _cycles(seconds: float, clock_hz: float) -> int:
     return math.ceil(seconds * clock_hz - 1e-9) if seconds > 0 else 0
 
 
+_BRANCH_ROLES = frozenset({GemmRole.QUERY, GemmRole.KEY, GemmRole.VALUE})
+_BARRIER_KINDS = frozenset({VectorKind.SOFTMAX})
+
+
+def _serial_stage(ready: np.ndarray, service: int) -> np.ndarray:
+    """A server taking tokens in order, ``service`` ticks each: ``out_v = max(out_{v-1},
+    ready_v) + service`` in closed form (``service * (v + 1) + cummax(ready_u - service * u)``)."""
+    steps = service * np.arange(len(ready), dtype=np.int64)
+    return service + steps + np.maximum.accumulate(ready - steps)
+
+
+def _pipelined_ticks(
+    workload: Workload,
+    chip: CrossbarChipConfig,
+    timings: dict[int, CrossbarTiming],
+    results: list[CrossbarOpResult],
+) -> int:
+    """Forward latency in ticks with tokens streamed through every layer's own crossbars.
+
+    Each weight GEMM's input crosses the network to its tiles (one tile's port, in order:
+    ``k x input bytes / network_bytes_per_s`` per token, then ``network_hop_s`` in flight) and
+    the op's pipeline (``accel_sim.kernels.crossbar_tiles``) starts each token on arrival.
+    Query, key and value read the same input side by side. Streaming vector ops (layernorm,
+    GELU, residual adds, the embedding) are stages of their own on the digital unit, taking a
+    token every ``ceil(op time / tokens)`` ticks; the digital unit is assumed to serve the
+    stages of different layers concurrently without contention (optimistic). Attention
+    (scores, softmax, context) needs every token's key and value: it is a barrier that starts
+    when the last token is ready and runs for its layer-by-layer time, after which every token
+    is ready. An op with a different number of vectors than tokens (pooler, classifier) waits
+    for the last token likewise."""
+    tokens = workload.batch * workload.seq_len
+    ready = np.zeros(tokens, dtype=np.int64)
+    source = joined = None  # input and outputs of a query/key/value group
+    in_bytes = chip.encoding.input_bits / 8
+    hop = _ticks(chip.tile.network_hop_s, chip, at_least=0)
+    for op, result in zip(workload, results, strict=True):
+        branch = isinstance(op, GemmOp) and op.role in _BRANCH_ROLES
+        if joined is not None and not branch:
+            ready, source, joined = joined, None, None
+        op_ticks = _ticks(result.latency_s, chip, at_least=0)
+        if isinstance(op, GemmOp) and op.weight_name is not None:
+            inputs = ready if source is None else source
+            vectors = op.m * op.count
+            if vectors != len(inputs):
+                inputs = np.full(vectors, inputs.max(initial=0), dtype=np.int64)
+            link = _ticks(op.k * in_bytes / chip.tile.network_bytes_per_s, chip)
+            arrivals = _serial_stage(inputs, link) + hop
+            out = timings[id(op)].finish_ticks(arrivals)
+            out = np.maximum(out, arrivals) if len(out) else out
+            if branch:
+                source = inputs if source is None else source
+                joined = out if joined is None else np.maximum(joined, out)
+            else:
+                ready = out
+        elif isinstance(op, GemmOp) or op.kind in _BARRIER_KINDS:
+            ready = np.full(len(ready), ready.max(initial=0) + op_ticks, dtype=np.int64)
+        elif op_ticks:
+            ready = _serial_stage(ready, math.ceil(op_ticks / max(1, len(ready))))
+    if joined is not None:
+        ready = joined
+    return int(ready.max(initial=0))
+
+
 def simulate_crossbar(
     workload: Workload, chip: CrossbarChipConfig, seed: int = 0, *, baseline: bool | None = None
 ) -> CrossbarSimResult:
@@ -685,15 +856,27 @@ def simulate_crossbar(
     max_vectors = max((op.m * op.count for op in weighted), default=1)
     replication = _replication(chip, needed, max_vectors) if fits else 1
 
-    results = []
+    results, timings = [], {}
     for op in workload:
         if isinstance(op, GemmOp) and op.weight_name is not None:
             cost = _weight_gemm_cost(op, chip, stats[id(op)], replication, reprogram=not fits)
+            timings[id(op)] = crossbar_timing(chip, op, stats[id(op)], replication)
         elif isinstance(op, GemmOp):
             cost = _digital_gemm_cost(op, chip)
         else:
             cost = _vector_cost(op, chip)
         results.append(_op_result(op, cost, chip))
+
+    execution, forward_cycles, note = chip.mapping.execution, None, ""
+    if execution == "pipelined" and not fits:
+        execution = "layer"
+        note = (
+            f"pipelined execution needs the whole model on the chip ({needed:,} crossbars, "
+            f"chip {chip.chip_crossbars:,}): ran layer by layer with reprogramming"
+        )
+    elif execution == "pipelined":
+        ticks = _pipelined_ticks(workload, chip, timings, results)
+        forward_cycles = math.ceil(ticks * chip.clock_hz / xb.adc_sample_rate_hz - 1e-9)
 
     dense_run = None
     has_masks = any(op.mask is not None for op in workload.gemms)
@@ -722,6 +905,9 @@ def simulate_crossbar(
         fits_on_chip=fits,
         area_breakdown_mm2=chip_area_mm2(chip),
         tile_area_mm2=sum(tile_area_mm2(chip).values()),
+        execution=execution,
+        execution_note=note,
+        forward_cycles=forward_cycles,
     )
 
 

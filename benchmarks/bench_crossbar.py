@@ -9,7 +9,10 @@ pre-trained weights) with each pattern (unstructured, block:4x4, crossbar:128x12
 freed crossbars allow, latency, energy, speedup and energy ratio against the dense mapping of
 the same model on the same chip, and the ADC share of the energy. First it prints the preset's
 per-tile peak power and area by component, the ADC share of each, pJ per MAC and GOPS/W at
-peak (all crossbars busy on dense blocks; 1 MAC = 2 ops).
+peak (all crossbars busy on dense blocks; 1 MAC = 2 ops). Then the forward latency run layer
+by layer against pipelined across tiles (``mapping.execution``) for the dense model and
+crossbar:128x128 masks, and the speed of the fast timing engine against the cycle-stepping
+reference on one layer.
 """
 
 from __future__ import annotations
@@ -21,10 +24,18 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
+import numpy as np
 import torch
 
 from accel_sim import load_hardware, simulate
-from accel_sim.crossbar import chip_area_mm2, peak_macs_per_s, tile_area_mm2, tile_power_w
+from accel_sim.crossbar import (
+    block_stats,
+    chip_area_mm2,
+    crossbar_timing,
+    peak_macs_per_s,
+    tile_area_mm2,
+    tile_power_w,
+)
 from pruning.masks import compute_masks
 from pruning.models import load_model
 from pruning.targets import prunable_weights
@@ -110,10 +121,53 @@ def main() -> None:
                 f"{1e3 * result.energy_j:>10.3f}{result.speedup:>8.2f}x"
                 f"{result.energy_ratio:>7.2f}x{100 * adc:>6.1f}%{wall_ms:>8.0f}"
             )
+    crossbar_masks = []
+    for text in args.sparsities.split(","):
+        masks = compute_masks(weights, "crossbar:128x128", float(text))
+        masked = attach_masks(workload, {n: m.numpy() for n, m in masks.items()})
+        crossbar_masks.append((f"crossbar:128x128 {float(text):.2f}", masked))
+    print_execution(hw, workload, crossbar_masks)
+    print_engine_speed(hw, crossbar_masks[0][1])
     print(
         "\ncrossbars = one copy of the weights; freed = share of the dense mapping's crossbars "
         "not needed; repl = replicas the chip holds (mapping.replication auto); speedup and "
         "energy are against the dense mapping on the same chip; sim ms includes the dense run."
+    )
+
+
+def with_execution(hw, execution: str):
+    mapping = hw.mapping.model_copy(update={"execution": execution})
+    return hw.model_copy(update={"mapping": mapping})
+
+
+def print_execution(hw, workload, masks_by_sparsity) -> None:
+    print(f"\n{'masks':<26}{'layer ms':>10}{'pipelined ms':>14}{'gain':>7}  execution")
+    for label, masked in [("dense", workload), *masks_by_sparsity]:
+        layer = simulate(masked, with_execution(hw, "layer"), baseline=False)
+        piped = simulate(masked, with_execution(hw, "pipelined"), baseline=False)
+        print(
+            f"{label:<26}{1e3 * layer.latency_s:>10.3f}{1e3 * piped.latency_s:>14.3f}"
+            f"{layer.latency_s / piped.latency_s:>6.2f}x  {piped.execution}"
+        )
+
+
+def print_engine_speed(hw, masked) -> None:
+    op = next(op for op in masked.gemms if op.weight_name is not None and op.layer == 0)
+    xb = hw.crossbar
+    stats = block_stats(op.mask, op.n, op.k, xb.rows, xb.cols, xb.adcs_per_crossbar)
+    timing = crossbar_timing(hw, op, stats, 1)
+    zeros = np.zeros(op.m * op.count, dtype=np.int64)
+    walls, ticks = {}, {}
+    for engine in ("event", "stepping"):
+        timing.finish_ticks(zeros[:1], engine)  # compile
+        started = time.perf_counter()
+        ticks[engine] = int(timing.finish_ticks(zeros, engine).max())
+        walls[engine] = time.perf_counter() - started
+    print(
+        f"\ntiming engines on {op.name} ({op.m} tokens, {timing.adc_load.shape[0]} crossbars, "
+        f"replication 1): event {1e3 * walls['event']:.3f} ms, stepping "
+        f"{1e3 * walls['stepping']:.1f} ms ({walls['stepping'] / walls['event']:.0f}x), "
+        f"{ticks['event']:,} ticks each, equal: {ticks['event'] == ticks['stepping']}"
     )
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from accel_sim import hardware_from_dict, load_hardware, simulate
@@ -22,10 +24,13 @@ from accel_sim.crossbar import (
     CrossbarSimResult,
     block_stats,
     chip_area_mm2,
+    crossbar_timing,
     tile_area_mm2,
     tile_power_w,
 )
+from accel_sim.kernels.crossbar_tiles import crossbar_cycle_stepping, crossbar_event_schedule
 from studies.cli import app
+from tests.naive.crossbar_tiles import naive_crossbar_schedule
 from workloads import attach_masks, build_workload
 from workloads.ops import GemmOp, GemmRole, Workload
 
@@ -131,14 +136,16 @@ def test_adc_conversions_and_dac_drives(dac_bits: int, seed: int) -> None:
 
 
 def test_adc_sharing_sets_the_read_time() -> None:
-    """With the ADC slower than the read, a read lasts the busiest ADC's active columns."""
+    """With the ADC slower than the read, the busiest ADC's queue paces the reads: every read
+    after the first waits for its 3 conversions (all other stages take 1 tick = 1 cycle)."""
     base = {"read_cycle_s": 1e-9, "adc_sample_rate_hz": 1e9, "adcs_per_crossbar": 2}
     chip = hardware_from_dict(chip_dict(crossbar=base, mapping={"replication": 1}))
     mask = np.zeros((8, 8), dtype=bool)
     mask[[0, 1, 2], 0] = True  # three outputs behind ADC 0, none behind ADC 1
     op = simulate(one_gemm(mask, m=4, n=8, k=8), chip).ops[0]
     input_slices = 8
-    assert op.compute_cycles == (4 * input_slices + 1) * 3  # 3 ns per read at 1 GHz
+    # buffer read + read + 32 reads x 3 conversions + shift-add + network + write
+    assert op.compute_cycles == 1 + 1 + 4 * input_slices * 3 + 1 + 1 + 1
     mask[[4], 0] = True  # one column behind ADC 1: still 3 conversions on ADC 0
     again = simulate(one_gemm(mask, m=4, n=8, k=8), chip).ops[0]
     assert again.compute_cycles == op.compute_cycles
@@ -209,6 +216,130 @@ def test_model_too_large_is_reprogrammed() -> None:
     assert op.mode == "crossbar-reprogrammed"
     assert op.program_passes == math.ceil(op.crossbars / 4)
     assert op.stall_cycles > 0 and op.energy_breakdown_j["dram"] > 0
+
+
+# --- cycle-level timing: fast engine == cycle stepping, pipelined execution ------------------
+
+
+@st.composite
+def kernel_cases(draw: st.DrawFn) -> tuple:
+    """Raw kernel inputs: a few crossbars, each with a busy ADC, in IMAs of 1-3."""
+    n_xbars = draw(st.integers(1, 5))
+    adcs = draw(st.sampled_from([1, 2, 4]))
+    load = np.array(draw(st.lists(st.integers(0, 4), min_size=n_xbars * adcs,
+                                  max_size=n_xbars * adcs))).reshape(n_xbars, adcs)  # fmt: skip
+    load[:, 0] = np.maximum(load[:, 0], 1)  # a mapped crossbar has an active column
+    ima_of = np.arange(n_xbars) // draw(st.integers(1, 3))
+    vectors = draw(st.integers(1, 6))
+    arrivals = np.array(draw(st.lists(st.integers(0, 30), min_size=vectors, max_size=vectors)))
+    scalars = [draw(st.integers(1, 3)), draw(st.integers(1, 4))]  # replicas, slices
+    scalars += [draw(st.integers(1, 7)) for _ in range(4)]  # read, in, net, out ticks
+    return load.astype(np.int64), ima_of.astype(np.int64), draw(st.integers(0, 6)), (
+        arrivals.astype(np.int64), *scalars)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(kernel_cases())
+def test_event_schedule_equals_cycle_stepping_and_naive_twin(case: tuple) -> None:
+    load, ima_of, sa_rate, (arrivals, *scalars) = case
+    stepped = crossbar_cycle_stepping(load, ima_of, sa_rate, arrivals, *scalars)
+    naive = naive_crossbar_schedule(load.tolist(), ima_of.tolist(), sa_rate, arrivals.tolist(),
+                                    *scalars)  # fmt: skip
+    starts = np.unique(ima_of, return_index=True)[1]
+    busiest = np.maximum.reduceat(load.max(axis=1), starts)
+    conversions = np.add.reduceat(load.sum(axis=1), starts)
+    sa = np.ones_like(conversions) if sa_rate == 0 else -(-conversions // sa_rate)
+    classes = np.unique(np.stack([busiest, sa], axis=1), axis=0)
+    fast = crossbar_event_schedule(classes[:, 0].copy(), classes[:, 1].copy(), arrivals, *scalars)
+    assert stepped.tolist() == naive == fast.tolist()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    adcs=st.sampled_from([1, 2, 4]),
+    dac_bits=st.integers(1, 4),
+    input_bits=st.integers(1, 8),
+    read_ns=st.integers(1, 6),
+    replication=st.integers(1, 3),
+    shift_adds=st.integers(0, 2),
+    m=st.integers(1, 4),
+    density=st.sampled_from([0.05, 0.2, 0.6]),
+)
+def test_chip_timing_engines_agree(
+    seed, adcs, dac_bits, input_bits, read_ns, replication, shift_adds, m, density
+) -> None:
+    """Random small chips and masks: the fast engine equals the stepping reference."""
+    crossbar = {"adcs_per_crossbar": adcs, "dac_bits": dac_bits, "read_cycle_s": read_ns * 1e-9,
+                "adc_sample_rate_hz": 1e9}  # fmt: skip
+    chip = hardware_from_dict(
+        chip_dict(crossbar=crossbar, encoding={"input_bits": input_bits},
+                  tile={"shift_adds_per_ima": shift_adds}, mapping={"replication": replication})
+    )  # fmt: skip
+    mask = random_mask(seed, n=12, k=10, density=density)
+    op = one_gemm(mask, m=m, n=12, k=10).ops[0]
+    stats = block_stats(mask, 12, 10, 8, 8, adcs)
+    timing = crossbar_timing(chip, op, stats, replication)
+    arrivals = np.random.default_rng(seed).integers(0, 20, size=m)
+    for given_arrivals in (np.zeros(m, dtype=np.int64), arrivals):
+        fast = timing.finish_ticks(given_arrivals, "event")
+        assert fast.tolist() == timing.finish_ticks(given_arrivals, "stepping").tolist()
+    result = simulate(one_gemm(mask, m=m, n=12, k=10), chip).ops[0]
+    assert result.compute_cycles == int(timing.finish_ticks(np.zeros(m, dtype=np.int64)).max())
+
+
+def hand_chip(**mapping) -> CrossbarChipConfig:
+    """Ticks = cycles; read 4, busiest ADC 4, shift-add 2, buffer/network 1 tick per vector."""
+    return hardware_from_dict(
+        chip_dict(
+            crossbar={"read_cycle_s": 4e-9, "adc_sample_rate_hz": 1e9, "dac_bits": 8},
+            encoding={"output_bits": 8},
+            tile={"buffer_bytes_per_s": 8e9, "network_bytes_per_s": 16e9, "network_hop_s": 2e-9},
+            mapping={"replication": 1, **mapping},
+        )
+    )
+
+
+def two_layers(tokens: int) -> Workload:
+    ops = tuple(
+        GemmOp(name, role, m=tokens, k=8, n=8, layer=0, weight_name=name)
+        for name, role in (("fc1", GemmRole.FFN_IN), ("fc2", GemmRole.FFN_OUT))
+    )
+    return Workload(model_name="toy", batch=1, seq_len=tokens, ops=ops)
+
+
+@pytest.mark.parametrize("tokens", [1, 5, 9])
+def test_pipelined_latency_is_fill_plus_slowest_stage(tokens: int) -> None:
+    """Per op and token: buffer read 1, read 4, conversions 4, shift-add 2, network 1, write 1;
+    before each op the input crosses one link (1) and a hop (2). Layer by layer every op takes
+    1 + 4 + 4 x tokens + 2 + 1 + 1; pipelined, fill + (tokens - 1) x 4 (the read/ADC stage)."""
+    layer = simulate(two_layers(tokens), hand_chip())
+    piped = simulate(two_layers(tokens), hand_chip(execution="pipelined"))
+    assert layer.cycles == layer.layer_cycles == 2 * (1 + 4 + 4 * tokens + 2 + 1 + 1)
+    fill = 2 * (1 + 2 + 1 + 4 + 4 + 2 + 1 + 1)
+    assert piped.execution == "pipelined"
+    assert piped.cycles == fill + (tokens - 1) * 4
+    assert piped.layer_cycles == layer.cycles
+    assert piped.energy_j == pytest.approx(layer.energy_j)
+
+
+def test_pipelined_bert_is_faster_than_layer_by_layer() -> None:
+    chip = load_hardware(PRESET)
+    workload = build_workload("bert-tiny", batch=1, seq_len=16)
+    layer = simulate(workload, chip)
+    piped = simulate(workload, chip.model_copy(update={"mapping": chip.mapping.model_copy(
+        update={"execution": "pipelined"})}))  # fmt: skip
+    assert piped.execution == "pipelined" and piped.forward_cycles is not None
+    assert piped.latency_s < layer.latency_s
+    assert piped.layer_cycles == layer.cycles
+    assert piped.totals()["latency_s"] == pytest.approx(piped.cycles / chip.clock_hz)
+
+
+def test_pipelined_falls_back_when_the_model_does_not_fit() -> None:
+    chip = hardware_from_dict(chip_dict(tiles=1, mapping={"execution": "pipelined"}))
+    result = simulate(one_gemm(np.ones((20, 12), dtype=bool)), chip)
+    assert result.execution == "layer" and "whole model" in result.execution_note
+    assert result.forward_cycles is None and result.cycles == result.layer_cycles
 
 
 # --- the command line on real MiniLM artifacts ------------------------------------------------
