@@ -188,3 +188,6 @@ def plot_command(
     written = _write_plots_and_report(directory, frame, run_info)
     for path in written:
         console.print(f"wrote {path}", highlight=False)
+
+
+study_app.command("accuracy")(__import__("studies.accuracy_cmd").accuracy_cmd.accuracy_command)

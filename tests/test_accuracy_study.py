@@ -1,0 +1,192 @@
+"""``cosim study accuracy`` (:mod:`studies.accuracy`): the table, relative-to-dense values,
+the co-design columns, resume and plots, on a tiny 2-layer hidden-64 model and MRPC."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import transformers
+from typer.testing import CliRunner
+
+from pruning.glue import default_data_dir
+from studies import accuracy
+from studies.cli import app
+
+torch.set_num_threads(1)
+runner = CliRunner()
+
+needs_glue = pytest.mark.skipif(
+    default_data_dir() is None or not (default_data_dir() / "MRPC").is_dir(),
+    reason="GLUE TSVs not found (../shared/data/glue or $COSIM_GLUE_DIR)",
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, hidden-64 BERT config directory (random weights, hashing tokenizer)."""
+    path = tmp_path_factory.mktemp("tiny-bert-accuracy")
+    transformers.BertConfig(
+        vocab_size=1000,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=64,
+    ).save_pretrained(path)
+    return path
+
+
+def _args(tiny_dir: Path, out: Path, work: Path) -> list[str]:
+    return [
+        "study",
+        "accuracy",
+        "--model",
+        str(tiny_dir),
+        "--tasks",
+        "MRPC",
+        "--methods",
+        "dense,magnitude,distill",
+        "--sparsities",
+        "0.9",
+        "--patterns",
+        "unstructured",
+        "--max-train-examples",
+        "48",
+        "--max-eval-examples",
+        "32",
+        "--seq-len",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--lr",
+        "1e-3",
+        "--out",
+        str(out),
+        "--work-dir",
+        str(work),
+        "--no-progress",
+    ]
+
+
+@pytest.fixture(scope="module")
+def study(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    if default_data_dir() is None or not (default_data_dir() / "MRPC").is_dir():
+        pytest.skip("GLUE TSVs not found")
+    root = tmp_path_factory.mktemp("accuracy-study")
+    out, work = root / "results", root / "work"
+    result = runner.invoke(app, _args(tiny_dir, out, work))
+    assert result.exit_code == 0, result.output
+    return {"out": out, "work": work, "output": result.output, "tiny": tiny_dir}
+
+
+@needs_glue
+def test_table_columns_and_rows(study: dict) -> None:
+    table = pd.read_csv(study["out"] / "results.csv")
+    for column in accuracy.TABLE_COLUMNS:
+        assert column in table.columns, column
+    assert set(table["method"]) == {"dense", "magnitude", "distill"}
+    assert len(table) == 3
+    assert (table["metric_name"] == "f1").all()  # MRPC's main metric
+    assert {"metric.accuracy", "metric.f1", "relative.accuracy"} <= set(table.columns)
+    # the constant majority-class predictor on the same dev subset: a positive F1 for MRPC
+    assert table["majority_metric"].between(0.5, 1.0).all()
+    pruned = table[table["method"] != "dense"]
+    assert (pruned["density"].between(0.09, 0.11)).all()
+    assert (pruned["compression_ratio"].between(9.0, 11.0)).all()
+    dense = table[table["method"] == "dense"].iloc[0]
+    assert dense["density"] == pytest.approx(1.0)
+    md = (study["out"] / "results.md").read_text()
+    assert md.startswith("| task | method |") and "distill" in md
+
+
+@needs_glue
+def test_relative_to_dense(study: dict) -> None:
+    table = pd.read_csv(study["out"] / "results.csv")
+    dense = table[table["method"] == "dense"].iloc[0]
+    for _, row in table.iterrows():
+        assert row["dense_metric"] == pytest.approx(dense["metric.f1"])
+        expected = row["metric.accuracy"] / dense["metric.accuracy"]
+        assert row["relative.accuracy"] == pytest.approx(expected)
+        if dense["metric.f1"] > 0:
+            assert row["relative_to_dense"] == pytest.approx(row["metric.f1"] / dense["metric.f1"])
+    assert dense["relative.accuracy"] == pytest.approx(1.0)
+    for _, row in table.iterrows():
+        margin = dense["metric.f1"] - row["majority_metric"]
+        if abs(margin) > 1e-9:
+            expected = (row["metric.f1"] - row["majority_metric"]) / margin
+            assert row["gain_retained"] == pytest.approx(expected)
+
+
+@needs_glue
+def test_codesign_columns(study: dict) -> None:
+    table = pd.read_csv(study["out"] / "results.csv")
+    assert (table["hw"] == accuracy.UNSTRUCTURED_HW).all()
+    for column in ("speedup", "energy_ratio", "sequences_per_s"):
+        values = table[column].astype(float)
+        assert values.map(math.isfinite).all() and (values > 0).all(), column
+    # 90 % unstructured runs faster than the dense model on the EIE-style array
+    pruned = table[table["method"] == "magnitude"].iloc[0]
+    dense = table[table["method"] == "dense"].iloc[0]
+    assert pruned["sequences_per_s"] > dense["sequences_per_s"]
+
+
+@needs_glue
+def test_plots_and_run_json(study: dict) -> None:
+    for stem in ("metric_vs_compression", "metric_vs_block_size", "accuracy_vs_speedup"):
+        path = study["out"] / "plots" / f"{stem}.png"
+        assert path.is_file() and path.stat().st_size > 1000
+    run = json.loads((study["out"] / "run.json").read_text())
+    assert run["command"].startswith("cosim study accuracy")
+    assert run["settings"]["seq_len"] == 32 and run["settings"]["max_train_examples"] == 48
+    assert run["n_points"] == 3 and run["evaluated"] == 3
+    # artifacts (weights) live in the work directory, never beside the results
+    assert not list(study["out"].rglob("*.safetensors"))
+    assert len(list((study["work"] / "teachers").iterdir())) == 1
+
+
+@needs_glue
+def test_rerun_resumes_without_work(study: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = pd.read_csv(study["out"] / "results.csv")
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a stored cell was evaluated again")
+
+    monkeypatch.setattr(accuracy, "evaluate_cell", must_not_run)
+    monkeypatch.setattr(accuracy, "_ensure_teacher", must_not_run)
+    result = runner.invoke(app, _args(study["tiny"], study["out"], study["work"]))
+    assert result.exit_code == 0, result.output
+    assert "0 cells evaluated, 3 reused" in result.output
+    after = pd.read_csv(study["out"] / "results.csv")
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_cells_hardware_and_estimate() -> None:
+    settings = accuracy.AccuracySettings(max_train_examples=320, seq_len=64, epochs=2)
+    points = accuracy.cell_points(
+        ["MRPC", "RTE"], ["dense", "magnitude", "distill"], ["unstructured", "block:16x16"],
+        [0.95, 0.5], settings,
+    )  # fmt: skip
+    assert len(points) == 2 + 2 * 2 * 2 * 2
+    assert [p["method"] for p in points[:2]] == ["dense", "dense"]
+    assert points[2]["sparsity"] == 0.5  # lower sparsities first
+    hw = {p["pattern"]: p["hw"] for p in points}
+    assert hw["block:16x16"] == accuracy.BLOCK_HW and hw["unstructured"] == "eie-64pe"
+    single = accuracy.cell_points(
+        ["MRPC"], ["magnitude"], ["block:4x4"], [0.9],
+        accuracy.AccuracySettings(hw="systolic-32x32-ws"),
+    )  # fmt: skip
+    assert single[0]["hw"] == "systolic-32x32-ws"
+    estimate = accuracy.estimate_seconds(points)
+    assert estimate["total"] == pytest.approx(estimate["teachers"] + estimate["cells"])
+    assert estimate["teachers"] > 0 and estimate["per_cell_max"] > 0
+    with pytest.raises(ValueError, match="unknown method"):
+        accuracy.cell_points(["MRPC"], ["prune-it"], ["unstructured"], [0.9], settings)
+    result = runner.invoke(app, ["study", "accuracy", "--methods", "nope", "--dry-run"])
+    assert result.exit_code != 0
