@@ -100,6 +100,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from accel_sim.config import Bytes
 from accel_sim.kernels.crossbar_tiles import crossbar_cycle_stepping, crossbar_event_schedule
 from accel_sim.results import OpResult, SimResult
+from accel_sim.run_hash import run_config_hash
 from accel_sim.units import quantity
 from accel_sim.vector_unit import INPUTS_PER_ELEMENT, LANE_OPS_PER_ELEMENT
 from accel_sim.version import __version__
@@ -751,27 +752,6 @@ def _replication(chip: CrossbarChipConfig, needed: int, max_vectors: int) -> int
     return option if option * needed <= chip.chip_crossbars else 1
 
 
-def _run_hash(workload: Workload, chip: CrossbarChipConfig, seed: int) -> str:
-    """Hash of the chip, the workload's shapes and masks, and the code version."""
-    shapes = [
-        (op.name, op.m, op.k, op.n, op.count, op.mask_digest)
-        if isinstance(op, GemmOp)
-        else (op.name, op.kind.value, op.elements)
-        for op in workload
-    ]
-    identity = {
-        "hardware": chip.model_dump(mode="json"),
-        "model": workload.model_name,
-        "batch": workload.batch,
-        "seq_len": workload.seq_len,
-        "ops": shapes,
-        "version": __version__,
-        "seed": seed,
-    }
-    canonical = json.dumps(identity, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
 def _cycles(seconds: float, clock_hz: float) -> int:
     return math.ceil(seconds * clock_hz - 1e-9) if seconds > 0 else 0
 
@@ -894,7 +874,7 @@ def simulate_crossbar(
         clock_hz=chip.clock_hz,
         pe_count=chip.pe_count,
         ops=tuple(results),
-        config_hash=_run_hash(workload, chip, seed),
+        config_hash=run_config_hash(workload, chip, seed),
         version=__version__,
         seed=seed,
         simulation_s=time.perf_counter() - started,

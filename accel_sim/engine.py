@@ -8,8 +8,6 @@ charged the chip's leakage for as long as the op runs.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 
 from accel_sim.config import HardwareConfig, SparseSupport
@@ -17,34 +15,12 @@ from accel_sim.crossbar import CrossbarChipConfig, simulate_crossbar
 from accel_sim.energy import dynamic_energy_j, leakage_power_w
 from accel_sim.op_cost import OpCost
 from accel_sim.results import OpResult, SimResult
+from accel_sim.run_hash import run_config_hash
 from accel_sim.sparse_exec import sparse_gemm_op_cost
 from accel_sim.systolic import array_parameters, dense_gemm_cost
 from accel_sim.vector_unit import vector_cost
 from accel_sim.version import __version__
 from workloads.ops import GemmOp, VectorOp, Workload
-
-
-def run_config_hash(workload: Workload, hw: HardwareConfig, seed: int = 0) -> str:
-    """Hash of everything that determines a result: hardware, workload shapes, code version."""
-    # A masked GEMM adds its mask digest (where the zeros are decides sparse cycles); dense
-    # workloads hash exactly as before masks existed.
-    shapes = [
-        (op.name, op.m, op.k, op.n, op.count, *(() if op.mask is None else (op.mask_digest,)))
-        if isinstance(op, GemmOp)
-        else (op.name, op.kind.value, op.elements)
-        for op in workload
-    ]
-    identity = {
-        "hardware": hw.model_dump(mode="json"),
-        "model": workload.model_name,
-        "batch": workload.batch,
-        "seq_len": workload.seq_len,
-        "ops": shapes,
-        "version": __version__,
-        "seed": seed,
-    }
-    canonical = json.dumps(identity, sort_keys=True, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def _op_result(

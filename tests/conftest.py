@@ -63,3 +63,11 @@ def pruned(tmp_path_factory: pytest.TempPathFactory):
     from tests.tiny_bert import save_pruned_artifact  # torch only for tests that ask
 
     return save_pruned_artifact(tmp_path_factory.mktemp("artifact") / "bert-block")
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A 2-layer, hidden-64 BERT config directory (random weights, hashing tokenizer)."""
+    from tests.tiny_bert import save_tiny_config
+
+    return save_tiny_config(tmp_path_factory.mktemp("tiny-bert"))

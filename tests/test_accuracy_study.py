@@ -10,36 +10,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-import transformers
 from typer.testing import CliRunner
 
 from pruning.glue import default_data_dir
 from studies import accuracy
 from studies.cli import app
+from tests.tiny_bert import needs_glue
 
 torch.set_num_threads(1)
 runner = CliRunner()
-
-needs_glue = pytest.mark.skipif(
-    default_data_dir() is None or not (default_data_dir() / "MRPC").is_dir(),
-    reason="GLUE TSVs not found (../shared/data/glue or $COSIM_GLUE_DIR)",
-)
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer, hidden-64 BERT config directory (random weights, hashing tokenizer)."""
-    path = tmp_path_factory.mktemp("tiny-bert-accuracy")
-    transformers.BertConfig(
-        vocab_size=1000,
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=128,
-        max_position_embeddings=64,
-    ).save_pretrained(path)
-    return path
-
 
 def _args(tiny_dir: Path, out: Path, work: Path) -> list[str]:
     return [

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 import transformers
 
 from pruning.artifact import save_artifact
+from pruning.glue import default_data_dir
 from pruning.oneshot import magnitude_prune
 
 torch.set_num_threads(1)
@@ -40,3 +42,22 @@ def save_pruned_artifact(out: Path, pattern: str = "block:4x4", sparsity: float 
         sparsity=sparsity,
     )
     return model, masks, out
+
+
+needs_glue = pytest.mark.skipif(
+    default_data_dir() is None or not (default_data_dir() / "MRPC").is_dir(),
+    reason="GLUE TSVs not found (../shared/data/glue or $COSIM_GLUE_DIR)",
+)
+
+
+def save_tiny_config(path: Path) -> Path:
+    """A 2-layer, hidden-64 BERT config directory (random weights, hashing tokenizer)."""
+    transformers.BertConfig(
+        vocab_size=1000,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=64,
+    ).save_pretrained(path)
+    return path
