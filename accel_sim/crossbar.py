@@ -99,7 +99,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from accel_sim.config import Bytes
 from accel_sim.kernels.crossbar_tiles import crossbar_cycle_stepping, crossbar_event_schedule
-from accel_sim.results import OpResult, SimResult
+from accel_sim.results import OpResult, SimResult, op_identity
 from accel_sim.run_hash import run_config_hash
 from accel_sim.units import quantity
 from accel_sim.vector_unit import INPUTS_PER_ELEMENT, LANE_OPS_PER_ELEMENT
@@ -896,15 +896,7 @@ def _op_result(op: GemmOp | VectorOp, cost: _Cost, chip: CrossbarChipConfig) -> 
     compute = _cycles(cost.seconds, chip.clock_hz)
     stall = _cycles(cost.stall_seconds, chip.clock_hz)
     return CrossbarOpResult(
-        name=op.name,
-        kind="gemm" if is_gemm else op.kind.value,
-        role=op.role.value if is_gemm else None,
-        layer=op.layer,
-        m=op.m if is_gemm else None,
-        n=op.n if is_gemm else None,
-        k=op.k if is_gemm else None,
-        count=op.count if is_gemm else 1,
-        elements=None if is_gemm else op.elements,
+        **op_identity(op),
         macs=cost.macs,
         compute_cycles=compute,
         stall_cycles=stall,
@@ -915,7 +907,6 @@ def _op_result(op: GemmOp | VectorOp, cost: _Cost, chip: CrossbarChipConfig) -> 
         sram_read_bytes=float(cost.buffer_read_bytes),
         sram_write_bytes=float(cost.buffer_write_bytes),
         utilisation=cost.utilisation,
-        weight_nnz=op.weight_nnz if is_gemm and op.mask is not None else None,
         mode=cost.mode if is_gemm else "vector",
         useful_macs=cost.useful_macs,
         **cost.extra,

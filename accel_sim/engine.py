@@ -14,7 +14,7 @@ from accel_sim.config import HardwareConfig, SparseSupport
 from accel_sim.crossbar import CrossbarChipConfig, simulate_crossbar
 from accel_sim.energy import dynamic_energy_j, leakage_power_w
 from accel_sim.op_cost import OpCost
-from accel_sim.results import OpResult, SimResult
+from accel_sim.results import OpResult, SimResult, op_identity
 from accel_sim.run_hash import run_config_hash
 from accel_sim.sparse_exec import sparse_gemm_op_cost
 from accel_sim.systolic import array_parameters, dense_gemm_cost
@@ -32,15 +32,7 @@ def _op_result(
     is_gemm = isinstance(op, GemmOp)
     counts = cost.counts
     return OpResult(
-        name=op.name,
-        kind="gemm" if is_gemm else op.kind.value,
-        role=op.role.value if is_gemm else None,
-        layer=op.layer,
-        m=op.m if is_gemm else None,
-        n=op.n if is_gemm else None,
-        k=op.k if is_gemm else None,
-        count=op.count if is_gemm else 1,
-        elements=None if is_gemm else op.elements,
+        **op_identity(op),
         macs=int(cost.counts.macs) if is_gemm else 0,
         compute_cycles=cost.compute_cycles,
         stall_cycles=cost.stall_cycles,
@@ -54,7 +46,6 @@ def _op_result(
         if is_gemm and cost.cycles
         else 0.0,
         folds=cost.folds,
-        weight_nnz=op.weight_nnz if is_gemm and op.mask is not None else None,
         mode=cost.mode if is_gemm else "vector",
         useful_macs=cost.useful_macs if is_gemm else None,
         load_imbalance=cost.load_imbalance,

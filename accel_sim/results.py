@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from accel_sim.energy import ENERGY_COMPONENTS
+from workloads.ops import GemmOp, VectorOp
+
+
+def op_identity(op: GemmOp | VectorOp) -> dict[str, Any]:
+    """The fields of an :class:`OpResult` that describe the op itself, not its cost (shared by
+    every simulator that builds op results)."""
+    is_gemm = isinstance(op, GemmOp)
+    return {
+        "name": op.name,
+        "kind": "gemm" if is_gemm else op.kind.value,
+        "role": op.role.value if is_gemm else None,
+        "layer": op.layer,
+        "m": op.m if is_gemm else None,
+        "n": op.n if is_gemm else None,
+        "k": op.k if is_gemm else None,
+        "count": op.count if is_gemm else 1,
+        "elements": None if is_gemm else op.elements,
+        "weight_nnz": op.weight_nnz if is_gemm and op.mask is not None else None,
+    }
 
 
 @dataclass(frozen=True)
