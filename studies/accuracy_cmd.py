@@ -181,9 +181,8 @@ def accuracy_command(
         "failed": len(summary.failed),
         "wall_s": time.perf_counter() - started,
     }
-    exported = store.export(out, run_info, keys)
-    # the tidy table replaces the store's raw export (settings live in run.json)
-    exported["parquet"].unlink(missing_ok=True)
+    # the tidy table below is the study's result; the store adds only run.json
+    store.write_run_info(out, run_info, keys)
     atomic_write_text(out / "results.csv", table.to_csv(index=False, lineterminator="\n"))
     atomic_write_text(out / "results.md", accuracy.render_markdown(table) + "\n")
     plots = accuracy.save_plots(table, out / "plots")

@@ -255,21 +255,34 @@ class ResultStore:
     ) -> dict[str, Path]:
         """Write ``results.parquet``, ``results.csv`` and ``run.json`` into ``out_dir``.
 
-        ``run.json`` holds ``run_info`` (spec, seeds, ...) plus the versions of Python and the
-        main libraries, the package version, the number of points, their config hashes (in
-        row order) and the creation time. Each file is written atomically.
+        ``run.json`` is :meth:`write_run_info`'s. Each file is written atomically.
         """
-        info = _plain_mapping(run_info, "run_info", allow_nan=False)
         table = self.frame(order)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "parquet": out / "results.parquet",
-            "csv": out / "results.csv",
-            "run": out / "run.json",
-        }
+        paths = {"parquet": out / "results.parquet", "csv": out / "results.csv"}
         atomic_write_bytes(paths["parquet"], table.to_parquet(index=False, engine="pyarrow"))
         atomic_write_text(paths["csv"], table.to_csv(index=False, lineterminator="\n"))
+        paths["run"] = self.write_run_info(out, run_info, table=table)
+        return paths
+
+    def write_run_info(
+        self,
+        out_dir: str | Path,
+        run_info: Mapping[str, Any],
+        order: Sequence[str] | None = None,
+        *,
+        table: pd.DataFrame | None = None,
+    ) -> Path:
+        """Write ``run.json`` alone (atomically): ``run_info`` (spec, seeds, ...) plus the
+        versions of Python and the main libraries, the package version, the number of points,
+        their config hashes (in row order) and the creation time. For callers that write
+        their own result table."""
+        info = _plain_mapping(run_info, "run_info", allow_nan=False)
+        if table is None:
+            table = self.frame(order)
+        path = Path(out_dir) / "run.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
         run = {
             **info,
             "package_version": __version__,
@@ -278,5 +291,5 @@ class ResultStore:
             "config_hashes": [str(key) for key in table["key"]],
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        atomic_write_text(paths["run"], json.dumps(run, indent=2, allow_nan=False) + "\n")
-        return paths
+        atomic_write_text(path, json.dumps(run, indent=2, allow_nan=False) + "\n")
+        return path

@@ -127,6 +127,7 @@ def test_plots_and_run_json(study: dict) -> None:
     assert run["n_points"] == 3 and run["evaluated"] == 3
     # artifacts (weights) live in the work directory, never beside the results
     assert not list(study["out"].rglob("*.safetensors"))
+    assert not (study["out"] / "results.parquet").exists()  # the tidy CSV is the table
     assert len(list((study["work"] / "teachers").iterdir())) == 1
 
 
