@@ -59,8 +59,7 @@ def compute_masks(
     within = within or {}
     if isinstance(pattern, NM) or scope == "per-matrix":
         return {
-            name: pattern.compute_mask(w, sparsity, within.get(name))
-            for name, w in weights.items()
+            name: pattern.compute_mask(w, sparsity, within.get(name)) for name, w in weights.items()
         }
     if not isinstance(pattern, RankedPattern):
         raise TypeError(f"global scope needs a ranked pattern, got {pattern!r}")

@@ -23,9 +23,7 @@ __all__ = ["accuracy", "f1_binary", "matthews_corrcoef", "pearson", "spearman"]
 def _pair(preds: ArrayLike, labels: ArrayLike, *, min_len: int = 1) -> tuple[np.ndarray, ...]:
     p, y = np.asarray(preds), np.asarray(labels)
     if p.ndim != 1 or y.ndim != 1:
-        raise ValueError(
-            f"predictions and labels must be 1-D, got shapes {p.shape} and {y.shape}"
-        )
+        raise ValueError(f"predictions and labels must be 1-D, got shapes {p.shape} and {y.shape}")
     if len(p) != len(y):
         raise ValueError(f"predictions ({len(p)}) and labels ({len(y)}) differ in length")
     if len(p) < min_len:

@@ -20,6 +20,7 @@ from tests.tiny_bert import needs_glue
 torch.set_num_threads(1)
 runner = CliRunner()
 
+
 def _args(tiny_dir: Path, out: Path, work: Path) -> list[str]:
     return [
         "study",

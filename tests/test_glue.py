@@ -137,8 +137,10 @@ def test_real_qnli_halves_are_disjoint_and_cover_dev(tmp_path):
     train = load_split("qnli", "train", data_dir=REAL_DIR)
     dev = load_split("qnli", "dev", data_dir=REAL_DIR)
     assert (len(train), len(dev)) == (2732, 2731)
-    assert train.note == dev.note == (
-        "QNLI train is missing on disk; train/dev are disjoint halves of dev.tsv (seed 0)"
+    assert (
+        train.note
+        == dev.note
+        == ("QNLI train is missing on disk; train/dev are disjoint halves of dev.tsv (seed 0)")
     )
     # with a train.tsv on disk, both splits are read as they are: here dev.tsv is complete
     (tmp_path / "QNLI").mkdir()
@@ -207,9 +209,7 @@ def test_env_data_dir_is_used(monkeypatch, tmp_path):
 
 def test_bom_na_strings_and_quotes_survive(tmp_path):
     text = (
-        "\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
-        '1\t1\t2\tNA\t" null "\n'
-        "0\t3\t4\tN/A\t\n"
+        '\ufeffQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tNA\t" null "\n0\t3\t4\tN/A\t\n'
     )
     write(tmp_path, "MRPC/train.tsv", text)
     loaded = load_split("mrpc", "train", data_dir=tmp_path)

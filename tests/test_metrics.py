@@ -88,9 +88,7 @@ def test_agrees_with_sklearn_and_scipy(seed):
     preds = np.where(rng.random(200) < 0.7, labels, 1 - labels)
     assert accuracy(preds, labels) == pytest.approx(skm.accuracy_score(labels, preds))
     assert f1_binary(preds, labels) == pytest.approx(skm.f1_score(labels, preds))
-    assert matthews_corrcoef(preds, labels) == pytest.approx(
-        skm.matthews_corrcoef(labels, preds)
-    )
+    assert matthews_corrcoef(preds, labels) == pytest.approx(skm.matthews_corrcoef(labels, preds))
     three = rng.integers(0, 3, size=200)
     noisy = np.where(rng.random(200) < 0.6, three, rng.integers(0, 3, size=200))
     assert matthews_corrcoef(noisy, three) == pytest.approx(skm.matthews_corrcoef(three, noisy))

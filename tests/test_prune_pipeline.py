@@ -20,6 +20,7 @@ from tests.tiny_bert import needs_glue
 torch.set_num_threads(1)
 runner = CliRunner()
 
+
 def quick(tiny_dir: Path, **fields) -> dict:
     settings = {
         "model": str(tiny_dir),
