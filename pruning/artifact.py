@@ -17,7 +17,6 @@ problem raises :class:`ArtifactError` naming the file and field.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
 import math
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from workloads.atomic_io import replace_dir
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -182,15 +183,6 @@ def _save_model(model: nn.Module, directory: Path) -> None:
         logging.enable_progress_bar()
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def save_artifact(
     model: nn.Module,
     masks: Mapping[str, Tensor | np.ndarray],
@@ -211,8 +203,9 @@ def save_artifact(
     must be JSON-serialisable (or None); ``synthetic_weights`` says whether the weights were
     randomly initialised rather than pre-trained (None: unknown). A ``tokenizer`` with
     ``save_pretrained`` is saved beside the weights so the artifact is self-contained. An
-    existing ``out_dir`` is replaced as a whole; a crash leaves either the old artifact or the
-    new one plus a hidden temporary sibling, never a torn ``out_dir``. Returns the artifact path.
+    existing ``out_dir`` is replaced as a whole (``workloads.atomic_io.replace_dir``, an atomic
+    swap on Linux); a crash leaves either the old artifact or the new one plus a hidden
+    temporary sibling, never a torn ``out_dir``. Returns the artifact path.
     """
     from safetensors.numpy import save_file
 
@@ -235,7 +228,6 @@ def save_artifact(
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    old: Path | None = None
     try:
         _save_model(model, tmp)
         if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
@@ -246,23 +238,10 @@ def save_artifact(
             if child.is_file():
                 with open(child, "rb") as handle:
                     os.fsync(handle.fileno())
-        _fsync_dir(tmp)
-        if target.exists() or target.is_symlink():
-            old = Path(
-                tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
-            )
-            os.replace(target, old)
-        os.replace(tmp, target)
+        replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not target.exists():
-            os.replace(old, target)  # put the previous artifact back
-            old = None
         raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    _fsync_dir(target.parent)
     return target
 
 

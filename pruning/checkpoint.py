@@ -25,6 +25,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from workloads.atomic_io import replace_dir
+
 __all__ = [
     "CheckpointConfig",
     "CheckpointError",
@@ -78,19 +80,6 @@ class CheckpointConfig:
 # ----------------------------------------------------------------------------- files
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(
     directory: str | Path,
     step: int,
@@ -111,10 +100,7 @@ def save_checkpoint(
         for name in (TENSORS_FILE, STATE_FILE):
             with open(tmp / name, "rb") as handle:
                 os.fsync(handle.fileno())
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-        _fsync_dir(directory)
+        replace_dir(tmp, target)  # an atomic swap when re-saving the same step
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,16 +1,79 @@
-"""Atomic file writes shared by every package (artifacts, results, CLI outputs).
+"""Atomic file writes shared by every package (artifacts, results, checkpoints, plots, CLI).
 
 A writer killed at any point leaves either the old file or the new one, never a torn file:
 data goes to a temporary file in the same directory, is flushed to disk, then renamed over
-the target (``os.replace`` is atomic on POSIX within one file system).
+the target (``os.replace`` is atomic on POSIX within one file system), and the directory
+entry is flushed too.
+
+- :func:`atomic_write_bytes` / :func:`atomic_write_text`: data already in memory.
+- :func:`atomic_write_with`: a library that insists on writing a path itself (matplotlib's
+  ``savefig``, pandas, safetensors) writes a temporary sibling that is then renamed.
+- :func:`replace_dir`: a directory written in full beside its target (an artifact, a
+  checkpoint) takes the target's place. Where the kernel supports it (Linux
+  ``renameat2(RENAME_EXCHANGE)``: ext4, xfs, btrfs, tmpfs) the two are swapped in one atomic
+  step; elsewhere the old directory is first renamed aside, leaving a short window in which
+  the target name is missing (the old one is still whole beside it).
+
+Temporary names start with ``.`` and end in ``.tmp`` (plus the target's suffix), so readers
+that list a directory can skip them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_with",
+    "fsync_dir",
+    "replace_dir",
+]
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Flush a directory's entries (a rename inside it) to disk; best effort."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def atomic_write_with(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp_path)`` to write a temporary sibling of ``path``, then rename it over
+    ``path``. The temporary name keeps the target's suffix, for writers that infer the format
+    from it. If ``write`` raises, the target is untouched and the temporary file removed."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        _fsync_file(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(target.parent)
+    return target
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -28,8 +91,64 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+    fsync_dir(target.parent)
     return target
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths atomically; False where the platform cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    path_arg = ctypes.c_char_p
+    renameat2.argtypes = [ctypes.c_int, path_arg, ctypes.c_int, path_arg, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(code, f"renameat2({a}, {b}, RENAME_EXCHANGE): {os.strerror(code)}")
+
+
+def replace_dir(tmp: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Move the finished directory ``tmp`` to ``target``, replacing what is there.
+
+    ``tmp`` must be a sibling of ``target`` (same file system) whose files are already
+    flushed. A kill at any point leaves ``target`` either the old directory or the new one;
+    the old one is deleted afterwards (a kill before that leaves it as a hidden sibling).
+    """
+    tmp, target = Path(tmp), Path(target)
+    fsync_dir(tmp)
+    if not (target.exists() or target.is_symlink()):
+        os.replace(tmp, target)
+        fsync_dir(target.parent)
+        return target
+    if target.is_dir() and not target.is_symlink() and _exchange(tmp, target):
+        fsync_dir(target.parent)
+        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old directory
+        return target
+    # No atomic exchange: rename the old one aside first, put it back if the second rename fails.
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.rmdir(old)
+    os.replace(target, old)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    fsync_dir(target.parent)
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        old.unlink(missing_ok=True)
+    return target
