@@ -17,6 +17,7 @@ Cells are evaluated by :func:`studies.runner.run_points` into a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -572,8 +573,10 @@ def plot_pareto_speedup(frame: pd.DataFrame, ax: Any = None) -> Any:
 
 
 def save_plots(frame: pd.DataFrame, out_dir: str | Path) -> list[Path]:
-    """Write the three plots as PNG under ``out_dir``; returns the paths."""
+    """Write the three plots as PNG under ``out_dir`` (each atomically); returns the paths."""
     import matplotlib
+
+    from workloads.atomic_io import atomic_write_with
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -589,7 +592,9 @@ def save_plots(frame: pd.DataFrame, out_dir: str | Path) -> list[Path]:
         ax = draw(frame)
         path = out / f"{stem}.png"
         ax.figure.tight_layout()
-        ax.figure.savefig(path, dpi=110)
-        plt.close(ax.figure)
+        try:
+            atomic_write_with(path, functools.partial(ax.figure.savefig, format="png", dpi=110))
+        finally:
+            plt.close(ax.figure)
         written.append(path)
     return written

@@ -27,8 +27,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,6 +40,7 @@ from accel_sim.area import area_mm2
 from accel_sim.energy import ENERGY_COMPONENTS
 from accel_sim.version import __version__
 from workloads import ENCODER_LINEAR_ROLES, PRESETS, attach_masks, build_workload
+from workloads.atomic_io import atomic_write_with
 
 __all__ = [
     "MASK_FORMAT",
@@ -163,21 +162,13 @@ def mask_file(mask_dir: str | Path, model: str, pattern: str, sparsity: float, s
 
 def save_mask_file(path: Path, masks: Mapping[str, np.ndarray], meta: dict) -> None:
     """Bit-packed masks plus their shapes and ``meta`` (JSON) in safetensors metadata;
-    written to a temporary sibling and renamed, so readers never see half a file."""
+    written atomically (``workloads.atomic_io``), so readers never see half a file."""
     from safetensors.numpy import save_file
 
     packed = {name: np.packbits(mask.reshape(-1)) for name, mask in masks.items()}
     shapes = {name: list(mask.shape) for name, mask in masks.items()}
     metadata = {"shapes": json.dumps(shapes), "meta": json.dumps(meta)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(packed, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_with(path, lambda tmp: save_file(packed, str(tmp), metadata=metadata))
 
 
 def load_mask_file(path: Path) -> tuple[dict[str, np.ndarray], dict]:

@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from accel_sim.energy import ENERGY_COMPONENTS
+from workloads.atomic_io import atomic_write_with
 
 __all__ = [
     "pareto_mask",
@@ -242,14 +243,18 @@ def _title(frame: pd.DataFrame, what: str) -> str:
 
 
 def save(ax: Axes, out_dir: str | Path, stem: str) -> list[Path]:
-    """Write the Axes' figure as ``stem.png`` and ``stem.svg`` and close it."""
+    """Write the Axes' figure as ``stem.png`` and ``stem.svg`` (each atomically) and close it."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.png", out / f"{stem}.svg"]
     figure = ax.figure
-    for path in paths:
-        figure.savefig(path, dpi=150 if path.suffix == ".png" else None)
-    plt.close(figure)
+    try:
+        for path in paths:
+            dpi = 150 if path.suffix == ".png" else None
+            write = functools.partial(figure.savefig, format=path.suffix[1:], dpi=dpi)
+            atomic_write_with(path, write)
+    finally:
+        plt.close(figure)
     return paths
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +13,7 @@ import typer
 
 from studies.console import console, fail
 from studies.spec import BUILTIN_DIR, StudySpecError, builtin_names, expand, load_spec
+from workloads.atomic_io import atomic_write_bytes, atomic_write_text
 
 study_app = typer.Typer(
     help="Design-space studies: sweep a spec, plot the table, write a report.",
@@ -35,7 +35,6 @@ def _representative(frame: pd.DataFrame) -> int:
 def _write_plots_and_report(out: Path, frame: pd.DataFrame, run_info: dict) -> list[Path]:
     from studies import plots as study_plots
     from studies.report import render_report
-    from workloads.atomic_io import atomic_write_text
 
     outputs = run_info.get("outputs", {})
     plots_dir = out / outputs.get("plots_dir", "plots")
@@ -131,8 +130,8 @@ def run_command(
     try:
         ops = op_frame(points[keys.index(rep_key)], mask_dir)
         ops.insert(0, "key", rep_key)
-        ops.to_parquet(out / OPS_FILE, index=False)
-        ops.to_csv(out / "ops.csv", index=False)
+        atomic_write_bytes(out / OPS_FILE, ops.to_parquet(index=False))
+        atomic_write_text(out / "ops.csv", ops.to_csv(index=False, lineterminator="\n"))
     except (WorkloadError, ValueError) as error:
         console.print(f"no roofline: {error}", highlight=False)
     synthetic = bool(frame.get("synthetic_weights", pd.Series([False])).fillna(False).any())
@@ -158,7 +157,7 @@ def run_command(
     exported = store.export(out, run_info, keys)
     run_info = json.loads(exported["run"].read_text())
     spec_file = Path(study) if Path(study).is_file() else BUILTIN_DIR / f"{study}.yaml"
-    shutil.copyfile(spec_file, out / "spec.yaml")
+    atomic_write_bytes(out / "spec.yaml", spec_file.read_bytes())
     written = _write_plots_and_report(out, frame, run_info)
     console.print(
         f"{summary.done} evaluated, {summary.skipped} reused, {len(summary.failed)} failed; "
