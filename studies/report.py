@@ -168,7 +168,7 @@ def render_report(
         f"failed: {run_info.get('failed', 0)})",
         f"- wall time of the run: {run_info.get('wall_s', float('nan')):.1f} s; "
         f"simulation time summed over points: "
-        f"{float(frame['simulation_s'].sum()) if 'simulation_s' in frame else 0.0:.1f} s",
+        f"{float(run_info.get('timing', {}).get('simulation_s', 0.0)):.1f} s",
         f"- seed: {run_info.get('seed')}",
         f"- masks: {run_info.get('masks', '-')}",
         f"- package version: {run_info.get('package_version', '-')}; "

@@ -2,7 +2,11 @@
 
 Layout of a store directory::
 
-    points/<key>.json   {"key", "config", "row", "version"}, one per finished point
+    points/<key>.json   {"key", "config", "row", "version", "timing"}, one per finished point
+
+Result fields that measure the machine rather than the design point (``TIMING_FIELDS``: the
+simulator's wall time) are kept out of ``row`` in ``timing``, so the result table of a spec
+is bit-identical across runs and backends; ``run.json`` carries their sum.
 
 ``key`` is :func:`point_key` of the point's full configuration (hardware, workload, pattern,
 ...) plus the package version, so a rerun skips finished points and a changed simulator
@@ -41,6 +45,8 @@ _KEY_RE = re.compile(f"^[0-9a-f]{{{KEY_LENGTH}}}$")
 # pandas 3's string dtype keeps None as missing; pandas 2's "str" would write the text "None"
 _STR_DTYPE: Any = "str" if int(pd.__version__.split(".")[0]) >= 3 else object
 _VERSIONED = ("numpy", "numba", "pandas", "pyarrow", "scipy", "torch", "transformers")
+# Row fields that vary from run to run (wall times): stored beside the row, not in the table.
+TIMING_FIELDS = frozenset({"simulation_s", "wall_s"})
 
 
 class StoreError(ValueError):
@@ -198,11 +204,13 @@ class ResultStore:
         expected = _key_of(plain_config, __version__)
         if key != expected:
             raise StoreError(f"key {key} does not match its config (point_key gives {expected})")
+        plain_row = _plain_mapping(row, f"result row of point {key}", allow_nan=True)
         document = {
             "key": key,
             "config": plain_config,
-            "row": _plain_mapping(row, f"result row of point {key}", allow_nan=True),
+            "row": {k: v for k, v in plain_row.items() if k not in TIMING_FIELDS},
             "version": __version__,
+            "timing": {k: v for k, v in plain_row.items() if k in TIMING_FIELDS},
         }
         atomic_write_text(self._path(key), json.dumps(document, indent=1) + "\n")
 
@@ -222,7 +230,8 @@ class ResultStore:
         of each key and leaving out keys that are not stored (failed or not yet run); without
         it every stored point appears, sorted by key. Columns appear in the order first seen;
         a result column named like a config column is renamed ``row.<name>``. Dtypes depend
-        only on the values, so the same points give the same frame whatever wrote them.
+        only on the values, so the same points give the same frame whatever wrote them; wall
+        times (``TIMING_FIELDS``) are left out (see :meth:`timing`).
         """
         if order is None:
             wanted = sorted(self.keys())
@@ -234,7 +243,8 @@ class ResultStore:
             if document is None:
                 continue
             record = _flatten(document["config"])
-            for name, value in _flatten(document["row"]).items():
+            row = {k: v for k, v in document["row"].items() if k not in TIMING_FIELDS}
+            for name, value in _flatten(row).items():
                 record[f"row.{name}" if name in record or name == "key" else name] = value
             record["key"] = key
             records.append(record)
@@ -246,6 +256,22 @@ class ResultStore:
         if not data:
             return pd.DataFrame({"key": pd.Series([], dtype=_STR_DTYPE)})
         return pd.DataFrame(data)
+
+    def timing(self, order: Sequence[str] | None = None) -> dict[str, float]:
+        """Each ``TIMING_FIELDS`` entry summed over the stored points (of ``order``)."""
+        keys = sorted(self.keys()) if order is None else dict.fromkeys(order)
+        totals: dict[str, float] = {}
+        for key in keys:
+            document = self._read(_check_key(key))
+            if document is None:
+                continue
+            timing = document.get("timing")
+            # stores written before TIMING_FIELDS kept the wall times in the row
+            fields = timing if isinstance(timing, dict) else document["row"]
+            for name, value in fields.items():
+                if name in TIMING_FIELDS and isinstance(value, int | float):
+                    totals[name] = totals.get(name, 0.0) + float(value)
+        return totals
 
     def export(
         self,
@@ -276,8 +302,8 @@ class ResultStore:
     ) -> Path:
         """Write ``run.json`` alone (atomically): ``run_info`` (spec, seeds, ...) plus the
         versions of Python and the main libraries, the package version, the number of points,
-        their config hashes (in row order) and the creation time. For callers that write
-        their own result table."""
+        their config hashes (in row order), the summed wall times of the points
+        (``timing``) and the creation time. For callers that write their own result table."""
         info = _plain_mapping(run_info, "run_info", allow_nan=False)
         if table is None:
             table = self.frame(order)
@@ -289,6 +315,7 @@ class ResultStore:
             "versions": _versions(),
             "n_points": len(table),
             "config_hashes": [str(key) for key in table["key"]],
+            "timing": self.timing([str(key) for key in table["key"]]),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         atomic_write_text(path, json.dumps(run, indent=2, allow_nan=False) + "\n")

@@ -95,7 +95,7 @@ def test_put_and_read_back(tmp_path: Path) -> None:
     assert store.keys() == set(keys)
     assert all(store.has(key) for key in keys)
     document = json.loads((tmp_path / "points" / f"{keys[0]}.json").read_text())
-    assert set(document) == {"key", "config", "row", "version"}
+    assert set(document) == {"key", "config", "row", "version", "timing"}
     assert document["key"] == keys[0]
     assert document["config"] == cheap_points(1)[0]
 
