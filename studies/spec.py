@@ -37,6 +37,7 @@ import copy
 import hashlib
 import itertools
 import json
+import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
@@ -78,16 +79,30 @@ def _check_pattern(text: str) -> str:
         raise ValueError(str(error)) from None
 
 
-def _check_relative(text: str) -> str:
-    """A path that stays inside the output directory: relative, no ``..``."""
+_OUTPUT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+
+
+def _check_output_name(text: str) -> str:
+    """One file or directory name inside the output directory: no path separators, no
+    ``..``, not absolute, not hidden, so a spec cannot make a study write anywhere else."""
     if not text or not text.strip():
-        raise ValueError("expected a non-empty relative path")
+        raise ValueError("expected a non-empty file name inside the output directory")
     for flavour in (PurePosixPath, PureWindowsPath):
         path = flavour(text)
         if path.is_absolute() or path.drive or path.root:
-            raise ValueError(f"{text!r} is absolute: expected a path inside the output directory")
+            raise ValueError(f"{text!r} is absolute: expected a name inside the output directory")
         if ".." in path.parts:
             raise ValueError(f"{text!r} leaves the output directory ('..' is not allowed)")
+    if "/" in text or "\\" in text:
+        raise ValueError(
+            f"{text!r} contains a path separator: expected a single name inside the output "
+            "directory"
+        )
+    if not _OUTPUT_NAME.match(text):
+        raise ValueError(
+            f"{text!r} is not a plain name: expected letters, digits, '.', '_' or '-', "
+            "not starting with '.' or '-'"
+        )
     return text
 
 
@@ -158,7 +173,7 @@ def _check_ratios(values: list[float]) -> list[float]:
 
 
 class Outputs(_Spec):
-    """Files the study writes, relative to the output directory."""
+    """Files the study writes: single names inside the output directory."""
 
     plots_dir: str = "plots"
     report: str = "report.md"
@@ -166,7 +181,7 @@ class Outputs(_Spec):
     @field_validator("plots_dir", "report")
     @classmethod
     def _inside(cls, value: str) -> str:
-        return _check_relative(value)
+        return _check_output_name(value)
 
 
 class StudySpec(_Spec):
