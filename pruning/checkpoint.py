@@ -133,7 +133,8 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]
     try:
         tensors = load_file(str(path / TENSORS_FILE))
         state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+    # safetensors raises its own SafetensorError (not an OSError) on torn or foreign files
+    except Exception as error:
         raise CheckpointError(f"{path}: unreadable checkpoint ({error})") from None
     return tensors, state
 

@@ -14,6 +14,7 @@ Nothing is downloaded; every failure is a :class:`ModelLoadError` naming the sou
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,12 +120,19 @@ def _recorded_synthetic(path: Path) -> bool:
 
 
 def _from_pretrained(path: Path, head: dict[str, object]) -> object:
-    from transformers import AutoModelForSequenceClassification
+    """Load weights without running pickled code: safetensors when present, and a pickle-based
+    ``pytorch_model.bin`` only through ``torch.load(weights_only=True)``, which refuses
+    anything but tensors and plain containers."""
+    from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
+    safety = {}
+    if "weights_only" in inspect.signature(PreTrainedModel.from_pretrained).parameters:
+        # (older transformers releases pass weights_only=True to torch.load themselves)
+        safety["weights_only"] = True
     try:
         with _quiet_transformers():
             return AutoModelForSequenceClassification.from_pretrained(
-                path, local_files_only=True, ignore_mismatched_sizes=True, **head
+                path, local_files_only=True, ignore_mismatched_sizes=True, **safety, **head
             )
     # transformers raises OSError/ValueError/RuntimeError and safetensors its own errors.
     except Exception as error:
