@@ -203,9 +203,16 @@ def hardware_from_dict(data: Any, source: str = "<dict>") -> HardwareConfig | Cr
             f"invalid hardware config {source}: expected a YAML mapping of fields, "
             f"got {type(data).__name__}"
         )
+    kind = data.get("kind")
+    if kind is not None and kind != "crossbar":
+        raise HardwareConfigError(
+            f"invalid hardware config {source}: kind: {kind!r} is not a hardware kind: "
+            "expected 'crossbar' (a ReRAM crossbar chip) or no kind (a systolic or "
+            "sparse PE array)"
+        )
     try:
         # --- crossbar chips (accel_sim.crossbar; imported here: it imports this module) ---
-        if data.get("kind") == "crossbar":
+        if kind == "crossbar":
             from accel_sim.crossbar import CrossbarChipConfig
 
             return CrossbarChipConfig.model_validate(data)
