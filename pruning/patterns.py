@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Real
 
@@ -313,6 +314,31 @@ class NM(Pattern):
 
     def __str__(self) -> str:
         return f"nm:{self.n}:{self.m}"
+
+
+def check_fits(pattern: Pattern, shapes: Mapping[str, tuple[int, int]]) -> None:
+    """Refuse, before any work, a pattern that cannot act on one of the weights to prune.
+
+    ``shapes`` maps weight names to ``(out, in)``. A block (or crossbar tile) at least as
+    large as a whole matrix makes it one group, which no sparsity below 1 can prune; N:M
+    needs M to divide ``in``; ``head:H`` needs H to divide ``out``. Raises
+    :class:`PatternError` naming the first weight that does not fit and the expected form.
+    """
+    for name, (out, inn) in shapes.items():
+        where = f"pattern {pattern} does not fit weight {name!r} of shape [{out}, {inn}]"
+        if isinstance(pattern, Block) and pattern.rows >= out and pattern.cols >= inn:
+            if out * inn > 1:
+                raise PatternError(
+                    f"{where}: one {pattern.rows}x{pattern.cols} block holds the whole matrix, "
+                    f"so no sparsity below 1 prunes it; expected a block smaller than the "
+                    f"matrix in rows or cols (rows < {out} or cols < {inn})"
+                )
+        elif isinstance(pattern, NM) and inn % pattern.m:
+            raise PatternError(f"{where}: expected M={pattern.m} to divide in_features={inn}")
+        elif isinstance(pattern, Head) and out % pattern.heads:
+            raise PatternError(
+                f"{where}: expected {pattern.heads} heads to divide out_features={out}"
+            )
 
 
 _SIZE2 = re.compile(r"(block|crossbar):(\d+)x(\d+)")

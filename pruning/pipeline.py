@@ -41,6 +41,7 @@ from pruning.job import PruneJob
 from pruning.masking import FixedMasks, MaskSet
 from pruning.masks import compute_masks
 from pruning.models import LoadedModel, load_model
+from pruning.patterns import check_fits
 from pruning.targets import prunable_weights
 from pruning.train import (
     EncodedData,
@@ -126,6 +127,7 @@ class _Run:
         self.model: nn.Module = self.loaded.model
         self.data = load_task_data(job, self.loaded) if job.task else None
         self.weights = prunable_weights(self.model, job.include)
+        check_fits(job.parsed_pattern, {n: tuple(w.shape) for n, w in self.weights.items()})
         self.metrics: dict[str, dict[str, float]] = {}
         self.phases: list[dict[str, Any]] = []
         self.teacher: nn.Module | None = None

@@ -133,10 +133,11 @@ def compute_masks_for(
     model: str, pattern: str, sparsity: float, seed: int
 ) -> tuple[dict[str, np.ndarray], bool]:
     """Magnitude keep-masks of ``model``'s encoder weights and the synthetic-weights flag."""
-    from pruning.patterns import NM, parse_pattern
+    from pruning.patterns import NM, check_fits, parse_pattern
 
     parsed = parse_pattern(pattern)
     weights, synthetic = _weights(model, seed)
+    check_fits(parsed, {name: tuple(w.shape) for name, w in weights.items()})
     level = None if isinstance(parsed, NM) else sparsity
     return {name: _mask_one(parsed, w, level) for name, w in weights.items()}, synthetic
 
