@@ -340,9 +340,15 @@ def _hardware_points(base_hw: dict, grid: Grid, source: str) -> list[tuple[dict,
 
 
 def _artifact_digest(path: Path) -> str:
-    from pruning.artifact import MANIFEST_FILE, MASKS_FILE
+    from pruning.artifact import MANIFEST_FILE, MASKS_FILE, ArtifactError, load_artifact
 
     digest = hashlib.sha256()
+    if not path.is_dir():
+        raise StudySpecError(f"study spec field artifacts: {path} is not an artifact directory")
+    try:
+        load_artifact(path)  # a broken artifact fails here, not in every design point
+    except ArtifactError as error:
+        raise StudySpecError(f"study spec field artifacts: {error}") from None
     for name in (MANIFEST_FILE, MASKS_FILE):
         file = path / name
         if not file.is_file():
