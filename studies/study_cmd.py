@@ -181,10 +181,20 @@ def plot_command(
         raise fail(f"{directory}: expected results.parquet and run.json from `cosim study run`")
     try:
         frame = pd.read_parquet(results)
+    except (OSError, ValueError) as error:  # pyarrow's errors subclass both
+        raise fail(f"{results}: cannot read as Parquet ({error})") from None
+    try:
         run_info = json.loads(run_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise fail(f"{directory}: cannot read the results ({error})") from None
-    written = _write_plots_and_report(directory, frame, run_info)
+    except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError
+        raise fail(f"{run_file}: not valid JSON ({error}): expected a JSON object") from None
+    if not isinstance(run_info, dict):
+        raise fail(f"{run_file} holds a JSON {type(run_info).__name__}: expected an object")
+    try:
+        written = _write_plots_and_report(directory, frame, run_info)
+    except KeyError as error:  # a column the plots or report need
+        raise fail(
+            f"{results}: no column {error}: expected the table `cosim study run` writes"
+        ) from None
     for path in written:
         console.print(f"wrote {path}", highlight=False)
 
