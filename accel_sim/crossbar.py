@@ -20,7 +20,9 @@ number of input vectors).
 
 **Timing** (cycle-level per op, ``accel_sim.kernels.crossbar_tiles``; time base = ADC sample
 periods, converted to chip cycles per op). Per input vector: a buffer read of its active
-inputs (the op's tiles' ``buffer_bytes_per_s``), ``input_slices = ceil(input_bits /
+inputs (the op's tiles' ``buffer_bytes_per_s``) into the IMA input registers, which hold
+``input_register_bytes`` (so a slow ADC queue stalls the buffer reads once they are full;
+``_register_depth``), ``input_slices = ceil(input_bits /
 dac_bits)`` bit-serial reads on every mapped crossbar (``read_cycle_s`` each); a read is latched
 into sample-and-hold once every ADC has converted the previous one, and each ADC converts its
 column group's active columns one per sample period (ADC ``a`` serves ``[a * g, (a + 1) *
@@ -31,13 +33,15 @@ per period); then the vector's inputs and partial sums cross the network (the op
 and a cycle-stepping reference compute the same ticks. ``mapping.execution``: ``layer`` runs
 ops one after another (latency = sum of ops); ``pipelined`` streams tokens through every
 layer's own crossbars (``_pipelined_ticks``: tile-to-tile transfers over one tile's network
-port plus ``network_hop_s``; streaming vector ops as digital-unit stages; attention a barrier
-on the digital unit); a model that does not fit falls back to ``layer`` with
-``execution_note``. If the whole model
-does not fit on the chip, every weight GEMM is reprogrammed before it runs, each forward pass
-(assumption, stated): in passes of at most the chip's crossbars (each pass timed as the
-whole op, an approximation), each pass writing crossbar
-rows in parallel (``rows * program_row_s``), weights read from DRAM. Attention GEMMs run on
+port plus ``network_hop_s``; streaming vector ops as stages on the one digital unit, which
+all stages share, so its busy time serialises; attention a barrier on it); a model that does
+not fit falls back to ``layer`` with ``execution_note``. If the whole model does not fit on
+the chip, every weight GEMM is reprogrammed before it runs, each forward pass (assumption,
+stated): its mapped blocks in passes of at most the chip's crossbars, each pass timed on its
+own as its write (crossbar rows in parallel, ``rows * program_row_s``, but no faster than the
+pass's weights arrive from DRAM) plus every vector streamed through that pass's blocks
+(partial sums of row blocks in different passes merge in the buffers; not timed). Attention
+GEMMs run on
 a digital MAC array (``digital.macs_per_cycle`` MACs per cycle, ideal utilisation) and vector
 ops on its SIMD lanes (lane-op counts from ``accel_sim.vector_unit``), operands in the tile
 eDRAM; the embedding gather reads DRAM. Cycles are counted at ``clock_hz``.
@@ -52,35 +56,46 @@ block, partial sums collected); ``digital`` per MAC / lane-op of the digital uni
 per bit (reprogramming and embedding gather). No leakage is modelled (ISAAC reports
 component powers at full activity only).
 
-**Defaults** (ISAAC: Shafiee et al., ISCA 2016, Table of component parameters, 32 nm; values
-read via Accelergy's ``hwcomponents-library`` ``isaac.py``, which quotes the table and its
-derivations, are marked [V]; values recalled from the paper's table and not found in a stored
-source are marked [R]; derived [D]; assumptions [A]):
+**Defaults** (ISAAC: Shafiee et al., ISCA 2016, Table I and text, 32 nm). [T]: read in a
+verbatim transcription of Table I and of the quoted text (dyigitpolat/mimarsinan,
+``docs/research/physics/isaac_constants_research.md``, commit 5c65ecb4; it transcribes the
+paper's PDF, which was not available here); [V]: read in Accelergy's ``hwcomponents-library``
+``hwcomponents_library/library/isaac.py`` (commit 19ecd2fc), which quotes Table I and derives
+per-action energies; [D] derived here; [A] assumption. Table I's IMA and tile rows are group
+totals (12 IMAs per tile; the transcription reconciles them with the printed totals):
 
-* ADC 8 b, 8 per IMA (one per 128x128 crossbar), 16 mW and 0.0096 mm^2 per IMA [V] ->
-  2 mW and 1200 um^2 each; 1.28 GS/s [R] (the library's note uses 1.2 GS/s, the Kull et al.
-  ISSCC 2013 ADC; 1.28 GS/s is what 128 columns in ISAAC's 100 ns cycle need) -> 2 mW /
-  1.28 GS/s = 1.5625 pJ per conversion [D] (library: 1.67 pJ at 1.2 GS/s).
-* DAC 1 b, 8 x 128 per IMA, 4 mW, 170 um^2 per IMA [V] -> 0.39 pJ per row drive at one drive
-  per 100 ns [D], 0.166 um^2 each.
-* Memristor crossbar 128 x 128, 2 bits per cell, 8 per IMA, 2.4 mW, 0.0002 mm^2 per IMA [R]
-  -> 0.3 mW x 100 ns = 30 pJ per full read [D], 25 um^2 each. Read (cycle) 100 ns [R].
-* Sample-and-hold 8 x 128 per IMA, 10 uW, 0.00004 mm^2 [R] (area only).
-* Shift-and-add 4 per IMA, 0.2 mW, 60 um^2 each [V] -> 0.2 mW / (8 x 1.28 GS/s) =
-  0.0195 pJ per op [D] (library 0.021 pJ at 1.2 GS/s); one more per tile [R].
-* IMA input register 2 KB (0.0021 mm^2) and output register 256 B (0.00077 mm^2), tile
-  output register 3 KB (0.0032 mm^2) [R]: area only (their 1.47 mW per IMA is not modelled).
-* eDRAM buffer 64 KB per tile, 20.7 mW, 0.083 mm^2 [V]; 20.45 pJ per 256-bit access [V] ->
-  0.639 pJ/B; 20.7 mW / 0.639 pJ/B = 32.4 GB/s per tile [D].
-* eDRAM-to-IMA bus 384 wires, 7 mW, 7500 um^2 per IMA [V]; 0.054 pJ/bit [V]. Router 42 mW
-  and 0.151 mm^2 shared by 4 tiles [V]; 20.74 pJ per 256 bits [V]. Network energy = router +
-  bus = 0.648 + 0.432 = 1.08 pJ/B [D]; 10.5 mW / 0.648 pJ/B = 16.2 GB/s per tile [D].
-* 12 IMAs per tile, 168 tiles per chip; tile 330 mW and 0.372 mm^2, chip 55.4 W and
-  62.5 mm^2 [R] (sigmoid/max-pool units and HyperTransport links are not modelled).
+* ADC 8 b, 8 per IMA (one per 128x128 crossbar), 16 mW and 0.0096 mm^2 per IMA [T][V] ->
+  2 mW and 1200 um^2 each. Rate: Table I says 1.2 GSps [T][V]; the text (sec. V) says "a single
+  1.28 GSps ADC unit" converts a crossbar's 128 columns in one 100 ns cycle [T]; the preset
+  uses 1.28 GS/s -> 2 mW / 1.28 GS/s = 1.5625 pJ per conversion [D] (library: 1.67 pJ at 1.2).
+* DAC 1 b, 8 x 128 per IMA, 4 mW, 0.00017 mm^2 per IMA [T][V] -> 0.39 pJ per row drive at
+  one drive per 100 ns [D], 0.166 um^2 each.
+* Memristor crossbar 128 x 128, 2 bits per cell, 8 per IMA, 2.4 mW, 0.0002 mm^2 per IMA [T]
+  -> 0.3 mW x 100 ns = 30 pJ per full read [D], 25 um^2 each (one significant figure in
+  Table I). Read (= pipeline cycle) 100 ns (sec. IV) [T].
+* Sample-and-hold 8 x 128 per IMA, 10 uW, 0.00004 mm^2 [T] (area only; 0.12 mW per tile).
+* Shift-and-add 4 per IMA, 0.2 mW, 0.00024 mm^2 [T] (60 um^2 each [V]) -> 0.2 mW / (8 x 1.28
+  GS/s) = 0.0195 pJ per op [D] (library 0.021 pJ at 1.2 GS/s); one more per tile, 0.05 mW,
+  0.00006 mm^2 [T].
+* IMA input register 2 KB (1.24 mW, 0.0021 mm^2) and output register 256 B (0.23 mW,
+  0.00077 mm^2), tile output register 3 KB (1.68 mW, 0.0032 mm^2) [T]: areas modelled, the IR
+  size bounds the vectors queued ahead of the crossbars; their 19.3 mW per tile is not.
+* eDRAM buffer 64 KB per tile, 20.7 mW, 0.083 mm^2 [T][V]; 20.45 pJ per 256-bit access [V]
+  -> 0.639 pJ/B; 20.7 mW / 0.639 pJ/B = 32.4 GB/s per tile [D].
+* eDRAM-to-IMA bus 384 wires, 7 mW, 0.090 mm^2 per tile [T] (7500 um^2 per IMA [V]);
+  0.054 pJ/bit [V]. Router 42 mW and 0.151 mm^2 shared by 4 tiles [T] (the library rounds the
+  area to 0.150 mm^2); 20.74 pJ per 256 bits [V]. Network energy = router + bus = 0.648 + 0.432
+  = 1.08 pJ/B [D]; 10.5 mW / 0.648 pJ/B = 16.2 GB/s per tile [D]. Router latency is not
+  stated in ISAAC: ``network_hop_s`` is [A].
+* 12 IMAs per tile (289 mW, 0.157 mm^2), 168 tiles per chip (sec. VII "14x12 tiles"); tile
+  330 mW and 0.372 mm^2, 168 tiles 55.4 W and 62.5 mm^2, HyperTransport 10.4 W and 22.88 mm^2,
+  chip 65.8 W and 85.4 mm^2 [T]; tile clock 1.2 GHz (Table I header) [T]. Sigmoid (0.52 mW,
+  0.0006 mm^2), max-pool (0.4 mW, 0.00024 mm^2) and HyperTransport are not modelled.
 * Not in ISAAC: ReRAM programming energy 10 pJ per cell and 1 us per row (multi-level
-  program-and-verify) [A]; the digital unit for attention and vector ops (Horowitz ISSCC 2014,
-  45 nm, not scaled: int16 multiply 0.8 pJ [D] + int32 add 0.1 pJ, fp16 lane-op 1.1 pJ; area
-  1128 + 137 um^2 per MAC, vector lane as ``accel_sim.area``) [A]; DRAM pJ/bit is an input.
+  program-and-verify; ISAAC assumes weights resident) [A]; the digital unit for attention and
+  vector ops (Horowitz ISSCC 2014, 45 nm, not scaled, as ``accel_sim.energy``: int16 multiply
+  0.8 pJ [D] + int32 add 0.1 pJ, fp16 lane-op 1.1 pJ; area 1128 + 137 um^2 per MAC, vector
+  lane as ``accel_sim.area``) [A]; DRAM pJ/bit is an input.
 """
 
 from __future__ import annotations
@@ -98,7 +113,11 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from accel_sim.config import Bytes
-from accel_sim.kernels.crossbar_tiles import crossbar_cycle_stepping, crossbar_event_schedule
+from accel_sim.kernels.crossbar_tiles import (
+    book_shared_unit,
+    crossbar_cycle_stepping,
+    crossbar_event_schedule,
+)
 from accel_sim.results import OpResult, SimResult, op_identity
 from accel_sim.run_hash import run_config_hash
 from accel_sim.units import quantity
@@ -194,6 +213,7 @@ class Tile(_Spec):
     crossbars_per_ima: int = Field(default=8, gt=0, le=1024, strict=True)
     shift_adds_per_ima: int = Field(default=4, ge=0, le=1024, strict=True)  # 0: no S+A limit
     shift_add_ops_per_adc_cycle: int = Field(default=2, gt=0, le=1024, strict=True)  # [A]
+    input_register_bytes: Bytes = 2 * 1024  # per IMA (ISAAC's IR)
     buffer_bytes: Bytes = 64 * 1024
     buffer_bytes_per_s: BytesPerSecond = 32.4e9
     network_bytes_per_s: BytesPerSecond = 16.2e9
@@ -243,7 +263,7 @@ class CrossbarArea(_Spec):
     tile_registers_um2: SquareMicrons = 3200.0 + 60.0  # tile output register + tile S+A
     edram_um2: SquareMicrons = 83000.0
     bus_um2_per_ima: SquareMicrons = 7500.0
-    router_um2_per_tile: SquareMicrons = 150000.0 / 4
+    router_um2_per_tile: SquareMicrons = 151000.0 / 4
     digital_mac_um2: SquareMicrons = 1128.0 + 137.0
     vector_lane_um2: SquareMicrons = 1640.0 + 1360.0 + 3 * 16 * 5.98
 
@@ -392,6 +412,12 @@ class CrossbarSimResult(SimResult):
         return self.compute_cycles + self.stall_cycles
 
     @property
+    def digital_cycles(self) -> int:
+        """Busy cycles of the digital unit (attention GEMMs, vector ops): a lower bound on the
+        forward latency in either execution, since every stage shares the one unit."""
+        return sum(op.cycles for op in self.ops if op.mode in ("digital", "vector"))
+
+    @property
     def cycles(self) -> int:
         """Forward latency in cycles: pipelined when it ran pipelined, else the ops' sum
         (``compute_cycles`` and ``stall_cycles`` stay per-op sums: busy time, not wall time)."""
@@ -447,6 +473,7 @@ class CrossbarSimResult(SimResult):
             "area_mm2": self.area_mm2,
             "mapped_area_mm2": self.mapped_area_mm2,
             "layer_cycles": self.layer_cycles,
+            "digital_cycles": self.digital_cycles,
         }
 
     def to_dict(self) -> dict:
@@ -569,12 +596,13 @@ class CrossbarTiming:
     in_ticks: int
     net_ticks: int
     out_ticks: int
+    ir_vectors: int  # vectors the IMA input registers hold
 
     def finish_ticks(self, arrivals: np.ndarray, engine: str = "event") -> np.ndarray:
         """Tick each vector's output is written (``engine``: event or stepping)."""
         arrivals = np.ascontiguousarray(arrivals, dtype=np.int64)
         scalars = (self.replicas, self.slices, self.read_ticks, self.in_ticks)
-        scalars += (self.net_ticks, self.out_ticks)
+        scalars += (self.net_ticks, self.out_ticks, self.ir_vectors)
         if self.adc_load.shape[0] == 0:
             return np.zeros_like(arrivals)
         if engine == "event":
@@ -609,6 +637,7 @@ def crossbar_timing(
         classes = np.zeros((0, 2), dtype=np.int64)
     tiles = max(1, math.ceil(n_xbars / tile.crossbars))
     in_bytes, out_bytes = enc.input_bits / 8, enc.output_bits / 8
+    ir_vectors = _register_depth(stats, per_block, ima_of, tile, in_bytes)
     sum_rows = int(stats.active_rows[mapped].sum())
     sum_cols = int(stats.active_cols[mapped].sum())
     buffer_bw, network_bw = tiles * tile.buffer_bytes_per_s, tiles * tile.network_bytes_per_s
@@ -624,7 +653,26 @@ def crossbar_timing(
         in_ticks=_ticks(stats.active_inputs * in_bytes / buffer_bw, chip),
         net_ticks=_ticks((sum_rows * in_bytes + sum_cols * out_bytes) / network_bw, chip),
         out_ticks=_ticks(op.n * out_bytes / buffer_bw, chip),
+        ir_vectors=ir_vectors,
     )
+
+
+def _register_depth(
+    stats: BlockStats, per_block: int, ima_of: np.ndarray, tile: Tile, in_bytes: float
+) -> int:
+    """Vectors the input registers hold: ``input_register_bytes`` over the bytes one vector
+    needs in the fullest IMA (the active rows of each distinct row block it holds; slice
+    crossbars of a block share their inputs). At least 1."""
+    if ima_of.size == 0:
+        return 1
+    row_block = np.repeat(np.nonzero(stats.mapped)[0], per_block)
+    rows = np.repeat(stats.active_rows[stats.mapped], per_block)
+    keys = ima_of * stats.mapped.shape[0] + row_block
+    unique, inverse = np.unique(keys, return_inverse=True)
+    widest = np.zeros(len(unique), dtype=np.int64)
+    np.maximum.at(widest, inverse, rows)
+    per_ima = np.bincount(unique // stats.mapped.shape[0], weights=widest)
+    return max(1, int(tile.input_register_bytes // (per_ima.max() * in_bytes)))
 
 
 def _weight_gemm_cost(
@@ -649,11 +697,23 @@ def _weight_gemm_cost(
     buffer_write = vectors * op.n * out_bytes
 
     crossbars = stats.mapped_blocks * per_block
-    passes = math.ceil(crossbars / chip.chip_crossbars) if reprogram else 0
-    timing = crossbar_timing(chip, op, stats, replication)
-    ticks = int(timing.finish_ticks(np.zeros(vectors, dtype=np.int64)).max(initial=0))
-    compute_s = max(1, passes) * ticks / xb.adc_sample_rate_hz
-    stall_s = passes * xb.rows * chip.mapping.program_row_s
+    zeros = np.zeros(vectors, dtype=np.int64)
+    if reprogram:
+        pass_stats = _program_passes(op, stats, chip)
+        passes = len(pass_stats)
+        pass_ticks = [
+            int(crossbar_timing(chip, op, p, 1).finish_ticks(zeros).max(initial=0))
+            for p in pass_stats
+        ]
+        pass_crossbars = [p.mapped_blocks * per_block for p in pass_stats]
+        stall_s = sum(_program_s(chip, p) for p in pass_stats)
+    else:
+        passes = 0
+        timing = crossbar_timing(chip, op, stats, replication)
+        pass_ticks = [int(timing.finish_ticks(zeros).max(initial=0))]
+        pass_crossbars = [crossbars * replication]
+        stall_s = 0.0
+    compute_s = sum(pass_ticks) / xb.adc_sample_rate_hz
     written_cells = crossbars * xb.rows * xb.cols if reprogram else 0
     program_bytes = (
         stats.mapped_blocks * xb.rows * xb.cols * enc.weight_bits / 8 if reprogram else 0
@@ -669,7 +729,8 @@ def _weight_gemm_cost(
         dram=program_bytes * 8 * chip.dram.energy_per_bit_j,
     )
     nnz = op.weight_nnz if op.weight_nnz is not None else op.n * op.k
-    busy = crossbars * replication * compute_s
+    busy = sum(n * t for n, t in zip(pass_crossbars, pass_ticks, strict=True))
+    busy /= xb.adc_sample_rate_hz
     capacity = chip.chip_crossbars * (compute_s + stall_s)
     return _Cost(
         seconds=compute_s,
@@ -692,6 +753,34 @@ def _weight_gemm_cost(
             "program_passes": passes,
         },
     )
+
+
+def _program_passes(op: GemmOp, stats: BlockStats, chip: CrossbarChipConfig) -> list[BlockStats]:
+    """The op's mapped blocks (row-major) in passes of at most the chip's crossbars, each
+    pass as the block statistics of the weight with only that pass's blocks kept."""
+    xb = chip.crossbar
+    per_pass = max(1, chip.chip_crossbars // chip.crossbars_per_block)
+    blocks = np.argwhere(stats.mapped)
+    if len(blocks) <= per_pass:
+        return [stats]
+    keep = np.ones((op.n, op.k), dtype=bool) if op.mask is None else np.asarray(op.mask, bool)
+    passes = []
+    for first in range(0, len(blocks), per_pass):
+        chosen = np.zeros_like(stats.mapped)
+        chosen[tuple(blocks[first : first + per_pass].T)] = True
+        # block [rb, cb] covers inputs rb * rows.. and outputs cb * cols..: [out, in] selector
+        selector = np.kron(chosen.T, np.ones((xb.cols, xb.rows), dtype=bool))[: op.n, : op.k]
+        kept = keep & selector
+        passes.append(block_stats(kept, op.n, op.k, xb.rows, xb.cols, xb.adcs_per_crossbar))
+    return passes
+
+
+def _program_s(chip: CrossbarChipConfig, stats: BlockStats) -> float:
+    """Time to write one pass's crossbars: rows programmed one at a time, all crossbars in
+    parallel (``rows x program_row_s``), but no faster than its weights arrive from DRAM."""
+    xb = chip.crossbar
+    weight_bytes = stats.mapped_blocks * xb.rows * xb.cols * chip.encoding.weight_bits / 8
+    return max(xb.rows * chip.mapping.program_row_s, weight_bytes / chip.dram.bandwidth_bytes_per_s)
 
 
 def _digital_gemm_cost(op: GemmOp, chip: CrossbarChipConfig) -> _Cost:
@@ -760,6 +849,31 @@ _BRANCH_ROLES = frozenset({GemmRole.QUERY, GemmRole.KEY, GemmRole.VALUE})
 _BARRIER_KINDS = frozenset({VectorKind.SOFTMAX})
 
 
+class _SharedUnit:
+    """The digital unit's busy calendar in ticks (``book_shared_unit``): every pipeline stage
+    that runs on it books its jobs here, so their busy times never overlap."""
+
+    def __init__(self) -> None:
+        self.starts = np.zeros(64, dtype=np.int64)
+        self.ends = np.zeros(64, dtype=np.int64)
+        self.count = 0
+
+    def book(self, ready: np.ndarray, durations: np.ndarray) -> np.ndarray:
+        need = self.count + len(ready) + 1
+        if need > len(self.starts):
+            grown = max(need, 2 * len(self.starts))
+            self.starts = np.resize(self.starts, grown)
+            self.ends = np.resize(self.ends, grown)
+        ready = np.ascontiguousarray(ready, dtype=np.int64)
+        durations = np.ascontiguousarray(durations, dtype=np.int64)
+        finish, self.count = book_shared_unit(self.starts, self.ends, self.count, ready, durations)
+        return finish
+
+    @property
+    def busy_ticks(self) -> int:
+        return int((self.ends[: self.count] - self.starts[: self.count]).sum())
+
+
 def _serial_stage(ready: np.ndarray, service: int) -> np.ndarray:
     """A server taking tokens in order, ``service`` ticks each: ``out_v = max(out_{v-1},
     ready_v) + service`` in closed form (``service * (v + 1) + cummax(ready_u - service * u)``)."""
@@ -778,16 +892,19 @@ def _pipelined_ticks(
     Each weight GEMM's input crosses the network to its tiles (one tile's port, in order:
     ``k x input bytes / network_bytes_per_s`` per token, then ``network_hop_s`` in flight) and
     the op's pipeline (``accel_sim.kernels.crossbar_tiles``) starts each token on arrival.
-    Query, key and value read the same input side by side. Streaming vector ops (layernorm,
-    GELU, residual adds, the embedding) are stages of their own on the digital unit, taking a
-    token every ``ceil(op time / tokens)`` ticks; the digital unit is assumed to serve the
-    stages of different layers concurrently without contention (optimistic). Attention
-    (scores, softmax, context) needs every token's key and value: it is a barrier that starts
-    when the last token is ready and runs for its layer-by-layer time, after which every token
-    is ready. An op with a different number of vectors than tokens (pooler, classifier) waits
-    for the last token likewise."""
+    Query, key and value read the same input side by side. Everything else runs on the one
+    digital unit, which every stage shares (``_SharedUnit``: a job takes the earliest gap of
+    the unit's calendar, stages booked in program order): streaming vector ops (layernorm,
+    GELU, residual adds, the embedding) serve tokens in order, token ``v`` taking its share
+    ``floor((v + 1) T / n) - floor(v T / n)`` of the op's layer-by-layer time ``T``. Attention
+    (scores, softmax, context) needs every token's key and value: it is a barrier, one job of
+    its layer-by-layer time from when the last token is ready, after which every token is
+    ready. A non-weight op with a different number of vectors than tokens waits for the last
+    token likewise. So the forward takes at least the digital unit's total busy time, and a
+    model of one digital op takes exactly its layer-by-layer time."""
     tokens = workload.batch * workload.seq_len
     ready = np.zeros(tokens, dtype=np.int64)
+    unit = _SharedUnit()
     source = joined = None  # input and outputs of a query/key/value group
     in_bytes = chip.encoding.input_bits / 8
     hop = _ticks(chip.tile.network_hop_s, chip, at_least=0)
@@ -811,9 +928,12 @@ def _pipelined_ticks(
             else:
                 ready = out
         elif isinstance(op, GemmOp) or op.kind in _BARRIER_KINDS:
-            ready = np.full(len(ready), ready.max(initial=0) + op_ticks, dtype=np.int64)
+            start = np.array([ready.max(initial=0)], dtype=np.int64)
+            done = unit.book(start, np.array([op_ticks], dtype=np.int64))[0]
+            ready = np.full(len(ready), done, dtype=np.int64)
         elif op_ticks:
-            ready = _serial_stage(ready, math.ceil(op_ticks / max(1, len(ready))))
+            shares = np.diff(np.arange(len(ready) + 1, dtype=np.int64) * op_ticks // len(ready))
+            ready = unit.book(ready, shares)
     if joined is not None:
         ready = joined
     return int(ready.max(initial=0))

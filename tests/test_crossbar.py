@@ -28,11 +28,15 @@ from accel_sim.crossbar import (
     tile_area_mm2,
     tile_power_w,
 )
-from accel_sim.kernels.crossbar_tiles import crossbar_cycle_stepping, crossbar_event_schedule
+from accel_sim.kernels.crossbar_tiles import (
+    book_shared_unit,
+    crossbar_cycle_stepping,
+    crossbar_event_schedule,
+)
 from studies.cli import app
 from tests.naive.crossbar_tiles import naive_crossbar_schedule
 from workloads import attach_masks, build_workload
-from workloads.ops import GemmOp, GemmRole, Workload
+from workloads.ops import GemmOp, GemmRole, VectorKind, VectorOp, Workload
 
 PRESET = "isaac-crossbar"
 
@@ -173,7 +177,8 @@ def test_energy_and_area_breakdowns_add_up() -> None:
 
 
 def test_isaac_preset_matches_published_tile() -> None:
-    """ISAAC (ISCA 2016): tile 0.372 mm^2 and 330 mW [R]; ADCs 16 mW and 0.0096 mm^2 per IMA."""
+    """ISAAC (ISCA 2016) Table I: tile 0.372 mm^2 and 330 mW; ADCs 16 mW and 0.0096 mm^2 per IMA
+    (read in the transcription the preset cites, [T])."""
     chip = load_hardware(PRESET)
     assert isinstance(chip, CrossbarChipConfig)
     assert chip.chip_crossbars == 168 * 12 * 8
@@ -218,6 +223,39 @@ def test_model_too_large_is_reprogrammed() -> None:
     assert op.stall_cycles > 0 and op.energy_breakdown_j["dram"] > 0
 
 
+@pytest.mark.parametrize("tiles", [1, 2, 3])
+def test_reprogramming_times_each_pass(tiles: int) -> None:
+    """A dense 16x16 weight is 4 blocks of 4 slice crossbars; a chip of ``tiles`` x 4
+    crossbars holds ``tiles`` blocks a pass. Latency = sum over passes of (write: 8 rows x
+    1 us, which beats DRAM's 64 B / 16 GB/s) + (that pass's blocks computing every vector)."""
+    chip = hardware_from_dict(chip_dict(tiles=tiles))
+    mask = np.ones((16, 16), dtype=bool)
+    workload = one_gemm(mask, m=6, n=16, k=16)
+    op = simulate(workload, chip).ops[0]
+    passes = math.ceil(4 / tiles)
+    assert op.mode == "crossbar-reprogrammed" and op.program_passes == passes
+    blocks = [(rb, cb) for rb in range(2) for cb in range(2)]  # row-major, rows = inputs
+    compute_ticks = 0
+    for first in range(0, 4, tiles):
+        kept = np.zeros_like(mask)
+        for rb, cb in blocks[first : first + tiles]:
+            kept[cb * 8 : (cb + 1) * 8, rb * 8 : (rb + 1) * 8] = True
+        timing = crossbar_timing(chip, workload.ops[0], block_stats(kept, 16, 16, 8, 8, 2), 1)
+        compute_ticks += int(timing.finish_ticks(np.zeros(6, dtype=np.int64)).max())
+    clock, rate = chip.clock_hz, chip.crossbar.adc_sample_rate_hz
+    assert op.compute_cycles == math.ceil(compute_ticks / rate * clock - 1e-9)
+    assert op.stall_cycles == round(passes * 8 * 1e-6 * clock)
+
+
+def test_reprogramming_latency_grows_with_passes() -> None:
+    mask = np.ones((16, 16), dtype=bool)
+    workload = one_gemm(mask, m=6, n=16, k=16)
+    chips = {tiles: hardware_from_dict(chip_dict(tiles=tiles)) for tiles in (1, 2)}
+    latency = {tiles: simulate(workload, chip).latency_s for tiles, chip in chips.items()}
+    write_s = 8 * 1e-6
+    assert latency[1] > latency[2] + write_s  # two more writes, and each pass streams again
+
+
 # --- cycle-level timing: fast engine == cycle stepping, pipelined execution ------------------
 
 
@@ -234,6 +272,7 @@ def kernel_cases(draw: st.DrawFn) -> tuple:
     arrivals = np.array(draw(st.lists(st.integers(0, 30), min_size=vectors, max_size=vectors)))
     scalars = [draw(st.integers(1, 3)), draw(st.integers(1, 4))]  # replicas, slices
     scalars += [draw(st.integers(1, 7)) for _ in range(4)]  # read, in, net, out ticks
+    scalars += [draw(st.integers(1, 4))]  # vectors the input registers hold
     return load.astype(np.int64), ima_of.astype(np.int64), draw(st.integers(0, 6)), (
         arrivals.astype(np.int64), *scalars)  # fmt: skip
 
@@ -288,6 +327,39 @@ def test_chip_timing_engines_agree(
     assert result.compute_cycles == int(timing.finish_ticks(np.zeros(m, dtype=np.int64)).max())
 
 
+def test_input_registers_stall_buffer_reads_behind_a_slow_adc() -> None:
+    """One crossbar, its ADC 3 conversions per read (read 1 tick), 8 slices, buffer read 6
+    ticks, S+A/network/write 1 tick. Vector 0: read i latched at 7 + 3i, its last read ends
+    at 26 and converts by 31; done 31 + 1 + 1 + 1 = 34. With room for every vector, vector 1
+    is in the registers by 12 and its reads follow the ADC: last conversion 7 + 3 x 15 + 3
+    = 55, done 58. With one register entry, its buffer read waits for vector 0's last read
+    (26 + 6 = 32): reads latched from 33, last conversion 36 + 3 x 7 = 57, done 60."""
+    load, ima_of, arrivals = np.array([[3]]), np.array([0]), np.zeros(2, dtype=np.int64)
+    scalars = (1, 8, 1, 6, 1, 1)  # replicas, slices, read, in, net, out ticks
+    roomy = crossbar_event_schedule(np.array([3]), np.array([1]), arrivals, *scalars, 2)
+    tight = crossbar_event_schedule(np.array([3]), np.array([1]), arrivals, *scalars, 1)
+    assert roomy.tolist() == [34, 58] and tight.tolist() == [34, 60]
+    for depth, expected in ((2, roomy), (1, tight)):
+        stepped = crossbar_cycle_stepping(load, ima_of, 0, arrivals, *scalars, depth)
+        assert stepped.tolist() == expected.tolist()
+        naive = naive_crossbar_schedule([[3]], [0], 0, [0, 0], *scalars, depth)
+        assert naive == expected.tolist()
+
+
+def test_register_depth_comes_from_the_input_register_size() -> None:
+    """ISAAC: one 128-row block of 16-bit inputs per IMA is 256 B, so the 2 KB IR holds 8
+    vectors; an 8 B register holds one vector of 8 one-byte inputs."""
+    chip = load_hardware(PRESET)
+    op = build_workload("bert-tiny", batch=1, seq_len=16).gemms[0]
+    stats = block_stats(None, op.n, op.k, 128, 128, 1)
+    assert crossbar_timing(chip, op, stats, 1).ir_vectors == 8
+    small = hardware_from_dict(chip_dict(tile={"input_register_bytes": 8}))  # 8 rows x 1 B
+    mask = np.ones((8, 8), dtype=bool)
+    timing = crossbar_timing(small, one_gemm(mask, n=8, k=8).ops[0], block_stats(
+        mask, 8, 8, 8, 8, 2), 1)  # fmt: skip
+    assert timing.ir_vectors == 1
+
+
 def hand_chip(**mapping) -> CrossbarChipConfig:
     """Ticks = cycles; read 4, busiest ADC 4, shift-add 2, buffer/network 1 tick per vector."""
     return hardware_from_dict(
@@ -321,6 +393,81 @@ def test_pipelined_latency_is_fill_plus_slowest_stage(tokens: int) -> None:
     assert piped.cycles == fill + (tokens - 1) * 4
     assert piped.layer_cycles == layer.cycles
     assert piped.energy_j == pytest.approx(layer.energy_j)
+
+
+def naive_book(busy: list[bool], ready: list[int], durations: list[int]) -> list[int]:
+    """Slow twin of book_shared_unit: the unit's ticks as a list of flags, scanned forward."""
+    finish, previous = [], 0
+    for start, length in zip(ready, durations, strict=True):
+        t = max(start, previous)
+        while any(busy[t : t + length]):
+            t += 1
+        busy[t : t + length] = [True] * length
+        finish.append(t + length)
+        previous = t + length
+    return finish
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_shared_unit_calendar_matches_naive_twin(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    starts, ends, count = np.zeros(64, dtype=np.int64), np.zeros(64, dtype=np.int64), 0
+    busy = [False] * 2000
+    for _ in range(4):  # several stages booked one after another
+        n = int(rng.integers(1, 10))
+        ready = np.sort(rng.integers(0, 60, size=n)).astype(np.int64)
+        durations = rng.integers(0, 6, size=n).astype(np.int64)
+        finish, count = book_shared_unit(starts, ends, count, ready, durations)
+        assert finish.tolist() == naive_book(busy, ready.tolist(), durations.tolist())
+        flags = [False] * 2000
+        for a, b in zip(starts[:count], ends[:count], strict=True):
+            flags[a:b] = [True] * (b - a)
+        assert flags == busy
+        assert np.all(starts[1:count] > ends[: count - 1])  # sorted, disjoint, merged
+
+
+def vector_chain(tokens: int, kinds: tuple[VectorKind, ...]) -> Workload:
+    ops = tuple(VectorOp(kind.value, kind, elements=8 * tokens, layer=0) for kind in kinds)
+    return Workload(model_name="toy", batch=1, seq_len=tokens, ops=ops)
+
+
+def test_pipelined_one_digital_stage_equals_layer_by_layer() -> None:
+    workload = vector_chain(9, (VectorKind.GELU,))
+    layer = simulate(workload, hand_chip())
+    piped = simulate(workload, hand_chip(execution="pipelined"))
+    assert piped.execution == "pipelined"
+    assert piped.cycles == layer.cycles == piped.digital_cycles
+
+
+def test_pipelined_stages_share_the_digital_unit() -> None:
+    """Two streaming vector stages (GELU, then layernorm) on a one-lane digital unit: run
+    concurrently they would overlap (latency ~ the longer stage); sharing the unit, the
+    forward takes at least their summed busy time, and here exactly that (no gap: each
+    layernorm token is ready when the unit is free)."""
+    tokens = 16
+    workload = vector_chain(tokens, (VectorKind.GELU, VectorKind.LAYERNORM))
+    chip = hand_chip(execution="pipelined").model_copy(
+        update={"digital": hand_chip().digital.model_copy(update={"vector_lanes": 1})}
+    )
+    piped = simulate(workload, chip)
+    stages = [op.cycles for op in piped.ops]
+    assert piped.digital_cycles == sum(stages)
+    assert piped.cycles >= piped.digital_cycles > max(stages) + tokens
+    assert piped.cycles == piped.layer_cycles
+
+
+def test_pipelined_bert_respects_the_digital_unit_bound() -> None:
+    """Whole BERT pipelined: latency >= the digital unit's busy time, so sequences/s <=
+    batch / digital time; and it still beats layer by layer."""
+    chip = load_hardware(PRESET)
+    piped_chip = chip.model_copy(update={"mapping": chip.mapping.model_copy(
+        update={"execution": "pipelined"})})  # fmt: skip
+    workload = build_workload("bert-tiny", batch=2, seq_len=16)
+    piped = simulate(workload, piped_chip)
+    layer = simulate(workload, chip)
+    assert piped.cycles >= piped.digital_cycles > 0
+    assert piped.sequences_per_s <= 2 * chip.clock_hz / piped.digital_cycles
+    assert piped.latency_s < layer.latency_s
 
 
 def test_pipelined_bert_is_faster_than_layer_by_layer() -> None:

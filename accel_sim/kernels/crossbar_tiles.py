@@ -15,12 +15,15 @@ Inputs (one replica of the op's crossbars; every replica is an identical copy):
 * ``slices`` bit-serial reads per vector; ``read_ticks`` per read; ``in_ticks`` to read a
   vector from the tile buffers; ``net_ticks`` to move one vector's inputs and partial sums
   over the network; ``out_ticks`` to write one output vector to the tile buffers.
+* ``ir_vectors``: vectors the IMA input registers hold (at least 1).
 
 Rules (a job that starts at tick ``t`` and lasts ``d`` occupies ticks ``t .. t + d - 1`` and
 its result is usable from tick ``t + d``). Per replica:
 
-1. *Buffer read*: vectors in order, one at a time: ``B_v = max(B_{v-1}, arrival_v) + in``
-   (the IMA input registers take any number of vectors ahead).
+1. *Buffer read* into the input registers: vectors in order, one at a time, and only once
+   the registers have room: ``B_v = max(B_{v-1}, arrival_v, R_{v - ir_vectors}) + in``, where
+   ``R_u`` is the tick the last bit-serial read of vector ``u`` ends on every crossbar (its
+   register entry is free from then). A slow ADC queue thus stalls the buffer reads.
 2. *Crossbar read*: read ``i`` (vector ``i // slices``) starts when the crossbar is free and
    its vector has been read: ``S_i = max(L_{i-1}, B_v)``, ends ``E_i = S_i + read``.
 3. *Sample-and-hold*: the bitline values are latched once every ADC of the crossbar has
@@ -34,11 +37,15 @@ its result is usable from tick ``t + d``). Per replica:
    N_v) + out``.
 
 ``crossbar_cycle_stepping`` executes these rules tick by tick, O(ticks x replicas x X x A):
-every buffer, crossbar, ADC queue, S+A unit, network port and write port has a countdown.
+every buffer, crossbar, ADC queue, S+A unit, network port and write port has a countdown, and
+the registers count the vectors loaded and freed.
 ``crossbar_event_schedule`` is the event recurrence above, O(V x slices x K), over the ``K``
 distinct IMA classes (busiest ADC of the IMA, S+A ticks per read): the busiest crossbar of an
-IMA sets its ``F`` because the recurrence is monotone in the load. Both return ``W_v`` per
-vector (the op ends at ``max_v W_v``).
+IMA sets its ``F`` (and the busiest crossbar of the op its ``R``) because the recurrence is
+monotone in the load. Both return ``W_v`` per vector (the op ends at ``max_v W_v``).
+
+``book_shared_unit`` books jobs on a unit that every pipeline stage shares (the digital unit
+in pipelined execution): a calendar of busy intervals, each job in the earliest gap that fits.
 """
 
 from __future__ import annotations
@@ -51,12 +58,13 @@ from accel_sim.kernels._jit import JIT_OPTIONS, njit
 @njit(**JIT_OPTIONS)
 def crossbar_event_schedule(
     ima_busiest, ima_sa_ticks, arrivals, replicas, slices, read_ticks, in_ticks, net_ticks,
-    out_ticks,
+    out_ticks, ir_vectors,
 ):  # fmt: skip
     """Finish tick of every vector (the rules of the module docstring as a recurrence)."""
     n_vectors = arrivals.shape[0]
     n_classes = ima_busiest.shape[0]
     done = np.zeros(n_vectors, dtype=np.int64)
+    released = np.zeros(n_vectors, dtype=np.int64)  # R per local vector of the replica
     latched = np.zeros(n_classes, dtype=np.int64)
     converted = np.zeros(n_classes, dtype=np.int64)
     summed = np.zeros(n_classes, dtype=np.int64)
@@ -67,15 +75,18 @@ def crossbar_event_schedule(
         buffer_free = 0
         network_free = 0
         write_free = 0
-        for v in range(rep, n_vectors, replicas):
-            buffer_free = max(buffer_free, arrivals[v]) + in_ticks
+        for j, v in enumerate(range(rep, n_vectors, replicas)):  # j: local vector index
+            room = released[j - ir_vectors] if j >= ir_vectors else 0
+            buffer_free = max(buffer_free, arrivals[v], room) + in_ticks
             last = 0
+            freed = 0
             for k in range(n_classes):
                 busiest = ima_busiest[k]
                 sa = ima_sa_ticks[k]
                 lat = latched[k]
                 conv = converted[k]
                 add = summed[k]
+                end = 0
                 for _ in range(slices):
                     end = max(lat, buffer_free) + read_ticks
                     lat = max(end, conv)
@@ -85,6 +96,8 @@ def crossbar_event_schedule(
                 converted[k] = conv
                 summed[k] = add
                 last = max(last, add)
+                freed = max(freed, end)
+            released[j] = freed
             network_free = max(network_free, last) + net_ticks
             write_free = max(write_free, network_free) + out_ticks
             done[v] = write_free
@@ -94,7 +107,7 @@ def crossbar_event_schedule(
 @njit(**JIT_OPTIONS)
 def crossbar_cycle_stepping(
     adc_load, ima_of, sa_rate, arrivals, replicas, slices, read_ticks, in_ticks, net_ticks,
-    out_ticks,
+    out_ticks, ir_vectors,
 ):  # fmt: skip
     """Finish tick of every vector, advancing every resource one tick at a time."""
     n_xbars, n_adcs = adc_load.shape
@@ -118,6 +131,7 @@ def crossbar_cycle_stepping(
     rd_left = np.zeros((replicas, n_xbars), dtype=np.int64)
     rd_state = np.zeros((replicas, n_xbars), dtype=np.int64)  # 0 free, 1 reading, 2 held
     rd_next = np.zeros((replicas, n_xbars), dtype=np.int64)  # reads started
+    rd_ended = np.zeros((replicas, n_xbars), dtype=np.int64)  # reads whose drive has ended
     adc_left = np.zeros((replicas, n_xbars, n_adcs), dtype=np.int64)
     converting = np.zeros((replicas, n_xbars), dtype=np.bool_)
     conv_count = np.zeros((replicas, n_xbars), dtype=np.int64)  # reads fully converted
@@ -153,6 +167,7 @@ def crossbar_cycle_stepping(
                         conv_count[r, x] += 1
                 if rd_state[r, x] == 1 and rd_left[r, x] == 0:
                     rd_state[r, x] = 2
+                    rd_ended[r, x] += 1
             for m in range(n_imas):
                 if sa_busy[r, m] and sa_left[r, m] == 0:
                     sa_busy[r, m] = False
@@ -165,7 +180,11 @@ def crossbar_cycle_stepping(
                 done[r + replicas * (wr_next[r] - 1)] = t
                 finished += 1
             # -- starts, in pipeline order --
+            freed = n_local
+            for x in range(n_xbars):
+                freed = min(freed, rd_ended[r, x] // slices)  # register entries released
             waiting = not buf_busy[r] and buf_next[r] < n_local
+            waiting = waiting and buf_next[r] - freed < ir_vectors
             if waiting and arrivals[r + replicas * buf_next[r]] <= t:
                 buf_busy[r] = True
                 buf_left[r] = in_ticks
@@ -226,3 +245,56 @@ def crossbar_cycle_stepping(
                 wr_left[r] -= 1
         t += 1
     return done
+
+
+@njit(**JIT_OPTIONS)
+def book_shared_unit(starts, ends, count, ready, durations):
+    """Book jobs, in the given order, on one unit shared by every pipeline stage.
+
+    ``starts[:count]`` / ``ends[:count]`` are the unit's busy intervals (sorted, disjoint,
+    touching ones merged; the arrays need room for ``count + len(ready)`` intervals). Job
+    ``j`` may start at ``max(ready_j, finish_{j-1})`` (a stage serves its tokens in order) and
+    takes the earliest gap of the unit from then that is ``durations_j`` long; a job of
+    duration 0 finishes when it may start. Returns the jobs' finish ticks and the new
+    ``count``; ``starts`` and ``ends`` are updated in place."""
+    n_jobs = ready.shape[0]
+    finish = np.zeros(n_jobs, dtype=np.int64)
+    previous = 0
+    for j in range(n_jobs):
+        length = durations[j]
+        t = max(ready[j], previous)
+        if length > 0:
+            lo, hi = 0, count
+            while lo < hi:  # first interval ending after t
+                mid = (lo + hi) // 2
+                if ends[mid] <= t:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            i = lo
+            while i < count and starts[i] < t + length:
+                t = max(t, ends[i])
+                i += 1
+            left = i > 0 and ends[i - 1] == t
+            right = i < count and starts[i] == t + length
+            if left and right:
+                ends[i - 1] = ends[i]
+                for q in range(i, count - 1):
+                    starts[q] = starts[q + 1]
+                    ends[q] = ends[q + 1]
+                count -= 1
+            elif left:
+                ends[i - 1] = t + length
+            elif right:
+                starts[i] = t
+            else:
+                for q in range(count, i, -1):
+                    starts[q] = starts[q - 1]
+                    ends[q] = ends[q - 1]
+                starts[i] = t
+                ends[i] = t + length
+                count += 1
+            t += length
+        finish[j] = t
+        previous = t
+    return finish, count

@@ -7,7 +7,7 @@ import math
 
 
 def naive_crossbar_schedule(adc_load, ima_of, sa_rate, arrivals, replicas, slices, read_ticks,
-                            in_ticks, net_ticks, out_ticks):  # fmt: skip
+                            in_ticks, net_ticks, out_ticks, ir_vectors):  # fmt: skip
     """Finish tick of every vector."""
     n_xbars = len(adc_load)
     imas = sorted(set(int(m) for m in ima_of))
@@ -16,21 +16,24 @@ def naive_crossbar_schedule(adc_load, ima_of, sa_rate, arrivals, replicas, slice
     done = [0] * len(arrivals)
     for rep in range(replicas):
         mine = list(range(rep, len(arrivals), replicas))
-        buffer_done = []
+        # per crossbar: latch tick and conversion finish of its latest read
+        latched = [0] * n_xbars
+        converted = [0] * n_xbars
+        finish = [[] for _ in range(n_xbars)]  # conversion finish of every read
+        released = []  # tick the last read of each vector ends on every crossbar
         free = 0
-        for v in mine:
-            free = max(free, arrivals[v]) + in_ticks
-            buffer_done.append(free)
-        # per crossbar: finish of the conversions of every read
-        finish = []
-        for x in range(n_xbars):
-            latched, converted, out = 0, 0, []
-            for i in range(len(mine) * slices):
-                end = max(latched, buffer_done[i // slices]) + read_ticks
-                latched = max(end, converted)
-                converted = latched + max(adc_load[x])
-                out.append(converted)
-            finish.append(out)
+        for j, v in enumerate(mine):
+            room = released[j - ir_vectors] if j >= ir_vectors else 0
+            free = max(free, arrivals[v], room) + in_ticks
+            last_end = 0
+            for x in range(n_xbars):
+                for _ in range(slices):
+                    end = max(latched[x], free) + read_ticks
+                    latched[x] = max(end, converted[x])
+                    converted[x] = latched[x] + max(adc_load[x])
+                    finish[x].append(converted[x])
+                last_end = max(last_end, end)
+            released.append(last_end)
         summed_at = {}
         for m in imas:
             add, out = 0, []
