@@ -176,26 +176,60 @@ def _has_artifact(path: Path) -> bool:
     return (path / "manifest.json").is_file() and (path / "model.safetensors").is_file()
 
 
-def _ensure_teacher(work_dir: str | Path, task: str, settings: Mapping[str, Any]) -> Path:
+def _teacher_job(task: str, settings: Mapping[str, Any], source: str = "<arguments>"):
+    """The dense fine-tune: magnitude at sparsity 0 keeps every weight."""
     from pruning.job import prune_job
+
+    fields = _teacher_fields(task, settings)
+    epochs = fields.pop("epochs")
+    return prune_job(
+        source,
+        pattern="unstructured",
+        sparsity=0.0,
+        method="magnitude",
+        epochs=epochs,
+        progress=False,
+        **fields,
+    )
+
+
+def _ensure_teacher(work_dir: str | Path, task: str, settings: Mapping[str, Any]) -> Path:
     from pruning.pipeline import run_prune
 
     path = teacher_dir(work_dir, task, settings)
     if not _has_artifact(path):
-        fields = _teacher_fields(task, settings)
-        epochs = fields.pop("epochs")
-        # dense fine-tuning: magnitude at sparsity 0 keeps every weight; artifact written
-        # atomically by run_prune, so a killed run leaves no half teacher behind
-        job = prune_job(
-            pattern="unstructured",
-            sparsity=0.0,
-            method="magnitude",
-            epochs=epochs,
-            progress=False,
-            **fields,
-        )
-        run_prune(job, path)
+        # artifact written atomically by run_prune: a killed run leaves no half teacher
+        run_prune(_teacher_job(task, settings), path)
     return path
+
+
+def check_cells(points: Sequence[Mapping[str, Any]]) -> None:
+    """Check every cell's task, model, pattern, sparsity, hardware and training settings
+    before anything trains; a ValueError names the cell, the field and the expected form."""
+    from accel_sim.config import load_hardware
+    from pruning.glue import get_task
+    from pruning.job import PruneJobError, prune_job
+    from workloads import load_config
+
+    checked: set[tuple[str, str]] = set()
+    for point in points:
+        task, settings = point["task"], point["settings"]
+        get_task(task)  # GlueDataError: unknown task
+        cell = f"of cell {task} {point['method']} {point['pattern']} {point['sparsity']:g}"
+        try:
+            if ("teacher", task) not in checked:
+                _teacher_job(task, settings, f"{cell} (dense fine-tune)")
+            if point["method"] != "dense":
+                prune_job(cell, **_prune_fields(point, Path("teacher")))
+        except PruneJobError as error:
+            raise ValueError(f"{error} (see cosim study accuracy --help)") from None
+        checked.add(("teacher", task))
+        if ("hw", point["hw"]) not in checked:
+            load_hardware(point["hw"])  # HardwareConfigError: unknown preset or bad file
+            checked.add(("hw", point["hw"]))
+        if ("model", settings["model"]) not in checked:
+            load_config(settings["model"])  # WorkloadError: unknown or non-BERT model
+            checked.add(("model", settings["model"]))
 
 
 def prepare_teachers(

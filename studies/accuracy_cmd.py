@@ -23,6 +23,13 @@ def _split(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def _number(text: str, option: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{option}: {text!r} is not a number: expected e.g. 0.5,0.8") from None
+
+
 def _command_line(**options: object) -> str:
     """The exact equivalent command line (every option spelled out, defaults included)."""
     words = ["cosim", "study", "accuracy"]
@@ -94,10 +101,11 @@ def accuracy_command(
         data_dir=None if data_dir is None else str(data_dir.resolve()),
     )
     try:
-        sparsity_values = [float(s) for s in _split(sparsities)]
+        sparsity_values = [_number(s, "--sparsities") for s in _split(sparsities)]
         points = accuracy.cell_points(
             _split(tasks), _split(methods), _split(patterns), sparsity_values, settings
         )
+        accuracy.check_cells(points)  # before any training, dry run or not
     except ValueError as error:
         raise fail(str(error)) from None
     if not points:
