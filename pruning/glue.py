@@ -258,8 +258,9 @@ def _take(split: GlueSplit, rows: np.ndarray, note: str | None) -> GlueSplit:
 
 def _load_tsv(task: GlueTask, split: str, root: Path) -> GlueSplit:
     if not root.is_dir():
+        problem = "is a file, not a directory" if root.exists() else "does not exist"
         raise GlueDataError(
-            f"GLUE data dir {root} does not exist; expected a folder holding "
+            f"GLUE data dir {root} {problem}; expected a folder holding "
             f"{', '.join(t + '/' for t in TASKS)} each with train.tsv and dev.tsv"
         )
     folder = root / task.name
