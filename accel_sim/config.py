@@ -201,7 +201,7 @@ def hardware_from_dict(data: Any, source: str = "<dict>") -> HardwareConfig | Cr
     if not isinstance(data, dict):
         raise HardwareConfigError(
             f"invalid hardware config {source}: expected a YAML mapping of fields, "
-            f"got {type(data).__name__}"
+            f"got {'an empty document' if data is None else type(data).__name__}"
         )
     kind = data.get("kind")
     if kind is not None and kind != "crossbar":

@@ -253,7 +253,7 @@ def _validate(data: Any, source: str) -> StudySpec:
     if not isinstance(data, dict):
         raise StudySpecError(
             f"invalid study spec {source}: expected a YAML mapping of fields, "
-            f"got {type(data).__name__}"
+            f"got {'an empty document' if data is None else type(data).__name__}"
         )
     try:
         return StudySpec.model_validate(data)
@@ -372,6 +372,10 @@ def point_label(point: dict) -> str:
         parts.append(f"{hw['dram']['bandwidth_bytes_per_s'] / 1e9:g}GB/s")
     if "sparse.zero_handling" in params:
         parts.append(str(hw["sparse"]["zero_handling"]))
+    if any(k == "crossbar" or k.startswith("crossbar.") for k in params):  # kind: crossbar
+        parts.append(f"xbar {hw['crossbar']['rows']}x{hw['crossbar']['cols']}")
+    if "mapping.execution" in params:
+        parts.append(str(hw["mapping"]["execution"]))
     return " ".join(parts)
 
 

@@ -305,7 +305,8 @@ CASES: dict[str, tuple[Args, tuple[str, ...]]] = {
         lambda ws: simulate(hw=ws.file("hw.yaml", "- rows: 32\n- cols: 32\n")),
         ("hw.yaml", "expected a YAML mapping", "list")),
     "hw: empty file": (
-        lambda ws: simulate(hw=ws.file("hw.yaml", "")), ("hw.yaml", "expected a YAML mapping")),
+        lambda ws: simulate(hw=ws.file("hw.yaml", "")),
+        ("hw.yaml", "expected a YAML mapping", "empty document")),
     "hw: rows zero": (
         lambda ws: simulate(hw=_hw(HW, pe_array__rows=0)(ws)), ("pe_array.rows", "greater than 0")),
     "hw: rows negative": (
@@ -599,7 +600,7 @@ CASES: dict[str, tuple[Args, tuple[str, ...]]] = {
         ("spec.yaml", "expected a YAML mapping", "list")),
     "study: empty file": (
         lambda ws: study_run(ws, ws.file("spec.yaml", "")),
-        ("spec.yaml", "expected a YAML mapping")),
+        ("spec.yaml", "expected a YAML mapping", "empty document")),
     "study: name missing": (
         lambda ws: study_run(ws, _spec(name=DELETE)(ws)), ("name", "required field is missing")),
     "study: name with a slash": (

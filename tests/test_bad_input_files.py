@@ -127,7 +127,7 @@ CASES: dict[str, Case] = {
         lambda tmp, a: spec_from_dict([_spec()], "s.yaml"), StudySpecError,
         ("s.yaml", "expected a YAML mapping", "list")),
     "spec dict: None": (
-        lambda tmp, a: spec_from_dict(None, "s.yaml"), StudySpecError, ("NoneType",)),
+        lambda tmp, a: spec_from_dict(None, "s.yaml"), StudySpecError, ("empty document",)),
     "spec: models empty": (
         lambda tmp, a: spec_from_dict(_spec(models=[])), StudySpecError,
         ("models", "at least 1")),

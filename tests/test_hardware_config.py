@@ -263,7 +263,7 @@ def test_several_problems_are_reported_in_one_error() -> None:
     [
         ("- rows: 32\n- cols: 32\n", "got list"),
         ("just a string\n", "got str"),
-        ("", "got NoneType"),
+        ("", "got an empty document"),
     ],
 )
 def test_non_mapping_yaml_is_rejected(tmp_path: Path, text: str, fragment: str) -> None:
