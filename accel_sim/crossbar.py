@@ -136,6 +136,7 @@ __all__ = [
     "chip_area_mm2",
     "peak_macs_per_s",
     "simulate_crossbar",
+    "study_columns",
     "tile_area_mm2",
     "tile_power_w",
 ]
@@ -551,6 +552,35 @@ def peak_macs_per_s(chip: CrossbarChipConfig) -> float:
     read_s = max(xb.read_cycle_s, xb.cols / xb.adcs_per_crossbar / xb.adc_sample_rate_hz)
     weights_per_crossbar = xb.rows * xb.cols / chip.crossbars_per_block
     return chip.chip_crossbars * weights_per_crossbar / (chip.input_slices * read_s)
+
+
+def study_columns(
+    result: CrossbarSimResult, chip: CrossbarChipConfig
+) -> tuple[dict, dict, dict, float, dict]:
+    """The hardware columns of a study row (``studies.evaluate``) for a crossbar chip: (array
+    and buffer columns, energy by component, chip area by component, peak ops/s, crossbar
+    columns). ``zero_handling`` is ``crossbar``: empty blocks, rows and columns are skipped."""
+    head = {
+        "zero_handling": "crossbar",
+        "weight_format": "crossbar",
+        "pe_rows": chip.crossbar.rows,
+        "pe_cols": chip.crossbar.cols,
+        "sram_bytes": chip.tiles * chip.tile.buffer_bytes,
+        "dram_bandwidth_bytes_per_s": chip.dram.bandwidth_bytes_per_s,
+    }
+    breakdown = result.energy_breakdown_j
+    energy = {f"energy_{c}_j": breakdown[c] for c in CROSSBAR_ENERGY_COMPONENTS}
+    extra = {
+        "execution": result.execution,
+        "crossbars_used": result.crossbars_used,
+        "crossbars_unreplicated": result.crossbars_unreplicated,
+        "chip_crossbars": result.chip_crossbars,
+        "replication": result.replication,
+        "adc_conversions": result.adc_conversions,
+        "digital_cycles": result.digital_cycles,
+        "mapped_area_mm2": result.mapped_area_mm2,
+    }
+    return head, energy, chip_area_mm2(chip), 2.0 * peak_macs_per_s(chip), extra
 
 
 # --- simulation ------------------------------------------------------------------------------

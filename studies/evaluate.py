@@ -283,14 +283,14 @@ def simulate_point(point: Mapping[str, Any], mask_dir: str | Path | None = None)
     return result, hw, synthetic, source, pattern
 
 
-def _row(result: SimResult, hw, synthetic: bool, source: str, pattern: str) -> dict[str, Any]:
-    base = result.baseline
-    breakdown = result.energy_breakdown_j
-    area = area_mm2(hw)
-    density = result.weight_density
-    row: dict[str, Any] = {
-        "label": None,  # filled by evaluate_point
-        "pattern_family": pattern_family(pattern),
+def _hardware_columns(result: SimResult, hw) -> tuple[dict, dict, dict, float, dict]:
+    """(array/buffer columns, energy columns, area by component, peak ops/s, extra columns)
+    of a systolic array or, through ``accel_sim.crossbar.study_columns``, a crossbar chip."""
+    if getattr(hw, "kind", None) == "crossbar":
+        from accel_sim.crossbar import study_columns
+
+        return study_columns(result, hw)
+    head = {
         "zero_handling": hw.sparse.zero_handling.value,
         "weight_format": hw.sparse.weight_format.value,
         "pe_rows": hw.pe_array.rows,
@@ -299,12 +299,26 @@ def _row(result: SimResult, hw, synthetic: bool, source: str, pattern: str) -> d
         + hw.sram.filter.size_bytes
         + hw.sram.ofmap.size_bytes,
         "dram_bandwidth_bytes_per_s": hw.dram.bandwidth_bytes_per_s,
+    }
+    breakdown = result.energy_breakdown_j
+    energy = {f"energy_{c}_j": breakdown.get(c, 0.0) for c in ENERGY_COMPONENTS}
+    return head, energy, area_mm2(hw), 2.0 * hw.pe_count * hw.pe_array.clock_hz, {}
+
+
+def _row(result: SimResult, hw, synthetic: bool, source: str, pattern: str) -> dict[str, Any]:
+    base = result.baseline
+    head, energy, area, peak_ops_per_s, extra = _hardware_columns(result, hw)
+    density = result.weight_density
+    row: dict[str, Any] = {
+        "label": None,  # filled by evaluate_point
+        "pattern_family": pattern_family(pattern),
+        **head,
         "latency_s": result.latency_s,
         "cycles": result.cycles,
         "compute_cycles": result.compute_cycles,
         "stall_cycles": result.stall_cycles,
         "energy_j": result.energy_j,
-        **{f"energy_{c}_j": breakdown.get(c, 0.0) for c in ENERGY_COMPONENTS},
+        **energy,
         "sequences_per_s": result.sequences_per_s,
         "macs": result.macs,
         "effective_macs": result.effective_macs,
@@ -322,11 +336,12 @@ def _row(result: SimResult, hw, synthetic: bool, source: str, pattern: str) -> d
         "energy_ratio": result.energy_ratio,
         "area_mm2": sum(area.values()),
         **{f"area_{c}_mm2": value for c, value in area.items()},
-        "peak_ops_per_s": 2.0 * hw.pe_count * hw.pe_array.clock_hz,
+        "peak_ops_per_s": peak_ops_per_s,
         "synthetic_weights": synthetic,
         "mask_source": source,
         "sim_config_hash": result.config_hash,
         "simulation_s": result.simulation_s,  # includes the baseline run
+        **extra,
     }
     return row
 
@@ -352,7 +367,7 @@ def op_frame(point: Mapping[str, Any], mask_dir: str | Path | None = None) -> pd
         frame.insert(0, "run", run)
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
-    table["peak_ops_per_s"] = 2.0 * hw.pe_count * hw.pe_array.clock_hz
+    table["peak_ops_per_s"] = _hardware_columns(result, hw)[3]
     table["dram_bandwidth_bytes_per_s"] = hw.dram.bandwidth_bytes_per_s
     table.attrs["wall_s"] = time.perf_counter() - started
     return table

@@ -129,9 +129,10 @@ def plot_energy_breakdown(
     ax = _axes(ax, (max(7.0, 0.45 * len(frame) + 3), 4.8))
     bottom = np.zeros(len(frame))
     x = np.arange(len(frame))
-    for component in ENERGY_COMPONENTS:
+    others = [c[7:-2] for c in frame.columns if c.startswith("energy_") and c.endswith("_j")]
+    for component in dict.fromkeys([*ENERGY_COMPONENTS, *others]):  # crossbar chips: adc, ...
         column = f"energy_{component}_j"
-        if column not in frame:
+        if column not in frame or component == "":
             continue
         values = frame[column].to_numpy(dtype=float) * 1e3
         ax.bar(x, values, bottom=bottom, label=component)
@@ -190,12 +191,19 @@ def plot_pareto(
     return ax
 
 
+def _roofline_gemms(ops: pd.DataFrame) -> pd.DataFrame:
+    """GEMMs with MACs and DRAM traffic (a GEMM whose weights stay on chip, as on a crossbar
+    chip, reads no DRAM: its intensity is unbounded and it has no place on a roofline)."""
+    gemms = ops[(ops["kind"] == "gemm") & (ops["macs"] > 0)].copy()
+    gemms["dram_bytes"] = gemms["dram_read_bytes"] + gemms["dram_write_bytes"]
+    return gemms[gemms["dram_bytes"] > 0]
+
+
 def plot_roofline(ops: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Each GEMM on the roofline: useful ops (2 x nonzero-weight MACs) per DRAM byte vs
     achieved useful ops/s, for the sparse run and its dense baseline."""
     ax = _axes(ax)
-    gemms = ops[(ops["kind"] == "gemm") & (ops["macs"] > 0)].copy()
-    gemms["dram_bytes"] = gemms["dram_read_bytes"] + gemms["dram_write_bytes"]
+    gemms = _roofline_gemms(ops)
     gemms["intensity"] = 2.0 * gemms["effective_macs"] / gemms["dram_bytes"]
     gemms["ops_per_s"] = 2.0 * gemms["effective_macs"] / gemms["latency_s"]
     peak = float(ops["peak_ops_per_s"].iloc[0])
@@ -297,7 +305,7 @@ def applicable_plots(
     plots["energy_breakdown"] = lambda: plot_energy_breakdown(frame)
     if len(frame) >= 3:
         plots["latency_energy_pareto"] = lambda: plot_pareto(frame)
-    if ops is not None and not ops.empty:
+    if ops is not None and not _roofline_gemms(ops).empty:
         plots["roofline"] = lambda: plot_roofline(ops)
     return plots
 
