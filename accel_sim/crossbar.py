@@ -48,13 +48,19 @@ eDRAM; the embedding gather reads DRAM. Cycles are counted at ``clock_hz``.
 
 **Energy** (joules; counts x per-action energies of ``CrossbarEnergy``): ``adc`` per
 conversion (active columns x input slices x weight slices x encoding, per vector); ``dac`` per
-row drive (active rows, likewise); ``crossbar`` per read, scaled by the driven fraction of its
-rows, plus cell writes when reprogrammed; ``shift_add`` per conversion, per partial-sum merge
-between row blocks and per offset correction; ``buffer`` per eDRAM byte (inputs read once per
-vector, outputs written once); ``network`` per byte moved (inputs delivered to every mapped
-block, partial sums collected); ``digital`` per MAC / lane-op of the digital unit; ``dram``
-per bit (reprogramming and embedding gather). No leakage is modelled (ISAAC reports
-component powers at full activity only).
+row drive (active rows, likewise); ``sample_hold`` per sample (one per conversion: all-zero
+columns are neither sampled nor converted); ``crossbar`` per read, scaled by the driven
+fraction of its rows, plus cell writes when reprogrammed; ``shift_add`` per conversion (the
+IMA's units) and per partial-sum merge between row blocks and offset correction (the tile's
+unit); ``registers``: the IMA input register per byte read out to the DACs (``dac_bits`` per
+row drive), the IMA output register per partial-sum update (one per conversion), the tile
+output register per byte of IMA output (active columns x output bytes per mapped block and
+vector); ``buffer`` per eDRAM byte (inputs read once per vector, outputs written once);
+``network`` per byte moved (inputs delivered to every mapped block, partial sums collected);
+``digital`` per MAC / lane-op of the digital unit; ``dram`` per bit (reprogramming and
+embedding gather). No leakage is modelled (ISAAC reports component powers at full activity
+only); ISAAC's sigmoid and max-pool units, which a transformer never uses, are in the peak tile
+power (``tile_power_w``, at their Table I power) but never charged.
 
 **Defaults** (ISAAC: Shafiee et al., ISCA 2016, Table I and text, 32 nm). [T]: read in a
 verbatim transcription of Table I and of the quoted text (dyigitpolat/mimarsinan,
@@ -73,13 +79,22 @@ totals (12 IMAs per tile; the transcription reconciles them with the printed tot
 * Memristor crossbar 128 x 128, 2 bits per cell, 8 per IMA, 2.4 mW, 0.0002 mm^2 per IMA [T]
   -> 0.3 mW x 100 ns = 30 pJ per full read [D], 25 um^2 each (one significant figure in
   Table I). Read (= pipeline cycle) 100 ns (sec. IV) [T].
-* Sample-and-hold 8 x 128 per IMA, 10 uW, 0.00004 mm^2 [T] (area only; 0.12 mW per tile).
+* Sample-and-hold 8 x 128 per IMA, 10 uW, 0.00004 mm^2 [T] -> one sample per column and read
+  (1024 per 100 ns per IMA = the 8 ADCs' 8 x 1.28 GS/s): 10 uW / 10.24 G/s = 0.977 fJ per
+  sample [D], 0.039 um^2 per column.
 * Shift-and-add 4 per IMA, 0.2 mW, 0.00024 mm^2 [T] (60 um^2 each [V]) -> 0.2 mW / (8 x 1.28
   GS/s) = 0.0195 pJ per op [D] (library 0.021 pJ at 1.2 GS/s); one more per tile, 0.05 mW,
-  0.00006 mm^2 [T].
-* IMA input register 2 KB (1.24 mW, 0.0021 mm^2) and output register 256 B (0.23 mW,
-  0.00077 mm^2), tile output register 3 KB (1.68 mW, 0.0032 mm^2) [T]: areas modelled, the IR
-  size bounds the vectors queued ahead of the crossbars; their 19.3 mW per tile is not.
+  0.00006 mm^2 [T] -> one op per IMA output (a 16-bit weight spans 8 two-bit cells, so an IMA
+  of 8 crossbars yields 128 outputs per 16 reads; 12 x 128 per 1.6 us = 0.96 G/s per tile):
+  0.05 mW / 0.96 G/s = 0.0521 pJ per op [D].
+* IMA input register 2 KB (1.24 mW, 0.0021 mm^2) [T]; its size bounds the vectors queued ahead
+  of the crossbars. Read out 1 bit per DAC per 100 ns (8 x 128 b = 128 B per 100 ns = 1.28 GB/s
+  per IMA): 1.24 mW / 1.28 GB/s = 0.969 pJ per byte read [D]; at ISAAC's rate every bit is
+  written once and read once, so the write is folded into the read.
+* IMA output register 256 B (0.23 mW, 0.00077 mm^2) [T]: one partial-sum update per conversion,
+  0.23 mW / (8 x 1.28 GS/s) = 0.0225 pJ per update [D].
+* Tile output register 3 KB (1.68 mW, 0.0032 mm^2) [T]: the IMAs' outputs, 12 x 128 x 2 B per
+  1.6 us = 1.92 GB/s per tile: 1.68 mW / 1.92 GB/s = 0.875 pJ per byte [D].
 * eDRAM buffer 64 KB per tile, 20.7 mW, 0.083 mm^2 [T][V]; 20.45 pJ per 256-bit access [V]
   -> 0.639 pJ/B; 20.7 mW / 0.639 pJ/B = 32.4 GB/s per tile [D].
 * eDRAM-to-IMA bus 384 wires, 7 mW, 0.090 mm^2 per tile [T] (7500 um^2 per IMA [V]);
@@ -89,8 +104,11 @@ totals (12 IMAs per tile; the transcription reconciles them with the printed tot
   stated in ISAAC: ``network_hop_s`` is [A].
 * 12 IMAs per tile (289 mW, 0.157 mm^2), 168 tiles per chip (sec. VII "14x12 tiles"); tile
   330 mW and 0.372 mm^2, 168 tiles 55.4 W and 62.5 mm^2, HyperTransport 10.4 W and 22.88 mm^2,
-  chip 65.8 W and 85.4 mm^2 [T]; tile clock 1.2 GHz (Table I header) [T]. Sigmoid (0.52 mW,
-  0.0006 mm^2), max-pool (0.4 mW, 0.00024 mm^2) and HyperTransport are not modelled.
+  chip 65.8 W and 85.4 mm^2 [T]; tile clock 1.2 GHz (Table I header) [T]. Sigmoid (2 units,
+  0.52 mW, 0.0006 mm^2) and max-pool (0.4 mW, 0.00024 mm^2) per tile [T] are counted in the
+  tile's power and area (Table I's tile total includes them) but never used by a transformer
+  (GELU, softmax and layernorm run on the digital unit): idle in the simulation, at their
+  stated power in the peak table. HyperTransport is not modelled.
 * Not in ISAAC: ReRAM programming energy 10 pJ per cell and 1 us per row (multi-level
   program-and-verify; ISAAC assumes weights resident) [A]; the digital unit for attention and
   vector ops (Horowitz ISSCC 2014, 45 nm, not scaled, as ``accel_sim.energy``: int16 multiply
@@ -128,6 +146,7 @@ from workloads.ops import GemmOp, GemmRole, VectorKind, VectorOp, Workload
 __all__ = [
     "CROSSBAR_AREA_COMPONENTS",
     "CROSSBAR_ENERGY_COMPONENTS",
+    "IDLE_TILE_UNITS",
     "BlockStats",
     "CrossbarChipConfig",
     "CrossbarOpResult",
@@ -153,8 +172,10 @@ SquareMicrons = Annotated[float, Field(ge=0)]
 CROSSBAR_ENERGY_COMPONENTS = (
     "adc",
     "dac",
+    "sample_hold",
     "crossbar",
     "shift_add",
+    "registers",
     "buffer",
     "network",
     "digital",
@@ -166,10 +187,16 @@ CROSSBAR_AREA_COMPONENTS = (
     "sample_hold",
     "crossbar",
     "shift_add",
+    "registers",
     "buffer",
     "network",
+    "sigmoid",
+    "max_pool",
     "digital",
 )
+# Tile units a transformer never uses (ISAAC's CNN units): in the peak tile power at their
+# Table I power, never charged by the simulator.
+IDLE_TILE_UNITS = ("sigmoid", "max_pool")
 
 
 class _Spec(BaseModel):
@@ -245,11 +272,18 @@ class CrossbarEnergy(_Spec):
     dac_drive_j: Joules = 4e-3 / (8 * 128 * 1e7)
     crossbar_read_j: Joules = 0.3e-3 * 100e-9  # one read with every row driven
     shift_add_j: Joules = 0.2e-3 / (8 * 1.28e9)
+    sample_hold_j: Joules = 10e-6 / (8 * 1.28e9)  # per sample (= per conversion)
+    input_register_j_per_byte: Joules = 1.24e-3 / (8 * 128 / 8 / 100e-9)  # per byte read out
+    ima_output_register_j: Joules = 0.23e-3 / (8 * 1.28e9)  # per partial-sum update
+    tile_output_register_j_per_byte: Joules = 1.68e-3 / (12 * 128 * 2 / 1.6e-6)
+    tile_shift_add_j: Joules = 0.05e-3 / (12 * 128 / 1.6e-6)  # per IMA output merged
     buffer_j_per_byte: Joules = 20.45 * PJ / 32
     network_j_per_byte: Joules = 20.74 * PJ / 32 + 0.054 * PJ * 8
     cell_write_j: Joules = 10 * PJ  # assumption [A]
     digital_mac_j: Joules = 0.9 * PJ
     vector_op_j: Joules = 1.1 * PJ
+    sigmoid_power_w: Annotated[float, quantity("W"), Field(ge=0)] = 0.52e-3  # per tile, idle
+    max_pool_power_w: Annotated[float, quantity("W"), Field(ge=0)] = 0.4e-3  # per tile, idle
 
 
 class CrossbarArea(_Spec):
@@ -261,7 +295,10 @@ class CrossbarArea(_Spec):
     crossbar_um2: SquareMicrons = 25.0
     shift_add_um2: SquareMicrons = 60.0
     ima_registers_um2: SquareMicrons = 2100.0 + 770.0  # input + output register per IMA
-    tile_registers_um2: SquareMicrons = 3200.0 + 60.0  # tile output register + tile S+A
+    tile_registers_um2: SquareMicrons = 3200.0  # tile output register
+    tile_shift_add_um2: SquareMicrons = 60.0
+    sigmoid_um2: SquareMicrons = 600.0  # per tile (ISAAC: 2 units)
+    max_pool_um2: SquareMicrons = 240.0  # per tile
     edram_um2: SquareMicrons = 83000.0
     bus_um2_per_ima: SquareMicrons = 7500.0
     router_um2_per_tile: SquareMicrons = 151000.0 / 4
@@ -500,19 +537,41 @@ class CrossbarSimResult(SimResult):
 
 
 def tile_power_w(chip: CrossbarChipConfig) -> dict[str, float]:
-    """Power of one tile with every component at full rate, by component [D]."""
+    """Power of one tile with every crossbar busy on dense blocks, by component (the keys of
+    ``tile_area_mm2``) [D]: the per-action energies the simulator charges, times their rates
+    at full activity, plus the units a transformer never uses (``IDLE_TILE_UNITS``) at their
+    stated power. Per crossbar and read: ``rows`` DAC drives (``dac_bits`` read out of the input
+    register each), ``cols`` samples, conversions and IMA output-register updates; per block
+    (``crossbars_per_block`` crossbars) and vector (``input_slices`` reads): ``cols`` outputs
+    into the tile output register and through the tile shift-and-add."""
     xb, energy, tile = chip.crossbar, chip.energy, chip.tile
     crossbars = tile.crossbars
-    reads_per_s = 1.0 / max(xb.read_cycle_s, xb.cols / xb.adcs_per_crossbar / xb.adc_sample_rate_hz)
+    reads_per_s = 1.0 / _read_s(chip)
     conversions_per_s = crossbars * xb.cols * reads_per_s
+    register_bytes_per_s = crossbars * xb.rows * xb.dac_bits / 8 * reads_per_s
+    outputs_per_s = crossbars / chip.crossbars_per_block * xb.cols * reads_per_s / chip.input_slices
+    out_bytes = chip.encoding.output_bits / 8
     return {
         "adc": conversions_per_s * energy.adc_conversion_j,
         "dac": crossbars * xb.rows * reads_per_s * energy.dac_drive_j,
+        "sample_hold": conversions_per_s * energy.sample_hold_j,
         "crossbar": crossbars * reads_per_s * energy.crossbar_read_j,
-        "shift_add": conversions_per_s * energy.shift_add_j,
+        "shift_add": conversions_per_s * energy.shift_add_j
+        + outputs_per_s * energy.tile_shift_add_j,
+        "registers": register_bytes_per_s * energy.input_register_j_per_byte
+        + conversions_per_s * energy.ima_output_register_j
+        + outputs_per_s * out_bytes * energy.tile_output_register_j_per_byte,
         "buffer": tile.buffer_bytes_per_s * energy.buffer_j_per_byte,
         "network": tile.network_bytes_per_s * energy.network_j_per_byte,
+        "sigmoid": energy.sigmoid_power_w,
+        "max_pool": energy.max_pool_power_w,
     }
+
+
+def _read_s(chip: CrossbarChipConfig) -> float:
+    """One crossbar read at full rate: the read cycle, or the ADCs' conversions if slower."""
+    xb = chip.crossbar
+    return max(xb.read_cycle_s, xb.cols / xb.adcs_per_crossbar / xb.adc_sample_rate_hz)
 
 
 def tile_area_mm2(chip: CrossbarChipConfig) -> dict[str, float]:
@@ -524,11 +583,13 @@ def tile_area_mm2(chip: CrossbarChipConfig) -> dict[str, float]:
         "dac": crossbars * xb.rows * area.dac_um2,
         "sample_hold": crossbars * xb.cols * area.sample_hold_um2,
         "crossbar": crossbars * area.crossbar_um2 * (xb.rows * xb.cols) / (128 * 128),
-        "shift_add": tile.imas * tile.shift_adds_per_ima * area.shift_add_um2,
-        "buffer": area.edram_um2 * tile.buffer_bytes / (64 * 1024)
-        + tile.imas * area.ima_registers_um2
-        + area.tile_registers_um2,
+        "shift_add": tile.imas * tile.shift_adds_per_ima * area.shift_add_um2
+        + area.tile_shift_add_um2,
+        "registers": tile.imas * area.ima_registers_um2 + area.tile_registers_um2,
+        "buffer": area.edram_um2 * tile.buffer_bytes / (64 * 1024),
         "network": tile.imas * area.bus_um2_per_ima + area.router_um2_per_tile,
+        "sigmoid": area.sigmoid_um2,
+        "max_pool": area.max_pool_um2,
     }
     return {name: value / UM2_PER_MM2 for name, value in um2.items()}
 
@@ -549,9 +610,8 @@ def chip_area_mm2(chip: CrossbarChipConfig) -> dict[str, float]:
 def peak_macs_per_s(chip: CrossbarChipConfig) -> float:
     """Weight MACs per second with every crossbar busy on dense blocks."""
     xb = chip.crossbar
-    read_s = max(xb.read_cycle_s, xb.cols / xb.adcs_per_crossbar / xb.adc_sample_rate_hz)
     weights_per_crossbar = xb.rows * xb.cols / chip.crossbars_per_block
-    return chip.chip_crossbars * weights_per_crossbar / (chip.input_slices * read_s)
+    return chip.chip_crossbars * weights_per_crossbar / (chip.input_slices * _read_s(chip))
 
 
 def study_columns(
@@ -751,9 +811,13 @@ def _weight_gemm_cost(
     energy = _energy(
         adc=conversions * e.adc_conversion_j,
         dac=drives * e.dac_drive_j,
+        sample_hold=conversions * e.sample_hold_j,
         crossbar=vectors * slices * driven_fraction * per_block * e.crossbar_read_j
         + written_cells * e.cell_write_j,
-        shift_add=(conversions + merges + offsets) * e.shift_add_j,
+        shift_add=conversions * e.shift_add_j + (merges + offsets) * e.tile_shift_add_j,
+        registers=drives * xb.dac_bits / 8 * e.input_register_j_per_byte
+        + conversions * e.ima_output_register_j
+        + vectors * sum_cols * out_bytes * e.tile_output_register_j_per_byte,
         buffer=(buffer_read + buffer_write) * e.buffer_j_per_byte,
         network=network_bytes * e.network_j_per_byte,
         dram=program_bytes * 8 * chip.dram.energy_per_bit_j,

@@ -19,7 +19,9 @@ from typer.testing import CliRunner
 from accel_sim import hardware_from_dict, load_hardware, simulate
 from accel_sim.config import HardwareConfigError
 from accel_sim.crossbar import (
+    CROSSBAR_AREA_COMPONENTS,
     CROSSBAR_ENERGY_COMPONENTS,
+    IDLE_TILE_UNITS,
     CrossbarChipConfig,
     CrossbarSimResult,
     block_stats,
@@ -139,6 +141,49 @@ def test_adc_conversions_and_dac_drives(dac_bits: int, seed: int) -> None:
     )
 
 
+@pytest.mark.parametrize("dac_bits", [1, 2])
+@pytest.mark.parametrize("seed", range(3))
+def test_registers_and_sample_hold_are_charged_per_access(dac_bits: int, seed: int) -> None:
+    """Input register per byte read out to the DACs, IMA output register per conversion, tile
+    output register per byte of IMA output, S+H per sample: zero rows and columns save them."""
+    chip = hardware_from_dict(chip_dict(crossbar={"dac_bits": dac_bits}))
+    mask = random_mask(seed, density=0.2)
+    m = 5
+    op = simulate(one_gemm(mask, m=m), chip).ops[0]
+    blocks = naive_blocks(mask, 8, 8, 2)
+    active_rows, active_cols = sum(b[2] for b in blocks), sum(b[3] for b in blocks)
+    slices, per_block, out_bytes = math.ceil(8 / dac_bits), 4, 2
+    e = chip.energy
+    register_bytes = m * slices * active_rows * per_block * dac_bits / 8
+    conversions = m * slices * active_cols * per_block
+    assert op.energy_breakdown_j["registers"] == pytest.approx(
+        register_bytes * e.input_register_j_per_byte
+        + conversions * e.ima_output_register_j
+        + m * active_cols * out_bytes * e.tile_output_register_j_per_byte
+    )
+    assert op.energy_breakdown_j["sample_hold"] == pytest.approx(conversions * e.sample_hold_j)
+    dense = simulate(one_gemm(None, m=m), chip).ops[0]
+    for component in ("registers", "sample_hold"):
+        assert 0 < op.energy_breakdown_j[component] < dense.energy_breakdown_j[component]
+
+
+def test_a_busy_ima_draws_table_i_power() -> None:
+    """A dense 128x128 weight fills one ISAAC IMA (8 slice crossbars); per vector (16 reads of
+    100 ns) its per-access energies add up to Table I's per-IMA powers: the peak tile power's
+    components / 12 (registers: IR 1.24 + OR 0.23 + a 12th of the tile OR's 1.68 mW)."""
+    chip = load_hardware(PRESET)
+    m = 4
+    op = simulate(one_gemm(None, m=m, n=128, k=128), chip).ops[0]
+    vector_s = chip.input_slices * chip.crossbar.read_cycle_s
+    peak = tile_power_w(chip)
+    for component in ("adc", "dac", "sample_hold", "crossbar", "shift_add", "registers"):
+        watts = op.energy_breakdown_j[component] / (m * vector_s)
+        assert watts == pytest.approx(peak[component] / chip.tile.imas, rel=1e-9), component
+    registers = op.energy_breakdown_j["registers"] / (m * vector_s)
+    assert registers == pytest.approx(1.24e-3 + 0.23e-3 + 1.68e-3 / 12, rel=1e-6)
+    assert op.energy_breakdown_j["sample_hold"] / (m * vector_s) == pytest.approx(10e-6, rel=1e-6)
+
+
 def test_adc_sharing_sets_the_read_time() -> None:
     """With the ADC slower than the read, the busiest ADC's queue paces the reads: every read
     after the first waits for its 3 conversions (all other stages take 1 tick = 1 cycle)."""
@@ -170,10 +215,16 @@ def test_energy_and_area_breakdowns_add_up() -> None:
     for op in result.ops:
         assert op.energy_j == pytest.approx(sum(op.energy_breakdown_j.values()))
     area = chip_area_mm2(chip)
+    assert tuple(area) == CROSSBAR_AREA_COMPONENTS
     assert result.area_mm2 == pytest.approx(sum(area.values()))
     tile = tile_area_mm2(chip)
     assert sum(area[c] for c in tile) == pytest.approx(chip.tiles * sum(tile.values()))
-    assert all(value > 0 for value in tile_power_w(chip).values())
+    power = tile_power_w(chip)
+    assert set(power) == set(tile)  # one row per component in the peak table
+    assert all(value > 0 for value in power.values())
+    # every component the simulator charges has a peak power; the idle units are never charged
+    assert set(power) - set(IDLE_TILE_UNITS) <= set(CROSSBAR_ENERGY_COMPONENTS)
+    assert not set(IDLE_TILE_UNITS) & set(result.energy_breakdown_j)
 
 
 def test_isaac_preset_matches_published_tile() -> None:
@@ -182,10 +233,40 @@ def test_isaac_preset_matches_published_tile() -> None:
     chip = load_hardware(PRESET)
     assert isinstance(chip, CrossbarChipConfig)
     assert chip.chip_crossbars == 168 * 12 * 8
-    assert sum(tile_area_mm2(chip).values()) == pytest.approx(0.372, rel=0.01)
+    assert sum(tile_area_mm2(chip).values()) == pytest.approx(0.372, rel=0.001)
     power = tile_power_w(chip)
     assert power["adc"] == pytest.approx(12 * 16e-3, rel=1e-6)
-    assert sum(power.values()) == pytest.approx(0.330, rel=0.1)
+    assert sum(power.values()) == pytest.approx(0.330, rel=0.01)
+
+
+# Table I per tile [T], mW: 12 IMAs x (ADC 16, DAC 4, S+H 0.01, crossbars 2.4, S+A 0.2, IR
+# 1.24, OR 0.23), eDRAM 20.7, bus 7, router 42 / 4, sigmoid 0.52, tile S+A 0.05, max-pool 0.4,
+# tile OR 1.68; the printed tile total is 330.
+TABLE_I_TILE_MW = {
+    "adc": 12 * 16,
+    "dac": 12 * 4,
+    "sample_hold": 12 * 0.01,
+    "crossbar": 12 * 2.4,
+    "shift_add": 12 * 0.2 + 0.05,
+    "registers": 12 * (1.24 + 0.23) + 1.68,
+    "buffer": 20.7,
+    "network": 7 + 42 / 4,
+    "sigmoid": 0.52,
+    "max_pool": 0.4,
+}
+
+
+def test_isaac_peak_tile_power_is_the_sum_of_table_i_components() -> None:
+    """The peak tile power is the per-component sum, each component within 1 % of its Table I
+    row group, and the total within 1 % of Table I's 330 mW per tile."""
+    chip = load_hardware(PRESET)
+    power = tile_power_w(chip)
+    assert set(power) == set(TABLE_I_TILE_MW)
+    for component, milliwatts in TABLE_I_TILE_MW.items():
+        assert 1e3 * power[component] == pytest.approx(milliwatts, rel=0.01), component
+    total = math.fsum(power.values())
+    assert total == pytest.approx(1e-3 * math.fsum(TABLE_I_TILE_MW.values()), rel=0.001)
+    assert total == pytest.approx(0.330, rel=0.01)
 
 
 def test_crossbar_yaml_rejects_unknown_keys() -> None:
