@@ -8,8 +8,10 @@ pre-trained weights) with each pattern (unstructured, block:4x4, crossbar:128x12
 (pattern, sparsity) it prints the crossbars one copy of the weights needs, the replication the
 freed crossbars allow, latency, energy, speedup and energy ratio against the dense mapping of
 the same model on the same chip, and the ADC share of the energy. First it prints the preset's
-per-tile peak power and area by component, the ADC share of each, pJ per MAC and GOPS/W at
-peak (all crossbars busy on dense blocks; 1 MAC = 2 ops). Then the forward latency run layer
+per-tile peak power and area by component against ISAAC's Table I tile (330 mW, 0.372 mm^2),
+the ADC share of each, pJ per MAC and GOPS/W at peak (all crossbars busy on dense blocks; the
+sigmoid and max-pool units, which BERT never uses, at their Table I power, as Table I counts
+them; 1 MAC = 2 ops). Then the forward latency run layer
 by layer against pipelined across tiles (``mapping.execution``) for the dense model and
 crossbar:128x128 masks, and the speed of the fast timing engine against the cycle-stepping
 reference on one layer.
@@ -29,6 +31,7 @@ import torch
 
 from accel_sim import load_hardware, simulate
 from accel_sim.crossbar import (
+    IDLE_TILE_UNITS,
     block_stats,
     chip_area_mm2,
     crossbar_timing,
@@ -42,6 +45,7 @@ from pruning.targets import prunable_weights
 from workloads import attach_masks, build_workload
 
 PATTERNS = ("unstructured", "block:4x4", "crossbar:128x128")
+TABLE_I_TILE_W, TABLE_I_TILE_MM2 = 0.330, 0.372  # ISAAC (ISCA 2016) Table I, per tile
 
 
 def print_chip(hw) -> None:
@@ -58,8 +62,14 @@ def print_chip(hw) -> None:
         print(
             f"{name:<12}{1e3 * watts:>10.2f}{100 * watts / tile_w:>7.1f}%"
             f"{area[name]:>11.5f}{100 * area[name] / tile_mm2:>7.1f}%"
+            + ("  idle (unused by BERT)" if name in IDLE_TILE_UNITS else "")
         )
     print(f"{'tile total':<12}{1e3 * tile_w:>10.2f}{'':>8}{tile_mm2:>11.5f}")
+    print(
+        f"{'Table I':<12}{1e3 * TABLE_I_TILE_W:>10.2f}{'':>8}{TABLE_I_TILE_MM2:>11.5f}"
+        f"  (model {100 * (tile_w / TABLE_I_TILE_W - 1):+.2f} % power, "
+        f"{100 * (tile_mm2 / TABLE_I_TILE_MM2 - 1):+.2f} % area)"
+    )
     chip_w = tile_w * hw.tiles
     chip_mm2 = sum(chip_area_mm2(hw).values())
     macs = peak_macs_per_s(hw)
