@@ -23,16 +23,23 @@ Granularity, in ``weight[out, in]`` orientation for a tile of ``rows x cols``
 segments (one output's weights inside a tile: a bitline when outputs map to crossbar columns);
 ``tile-column`` groups are ``rows x 1`` segments (one input inside a tile: a wordline).
 Other patterns project with their own groups.
+
+Checkpoints (:meth:`AdmmPruning.state_dict`) hold ``Z`` and ``U`` per weight as tensors and
+``rho``, the W-step length and the update history as JSON, so a resumed run continues the
+same W/Z/U iterates; the final projection and the retraining are phases of
+:mod:`pruning.pipeline`, checkpointed there.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
+from pruning.checkpoint import CheckpointError, tensors_like
 from pruning.masks import compute_masks
 from pruning.patterns import Block, Pattern
 from pruning.train import TrainHook
@@ -166,6 +173,36 @@ class AdmmPruning(TrainHook):
 
     def postfix(self) -> dict[str, str]:
         return {"rho": f"{self.rho:.2g}", "gap": f"{self._last_gap:.3f}"}
+
+    def state_dict(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        tensors = {f"z.{name}": z for name, z in self.z.items()}
+        tensors.update({f"u.{name}": u for name, u in self.u.items()})
+        gap = None if math.isnan(self._last_gap) else self._last_gap
+        state = {
+            "rho": self.rho,
+            "update_every": self.update_every,
+            "updates": len(self.history),
+            "history": self.history,
+            "last_gap": gap,
+        }
+        return tensors, state
+
+    def load_state_dict(self, tensors: Mapping[str, Tensor], state: Mapping[str, Any]) -> None:
+        if state["update_every"] != self.update_every:
+            raise CheckpointError(
+                f"checkpoint ADMM updates every {state['update_every']} steps, this run every "
+                f"{self.update_every}"
+            )
+        history = [dict(entry) for entry in state["history"]]
+        if len(history) != state["updates"]:
+            raise CheckpointError(
+                f"checkpoint ADMM history has {len(history)} updates, says {state['updates']}"
+            )
+        self.z = tensors_like("z", tensors, self.weights)
+        self.u = tensors_like("u", tensors, self.weights)
+        self.rho = float(state["rho"])
+        self.history = history
+        self._last_gap = float("nan") if state["last_gap"] is None else float(state["last_gap"])
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -37,6 +37,7 @@ __all__ = [
     "restore_rng",
     "rng_to_flat",
     "save_checkpoint",
+    "tensors_like",
 ]
 
 TENSORS_FILE = "tensors.safetensors"
@@ -145,6 +146,26 @@ def with_prefix(prefix: str, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]
 
 def strip_prefix(prefix: str, tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def tensors_like(
+    prefix: str, tensors: Mapping[str, Tensor], like: Mapping[str, Tensor]
+) -> dict[str, Tensor]:
+    """``tensors["<prefix>.<name>"]`` (copied) for every name of ``like``, in ``like``'s order;
+    a missing, extra or misshapen tensor is a :class:`CheckpointError`."""
+    found = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    if found.keys() != like.keys():
+        missing, extra = sorted(like.keys() - found.keys()), sorted(found.keys() - like.keys())
+        raise CheckpointError(
+            f"checkpoint {prefix} tensors do not match: missing {missing}, unexpected {extra}"
+        )
+    for name, value in found.items():
+        if value.shape != like[name].shape:
+            raise CheckpointError(
+                f"checkpoint {prefix} for {name!r} has shape {tuple(value.shape)}, "
+                f"expected {tuple(like[name].shape)}"
+            )
+    return {name: found[name].clone() for name in like}
 
 
 # ----------------------------------------------------------------------------- optimizer

@@ -8,6 +8,10 @@ the BSP code's: ``eps = 1e-3``, ``lambda = 1e-4`` per matrix (pruning-algorithms
 weights for unstructured and N:M, where it is reweighted l1). Afterwards
 :func:`pruning.masks.compute_masks` hard-prunes the lowest-norm groups per matrix and the
 model is retrained with fixed masks.
+
+Checkpoints (:meth:`GroupLassoPenalty.state_dict`) hold the alphas as tensors and the refresh
+count as JSON, so a resumed run penalises with exactly the alphas of an uninterrupted one; the
+hard prune and the retraining are phases of :mod:`pruning.pipeline`, checkpointed there.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from pruning.checkpoint import tensors_like
 from pruning.patterns import NM, Pattern, RankedPattern
 from pruning.train import TrainHook
 
@@ -114,6 +119,15 @@ class GroupLassoPenalty(TrainHook):
 
     def postfix(self) -> dict[str, str]:
         return {"lasso": f"{self._last_penalty:.3g}"}
+
+    def state_dict(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        tensors = {f"alpha.{name}": alpha for name, alpha in self.alpha.items()}
+        return tensors, {"refreshes": self.refreshes, "last_penalty": self._last_penalty}
+
+    def load_state_dict(self, tensors: Mapping[str, Tensor], state: Mapping[str, Any]) -> None:
+        self.alpha = tensors_like("alpha", tensors, self.alpha)
+        self.refreshes = int(state["refreshes"])
+        self._last_penalty = float(state["last_penalty"])
 
     def describe(self) -> dict[str, Any]:
         return {
