@@ -29,8 +29,9 @@ __all__ = ["METHODS", "TRAINED_METHODS", "PruneJob", "PruneJobError", "prune_job
 METHODS: tuple[str, ...] = ("magnitude", "gradual", "group-lasso", "admm", "distill")
 # Methods that train while pruning, so they need a task's training data.
 TRAINED_METHODS = frozenset({"gradual", "group-lasso", "admm", "distill"})
-# Methods whose training state checkpoints capture completely (so --resume is exact).
-RESUMABLE_METHODS = frozenset({"magnitude", "gradual", "distill"})
+# Methods whose training state checkpoints capture completely (so --resume is exact); a new
+# method joins once its hooks' state_dict holds everything it carries between steps.
+RESUMABLE_METHODS = frozenset({"magnitude", "gradual", "group-lasso", "admm", "distill"})
 
 
 class PruneJobError(ValueError):

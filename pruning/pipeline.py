@@ -18,7 +18,9 @@ metrics after every phase.
 With ``checkpoint_every`` (or ``resume``) every training phase checkpoints under
 ``<checkpoint root>/<phase>/`` (:mod:`pruning.checkpoint`); a resumed job skips finished
 phases (their final checkpoint restores the model) and continues the interrupted one, ending
-with the same artifact as an uninterrupted run.
+with the same artifact as an uninterrupted run. Group lasso's hard prune and ADMM's final
+projection are a phase of their own, ``hard-prune/``: one checkpoint of the masks, which a
+resumed job loads instead of recomputing, so retraining continues under exactly those masks.
 """
 
 from __future__ import annotations
@@ -30,11 +32,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 from pruning.admm import AdmmPruning, constraint_pattern, project
 from pruning.artifact import save_artifact
-from pruning.checkpoint import CheckpointConfig
+from pruning.checkpoint import (
+    CheckpointConfig,
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    tensors_like,
+    with_prefix,
+)
 from pruning.gradual import CyclicMagnitude, GradualMagnitude
 from pruning.group_lasso import GroupLassoPenalty
 from pruning.job import PruneJob
@@ -57,6 +67,7 @@ from pruning.train import (
 __all__ = ["PruneOutcome", "TaskData", "load_task_data", "run_prune"]
 
 Report = Callable[[str], None]
+HARD_PRUNE_PHASE = "hard-prune"
 
 
 @dataclass
@@ -169,6 +180,34 @@ def _one_shot(run: _Run) -> MaskSet:
     return mask_set
 
 
+def _hard_prune(run: _Run, compute: Callable[[], dict[str, Tensor]]) -> MaskSet:
+    """Group lasso's hard prune or ADMM's final projection: ``compute()``'s masks, applied.
+
+    With checkpoints the masks are saved as phase ``hard-prune`` (tensors ``mask.<name>``,
+    JSON phase and method); a resumed job that got past it loads them instead of recomputing.
+    """
+    job = run.job
+    directory = None if run.checkpoint is None else run.checkpoint.sub(HARD_PRUNE_PHASE).directory
+    path = latest_checkpoint(directory) if directory is not None and job.resume else None
+    if path is not None:
+        tensors, state = load_checkpoint(path)
+        if state.get("phase") != HARD_PRUNE_PHASE or state.get("method") != job.method:
+            raise CheckpointError(
+                f"{path} holds the {state.get('phase')!r} phase of method "
+                f"{state.get('method')!r}, not the hard prune of {job.method!r}: use another "
+                "--checkpoint-dir or drop --resume"
+            )
+        masks = tensors_like("mask", tensors, run.weights)
+    else:
+        masks = compute()
+        if directory is not None:
+            state = {"phase": HARD_PRUNE_PHASE, "method": job.method}
+            save_checkpoint(directory, 1, with_prefix("mask.", masks), state)
+    mask_set = MaskSet(run.model, masks)
+    mask_set.apply()
+    return mask_set
+
+
 def _gradual_hook(run: _Run) -> GradualMagnitude:
     job = run.job
     if job.cycles > 1:
@@ -255,7 +294,8 @@ def _method(run: _Run) -> tuple[MaskSet, dict[str, Any]]:
             reweight_every=job.reweight_every,
         )
         run.train(job.epochs, "group-lasso", [lasso])
-        return _one_shot(run), {"kind": "reweighted group lasso", **lasso.describe()}
+        masks = _hard_prune(run, lambda: compute_masks(run.weights, pattern, sparsity, job.scope))
+        return masks, {"kind": "reweighted group lasso", **lasso.describe()}
     constraint = constraint_pattern(pattern, job.admm_granularity)
     admm = AdmmPruning(
         run.weights,
@@ -267,8 +307,7 @@ def _method(run: _Run) -> tuple[MaskSet, dict[str, Any]]:
         update_every=job.admm_update_every,
     )
     run.train(job.epochs, "admm", [admm])
-    masks = MaskSet(run.model, project(run.weights, constraint, sparsity))
-    masks.apply()
+    masks = _hard_prune(run, lambda: project(run.weights, constraint, sparsity))
     return masks, {"kind": "admm", "granularity": job.admm_granularity, **admm.describe()}
 
 

@@ -68,16 +68,6 @@ def quick(tiny_dir: Path, **fields) -> dict:
             },
             "must be the sparsity",
         ),
-        (
-            {
-                "pattern": "row",
-                "sparsity": 0.5,
-                "method": "admm",
-                "task": "RTE",
-                "checkpoint_every": 5,
-            },
-            "checkpoints and resume support",
-        ),
         ({"pattern": "row", "sparsity": 0.5, "teacher": "x"}, "only to method 'distill'"),
     ],
 )
