@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from pruning.train import TrainHook
+
 
 def synthetic_task(n: int = 64, seq_len: int = 12, vocab: int = 100, seed: int = 0) -> dict:
     generator = torch.Generator().manual_seed(seed)
@@ -24,3 +26,18 @@ def synthetic_task(n: int = 64, seq_len: int = 12, vocab: int = 100, seed: int =
         "labels": labels,
     }
     return data
+
+
+class Killed(Exception):
+    """Stands in for a kill in resume tests: raised right after a chosen optimizer step."""
+
+
+class KillAt(TrainHook):
+    """Raise :class:`Killed` after optimizer step ``step`` (0: never)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def after_optimizer_step(self, model, step: int) -> None:
+        if step == self.step:
+            raise Killed

@@ -21,7 +21,7 @@ from pruning.oneshot import magnitude_prune
 from pruning.patterns import parse_pattern
 from pruning.targets import prunable_weights
 from pruning.train import TrainConfig, TrainHook, train
-from tests.synthetic_task import synthetic_task
+from tests.synthetic_task import KillAt, Killed, synthetic_task
 from tests.tiny_bert import tiny_model
 
 torch.set_num_threads(1)
@@ -178,19 +178,6 @@ def test_masks_from_zeros() -> None:
 # ----------------------------------------------------------------------------- resume
 
 
-class Killed(Exception):
-    pass
-
-
-class KillAt(TrainHook):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def after_optimizer_step(self, model, step: int) -> None:
-        if step == self.step:
-            raise Killed
-
-
 def _distill_run(
     teacher, ckpt: CheckpointConfig | None, kill_at: int | None = None, *, cyclic: bool = False
 ):
@@ -261,7 +248,7 @@ _SCRIPT = textwrap.dedent(
     from pruning.targets import prunable_weights
     from pruning.train import TrainConfig, TrainHook, train
     from safetensors.torch import save_file
-    from tests.synthetic_task import synthetic_task
+    from tests.synthetic_task import KillAt, Killed, synthetic_task
     from tests.tiny_bert import tiny_model
 
     torch.set_num_threads(1)

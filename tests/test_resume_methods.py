@@ -21,14 +21,10 @@ from pruning.patterns import parse_pattern
 from pruning.pipeline import run_prune
 from pruning.targets import prunable_weights
 from pruning.train import TrainConfig, TrainHook, train
-from tests.synthetic_task import synthetic_task
+from tests.synthetic_task import KillAt, Killed, synthetic_task
 from tests.tiny_bert import needs_glue, tiny_model
 
 torch.set_num_threads(1)
-
-
-class Killed(Exception):
-    pass
 
 
 def _hook(method: str, weights: dict[str, torch.Tensor]) -> TrainHook:
@@ -38,15 +34,6 @@ def _hook(method: str, weights: dict[str, torch.Tensor]) -> TrainHook:
 
 
 # ----------------------------------------------------------------------------- train loop
-
-
-class KillAt(TrainHook):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def after_optimizer_step(self, model, step: int) -> None:
-        if step == self.step:
-            raise Killed
 
 
 def _train_run(method: str, ckpt: CheckpointConfig | None, kill_at: int = 0):
