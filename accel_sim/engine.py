@@ -129,11 +129,12 @@ def simulate(
 def _cached_or(
     cache: dict, op: GemmOp, cacheable: bool, hw: HardwareConfig, params: tuple
 ) -> OpCost:
-    """Sparse-support cost; unmasked GEMMs of equal shape (attention) are computed once, while
-    masked ones always run their own mask."""
+    """Sparse-support cost; unmasked GEMMs of equal shape are computed once (weightless ones
+    apart from weighted ones, whose storage format may differ), while masked ones always run
+    their own mask."""
     if not cacheable:
         return sparse_gemm_op_cost(op, hw, params)
-    key = ("sparse", op.m, op.k, op.n, op.count)
+    key = ("sparse", op.m, op.k, op.n, op.count, op.weight_name is None)
     if key not in cache:
         cache[key] = sparse_gemm_op_cost(op, hw, params)
     return cache[key]

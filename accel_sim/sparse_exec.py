@@ -19,7 +19,10 @@ What the hardware does with zeros (``zero_handling``) is separate from the mask:
 In every mode weights travel in ``sparse.weight_format``: DRAM and SRAM traffic for them is
 the format's exact size (values plus metadata, ``accel_sim.formats``) scaled to how often
 the dense schedule fetches the weight. Weightless GEMMs (attention) and unmasked weights run
-the dense schedule on the systolic modes (mode ``dense``) and a dense mask on the EIE array.
+the dense schedule on the systolic modes (mode ``dense``) and a dense mask on the EIE array;
+there an unmasked weight is still stored in ``weight_format`` (the array reads nothing else),
+so it costs what an attached all-ones mask costs, while attention operands (activations
+produced at run time) are read dense.
 """
 
 from __future__ import annotations
@@ -127,7 +130,13 @@ def sparse_gemm_op_cost(op: GemmOp, hw: HardwareConfig, params: tuple) -> OpCost
     useful_macs = nnz * op.m * op.count
 
     if handling == ZeroHandling.UNSTRUCTURED_PE:
-        return _unstructured_pe(op, mask if mask is not None else _dense_mask(op), scale, hw)
+        if mask is None:
+            mask = _dense_mask(op)
+            if op.weight_name is not None:
+                # The array reads weights only in its own format (it walks CSC/RLE): an
+                # unmasked weight is stored as the all-ones mask, exactly as an attached one.
+                scale, note = filter_dram_scale(mask, hw)
+        return _unstructured_pe(op, mask, scale, hw)
     if handling in (ZeroHandling.SKIPPING, ZeroHandling.NM) and mask is not None:
         from accel_sim import sparse_systolic
 

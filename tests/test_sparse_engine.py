@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accel_sim import simulate
-from accel_sim.config import hardware_from_dict
+from accel_sim.config import SparseSupport, hardware_from_dict, load_hardware
+from accel_sim.energy import sram_j_per_byte
 from accel_sim.formats import format_size
 from accel_sim.sparse_exec import sparse_gemm_op_cost
 from accel_sim.systolic import array_parameters, dense_gemm_cost
@@ -171,3 +172,62 @@ def test_masks_with_equal_nnz_hash_differently_and_gating_keeps_format_notes() -
     assert a.config_hash != b.config_hash
     gated = next(r for r in a.ops if r.name == op.name)
     assert gated.mode == "gating" and "stored dense" in gated.note  # blocked breaks 2:4
+
+
+def eie_hw(rows: int = 4, cols: int = 4):
+    return sparse_hw(
+        rows=rows, cols=cols, zero_handling="unstructured-pe", weight_format="rle", fifo_depth=8
+    )
+
+
+def test_unmasked_weights_on_the_eie_array_cost_what_all_ones_masks_cost() -> None:
+    # The array reads weights only in RLE: a weight without a mask must be stored and walked
+    # exactly like an attached all-ones mask (it used to be priced dense, 1 byte a weight).
+    workload = build_workload("bert-tiny", batch=1, seq_len=16)
+    ones = {
+        op.weight_name: np.ones((op.n, op.k), bool)
+        for op in workload.gemms
+        if op.weight_name is not None
+    }
+    hw = eie_hw()
+    unmasked = simulate(workload, hw)
+    masked = simulate(attach_masks(workload, ones), hw)
+    for plain, dense_mask in zip(unmasked.ops, masked.ops, strict=True):
+        assert plain.cycles == dense_mask.cycles
+        assert plain.dram_read_bytes == dense_mask.dram_read_bytes
+        assert plain.energy_breakdown_j == pytest.approx(dense_mask.energy_breakdown_j)
+    assert unmasked.energy_ratio == pytest.approx(masked.energy_ratio)
+
+
+def test_dense_mask_on_the_eie_array_against_its_systolic_baseline() -> None:
+    """Why a dense mask on ``eie-64pe`` is faster and hungrier than its dense baseline (the
+    same 64 PEs as an 8x8 weight-stationary array; README "Sparse execution")."""
+    hw = load_hardware("eie-64pe")
+    rows, cols = hw.pe_array.rows, hw.pe_array.cols
+    m, k, n = 96, 384, 384
+    op = GemmOp(
+        name="q",
+        role=GemmRole.QUERY,
+        m=m,
+        k=k,
+        n=n,
+        weight_name="w",
+        mask=np.ones((n, k), bool),
+    )
+    eie = sparse_gemm_op_cost(op, hw, array_parameters(hw))
+    plain = hw.model_copy(update={"sparse": SparseSupport()})
+    base = dense_gemm_cost(m, k, n, 1, plain, array_parameters(plain))
+    # EIE: every PE does its n / P rows for each of the m * k broadcast activations, no stall
+    assert eie.cycles == m * k * n // hw.pe_count + 1
+    # baseline: ceil(k/R) * ceil(n/C) folds of 2R + C + m - 2 cycles (22 of 118 fill/drain)
+    folds = -(-k // rows) * -(-n // cols)
+    assert base.compute_cycles == folds * (2 * rows + cols + m - 2) - 1
+    assert base.cycles / eie.cycles == pytest.approx((2 * rows + cols + m - 2) / m, rel=1e-3)
+    # energy: EIE walks its RLE weights (1.5 B a weight) once per token; the weight-stationary
+    # baseline reads each weight into the array once per fold and reuses it over the m tokens
+    rle = format_size(op.mask, "rle", value_bits=8, run_bits=4).total_bytes
+    assert rle / (n * k) == pytest.approx(1.51, abs=0.01)
+    assert eie.counts.sram_filter_read_bytes == m * rle
+    assert base.counts.sram_filter_read_bytes == n * k  # 145x fewer filter SRAM reads
+    # ... each priced at the whole 8 MiB buffer's cost, 6.9x a 128 KiB per-PE bank's
+    assert sram_j_per_byte(hw.sram.filter.size_bytes) / sram_j_per_byte(128 * 1024) > 6.8
