@@ -5,8 +5,10 @@ Layout of a store directory::
     points/<key>.json   {"key", "config", "row", "version", "timing"}, one per finished point
 
 Result fields that measure the machine rather than the design point (``TIMING_FIELDS``: the
-simulator's wall time) are kept out of ``row`` in ``timing``, so the result table of a spec
-is bit-identical across runs and backends; ``run.json`` carries their sum.
+simulator's wall time; a store can be given others) are kept out of ``row`` in ``timing``, so
+the result table of a spec is bit-identical across runs and backends; ``run.json`` carries
+their sum. A point stored with such a field still in its row (by an older version) reads
+back with it moved to ``timing``.
 
 ``key`` is :func:`point_key` of the point's full configuration (hardware, workload, pattern,
 ...) plus the package version, so a rerun skips finished points and a changed simulator
@@ -26,7 +28,7 @@ import json
 import math
 import platform
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -159,10 +161,16 @@ def _versions() -> dict[str, str | None]:
 
 
 class ResultStore:
-    """Finished design points on disk, one atomically written JSON file per point."""
+    """Finished design points on disk, one atomically written JSON file per point.
 
-    def __init__(self, directory: str | Path) -> None:
+    ``timing_fields`` names the row fields that are wall times (default ``TIMING_FIELDS``):
+    :meth:`put` stores them beside the row, :meth:`frame` leaves them out, :meth:`timing`
+    sums them.
+    """
+
+    def __init__(self, directory: str | Path, timing_fields: Iterable[str] = TIMING_FIELDS) -> None:
         self.directory = Path(directory)
+        self.timing_fields = frozenset(timing_fields)
         self.points_dir = self.directory / POINTS_DIR
         self.points_dir.mkdir(parents=True, exist_ok=True)
 
@@ -194,6 +202,22 @@ class ResultStore:
             return None
         return document
 
+    def _split(self, document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+        """A stored document's row without wall times, and its wall times: the ``timing``
+        record plus any timing field still in the row (points stored by older versions)."""
+        row = {k: v for k, v in document["row"].items() if k not in self.timing_fields}
+        timing = document.get("timing")
+        fields = {
+            **{k: v for k, v in document["row"].items() if k in self.timing_fields},
+            **(timing if isinstance(timing, dict) else {}),
+        }
+        wall = {
+            k: float(v)
+            for k, v in fields.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+        return row, wall
+
     def has(self, key: str) -> bool:
         return self._read(key) is not None
 
@@ -208,9 +232,9 @@ class ResultStore:
         document = {
             "key": key,
             "config": plain_config,
-            "row": {k: v for k, v in plain_row.items() if k not in TIMING_FIELDS},
+            "row": {k: v for k, v in plain_row.items() if k not in self.timing_fields},
             "version": __version__,
-            "timing": {k: v for k, v in plain_row.items() if k in TIMING_FIELDS},
+            "timing": {k: v for k, v in plain_row.items() if k in self.timing_fields},
         }
         atomic_write_text(self._path(key), json.dumps(document, indent=1) + "\n")
 
@@ -231,7 +255,7 @@ class ResultStore:
         it every stored point appears, sorted by key. Columns appear in the order first seen;
         a result column named like a config column is renamed ``row.<name>``. Dtypes depend
         only on the values, so the same points give the same frame whatever wrote them; wall
-        times (``TIMING_FIELDS``) are left out (see :meth:`timing`).
+        times (``timing_fields``) are left out (see :meth:`timing`).
         """
         if order is None:
             wanted = sorted(self.keys())
@@ -243,7 +267,7 @@ class ResultStore:
             if document is None:
                 continue
             record = _flatten(document["config"])
-            row = {k: v for k, v in document["row"].items() if k not in TIMING_FIELDS}
+            row, _ = self._split(document)
             for name, value in _flatten(row).items():
                 record[f"row.{name}" if name in record or name == "key" else name] = value
             record["key"] = key
@@ -257,20 +281,22 @@ class ResultStore:
             return pd.DataFrame({"key": pd.Series([], dtype=_STR_DTYPE)})
         return pd.DataFrame(data)
 
-    def timing(self, order: Sequence[str] | None = None) -> dict[str, float]:
-        """Each ``TIMING_FIELDS`` entry summed over the stored points (of ``order``)."""
+    def point_timing(self, order: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+        """The wall times of each stored point (of ``order``), by key."""
         keys = sorted(self.keys()) if order is None else dict.fromkeys(order)
-        totals: dict[str, float] = {}
+        timings: dict[str, dict[str, float]] = {}
         for key in keys:
             document = self._read(_check_key(key))
-            if document is None:
-                continue
-            timing = document.get("timing")
-            # stores written before TIMING_FIELDS kept the wall times in the row
-            fields = timing if isinstance(timing, dict) else document["row"]
+            if document is not None:
+                timings[key] = self._split(document)[1]
+        return timings
+
+    def timing(self, order: Sequence[str] | None = None) -> dict[str, float]:
+        """Each wall-time field summed over the stored points (of ``order``)."""
+        totals: dict[str, float] = {}
+        for fields in self.point_timing(order).values():
             for name, value in fields.items():
-                if name in TIMING_FIELDS and isinstance(value, int | float):
-                    totals[name] = totals.get(name, 0.0) + float(value)
+                totals[name] = totals.get(name, 0.0) + value
         return totals
 
     def export(

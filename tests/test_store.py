@@ -294,3 +294,28 @@ def test_missing_values_survive_parquet(tmp_path: Path) -> None:
     assert frame["shape"].tolist()[0] == "[1,2]"
     paths = store.export(tmp_path / "out", {}, keys)
     pd.testing.assert_frame_equal(pd.read_parquet(paths["parquet"]), frame, check_exact=True)
+
+
+def test_timing_fields_live_beside_the_row_and_legacy_rows_move_out(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path, timing_fields={"seconds", "simulation_s"})
+    new, old = {"a": 1}, {"a": 2}
+    store.put(point_key(new), new, {"cycles": 1, "seconds": 2.0, "simulation_s": 0.5})
+    document = json.loads(store._path(point_key(new)).read_text())
+    assert document["row"] == {"cycles": 1}
+    assert document["timing"] == {"seconds": 2.0, "simulation_s": 0.5}
+    # a point written by a version that kept its wall time in the row (and no timing record)
+    store.put(point_key(old), old, {"cycles": 3})
+    path = store._path(point_key(old))
+    legacy = json.loads(path.read_text())
+    legacy["row"]["seconds"] = 4.0
+    del legacy["timing"]
+    path.write_text(json.dumps(legacy))
+    keys = [point_key(new), point_key(old)]
+    frame = store.frame(keys)
+    assert "seconds" not in frame.columns and frame["cycles"].tolist() == [1, 3]
+    assert store.point_timing(keys) == {
+        keys[0]: {"seconds": 2.0, "simulation_s": 0.5},
+        keys[1]: {"seconds": 4.0},
+    }
+    assert store.timing(keys) == {"seconds": 6.0, "simulation_s": 0.5}
+    assert "seconds" in ResultStore(tmp_path).frame(keys).columns  # not a default field
