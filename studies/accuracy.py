@@ -11,8 +11,10 @@ SparseBERT). Every cell's artifact is then simulated on ``hw`` (by default
 dense baseline, so one table gives accuracy vs compression and accuracy vs throughput.
 
 Cells are evaluated by :func:`studies.runner.run_points` into a
-:class:`~studies.store.ResultStore`: a killed study resumes per cell. Library code only;
-``studies/accuracy_cmd.py`` is the command line.
+:class:`~studies.store.ResultStore`: a killed study resumes per cell. A cell's wall times
+(:data:`WALL_TIME_FIELDS`) are stored beside its row, not in it, and its artifact path is
+relative to the work directory, so the same options and seed give a byte-identical table.
+Library code only; ``studies/accuracy_cmd.py`` is the command line.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ __all__ = [
     "BLOCK_HW",
     "METHODS",
     "UNSTRUCTURED_HW",
+    "WALL_TIME_FIELDS",
     "AccuracySettings",
     "cell_points",
+    "dense_fine_tune_seconds",
     "estimate_seconds",
     "evaluate_cell",
     "finish_table",
@@ -43,6 +47,7 @@ __all__ = [
     "plot_metric_vs_compression",
     "plot_pareto_speedup",
     "prepare_teachers",
+    "relative_artifact",
     "render_markdown",
     "save_plots",
     "teacher_dir",
@@ -71,6 +76,9 @@ DENSE_PATTERN = "dense"
 STEP_S_AT_128 = 2.5
 # Relative cost per training step: distillation also runs the teacher and its hidden states.
 STEP_FACTOR = {"dense": 1.0, "magnitude": 1.0, "gradual": 1.1, "group-lasso": 1.2, "distill": 2.0}
+# Row fields of evaluate_cell that are wall times: the store keeps them beside the row
+# (ResultStore(timing_fields=...)), run.json lists them; never in the table.
+WALL_TIME_FIELDS = frozenset({"train_s", "seconds"})
 
 
 @dataclass(frozen=True)
@@ -254,6 +262,27 @@ def prepare_teachers(
     return done
 
 
+def dense_fine_tune_seconds(
+    points: Sequence[Mapping[str, Any]], work_dir: str | Path
+) -> dict[str, float | None]:
+    """Per task, the wall time of its dense fine-tune (from the cached teacher's manifest;
+    None where the teacher is missing or does not record it)."""
+    from pruning.artifact import ArtifactError, load_artifact
+
+    seconds: dict[str, float | None] = {}
+    for point in points:
+        task = point["task"]
+        if task in seconds:
+            continue
+        path = teacher_dir(work_dir, task, point["settings"])
+        try:
+            value = load_artifact(path).manifest["schedule"].get("seconds")
+        except (ArtifactError, OSError, KeyError, AttributeError):
+            value = None
+        seconds[task] = float(value) if isinstance(value, int | float) else None
+    return seconds
+
+
 def _final_metrics(metrics: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
     """The metrics of the last phase (phases are recorded in order)."""
     if not metrics:
@@ -310,7 +339,10 @@ def evaluate_cell(point: Mapping[str, Any], work_dir: str) -> dict[str, Any]:
 
     Returns the cell's row: final dev metrics (``metric.<name>``), the main metric and its
     ratio to the dense model's, density and compression ratio from the manifest, the
-    simulated speedup / energy ratio / sequences per second, seconds spent, artifact path.
+    simulated speedup / energy ratio / sequences per second, the artifact path relative to
+    ``work_dir``, and the wall times :data:`WALL_TIME_FIELDS` (``train_s`` up to the trained
+    artifact, ``seconds`` in all; a dense cell's exclude the fine-tune), which the store
+    keeps out of the table.
     """
     from pruning.artifact import load_artifact
     from pruning.glue import get_task
@@ -352,9 +384,18 @@ def evaluate_cell(point: Mapping[str, Any], work_dir: str) -> dict[str, Any]:
     row["dev_examples"] = manifest["training"]["dev"]["examples"]
     row["train_s"] = time.perf_counter() - started
     row.update(_simulate(Path(artifact), point["hw"], int(s["seq_len"])))
-    row["artifact"] = str(artifact)
+    row["artifact"] = relative_artifact(str(artifact), work_dir)
     row["seconds"] = time.perf_counter() - started
     return row
+
+
+def relative_artifact(path: str, work_dir: str | Path) -> str:
+    """``path`` relative to ``work_dir`` when it lies under it (rows stored by older versions
+    hold absolute paths), else unchanged: the table does not depend on where the work is."""
+    try:
+        return Path(path).relative_to(Path(work_dir).resolve()).as_posix()
+    except ValueError:
+        return path
 
 
 def _ratio(value: float | None, reference: float | None) -> float | None:
@@ -424,15 +465,21 @@ TABLE_COLUMNS = [
     "speedup",
     "energy_ratio",
     "sequences_per_s",
-    "seconds",
 ]
 
 
-def finish_table(frame: pd.DataFrame) -> pd.DataFrame:
+def finish_table(frame: pd.DataFrame, work_dir: str | Path | None = None) -> pd.DataFrame:
     """The store's frame tidied: settings columns dropped (they are in ``run.json``), the
-    table columns first, then per-metric columns, then the rest."""
+    table columns first, then per-metric columns, then the rest. With ``work_dir``, artifact
+    paths under it are made relative to it (see :func:`relative_artifact`)."""
     frame = frame.drop(columns=[c for c in frame.columns if c.startswith("settings.")])
     frame = frame.drop(columns=["study"], errors="ignore")
+    if work_dir is not None and "artifact" in frame.columns:
+        frame = frame.assign(
+            artifact=[
+                p if pd.isna(p) else relative_artifact(p, work_dir) for p in frame["artifact"]
+            ]
+        )
     first = [c for c in TABLE_COLUMNS if c in frame.columns]
     metric_cols = sorted(c for c in frame.columns if c.startswith(("metric.", "relative.")))
     rest = [c for c in frame.columns if c not in first and c not in metric_cols]

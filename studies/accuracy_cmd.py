@@ -81,7 +81,7 @@ def accuracy_command(
     """
     from studies import accuracy
     from studies.runner import run_points
-    from studies.store import ResultStore, StoreError, point_key
+    from studies.store import TIMING_FIELDS, ResultStore, StoreError, point_key
     from workloads.atomic_io import atomic_write_text
 
     started = time.perf_counter()
@@ -115,7 +115,9 @@ def accuracy_command(
         if not dry_run or (work_dir / "store").is_dir():  # a dry run creates nothing
             out.mkdir(parents=True, exist_ok=True)
             work_dir.mkdir(parents=True, exist_ok=True)
-            store = ResultStore(work_dir / "store")
+            store = ResultStore(
+                work_dir / "store", timing_fields=TIMING_FIELDS | accuracy.WALL_TIME_FIELDS
+            )
         else:
             store = None
         keys = [point_key(p) for p in points]
@@ -148,7 +150,14 @@ def accuracy_command(
     frame = store.frame(keys)
     if frame.empty:
         raise fail("no cell finished; see the errors above")
-    table = accuracy.add_majority(accuracy.finish_table(frame), settings.record())
+    table = accuracy.add_majority(accuracy.finish_table(frame, work_dir), settings.record())
+    # wall times: beside the table in run.json, never in it (the table is reproducible)
+    timings = store.point_timing(list(table["key"]))
+    cell_timing = [
+        {name: row[name] for name in ("task", "method", "pattern", "sparsity", "key")}
+        | timings.get(row["key"], {})
+        for _, row in table.iterrows()
+    ]
     run_info = {
         "study": "accuracy",
         "command": _command_line(
@@ -187,6 +196,8 @@ def accuracy_command(
         "evaluated": summary.done,
         "skipped": summary.skipped,
         "failed": len(summary.failed),
+        "dense_fine_tune_s": accuracy.dense_fine_tune_seconds(points, work_dir),
+        "cell_timing": cell_timing,
         "wall_s": time.perf_counter() - started,
     }
     # the tidy table below is the study's result; the store adds only run.json

@@ -1,10 +1,12 @@
 """``cosim study accuracy`` (:mod:`studies.accuracy`): the table, relative-to-dense values,
-the co-design columns, resume and plots, on a tiny 2-layer hidden-64 model and MRPC."""
+the co-design columns, resume, plots and determinism, on a tiny 2-layer hidden-64 model and
+MRPC."""
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -63,7 +65,8 @@ def study(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     out, work = root / "results", root / "work"
     result = runner.invoke(app, _args(tiny_dir, out, work))
     assert result.exit_code == 0, result.output
-    return {"out": out, "work": work, "output": result.output, "tiny": tiny_dir}
+    csv = (out / "results.csv").read_bytes()
+    return {"out": out, "work": work, "output": result.output, "tiny": tiny_dir, "csv": csv}
 
 
 @needs_glue
@@ -171,3 +174,52 @@ def test_cells_hardware_and_estimate() -> None:
         accuracy.cell_points(["MRPC"], ["prune-it"], ["unstructured"], [0.9], settings)
     result = runner.invoke(app, ["study", "accuracy", "--methods", "nope", "--dry-run"])
     assert result.exit_code != 0
+
+
+@needs_glue
+def test_same_options_and_seed_give_identical_tables(study: dict, tmp_path: Path) -> None:
+    """A second run from scratch (fresh work dir: teachers and cells trained again) writes a
+    byte-identical results.csv and results.md; wall times are in run.json only."""
+    out, work = tmp_path / "results", tmp_path / "work"
+    result = runner.invoke(app, _args(study["tiny"], out, work))
+    assert result.exit_code == 0, result.output
+    assert "3 cells evaluated, 0 reused" in result.output
+    assert (out / "results.csv").read_bytes() == study["csv"]
+    assert (out / "results.md").read_bytes() == (study["out"] / "results.md").read_bytes()
+    header = study["csv"].decode().splitlines()[0].split(",")
+    assert not set(header) & (accuracy.WALL_TIME_FIELDS | {"simulation_s"})
+    artifacts = pd.read_csv(out / "results.csv")["artifact"]
+    assert artifacts.str.startswith(("teachers/", "cells/")).all()  # relative to --work-dir
+    run = json.loads((out / "run.json").read_text())
+    assert set(run["timing"]) >= accuracy.WALL_TIME_FIELDS and run["timing"]["seconds"] > 0
+    assert [cell["method"] for cell in run["cell_timing"]] == ["dense", "magnitude", "distill"]
+    assert all(cell["seconds"] >= cell["train_s"] > 0 for cell in run["cell_timing"])
+    assert run["dense_fine_tune_s"]["MRPC"] > 0
+
+
+@needs_glue
+def test_points_stored_with_wall_times_in_the_row_still_resume(
+    study: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Points stored by the version that kept ``seconds``/``train_s`` and absolute artifact
+    paths in the row resume without training into the same table."""
+    work = tmp_path / "work"
+    shutil.copytree(study["work"], work)
+    for path in (work / "store" / "points").glob("*.json"):
+        document = json.loads(path.read_text())
+        document["row"].update(document.pop("timing"))
+        document["row"]["artifact"] = str((work / document["row"]["artifact"]).resolve())
+        path.write_text(json.dumps(document))
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a stored cell was evaluated again")
+
+    monkeypatch.setattr(accuracy, "evaluate_cell", must_not_run)
+    monkeypatch.setattr(accuracy, "_ensure_teacher", must_not_run)
+    out = tmp_path / "results"
+    result = runner.invoke(app, _args(study["tiny"], out, work))
+    assert result.exit_code == 0, result.output
+    assert "0 cells evaluated, 3 reused" in result.output
+    assert (out / "results.csv").read_bytes() == study["csv"]
+    run = json.loads((out / "run.json").read_text())
+    assert all(cell["seconds"] > 0 for cell in run["cell_timing"])
