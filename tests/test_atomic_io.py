@@ -101,3 +101,17 @@ def test_interrupt_during_write_is_cleaned_up(
         atomic_write_text(target, "new\n")
     assert target.read_text() == "old\n"
     assert _names(tmp_path) == ["out.txt"]
+
+
+def test_temporary_file_is_invisible_to_a_glob_of_the_target_suffix(tmp_path, monkeypatch):
+    """A store globbing ``*.json`` while a point is being written must not see the temp file."""
+    seen: list[list[str]] = []
+    real_replace = os.replace
+
+    def spying_replace(src, dst):
+        seen.append(sorted(path.name for path in tmp_path.glob("*.json")))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomic_io.os, "replace", spying_replace)
+    atomic_write_text(tmp_path / "point.json", "{}")
+    assert seen == [[]]

@@ -53,15 +53,18 @@ def _fsync_file(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def atomic_write_with(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+def atomic_write_with(
+    path: str | os.PathLike[str], write: Callable[[Path], object], *, keep_suffix: bool = True
+) -> Path:
     """Call ``write(tmp_path)`` to write a temporary sibling of ``path``, then rename it over
-    ``path``. The temporary name keeps the target's suffix, for writers that infer the format
-    from it. If ``write`` raises, the target is untouched and the temporary file removed."""
+    ``path``. With ``keep_suffix`` the temporary name ends in the target's suffix, for writers
+    that infer the format from it; without, it ends in ``.tmp`` so that no reader globbing
+    ``*.json`` (say) can see it. If ``write`` raises, the target is untouched and the
+    temporary file removed."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".tmp{target.suffix}", dir=target.parent
-    )
+    suffix = f".tmp{target.suffix}" if keep_suffix else ".tmp"
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -78,7 +81,7 @@ def atomic_write_with(path: str | os.PathLike[str], write: Callable[[Path], obje
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; parent directories are created."""
-    return atomic_write_with(path, lambda tmp: tmp.write_bytes(data))
+    return atomic_write_with(path, lambda tmp: tmp.write_bytes(data), keep_suffix=False)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
