@@ -321,6 +321,16 @@ def _resolve_hardware(name: str, base: Path) -> dict:
         raise StudySpecError(f"study spec field hardware: {error}") from None
 
 
+def _check_model(index: int, model: str) -> None:
+    """Refuse an unknown or non-BERT model when the spec expands, not once per design point."""
+    from workloads.bert import WorkloadError, load_config
+
+    try:
+        load_config(model)
+    except WorkloadError as error:
+        raise StudySpecError(f"study spec field models[{index}]: {error}") from None
+
+
 def _hardware_points(base_hw: dict, grid: Grid, source: str) -> list[tuple[dict, dict]]:
     """Every grid combination applied to ``base_hw``, validated: (hardware dict, params)."""
     paths = list(grid)
@@ -398,6 +408,8 @@ def expand(spec: StudySpec, base: Path | None = None) -> list[dict]:
             points.append(point)
 
     hardware = [(name, _resolve_hardware(name, base)) for name in spec.hardware]
+    for index, model in enumerate(spec.models):
+        _check_model(index, model)
     artifacts = []
     for entry in spec.artifacts:
         path = Path(entry)

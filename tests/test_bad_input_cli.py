@@ -609,6 +609,13 @@ CASES: dict[str, tuple[Args, tuple[str, ...]]] = {
         lambda ws: study_run(ws, _spec(sparsity=[0.5])(ws)), ("sparsity", "unknown key")),
     "study: unknown kind": (
         lambda ws: study_run(ws, _spec(kind="sweep")(ws)), ("kind", "'block-size'")),
+    "study: unknown model, dense only": (
+        lambda ws: study_run(ws, _spec(models=["no-such-model"], patterns=["dense"])(ws)),
+        ("models[0]", "unknown model", "preset name")),
+    "study: GPT-2 model dir, dense only": (
+        lambda ws: study_run(
+            ws, _spec(models=[_config_dir(ws, GPT2_CONFIG)], patterns=["dense"])(ws)),
+        ("models[0]", "'gpt2'", "bert, roberta, distilbert")),
     "study: nothing to simulate": (
         lambda ws: study_run(ws, _spec(patterns=DELETE)(ws)), ("patterns or artifacts",)),
     "study: sparsity 1": (
