@@ -316,29 +316,46 @@ class NM(Pattern):
         return f"nm:{self.n}:{self.m}"
 
 
-def check_fits(pattern: Pattern, shapes: Mapping[str, tuple[int, int]]) -> None:
-    """Refuse, before any work, a pattern that cannot act on one of the weights to prune.
+def check_fits(
+    pattern: Pattern, shapes: Mapping[str, tuple[int, int]], scope: str = "per-matrix"
+) -> None:
+    """Refuse, before any work, a pattern that cannot act on the weights to prune.
 
-    ``shapes`` maps weight names to ``(out, in)``. A block (or crossbar tile) at least as
-    large as a whole matrix makes it one group, which no sparsity below 1 can prune; N:M
-    needs M to divide ``in``; ``head:H`` needs H to divide ``out``. Raises
-    :class:`PatternError` naming the first weight that does not fit and the expected form.
+    ``shapes`` maps weight names to ``(out, in)``; ``scope`` is how the groups are ranked
+    (see :func:`pruning.masks.compute_masks`). A block (or crossbar tile) at least as large
+    as a whole matrix makes it one group, which no sparsity below 1 prunes on its own: such a
+    matrix simply stays dense, and is refused only when nothing at all could be pruned -
+    per matrix, when every weight is one group; globally (whole matrices ranked against each
+    other), when all the weights together are one group. N:M needs M to divide every ``in``;
+    ``head:H`` needs H to divide every ``out``. Raises :class:`PatternError` naming the first
+    weight that does not fit and the expected form.
     """
     for name, (out, inn) in shapes.items():
         where = f"pattern {pattern} does not fit weight {name!r} of shape [{out}, {inn}]"
-        if isinstance(pattern, Block) and pattern.rows >= out and pattern.cols >= inn:
-            if out * inn > 1:
-                raise PatternError(
-                    f"{where}: one {pattern.rows}x{pattern.cols} block holds the whole matrix, "
-                    f"so no sparsity below 1 prunes it; expected a block smaller than the "
-                    f"matrix in rows or cols (rows < {out} or cols < {inn})"
-                )
-        elif isinstance(pattern, NM) and inn % pattern.m:
+        if isinstance(pattern, NM) and inn % pattern.m:
             raise PatternError(f"{where}: expected M={pattern.m} to divide in_features={inn}")
-        elif isinstance(pattern, Head) and out % pattern.heads:
+        if isinstance(pattern, Head) and out % pattern.heads:
             raise PatternError(
                 f"{where}: expected {pattern.heads} heads to divide out_features={out}"
             )
+    if not isinstance(pattern, Block) or not shapes:
+        return
+    groups = {
+        name: -(-out // pattern.rows) * -(-inn // pattern.cols)
+        for name, (out, inn) in shapes.items()
+    }
+    whole = [name for name, n in groups.items() if n == 1 and math.prod(shapes[name]) > 1]
+    if len(whole) < len(shapes) or (scope == "global" and len(whole) > 1):
+        return
+    name = whole[0]
+    out, inn = shapes[name]
+    every = "the only weight" if len(shapes) == 1 else f"every one of the {len(shapes)} weights"
+    raise PatternError(
+        f"pattern {pattern} does not fit weight {name!r} of shape [{out}, {inn}]: one "
+        f"{pattern.rows}x{pattern.cols} block holds the whole matrix, as it does for {every} "
+        f"to prune, so no sparsity below 1 prunes anything; expected a block smaller than the "
+        f"matrix in rows or cols (rows < {out} or cols < {inn}) for at least one weight"
+    )
 
 
 _SIZE2 = re.compile(r"(block|crossbar):(\d+)x(\d+)")

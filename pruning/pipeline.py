@@ -138,7 +138,8 @@ class _Run:
         self.model: nn.Module = self.loaded.model
         self.data = load_task_data(job, self.loaded) if job.task else None
         self.weights = prunable_weights(self.model, job.include)
-        check_fits(job.parsed_pattern, {n: tuple(w.shape) for n, w in self.weights.items()})
+        shapes = {n: tuple(w.shape) for n, w in self.weights.items()}
+        check_fits(job.parsed_pattern, shapes, job.scope)
         self.metrics: dict[str, dict[str, float]] = {}
         self.phases: list[dict[str, Any]] = []
         self.teacher: nn.Module | None = None

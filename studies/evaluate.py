@@ -137,7 +137,8 @@ def compute_masks_for(
 
     parsed = parse_pattern(pattern)
     weights, synthetic = _weights(model, seed)
-    check_fits(parsed, {name: tuple(w.shape) for name, w in weights.items()})
+    shapes = {name: tuple(w.shape) for name, w in weights.items()}
+    check_fits(parsed, shapes, scope="per-matrix")  # _mask_one prunes each matrix alone
     level = None if isinstance(parsed, NM) else sparsity
     return {name: _mask_one(parsed, w, level) for name, w in weights.items()}, synthetic
 

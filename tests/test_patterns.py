@@ -22,7 +22,7 @@ from pruning import (
     density,
     parse_pattern,
 )
-from pruning.patterns import n_pruned
+from pruning.patterns import check_fits, n_pruned
 
 torch.set_num_threads(1)
 
@@ -267,6 +267,28 @@ def test_nm_ignores_scope_and_bad_scope_rejected() -> None:
     with pytest.raises(ValueError, match="sparsity is required"):
         compute_masks(weights, Unstructured(), None, scope="global")
     assert compute_masks({}, Unstructured(), 0.5, scope="global") == {}
+
+
+def test_check_fits_refuses_only_when_nothing_could_be_pruned() -> None:
+    """A block covering some matrices leaves them dense but prunes the others; covering
+    every matrix refuses per matrix, but globally whole matrices are groups to rank."""
+    square, wide = {"q": (128, 128)}, {"q": (128, 128), "ffn": (512, 128)}
+    check_fits(Crossbar(128, 128), wide)
+    check_fits(Crossbar(128, 128), wide, scope="global")
+    covered = {"q": (128, 128), "k": (128, 128)}
+    with pytest.raises(PatternError, match="every one of the 2 weights"):
+        check_fits(Block(128, 128), covered)
+    check_fits(Block(128, 128), covered, scope="global")
+    masks = compute_masks({n: torch.randn(s) for n, s in covered.items()}, "block:128x128", 0.5,
+                          scope="global")  # fmt: skip
+    assert sorted(bool(m.any()) for m in masks.values()) == [False, True]
+    for scope in ("per-matrix", "global"):
+        with pytest.raises(PatternError, match="the only weight"):
+            check_fits(Block(128, 128), square, scope=scope)
+        with pytest.raises(PatternError, match="M=3"):
+            check_fits(NM(1, 3), wide, scope=scope)
+        with pytest.raises(PatternError, match="heads"):
+            check_fits(Head(3), wide, scope=scope)
 
 
 # --- sparsity validation -------------------------------------------------------------------

@@ -232,6 +232,19 @@ def test_cli_prune_distill_with_checkpoints(tiny_dir: Path, tmp_path: Path) -> N
 
 
 @needs_glue
+def test_global_scope_ranks_whole_matrix_blocks(tiny_dir: Path, tmp_path: Path) -> None:
+    """A block covering every matrix is one group per matrix: per matrix nothing could be
+    pruned, but global scope ranks the matrices against each other and prunes half."""
+    fields = {"model": str(tiny_dir), "pattern": "block:256x256", "sparsity": 0.5}
+    with pytest.raises(ValueError, match="whole matrix"):
+        run_prune(prune_job(**fields), tmp_path / "per-matrix")
+    outcome = run_prune(prune_job(**fields, scope="global"), tmp_path / "global")
+    masks = load_artifact(outcome.artifact).masks
+    dense = sorted(bool(np.asarray(m).all()) for m in masks.values())
+    assert not any(np.asarray(m).any() for m in masks.values() if not np.asarray(m).all())
+    assert dense.count(False) == len(masks) // 2
+
+
 def test_cli_prune_then_simulate(tiny_dir: Path, tmp_path: Path) -> None:
     out, summary = tmp_path / "art", tmp_path / "summary.json"
     args = ["prune", "--model", str(tiny_dir), "--pattern", "nm:2:4", "--task", "mrpc"]

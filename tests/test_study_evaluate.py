@@ -15,6 +15,7 @@ from accel_sim.energy import ENERGY_COMPONENTS
 from pruning.patterns import parse_pattern
 from studies.evaluate import (
     _mask_one,
+    compute_masks_for,
     evaluate_point,
     load_mask_file,
     mask_file,
@@ -53,6 +54,17 @@ def test_fast_masks_equal_the_library(pattern):
     for sparsity in (0.0, 0.3, 0.75, 0.99):
         expected = parsed.compute_mask(weight, sparsity).numpy()
         assert np.array_equal(_mask_one(parsed, weight, sparsity), expected)
+
+
+def test_crossbar_tile_covering_some_matrices_still_prunes_the_rest():
+    """bert-tiny's Q/K/V/O are [128, 128], one 128x128 tile each: they stay dense, while
+    its FFN weights ([512, 128] and [128, 512]) are pruned to the target."""
+    masks, _ = compute_masks_for("bert-tiny", "crossbar:128x128", 0.5, 0)
+    square = [name for name, mask in masks.items() if mask.shape == (128, 128)]
+    ffn = [name for name, mask in masks.items() if mask.shape != (128, 128)]
+    assert square and ffn
+    assert all(masks[name].all() for name in square)
+    assert all(masks[name].mean() == 0.5 for name in ffn)
 
 
 def test_evaluate_returns_documented_columns(tmp_path):
