@@ -134,7 +134,9 @@ def plot_energy_breakdown(
         column = f"energy_{component}_j"
         if column not in frame or component == "":
             continue
-        values = frame[column].to_numpy(dtype=float) * 1e3
+        # a study mixing systolic and crossbar chips has each chip's components only on
+        # its own rows: NaN elsewhere, which would erase the whole stacked bar
+        values = np.nan_to_num(frame[column].to_numpy(dtype=float)) * 1e3
         ax.bar(x, values, bottom=bottom, label=component)
         bottom += values
     ax.set_xticks(x, frame[label].astype(str), rotation=40, ha="right", fontsize="small")

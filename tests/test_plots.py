@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from matplotlib.axes import Axes
 
+from accel_sim.crossbar import CROSSBAR_ENERGY_COMPONENTS
 from accel_sim.energy import ENERGY_COMPONENTS
 from studies import plots
 
@@ -101,3 +102,25 @@ def test_save_all_writes_png_and_svg(tmp_path):
 def test_short_labels_drop_shared_words():
     labels = pd.Series(["block:4x4 64GB/s skipping", "nm:2:4 64GB/s nm"])
     assert plots.short_labels(labels).tolist() == ["block:4x4 skipping", "nm:2:4 nm"]
+
+
+def test_energy_breakdown_of_mixed_chips_stacks_every_row_to_its_total() -> None:
+    """Systolic rows lack the crossbar components and vice versa (NaN in the frame): every
+    bar still stacks to that row's total energy."""
+    systolic = table().head(3)
+    crossbar = pd.DataFrame(
+        [{"label": f"crossbar {i}", "model": "bert-tiny", "seq_len": 8, "energy_j": 0.0,
+          **{f"energy_{c}_j": 1e-4 * (k + 1) * (i + 1)
+             for k, c in enumerate(CROSSBAR_ENERGY_COMPONENTS)}} for i in range(2)]
+    )  # fmt: skip
+    frame = pd.concat([systolic, crossbar], ignore_index=True)
+    parts = [c for c in frame if c.startswith("energy_") and c.endswith("_j") and c != "energy_j"]
+    frame["energy_j"] = frame[parts].sum(axis=1)  # NaN skipped: each row's own components
+    assert frame[parts].isna().any(axis=None)
+    ax = plots.plot_energy_breakdown(frame)
+    heights = np.zeros(len(frame))
+    for container in ax.containers:
+        tops = [bar.get_y() + bar.get_height() for bar in container]
+        assert np.isfinite(tops).all()
+        heights = np.maximum(heights, tops)
+    assert heights == pytest.approx(frame["energy_j"].to_numpy() * 1e3)
