@@ -851,10 +851,13 @@ def _weight_gemm_cost(
 
 def _program_passes(op: GemmOp, stats: BlockStats, chip: CrossbarChipConfig) -> list[BlockStats]:
     """The op's mapped blocks (row-major) in passes of at most the chip's crossbars, each
-    pass as the block statistics of the weight with only that pass's blocks kept."""
+    pass as the block statistics of the weight with only that pass's blocks kept; none for
+    a fully pruned weight (nothing to write, nothing to compute)."""
     xb = chip.crossbar
     per_pass = max(1, chip.chip_crossbars // chip.crossbars_per_block)
     blocks = np.argwhere(stats.mapped)
+    if len(blocks) == 0:
+        return []
     if len(blocks) <= per_pass:
         return [stats]
     keep = np.ones((op.n, op.k), dtype=bool) if op.mask is None else np.asarray(op.mask, bool)

@@ -304,6 +304,21 @@ def test_model_too_large_is_reprogrammed() -> None:
     assert op.stall_cycles > 0 and op.energy_breakdown_j["dram"] > 0
 
 
+def test_reprogramming_skips_a_fully_pruned_weight() -> None:
+    """The dense weight does not fit, so every weight GEMM is reprogrammed; the all-zero
+    one maps no block, so it is written in no pass and stalls for nothing."""
+    chip = hardware_from_dict(chip_dict(tiles=1))
+    dense = GemmOp("fc", GemmRole.FFN_IN, m=5, k=12, n=20, layer=0, weight_name="w",
+                   mask=np.ones((20, 12), dtype=bool))  # fmt: skip
+    pruned = GemmOp("fc2", GemmRole.FFN_OUT, m=5, k=12, n=20, layer=0, weight_name="w2",
+                    mask=np.zeros((20, 12), dtype=bool))  # fmt: skip
+    result = simulate(Workload(model_name="toy", batch=1, seq_len=5, ops=(dense, pruned)), chip)
+    full, empty = result.ops
+    assert full.mode == empty.mode == "crossbar-reprogrammed" and full.program_passes > 0
+    assert (empty.program_passes, empty.stall_cycles, empty.compute_cycles) == (0, 0, 0)
+    assert empty.energy_breakdown_j["dram"] == 0  # no weights fetched to write
+
+
 @pytest.mark.parametrize("tiles", [1, 2, 3])
 def test_reprogramming_times_each_pass(tiles: int) -> None:
     """A dense 16x16 weight is 4 blocks of 4 slice crossbars; a chip of ``tiles`` x 4
