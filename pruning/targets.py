@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from torch import Tensor, nn
     from transformers import PretrainedConfig
 
-__all__ = ["TARGET_GROUPS", "prunable_weights", "weight_roles"]
+__all__ = ["TARGET_GROUPS", "prunable_weights", "target_shapes", "weight_roles"]
 
 # include-name -> GEMM roles it selects.
 TARGET_GROUPS: dict[str, frozenset[GemmRole]] = {
@@ -31,6 +31,20 @@ def weight_roles(config: PretrainedConfig) -> dict[str, GemmRole]:
     forward-pass order."""
     workload = build_workload(config, batch=1, seq_len=1)
     return {op.weight_name: op.role for op in workload.gemms if op.weight_name is not None}
+
+
+def target_shapes(
+    config: PretrainedConfig, include: Iterable[str] = ("encoder",)
+) -> dict[str, tuple[int, int]]:
+    """Name -> ``(out, in)`` of the weights :func:`prunable_weights` would select from the
+    model described by ``config``, without building the model."""
+    roles = _roles(include)
+    workload = build_workload(config, batch=1, seq_len=1)
+    return {
+        op.weight_name: (op.n, op.k)
+        for op in workload.gemms
+        if op.weight_name is not None and op.role in roles
+    }
 
 
 def _roles(include: Iterable[str]) -> frozenset[GemmRole]:

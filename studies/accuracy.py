@@ -217,27 +217,37 @@ def check_cells(points: Sequence[Mapping[str, Any]]) -> None:
     from accel_sim.config import load_hardware
     from pruning.glue import get_task
     from pruning.job import PruneJobError, prune_job
+    from pruning.patterns import PatternError, check_fits
+    from pruning.targets import target_shapes
     from workloads import load_config
 
     checked: set[tuple[str, str]] = set()
+    configs: dict[str, Any] = {}
     for point in points:
         task, settings = point["task"], point["settings"]
         get_task(task)  # GlueDataError: unknown task
         cell = f"of cell {task} {point['method']} {point['pattern']} {point['sparsity']:g}"
+        job = None
         try:
             if ("teacher", task) not in checked:
                 _teacher_job(task, settings, f"{cell} (dense fine-tune)")
             if point["method"] != "dense":
-                prune_job(cell, **_prune_fields(point, Path("teacher")))
+                job = prune_job(cell, **_prune_fields(point, Path("teacher")))
         except PruneJobError as error:
             raise ValueError(f"{error} (see cosim study accuracy --help)") from None
         checked.add(("teacher", task))
         if ("hw", point["hw"]) not in checked:
             load_hardware(point["hw"])  # HardwareConfigError: unknown preset or bad file
             checked.add(("hw", point["hw"]))
-        if ("model", settings["model"]) not in checked:
-            load_config(settings["model"])  # WorkloadError: unknown or non-BERT model
-            checked.add(("model", settings["model"]))
+        if settings["model"] not in configs:
+            # WorkloadError: unknown or non-BERT model
+            configs[settings["model"]] = load_config(settings["model"])
+        if job is not None:  # the pattern must prune the model, as the pipeline will check
+            shapes = target_shapes(configs[settings["model"]], job.include)
+            try:
+                check_fits(job.parsed_pattern, shapes, job.scope)
+            except PatternError as error:
+                raise ValueError(f"{error} ({cell}; see cosim study accuracy --help)") from None
 
 
 def prepare_teachers(

@@ -716,6 +716,11 @@ CASES: dict[str, tuple[Args, tuple[str, ...]]] = {
     "accuracy: unknown pattern": (
         lambda ws: accuracy(ws, "--patterns", "diagonal"), ("diagonal", "block:RxC")),
     "accuracy: N > M": (lambda ws: accuracy(ws, "--patterns", "nm:4:2"), ("nm:4:2", "N must")),
+    "accuracy: block larger than every matrix": (
+        lambda ws: accuracy(ws, "--patterns", "block:1024x1024"),
+        ("block:1024x1024", "[64, 64]", "smaller than the matrix", "of cell MRPC magnitude")),
+    "accuracy: N:M M does not divide in": (
+        lambda ws: accuracy(ws, "--patterns", "nm:24:48"), ("nm:24:48", "in_features=64")),
     "accuracy: unknown hardware": (
         lambda ws: accuracy(ws, "--hw", "systolic-7x7-ws"), ("systolic-7x7-ws",)),
     "accuracy: epochs negative": (
