@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
@@ -134,8 +135,10 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]
     try:
         tensors = load_file(str(path / TENSORS_FILE))
         state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
-    # safetensors raises its own SafetensorError (not an OSError) on torn or foreign files
-    except Exception as error:
+    # missing files: OSError; torn, truncated or foreign tensor files: safetensors' own
+    # SafetensorError (not an OSError); bad state.json: JSONDecodeError or UnicodeDecodeError
+    # (both ValueErrors). Anything else is a bug and propagates as itself.
+    except (OSError, ValueError, json.JSONDecodeError, SafetensorError) as error:
         raise CheckpointError(f"{path}: unreadable checkpoint ({error})") from None
     return tensors, state
 

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from pruning.artifact import MASKS_FILE, ArtifactError, load_artifact
 from pruning.checkpoint import (
+    STATE_FILE,
     TENSORS_FILE,
     CheckpointError,
     latest_checkpoint,
@@ -126,6 +127,38 @@ def test_checkpoint_ignores_pickles_and_refuses_a_pickled_tensor_file(
     assert torch.equal(tensors["w"], torch.ones(2, 2)) and state["lr"] == 0.1
     (path / TENSORS_FILE).write_bytes(_pickle_bytes(sentinel))
     with pytest.raises(CheckpointError, match="unreadable checkpoint"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [
+        (TENSORS_FILE, lambda data: data[: len(data) // 2]),  # torn write
+        (TENSORS_FILE, lambda data: data[:4]),  # shorter than the header length
+        (STATE_FILE, lambda data: data[:-3]),  # JSON cut short
+        (STATE_FILE, lambda data: b"\xff\xfe" + data),  # not UTF-8
+    ],
+)
+def test_truncated_or_garbled_checkpoint_is_unreadable(tmp_path: Path, name, damage) -> None:
+    path = save_checkpoint(tmp_path / "ckpt", 3, {"w": torch.ones(8, 8)}, {"lr": 0.1})
+    (path / name).write_bytes(damage((path / name).read_bytes()))
+    with pytest.raises(CheckpointError, match="unreadable checkpoint"):
+        load_checkpoint(path)
+    (path / name).unlink()
+    with pytest.raises(CheckpointError, match="unreadable checkpoint"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_loader_bug_is_not_reported_as_a_bad_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = save_checkpoint(tmp_path / "ckpt", 3, {"w": torch.ones(2, 2)}, {"lr": 0.1})
+
+    def broken(*args, **kwargs):
+        raise TypeError("a programming error")
+
+    monkeypatch.setattr("pruning.checkpoint.load_file", broken)
+    with pytest.raises(TypeError, match="a programming error"):
         load_checkpoint(path)
 
 
