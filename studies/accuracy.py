@@ -584,6 +584,26 @@ def _block_side(pattern: str) -> float | None:
     return None
 
 
+def _majority_floor(ax: Any, frame: pd.DataFrame) -> None:
+    """A dotted line per task at the majority-class predictor's relative metric: a pruned
+    model on it has kept nothing of what fine-tuning learned (``gain_retained`` 0)."""
+    if "majority_metric" not in frame:
+        return
+    rows = frame.dropna(subset=["majority_metric", "dense_metric"])
+    for task, group in rows.groupby("task"):
+        first = group.iloc[0]
+        if first["dense_metric"]:
+            floor = first["majority_metric"] / first["dense_metric"]
+            ax.axhline(
+                floor,
+                linestyle=":",
+                linewidth=0.9,
+                color="black",
+                alpha=0.6,
+                label=f"{task} majority class",
+            )
+
+
 def plot_metric_vs_compression(frame: pd.DataFrame, ax: Any = None) -> Any:
     """Relative-to-dense metric against compression ratio, one line per (task, method)."""
     ax = _axes(ax)
@@ -599,6 +619,7 @@ def plot_metric_vs_compression(frame: pd.DataFrame, ax: Any = None) -> Any:
             label=f"{task} {METHOD_LABELS.get(method, method)} {pattern}",
         )
     ax.axhline(1.0, color="grey", linestyle="--", linewidth=0.8, label="dense")
+    _majority_floor(ax, data)
     if not data.empty:
         ax.set_xscale("log", base=2)
     ax.set_xlabel("compression ratio (weights kept 1/x, encoder linears)")
@@ -626,6 +647,7 @@ def plot_metric_vs_block(frame: pd.DataFrame, sparsity: float | None = None, ax:
             marker="o",
             label=f"{task} {METHOD_LABELS.get(method, method)}",
         )
+    _majority_floor(ax, data)
     if not data.empty:
         ax.set_xscale("log", base=2)
     ax.set_xlabel("block side (sqrt of block area; 1 = unstructured)")
@@ -655,6 +677,7 @@ def plot_pareto_speedup(frame: pd.DataFrame, ax: Any = None) -> Any:
         if len(front) > 1:
             xs, ys = zip(*sorted(front), strict=True)
             ax.plot(xs, ys, color="grey", linewidth=0.8)
+    _majority_floor(ax, frame)
     ax.set_xlabel("simulated speedup vs dense (same hardware)")
     ax.set_ylabel("dev metric / dense dev metric")
     ax.set_title("Accuracy vs throughput (co-design join)")

@@ -223,3 +223,33 @@ def test_points_stored_with_wall_times_in_the_row_still_resume(
     assert (out / "results.csv").read_bytes() == study["csv"]
     run = json.loads((out / "run.json").read_text())
     assert all(cell["seconds"] > 0 for cell in run["cell_timing"])
+
+
+def test_plots_draw_the_majority_class_floor_per_task() -> None:
+    """Each plot shows where a pruned model has kept nothing: majority / dense, per task."""
+    frame = pd.DataFrame(
+        {
+            "task": ["MRPC", "MRPC", "SST-2", "SST-2"],
+            "method": ["dense", "magnitude", "dense", "distill"],
+            "pattern": ["dense", "unstructured", "dense", "unstructured"],
+            "sparsity": [0.0, 0.9, 0.0, 0.9],
+            "compression_ratio": [1.0, 10.0, 1.0, 10.0],
+            "metric": [0.8, 0.7, 0.8, 0.5],
+            "dense_metric": [0.8, 0.8, 0.8, 0.8],
+            "majority_metric": [0.6, 0.6, 0.4, 0.4],
+            "relative_to_dense": [1.0, 0.875, 1.0, 0.625],
+            "speedup": [1.0, 4.0, 1.0, 4.0],
+        }
+    )
+    for plot in (
+        accuracy.plot_metric_vs_compression,
+        accuracy.plot_metric_vs_block,
+        accuracy.plot_pareto_speedup,
+    ):
+        ax = plot(frame)
+        floors = {
+            line.get_label(): line.get_ydata()[0]
+            for line in ax.get_lines()
+            if line.get_label().endswith("majority class")
+        }
+        assert floors == pytest.approx({"MRPC majority class": 0.75, "SST-2 majority class": 0.5})
