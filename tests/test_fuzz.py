@@ -208,21 +208,27 @@ YAML_TEXT = st.one_of(
 )
 
 
-def test_fuzz_hardware_yaml_text(tmp_path: Path) -> None:
-    path = tmp_path / "hw.yaml"
+def _fuzz_yaml_file(name: str, path: Path, texts, load, error_type) -> None:
+    """Random text in ``path`` either loads or raises ``error_type`` naming the file."""
 
-    @fuzz("hardware_yaml_text")
-    @given(YAML_TEXT)
+    @fuzz(name)
+    @given(texts)
     def run(text):
-        CASES["hardware_yaml_text"] += 1
+        CASES[name] += 1
         path.write_text(text, encoding="utf-8", errors="surrogatepass")
         try:
-            load_hardware(path)
-        except HardwareConfigError as error:
+            load(path)
+        except error_type as error:
             assert str(path) in _one_clear_line(error)
 
     run()
-    _done("hardware_yaml_text")
+    _done(name)
+
+
+def test_fuzz_hardware_yaml_text(tmp_path: Path) -> None:
+    _fuzz_yaml_file(
+        "hardware_yaml_text", tmp_path / "hw.yaml", YAML_TEXT, load_hardware, HardwareConfigError
+    )
 
 
 # ----------------------------------------------------------------------------- study specs
@@ -279,18 +285,7 @@ def test_fuzz_study_spec_yaml_text(tmp_path: Path) -> None:
         st.builds(lambda cut: yaml.safe_dump(SPEC)[:cut], st.integers(0, 600)),
     )
 
-    @fuzz("spec_yaml_text")
-    @given(texts)
-    def run(text):
-        CASES["spec_yaml_text"] += 1
-        path.write_text(text, encoding="utf-8", errors="surrogatepass")
-        try:
-            load_spec(path)
-        except StudySpecError as error:
-            assert str(path) in _one_clear_line(error)
-
-    run()
-    _done("spec_yaml_text")
+    _fuzz_yaml_file("spec_yaml_text", path, texts, load_spec, StudySpecError)
 
 
 # ----------------------------------------------------------------------------- artifacts
