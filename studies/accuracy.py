@@ -604,6 +604,17 @@ def _majority_floor(ax: Any, frame: pd.DataFrame) -> None:
             )
 
 
+def _finish(ax: Any, data: pd.DataFrame, xlabel: str, title: str) -> Any:
+    """What every accuracy plot ends with: the majority-class floors, labels and legend."""
+    _majority_floor(ax, data)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("dev metric / dense dev metric")
+    ax.set_title(title)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    return ax
+
+
 def plot_metric_vs_compression(frame: pd.DataFrame, ax: Any = None) -> Any:
     """Relative-to-dense metric against compression ratio, one line per (task, method)."""
     ax = _axes(ax)
@@ -619,15 +630,14 @@ def plot_metric_vs_compression(frame: pd.DataFrame, ax: Any = None) -> Any:
             label=f"{task} {METHOD_LABELS.get(method, method)} {pattern}",
         )
     ax.axhline(1.0, color="grey", linestyle="--", linewidth=0.8, label="dense")
-    _majority_floor(ax, data)
     if not data.empty:
         ax.set_xscale("log", base=2)
-    ax.set_xlabel("compression ratio (weights kept 1/x, encoder linears)")
-    ax.set_ylabel("dev metric / dense dev metric")
-    ax.set_title("Accuracy retention vs compression")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
-    return ax
+    return _finish(
+        ax,
+        data,
+        "compression ratio (weights kept 1/x, encoder linears)",
+        "Accuracy retention vs compression",
+    )
 
 
 def plot_metric_vs_block(frame: pd.DataFrame, sparsity: float | None = None, ax: Any = None) -> Any:
@@ -647,15 +657,14 @@ def plot_metric_vs_block(frame: pd.DataFrame, sparsity: float | None = None, ax:
             marker="o",
             label=f"{task} {METHOD_LABELS.get(method, method)}",
         )
-    _majority_floor(ax, data)
     if not data.empty:
         ax.set_xscale("log", base=2)
-    ax.set_xlabel("block side (sqrt of block area; 1 = unstructured)")
-    ax.set_ylabel("dev metric / dense dev metric")
-    ax.set_title(f"Accuracy retention vs block size at {100 * (sparsity or 0):.0f}% sparsity")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
-    return ax
+    return _finish(
+        ax,
+        data,
+        "block side (sqrt of block area; 1 = unstructured)",
+        f"Accuracy retention vs block size at {100 * (sparsity or 0):.0f}% sparsity",
+    )
 
 
 def plot_pareto_speedup(frame: pd.DataFrame, ax: Any = None) -> Any:
@@ -677,13 +686,12 @@ def plot_pareto_speedup(frame: pd.DataFrame, ax: Any = None) -> Any:
         if len(front) > 1:
             xs, ys = zip(*sorted(front), strict=True)
             ax.plot(xs, ys, color="grey", linewidth=0.8)
-    _majority_floor(ax, frame)
-    ax.set_xlabel("simulated speedup vs dense (same hardware)")
-    ax.set_ylabel("dev metric / dense dev metric")
-    ax.set_title("Accuracy vs throughput (co-design join)")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
-    return ax
+    return _finish(
+        ax,
+        frame,
+        "simulated speedup vs dense (same hardware)",
+        "Accuracy vs throughput (co-design join)",
+    )
 
 
 def save_plots(frame: pd.DataFrame, out_dir: str | Path) -> list[Path]:
