@@ -45,6 +45,16 @@ from accel_sim.kernels._jit import JIT_OPTIONS, njit
 
 
 @njit(**JIT_OPTIONS)
+def _finish_times(last_broadcast, free_at, n_entries):
+    """(cycles, broadcast stall): the last PE finish or broadcast, and the broadcast cycles
+    beyond one per entry."""
+    cycles = last_broadcast + 1
+    for p in range(free_at.shape[0]):
+        cycles = max(cycles, free_at[p])
+    return cycles, last_broadcast + 1 - n_entries
+
+
+@njit(**JIT_OPTIONS)
 def _every_pe_accepts(by_col, entry_cols, repeats, fifo_depth):
     """``fifo_event_schedule`` when no cost is 0: every PE takes every entry, so all rings
     advance together and the loops over PEs are branch-free (vectorised)."""
@@ -75,10 +85,7 @@ def _every_pe_accepts(by_col, entry_cols, repeats, fifo_depth):
                 slot = 0
                 full = True
             last_broadcast = sent
-    cycles = last_broadcast + 1
-    for p in range(n_pes):
-        cycles = max(cycles, free_at[p])
-    stall = last_broadcast + 1 - n_cols * repeats
+    cycles, stall = _finish_times(last_broadcast, free_at, n_cols * repeats)
     return cycles, stall, busy
 
 
@@ -115,10 +122,7 @@ def fifo_event_schedule(cost, entry_cols, repeats, fifo_depth):
                     accepted[p] += 1
                     busy[p] += c
             last_broadcast = sent
-    cycles = last_broadcast + 1
-    for p in range(n_pes):
-        cycles = max(cycles, free_at[p])
-    stall = last_broadcast + 1 - n_cols * repeats
+    cycles, stall = _finish_times(last_broadcast, free_at, n_cols * repeats)
     return cycles, stall, busy
 
 
