@@ -22,7 +22,7 @@ from accel_sim.area import AreaTable
 from accel_sim.energy import EnergyTable, LeakageTable
 from accel_sim.formats import WeightFormat
 from accel_sim.units import parse_quantity, quantity
-from workloads.spec_errors import format_validation_error
+from safeio.errors import format_validation_error
 
 if TYPE_CHECKING:
     from accel_sim.crossbar import CrossbarChipConfig

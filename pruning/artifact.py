@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workloads.atomic_io import replace_dir
+from safeio.atomic import replace_dir
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -203,7 +203,7 @@ def save_artifact(
     must be JSON-serialisable (or None); ``synthetic_weights`` says whether the weights were
     randomly initialised rather than pre-trained (None: unknown). A ``tokenizer`` with
     ``save_pretrained`` is saved beside the weights so the artifact is self-contained. An
-    existing ``out_dir`` is replaced as a whole (``workloads.atomic_io.replace_dir``, an atomic
+    existing ``out_dir`` is replaced as a whole (``safeio.atomic.replace_dir``, an atomic
     swap on Linux); a crash leaves either the old artifact or the new one plus a hidden
     temporary sibling, never a torn ``out_dir``. Returns the artifact path.
     """

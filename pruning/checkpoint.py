@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from workloads.atomic_io import replace_dir
+from safeio.atomic import replace_dir
 
 __all__ = [
     "CheckpointConfig",

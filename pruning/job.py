@@ -22,7 +22,7 @@ from pruning.admm import DEFAULT_RHO, DEFAULT_RHO_GROWTH, DEFAULT_RHO_MAX
 from pruning.group_lasso import DEFAULT_EPS, DEFAULT_LAMBDA
 from pruning.models import REAL_MODEL
 from pruning.patterns import NM, Pattern, PatternError, check_sparsity, parse_pattern
-from workloads.spec_errors import format_validation_error
+from safeio.errors import format_validation_error
 
 __all__ = ["METHODS", "TRAINED_METHODS", "PruneJob", "PruneJobError", "prune_job"]
 

@@ -317,7 +317,7 @@ def _check_checkpoint_job(job: PruneJob, checkpoint: CheckpointConfig) -> None:
     import json
 
     from pruning.checkpoint import CheckpointError
-    from workloads.atomic_io import atomic_write_text
+    from safeio.atomic import atomic_write_text
 
     record = json.loads(json.dumps(job.record()))
     path = checkpoint.directory / "job.json"

@@ -698,7 +698,7 @@ def save_plots(frame: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     """Write the three plots as PNG under ``out_dir`` (each atomically); returns the paths."""
     import matplotlib
 
-    from workloads.atomic_io import atomic_write_with
+    from safeio.atomic import atomic_write_with
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -79,10 +79,10 @@ def accuracy_command(
 
     One cell per (task, method, pattern, sparsity); a killed study resumes per cell.
     """
+    from safeio.atomic import atomic_write_text
     from studies import accuracy
     from studies.runner import run_points
     from studies.store import TIMING_FIELDS, ResultStore, StoreError, point_key
-    from workloads.atomic_io import atomic_write_text
 
     started = time.perf_counter()
     if jobs < 1:

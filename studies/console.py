@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from workloads.atomic_io import atomic_write_text
+from safeio.atomic import atomic_write_text
 
 __all__ = ["console", "error_console", "fail", "si", "write_output"]
 

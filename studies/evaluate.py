@@ -39,8 +39,8 @@ from accel_sim import SimResult, hardware_from_dict, simulate
 from accel_sim.area import area_mm2
 from accel_sim.energy import ENERGY_COMPONENTS
 from accel_sim.version import __version__
+from safeio.atomic import atomic_write_with
 from workloads import ENCODER_LINEAR_ROLES, PRESETS, attach_masks, build_workload
-from workloads.atomic_io import atomic_write_with
 
 __all__ = [
     "MASK_FORMAT",
@@ -164,7 +164,7 @@ def mask_file(mask_dir: str | Path, model: str, pattern: str, sparsity: float, s
 
 def save_mask_file(path: Path, masks: Mapping[str, np.ndarray], meta: dict) -> None:
     """Bit-packed masks plus their shapes and ``meta`` (JSON) in safetensors metadata;
-    written atomically (``workloads.atomic_io``), so readers never see half a file."""
+    written atomically (``safeio.atomic``), so readers never see half a file."""
     from safetensors.numpy import save_file
 
     packed = {name: np.packbits(mask.reshape(-1)) for name, mask in masks.items()}

@@ -22,7 +22,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from accel_sim.energy import ENERGY_COMPONENTS
-from workloads.atomic_io import atomic_write_with
+from safeio.atomic import atomic_write_with
 
 __all__ = [
     "pareto_mask",

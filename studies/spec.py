@@ -45,7 +45,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from accel_sim.config import HardwareConfigError, hardware_from_dict, load_hardware
-from workloads.spec_errors import format_validation_error
+from safeio.errors import format_validation_error
 
 __all__ = [
     "BUILTIN_DIR",

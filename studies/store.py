@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from accel_sim.version import __version__
-from workloads.atomic_io import atomic_write_bytes, atomic_write_text
+from safeio.atomic import atomic_write_bytes, atomic_write_text
 
 KEY_LENGTH = 20
 POINTS_DIR = "points"

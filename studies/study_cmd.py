@@ -11,9 +11,9 @@ from typing import Annotated
 import pandas as pd
 import typer
 
+from safeio.atomic import atomic_write_bytes, atomic_write_text
 from studies.console import console, fail
 from studies.spec import BUILTIN_DIR, StudySpecError, builtin_names, expand, load_spec
-from workloads.atomic_io import atomic_write_bytes, atomic_write_text
 
 study_app = typer.Typer(
     help="Design-space studies: sweep a spec, plot the table, write a report.",

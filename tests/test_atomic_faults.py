@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from safeio import atomic as atomic_io
 from studies.store import ResultStore, point_key
 from tests import sweep_fixtures as fx
-from workloads import atomic_io
 
 RANDOM_KILLS = 25  # per writer
 KILLS: Counter[str] = Counter()

@@ -1,4 +1,4 @@
-"""workloads.atomic_io: a write leaves the old file or the new one, never a torn one."""
+"""safeio.atomic: a write leaves the old file or the new one, never a torn one."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from workloads import atomic_io
-from workloads.atomic_io import atomic_write_bytes, atomic_write_text
+from safeio import atomic as atomic_io
+from safeio.atomic import atomic_write_bytes, atomic_write_text
 
 
 def _names(directory: Path) -> list[str]:
