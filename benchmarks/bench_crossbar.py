@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from accel_sim import load_hardware, simulate
-from accel_sim.crossbar import (
+from accel_sim.datapaths.crossbar import (
     IDLE_TILE_UNITS,
     block_stats,
     chip_area_mm2,

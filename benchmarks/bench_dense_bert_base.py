@@ -17,7 +17,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 from accel_sim import load_hardware, simulate
-from accel_sim.systolic import warm_up
+from accel_sim.datapaths.systolic.dense import warm_up
 from accel_sim.validation.scalesim_ref import run_scalesim
 from workloads import Workload, build_workload
 

@@ -20,7 +20,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np
 
-from accel_sim.sparse_pe_array import simulate_unstructured, warm_up
+from accel_sim.datapaths.pe_array.fifo_array import simulate_unstructured, warm_up
 
 FFN_IN_KEY = "encoder.layer.0.intermediate.dense.weight"
 SHAPE = (1536, 384)

@@ -12,15 +12,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from workloads.bert import WorkloadError
 from workloads.ops import GemmOp, Workload
-
-if TYPE_CHECKING:
-    from pruning.artifact import SparseArtifact
 
 __all__ = ["attach_artifact", "attach_masks"]
 
@@ -97,6 +94,17 @@ def attach_masks(
     return replace(workload, ops=tuple(ops))
 
 
-def attach_artifact(workload: Workload, artifact: SparseArtifact) -> Workload:
+class MaskedArtifact(Protocol):
+    """What ``attach_artifact`` reads of a pruned artifact (``pruning.artifact.SparseArtifact``
+    has both): its masks by weight name and the directory it came from."""
+
+    @property
+    def masks(self) -> Mapping[str, Any]: ...
+
+    @property
+    def path(self) -> Any: ...
+
+
+def attach_artifact(workload: Workload, artifact: MaskedArtifact) -> Workload:
     """``attach_masks`` with a loaded artifact's masks, errors naming its directory."""
     return attach_masks(workload, artifact.masks, source=str(artifact.path))
