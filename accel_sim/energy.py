@@ -73,6 +73,8 @@ class ActionCounts:
     sram_filter_write_bytes: float = 0.0
     sram_ofmap_read_bytes: float = 0.0
     sram_ofmap_write_bytes: float = 0.0
+    sram_global_read_bytes: float = 0.0  # the global buffer shared by the cores
+    sram_global_write_bytes: float = 0.0
     dram_read_bytes: float = 0.0
     dram_write_bytes: float = 0.0
     vector_lane_ops: float = 0.0
@@ -86,12 +88,20 @@ class ActionCounts:
 
     @property
     def sram_read_bytes(self) -> float:
-        return self.sram_ifmap_read_bytes + self.sram_filter_read_bytes + self.sram_ofmap_read_bytes
+        return (
+            self.sram_ifmap_read_bytes
+            + self.sram_filter_read_bytes
+            + self.sram_ofmap_read_bytes
+            + self.sram_global_read_bytes
+        )
 
     @property
     def sram_write_bytes(self) -> float:
         return (
-            self.sram_ifmap_write_bytes + self.sram_filter_write_bytes + self.sram_ofmap_write_bytes
+            self.sram_ifmap_write_bytes
+            + self.sram_filter_write_bytes
+            + self.sram_ofmap_write_bytes
+            + self.sram_global_write_bytes
         )
 
 
@@ -101,6 +111,7 @@ ENERGY_COMPONENTS = (
     "sram_ifmap",
     "sram_filter",
     "sram_ofmap",
+    "sram_global",
     "dram",
     "vector",
     "leakage",
@@ -130,9 +141,20 @@ def dynamic_energy_j(counts: ActionCounts, hw) -> dict[str, float]:
         + counts.sram_filter_write_bytes * filter_w,
         "sram_ofmap": counts.sram_ofmap_read_bytes * ofmap_r
         + counts.sram_ofmap_write_bytes * ofmap_w,
+        "sram_global": _global_j(counts, table, hw),
         "dram": counts.dram_bytes * 8.0 * hw.dram.energy_per_bit_j,
         "vector": counts.vector_lane_ops * table.vector_op_j,
     }
+
+
+def _global_j(counts: ActionCounts, table: EnergyTable, hw) -> float:
+    """Global-buffer traffic priced at the global buffer's size (0 without one)."""
+    if hw.global_buffer is None:
+        return 0.0
+    derived = sram_j_per_byte(hw.global_buffer.size_bytes)
+    read = derived if table.sram_read_j_per_byte is None else table.sram_read_j_per_byte
+    write = derived if table.sram_write_j_per_byte is None else table.sram_write_j_per_byte
+    return counts.sram_global_read_bytes * read + counts.sram_global_write_bytes * write
 
 
 def leakage_power_w(hw) -> float:

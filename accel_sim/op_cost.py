@@ -25,6 +25,8 @@ class OpCost:
     load_imbalance: float | None = None  # busiest PE / mean PE work (unstructured-pe)
     bank_conflict: float | None = None  # mean cycles per streamed row (skipping)
     note: str | None = None  # e.g. why a sparse mode or format could not be used
+    mapping: str | None = None  # the mapping the GEMM ran under (accel_sim.mapping)
+    dram_bytes_avoided: float = 0.0  # DRAM traffic of operands kept on chip (residency)
 
     @property
     def cycles(self) -> int:

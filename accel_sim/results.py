@@ -60,6 +60,8 @@ class OpResult:
     load_imbalance: float | None = None  # unstructured-pe: busiest PE / mean PE work
     bank_conflict: float | None = None  # skipping: mean cycles per streamed input row
     note: str | None = None  # why a sparse mode or format could not be used, if so
+    mapping: str | None = None  # the mapping a GEMM ran under (accel_sim.mapping)
+    dram_bytes_avoided: float = 0.0  # DRAM traffic of its operands kept on chip
 
     @property
     def cycles(self) -> int:
@@ -100,6 +102,7 @@ class SimResult:
     config_hash: str
     version: str
     seed: int = 0
+    notes: tuple[str, ...] = ()  # run-level facts, e.g. resident weights that did not fit
     simulation_s: float = field(default=0.0, compare=False)
     # The same workload without masks on the same hardware without sparse support.
     baseline: SimResult | None = field(default=None, compare=False, repr=False)
@@ -137,6 +140,11 @@ class SimResult:
     @property
     def dram_bytes(self) -> float:
         return sum(op.dram_bytes for op in self.ops)
+
+    @property
+    def dram_bytes_avoided(self) -> float:
+        """DRAM traffic the run's on-chip activations and resident weights did not move."""
+        return sum(op.dram_bytes_avoided for op in self.ops)
 
     @property
     def sram_bytes(self) -> float:
@@ -204,6 +212,7 @@ class SimResult:
             "macs": self.macs,
             "utilisation": self.utilisation,
             "dram_bytes": self.dram_bytes,
+            "dram_bytes_avoided": self.dram_bytes_avoided,
             "sram_bytes": self.sram_bytes,
             "effective_macs": self.effective_macs,
             "effective_utilisation": self.effective_utilisation,
@@ -248,6 +257,8 @@ class SimResult:
                 "effective_macs": op.effective_macs,
                 "load_imbalance": op.load_imbalance,
                 "bank_conflict": op.bank_conflict,
+                "mapping": op.mapping,
+                "dram_bytes_avoided": op.dram_bytes_avoided,
                 "config_hash": self.config_hash,
                 "seed": self.seed,
             }
@@ -286,11 +297,14 @@ class SimResult:
                     "effective_macs": op.effective_macs,
                     "load_imbalance": op.load_imbalance,
                     "bank_conflict": op.bank_conflict,
+                    "mapping": op.mapping,
+                    "dram_bytes_avoided": op.dram_bytes_avoided,
                     "note": op.note,
                 }
                 for op in self.ops
             ],
             "baseline": None if self.baseline is None else self.baseline.totals(),
+            "notes": list(self.notes),
             "meta": {
                 "simulation_s": self.simulation_s,
                 "version": self.version,

@@ -35,8 +35,11 @@ __all__ = [
 INPUTS_PER_ELEMENT = {VectorKind.RESIDUAL_ADD: 2}
 
 
-def memory_params(hw: HardwareConfig, filter_dram_scale: float = 1.0) -> fm.MemoryParams:
-    """The fold kernels' memory record: double buffering halves each buffer's capacity."""
+def memory_params(
+    hw: HardwareConfig, filter_dram_scale: float = 1.0, cores_sharing_dram: int = 1
+) -> fm.MemoryParams:
+    """The fold kernels' memory record for one core: double buffering halves each buffer's
+    capacity, and cores running at once share the DRAM bandwidth evenly."""
     share = 0.5 if hw.sram.double_buffered else 1.0
     return fm.MemoryParams(
         word_bytes=hw.word_bytes,
@@ -45,7 +48,7 @@ def memory_params(hw: HardwareConfig, filter_dram_scale: float = 1.0) -> fm.Memo
         filter_capacity_bytes=hw.sram.filter.size_bytes * share,
         ofmap_capacity_bytes=hw.sram.ofmap.size_bytes * share,
         double_buffered=hw.sram.double_buffered,
-        dram_bytes_per_cycle=hw.dram_bytes_per_cycle,
+        dram_bytes_per_cycle=hw.dram_bytes_per_cycle / cores_sharing_dram,
         ifmap_sram_bytes_per_cycle=float(hw.sram.ifmap.bytes_per_cycle),
         filter_sram_bytes_per_cycle=float(hw.sram.filter.bytes_per_cycle),
         ofmap_sram_bytes_per_cycle=float(hw.sram.ofmap.bytes_per_cycle),
@@ -102,27 +105,37 @@ def weight_storage_scale(
 
 
 def streamed_counts(
-    op: GemmOp, macs: int, entries: int, weight_scale: float, hw: HardwareConfig
+    op: GemmOp,
+    macs: int,
+    entries: int,
+    weight_scale: float,
+    hw: HardwareConfig,
+    on_chip: tuple[bool, bool, bool] = (False, False, False),
 ) -> tuple[ActionCounts, float]:
     """(action counts, DRAM bytes) of one instance of ``op`` on a datapath that streams
     ``entries`` activations once each, walks the compressed weights once per token and
-    moves every operand through DRAM exactly once (its compulsory traffic)."""
+    moves every operand through DRAM exactly once (its compulsory traffic), except those
+    ``on_chip`` (inputs, weights, outputs) already are or stay on chip."""
     word, acc = hw.word_bytes, hw.pe_array.accumulator_bytes
     weight_bytes = weight_scale * op.n * op.k * word
     input_bytes, output_bytes = op.m * op.k * word, op.m * op.n * word
+    dram_inputs, dram_weights, dram_outputs = (
+        0.0 if kept else size
+        for kept, size in zip(on_chip, (input_bytes, weight_bytes, output_bytes), strict=True)
+    )
     counts = ActionCounts(
         macs=macs,
         register_bytes=macs * (2 * word + acc),
         sram_ifmap_read_bytes=entries * word,  # each activation read once, broadcast
-        sram_ifmap_write_bytes=input_bytes,
+        sram_ifmap_write_bytes=dram_inputs,
         sram_filter_read_bytes=weight_bytes * op.m,  # every token walks the compressed weights
-        sram_filter_write_bytes=weight_bytes,
-        sram_ofmap_read_bytes=output_bytes,
+        sram_filter_write_bytes=dram_weights,
+        sram_ofmap_read_bytes=dram_outputs,
         sram_ofmap_write_bytes=op.m * op.n * acc,
-        dram_read_bytes=weight_bytes + input_bytes,
-        dram_write_bytes=output_bytes,
+        dram_read_bytes=dram_weights + dram_inputs,
+        dram_write_bytes=dram_outputs,
     )
-    return counts, weight_bytes + input_bytes + output_bytes
+    return counts, dram_weights + dram_inputs + dram_outputs
 
 
 def vector_bytes(op: VectorOp, word_bytes: float) -> tuple[float, float]:

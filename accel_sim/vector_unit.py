@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 from accel_sim.energy import ActionCounts
+from accel_sim.mapping.residency import NONE, OpResidency
 from accel_sim.op_cost import OpCost
 from accel_sim.spec import HardwareConfig
 from accel_sim.traffic import vector_bytes
@@ -29,10 +30,18 @@ LANE_OPS_PER_ELEMENT = {
 }
 
 
-def vector_cost(op: VectorOp, hw: HardwareConfig) -> OpCost:
-    """Cycles and action counts of a vector op on ``hw``'s vector unit."""
+def vector_cost(op: VectorOp, hw: HardwareConfig, residency: OpResidency = NONE) -> OpCost:
+    """Cycles and action counts of a vector op on ``hw``'s vector unit; inputs already on
+    chip (an equal share of the reads each) and an output kept on chip skip DRAM."""
     lane_ops = op.elements * LANE_OPS_PER_ELEMENT[op.kind]
     read_bytes, write_bytes = vector_bytes(op, hw.word_bytes)
+    avoided = 0.0
+    if residency.on_chip_reads:
+        avoided = read_bytes * len(residency.on_chip_reads) / len(op.reads)
+        read_bytes -= avoided
+    if residency.output_on_chip:
+        avoided += write_bytes
+        write_bytes = 0
     lane_cycles = math.ceil(lane_ops / hw.vector_unit.lanes)
     compute = lane_cycles + hw.vector_unit.pipeline_latency_cycles
     dram_cycles = math.ceil((read_bytes + write_bytes) / hw.dram_bytes_per_cycle)
@@ -42,4 +51,6 @@ def vector_cost(op: VectorOp, hw: HardwareConfig) -> OpCost:
         dram_read_bytes=read_bytes,
         dram_write_bytes=write_bytes,
     )
-    return OpCost(compute_cycles=compute, stall_cycles=stall, counts=counts)
+    return OpCost(
+        compute_cycles=compute, stall_cycles=stall, counts=counts, dram_bytes_avoided=avoided
+    )

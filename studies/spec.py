@@ -45,6 +45,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from accel_sim.spec import HardwareConfigError, hardware_from_dict, load_hardware
+from accel_sim.spec.loading import set_dotted
 from safeio.errors import format_validation_error
 
 __all__ = [
@@ -292,22 +293,10 @@ def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
 
 def _set_path(data: dict, path: str, value: Any) -> None:
     """Set dotted ``path`` in nested ``data``; a mapping value merges into what is there."""
-    *parents, leaf = path.split(".")
-    node = data
-    for part in parents:
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise StudySpecError(f"grid field {path}: {part} is not a section of the hardware")
-        node = child
-    if isinstance(value, dict) and isinstance(node.get(leaf), dict):
-        merged = copy.deepcopy(node[leaf])
-        for key, item in value.items():
-            _set_path(merged, key, item)
-        node[leaf] = merged
-    else:
-        node[leaf] = value
+    try:
+        set_dotted(data, path, value)
+    except HardwareConfigError as error:
+        raise StudySpecError(f"grid field {error}") from None
 
 
 def _resolve_hardware(name: str, base: Path) -> dict:

@@ -21,8 +21,10 @@ def hardware_dict(
     double_buffered: bool = True,
     sram_bytes_per_cycle: float | None = None,
     precision: str = "int8",
+    mapping: str = "best",
 ) -> dict:
-    """A valid hardware spec as a dict, with every knob the tests vary."""
+    """A valid hardware spec as a dict, with every knob the tests vary. ``mapping="fixed"``
+    is SCALE-Sim's schedule: fixed loop order, serial preload, every operand in DRAM."""
     word = {"int8": 1, "int16": 2, "fp16": 2, "fp32": 4}[precision]
     port = sram_bytes_per_cycle
     return {
@@ -42,7 +44,15 @@ def hardware_dict(
         },
         "dram": {"bandwidth_bytes_per_s": dram_bytes_per_s, "energy_per_bit_j": 8e-12},
         "vector_unit": {"lanes": 8},
+        **(SCALESIM_SCHEDULE if mapping == "fixed" else {}),
     }
+
+
+# SCALE-Sim's schedule: its loop order, serial preload, every operand in DRAM.
+SCALESIM_SCHEDULE = {
+    "mapping": {"search": "fixed", "preload": "serial"},
+    "residency": {"activations_on_chip": False},
+}
 
 
 def make_hardware(**kwargs) -> HardwareConfig:

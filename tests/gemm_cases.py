@@ -90,15 +90,26 @@ def naive_args(case: dict) -> tuple:
     )
 
 
-def run_kernel(case: dict, filter_dram_scale: float = 1.0):
+def scalesim_plan(dataflow: str) -> fm.FoldPlan:
+    """SCALE-Sim's loop order (OS: row folds outside), serial preload, operands in DRAM."""
+    return fm.FoldPlan(dataflow == "os", False, False, False, False)
+
+
+def run_kernel(case: dict, filter_dram_scale: float = 1.0, plan: fm.FoldPlan | None = None):
     return kernel.dense_gemm_folds(
-        DATAFLOW_CODES[case["dataflow"]], *shape_args(case), memory(case, filter_dram_scale)
+        DATAFLOW_CODES[case["dataflow"]],
+        *shape_args(case),
+        memory(case, filter_dram_scale),
+        plan or scalesim_plan(case["dataflow"]),
     )
 
 
 def run_schedule(case: dict):
     """(stats, prefetch, inflight, writeback, busy) of the case's fold schedule."""
     stats, log, _ = kernel.dense_gemm_schedule(
-        DATAFLOW_CODES[case["dataflow"]], *shape_args(case), memory(case)
+        DATAFLOW_CODES[case["dataflow"]],
+        *shape_args(case),
+        memory(case),
+        scalesim_plan(case["dataflow"]),
     )
     return stats, log.prefetch, log.inflight, log.writeback, log.busy

@@ -110,6 +110,7 @@ def test_dynamic_energy_matches_hand_computation() -> None:
         "sram_ifmap": 110 * sram_64k,
         "sram_filter": 220 * sram_64k,
         "sram_ofmap": 330 * sram_64k,
+        "sram_global": 0.0,  # no global buffer on this chip
         "dram": 80 * 8 * 8 * PJ,
         "vector": 7 * 1.1 * PJ,
     }

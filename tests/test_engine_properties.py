@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accel_sim import simulate
+from accel_sim.spec import derive
 from tests.conftest import make_hardware
 from workloads import GemmOp, GemmRole, VectorKind, VectorOp, Workload, build_workload
 
@@ -50,12 +51,19 @@ def test_gemm_respects_compute_and_memory_rooflines(hw, shape):
 @settings(max_examples=100, deadline=None)
 @given(hardware, gemm_shapes, st.integers(1, 100))
 def test_more_work_costs_more_energy_and_no_fewer_cycles(hw, shape, extra_rows):
+    """The mapper optimises latency by default: more rows never run faster. Under the energy
+    objective they never cost less energy (under latency a faster mapping of the longer GEMM
+    may happen to be frugal, so energy is compared where it is what the mapper minimises)."""
     m, k, n, count = shape
     small = simulate(gemm_workload(m, k, n, count), hw)
     large = simulate(gemm_workload(m + extra_rows, k, n, count), hw)
-    assert large.energy_j > small.energy_j
     assert large.energy_breakdown_j["mac"] > small.energy_breakdown_j["mac"]
     assert large.cycles >= small.cycles
+    frugal = derive(hw, {"mapping.objective": "energy"})
+    assert (
+        simulate(gemm_workload(m + extra_rows, k, n, count), frugal).energy_j
+        > simulate(gemm_workload(m, k, n, count), frugal).energy_j
+    )
     doubled = simulate(gemm_workload(m, k, n, 2 * count), hw)
     assert math.isclose(doubled.energy_j, 2 * small.energy_j, rel_tol=1e-9)
     assert doubled.cycles == 2 * small.cycles
@@ -84,11 +92,14 @@ def test_whole_model_energy_and_cycles_grow_with_sequence_length_and_depth():
 
 
 def test_bert_base_on_32x32_ws_matches_the_fold_formula_for_every_gemm():
-    """Compute cycles of each BERT-base GEMM equal SCALE-Sim's WS closed form."""
-    hw = make_hardware(rows=32, cols=32, dataflow="ws")
+    """Under the fixed mapping with serial preload, each BERT-base GEMM takes SCALE-Sim's WS
+    closed form: its folds of 2R + C + M - 2 cycles (SCALE-Sim reports one cycle less, its
+    last cycle's index; the kernel statistics match that exactly, see tests/validation)."""
+    hw = make_hardware(rows=32, cols=32, dataflow="ws", mapping="fixed")
     result = simulate(build_workload("bert-base-uncased"), hw)
     for op in result.ops:
         if op.kind != "gemm":
             continue
         folds = math.ceil(op.k / 32) * math.ceil(op.n / 32)
-        assert op.compute_cycles == op.count * (folds * (2 * 32 + 32 + op.m - 2) - 1), op.name
+        assert op.compute_cycles == op.count * folds * (2 * 32 + 32 + op.m - 2), op.name
+        assert op.mapping == "N>K serial", op.name

@@ -415,16 +415,19 @@ def _check_result(result, hw, *, dense: bool) -> None:
     assert 0 <= result.effective_utilisation <= 1 + 1e-12
     for op in result.ops:
         assert op.dram_bytes >= op.dram_write_bytes >= 0
+        assert op.dram_bytes_avoided >= 0
         if op.kind != "gemm":
             continue
         word = hw.word_bytes
         outputs = op.m * op.n * word * op.count
-        assert op.dram_write_bytes >= outputs  # every output reaches DRAM once
+        # every output reaches DRAM once, unless it stays on chip for its readers
+        assert op.dram_write_bytes + op.dram_bytes_avoided >= outputs
         if dense:  # compulsory traffic: both operands read once, outputs written once
             compulsory = (op.m * op.k + op.k * op.n + op.m * op.n) * word * op.count
-            assert op.dram_bytes >= compulsory
+            moved = compulsory - op.dram_bytes_avoided
+            assert op.dram_bytes >= moved * (1 - 1e-12)
             assert op.cycles * hw.pe_count >= op.macs
-            assert op.cycles >= compulsory / hw.dram_bytes_per_cycle - op.count
+            assert op.cycles >= moved / hw.dram_bytes_per_cycle - op.count
 
 
 def _check_sparse_run(result, hw) -> None:

@@ -377,6 +377,10 @@ _SPECIAL_CHANGES = {
     "sparse.format_block": [8, 8],
     "sparse.ifmap_banks": 16,
     "sparse.index_bits": 8,
+    "global_buffer": {"size_bytes": 1 << 20, "bytes_per_cycle": 64},
+    "mapping.search": "fixed",
+    "mapping.objective": "energy",
+    "mapping.preload": "serial",
 }
 
 

@@ -25,7 +25,14 @@ from accel_sim.kernels import sparse_folds as sk
 from accel_sim.kernels import sparse_stepping as stepping
 from accel_sim.spec import hardware_from_dict
 from tests.conftest import hardware_dict
-from tests.gemm_cases import gemm_cases, memory, naive_args, run_kernel, shape_args
+from tests.gemm_cases import (
+    gemm_cases,
+    memory,
+    naive_args,
+    run_kernel,
+    scalesim_plan,
+    shape_args,
+)
 from tests.naive.dense_folds import naive_dense_gemm
 from tests.naive.sparse_folds import (
     naive_sparse_gemm,
@@ -200,7 +207,7 @@ def test_kernels_equal_naive_twins(case):
         folds = sk.nm_folds(n, k, rows, cols, *nm)
     fold_cycles = sk.fold_cycles_fast(folds.conflict, rows, cols, m)
     mem = fm.MemoryParams(word, acc, *caps, dbuf, dram_bpc, bpc, bpc, bpc, scale)
-    stats = sk.sparse_gemm_folds(folds, fold_cycles, cols, m, k, n, mem)
+    stats = sk.sparse_gemm_folds(folds, fold_cycles, cols, m, k, n, mem, scalesim_plan("ws"))
     twin = naive_sparse_gemm(
         mask.tolist(), m, rows, cols, g, banks, word, acc, *caps, dbuf, dram_bpc, bpc, scale, nm
     )
@@ -226,7 +233,8 @@ def test_all_ones_mask_equals_dense_kernel_every_stat(case, granularity, extra_b
     mask = np.ones((n, k), dtype=bool)
     folds = sk.skipping_folds(mask, rows, cols, granularity, rows + extra_banks)
     fold_cycles = sk.fold_cycles_fast(folds.conflict, rows, cols, m)
-    sparse = sk.sparse_gemm_folds(folds, fold_cycles, cols, m, k, n, memory(case, scale))
+    plan = scalesim_plan("ws")
+    sparse = sk.sparse_gemm_folds(folds, fold_cycles, cols, m, k, n, memory(case, scale), plan)
     dense = run_kernel(case, scale)
     assert sparse[: fm.N_STATS].tolist() == dense.tolist()
     assert sparse[sk.CONFLICT_SUM] == sparse[fm.FOLDS]  # conflict 1 everywhere
@@ -524,7 +532,8 @@ def test_stream_kernels_equal_naive_twins(case, dataflow):
     fold_cycles = sk.streamed_fold_cycles(folds.t, stream_overhead(dataflow, rows, cols))
     code = dk.OS if dataflow == "os" else dk.IS
     mem = fm.MemoryParams(word, acc, *caps, dbuf, dram_bpc, bpc, bpc, bpc, scale)
-    stats = sk.stream_gemm_folds(code, folds, fold_cycles, rows, cols, m, k, n, mem)
+    plan = scalesim_plan(dataflow)
+    stats = sk.stream_gemm_folds(code, folds, fold_cycles, rows, cols, m, k, n, mem, plan)
     twin = naive_stream_gemm(
         mask.tolist(), m, rows, cols, g, dataflow, word, acc, *caps, dbuf, dram_bpc, bpc, scale
     )
@@ -546,8 +555,10 @@ def test_stream_all_ones_mask_equals_dense_kernel_every_stat(case, granularity, 
     folds = stream_folds(mask, m, rows, cols, granularity, dataflow)
     fold_cycles = sk.streamed_fold_cycles(folds.t, stream_overhead(dataflow, rows, cols))
     code = dk.OS if dataflow == "os" else dk.IS
-    sparse = sk.stream_gemm_folds(code, folds, fold_cycles, *shape_args(case), memory(case, scale))
-    dense = dk.dense_gemm_folds(code, *shape_args(case), memory(case, scale))
+    plan = scalesim_plan(dataflow)
+    mem = memory(case, scale)
+    sparse = sk.stream_gemm_folds(code, folds, fold_cycles, *shape_args(case), mem, plan)
+    dense = dk.dense_gemm_folds(code, *shape_args(case), mem, plan)
     assert sparse[: fm.N_STATS].tolist() == dense.tolist()
     assert sparse[sk.CONFLICT_SUM] == sparse[fm.FOLDS]
     assert sparse[sk.COMPACTED_WEIGHTS] == k * n

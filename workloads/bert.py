@@ -354,16 +354,30 @@ def build_workload(
 
 
 def _embedding_ops(dims: _Dims, batch: int, seq_len: int) -> list[Op]:
-    """Gather one row per token from every table, sum the tables, then LayerNorm."""
+    """Gather one row per token from every table, sum the tables, then LayerNorm (into the
+    first layer's input, ``hidden.0``)."""
     token_values = batch * seq_len * dims.hidden
     return [
         VectorOp(
-            "embeddings.gather", VectorKind.EMBEDDING_GATHER, token_values * dims.embedding_tables
+            "embeddings.gather",
+            VectorKind.EMBEDDING_GATHER,
+            token_values * dims.embedding_tables,
+            writes="embeddings.rows",
         ),
         VectorOp(
-            "embeddings.sum", VectorKind.RESIDUAL_ADD, token_values * (dims.embedding_tables - 1)
+            "embeddings.sum",
+            VectorKind.RESIDUAL_ADD,
+            token_values * (dims.embedding_tables - 1),
+            reads=("embeddings.rows",),
+            writes="embeddings.sum",
         ),
-        VectorOp("embeddings.layernorm", VectorKind.LAYERNORM, token_values),
+        VectorOp(
+            "embeddings.layernorm",
+            VectorKind.LAYERNORM,
+            token_values,
+            reads=("embeddings.sum",),
+            writes="hidden.0",
+        ),
     ]
 
 
@@ -402,60 +416,90 @@ def _layer_ops(dims: _Dims, layer: int, batch: int, seq_len: int) -> list[Op]:
     tokens = batch * seq_len
     h, inter = dims.hidden, dims.intermediate
 
-    def linear(name: str, role: GemmRole, k: int, n: int) -> GemmOp:
+    def t(name: str) -> str:  # this layer's tensors
+        return f"layer.{layer}.{name}"
+
+    def linear(name: str, role: GemmRole, k: int, n: int, source: str) -> GemmOp:
         return GemmOp(
-            f"layer.{layer}.{name}",
+            t(name),
             role,
             m=tokens,
             k=k,
             n=n,
             layer=layer,
             weight_name=weights[role],
+            reads=(source,),
+            writes=t(name),
         )
 
-    def vector(name: str, kind: VectorKind, elements: int) -> VectorOp:
-        return VectorOp(f"layer.{layer}.{name}", kind, elements, layer=layer)
+    def vector(name: str, kind: VectorKind, elements: int, *reads: str, out: str = "") -> VectorOp:
+        return VectorOp(t(name), kind, elements, layer=layer, reads=reads, writes=out or t(name))
 
+    hidden = f"hidden.{layer}"
     return [
-        linear("query", GemmRole.QUERY, h, h),
-        linear("key", GemmRole.KEY, h, h),
-        linear("value", GemmRole.VALUE, h, h),
+        linear("query", GemmRole.QUERY, h, h, hidden),
+        linear("key", GemmRole.KEY, h, h, hidden),
+        linear("value", GemmRole.VALUE, h, h, hidden),
         *_attention_ops(dims, layer, batch, seq_len),
-        linear("attention_output", GemmRole.ATTENTION_OUTPUT, h, h),
-        vector("attention_residual", VectorKind.RESIDUAL_ADD, tokens * h),
-        vector("attention_layernorm", VectorKind.LAYERNORM, tokens * h),
-        linear("ffn_in", GemmRole.FFN_IN, h, inter),
-        vector("gelu", VectorKind.GELU, tokens * inter),
-        linear("ffn_out", GemmRole.FFN_OUT, inter, h),
-        vector("ffn_residual", VectorKind.RESIDUAL_ADD, tokens * h),
-        vector("ffn_layernorm", VectorKind.LAYERNORM, tokens * h),
+        linear("attention_output", GemmRole.ATTENTION_OUTPUT, h, h, t("attention_context")),
+        vector(
+            "attention_residual", VectorKind.RESIDUAL_ADD, tokens * h, t("attention_output"), hidden
+        ),
+        vector("attention_layernorm", VectorKind.LAYERNORM, tokens * h, t("attention_residual")),
+        linear("ffn_in", GemmRole.FFN_IN, h, inter, t("attention_layernorm")),
+        vector("gelu", VectorKind.GELU, tokens * inter, t("ffn_in")),
+        linear("ffn_out", GemmRole.FFN_OUT, inter, h, t("gelu")),
+        vector(
+            "ffn_residual",
+            VectorKind.RESIDUAL_ADD,
+            tokens * h,
+            t("ffn_out"),
+            t("attention_layernorm"),
+        ),
+        vector(
+            "ffn_layernorm",
+            VectorKind.LAYERNORM,
+            tokens * h,
+            t("ffn_residual"),
+            out=f"hidden.{layer + 1}",
+        ),
     ]
 
 
 def _attention_ops(dims: _Dims, layer: int, batch: int, seq_len: int) -> list[Op]:
     """Per (sequence, head): scores = Q K^T (L x d @ d x L), softmax, context = P V."""
     instances = batch * dims.heads
+    prefix = f"layer.{layer}."
     return [
         GemmOp(
-            f"layer.{layer}.attention_scores",
+            prefix + "attention_scores",
             GemmRole.ATTENTION_SCORES,
             m=seq_len,
             k=dims.head_dim,
             n=seq_len,
             layer=layer,
             count=instances,
+            reads=(prefix + "query", prefix + "key"),
+            writes=prefix + "attention_scores",
         ),
         VectorOp(
-            f"layer.{layer}.softmax", VectorKind.SOFTMAX, instances * seq_len * seq_len, layer=layer
+            prefix + "softmax",
+            VectorKind.SOFTMAX,
+            instances * seq_len * seq_len,
+            layer=layer,
+            reads=(prefix + "attention_scores",),
+            writes=prefix + "softmax",
         ),
         GemmOp(
-            f"layer.{layer}.attention_context",
+            prefix + "attention_context",
             GemmRole.ATTENTION_CONTEXT,
             m=seq_len,
             k=seq_len,
             n=dims.head_dim,
             layer=layer,
             count=instances,
+            reads=(prefix + "softmax", prefix + "value"),
+            writes=prefix + "attention_context",
         ),
     ]
 
@@ -475,14 +519,33 @@ def _head_ops(dims: _Dims, batch: int, num_labels: int) -> list[Op]:
     """
     dense_weight, out_weight = _HEAD_WEIGHTS[dims.family]
     h = dims.hidden
-    ops: list[Op] = [GemmOp("pooler", GemmRole.POOLER, m=batch, k=h, n=h, weight_name=dense_weight)]
-    if dims.family == "distilbert":
-        ops.append(VectorOp("pooler.relu", VectorKind.RELU, batch * h))
-    else:
-        ops.append(VectorOp("pooler.tanh", VectorKind.TANH, batch * h))
+    last = f"hidden.{dims.layers}"
+    ops: list[Op] = [
+        GemmOp(
+            "pooler",
+            GemmRole.POOLER,
+            m=batch,
+            k=h,
+            n=h,
+            weight_name=dense_weight,
+            reads=(last,),
+            writes="pooler",
+        )
+    ]
+    kind, name = (VectorKind.RELU, "pooler.relu")
+    if dims.family != "distilbert":
+        kind, name = (VectorKind.TANH, "pooler.tanh")
+    ops.append(VectorOp(name, kind, batch * h, reads=("pooler",), writes=name))
     ops.append(
         GemmOp(
-            "classifier", GemmRole.CLASSIFIER, m=batch, k=h, n=num_labels, weight_name=out_weight
+            "classifier",
+            GemmRole.CLASSIFIER,
+            m=batch,
+            k=h,
+            n=num_labels,
+            weight_name=out_weight,
+            reads=(name,),
+            writes="logits",
         )
     )
     return ops

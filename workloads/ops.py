@@ -68,6 +68,10 @@ class GemmOp:
     ``(n, k)`` = ``[out, in]``; see ``workloads.masks.attach_masks``), else None. It takes no
     part in equality or hashing: two ops of the same shape are the same op whatever their
     mask, so ``weight_density``/``weight_nnz`` must be read off the op itself.
+
+    ``reads`` names the activation tensors the op reads (the left operand first, then, for
+    attention, the right one) and ``writes`` the tensor it produces, so the simulator can keep
+    a tensor on chip from its producer to its readers. Neither takes part in equality.
     """
 
     name: str
@@ -79,6 +83,8 @@ class GemmOp:
     count: int = 1
     weight_name: str | None = None
     mask: object | None = field(default=None, compare=False, repr=False)
+    reads: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    writes: str | None = field(default=None, compare=False, repr=False)
     # sha256 of the bit-packed mask: results depend on where the zeros are, not only how many.
     mask_digest: str | None = field(default=None, init=False, compare=False, repr=False)
 
@@ -131,12 +137,15 @@ class GemmOp:
 
 @dataclass(frozen=True)
 class VectorOp:
-    """An element-wise or reduction op over ``elements`` values (all instances together)."""
+    """An element-wise or reduction op over ``elements`` values (all instances together);
+    ``reads`` and ``writes`` name its tensors as for ``GemmOp``."""
 
     name: str
     kind: VectorKind
     elements: int
     layer: int | None = None
+    reads: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    writes: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.elements, int) or self.elements < 1:

@@ -1,8 +1,12 @@
 """What every array chip (systolic or PE array) shares: the op loop, the vector unit, energy
 priced from the chip's tables, leakage over each op's latency, and the study columns.
 
-A subclass supplies ``gemm_cost`` (cycles and action counts of one GEMM op) and, if it adds
-hardware, ``sparse_area_um2``. Unmasked GEMMs of equal shape are costed once per run.
+A subclass supplies ``gemm_cost`` (cycles and action counts of one GEMM op, given what of it
+is on chip) and, if it adds hardware, ``sparse_area_um2``. Before the ops run, the residency
+plan (``accel_sim.mapping.residency``) decides which activations stay on chip between their
+producer and readers and whether the weights stay resident; a run whose weights were asked to
+stay but do not fit says so in its notes. Unmasked GEMMs of equal shape and residency are
+costed once per run.
 """
 
 from __future__ import annotations
@@ -13,6 +17,12 @@ from typing import Any
 from accel_sim.area import area_mm2
 from accel_sim.datapaths.base import Datapath, datapath_for
 from accel_sim.energy import ENERGY_COMPONENTS, dynamic_energy_j, leakage_power_w
+from accel_sim.mapping.residency import (
+    NONE,
+    OpResidency,
+    activation_capacity_bytes,
+    plan_residency,
+)
 from accel_sim.op_cost import OpCost
 from accel_sim.results import OpResult, SimResult, op_identity
 from accel_sim.run_hash import run_config_hash
@@ -29,8 +39,9 @@ class ArrayDatapath(Datapath):
     hw: HardwareConfig
 
     @abstractmethod
-    def gemm_cost(self, op: GemmOp) -> OpCost:
-        """Cycles and action counts of ``op`` (all its instances), given its mask."""
+    def gemm_cost(self, op: GemmOp, residency: OpResidency = NONE) -> OpCost:
+        """Cycles and action counts of ``op`` (all its instances), given its mask and which of
+        its operands are on chip."""
 
     def sparse_area_um2(self) -> float:
         """Area of the datapath's sparse-support hardware."""
@@ -70,28 +81,72 @@ class ArrayDatapath(Datapath):
         masked_ops = any(op.mask is not None for op in workload.gemms)
         return masked_ops or self.hw.sparse != self.dense_spec().sparse
 
-    def _cache_key(self, op: GemmOp) -> tuple | None:
+    def _cache_key(self, op: GemmOp, residency: OpResidency) -> tuple | None:
         """GEMMs with the same key cost the same; None: cost this one alone (a masked op)."""
         if op.mask is not None:
             return None
-        return (op.m, op.k, op.n, op.count, op.weight_name is None)
+        on_chip = tuple(t in residency.on_chip_reads for t in op.reads)
+        return (op.m, op.k, op.n, op.count, op.weight_name is None, on_chip,
+                residency.output_on_chip, residency.weights_on_chip)  # fmt: skip
+
+    def weight_bytes(self, workload: Workload) -> float:
+        """Bytes of every weight in the spec's storage format."""
+        word = self.hw.word_bytes
+        return sum(
+            self.stored_weight_scale(op) * op.n * op.k * word
+            for op in workload.gemms
+            if op.weight_name is not None
+        )
+
+    def stored_weight_scale(self, op: GemmOp) -> float:
+        """Stored over dense bytes of ``op``'s weight."""
+        from accel_sim.traffic import weight_storage_scale
+
+        return weight_storage_scale(op.mask if op.mask is not None else None, self.hw)[0]
+
+    def weight_buffer_bytes(self) -> int:
+        """Where resident weights live: the global buffer, else every core's filter buffer
+        (each core needs its own copy)."""
+        hw = self.hw
+        if hw.global_buffer is not None:
+            return hw.global_buffer.size_bytes
+        return hw.sram.filter.size_bytes
+
+    def residency_plan(self, workload: Workload) -> tuple[list[OpResidency], tuple[str, ...]]:
+        """Per op, what is on chip; and the run's notes."""
+        hw = self.hw
+        notes: list[str] = []
+        weights = False
+        if hw.residency.weights_resident:
+            needed, room = self.weight_bytes(workload), self.weight_buffer_bytes()
+            weights = needed <= room
+            if not weights:
+                notes.append(
+                    f"weights_resident: the stored weights ({needed:,.0f} B) do not fit the "
+                    f"weight buffer ({room:,} B); every inference loads them from DRAM"
+                )
+        capacity = activation_capacity_bytes(hw) if hw.residency.activations_on_chip else 0
+        if not capacity and not weights:
+            return [NONE] * len(workload.ops), tuple(notes)
+        return plan_residency(workload, capacity, hw.word_bytes, weights), tuple(notes)
 
     def run(self, workload: Workload, seed: int = 0) -> SimResult:
         hw = self.hw
         leakage_w = leakage_power_w(hw)
         costs: dict[tuple, OpCost] = {}
         results = []
-        for op in workload:
+        plan, notes = self.residency_plan(workload)
+        for op, residency in zip(workload, plan, strict=True):
             if isinstance(op, GemmOp):
-                key = self._cache_key(op)
+                key = self._cache_key(op, residency)
                 if key is None:
-                    cost = self.gemm_cost(op)
+                    cost = self.gemm_cost(op, residency)
                 elif key in costs:
                     cost = costs[key]
                 else:
-                    cost = costs[key] = self.gemm_cost(op)
+                    cost = costs[key] = self.gemm_cost(op, residency)
             else:
-                cost = vector_cost(op, hw)
+                cost = vector_cost(op, hw, residency)
             results.append(self._op_result(op, cost, leakage_w))
         return SimResult(
             model_name=workload.model_name,
@@ -104,6 +159,7 @@ class ArrayDatapath(Datapath):
             config_hash=run_config_hash(workload, hw, seed),
             version=__version__,
             seed=seed,
+            notes=notes,
         )
 
     def _op_result(self, op: GemmOp | VectorOp, cost: OpCost, leakage_w: float) -> OpResult:
@@ -133,6 +189,8 @@ class ArrayDatapath(Datapath):
             load_imbalance=cost.load_imbalance,
             bank_conflict=cost.bank_conflict,
             note=cost.note,
+            mapping=cost.mapping,
+            dram_bytes_avoided=cost.dram_bytes_avoided,
         )
 
     def study_columns(self, result: SimResult) -> dict[str, Any]:

@@ -26,9 +26,9 @@ from accel_sim.kernels._jit import JIT_OPTIONS, njit
 from accel_sim.kernels.fold_memory import (
     N_STATS,
     accumulate_psums,
-    fetch_bytes,
     finish,
     new_fold_log,
+    operand_load,
     record_fold,
 )
 
@@ -43,11 +43,18 @@ def _ceil_div(a, b):
 
 
 @njit(**JIT_OPTIONS)
-def dense_gemm_schedule(dataflow, rows, cols, m, k, n, mem):
+def fold_overhead(dataflow, rows, cols):
+    """Cycles a serial fold spends beyond streaming its T rows: preload (WS, IS), skew and
+    drain."""
+    return rows + cols - 2 if dataflow == OS else 2 * rows + cols - 2
+
+
+@njit(**JIT_OPTIONS)
+def dense_gemm_schedule(dataflow, rows, cols, m, k, n, mem, plan):
     """Per-fold schedule of one (m x k) @ (k x n) GEMM under ``mem`` (a
     ``fold_memory.MemoryParams``; its ``filter_dram_scale``, compressed / dense bytes of the
     weight, multiplies every filter DRAM load: weights travel compressed and are expanded on
-    chip).
+    chip) and ``plan`` (a ``fold_memory.FoldPlan``: loop order, preload, on-chip operands).
 
     Returns (stats, log, n_folds): traffic statistics (``fold_memory`` indices; TOTAL_CYCLES
     not yet filled) and the ``FoldLog``.
@@ -56,17 +63,17 @@ def dense_gemm_schedule(dataflow, rows, cols, m, k, n, mem):
     word = mem.word_bytes
     if dataflow == WS:
         spatial_rows, spatial_cols, temporal = k, n, m
-        fold_overhead = 2 * rows + cols - 2
     elif dataflow == OS:
         spatial_rows, spatial_cols, temporal = m, n, k
-        fold_overhead = rows + cols - 2
     else:
         spatial_rows, spatial_cols, temporal = k, m, n
-        fold_overhead = 2 * rows + cols - 2
+    overhead = fold_overhead(dataflow, rows, cols)
     row_folds = _ceil_div(spatial_rows, rows)
     col_folds = _ceil_div(spatial_cols, cols)
     n_folds = row_folds * col_folds
-    fold_cycles = fold_overhead + temporal
+    serial = overhead + temporal
+    steady = max(temporal, rows) if plan.overlapped else serial
+    rows_outer = plan.rows_outer
 
     # Does the whole reused operand stay resident across the outer loop?
     ifmap_fits = m * k * word <= mem.ifmap_capacity_bytes
@@ -74,9 +81,9 @@ def dense_gemm_schedule(dataflow, rows, cols, m, k, n, mem):
     log = new_fold_log(n_folds)
 
     f = 0
-    for outer in range(col_folds if dataflow != OS else row_folds):
-        for inner in range(row_folds if dataflow != OS else col_folds):
-            if dataflow == OS:
+    for outer in range(row_folds if rows_outer else col_folds):
+        for inner in range(col_folds if rows_outer else row_folds):
+            if rows_outer:
                 r, c = outer, inner
             else:
                 r, c = inner, outer
@@ -87,53 +94,62 @@ def dense_gemm_schedule(dataflow, rows, cols, m, k, n, mem):
                 ifmap_words = m * rr
                 filter_words = rr * cc
                 psum_words = m * cc
+                live_words = m * n if rows_outer else psum_words
                 filter_load = filter_words * word
-                ifmap_load = fetch_bytes(
-                    c == 0, ifmap_fits, row_folds > 1, ifmap_words * word,
-                    mem.ifmap_capacity_bytes,
+                ifmap_load = operand_load(
+                    True, r, c, rows_outer, row_folds, col_folds, ifmap_fits,
+                    ifmap_words * word, mem.ifmap_capacity_bytes,
                 )  # fmt: skip
             elif dataflow == IS:
                 # stationary ifmap tile rr x cc; filter chunk rr x n (id r); psum cc x n (id c)
                 ifmap_words = rr * cc
                 filter_words = rr * n
                 psum_words = cc * n
+                live_words = m * n if rows_outer else psum_words
                 ifmap_load = ifmap_words * word
-                filter_load = fetch_bytes(
-                    c == 0, filter_fits, row_folds > 1, filter_words * word,
-                    mem.filter_capacity_bytes,
+                filter_load = operand_load(
+                    True, r, c, rows_outer, row_folds, col_folds, filter_fits,
+                    filter_words * word, mem.filter_capacity_bytes,
                 )  # fmt: skip
             else:
-                # ifmap chunk rr x k (id r, outer); filter chunk k x cc (id c); output rr x cc
+                # ifmap chunk rr x k (id r); filter chunk k x cc (id c); output rr x cc
                 ifmap_words = rr * k
                 filter_words = k * cc
                 psum_words = rr * cc
-                # each ifmap chunk is used by one run of consecutive folds only
-                ifmap_load = fetch_bytes(
-                    c == 0, False, c == 0, ifmap_words * word, mem.ifmap_capacity_bytes
-                )
-                filter_load = fetch_bytes(
-                    r == 0, filter_fits, col_folds > 1, filter_words * word,
-                    mem.filter_capacity_bytes,
+                live_words = psum_words
+                ifmap_load = operand_load(
+                    True, r, c, rows_outer, row_folds, col_folds, ifmap_fits,
+                    ifmap_words * word, mem.ifmap_capacity_bytes,
+                )  # fmt: skip
+                filter_load = operand_load(
+                    False, r, c, rows_outer, row_folds, col_folds, filter_fits,
+                    filter_words * word, mem.filter_capacity_bytes,
                 )  # fmt: skip
             filter_load *= mem.filter_dram_scale
+            if plan.ifmap_on_chip:
+                ifmap_load = 0.0
+            if plan.filter_on_chip:
+                filter_load = 0.0
 
             if dataflow == OS:
                 psum_reads = 0.0
-                log.writeback[f] = psum_words * word
+                if not plan.outputs_on_chip:
+                    log.writeback[f] = psum_words * word
             else:
                 psum_reads = accumulate_psums(
-                    stats, log, f, psum_words, r == 0, r == row_folds - 1, mem
-                )
+                    stats, log, f, psum_words, live_words, r == 0, r == row_folds - 1, mem,
+                    plan.outputs_on_chip,
+                )  # fmt: skip
             record_fold(
                 stats, log, f, ifmap_words, filter_words, psum_words, psum_reads, ifmap_load,
-                filter_load, fold_cycles, mem,
+                filter_load, serial if f == 0 else steady, mem,
             )  # fmt: skip
             f += 1
     return stats, log, n_folds
 
 
 @njit(**JIT_OPTIONS)
-def dense_gemm_folds(dataflow, rows, cols, m, k, n, mem):
+def dense_gemm_folds(dataflow, rows, cols, m, k, n, mem, plan):
     """Statistics of one (m x k) @ (k x n) GEMM; see ``fold_memory``'s index constants."""
-    stats, log, n_folds = dense_gemm_schedule(dataflow, rows, cols, m, k, n, mem)
+    stats, log, n_folds = dense_gemm_schedule(dataflow, rows, cols, m, k, n, mem, plan)
     return finish(stats, log, n_folds, 0.0, mem)

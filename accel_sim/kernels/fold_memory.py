@@ -16,7 +16,8 @@ rest, once for all of them:
   overlapped (double buffering) or serialised, and the stall cycles that makes.
 
 ``MemoryParams`` carries the hardware's memory figures into the kernels as one typed record
-(``accel_sim.traffic.memory_params`` builds it from a spec).
+(``accel_sim.traffic.memory_params`` builds it from a spec); ``FoldPlan`` carries the parts of
+a mapping the kernels see (loop order, overlapped preload, operands already on chip).
 """
 
 from __future__ import annotations
@@ -61,6 +62,24 @@ class MemoryParams(NamedTuple):
     filter_dram_scale: float
 
 
+class FoldPlan(NamedTuple):
+    """What a mapping tells a fold kernel (``accel_sim.mapping`` chooses it).
+
+    ``rows_outer``: the loop over spatial-row folds is the outer one (OS's own order; WS and IS
+    loop over column folds outside). ``overlapped``: the stationary operand is double
+    buffered, so a fold's preload (and its predecessor's drain) hide behind the previous
+    fold's streaming: only the first fold pays fill and drain, every later one
+    ``max(T, R)`` cycles. The ``*_on_chip`` flags mark operands that are already in (or stay
+    in) the buffers, so they move no DRAM bytes: inputs produced by the previous op, resident
+    weights, outputs kept for the next op."""
+
+    rows_outer: bool
+    overlapped: bool
+    ifmap_on_chip: bool
+    filter_on_chip: bool
+    outputs_on_chip: bool
+
+
 class FoldLog(NamedTuple):
     """Per fold: DRAM bytes needed before it starts (one extra trailing entry), partial-sum
     spill bytes moved while it runs, bytes written back after it ends, and busy cycles."""
@@ -97,15 +116,42 @@ def fetch_bytes(first_touch, operand_resident, chunk_changed, chunk_bytes, capac
 
 
 @njit(**JIT_OPTIONS)
-def accumulate_psums(stats, log, f, psum_words, first, last, mem):
+def operand_load(by_row, r, c, rows_outer, row_folds, col_folds, resident, chunk_bytes, cap):
+    """DRAM bytes of the operand chunk fold (r, c) reads, for an operand whose chunk is keyed
+    by the fold's row index (``by_row``) or its column index, under either loop order: a
+    chunk changes with every fold when its index runs in the inner loop, and only when the
+    outer loop advances otherwise (``fetch_bytes`` decides)."""
+    if by_row:
+        first = c == 0
+        changed = (c == 0) if rows_outer else (row_folds > 1)
+    else:
+        first = r == 0
+        changed = (col_folds > 1) if rows_outer else (r == 0)
+    return fetch_bytes(first, resident, changed, chunk_bytes, cap)
+
+
+@njit(**JIT_OPTIONS)
+def overlapped_cycles(fold_cycles, serial_overhead, rows):
+    """Per-fold compute cycles with overlapped preload: the first fold keeps its serial
+    cycles (fill and drain), every later one streams in ``max(T, R)`` (``T = serial -
+    overhead``: the next stationary tile shifts in over R cycles behind the stream)."""
+    out = fold_cycles.copy()
+    for f in range(1, out.shape[0]):
+        out[f] = max(fold_cycles[f] - serial_overhead, rows)
+    return out
+
+
+@njit(**JIT_OPTIONS)
+def accumulate_psums(stats, log, f, psum_words, live_words, first, last, mem, outputs_on_chip):
     """Partial sums ``psum_words`` of a strip at fold ``f`` (its ``first``/``last`` fold):
-    read back unless first, spilled and read back through DRAM when the strip's partial sums
-    overflow the ofmap buffer, written back as outputs after the last fold. Returns the
-    partial-sum words read back from the buffer."""
+    read back unless first, spilled and read back through DRAM when the ``live_words``
+    partial sums the loop order keeps live overflow the ofmap buffer, written back as outputs
+    after the last fold (unless they stay on chip). Returns the words read back."""
     psum_reads = 0.0 if first else float(psum_words)
-    fits = psum_words * mem.acc_bytes <= mem.ofmap_capacity_bytes
+    fits = live_words * mem.acc_bytes <= mem.ofmap_capacity_bytes
     if last:
-        log.writeback[f] = psum_words * mem.word_bytes
+        if not outputs_on_chip:
+            log.writeback[f] = psum_words * mem.word_bytes
     elif not fits:
         log.inflight[f] += psum_words * mem.acc_bytes
         stats[OFMAP_DRAM_WRITE_BYTES] += psum_words * mem.acc_bytes

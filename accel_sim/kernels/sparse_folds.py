@@ -394,11 +394,12 @@ def _filter_fetch(f, fold_strip, strip_seen, resident, chunk_words, word, ratio,
 
 
 @njit(**JIT_OPTIONS)
-def ws_schedule(folds, fold_cycles, cols, m, k, n, mem):
+def ws_schedule(folds, fold_cycles, cols, m, k, n, mem, plan):
     """Per-fold memory schedule of a compacted WS GEMM (``CompactedFolds``; ``fold_cycles``
-    from either engine). Returns (stats ``N_SPARSE_STATS`` long, ``FoldLog``, folds, dead
-    write-back bytes: the zero outputs of strips without folds, written after the last
-    fold)."""
+    from either engine; ``plan``: a ``fold_memory.FoldPlan``, whose loop order does not apply:
+    compaction runs strip by strip). Returns (stats ``N_SPARSE_STATS`` long, ``FoldLog``,
+    folds, dead write-back bytes: the zero outputs of strips without folds, written after the
+    last fold)."""
     fold_strip, fold_rows = folds.strip, folds.rows
     fold_k_ptr, fold_k_idx = folds.k_ptr, folds.k_idx
     n_folds = fold_strip.shape[0]
@@ -461,12 +462,16 @@ def ws_schedule(folds, fold_cycles, cols, m, k, n, mem):
                 f == 0, False, changed, ifmap_words * word, mem.ifmap_capacity_bytes
             )
 
+        if plan.ifmap_on_chip:
+            ifmap_load = 0.0
+        if plan.filter_on_chip:
+            filter_load = 0.0
         stats[COMPACTED_WEIGHTS] += filter_words
         stats[CONFLICT_SUM] += folds.conflict[f]
         stats[BANK_CONFLICT_CYCLES] += m * (folds.conflict[f] - 1)
         psum_reads = accumulate_psums(
-            stats, log, f, psum_words, index_in_strip == 0,
-            index_in_strip == strip_folds[c] - 1, mem,
+            stats, log, f, psum_words, psum_words, index_in_strip == 0,
+            index_in_strip == strip_folds[c] - 1, mem, plan.outputs_on_chip,
         )  # fmt: skip
         record_fold(
             stats, log, f, ifmap_words, filter_words, psum_words, psum_reads, ifmap_load,
@@ -476,21 +481,21 @@ def ws_schedule(folds, fold_cycles, cols, m, k, n, mem):
 
     dead = 0.0
     for c in range(n_strips):
-        if strip_folds[c] == 0:
+        if strip_folds[c] == 0 and not plan.outputs_on_chip:
             dead += m * min(cols, n - c * cols) * word
     stats[OFMAP_DRAM_WRITE_BYTES] += dead
     return stats, log, n_folds, dead
 
 
 @njit(**JIT_OPTIONS)
-def sparse_gemm_folds(folds, fold_cycles, cols, m, k, n, mem):
+def sparse_gemm_folds(folds, fold_cycles, cols, m, k, n, mem, plan):
     """Statistics of one compacted WS GEMM (index constants of both kernels)."""
-    stats, log, n_folds, dead = ws_schedule(folds, fold_cycles, cols, m, k, n, mem)
+    stats, log, n_folds, dead = ws_schedule(folds, fold_cycles, cols, m, k, n, mem, plan)
     return finish(stats, log, n_folds, dead, mem)
 
 
 @njit(**JIT_OPTIONS)
-def os_schedule(folds, fold_cycles, rows, cols, m, k, n, mem):
+def os_schedule(folds, fold_cycles, rows, cols, m, k, n, mem, plan):
     """Per-fold memory schedule of output-stationary compaction (``ws_schedule``'s outputs).
     Fold (r, c): ifmap rr x T_live gathered inputs, filter T_live x cc compacted chunk,
     outputs rr x cc written back after the fold. The ifmap chunk of row fold r (its rr tokens
@@ -534,8 +539,13 @@ def os_schedule(folds, fold_cycles, rows, cols, m, k, n, mem):
             f, folds.strip, strip_seen, filter_resident, filter_words, word, ratio,
             mem.filter_capacity_bytes,
         )  # fmt: skip
+        if plan.ifmap_on_chip:
+            ifmap_load = 0.0
+        if plan.filter_on_chip:
+            filter_load = 0.0
         stats[CONFLICT_SUM] += 1
-        log.writeback[f] = psum_words * word
+        if not plan.outputs_on_chip:
+            log.writeback[f] = psum_words * word
         record_fold(
             stats, log, f, ifmap_words, filter_words, psum_words, 0.0, ifmap_load, filter_load,
             fold_cycles[f], mem,
@@ -543,7 +553,7 @@ def os_schedule(folds, fold_cycles, rows, cols, m, k, n, mem):
 
     dead = 0.0
     for c in range(n_strips):
-        if strip_ptr[c + 1] == strip_ptr[c]:
+        if strip_ptr[c + 1] == strip_ptr[c] and not plan.outputs_on_chip:
             dead += m * min(cols, n - c * cols) * word
     stats[OFMAP_DRAM_WRITE_BYTES] += dead
     stats[COMPACTED_WEIGHTS] = compact
@@ -551,7 +561,7 @@ def os_schedule(folds, fold_cycles, rows, cols, m, k, n, mem):
 
 
 @njit(**JIT_OPTIONS)
-def is_schedule(folds, fold_cycles, rows, cols, m, k, n, mem):
+def is_schedule(folds, fold_cycles, rows, cols, m, k, n, mem, plan):
     """Per-fold memory schedule of input-stationary compaction (``ws_schedule``'s outputs).
     Fold (c, r): stationary ifmap tile rr x cc (fetched per fold), filter rr x T_live
     compacted chunk, partial sums cc x T_live (only the strip's live output columns).
@@ -609,8 +619,13 @@ def is_schedule(folds, fold_cycles, rows, cols, m, k, n, mem):
             if last_touch[strip_idx[j]] == position[r]:
                 final += 1
         psum_reads = float(cc * earlier)
+        if plan.ifmap_on_chip:
+            ifmap_load = 0.0
+        if plan.filter_on_chip:
+            filter_load = 0.0
         stats[CONFLICT_SUM] += 1
-        log.writeback[f] = cc * final * word
+        if not plan.outputs_on_chip:
+            log.writeback[f] = cc * final * word
         if cc * n * acc > mem.ofmap_capacity_bytes:  # the run's psums spill
             spill = cc * (t - final) * acc
             log.inflight[f] += spill + psum_reads * acc
@@ -621,17 +636,21 @@ def is_schedule(folds, fold_cycles, rows, cols, m, k, n, mem):
             filter_load, fold_cycles[f], mem,
         )  # fmt: skip
 
-    dead = float(m * untouched * word)
+    dead = 0.0 if plan.outputs_on_chip else float(m * untouched * word)
     stats[OFMAP_DRAM_WRITE_BYTES] += dead
     stats[COMPACTED_WEIGHTS] = compact
     return stats, log, n_folds, dead
 
 
 @njit(**JIT_OPTIONS)
-def stream_gemm_folds(dataflow, folds, fold_cycles, rows, cols, m, k, n, mem):
+def stream_gemm_folds(dataflow, folds, fold_cycles, rows, cols, m, k, n, mem, plan):
     """Statistics of one compacted OS (``dataflow == dense_folds.OS``) or IS GEMM."""
     if dataflow == OS:
-        stats, log, n_folds, dead = os_schedule(folds, fold_cycles, rows, cols, m, k, n, mem)
+        stats, log, n_folds, dead = os_schedule(
+            folds, fold_cycles, rows, cols, m, k, n, mem, plan
+        )
     else:
-        stats, log, n_folds, dead = is_schedule(folds, fold_cycles, rows, cols, m, k, n, mem)
+        stats, log, n_folds, dead = is_schedule(
+            folds, fold_cycles, rows, cols, m, k, n, mem, plan
+        )
     return finish(stats, log, n_folds, dead, mem)

@@ -149,8 +149,37 @@ class SparseSupport(SpecModel):
         return value
 
 
+class MappingOptions(SpecModel):
+    """How the mapper (``accel_sim.mapping``) places each GEMM on the array.
+
+    ``search: best`` searches loop order, M tiling and the split across cores per GEMM (and
+    per sparse mode: the dense baseline gets its own best mapping); ``fixed`` is SCALE-Sim's
+    loop order, untiled, split along the outputs when there are several cores. ``objective``:
+    ``latency`` (energy breaks ties), ``energy`` or ``edp`` (their product). ``preload:
+    overlapped`` double-buffers the stationary operand, so a fold's preload and drain hide
+    behind the previous fold's stream; ``serial`` pays them every fold, as SCALE-Sim does."""
+
+    search: Literal["best", "fixed"] = "best"
+    objective: Literal["latency", "energy", "edp"] = "latency"
+    preload: Literal["overlapped", "serial"] = "overlapped"
+
+
+class Residency(SpecModel):
+    """What stays on chip between ops and inferences.
+
+    ``activations_on_chip``: an op's output stays in the buffers for the ops that read it when
+    it fits (no DRAM round trip; reported per op as DRAM bytes avoided). ``weights_resident``:
+    the compressed weights stay on chip across inferences when all of them fit the weight
+    buffers (the run says when they do not)."""
+
+    activations_on_chip: bool = True
+    weights_resident: bool = False
+
+
 class HardwareConfig(SpecModel):
-    """An array chip (``datapath`` systolic or pe-array)."""
+    """An array chip (``datapath`` systolic or pe-array): ``cores`` copies of the array, each
+    with its own ``sram`` buffers, behind an optional shared ``global_buffer`` and shared
+    DRAM."""
 
     name: str = Field(min_length=1)
     description: str = ""
@@ -159,6 +188,10 @@ class HardwareConfig(SpecModel):
     sram: Sram
     dram: Dram
     vector_unit: VectorUnit
+    cores: int = Field(default=1, gt=0, le=4096, strict=True)
+    global_buffer: SramBuffer | None = None
+    mapping: MappingOptions = MappingOptions()
+    residency: Residency = Residency()
     sparse: SparseSupport = SparseSupport()
     energy: EnergyTable = EnergyTable()
     leakage: LeakageTable = LeakageTable()
@@ -200,11 +233,18 @@ class HardwareConfig(SpecModel):
 
     @property
     def pe_count(self) -> int:
-        return self.pe_array.rows * self.pe_array.cols
+        """MAC units on the chip, all cores."""
+        return self.pe_array.rows * self.pe_array.cols * self.cores
+
+    @property
+    def core_sram_bytes(self) -> int:
+        return self.sram.ifmap.size_bytes + self.sram.filter.size_bytes + self.sram.ofmap.size_bytes
 
     @property
     def sram_bytes(self) -> int:
-        return self.sram.ifmap.size_bytes + self.sram.filter.size_bytes + self.sram.ofmap.size_bytes
+        """On-chip buffer bytes: every core's buffers and the global buffer."""
+        shared = self.global_buffer.size_bytes if self.global_buffer is not None else 0
+        return self.core_sram_bytes * self.cores + shared
 
     def config_hash(self) -> str:
         """A stable hash of every field, for keying results."""

@@ -78,6 +78,37 @@ def hardware_from_dict(data: Any, source: str = "<dict>") -> ChipConfig:
         ) from None
 
 
+def set_dotted(data: dict, path: str, value: Any) -> None:
+    """Set dotted ``path`` (``pe_array.rows``) in nested ``data``; a mapping value merges
+    into the mapping already there. Raises ``HardwareConfigError`` when a parent on the path
+    is not a section."""
+    *parents, leaf = path.split(".")
+    node = data
+    for part in parents:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise HardwareConfigError(f"{path}: {part} is not a section of the hardware spec")
+        node = child
+    if isinstance(value, dict) and isinstance(node.get(leaf), dict):
+        merged = copy.deepcopy(node[leaf])
+        for key, item in value.items():
+            set_dotted(merged, key, item)
+        node[leaf] = merged
+    else:
+        node[leaf] = value
+
+
+def derive(hw: ChipConfig, changes: dict[str, Any], source: str = "derived spec") -> ChipConfig:
+    """``hw`` with dotted ``changes`` applied (``{"mapping.objective": "energy"}``), validated
+    like a file: ``model_copy(update=...)`` would skip validation."""
+    data = hw.model_dump(mode="json")
+    for path, value in changes.items():
+        set_dotted(data, path, value)
+    return hardware_from_dict(data, source=source)
+
+
 def preset_dir() -> Path:
     """``configs/hw`` beside the packages (override with $COSIM_HW_DIR)."""
     override = os.environ.get(PRESET_DIR_ENV)

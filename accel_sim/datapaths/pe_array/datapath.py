@@ -15,7 +15,10 @@ What it does with zeros (``sparse.zero_handling``):
   this is the array's dense baseline, the same PEs, FIFOs and buffers running dense weights.
 
 Attention GEMMs (both operands activations, produced at run time) run as a dense mask, their
-operands read dense.
+operands read dense. Its dataflow is fixed by the design (tokens broadcast in order, output
+rows interleaved over the PEs), so the mapper's loop orders and tiles do not apply; what stays
+on chip between ops (``residency``) does. ``cores`` multiplies the PEs (the array of every
+core works on the interleaved output rows as one array).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from accel_sim.area import word_bits
 from accel_sim.datapaths.array import ArrayDatapath
 from accel_sim.datapaths.base import register
 from accel_sim.datapaths.pe_array.fifo_array import simulate_unstructured
-from accel_sim.datapaths.systolic.dense import masked
+from accel_sim.datapaths.systolic.dense import masked, operands_on_chip
+from accel_sim.mapping.residency import NONE, OpResidency
 from accel_sim.op_cost import OpCost
 from accel_sim.spec import HardwareConfig, SparseSupport, ZeroHandling
 from accel_sim.traffic import streamed_counts, weight_storage_scale
@@ -68,7 +72,7 @@ class UnstructuredPEArray(ArrayDatapath):
             return np.ones((op.n, op.k), dtype=bool)
         return mask
 
-    def gemm_cost(self, op: GemmOp) -> OpCost:
+    def gemm_cost(self, op: GemmOp, residency: OpResidency = NONE) -> OpCost:
         hw = self.hw
         mask = self._stored_mask(op)
         if op.weight_name is None:
@@ -76,7 +80,10 @@ class UnstructuredPEArray(ArrayDatapath):
         else:
             scale, note = weight_storage_scale(mask, hw)
         stats = simulate_unstructured(mask, op.m, hw.pe_count, hw.sparse.fifo_depth)
-        counts, dram_bytes = streamed_counts(op, stats.macs, stats.entries, scale, hw)
+        ifmap, weights = operands_on_chip(op, residency)
+        on_chip = (ifmap, weights, residency.output_on_chip)
+        counts, dram_bytes = streamed_counts(op, stats.macs, stats.entries, scale, hw, on_chip)
+        _, everything = streamed_counts(op, stats.macs, stats.entries, scale, hw)
         stall = max(0, int(np.ceil(dram_bytes / hw.dram_bytes_per_cycle - stats.cycles - 1e-9)))
         return OpCost(
             compute_cycles=stats.cycles * op.count,
@@ -86,4 +93,5 @@ class UnstructuredPEArray(ArrayDatapath):
             useful_macs=self.useful_macs(op),
             load_imbalance=stats.load_imbalance,
             note=note,
+            dram_bytes_avoided=(everything - dram_bytes) * op.count,
         )

@@ -63,7 +63,8 @@ from accel_sim.area import word_bits
 from accel_sim.datapaths.base import register
 from accel_sim.datapaths.systolic.dense import (
     DATAFLOW_CODE,
-    DenseSystolicArray,
+    FIXED_ROWS_OUTER,
+    SystolicArray,
     dense_gemm_cost,
     masked,
 )
@@ -71,6 +72,7 @@ from accel_sim.kernels import dense_folds as dk
 from accel_sim.kernels import fold_memory as fm
 from accel_sim.kernels import sparse_folds as sk
 from accel_sim.kernels import sparse_stepping as stepping
+from accel_sim.mapping.residency import NONE, OpResidency
 from accel_sim.op_cost import OpCost
 from accel_sim.spec import Dataflow, HardwareConfig, ZeroHandling
 from accel_sim.traffic import fold_counts, memory_params, weight_storage_scale
@@ -198,55 +200,72 @@ def _checked_args(mask, m, hw, filter_dram_scale, engine):
     return arr, m, mode
 
 
-def _stream_stats(arr, m, hw, filter_dram_scale, engine):
-    """Output- or input-stationary skipping: (raw stats, dense folds)."""
-    n, k = arr.shape
-    rows, cols = hw.pe_array.rows, hw.pe_array.cols
-    granularity = hw.sparse.skip_granularity
-    dataflow = DATAFLOW_CODE[hw.pe_array.dataflow]
-    if dataflow == dk.OS:
-        ptr, idx = sk.live_strips(arr, cols, granularity)
-        tiles, overhead = -(-m // rows), rows + cols - 2
-        dense_folds = tiles * -(-n // cols)
-        step = stepping.fold_cycles_stepping_os
-    else:
-        ptr, idx = sk.live_strips(np.ascontiguousarray(arr.T), rows, granularity)
-        tiles, overhead = -(-m // cols), 2 * rows + cols - 2
-        dense_folds = -(-k // rows) * tiles
-        step = stepping.fold_cycles_stepping_is
-    folds = sk.stream_folds(ptr, idx, tiles)
-    if engine == "fast":
-        cycles = sk.streamed_fold_cycles(folds.t, overhead)
-    else:
-        cycles, _ = step(arr, m, rows, cols, granularity)
-    mem = memory_params(hw, filter_dram_scale)
-    raw = sk.stream_gemm_folds(dataflow, folds, cycles, rows, cols, m, k, n, mem)
-    return raw, dense_folds
+class CompactedWeight:
+    """One mask's fold lists on ``hw``, computed once and run for any number of token rows
+    under any ``FoldPlan`` (the mapper's tiles and preload)."""
 
+    def __init__(self, arr: np.ndarray, hw: HardwareConfig, mode: ZeroHandling) -> None:
+        self.arr, self.hw, self.mode = arr, hw, mode
+        self.n, self.k = arr.shape
+        rows, cols = hw.pe_array.rows, hw.pe_array.cols
+        self.dataflow = DATAFLOW_CODE[hw.pe_array.dataflow]
+        granularity = hw.sparse.skip_granularity
+        if self.dataflow == dk.WS:
+            self.folds = _folds(arr, hw, mode)
+            self.overhead = 2 * rows + cols - 2
+        elif self.dataflow == dk.OS:
+            self.strips = sk.live_strips(arr, cols, granularity)
+            self.overhead = rows + cols - 2
+        else:
+            self.strips = sk.live_strips(np.ascontiguousarray(arr.T), rows, granularity)
+            self.overhead = 2 * rows + cols - 2
 
-def _ws_stats(arr, m, hw, mode, filter_dram_scale, engine):
-    """Weight-stationary skipping or N:M: (raw stats, dense folds)."""
-    n, k = arr.shape
-    rows, cols = hw.pe_array.rows, hw.pe_array.cols
-    folds = _folds(arr, hw, mode)
-    if engine == "fast":
-        cycles = sk.fold_cycles_fast(folds.conflict, rows, cols, m)
-    else:
-        nm_n, nm_m = hw.sparse.nm
-        cycles, _ = stepping.fold_cycles_stepping(
-            arr,
-            m,
-            rows,
-            cols,
-            hw.sparse.skip_granularity,
-            hw.ifmap_banks,
-            nm_n,
-            nm_m,
-            mode == ZeroHandling.NM,
+    def dense_folds(self, m: int) -> int:
+        rows, cols = self.hw.pe_array.rows, self.hw.pe_array.cols
+        if self.dataflow == dk.WS:
+            return -(-self.k // rows) * -(-self.n // cols)
+        if self.dataflow == dk.OS:
+            return -(-m // rows) * -(-self.n // cols)
+        return -(-self.k // rows) * -(-m // cols)
+
+    def run(self, m: int, mem, plan, engine: str = "fast") -> np.ndarray:
+        """Kernel statistics of ``m`` token rows (``sparse_folds`` indices)."""
+        hw = self.hw
+        rows, cols = hw.pe_array.rows, hw.pe_array.cols
+        if self.dataflow == dk.WS:
+            if engine == "fast":
+                cycles = sk.fold_cycles_fast(self.folds.conflict, rows, cols, m)
+            else:
+                nm_n, nm_m = hw.sparse.nm
+                cycles, _ = stepping.fold_cycles_stepping(
+                    self.arr, m, rows, cols, hw.sparse.skip_granularity, hw.ifmap_banks, nm_n,
+                    nm_m, self.mode == ZeroHandling.NM,
+                )  # fmt: skip
+            if plan.overlapped and cycles.shape[0]:
+                cycles = fm.overlapped_cycles(cycles, self.overhead, rows)
+            return sk.sparse_gemm_folds(self.folds, cycles, cols, m, self.k, self.n, mem, plan)
+        ptr, idx = self.strips
+        tiles = -(-m // (rows if self.dataflow == dk.OS else cols))
+        folds = sk.stream_folds(ptr, idx, tiles)
+        if engine == "fast":
+            cycles = sk.streamed_fold_cycles(folds.t, self.overhead)
+        else:
+            step = (
+                stepping.fold_cycles_stepping_os
+                if self.dataflow == dk.OS
+                else stepping.fold_cycles_stepping_is
+            )
+            cycles, _ = step(self.arr, m, rows, cols, hw.sparse.skip_granularity)
+        if plan.overlapped and cycles.shape[0]:
+            cycles = fm.overlapped_cycles(cycles, self.overhead, rows)
+        return sk.stream_gemm_folds(
+            self.dataflow, folds, cycles, rows, cols, m, self.k, self.n, mem, plan
         )
-    mem = memory_params(hw, filter_dram_scale)
-    raw = sk.sparse_gemm_folds(folds, cycles, cols, m, k, n, mem)
-    return raw, -(-k // rows) * -(-n // cols)
+
+
+def fixed_plan(hw: HardwareConfig) -> fm.FoldPlan:
+    """SCALE-Sim's loop order, serial preload, every operand in DRAM."""
+    return fm.FoldPlan(FIXED_ROWS_OUTER[hw.pe_array.dataflow], False, False, False, False)
 
 
 def sparse_gemm_stats(
@@ -263,15 +282,14 @@ def sparse_gemm_stats(
     dense schedule and notes it)."""
     arr, m, mode = _checked_args(mask, m, hw, filter_dram_scale, engine)
     dataflow = hw.pe_array.dataflow
-    if dataflow == Dataflow.WEIGHT_STATIONARY:
-        raw, dense_folds = _ws_stats(arr, m, hw, mode, filter_dram_scale, engine)
-    elif mode == ZeroHandling.NM:
+    if dataflow != Dataflow.WEIGHT_STATIONARY and mode == ZeroHandling.NM:
         raise ValueError(
             f"nm mode is modelled for weight-stationary only, not {dataflow.value} "
             "(sparse_gemm_cost runs such a GEMM on the dense schedule)"
         )
-    else:
-        raw, dense_folds = _stream_stats(arr, m, hw, filter_dram_scale, engine)
+    weight = CompactedWeight(arr, hw, mode)
+    raw = weight.run(m, memory_params(hw, filter_dram_scale), fixed_plan(hw), engine)
+    dense_folds = weight.dense_folds(m)
     folds = int(raw[fm.FOLDS])
     return SparseGemmStats(
         mode=mode.value,
@@ -332,8 +350,10 @@ def sparse_gemm_cost(
 
 
 @register
-class CompactingSystolicArray(DenseSystolicArray):
-    """``datapath: systolic`` with ``zero_handling`` skipping or nm."""
+class CompactingSystolicArray(SystolicArray):
+    """``datapath: systolic`` with ``zero_handling`` skipping or nm. Compaction runs strip by
+    strip, so the mapper searches its M tiling, core split and preload but not its loop
+    order; the dense schedules it falls back to get the full search."""
 
     name = "compacting-systolic"
 
@@ -345,6 +365,10 @@ class CompactingSystolicArray(DenseSystolicArray):
             and hw.sparse.zero_handling in _MODES
         )
 
+    @property
+    def orders(self) -> tuple[bool, ...]:
+        return (FIXED_ROWS_OUTER[self.hw.pe_array.dataflow],)
+
     def sparse_area_um2(self) -> float:
         """Skipping's ifmap crossbar (``ifmap_banks x rows`` crosspoints of a word); N:M
         mode's input multiplexers (``M`` inputs of a word per PE)."""
@@ -353,23 +377,55 @@ class CompactingSystolicArray(DenseSystolicArray):
             return hw.ifmap_banks * hw.pe_array.rows * word_bits(hw) * table.crossbar_um2_per_bit
         return hw.pe_count * hw.sparse.nm[1] * word_bits(hw) * table.mux_um2_per_input_bit
 
-    def gemm_cost(self, op: GemmOp) -> OpCost:
+    def piece(self, op: GemmOp, mask: np.ndarray | None):
+        if mask is None:
+            return super().piece(op, None)
+        mode = self.hw.sparse.zero_handling
+        weights: dict[tuple[int, int], CompactedWeight] = {}
+
+        def run(m_rows, n_start, n_stop, plan, mem):
+            weight = weights.get((n_start, n_stop))
+            if weight is None:
+                arr = np.ascontiguousarray(mask[n_start:n_stop])
+                weight = weights[(n_start, n_stop)] = CompactedWeight(arr, self.hw, mode)
+            stats = weight.run(m_rows, mem, plan)
+            return stats, float(stats[sk.COMPACTED_WEIGHTS] * m_rows)
+
+        return run
+
+    def _mapped_cost(self, op, composite, mapping):
+        cost = super()._mapped_cost(op, composite, mapping)
+        if composite.stats.shape[0] <= sk.CONFLICT_SUM:
+            return cost
+        folds = composite.stats[fm.FOLDS]
+        conflict = composite.stats[sk.CONFLICT_SUM] / folds if folds else 1.0
+        return cost.with_mode(cost.mode, bank_conflict=float(conflict))
+
+    def gemm_cost(self, op: GemmOp, residency: OpResidency = NONE) -> OpCost:
         hw = self.hw
         mask = masked(op)
         scale, note = weight_storage_scale(mask, hw)
         useful = self.useful_macs(op)
-        dense = self.dense_cost(op, scale)
+        dense = self.mapped(op, None, scale, residency)
         if mask is None:
             return dense.with_mode("dense", note, useful_macs=useful)
         handling = hw.sparse.zero_handling
         if handling == ZeroHandling.NM and not satisfies_nm(mask, *hw.sparse.nm):
             return dense.with_mode("nm-fallback-dense", note, useful_macs=useful)
-        cost = sparse_gemm_cost(mask, op.m, op.count, hw, filter_dram_scale=scale)
+        if handling == ZeroHandling.NM and hw.pe_array.dataflow != Dataflow.WEIGHT_STATIONARY:
+            return dense.with_mode(
+                "nm",
+                f"nm mode is modelled for weight-stationary only; "
+                f"{hw.pe_array.dataflow.value} ran the dense schedule",
+                useful_macs=useful,
+            )
+        cost = self.mapped(op, mask, scale, residency)
+        cost = cost.with_mode(handling.value, note, useful_macs=useful)
         if handling == ZeroHandling.SKIPPING and dense.cycles < cost.cycles:
             # Compaction that packs bank-conflicting rows can be slower than the dense
             # schedule; the compiler then runs this layer dense (a per-layer mode bit).
             return dense.with_mode("skipping-off", note, useful_macs=useful)
-        return cost.with_mode(handling.value, note)
+        return cost
 
 
 def warm_up() -> None:
@@ -380,12 +436,14 @@ def warm_up() -> None:
     sk.nm_folds(2, 4, 2, 2, 2, 4)
     sk.nm_violation(mask, 1, 2)
     cycles = sk.fold_cycles_fast(folds.conflict, 2, 2, 1)
-    sk.sparse_gemm_folds(folds, cycles, 2, 1, 2, 2, mem)
+    plan = fm.FoldPlan(False, True, False, False, False)
+    sk.sparse_gemm_folds(folds, cycles, 2, 1, 2, 2, mem, plan)
+    fm.overlapped_cycles(cycles, 4, 2)
     ptr, idx = sk.live_strips(mask, 2, 1)
     streamed = sk.stream_folds(ptr, idx, 1)
     fold_cycles = sk.streamed_fold_cycles(streamed.t, 2)
     for dataflow in (dk.OS, dk.IS):
-        sk.stream_gemm_folds(dataflow, streamed, fold_cycles, 2, 2, 1, 2, 2, mem)
+        sk.stream_gemm_folds(dataflow, streamed, fold_cycles, 2, 2, 1, 2, 2, mem, plan)
     stepping.fold_cycles_stepping(mask, 1, 2, 2, 1, 2, 1, 2, False)
     stepping.fold_cycles_stepping_os(mask, 1, 2, 2, 1)
     stepping.fold_cycles_stepping_is(mask, 1, 2, 2, 1)

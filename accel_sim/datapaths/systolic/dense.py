@@ -14,36 +14,59 @@ What this datapath does with zeros (``sparse.zero_handling``):
 In both, weights travel in ``sparse.weight_format``: DRAM and SRAM traffic for them is the
 format's exact size (values plus metadata, ``accel_sim.formats``) scaled to how often the
 dense schedule fetches the weight.
+
+Every GEMM runs under the best mapping the mapper finds for it (``accel_sim.mapping``: loop
+order, M tiling, split across cores, preload), or SCALE-Sim's fixed loop order with
+``mapping.search: fixed``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from accel_sim.datapaths.array import ArrayDatapath
 from accel_sim.datapaths.base import register
-from accel_sim.energy import ActionCounts
+from accel_sim.energy import ActionCounts, dynamic_energy_j, leakage_power_w
 from accel_sim.kernels import dense_folds as k
 from accel_sim.kernels import fold_memory as fm
+from accel_sim.mapping import Composite, Mapping, OpResidency, best_of, cache, compose
+from accel_sim.mapping.compose import Piece
+from accel_sim.mapping.residency import NONE
+from accel_sim.mapping.space import tile_candidates
 from accel_sim.op_cost import OpCost
 from accel_sim.spec import Dataflow, HardwareConfig, ZeroHandling
 from accel_sim.traffic import fold_counts, memory_params, weight_storage_scale
 from workloads.ops import GemmOp
 
-__all__ = ["DenseSystolicArray", "dense_gemm_cost", "gemm_stats", "warm_up"]
+__all__ = ["DenseSystolicArray", "SystolicArray", "dense_gemm_cost", "gemm_stats", "warm_up"]
 
 DATAFLOW_CODE = {
     Dataflow.WEIGHT_STATIONARY: k.WS,
     Dataflow.OUTPUT_STATIONARY: k.OS,
     Dataflow.INPUT_STATIONARY: k.IS,
 }
+# SCALE-Sim's loop order: OS loops over row folds outside, WS and IS over column folds.
+FIXED_ROWS_OUTER = {Dataflow.WEIGHT_STATIONARY: False, Dataflow.OUTPUT_STATIONARY: True,
+                    Dataflow.INPUT_STATIONARY: False}  # fmt: skip
+SCALESIM_PLAN = fm.FoldPlan(False, False, False, False, False)
 
 
-def gemm_stats(m: int, kdim: int, n: int, hw: HardwareConfig, filter_dram_scale: float = 1.0):
+def gemm_stats(
+    m: int,
+    kdim: int,
+    n: int,
+    hw: HardwareConfig,
+    filter_dram_scale: float = 1.0,
+    plan: fm.FoldPlan | None = None,
+):
     """Raw kernel statistics for one instance of (m x kdim) @ (kdim x n) (``fold_memory``
-    indices). ``filter_dram_scale``: compressed / dense bytes of the weight."""
+    indices) under ``plan`` (default: SCALE-Sim's loop order, serial preload, every operand
+    in DRAM). ``filter_dram_scale``: compressed / dense bytes of the weight."""
+    if plan is None:
+        plan = SCALESIM_PLAN._replace(rows_outer=FIXED_ROWS_OUTER[hw.pe_array.dataflow])
     return k.dense_gemm_folds(
         DATAFLOW_CODE[hw.pe_array.dataflow],
         hw.pe_array.rows,
@@ -52,13 +75,15 @@ def gemm_stats(m: int, kdim: int, n: int, hw: HardwareConfig, filter_dram_scale:
         kdim,
         n,
         memory_params(hw, filter_dram_scale),
+        plan,
     )
 
 
 def dense_gemm_cost(
     m: int, kdim: int, n: int, count: int, hw: HardwareConfig, *, filter_dram_scale: float = 1.0
 ) -> OpCost:
-    """Cycles and action counts of ``count`` dense GEMMs (m x kdim) @ (kdim x n)."""
+    """Cycles and action counts of ``count`` dense GEMMs (m x kdim) @ (kdim x n) under
+    SCALE-Sim's fixed loop order with serial preload (no mapping search)."""
     s = gemm_stats(m, kdim, n, hw, filter_dram_scale).tolist()  # plain floats
     compute = int(s[fm.COMPUTE_CYCLES])
     stall = int(s[fm.TOTAL_CYCLES]) - compute
@@ -71,7 +96,7 @@ def dense_gemm_cost(
     )
 
 
-def _gated(cost: OpCost, density: float, useful_macs: int, note: str | None) -> OpCost:
+def _gated(cost: OpCost, density: float, useful_macs: int) -> OpCost:
     """Zero weights gated: their MACs, register traffic and filter reads cost no energy."""
     counts = cost.counts
     gated = ActionCounts(
@@ -82,16 +107,7 @@ def _gated(cost: OpCost, density: float, useful_macs: int, note: str | None) -> 
             "sram_filter_read_bytes": counts.sram_filter_read_bytes * density,
         }
     )
-    return OpCost(
-        compute_cycles=cost.compute_cycles,
-        stall_cycles=cost.stall_cycles,
-        counts=gated,
-        folds=cost.folds,
-        sram_limited_cycles=cost.sram_limited_cycles,
-        mode="gating",
-        useful_macs=useful_macs,
-        note=note,
-    )
+    return cost.with_mode("gating", counts=gated, useful_macs=useful_macs)
 
 
 def masked(op: GemmOp) -> np.ndarray | None:
@@ -99,8 +115,133 @@ def masked(op: GemmOp) -> np.ndarray | None:
     return op.mask if isinstance(op.mask, np.ndarray) else None
 
 
+def operands_on_chip(op: GemmOp, residency: OpResidency) -> tuple[bool, bool]:
+    """(left operand, right operand) on chip: the input activation, and the weight (resident)
+    or, for attention, the second activation."""
+    ifmap = bool(op.reads) and op.reads[0] in residency.on_chip_reads
+    if op.weight_name is not None:
+        return ifmap, residency.weights_on_chip
+    return ifmap, len(op.reads) > 1 and op.reads[1] in residency.on_chip_reads
+
+
+class SystolicArray(ArrayDatapath):
+    """What the dense and compacting systolic arrays share: the mapper's search over loop
+    orders, M tiles, core splits and preload, each candidate costed by the datapath's
+    ``piece``."""
+
+    hw: HardwareConfig
+    # Loop orders this datapath can run (rows_outer values); the compacting one has one.
+    orders: tuple[bool, ...] = (False, True)
+
+    def __init__(self, hw: HardwareConfig) -> None:
+        super().__init__(hw)
+        self._key = hw.config_hash()
+        self._leakage_w = leakage_power_w(hw)
+
+    def piece(self, op: GemmOp, mask: np.ndarray | None) -> Piece:
+        """The kernel for ``op``'s sub-GEMMs (``accel_sim.mapping.compose.Piece``)."""
+        hw = self.hw
+        dataflow = DATAFLOW_CODE[hw.pe_array.dataflow]
+        rows, cols, kdim = hw.pe_array.rows, hw.pe_array.cols, op.k
+
+        def run(m_rows, n_start, n_stop, plan, mem):
+            stats = k.dense_gemm_folds(dataflow, rows, cols, m_rows, kdim, n_stop - n_start, mem,
+                                       plan)  # fmt: skip
+            return stats, float(m_rows * kdim * (n_stop - n_start))
+
+        return run
+
+    def candidates(self, op: GemmOp) -> Iterator[list[Mapping]]:
+        """The mapper's space for ``op``, one list per (split, loop order), fewest M tiles
+        first (``accel_sim.mapping.space``)."""
+        hw = self.hw
+        overlapped = hw.mapping.preload == "overlapped"
+        if hw.mapping.search == "fixed":
+            split = "n" if hw.cores > 1 else "none"
+            yield [Mapping(FIXED_ROWS_OUTER[hw.pe_array.dataflow], 1, split, min(hw.cores, op.n),
+                           overlapped)]  # fmt: skip
+            return
+        splits = [("none", 1)]
+        if hw.cores > 1:
+            splits = [("m", min(hw.cores, op.m)), ("n", min(hw.cores, op.n))]
+        for split, cores in splits:
+            rows_per_core = -(-op.m // cores) if split == "m" else op.m
+            for rows_outer in self.orders:
+                yield [Mapping(rows_outer, tiles, split, cores, overlapped)
+                       for tiles in tile_candidates(rows_per_core)]  # fmt: skip
+
+    def _mapped_cost(self, op: GemmOp, composite: Composite, mapping: Mapping) -> OpCost:
+        s = composite.stats.tolist()
+        counts = fold_counts(s, composite.macs, self.hw)
+        if composite.global_read_bytes:
+            counts = ActionCounts(**{
+                **counts.__dict__,
+                "dram_read_bytes": counts.dram_read_bytes - composite.dram_bytes_saved,
+                "sram_global_read_bytes": composite.global_read_bytes,
+                "sram_global_write_bytes": composite.global_write_bytes,
+            })  # fmt: skip
+        count = op.count
+        return OpCost(
+            compute_cycles=composite.compute_cycles * count,
+            stall_cycles=(composite.cycles - composite.compute_cycles) * count,
+            counts=counts.scaled(count),
+            folds=int(s[fm.FOLDS]) * count,
+            sram_limited_cycles=int(s[fm.SRAM_LIMITED_CYCLES]) * count,
+            mapping=mapping.describe(self.hw.pe_array.dataflow.value, op.m),
+        )
+
+    def _energy_j(self, cost: OpCost) -> float:
+        latency_s = cost.cycles / self.hw.pe_array.clock_hz
+        return sum(dynamic_energy_j(cost.counts, self.hw).values()) + self._leakage_w * latency_s
+
+    def mapped(
+        self, op: GemmOp, mask: np.ndarray | None, scale: float, residency: OpResidency
+    ) -> OpCost:
+        """The cost of ``op`` under its best mapping (cached)."""
+        ifmap, filt = operands_on_chip(op, residency)
+        key = (self.name, self._key, op.m, op.k, op.n, op.count, op.weight_name is None,
+               op.mask_digest if mask is not None else None, scale, ifmap, filt,
+               residency.output_on_chip)  # fmt: skip
+
+        def search() -> OpCost:
+            piece = self.piece(op, mask)
+
+            def evaluate(mapping: Mapping) -> OpCost:
+                composite = compose(piece, op.m, op.k, op.n, mapping, self.hw, residency,
+                                    ifmap, filt, scale)  # fmt: skip
+                return self._mapped_cost(op, composite, mapping)
+
+            _, cost = best_of(
+                self.candidates(op),
+                evaluate,
+                cycles=lambda c: c.cycles,
+                compute_cycles=lambda c: c.compute_cycles,
+                energy_j=self._energy_j,
+                objective=self.hw.mapping.objective,
+            )
+            return cost
+
+        cost = cache.get_or_compute(key, search)
+        return replace_avoided(cost, op, self.hw, scale, ifmap, filt, residency)
+
+
+def replace_avoided(
+    cost: OpCost, op: GemmOp, hw: HardwareConfig, scale: float, ifmap: bool, filt: bool,
+    residency: OpResidency,
+) -> OpCost:  # fmt: skip
+    """``cost`` with the DRAM bytes its on-chip operands did not move, each counted once."""
+    word = hw.word_bytes
+    weight_scale = scale if op.weight_name is not None else 1.0
+    avoided = (
+        ifmap * op.m * op.k * op.count * word
+        + filt * op.k * op.n * word * weight_scale * (1 if op.weight_name else op.count)
+        + residency.output_on_chip * op.m * op.n * op.count * word
+    )
+    return cost.with_mode(cost.mode, dram_bytes_avoided=float(avoided)) if avoided else cost
+
+
 @register
-class DenseSystolicArray(ArrayDatapath):
+class DenseSystolicArray(SystolicArray):
     """``datapath: systolic`` with ``zero_handling`` none or gating."""
 
     name = "dense-systolic"
@@ -113,22 +254,18 @@ class DenseSystolicArray(ArrayDatapath):
             and hw.sparse.zero_handling in (ZeroHandling.NONE, ZeroHandling.GATING)
         )
 
-    def dense_cost(self, op: GemmOp, scale: float) -> OpCost:
-        return dense_gemm_cost(op.m, op.k, op.n, op.count, self.hw, filter_dram_scale=scale)
-
-    def gemm_cost(self, op: GemmOp) -> OpCost:
+    def gemm_cost(self, op: GemmOp, residency: OpResidency = NONE) -> OpCost:
         mask = masked(op)
-        if mask is None and not self.exploits_sparsity:
-            return self.dense_cost(op, 1.0)
         scale, note = weight_storage_scale(mask, self.hw)
-        dense = self.dense_cost(op, scale)
-        useful = self.useful_macs(op)
+        cost = self.mapped(op, mask, scale, residency)
         if self.hw.sparse.zero_handling == ZeroHandling.GATING and mask is not None:
-            return _gated(dense, op.weight_density, useful, note)
-        return dense.with_mode("dense", note, useful_macs=useful)
+            cost = _gated(cost, op.weight_density, self.useful_macs(op))
+        elif self.exploits_sparsity or mask is not None:
+            cost = cost.with_mode("dense", useful_macs=self.useful_macs(op))
+        return cost.with_mode(cost.mode, note) if note else cost
 
 
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) the fold kernel, so timings exclude JIT."""
     mem = fm.MemoryParams(1, 4, 64.0, 64.0, 64.0, True, 1.0, 1.0, 1.0, 1.0, 1.0)
-    k.dense_gemm_folds(k.WS, 2, 2, 2, 2, 2, mem)
+    k.dense_gemm_folds(k.WS, 2, 2, 2, 2, 2, mem, SCALESIM_PLAN)

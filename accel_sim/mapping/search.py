@@ -1,0 +1,86 @@
+"""Pick the best mapping of a GEMM by the spec's objective, and remember it.
+
+Objectives (``mapping.objective``): ``latency`` (cycles; energy breaks ties), ``energy``
+(joules, dynamic plus leakage over the op's latency; cycles break ties) or ``edp``
+(their product). Ties left after that go to the earlier candidate, so the choice is
+deterministic. Under ``latency`` the candidates of one loop order and split come largest
+tile first, and the rest of them are skipped once a tile's compute cycles alone reach the
+best latency found (smaller tiles only add fill, drain and reloads, so their compute cycles
+are larger still).
+
+Chosen mappings and their costs are cached per (datapath, spec, GEMM shape, mask digest,
+on-chip operands), so a sweep that revisits a shape (every dense baseline, every layer of a
+model) searches it once per process.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from typing import TypeVar
+
+from accel_sim.mapping.space import Mapping
+
+__all__ = ["CACHE_SIZE", "MappingCache", "best_of", "cache"]
+
+CACHE_SIZE = 8192
+T = TypeVar("T")
+
+
+def best_of(
+    groups: Iterable[list[Mapping]],
+    evaluate: Callable[[Mapping], T],
+    cycles: Callable[[T], int],
+    compute_cycles: Callable[[T], int],
+    energy_j: Callable[[T], float],
+    objective: str,
+) -> tuple[Mapping, T]:
+    """The best (mapping, cost) over ``groups`` (lists of mappings, largest tile first)."""
+    best: tuple[tuple, Mapping, T] | None = None
+    order = 0
+    for group in groups:
+        for mapping in group:
+            cost = evaluate(mapping)
+            order += 1
+            latency = cycles(cost)
+            joules = energy_j(cost)
+            if objective == "latency":
+                score = (latency, joules, order)
+            elif objective == "energy":
+                score = (joules, latency, order)
+            else:
+                score = (joules * latency, latency, order)
+            if best is None or score < best[0]:
+                best = (score, mapping, cost)
+            elif objective == "latency" and compute_cycles(cost) >= best[0][0]:
+                break  # smaller tiles of this group cannot be faster
+    assert best is not None, "no candidate mapping"
+    return best[1], best[2]
+
+
+class MappingCache:
+    """A bounded least-recently-used map from a GEMM's identity to its chosen cost."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self._entries: OrderedDict[Hashable, object] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
+        if key in self._entries:
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return self._entries[key]  # type: ignore[return-value]
+        self.misses += 1
+        value = compute()
+        self._entries[key] = value
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.hits = self.misses = 0
+
+
+cache = MappingCache()
