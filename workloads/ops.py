@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
@@ -187,3 +187,25 @@ class Workload:
     @property
     def total_macs(self) -> int:
         return sum(op.macs for op in self.gemms)
+
+    def micro_batch(self, size: int) -> Workload | None:
+        """The same forward pass for ``size`` of its ``batch`` sequences (``size`` divides
+        ``batch``): every op's batch-proportional extent (a GEMM's instances or rows, a
+        vector op's elements) scaled by ``size / batch``; None when an op does not divide."""
+        if size < 1 or self.batch % size:
+            return None
+        parts = self.batch // size
+        ops: list[Op] = []
+        for op in self.ops:
+            if isinstance(op, GemmOp):
+                if op.count % parts == 0 and op.count >= parts:
+                    ops.append(replace(op, count=op.count // parts))
+                elif op.m % parts == 0:
+                    ops.append(replace(op, m=op.m // parts))
+                else:
+                    return None
+            elif op.elements % parts == 0:
+                ops.append(replace(op, elements=op.elements // parts))
+            else:
+                return None
+        return replace(self, batch=size, ops=tuple(ops))

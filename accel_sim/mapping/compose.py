@@ -5,10 +5,11 @@ The datapath supplies a ``Piece``: the kernel statistics of one instance of the 
 ``m_rows`` rows and the output columns ``[n_start, n_stop)`` under a ``FoldPlan`` and memory
 record. Composition rules:
 
-- **Tiles** (balanced: sizes differ by at most a row) run back to back; each is its own fold
-  pipeline (its first prefetch and last write-back are exposed). The first tile of a core
-  fetches the weights; later tiles find them on chip when the core's share of the weight
-  fits its filter buffer.
+- **Tiles** (balanced: sizes differ by at most a row) run back to back as one fold pipeline:
+  the next tile's first inputs load while the current tile's last fold computes, exactly as
+  between two folds of one tile (``stitched_elapsed`` joins the tiles' fold logs). The first
+  tile of a core fetches the weights; later tiles find them on chip when the core's share of
+  the weight fits its filter buffer.
 - **Cores** run at once, each on its rows (split ``m``) or its output columns (split ``n``),
   with an even share of the DRAM bandwidth; the op lasts as long as the slowest core.
 - **Shared operand**: split ``m`` gives every core the whole weight, split ``n`` the whole
@@ -30,10 +31,78 @@ from accel_sim.mapping.space import Mapping, balanced
 from accel_sim.spec import HardwareConfig
 from accel_sim.traffic import memory_params
 
-__all__ = ["Composite", "Piece", "compose", "core_slices"]
+__all__ = ["Composite", "Piece", "TileRun", "compose", "core_slices", "stitched_elapsed"]
 
-# (m_rows, n_start, n_stop, plan, mem) -> (statistics vector, MACs performed), one instance
-Piece = Callable[[int, int, int, fm.FoldPlan, fm.MemoryParams], tuple[np.ndarray, float]]
+# (m_rows, n_start, n_stop, plan, mem) -> TileRun of one instance of that sub-GEMM
+Piece = Callable[[int, int, int, fm.FoldPlan, fm.MemoryParams], "TileRun"]
+
+
+@dataclass(frozen=True)
+class TileRun:
+    """A fold schedule before its stalls are known: statistics (COMPUTE_CYCLES the folds'
+    cycles, TOTAL_CYCLES unset), its ``FoldLog``, the write-back of outputs no fold produced
+    (zeros) and the MACs performed."""
+
+    stats: np.ndarray
+    log: fm.FoldLog
+    dead_bytes: float
+    macs: float
+
+    @property
+    def head(self) -> float:
+        return float(self.log.prefetch[0]) if self.log.busy.shape[0] else 0.0
+
+    @property
+    def tail(self) -> float:
+        folds = self.log.busy.shape[0]
+        return float(self.log.writeback[folds - 1]) + self.dead_bytes if folds else 0.0
+
+
+def _terms(run: TileRun, before: float, after: float, bw: float) -> float:
+    """The double-buffered pipeline terms of ``run``'s folds (``pipeline_elapsed``), with the
+    previous tile's last write-back ``before`` moving during its first fold and the next
+    tile's first prefetch ``after`` during its last."""
+    log = run.log
+    folds = log.busy.shape[0]
+    if folds == 0:
+        return run.dead_bytes / bw
+    prefetch = log.prefetch[1 : folds + 1].copy()
+    prefetch[-1] = after
+    moved = prefetch + log.inflight
+    moved[1:] += log.writeback[: folds - 1]
+    moved[0] += before
+    return float(np.maximum(log.busy, moved / bw).sum())
+
+
+def _serial(run: TileRun, bw: float) -> float:
+    """Without double buffering a fold waits for its loads, then for its stores."""
+    log = run.log
+    folds = log.busy.shape[0]
+    load = log.prefetch[:folds] / bw
+    stores = log.writeback / bw
+    return float((load + np.maximum(log.busy, log.inflight / bw) + stores).sum()) + (
+        run.dead_bytes / bw
+    )
+
+
+def stitched_elapsed(runs: list[tuple[TileRun, int]], mem: fm.MemoryParams) -> float:
+    """Cycles from the first DRAM load to the last write-back of ``runs`` (each repeated its
+    count of times, in order) as one pipeline: ``pipeline_elapsed`` over the joined logs."""
+    bw = mem.dram_bytes_per_cycle
+    if not mem.double_buffered:
+        return sum(_serial(run, bw) * times for run, times in runs)
+    sequence = [(run, times) for run, times in runs if times]
+    elapsed = sequence[0][0].head / bw
+    for index, (run, times) in enumerate(sequence):
+        before = sequence[index - 1][0].tail if index else 0.0
+        after = sequence[index + 1][0].head if index + 1 < len(sequence) else 0.0
+        if times == 1:
+            elapsed += _terms(run, before, after, bw)
+            continue
+        elapsed += _terms(run, before, run.head, bw)
+        elapsed += (times - 2) * _terms(run, run.tail, run.head, bw)
+        elapsed += _terms(run, run.tail, after, bw)
+    return elapsed + sequence[-1][0].tail / bw
 
 
 @dataclass(frozen=True)
@@ -77,24 +146,19 @@ def _core_run(
     later = first._replace(filter_on_chip=filter_on_chip or weights_stay)
     sizes = balanced(rows, min(mapping.m_tiles, rows))
     (largest, how_many), rest = sizes[0], sizes[1:]
-    runs = [(largest, first, 1)]
+    plans = [(largest, first, 1)]
     if how_many > 1:
-        runs.append((largest, later, how_many - 1))
-    runs.extend((size, later, count) for size, count in rest)
-    stats = None
-    cycles = compute = 0
-    macs = 0.0
-    for tile_rows, plan, times in runs:
-        part, part_macs = piece(tile_rows, n_start, n_stop, plan, mem)
-        stats = part * times if stats is None else stats + part * times
-        # The kernels count a GEMM's compute as its folds' cycles less one, SCALE-Sim's
-        # last-cycle index (the validation compares it exactly); a mapped run counts the
-        # cycles the folds take, so that cycles x PEs never falls below the MACs.
-        one = 1 if part[fm.FOLDS] > 0 else 0
-        cycles += (int(part[fm.TOTAL_CYCLES]) + one) * times
-        compute += (int(part[fm.COMPUTE_CYCLES]) + one) * times
-        macs += part_macs * times
-    return stats, cycles, compute, macs
+        plans.append((largest, later, how_many - 1))
+    plans.extend((size, later, count) for size, count in rest)
+    runs = [(piece(size, n_start, n_stop, plan, mem), times) for size, plan, times in plans]
+    stats = sum(run.stats * times for run, times in runs)
+    # Compute: the cycles the folds take (the kernels' own statistics subtract one, SCALE-Sim's
+    # last-cycle index, which the validation compares exactly; here cycles x PEs must never
+    # fall below the MACs). Stalls: whatever the joined pipeline adds to that.
+    compute = round(sum(float(run.stats[fm.COMPUTE_CYCLES]) * times for run, times in runs))
+    elapsed = stitched_elapsed(runs, mem)
+    stall = max(int(np.ceil(elapsed - compute - 1e-9)), 0)
+    return stats, compute + stall, compute, sum(run.macs * times for run, times in runs)
 
 
 def compose(

@@ -72,6 +72,7 @@ from accel_sim.kernels import dense_folds as dk
 from accel_sim.kernels import fold_memory as fm
 from accel_sim.kernels import sparse_folds as sk
 from accel_sim.kernels import sparse_stepping as stepping
+from accel_sim.mapping.compose import TileRun
 from accel_sim.mapping.residency import NONE, OpResidency
 from accel_sim.op_cost import OpCost
 from accel_sim.spec import Dataflow, HardwareConfig, ZeroHandling
@@ -230,6 +231,12 @@ class CompactedWeight:
 
     def run(self, m: int, mem, plan, engine: str = "fast") -> np.ndarray:
         """Kernel statistics of ``m`` token rows (``sparse_folds`` indices)."""
+        schedule = self.schedule(m, mem, plan, engine)
+        return fm.finish(schedule.stats, schedule.log, schedule.log.busy.shape[0],
+                         schedule.dead_bytes, mem)  # fmt: skip
+
+    def schedule(self, m: int, mem, plan, engine: str = "fast") -> TileRun:
+        """The fold schedule of ``m`` token rows, stalls not yet known."""
         hw = self.hw
         rows, cols = hw.pe_array.rows, hw.pe_array.cols
         if self.dataflow == dk.WS:
@@ -243,7 +250,10 @@ class CompactedWeight:
                 )  # fmt: skip
             if plan.overlapped and cycles.shape[0]:
                 cycles = fm.overlapped_cycles(cycles, self.overhead, rows)
-            return sk.sparse_gemm_folds(self.folds, cycles, cols, m, self.k, self.n, mem, plan)
+            stats, log, _, dead = sk.ws_schedule(
+                self.folds, cycles, cols, m, self.k, self.n, mem, plan
+            )
+            return TileRun(stats, log, dead, float(stats[sk.COMPACTED_WEIGHTS] * m))
         ptr, idx = self.strips
         tiles = -(-m // (rows if self.dataflow == dk.OS else cols))
         folds = sk.stream_folds(ptr, idx, tiles)
@@ -258,9 +268,9 @@ class CompactedWeight:
             cycles, _ = step(self.arr, m, rows, cols, hw.sparse.skip_granularity)
         if plan.overlapped and cycles.shape[0]:
             cycles = fm.overlapped_cycles(cycles, self.overhead, rows)
-        return sk.stream_gemm_folds(
-            self.dataflow, folds, cycles, rows, cols, m, self.k, self.n, mem, plan
-        )
+        schedule = sk.os_schedule if self.dataflow == dk.OS else sk.is_schedule
+        stats, log, _, dead = schedule(folds, cycles, rows, cols, m, self.k, self.n, mem, plan)
+        return TileRun(stats, log, dead, float(stats[sk.COMPACTED_WEIGHTS] * m))
 
 
 def fixed_plan(hw: HardwareConfig) -> fm.FoldPlan:
@@ -388,8 +398,7 @@ class CompactingSystolicArray(SystolicArray):
             if weight is None:
                 arr = np.ascontiguousarray(mask[n_start:n_stop])
                 weight = weights[(n_start, n_stop)] = CompactedWeight(arr, self.hw, mode)
-            stats = weight.run(m_rows, mem, plan)
-            return stats, float(stats[sk.COMPACTED_WEIGHTS] * m_rows)
+            return weight.schedule(m_rows, mem, plan)
 
         return run
 

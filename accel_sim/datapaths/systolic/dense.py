@@ -33,7 +33,7 @@ from accel_sim.energy import ActionCounts, dynamic_energy_j, leakage_power_w
 from accel_sim.kernels import dense_folds as k
 from accel_sim.kernels import fold_memory as fm
 from accel_sim.mapping import Composite, Mapping, OpResidency, best_of, cache, compose
-from accel_sim.mapping.compose import Piece
+from accel_sim.mapping.compose import Piece, TileRun
 from accel_sim.mapping.residency import NONE
 from accel_sim.mapping.space import tile_candidates
 from accel_sim.op_cost import OpCost
@@ -145,9 +145,9 @@ class SystolicArray(ArrayDatapath):
         rows, cols, kdim = hw.pe_array.rows, hw.pe_array.cols, op.k
 
         def run(m_rows, n_start, n_stop, plan, mem):
-            stats = k.dense_gemm_folds(dataflow, rows, cols, m_rows, kdim, n_stop - n_start, mem,
-                                       plan)  # fmt: skip
-            return stats, float(m_rows * kdim * (n_stop - n_start))
+            n = n_stop - n_start
+            stats, log, _ = k.dense_gemm_schedule(dataflow, rows, cols, m_rows, kdim, n, mem, plan)
+            return TileRun(stats, log, 0.0, float(m_rows * kdim * n))
 
         return run
 
