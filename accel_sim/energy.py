@@ -118,8 +118,23 @@ ENERGY_COMPONENTS = (
 )
 
 
-def dynamic_energy_j(counts: ActionCounts, hw) -> dict[str, float]:
-    """Dynamic energy by component for ``counts`` on hardware ``hw`` (a HardwareConfig)."""
+@dataclass(frozen=True)
+class EnergyPrices:
+    """Joules per action of one chip, resolved once from its table (published defaults where
+    the table says None): what ``dynamic_energy_j`` multiplies the counts by."""
+
+    mac_j: float
+    register_j_per_byte: float
+    ifmap_j: tuple[float, float]  # (read, write) per byte
+    filter_j: tuple[float, float]
+    ofmap_j: tuple[float, float]
+    global_j: tuple[float, float]
+    dram_j_per_byte: float
+    vector_op_j: float
+
+
+def energy_prices(hw) -> EnergyPrices:
+    """The per-action energies of ``hw`` (a HardwareConfig)."""
     table: EnergyTable = hw.energy
     mac_j = table.mac_j if table.mac_j is not None else default_mac_j(hw.pe_array.precision.value)
 
@@ -129,32 +144,39 @@ def dynamic_energy_j(counts: ActionCounts, hw) -> dict[str, float]:
         derived = sram_j_per_byte(size_bytes)
         return (derived if read is None else read, derived if write is None else write)
 
-    ifmap_r, ifmap_w = sram_pair(hw.sram.ifmap.size_bytes)
-    filter_r, filter_w = sram_pair(hw.sram.filter.size_bytes)
-    ofmap_r, ofmap_w = sram_pair(hw.sram.ofmap.size_bytes)
+    shared = hw.global_buffer
+    return EnergyPrices(
+        mac_j=mac_j,
+        register_j_per_byte=table.register_j_per_byte,
+        ifmap_j=sram_pair(hw.sram.ifmap.size_bytes),
+        filter_j=sram_pair(hw.sram.filter.size_bytes),
+        ofmap_j=sram_pair(hw.sram.ofmap.size_bytes),
+        global_j=sram_pair(shared.size_bytes) if shared is not None else (0.0, 0.0),
+        dram_j_per_byte=8.0 * hw.dram.energy_per_bit_j,
+        vector_op_j=table.vector_op_j,
+    )
+
+
+def dynamic_energy_j(
+    counts: ActionCounts, hw, prices: EnergyPrices | None = None
+) -> dict[str, float]:
+    """Dynamic energy by component for ``counts`` on hardware ``hw`` (a HardwareConfig);
+    ``prices``: ``energy_prices(hw)``, when the caller has it already."""
+    p = prices if prices is not None else energy_prices(hw)
     return {
-        "mac": counts.macs * mac_j,
-        "register": counts.register_bytes * table.register_j_per_byte,
-        "sram_ifmap": counts.sram_ifmap_read_bytes * ifmap_r
-        + counts.sram_ifmap_write_bytes * ifmap_w,
-        "sram_filter": counts.sram_filter_read_bytes * filter_r
-        + counts.sram_filter_write_bytes * filter_w,
-        "sram_ofmap": counts.sram_ofmap_read_bytes * ofmap_r
-        + counts.sram_ofmap_write_bytes * ofmap_w,
-        "sram_global": _global_j(counts, table, hw),
-        "dram": counts.dram_bytes * 8.0 * hw.dram.energy_per_bit_j,
-        "vector": counts.vector_lane_ops * table.vector_op_j,
+        "mac": counts.macs * p.mac_j,
+        "register": counts.register_bytes * p.register_j_per_byte,
+        "sram_ifmap": counts.sram_ifmap_read_bytes * p.ifmap_j[0]
+        + counts.sram_ifmap_write_bytes * p.ifmap_j[1],
+        "sram_filter": counts.sram_filter_read_bytes * p.filter_j[0]
+        + counts.sram_filter_write_bytes * p.filter_j[1],
+        "sram_ofmap": counts.sram_ofmap_read_bytes * p.ofmap_j[0]
+        + counts.sram_ofmap_write_bytes * p.ofmap_j[1],
+        "sram_global": counts.sram_global_read_bytes * p.global_j[0]
+        + counts.sram_global_write_bytes * p.global_j[1],
+        "dram": counts.dram_bytes * p.dram_j_per_byte,
+        "vector": counts.vector_lane_ops * p.vector_op_j,
     }
-
-
-def _global_j(counts: ActionCounts, table: EnergyTable, hw) -> float:
-    """Global-buffer traffic priced at the global buffer's size (0 without one)."""
-    if hw.global_buffer is None:
-        return 0.0
-    derived = sram_j_per_byte(hw.global_buffer.size_bytes)
-    read = derived if table.sram_read_j_per_byte is None else table.sram_read_j_per_byte
-    write = derived if table.sram_write_j_per_byte is None else table.sram_write_j_per_byte
-    return counts.sram_global_read_bytes * read + counts.sram_global_write_bytes * write
 
 
 def leakage_power_w(hw) -> float:

@@ -24,7 +24,7 @@ def run_config_hash(workload: Workload, hw: BaseModel, seed: int = 0) -> str:
         for op in workload
     ]
     identity = {
-        "hardware": hw.model_dump(mode="json"),
+        "hardware": hw.config_hash(),
         "model": workload.model_name,
         "batch": workload.batch,
         "seq_len": workload.seq_len,

@@ -17,7 +17,12 @@ from typing import Any
 
 from accel_sim.area import area_mm2
 from accel_sim.datapaths.base import Datapath, datapath_for
-from accel_sim.energy import ENERGY_COMPONENTS, dynamic_energy_j, leakage_power_w
+from accel_sim.energy import (
+    ENERGY_COMPONENTS,
+    dynamic_energy_j,
+    energy_prices,
+    leakage_power_w,
+)
 from accel_sim.mapping.residency import (
     NONE,
     OpResidency,
@@ -53,6 +58,11 @@ class ArrayDatapath(Datapath):
     """Base of the array datapaths (``HardwareConfig`` chips)."""
 
     hw: HardwareConfig
+
+    def __init__(self, hw: HardwareConfig) -> None:
+        super().__init__(hw)
+        self.prices = energy_prices(hw)
+        self.leakage_w = leakage_power_w(hw)
 
     @abstractmethod
     def gemm_cost(self, op: GemmOp, residency: OpResidency = NONE) -> OpCost:
@@ -190,7 +200,6 @@ class ArrayDatapath(Datapath):
 
     def _ops(self, workload: Workload) -> tuple[list[OpResult], tuple[str, ...]]:
         hw = self.hw
-        leakage_w = leakage_power_w(hw)
         costs: dict[tuple, OpCost] = {}
         results = []
         plan, notes = self.residency_plan(workload)
@@ -205,14 +214,14 @@ class ArrayDatapath(Datapath):
                     cost = costs[key] = self.gemm_cost(op, residency)
             else:
                 cost = vector_cost(op, hw, residency)
-            results.append(self._op_result(op, cost, leakage_w))
+            results.append(self._op_result(op, cost))
         return results, notes
 
-    def _op_result(self, op: GemmOp | VectorOp, cost: OpCost, leakage_w: float) -> OpResult:
+    def _op_result(self, op: GemmOp | VectorOp, cost: OpCost) -> OpResult:
         hw = self.hw
         latency_s = cost.cycles / hw.pe_array.clock_hz
-        energy = dynamic_energy_j(cost.counts, hw)
-        energy["leakage"] = leakage_w * latency_s
+        energy = dynamic_energy_j(cost.counts, hw, self.prices)
+        energy["leakage"] = self.leakage_w * latency_s
         is_gemm = isinstance(op, GemmOp)
         counts = cost.counts
         return OpResult(

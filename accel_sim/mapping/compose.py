@@ -150,7 +150,12 @@ def _core_run(
     if how_many > 1:
         plans.append((largest, later, how_many - 1))
     plans.extend((size, later, count) for size, count in rest)
-    runs = [(piece(size, n_start, n_stop, plan, mem), times) for size, plan, times in plans]
+    scheduled: dict[tuple[int, fm.FoldPlan], TileRun] = {}  # equal tiles schedule alike
+    runs = []
+    for size, plan, times in plans:
+        if (size, plan) not in scheduled:
+            scheduled[(size, plan)] = piece(size, n_start, n_stop, plan, mem)
+        runs.append((scheduled[(size, plan)], times))
     stats = sum(run.stats * times for run, times in runs)
     # Compute: the cycles the folds take (the kernels' own statistics subtract one, SCALE-Sim's
     # last-cycle index, which the validation compares exactly; here cycles x PEs must never

@@ -5,16 +5,16 @@ into (balanced: their sizes differ by at most one row; they run one after anothe
 outermost), the split of the GEMM across cores (along M or along N) and whether the
 stationary operand's preload overlaps the previous fold.
 
-The space, per GEMM: both loop orders (where the datapath supports both), 1 to
-``MAX_M_TILES`` tiles of at least ``MIN_TILE_ROWS`` rows, and, with several cores, both
-splits. It is searched exhaustively, except that under the latency objective the tilings of
-one order and split are tried from one tile up and the search stops at the first whose
+The space, per GEMM: both loop orders (where the datapath supports both), ``TILE_COUNTS``
+tiles (1, 2, 3, 4, 6, 8, 12, ... up to 128: every power of two and three times one) of at
+least ``MIN_TILE_ROWS`` rows, and, with several cores, both splits. It is searched
+exhaustively, except that under the latency objective the tilings of one order and split are
+tried from one tile up and the search stops at the first whose
 compute cycles alone reach the best latency found (``accel_sim.mapping.search``): more tiles
-only add fold fill, drain and weight reloads. Two consequences the property tests check:
-with the same number of tiles, one more row of M never makes a tile smaller, so a longer GEMM
-never runs faster; and a batch of B sequences can always be cut into B (or B x t) tiles that
-each repeat one sequence's best tiling, so the best mapping of a batch never costs more per
-sequence than one sequence alone (for B x t up to ``MAX_M_TILES``).
+only add fold fill, drain and weight reloads. Because the tile counts do not depend on M and
+one more row of M never makes a tile smaller, a longer GEMM never runs faster (a property
+test checks it). Batches are covered a level up: a batch can run as micro-batches of any
+divisor of it (``accel_sim.datapaths.array``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "MAX_M_TILES",
     "MIN_TILE_ROWS",
+    "TILE_COUNTS",
     "Mapping",
     "balanced",
     "dimension_names",
@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 MIN_TILE_ROWS = 8
-MAX_M_TILES = 128
+TILE_COUNTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
 
 # (spatial-row dimension, spatial-column dimension) of each dataflow (SCALE-Sim's split).
 _FOLD_DIMS = {"ws": ("K", "N"), "os": ("M", "N"), "is": ("K", "M")}
@@ -64,10 +64,11 @@ class Mapping:
         return " ".join(parts)
 
 
-def tile_candidates(m: int) -> range:
-    """Numbers of M tiles to try: 1 up to ``MAX_M_TILES``, tiles of ``MIN_TILE_ROWS`` rows or
-    more (one tile when M is shorter)."""
-    return range(1, max(1, min(MAX_M_TILES, m // MIN_TILE_ROWS)) + 1)
+def tile_candidates(m: int) -> tuple[int, ...]:
+    """Numbers of M tiles to try: ``TILE_COUNTS`` that leave tiles of ``MIN_TILE_ROWS`` rows
+    or more (one tile when M is shorter)."""
+    most = max(1, m // MIN_TILE_ROWS)
+    return tuple(count for count in TILE_COUNTS if count <= most)
 
 
 def balanced(extent: int, parts: int) -> list[tuple[int, int]]:

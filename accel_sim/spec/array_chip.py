@@ -15,8 +15,6 @@ spec is dumped, so specs that predate the field keep their dumps and hashes.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from enum import StrEnum
 from typing import Literal
 
@@ -246,7 +244,3 @@ class HardwareConfig(SpecModel):
         shared = self.global_buffer.size_bytes if self.global_buffer is not None else 0
         return self.core_sram_bytes * self.cores + shared
 
-    def config_hash(self) -> str:
-        """A stable hash of every field, for keying results."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]

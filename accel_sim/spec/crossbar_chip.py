@@ -10,8 +10,6 @@ areas (``CrossbarArea``) and mapping options (``CrossbarMapping``). The defaults
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from typing import Annotated, Literal
 
@@ -202,6 +200,3 @@ class CrossbarChipConfig(SpecModel):
         crossbars' (``peak_macs_per_s``) plus the digital unit's, which runs attention."""
         return max(1, round(self.peak_macs_per_s / self.clock_hz)) + self.digital.macs_per_cycle
 
-    def config_hash(self) -> str:
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -7,7 +7,10 @@ config file and this module turns that into the number.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -86,3 +89,13 @@ class SpecModel(BaseModel):
     """Base of every spec section: pure data, unknown keys rejected, no inf/NaN."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @cached_property
+    def spec_digest(self) -> str:
+        """sha256 (16 hex digits) of every field: the spec is frozen, so it is computed once."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def config_hash(self) -> str:
+        """A stable hash of every field, for keying results."""
+        return self.spec_digest

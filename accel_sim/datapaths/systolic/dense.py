@@ -29,7 +29,7 @@ import numpy as np
 
 from accel_sim.datapaths.array import ArrayDatapath
 from accel_sim.datapaths.base import register
-from accel_sim.energy import ActionCounts, dynamic_energy_j, leakage_power_w
+from accel_sim.energy import ActionCounts, dynamic_energy_j
 from accel_sim.kernels import dense_folds as k
 from accel_sim.kernels import fold_memory as fm
 from accel_sim.mapping import Composite, Mapping, OpResidency, best_of, cache, compose
@@ -136,7 +136,6 @@ class SystolicArray(ArrayDatapath):
     def __init__(self, hw: HardwareConfig) -> None:
         super().__init__(hw)
         self._key = hw.config_hash()
-        self._leakage_w = leakage_power_w(hw)
 
     def piece(self, op: GemmOp, mask: np.ndarray | None) -> Piece:
         """The kernel for ``op``'s sub-GEMMs (``accel_sim.mapping.compose.Piece``)."""
@@ -192,7 +191,8 @@ class SystolicArray(ArrayDatapath):
 
     def _energy_j(self, cost: OpCost) -> float:
         latency_s = cost.cycles / self.hw.pe_array.clock_hz
-        return sum(dynamic_energy_j(cost.counts, self.hw).values()) + self._leakage_w * latency_s
+        dynamic = dynamic_energy_j(cost.counts, self.hw, self.prices)
+        return sum(dynamic.values()) + self.leakage_w * latency_s
 
     def mapped(
         self, op: GemmOp, mask: np.ndarray | None, scale: float, residency: OpResidency
