@@ -18,8 +18,7 @@ Where the weights come from (``synthetic_weights`` says which):
   building BERT-base takes seconds and its random weights are no more real than these;
 - a checkpoint directory: ``pruning.models.load_model``.
 
-Masks are magnitude masks (``pruning.patterns``); for ranked patterns the lowest-norm groups
-are selected in O(n) with the same stable tie rule as ``pruning.patterns.prune_lowest``.
+Masks are one-shot magnitude masks, per matrix, from :func:`pruning.masks.compute_masks`.
 """
 
 from __future__ import annotations
@@ -75,36 +74,6 @@ def _minilm_available() -> bool:
     return True
 
 
-def _prune_lowest_np(scores: np.ndarray, k: int) -> np.ndarray:
-    """Keep-mask over ``scores``: False for the ``k`` lowest, ties to the lower flat index
-    (``pruning.patterns.prune_lowest``'s stable rule) in O(n) rather than a sort."""
-    flat = scores.reshape(-1)
-    keep = np.ones(flat.size, dtype=bool)
-    if k <= 0:
-        return keep.reshape(scores.shape)
-    if k >= flat.size:
-        return np.zeros(scores.shape, dtype=bool)
-    threshold = np.partition(flat, k - 1)[k - 1]
-    below = flat < threshold
-    keep[below] = False
-    ties = np.flatnonzero(flat == threshold)
-    keep[ties[: k - int(below.sum())]] = False
-    return keep.reshape(scores.shape)
-
-
-def _mask_one(pattern, weight, sparsity: float):
-    """One weight's keep-mask as a bool numpy array."""
-    import torch
-
-    from pruning.patterns import RankedPattern, n_pruned
-
-    if isinstance(pattern, RankedPattern):
-        scores = pattern.group_scores(weight).numpy()
-        keep = _prune_lowest_np(scores, n_pruned(sparsity, scores.size))
-        return pattern.expand(torch.from_numpy(keep), tuple(weight.shape)).numpy()
-    return pattern.compute_mask(weight, sparsity).numpy()
-
-
 @functools.lru_cache(maxsize=1)
 def _weights(model: str, seed: int) -> tuple[dict[str, Any], bool]:
     """Encoder linear weights (name -> torch tensor, never modified) and whether they are
@@ -133,14 +102,16 @@ def compute_masks_for(
     model: str, pattern: str, sparsity: float, seed: int
 ) -> tuple[dict[str, np.ndarray], bool]:
     """Magnitude keep-masks of ``model``'s encoder weights and the synthetic-weights flag."""
+    from pruning.masks import compute_masks
     from pruning.patterns import NM, check_fits, parse_pattern
 
     parsed = parse_pattern(pattern)
     weights, synthetic = _weights(model, seed)
     shapes = {name: tuple(w.shape) for name, w in weights.items()}
-    check_fits(parsed, shapes, scope="per-matrix")  # _mask_one prunes each matrix alone
+    check_fits(parsed, shapes, scope="per-matrix")
     level = None if isinstance(parsed, NM) else sparsity
-    return {name: _mask_one(parsed, w, level) for name, w in weights.items()}, synthetic
+    masks = compute_masks(weights, parsed, level, scope="per-matrix")
+    return {name: mask.numpy() for name, mask in masks.items()}, synthetic
 
 
 def _mask_id(model: str, pattern: str, sparsity: float, seed: int) -> str:
