@@ -4,10 +4,10 @@
 ``functools.partial(evaluate_point, mask_dir=...)``) for ``studies.runner.run_points``.
 
 Masks are computed once per (model, pattern, sparsity, seed) and shared: the parent calls
-:func:`prepare_masks` before the sweep, which writes each set to ``mask_dir`` as bit-packed
-safetensors (``numpy.packbits`` per weight, as ``pruning/artifact.py`` stores them); workers
-read them back through a small per-process LRU cache. A worker that finds no file (a
-remote Dask worker without the shared directory) computes the masks itself, deterministically.
+:func:`prepare_masks` before the sweep, which writes each set to ``mask_dir`` in
+:mod:`pruning.maskfile`'s format (the artifacts' too); workers read them back through a small
+per-process LRU cache. A worker that finds no file (a remote Dask worker without the shared
+directory) computes the masks itself, deterministically.
 
 Where the weights come from (``synthetic_weights`` says which):
 
@@ -38,14 +38,13 @@ from accel_sim import SimResult, hardware_from_dict, simulate
 from accel_sim.area import area_mm2
 from accel_sim.energy import ENERGY_COMPONENTS
 from accel_sim.version import __version__
-from safeio.atomic import atomic_write_with
+from pruning.maskfile import read_mask_file, write_mask_file
 from workloads import ENCODER_LINEAR_ROLES, PRESETS, attach_masks, build_workload
 
 __all__ = [
     "MASK_FORMAT",
     "compute_masks_for",
     "evaluate_point",
-    "load_mask_file",
     "mask_file",
     "op_frame",
     "pattern_family",
@@ -133,33 +132,6 @@ def mask_file(mask_dir: str | Path, model: str, pattern: str, sparsity: float, s
     return Path(mask_dir) / f"{_mask_id(model, pattern, sparsity, seed)}.safetensors"
 
 
-def save_mask_file(path: Path, masks: Mapping[str, np.ndarray], meta: dict) -> None:
-    """Bit-packed masks plus their shapes and ``meta`` (JSON) in safetensors metadata;
-    written atomically (``safeio.atomic``), so readers never see half a file."""
-    from safetensors.numpy import save_file
-
-    packed = {name: np.packbits(mask.reshape(-1)) for name, mask in masks.items()}
-    shapes = {name: list(mask.shape) for name, mask in masks.items()}
-    metadata = {"shapes": json.dumps(shapes), "meta": json.dumps(meta)}
-    atomic_write_with(path, lambda tmp: save_file(packed, str(tmp), metadata=metadata))
-
-
-def load_mask_file(path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="np") as handle:
-        metadata = handle.metadata()
-        shapes = json.loads(metadata["shapes"])
-        masks = {}
-        for name, shape in shapes.items():
-            size = int(np.prod(shape))
-            bits = np.unpackbits(handle.get_tensor(name))[:size]
-            mask = bits.astype(bool).reshape(shape)
-            mask.flags.writeable = False
-            masks[name] = mask
-    return masks, json.loads(metadata["meta"])
-
-
 def _ensure_mask_file(mask_dir: Path, model: str, pattern: str, sparsity: float, seed: int):
     path = mask_file(mask_dir, model, pattern, sparsity, seed)
     if not path.is_file():
@@ -171,7 +143,7 @@ def _ensure_mask_file(mask_dir: Path, model: str, pattern: str, sparsity: float,
             "seed": seed,
             "synthetic_weights": synthetic,
         }
-        save_mask_file(path, masks, meta)
+        write_mask_file(path, masks, meta)
     return path
 
 
@@ -206,7 +178,9 @@ def _cached_masks(
             mask.flags.writeable = False
         return masks, synthetic
     path = _ensure_mask_file(Path(mask_dir), model, pattern, sparsity, seed)
-    masks, meta = load_mask_file(path)
+    masks, meta = read_mask_file(path)
+    for mask in masks.values():
+        mask.flags.writeable = False
     return masks, bool(meta["synthetic_weights"])
 
 

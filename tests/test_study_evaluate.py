@@ -11,12 +11,12 @@ import pytest
 
 from accel_sim.area import AREA_COMPONENTS, area_mm2
 from accel_sim.energy import ENERGY_COMPONENTS
+from pruning.maskfile import read_mask_file
 from pruning.masks import compute_masks
 from studies.evaluate import (
     _weights,
     compute_masks_for,
     evaluate_point,
-    load_mask_file,
     mask_file,
     op_frame,
     prepare_masks,
@@ -95,7 +95,7 @@ def test_masks_computed_once_and_shared(tmp_path):
     stats = prepare_masks(points, tmp_path)
     assert stats == {"mask_sets": 1, "computed": 1}
     assert prepare_masks(points, tmp_path)["computed"] == 0
-    masks, meta = load_mask_file(mask_file(tmp_path, "bert-tiny", "block:4x4", 0.75, 0))
+    masks, meta = read_mask_file(mask_file(tmp_path, "bert-tiny", "block:4x4", 0.75, 0))
     assert meta["synthetic_weights"] is True and len(masks) == 2 * 6
     rows = [evaluate_point(p, str(tmp_path)) for p in points]
     assert rows[0]["weight_density"] == rows[2]["weight_density"]
