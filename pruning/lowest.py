@@ -14,6 +14,7 @@ on the sample. The pass runs a cache-sized chunk at a time, and a ``key`` (such 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -22,9 +23,9 @@ __all__ = ["keep_above_lowest"]
 
 Key = Callable[[np.ndarray], np.ndarray] | None
 
-SAMPLE_SIZE = 1 << 14
+SAMPLE_SIZE = 1 << 13
 SMALL = 1 << 15  # below this many scores, partition them all at once
-BRACKET_SIGMAS = 6.0  # half-width of the bracket, in standard errors of the sample quantile
+BRACKET_SIGMAS = 5.0  # half-width of the bracket, in standard errors of the sample quantile
 SAMPLE_SEED = 0
 CHUNK = 1 << 17  # scores per pass step: a few hundred KiB, cache-resident
 
@@ -38,15 +39,22 @@ def _chunks(flat: np.ndarray) -> Iterator[slice]:
         yield slice(start, start + CHUNK)
 
 
+@functools.lru_cache(maxsize=8)
+def _sample_positions(n: int, size: int) -> np.ndarray:
+    """One random position in each of ``size`` equal strata of ``range(n)``: sorted, and no
+    period of the data (a row length, say) can line up with them."""
+    stride = n // size
+    offsets = np.random.default_rng(SAMPLE_SEED).integers(0, stride, size)
+    positions = np.arange(size) * stride + offsets
+    positions.flags.writeable = False
+    return positions
+
+
 def _bracket(flats: Sequence[np.ndarray], n: int, k: int, key: Key) -> tuple[float, float]:
     """Scores ``lo <= hi`` that very likely enclose the ``k``-th smallest (1-based)."""
     if n <= max(SMALL, SAMPLE_SIZE):
         return -np.inf, np.inf
-    # one random pick in each of SAMPLE_SIZE equal strata: sorted, and no period of the
-    # data (a row length, say) can line up with it
-    stride = n // SAMPLE_SIZE
-    offsets = np.random.default_rng(SAMPLE_SEED).integers(0, stride, SAMPLE_SIZE)
-    picks = np.arange(SAMPLE_SIZE) * stride + offsets
+    picks = _sample_positions(n, SAMPLE_SIZE)
     starts = np.cumsum([0] + [f.size for f in flats])
     cuts = np.searchsorted(picks, starts)
     bounds = zip(flats, starts[:-1], cuts[:-1], cuts[1:], strict=True)
