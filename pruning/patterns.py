@@ -91,7 +91,7 @@ def _score_dtype(weight: Tensor) -> torch.dtype:
 
 def _scores(weight: Tensor) -> np.ndarray:
     """``weight`` as a CPU float32 (float64 stays float64) array to rank; not a copy when it
-    already is one."""
+    already is one. Masks are computed on the CPU whatever the weight's device."""
     _check_weight(weight)
     return weight.detach().to(device="cpu", dtype=_score_dtype(weight)).numpy()
 
@@ -144,7 +144,8 @@ class RankedPattern(Pattern):
     def group_scores(self, weight: Tensor) -> Tensor:
         """L2 norm of every group, as a ``[ceil(out/r), ceil(in/c)]`` grid."""
         scores = _scores(weight)
-        return torch.from_numpy(group_norms(scores, *self.group_shape(scores.shape)))
+        grid = group_norms(scores, *self.group_shape(scores.shape))
+        return torch.from_numpy(grid).to(device=weight.device)
 
     def nested_scores(self, weight: Tensor, within: Tensor | None) -> np.ndarray:
         """Group scores with groups that ``within`` already pruned forced to ``-inf``, so
