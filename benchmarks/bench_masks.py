@@ -4,8 +4,9 @@ Weights are random (normal, std 0.02, seed 0), drawn as the studies draw them. F
 pattern and scope it times ``pruning.masks.compute_masks`` (best of a few runs), and per
 matrix also ``studies.evaluate.compute_masks_for``, the studies' entry point (which had its
 own faster copy of the masking before the two were merged). The floor is one plain numpy
-pass reading every weight (``np.abs(w).sum()`` per matrix), timed in the same run. A
-SHA-256 of the bit-packed masks shows whether two trees compute the same masks.
+pass reading every weight (``np.abs(w).sum()`` per matrix), timed in the same run right
+before each case. A SHA-256 of the bit-packed masks shows whether two trees compute the
+same masks.
 
 Run on the original tree first, to record its figures (``PYTHONPATH`` pointing at it):
 
@@ -56,8 +57,8 @@ RANKED = [
 ]
 NM = ["nm:2:4", "nm:1:4", "nm:2:8", "nm:1:16"]
 STUDY_PATTERNS = ["unstructured", "block:4x4", "block:16x16", "nm:2:4"]
-BUDGET_S = 4.0  # keep repeating a case until this much time is spent (at most REPEATS runs)
-REPEATS = 5
+BUDGET_S = 3.0  # keep repeating a case until this much time is spent (at most REPEATS runs)
+REPEATS = 10  # the best run is the one least disturbed by other work on the machine
 DEFAULT_OUT = Path("benchmarks/out/bench_masks.md")
 
 
@@ -114,9 +115,9 @@ def measure() -> dict:
     torch.set_num_threads(1)
     weights = bert_base_weights()
     compute_masks_for(MODEL, "block:4x4", SPARSITY, SEED)  # its weights cache, built once
-    floor_before = floor_ms(weights)
     results = []
     for entry, pattern, scope in cases():
+        floor = floor_ms(weights)  # right before the case: the machine's load drifts
         sparsity = None if pattern.startswith("nm:") else SPARSITY
         if entry == "compute_masks":
             run = functools.partial(compute_masks, weights, pattern, sparsity, scope)
@@ -125,15 +126,21 @@ def measure() -> dict:
             run = functools.partial(compute_masks_for, MODEL, pattern, SPARSITY, SEED)
             ms, (masks, _) = best_ms(run)
         results.append(
-            {"entry": entry, "pattern": pattern, "scope": scope, "ms": ms, "sha": digest(masks)}
+            {
+                "entry": entry,
+                "pattern": pattern,
+                "scope": scope,
+                "ms": ms,
+                "floor_ms": floor,
+                "sha": digest(masks),
+            }
         )
-    floor_after = floor_ms(weights)
     return {
         "model": MODEL,
         "matrices": len(weights),
         "weights": sum(w.numel() for w in weights.values()),
         "sparsity": SPARSITY,
-        "floor_ms": min(floor_before, floor_after),
+        "floor_ms": min(r["floor_ms"] for r in results),
         "cpu": _cpu(),
         "torch_threads": torch.get_num_threads(),
         "results": results,
@@ -167,15 +174,16 @@ def _git_commit() -> str:
 
 
 def table(after: dict, before: dict | None) -> str:
-    floor = after["floor_ms"]
+    floors = [row["floor_ms"] for row in after["results"]]
     old = {(r["entry"], r["pattern"], r["scope"]): r for r in (before or {}).get("results", [])}
     lines = [
         f"# Mask computation: {after['model']}, {after['matrices']} encoder matrices "
         f"({after['weights']:,} weights), sparsity {after['sparsity']} (N:M: fixed)",
         "",
         f"Written by `benchmarks/bench_masks.py`. CPU: {after['cpu']}, "
-        f"{after['torch_threads']} torch thread. Floor (one `np.abs(w).sum()` pass over every "
-        f"weight, same run): {floor:.1f} ms.",
+        f"{after['torch_threads']} torch thread. Floor: one `np.abs(w).sum()` pass over every "
+        f"weight, timed right before each case (this shared machine's load drifts): "
+        f"{min(floors):.0f}-{max(floors):.0f} ms; `after / floor` divides by that case's.",
         "",
     ]
     if before:
@@ -196,7 +204,7 @@ def table(after: dict, before: dict | None) -> str:
         same = ("yes" if prior["sha"] == row["sha"] else "**no**") if prior else "-"
         lines.append(
             f"| `{row['entry']}` | `{row['pattern']}` | {row['scope']} | {before_ms} "
-            f"| {row['ms']:.0f} | {row['ms'] / floor:.1f} | {speedup} | {same} |"
+            f"| {row['ms']:.0f} | {row['ms'] / row['floor_ms']:.1f} | {speedup} | {same} |"
         )
     lines += ["", "N:M masks act within each group of M, so scope does not apply to them."]
     return "\n".join(lines) + "\n"
