@@ -4,14 +4,15 @@ A directory holding
 
 - the Hugging Face checkpoint (``config.json``, ``model.safetensors``) with masks folded in,
   so ``AutoModelForSequenceClassification.from_pretrained(dir)`` loads the pruned model;
-- ``masks.safetensors``: one uint8 tensor per weight name, ``numpy.packbits`` of the
-  flattened (row-major) bool keep-mask; the shape is in the manifest;
+- ``masks.safetensors``: the masks in :mod:`pruning.maskfile`'s format (one bit-packed uint8
+  tensor per weight name); the manifest lists the shapes too, and is what the loader trusts
+  (artifacts written before the file carried its own shapes load the same way);
 - ``manifest.json``: provenance (source model, pattern, method, schedule) and per-matrix
   statistics (role, shape ``[out, in]``, density, nnz, block occupancy for block patterns).
 
 :func:`save_artifact` writes into a temporary sibling directory and renames it into place,
 so a killed writer never leaves a half artifact. :func:`load_artifact` reads only JSON and
-``safetensors.numpy`` (no pickle, no torch) and checks the manifest against the masks; every
+safetensors (no pickle, no torch) and checks the manifest against the masks; every
 problem raises :class:`ArtifactError` naming the file and field.
 """
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pruning.maskfile import MaskFileError, read_mask_file, write_mask_file
 from safeio.atomic import replace_dir
 
 if TYPE_CHECKING:
@@ -207,8 +208,6 @@ def save_artifact(
     swap on Linux); a crash leaves either the old artifact or the new one plus a hidden
     temporary sibling, never a torn ``out_dir``. Returns the artifact path.
     """
-    from safetensors.numpy import save_file
-
     target = Path(out_dir)
     arrays = {name: _mask_array(name, mask) for name, mask in masks.items()}
     _check_folded(model, arrays)
@@ -224,7 +223,6 @@ def save_artifact(
         training=training,
     )
     manifest_text = json.dumps(manifest, indent=2, allow_nan=False) + "\n"
-    packed = {name: np.packbits(mask.reshape(-1)) for name, mask in arrays.items()}
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
@@ -232,7 +230,7 @@ def save_artifact(
         _save_model(model, tmp)
         if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
             tokenizer.save_pretrained(tmp)
-        save_file(packed, str(tmp / MASKS_FILE))
+        write_mask_file(tmp / MASKS_FILE, arrays)
         (tmp / MANIFEST_FILE).write_text(manifest_text, encoding="utf-8")
         for child in tmp.iterdir():
             if child.is_file():
@@ -291,43 +289,22 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _read_packed(path: Path) -> dict[str, np.ndarray]:
-    from safetensors.numpy import load_file
-
-    masks_path = path / MASKS_FILE
-    if not masks_path.is_file():
-        raise ArtifactError(f"{masks_path} not found: expected bit-packed masks")
+def _read_masks(root: Path, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The masks, shaped and named as the manifest says, each checked against its nnz."""
+    masks_path = root / MASKS_FILE
+    shapes = {entry["name"]: entry["shape"] for entry in manifest["matrices"]}
     try:
-        return load_file(str(masks_path))
-    # safetensors raises its own SafetensorError (and OSError/ValueError) on torn files.
-    except Exception as err:
-        raise ArtifactError(f"{masks_path} could not be read as safetensors: {err}") from None
-
-
-def _unpack(masks_path: Path, entry: dict[str, Any], packed: np.ndarray) -> np.ndarray:
-    name, shape = entry["name"], entry["shape"]
-    size = math.prod(shape)
-    if packed.dtype != np.uint8 or packed.ndim != 1:
-        raise ArtifactError(
-            f"{masks_path}: mask {name!r} is {packed.dtype} with shape {list(packed.shape)}: "
-            "expected a 1-D uint8 bit-packed array"
-        )
-    if packed.size != -(-size // 8):
-        raise ArtifactError(
-            f"{masks_path}: mask {name!r} unpacks to {packed.size * 8} bits, which does not "
-            f"fit manifest shape {shape} ({size} entries)"
-        )
-    bits = np.unpackbits(packed)
-    if bits[size:].any():
-        raise ArtifactError(f"{masks_path}: mask {name!r} has nonzero padding bits")
-    mask = bits[:size].astype(bool).reshape(shape)
-    nnz = int(mask.sum())
-    if nnz != entry["nnz"]:
-        raise ArtifactError(
-            f"{masks_path.parent / MANIFEST_FILE}: nnz of {name!r} is {entry['nnz']} but "
-            f"the mask in {MASKS_FILE} keeps {nnz}"
-        )
-    return mask
+        masks, _ = read_mask_file(masks_path, shapes, "manifest")
+    except MaskFileError as err:
+        raise ArtifactError(str(err)) from None
+    for entry in manifest["matrices"]:
+        nnz = int(np.count_nonzero(masks[entry["name"]]))
+        if nnz != entry["nnz"]:
+            raise ArtifactError(
+                f"{root / MANIFEST_FILE}: nnz of {entry['name']!r} is {entry['nnz']} but "
+                f"the mask in {MASKS_FILE} keeps {nnz}"
+            )
+    return masks
 
 
 def load_artifact(path: str | os.PathLike[str]) -> SparseArtifact:
@@ -336,21 +313,8 @@ def load_artifact(path: str | os.PathLike[str]) -> SparseArtifact:
     if not root.is_dir():
         raise ArtifactError(f"{root} is not a directory: expected a SparseModel artifact")
     manifest = _read_manifest(root)
-    packed = _read_packed(root)
-    masks_path = root / MASKS_FILE
-    names = [entry["name"] for entry in manifest["matrices"]]
-    missing = [name for name in names if name not in packed]
-    extra = sorted(set(packed) - set(names))
-    if missing or extra:
-        raise ArtifactError(
-            f"{masks_path}: masks do not match {MANIFEST_FILE} field matrices "
-            f"(missing: {missing or 'none'}, unlisted: {extra or 'none'})"
-        )
-    masks = {
-        entry["name"]: _unpack(masks_path, entry, packed[entry["name"]])
-        for entry in manifest["matrices"]
-    }
-    nnz = sum(int(m.sum()) for m in masks.values())
+    masks = _read_masks(root, manifest)
+    nnz = sum(int(np.count_nonzero(m)) for m in masks.values())
     if nnz != manifest["nnz"]:
         raise ArtifactError(
             f"{root / MANIFEST_FILE}: field nnz is {manifest['nnz']} but the masks keep {nnz}"

@@ -12,15 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pruning.patterns import (
-    NM,
-    Pattern,
-    RankedPattern,
-    check_sparsity,
-    n_pruned,
-    parse_pattern,
-    prune_lowest,
-)
+from pruning.patterns import NM, Pattern, RankedPattern, check_sparsity, parse_pattern
 
 __all__ = ["SCOPES", "block_occupancy", "compute_masks", "density"]
 
@@ -69,19 +61,11 @@ def compute_masks(
     if not weights:
         return {}
 
-    grids = {name: pattern.nested_scores(w, within.get(name)) for name, w in weights.items()}
-    flat = torch.cat([g.reshape(-1).to(torch.float64) for g in grids.values()])
-    keep_flat = prune_lowest(flat, n_pruned(sparsity, flat.numel()))
-    masks: dict[str, Tensor] = {}
-    start = 0
-    for name, grid in grids.items():
-        keep = keep_flat[start : start + grid.numel()].reshape(grid.shape)
-        start += grid.numel()
-        mask = pattern.expand(keep, tuple(weights[name].shape))
-        if name in within:
-            mask &= within[name].to(device=mask.device) != 0
-        masks[name] = mask
-    return masks
+    names = list(weights)
+    masks = pattern.compute_masks(
+        [weights[name] for name in names], sparsity, [within.get(name) for name in names]
+    )
+    return dict(zip(names, masks, strict=True))
 
 
 def _as_bool_tensor(mask: Tensor | np.ndarray) -> Tensor:

@@ -31,12 +31,17 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
 
+import numpy as np
 import torch
 from torch import Tensor
+
+from pruning.groups import any_in_groups, expand_groups, group_norms
+from pruning.lowest import keep_above_lowest
+from pruning.top_n import keep_top_n
 
 EXPECTED_FORMS = "unstructured, block:RxC, nm:N:M, row, column, head:H or crossbar:RxC"
 NM_SPARSITY_TOL = 1e-9
@@ -84,19 +89,21 @@ def _score_dtype(weight: Tensor) -> torch.dtype:
     return torch.float64 if weight.dtype == torch.float64 else torch.float32
 
 
+def _scores(weight: Tensor) -> np.ndarray:
+    """``weight`` as a CPU float32 (float64 stays float64) array to rank; not a copy when it
+    already is one. Masks are computed on the CPU whatever the weight's device."""
+    _check_weight(weight)
+    return weight.detach().to(device="cpu", dtype=_score_dtype(weight)).numpy()
+
+
 def _positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise PatternError(f"{name} must be a positive integer, got {value!r}")
     return value
 
 
-def prune_lowest(scores: Tensor, k: int) -> Tensor:
-    """Keep mask over flat ``scores``: ``False`` for the ``k`` lowest (stable: ties by index)."""
-    keep = torch.ones(scores.numel(), dtype=torch.bool, device=scores.device)
-    if k > 0:
-        order = torch.sort(scores.reshape(-1), stable=True).indices
-        keep[order[:k]] = False
-    return keep.reshape(scores.shape)
+def _mask_tensor(mask: np.ndarray, like: Tensor) -> Tensor:
+    return torch.from_numpy(mask).to(device=like.device)
 
 
 class Pattern(ABC):
@@ -111,14 +118,15 @@ class Pattern(ABC):
         in it: groups already pruned are pruned first and stay pruned (no regrowth)."""
 
 
-def _check_within(within: Tensor | None, weight: Tensor) -> Tensor | None:
+def _within(within: Tensor | None, weight: Tensor) -> np.ndarray | None:
+    """A previous keep-mask as a CPU bool array, checked against ``weight``'s shape."""
     if within is None:
         return None
     if tuple(within.shape) != tuple(weight.shape):
         raise ValueError(
             f"within-mask has shape {tuple(within.shape)}, weight has {tuple(weight.shape)}"
         )
-    return within.to(device=weight.device) != 0
+    return within.detach().cpu().numpy() != 0
 
 
 class RankedPattern(Pattern):
@@ -135,50 +143,56 @@ class RankedPattern(Pattern):
 
     def group_scores(self, weight: Tensor) -> Tensor:
         """L2 norm of every group, as a ``[ceil(out/r), ceil(in/c)]`` grid."""
-        _check_weight(weight)
-        rows, cols = weight.shape
-        r, c = self.group_shape((rows, cols))
-        w = weight.detach().to(_score_dtype(weight))
-        if (r, c) == (1, 1):
-            return w.abs()
-        grid_r, grid_c = -(-rows // r), -(-cols // c)
-        padded = torch.nn.functional.pad(w, (0, grid_c * c - cols, 0, grid_r * r - rows))
-        blocks = padded.reshape(grid_r, r, grid_c, c)
-        return blocks.square().sum(dim=(1, 3)).sqrt()
+        scores = _scores(weight)
+        grid = group_norms(scores, *self.group_shape(scores.shape))
+        return torch.from_numpy(grid).to(device=weight.device)
 
-    def expand(self, group_keep: Tensor, shape: tuple[int, int]) -> Tensor:
-        """Broadcast a ``[grid_r, grid_c]`` group keep-mask to an element mask of ``shape``."""
-        rows, cols = shape
-        r, c = self.group_shape((rows, cols))
-        full = group_keep.repeat_interleave(r, dim=0).repeat_interleave(c, dim=1)
-        return full[:rows, :cols].contiguous()
-
-    def previous_group_keep(self, within: Tensor) -> Tensor:
-        """``[grid_r, grid_c]`` grid: does the group hold any entry kept by ``within``?"""
-        return self.group_scores(within.to(torch.float32)) > 0
-
-    def nested_scores(self, weight: Tensor, within: Tensor | None) -> Tensor:
+    def nested_scores(self, weight: Tensor, within: Tensor | None) -> np.ndarray:
         """Group scores with groups that ``within`` already pruned forced to ``-inf``, so
         they are the first to go at any sparsity."""
-        scores = self.group_scores(weight)
-        within = _check_within(within, weight)
-        if within is not None:
-            scores = scores.masked_fill(~self.previous_group_keep(within), float("-inf"))
-        return scores
+        scores = _scores(weight)
+        r, c = self.group_shape(scores.shape)
+        grid = group_norms(scores, r, c)
+        previous = _within(within, weight)
+        if previous is not None:
+            grid[~any_in_groups(previous, r, c)] = -np.inf
+        return grid
+
+    def compute_masks(
+        self,
+        weights: Sequence[Tensor],
+        sparsity: float | None,
+        withins: Sequence[Tensor | None] | None = None,
+    ) -> list[Tensor]:
+        """Keep-masks of ``weights`` ranked together: ``floor(sparsity * n_groups)`` of all
+        their groups pruned, lowest norm first, ties to the earlier weight, then the lower
+        group index. One weight gives :meth:`compute_mask`."""
+        if sparsity is None:
+            raise ValueError(f"sparsity is required for pattern {self}")
+        withins = list(withins) if withins is not None else [None] * len(weights)
+        shapes = [tuple(w.shape) for w in weights]
+        if all(self.group_shape(s) == (1, 1) for s in shapes) and all(p is None for p in withins):
+            # one weight per group: rank |w| itself, taken chunk by chunk
+            grids, key = [_scores(w) for w in weights], np.abs
+        else:
+            pairs = zip(weights, withins, strict=True)
+            grids, key = [self.nested_scores(w, p) for w, p in pairs], None
+        kept = keep_above_lowest(grids, n_pruned(sparsity, sum(g.size for g in grids)), key)
+        masks = []
+        for keep, weight, within in zip(kept, weights, withins, strict=True):
+            shape = tuple(weight.shape)
+            mask = expand_groups(keep, *self.group_shape(shape), shape)
+            previous = _within(within, weight)
+            if previous is not None:
+                mask &= previous
+            masks.append(_mask_tensor(mask, weight))
+        return masks
 
     def compute_mask(
         self, weight: Tensor, sparsity: float | None = None, within: Tensor | None = None
     ) -> Tensor:
         """Prune ``floor(sparsity * n_groups)`` lowest-norm groups (see the module docstring)."""
-        if sparsity is None:
-            raise ValueError(f"sparsity is required for pattern {self}")
-        scores = self.nested_scores(weight, within)
-        keep = self.expand(
-            prune_lowest(scores, n_pruned(sparsity, scores.numel())), tuple(weight.shape)
-        )
-        if within is not None:
-            keep &= _check_within(within, weight)
-        return keep
+        return self.compute_masks([weight], sparsity, [within])[0]
 
 
 @dataclass(frozen=True)
@@ -297,20 +311,16 @@ class NM(Pattern):
         self, weight: Tensor, sparsity: float | None = None, within: Tensor | None = None
     ) -> Tensor:
         self.check_sparsity(sparsity)
-        _check_weight(weight)
-        rows, cols = weight.shape
+        scores = _scores(weight)
+        cols = scores.shape[1]
         if cols % self.m:
             raise ValueError(f"{self}: M={self.m} does not divide in_features={cols}")
-        scores = weight.detach().to(_score_dtype(weight)).abs()
-        prior = _check_within(within, weight)
-        if prior is not None:
-            scores = scores.masked_fill(~prior, float("-inf"))
-        scores = scores.reshape(rows, cols // self.m, self.m)
-        order = torch.sort(scores, dim=-1, descending=True, stable=True).indices
-        keep = torch.zeros_like(scores, dtype=torch.bool)
-        keep.scatter_(-1, order[..., : self.n], True)
-        keep = keep.reshape(rows, cols)
-        return keep if prior is None else keep & prior
+        prior = _within(within, weight)
+        if prior is None:
+            return _mask_tensor(keep_top_n(scores, self.n, self.m, key=np.abs), weight)
+        magnitudes = np.abs(scores)
+        magnitudes[~prior] = -np.inf  # already pruned: the first to go
+        return _mask_tensor(keep_top_n(magnitudes, self.n, self.m) & prior, weight)
 
     def __str__(self) -> str:
         return f"nm:{self.n}:{self.m}"

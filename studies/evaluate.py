@@ -4,10 +4,10 @@
 ``functools.partial(evaluate_point, mask_dir=...)``) for ``studies.runner.run_points``.
 
 Masks are computed once per (model, pattern, sparsity, seed) and shared: the parent calls
-:func:`prepare_masks` before the sweep, which writes each set to ``mask_dir`` as bit-packed
-safetensors (``numpy.packbits`` per weight, as ``pruning/artifact.py`` stores them); workers
-read them back through a small per-process LRU cache. A worker that finds no file (a
-remote Dask worker without the shared directory) computes the masks itself, deterministically.
+:func:`prepare_masks` before the sweep, which writes each set to ``mask_dir`` in
+:mod:`pruning.maskfile`'s format (the artifacts' too); workers read them back through a small
+per-process LRU cache. A worker that finds no file (a remote Dask worker without the shared
+directory) computes the masks itself, deterministically.
 
 Where the weights come from (``synthetic_weights`` says which):
 
@@ -18,8 +18,7 @@ Where the weights come from (``synthetic_weights`` says which):
   building BERT-base takes seconds and its random weights are no more real than these;
 - a checkpoint directory: ``pruning.models.load_model``.
 
-Masks are magnitude masks (``pruning.patterns``); for ranked patterns the lowest-norm groups
-are selected in O(n) with the same stable tie rule as ``pruning.patterns.prune_lowest``.
+Masks are one-shot magnitude masks, per matrix, from :func:`pruning.masks.compute_masks`.
 """
 
 from __future__ import annotations
@@ -38,14 +37,13 @@ import pandas as pd
 from accel_sim import SimResult, hardware_from_dict, simulate
 from accel_sim.datapaths import datapath_for
 from accel_sim.version import __version__
-from safeio.atomic import atomic_write_with
+from pruning.maskfile import read_mask_file, write_mask_file
 from workloads import ENCODER_LINEAR_ROLES, PRESETS, attach_masks, build_workload
 
 __all__ = [
     "MASK_FORMAT",
     "compute_masks_for",
     "evaluate_point",
-    "load_mask_file",
     "mask_file",
     "op_frame",
     "pattern_family",
@@ -72,36 +70,6 @@ def _minilm_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _prune_lowest_np(scores: np.ndarray, k: int) -> np.ndarray:
-    """Keep-mask over ``scores``: False for the ``k`` lowest, ties to the lower flat index
-    (``pruning.patterns.prune_lowest``'s stable rule) in O(n) rather than a sort."""
-    flat = scores.reshape(-1)
-    keep = np.ones(flat.size, dtype=bool)
-    if k <= 0:
-        return keep.reshape(scores.shape)
-    if k >= flat.size:
-        return np.zeros(scores.shape, dtype=bool)
-    threshold = np.partition(flat, k - 1)[k - 1]
-    below = flat < threshold
-    keep[below] = False
-    ties = np.flatnonzero(flat == threshold)
-    keep[ties[: k - int(below.sum())]] = False
-    return keep.reshape(scores.shape)
-
-
-def _mask_one(pattern, weight, sparsity: float):
-    """One weight's keep-mask as a bool numpy array."""
-    import torch
-
-    from pruning.patterns import RankedPattern, n_pruned
-
-    if isinstance(pattern, RankedPattern):
-        scores = pattern.group_scores(weight).numpy()
-        keep = _prune_lowest_np(scores, n_pruned(sparsity, scores.size))
-        return pattern.expand(torch.from_numpy(keep), tuple(weight.shape)).numpy()
-    return pattern.compute_mask(weight, sparsity).numpy()
 
 
 @functools.lru_cache(maxsize=1)
@@ -132,14 +100,16 @@ def compute_masks_for(
     model: str, pattern: str, sparsity: float, seed: int
 ) -> tuple[dict[str, np.ndarray], bool]:
     """Magnitude keep-masks of ``model``'s encoder weights and the synthetic-weights flag."""
+    from pruning.masks import compute_masks
     from pruning.patterns import NM, check_fits, parse_pattern
 
     parsed = parse_pattern(pattern)
     weights, synthetic = _weights(model, seed)
     shapes = {name: tuple(w.shape) for name, w in weights.items()}
-    check_fits(parsed, shapes, scope="per-matrix")  # _mask_one prunes each matrix alone
+    check_fits(parsed, shapes, scope="per-matrix")
     level = None if isinstance(parsed, NM) else sparsity
-    return {name: _mask_one(parsed, w, level) for name, w in weights.items()}, synthetic
+    masks = compute_masks(weights, parsed, level, scope="per-matrix")
+    return {name: mask.numpy() for name, mask in masks.items()}, synthetic
 
 
 def _mask_id(model: str, pattern: str, sparsity: float, seed: int) -> str:
@@ -161,33 +131,6 @@ def mask_file(mask_dir: str | Path, model: str, pattern: str, sparsity: float, s
     return Path(mask_dir) / f"{_mask_id(model, pattern, sparsity, seed)}.safetensors"
 
 
-def save_mask_file(path: Path, masks: Mapping[str, np.ndarray], meta: dict) -> None:
-    """Bit-packed masks plus their shapes and ``meta`` (JSON) in safetensors metadata;
-    written atomically (``safeio.atomic``), so readers never see half a file."""
-    from safetensors.numpy import save_file
-
-    packed = {name: np.packbits(mask.reshape(-1)) for name, mask in masks.items()}
-    shapes = {name: list(mask.shape) for name, mask in masks.items()}
-    metadata = {"shapes": json.dumps(shapes), "meta": json.dumps(meta)}
-    atomic_write_with(path, lambda tmp: save_file(packed, str(tmp), metadata=metadata))
-
-
-def load_mask_file(path: Path) -> tuple[dict[str, np.ndarray], dict]:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="np") as handle:
-        metadata = handle.metadata()
-        shapes = json.loads(metadata["shapes"])
-        masks = {}
-        for name, shape in shapes.items():
-            size = int(np.prod(shape))
-            bits = np.unpackbits(handle.get_tensor(name))[:size]
-            mask = bits.astype(bool).reshape(shape)
-            mask.flags.writeable = False
-            masks[name] = mask
-    return masks, json.loads(metadata["meta"])
-
-
 def _ensure_mask_file(mask_dir: Path, model: str, pattern: str, sparsity: float, seed: int):
     path = mask_file(mask_dir, model, pattern, sparsity, seed)
     if not path.is_file():
@@ -199,7 +142,7 @@ def _ensure_mask_file(mask_dir: Path, model: str, pattern: str, sparsity: float,
             "seed": seed,
             "synthetic_weights": synthetic,
         }
-        save_mask_file(path, masks, meta)
+        write_mask_file(path, masks, meta)
     return path
 
 
@@ -234,7 +177,9 @@ def _cached_masks(
             mask.flags.writeable = False
         return masks, synthetic
     path = _ensure_mask_file(Path(mask_dir), model, pattern, sparsity, seed)
-    masks, meta = load_mask_file(path)
+    masks, meta = read_mask_file(path)
+    for mask in masks.values():
+        mask.flags.writeable = False
     return masks, bool(meta["synthetic_weights"])
 
 

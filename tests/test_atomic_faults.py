@@ -253,18 +253,18 @@ def test_plot_survives_kills(tmp_path: Path) -> None:
 
 
 def test_mask_file_survives_kills(tmp_path: Path) -> None:
-    from studies.evaluate import load_mask_file, save_mask_file
+    from pruning.maskfile import read_mask_file, write_mask_file
 
     rng = np.random.default_rng(0)
     versions = [{"w": rng.random((64, 48 + 64 * v)) < 0.5} for v in (0, 1)]
     path = tmp_path / "masks.safetensors"
 
     def check() -> int:
-        masks, meta = load_mask_file(path)
+        masks, meta = read_mask_file(path)
         assert np.array_equal(masks["w"], versions[meta["version"]]["w"])
         return meta["version"]
 
-    _run_faults("mask file", lambda v: save_mask_file(path, versions[v], {"version": v}), check, 6)
+    _run_faults("mask file", lambda v: write_mask_file(path, versions[v], {"version": v}), check, 6)
 
 
 # ----------------------------------------------------------------------------- sweeps

@@ -8,16 +8,15 @@ from functools import partial
 
 import numpy as np
 import pytest
-import torch
 
 from accel_sim.area import AREA_COMPONENTS, area_mm2
 from accel_sim.energy import ENERGY_COMPONENTS
-from pruning.patterns import parse_pattern
+from pruning.maskfile import read_mask_file
+from pruning.masks import compute_masks
 from studies.evaluate import (
-    _mask_one,
+    _weights,
     compute_masks_for,
     evaluate_point,
-    load_mask_file,
     mask_file,
     op_frame,
     prepare_masks,
@@ -45,15 +44,16 @@ def tiny_points(mode: str = "gating", patterns=("block:4x4",)):
             for p in expand(spec)]  # fmt: skip
 
 
-@pytest.mark.parametrize("pattern", ["unstructured", "block:4x4", "block:3x5", "crossbar:8x8"])
-def test_fast_masks_equal_the_library(pattern):
-    generator = torch.Generator().manual_seed(3)
-    weight = torch.randn(40, 72, generator=generator)
-    weight[0, :12] = 0.5  # ties: the lower index goes first, as in prune_lowest
-    parsed = parse_pattern(pattern)
-    for sparsity in (0.0, 0.3, 0.75, 0.99):
-        expected = parsed.compute_mask(weight, sparsity).numpy()
-        assert np.array_equal(_mask_one(parsed, weight, sparsity), expected)
+@pytest.mark.parametrize("pattern", ["unstructured", "block:4x4", "block:3x5", "nm:2:4"])
+def test_study_masks_are_the_library_masks(pattern):
+    """The studies mask each matrix with pruning.masks, on the weights they report."""
+    weights, _ = _weights("bert-tiny", 0)
+    sparsity = None if pattern.startswith("nm:") else 0.75
+    expected = compute_masks(weights, pattern, sparsity, scope="per-matrix")
+    masks, synthetic = compute_masks_for("bert-tiny", pattern, 0.75, 0)
+    assert synthetic is True and list(masks) == list(expected)
+    for name, mask in masks.items():
+        assert isinstance(mask, np.ndarray) and np.array_equal(mask, expected[name].numpy())
 
 
 def test_crossbar_tile_covering_some_matrices_still_prunes_the_rest():
@@ -95,7 +95,7 @@ def test_masks_computed_once_and_shared(tmp_path):
     stats = prepare_masks(points, tmp_path)
     assert stats == {"mask_sets": 1, "computed": 1}
     assert prepare_masks(points, tmp_path)["computed"] == 0
-    masks, meta = load_mask_file(mask_file(tmp_path, "bert-tiny", "block:4x4", 0.75, 0))
+    masks, meta = read_mask_file(mask_file(tmp_path, "bert-tiny", "block:4x4", 0.75, 0))
     assert meta["synthetic_weights"] is True and len(masks) == 2 * 6
     rows = [evaluate_point(p, str(tmp_path)) for p in points]
     assert rows[0]["weight_density"] == rows[2]["weight_density"]
