@@ -12,9 +12,11 @@ Run on the original tree first, to record its figures (``PYTHONPATH`` pointing a
 
     python benchmarks/bench_masks.py --record BEFORE.json --commit <sha>
 
-then on this tree, to write the before/after table (``benchmarks/out/bench_masks.md``):
+then on this tree, to write the before/after table (``docs/results/bench_masks.md``, which
+docs/speed.md includes; the figures of the tree before the vectorised masks are committed in
+``benchmarks/bench_masks_before.json`` and used by default):
 
-    python benchmarks/bench_masks.py --before benchmarks/bench_masks_before.json
+    python benchmarks/bench_masks.py
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np
 import torch
+from _table_file import command_line, default_out
+
+from safeio.atomic import atomic_write_text
 
 MODEL = "bert-base-uncased"
 SEED = 0
@@ -59,7 +64,8 @@ NM = ["nm:2:4", "nm:1:4", "nm:2:8", "nm:1:16"]
 STUDY_PATTERNS = ["unstructured", "block:4x4", "block:16x16", "nm:2:4"]
 BUDGET_S = 3.0  # keep repeating a case until this much time is spent (at most REPEATS runs)
 REPEATS = 10  # the best run is the one least disturbed by other work on the machine
-DEFAULT_OUT = Path("benchmarks/out/bench_masks.md")
+DEFAULT_OUT = default_out(__file__)
+BEFORE = Path(__file__).with_name("bench_masks_before.json")
 
 
 def bert_base_weights() -> dict[str, torch.Tensor]:
@@ -214,7 +220,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--record", type=Path, help="write this tree's figures as JSON here")
     parser.add_argument("--commit", help="commit to name in --record (default: git HEAD)")
-    parser.add_argument("--before", type=Path, help="JSON written by --record on the old tree")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=BEFORE if BEFORE.is_file() else None,
+        help="JSON written by --record on the old tree",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     figures = measure()
@@ -225,9 +236,8 @@ def main() -> None:
         print(f"wrote {args.record}")
         return
     before = json.loads(args.before.read_text(encoding="utf-8")) if args.before else None
-    text = table(figures, before)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
+    text = f"`$ {command_line()}`\n\n" + table(figures, before)
+    atomic_write_text(args.out, text)
     print(text)
     print(f"wrote {args.out}")
 
