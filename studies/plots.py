@@ -81,6 +81,22 @@ def plot_throughput_vs_compression(frame: pd.DataFrame, ax: Axes | None = None) 
     return ax
 
 
+def plot_throughput_vs_batch(frame: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Sequences/s vs batch, one line per design (the point's label without its batch)."""
+    ax = _axes(ax)
+    for name, group in frame.groupby("label", sort=False):
+        group = group.sort_values("batch")
+        ax.plot(group["batch"], group["sequences_per_s"], marker="o", label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch [sequences]")
+    ax.set_ylabel("throughput [sequences/s]")
+    ax.set_title(_title(frame, "Throughput vs batch"))
+    ax.set_ylim(bottom=0.0)
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.grid(alpha=0.3)
+    return ax
+
+
 _BLOCK_METRICS = {
     "speedup": ("speedup vs dense [x]", 1.0),
     "energy_ratio": ("energy / dense energy [x]", 1.0),
@@ -301,6 +317,8 @@ def applicable_plots(
     sparse = frame[frame["pattern_family"] != "dense"]
     if kind == "compression" or sparse["compression_ratio"].round(3).nunique() > 2:
         plots["throughput_vs_compression"] = lambda: plot_throughput_vs_compression(frame)
+    if "batch" in frame and frame["batch"].nunique() > 2:
+        plots["throughput_vs_batch"] = lambda: plot_throughput_vs_batch(frame)
     if kind == "block-size":
         for metric in ("speedup", "energy_ratio", "effective_utilisation"):
             plots[f"{metric}_vs_block_size"] = functools.partial(plot_block_size, frame, metric)

@@ -375,6 +375,10 @@ def point_label(point: dict) -> str:
         parts.append(f"xbar {hw['crossbar']['rows']}x{hw['crossbar']['cols']}")
     if "mapping.execution" in params:
         parts.append(str(hw["mapping"]["execution"]))
+    if "mapping" in params or "mapping.search" in params:
+        mapping = hw.get("mapping") or {}
+        if "search" in mapping:
+            parts.append(f"mapping {mapping['search']}")
     return " ".join(parts)
 
 

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -257,3 +258,23 @@ def test_the_fixed_serial_mapping_is_scalesims_schedule(dataflow):
             stats = gemm_stats(op.m, op.k, op.n, hw)
             assert op.compute_cycles == op.count * (stats[fm.COMPUTE_CYCLES] + 1)
             assert op.cycles == op.count * (stats[fm.TOTAL_CYCLES] + 1)
+
+
+def test_the_batch_study_shows_the_mapper_keeps_throughput_from_falling(tmp_path):
+    """The built-in ``batch`` study (mapper on and off, three buffer sizes): with the mapper
+    every design's sequences/s is non-decreasing along batches 1, 2, 4, ... 32."""
+    from studies.spec import expand, load_spec
+
+    spec, base = load_spec("batch")
+    points = expand(spec, base)
+    assert {p["batch"] for p in points} == {1, 2, 4, 8, 16, 32}
+    best = [p for p in points if p["hardware"]["mapping"]["search"] == "best"]
+    rates: dict[str, list[tuple[int, float]]] = {}
+    for point in best:
+        hw = hardware_from_dict(point["hardware"])
+        workload = build_workload(point["model"], batch=point["batch"], seq_len=point["seq_len"])
+        key = str(point["hardware"]["sram"])
+        rates.setdefault(key, []).append((point["batch"], simulate(workload, hw).sequences_per_s))
+    for series in rates.values():
+        ordered = [rate for _, rate in sorted(series)]
+        assert all(b >= a * (1 - 1e-12) for a, b in itertools.pairwise(ordered))
