@@ -18,7 +18,11 @@ def run_config_hash(workload: Workload, hw: BaseModel, seed: int = 0) -> str:
     digest (where the zeros are decides sparse cycles, not only how many), the code version
     and the seed. Dense workloads hash as they did before masks existed."""
     shapes = [
-        (op.name, op.m, op.k, op.n, op.count, *(() if op.mask is None else (op.mask_digest,)))
+        (
+            op.name, op.m, op.k, op.n, op.count,
+            *(() if op.mask is None else (op.mask_digest,)),
+            *(() if op.activation_density == 1.0 else (op.activation_density,)),
+        )
         if isinstance(op, GemmOp)
         else (op.name, op.kind.value, op.elements)
         for op in workload

@@ -7,7 +7,7 @@ from workloads.bert import (
     load_config,
     preset_config,
 )
-from workloads.masks import attach_artifact, attach_masks
+from workloads.masks import attach_activations, attach_artifact, attach_masks
 from workloads.ops import (
     ENCODER_LINEAR_ROLES,
     GemmOp,
@@ -28,6 +28,7 @@ __all__ = [
     "VectorOp",
     "Workload",
     "WorkloadError",
+    "attach_activations",
     "attach_artifact",
     "attach_masks",
     "build_workload",

@@ -19,7 +19,7 @@ import numpy as np
 from workloads.bert import WorkloadError
 from workloads.ops import GemmOp, Workload
 
-__all__ = ["attach_artifact", "attach_masks"]
+__all__ = ["attach_activations", "attach_artifact", "attach_masks"]
 
 _SHOWN_NAMES = 4  # valid weight names quoted in an unknown-name error
 
@@ -108,3 +108,39 @@ class MaskedArtifact(Protocol):
 def attach_artifact(workload: Workload, artifact: MaskedArtifact) -> Workload:
     """``attach_masks`` with a loaded artifact's masks, errors naming its directory."""
     return attach_masks(workload, artifact.masks, source=str(artifact.path))
+
+
+def attach_activations(
+    workload: Workload, densities: float | Mapping[str, float], *, source: str = "activations"
+) -> Workload:
+    """A copy of ``workload`` whose linear GEMMs carry the density (nonzero fraction) of
+    their input activations: one number for every weighted GEMM, or a mapping from weight
+    name to density (for instance measured by ``pruning.activations``). Attention GEMMs
+    (activations on both sides, softmax probabilities and projections that are almost
+    never exactly zero) keep 1.0."""
+    def checked(name: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            0.0 <= float(value) <= 1.0
+        ):
+            raise WorkloadError(
+                f"{source}: density of {name!r} is {value!r}: expected a number in [0, 1]"
+            )
+        return float(value)
+
+    by_weight = {op.weight_name for op in workload.gemms if op.weight_name is not None}
+    if isinstance(densities, Mapping):
+        for name in densities:
+            if name not in by_weight:
+                raise WorkloadError(_unknown_name_message(source, name, workload,
+                                                          sorted(by_weight)))  # fmt: skip
+        table = {name: checked(name, value) for name, value in densities.items()}
+    else:
+        value = checked("every linear GEMM", densities)
+        table = dict.fromkeys(by_weight, value)
+    ops = tuple(
+        replace(op, activation_density=table[op.weight_name])
+        if isinstance(op, GemmOp) and op.weight_name in table
+        else op
+        for op in workload.ops
+    )
+    return replace(workload, ops=ops)

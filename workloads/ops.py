@@ -72,6 +72,11 @@ class GemmOp:
     ``reads`` names the activation tensors the op reads (the left operand first, then, for
     attention, the right one) and ``writes`` the tensor it produces, so the simulator can keep
     a tensor on chip from its producer to its readers. Neither takes part in equality.
+
+    ``activation_density`` is the fraction of nonzero entries in the left operand (the input
+    activations; 1.0: dense, the honest default for GELU BERT, whose activations are almost
+    never exactly zero); ``workloads.masks.attach_activations`` sets it. Datapaths that skip
+    zero activations use it; the others ignore it and say so per op.
     """
 
     name: str
@@ -85,6 +90,7 @@ class GemmOp:
     mask: object | None = field(default=None, compare=False, repr=False)
     reads: tuple[str, ...] = field(default=(), compare=False, repr=False)
     writes: str | None = field(default=None, compare=False, repr=False)
+    activation_density: float = 1.0
     # sha256 of the bit-packed mask: results depend on where the zeros are, not only how many.
     mask_digest: str | None = field(default=None, init=False, compare=False, repr=False)
 
@@ -95,6 +101,14 @@ class GemmOp:
                 raise ValueError(
                     f"GemmOp {self.name!r}: {dim} must be a positive int, got {value!r}"
                 )
+        density = self.activation_density
+        if isinstance(density, bool) or not isinstance(density, int | float) or not (
+            0.0 <= density <= 1.0
+        ):
+            raise ValueError(
+                f"GemmOp {self.name!r}: activation_density must be a number in [0, 1], "
+                f"got {density!r}"
+            )
         if self.mask is not None:
             if self.weight_name is None:
                 raise ValueError(f"GemmOp {self.name!r}: has no weight, so it cannot take a mask")

@@ -15,6 +15,7 @@ from abc import abstractmethod
 from dataclasses import replace
 from typing import Any
 
+from accel_sim.activations import skips_activations_note
 from accel_sim.area import area_mm2
 from accel_sim.datapaths.base import Datapath, datapath_for
 from accel_sim.energy import (
@@ -113,7 +114,8 @@ class ArrayDatapath(Datapath):
             return None
         on_chip = tuple(t in residency.on_chip_reads for t in op.reads)
         return (op.m, op.k, op.n, op.count, op.weight_name is None, on_chip,
-                residency.output_on_chip, residency.weights_on_chip)  # fmt: skip
+                residency.output_on_chip, residency.weights_on_chip,
+                op.activation_density)  # fmt: skip
 
     def weight_bytes(self, workload: Workload) -> float:
         """Bytes of every weight in the spec's storage format."""
@@ -214,6 +216,11 @@ class ArrayDatapath(Datapath):
                     cost = costs[key] = self.gemm_cost(op, residency)
             else:
                 cost = vector_cost(op, hw, residency)
+            if isinstance(op, GemmOp) and not self.skips_zero_activations:
+                ignored = skips_activations_note(op)
+                if ignored:
+                    note = f"{cost.note}; {ignored}" if cost.note else ignored
+                    cost = cost.with_mode(cost.mode, note)
             results.append(self._op_result(op, cost))
         return results, notes
 

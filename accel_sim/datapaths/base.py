@@ -28,6 +28,9 @@ class Datapath(ABC):
 
     # Registry name, e.g. "dense-systolic"; also what study rows call the datapath.
     name: ClassVar[str]
+    # Whether it skips zero input activations (GemmOp.activation_density); those that do not
+    # note it on every op with sparse inputs.
+    skips_zero_activations: ClassVar[bool] = False
 
     def __init__(self, hw: Any) -> None:
         self.hw = hw
