@@ -79,19 +79,22 @@ def fold_counts(stats: list[float], macs: float, hw: HardwareConfig) -> ActionCo
 
 
 def weight_storage_scale(
-    mask: np.ndarray | None, hw: HardwareConfig
+    mask: np.ndarray | None, hw: HardwareConfig, value_bits: int | None = None
 ) -> tuple[float, str | None]:
-    """Compressed over dense bytes of a weight in ``hw``'s format, and a note when the format
-    cannot hold this mask (then the weight is stored dense, scale 1)."""
+    """Stored over dense bytes of a weight in ``hw``'s format, and a note when the format
+    cannot hold this mask (then the weight is stored dense, scale 1). ``value_bits``: the
+    width each stored value takes (default the array's precision; a shared-weight index)."""
     fmt = hw.sparse.weight_format
+    dense_bits = 8 * hw.word_bytes
+    bits = dense_bits if value_bits is None else value_bits
     if mask is None or fmt == WeightFormat.DENSE:
-        return 1.0, None
+        return bits / dense_bits, None
     spec = hw.sparse
     try:
         size = format_size(
             mask,
             fmt,
-            value_bits=8 * hw.word_bytes,
+            value_bits=bits,
             index_bits=spec.index_bits,
             pointer_bits=spec.pointer_bits,
             block=spec.format_block if fmt == WeightFormat.BSR else None,
@@ -113,9 +116,10 @@ def streamed_counts(
     on_chip: tuple[bool, bool, bool] = (False, False, False),
 ) -> tuple[ActionCounts, float]:
     """(action counts, DRAM bytes) of one instance of ``op`` on a datapath that streams
-    ``entries`` activations once each, walks the compressed weights once per token and
-    moves every operand through DRAM exactly once (its compulsory traffic), except those
-    ``on_chip`` (inputs, weights, outputs) already are or stay on chip."""
+    ``entries`` activations once each, walks the compressed weights' column of each (all of
+    them once per token when the input is dense) and moves every operand through DRAM
+    exactly once (its compulsory traffic), except those ``on_chip`` (inputs, weights,
+    outputs) already are or stay on chip."""
     word, acc = hw.word_bytes, hw.pe_array.accumulator_bytes
     weight_bytes = weight_scale * op.n * op.k * word
     input_bytes, output_bytes = op.m * op.k * word, op.m * op.n * word
@@ -128,7 +132,8 @@ def streamed_counts(
         register_bytes=macs * (2 * word + acc),
         sram_ifmap_read_bytes=entries * word,  # each activation read once, broadcast
         sram_ifmap_write_bytes=dram_inputs,
-        sram_filter_read_bytes=weight_bytes * op.m,  # every token walks the compressed weights
+        # every broadcast activation walks its column of the compressed weights
+        sram_filter_read_bytes=weight_bytes * entries / op.k,
         sram_filter_write_bytes=dram_weights,
         sram_ofmap_read_bytes=dram_outputs,
         sram_ofmap_write_bytes=op.m * op.n * acc,

@@ -11,9 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accel_sim.datapaths.pe_array.fifo_array import per_pe_work, simulate_unstructured
+from accel_sim.kernels.sparse_pe import per_pe_entries
 from tests.naive.sparse_pe import (
     naive_cycle_stepping,
     naive_event_recurrence,
+    naive_per_pe_entries,
     naive_per_pe_work,
     naive_stream,
 )
@@ -42,6 +44,8 @@ def cases(draw, max_depth=4):
         "fifo_depth": draw(st.integers(1, max_depth)),
         "activations": activations,
         "min_cycles_per_entry": draw(st.sampled_from((0, 1, 1, 2))),
+        "broadcast_width": draw(st.sampled_from((1, 1, 2, 3))),
+        "run_bits": draw(st.sampled_from((0, 0, 1, 2))),
     }
 
 
@@ -54,6 +58,8 @@ def run(case, **overrides):
         case["fifo_depth"],
         activations=case["activations"],
         min_cycles_per_entry=case["min_cycles_per_entry"],
+        broadcast_width=case["broadcast_width"],
+        run_bits=case["run_bits"],
         engine=case.get("engine", "fast"),
     )
 
@@ -79,13 +85,21 @@ def test_fast_engine_equals_cycle_stepping(case):
 @given(cases())
 def test_kernels_equal_pure_python_twins(case):
     args = (case["mask"].tolist(), case["m"], case["n_pes"], case["fifo_depth"])
-    kwargs = {"activations": case["activations"], "min_cycles": case["min_cycles_per_entry"]}
+    kwargs = {
+        "activations": case["activations"],
+        "min_cycles": case["min_cycles_per_entry"],
+        "width": case["broadcast_width"],
+        "run_bits": case["run_bits"],
+    }
     stepped = naive_cycle_stepping(*args, **kwargs)
     assert naive_event_recurrence(*args, **kwargs) == stepped
     assert as_tuple(run(case, engine="cycle_stepping")) == stepped
     assert as_tuple(run(case)) == stepped
     work = per_pe_work(case["mask"], case["n_pes"])
     assert work.tolist() == naive_per_pe_work(case["mask"].tolist(), case["n_pes"])
+    entries = per_pe_entries(case["mask"], case["n_pes"], case["run_bits"])
+    twin = naive_per_pe_entries(case["mask"].tolist(), case["n_pes"], case["run_bits"])
+    assert entries.tolist() == twin
     stream = naive_stream(case["mask"].shape[1], case["m"], case["activations"])
     assert run(case).macs == sum(int(work[:, j].sum()) for j in stream)
 
@@ -94,16 +108,27 @@ def test_kernels_equal_pure_python_twins(case):
 
 
 def test_one_pe_pays_one_cycle_of_latency_then_its_work():
-    # column nnz [3, 1, 1], depth 1. b0=0 s0=1 f0=4; b1=1 (e0 popped in cycle 1) s1=4 f1=5;
-    # b2 waits for e1's pop: b2=4 (stalls in cycles 2, 3) s2=5 f2=6.
+    # column nnz [3, 1, 1]. The FIFO depth counts the entry in progress.
+    # depth 2: b0=0 s0=1 f0=4; b1=1 s1=4 f1=5; b2 waits for e0 to leave: b2=4 s2=5 f2=6.
     mask = np.array([[1, 1, 1], [1, 0, 0], [1, 0, 0]], dtype=bool)
     for engine in ("fast", "cycle_stepping"):
-        stats = simulate_unstructured(mask, 1, 1, 1, engine=engine)
+        stats = simulate_unstructured(mask, 1, 1, 2, engine=engine)
         assert (stats.cycles, stats.broadcast_stall_cycles) == (6, 2)
         assert stats.busy_cycles == (5,)
         assert stats.idle_cycles == (1,)
         assert stats.load_imbalance == 1.0
         assert stats.macs == 5
+
+
+def test_depth_one_is_lockstep():
+    """EIE's FIFO study starts from depth 1: the PE works on the head of its queue, so the
+    next activation is broadcast only once every PE has finished the current one.
+    Costs [3, 1, 1]: b = 0, 4, 6; s = 1, 5, 7; f = 4, 6, 8 (a bubble cycle per entry)."""
+    mask = np.array([[1, 1, 1], [1, 0, 0], [1, 0, 0]], dtype=bool)
+    for engine in ("fast", "cycle_stepping"):
+        stats = simulate_unstructured(mask, 1, 1, 1, engine=engine)
+        assert (stats.cycles, stats.broadcast_stall_cycles) == (8, 4)
+        assert stats.busy_cycles == (5,)
 
 
 def test_two_pes_with_opposite_phases_need_a_deeper_fifo():
@@ -112,63 +137,91 @@ def test_two_pes_with_opposite_phases_need_a_deeper_fifo():
     mask = np.zeros((6, 4), dtype=bool)
     mask[[0, 2, 4], 0] = mask[[0, 2, 4], 1] = True
     mask[[1, 3, 5], 2] = mask[[1, 3, 5], 3] = True
-    # depth 1: b = 0, 1, 4, 7 (entry 2 waits for PE0 to pop entry 1 at cycle 4, entry 3 for
-    # PE0 to pop entry 2 at 7); PE1 starts entry 3 at 8 and finishes its 3 MACs in cycle 10.
-    shallow = simulate_unstructured(mask, 1, 2, 1)
+    # depth 2 (one queued behind the one in progress): b = 0, 1, 4, 7 (entry 2 waits for PE0
+    # to finish entry 0 at 4, entry 3 for entry 1 at 7); PE1 finishes entry 3 in cycle 10.
+    shallow = simulate_unstructured(mask, 1, 2, 2)
     assert (shallow.cycles, shallow.broadcast_stall_cycles) == (11, 4)
-    # depth 2: b = 0, 1, 2, 4; PE0 s = 1, 4, 7, 8; PE1 s = 1, 2, 3, 6 -> both finish at 9.
-    deep = simulate_unstructured(mask, 1, 2, 2)
+    # depth 3: b = 0, 1, 2, 4; PE0 s = 1, 4, 7, 8; PE1 s = 1, 2, 3, 6 -> both finish at 9.
+    deep = simulate_unstructured(mask, 1, 2, 3)
     assert (deep.cycles, deep.broadcast_stall_cycles) == (9, 1)
     for stats in (shallow, deep):
         assert stats.busy_cycles == (8, 8)
         assert stats.load_imbalance == 1.0
-    assert simulate_unstructured(mask, 1, 2, 2, engine="cycle_stepping") == deep
-    assert simulate_unstructured(mask, 1, 2, 1, engine="cycle_stepping") == shallow
+    assert simulate_unstructured(mask, 1, 2, 3, engine="cycle_stepping") == deep
+    assert simulate_unstructured(mask, 1, 2, 2, engine="cycle_stepping") == shallow
 
 
 def test_two_pes_with_unequal_work():
     # rows 0, 2 (PE0) and 1 (PE1) dense: costs PE0 [2,2,2], PE1 [1,1,1].
     mask = np.zeros((4, 3), dtype=bool)
     mask[:3] = True
-    stats = simulate_unstructured(mask, 1, 2, 1)
+    stats = simulate_unstructured(mask, 1, 2, 2)
     assert stats.cycles == 7  # PE0 starts at 1 and never starves
     assert stats.busy_cycles == (6, 3)
     assert stats.idle_cycles == (1, 4)
     assert stats.load_imbalance == pytest.approx(6 / 4.5)
     assert stats.idle_fraction == pytest.approx(5 / 14)
     assert stats.utilisation == pytest.approx(9 / 14)
-    assert stats.broadcast_stall_cycles == 1  # entry 2 waits for PE0 to pop entry 1
+    assert stats.broadcast_stall_cycles == 1  # entry 2 waits for PE0 to finish entry 0
 
 
 @pytest.mark.parametrize("engine", ["fast", "cycle_stepping"])
 def test_all_zero_mask(engine):
     mask = np.zeros((8, 5), dtype=bool)
-    read_pointers = simulate_unstructured(mask, 3, 4, 2, engine=engine)
+    read_pointers = simulate_unstructured(mask, 3, 4, 3, engine=engine)
     assert read_pointers.cycles == 3 * 5 + 1  # every entry is a one-cycle pointer read
     assert read_pointers.busy_cycles == (15,) * 4
     assert read_pointers.macs == 0
     assert read_pointers.utilisation == 0.0
     assert read_pointers.load_imbalance == 1.0
-    skipped = simulate_unstructured(mask, 3, 4, 2, min_cycles_per_entry=0, engine=engine)
+    skipped = simulate_unstructured(mask, 3, 4, 3, min_cycles_per_entry=0, engine=engine)
     assert skipped.cycles == 15  # only the broadcaster works
     assert skipped.busy_cycles == (0,) * 4
     assert skipped.load_imbalance == 1.0
     assert skipped.idle_fraction == 1.0
     silent = simulate_unstructured(
-        np.ones((8, 5), dtype=bool), 3, 4, 2, activations=np.zeros(5, dtype=bool), engine=engine
+        np.ones((8, 5), dtype=bool), 3, 4, 3, activations=np.zeros(5, dtype=bool), engine=engine
     )
     assert (silent.cycles, silent.entries, silent.macs) == (0, 0, 0)
     assert silent.idle_fraction == 0.0 and silent.utilisation == 0.0
 
 
-@pytest.mark.parametrize("depth", [1, 2, 64])
-def test_dense_mask_is_balanced(depth):
-    mask = np.ones((8, 5), dtype=bool)  # 2 rows per PE: 2 MACs per entry everywhere
+@pytest.mark.parametrize(("depth", "cycles"), [(1, 30), (2, 21), (3, 21), (65, 21)])
+def test_dense_mask_is_balanced(depth, cycles):
+    """2 rows per PE: 2 MACs per entry everywhere; 10 entries. Lockstep (depth 1) pays a
+    broadcast cycle per entry (3 a step); from depth 2 on, one start cycle then 2 per entry."""
+    mask = np.ones((8, 5), dtype=bool)
     stats = simulate_unstructured(mask, 2, 4, depth)
     assert stats.load_imbalance == 1.0
-    assert stats.cycles == 1 + 2 * 5 * 2
+    assert stats.cycles == cycles
     assert stats.macs == 8 * 5 * 2
-    assert stats.utilisation == pytest.approx(80 / (4 * 21))
+
+
+def test_padding_entries_take_a_pe_cycle():
+    """EIE run-length codes zeros in 4-bit runs: a weight after 40 zeros of its PE's column
+    is stored as two padding entries (40 >> 4) and itself; the PE steps through all three."""
+    mask = np.zeros((41, 1), dtype=bool)
+    mask[40, 0] = True
+    assert per_pe_entries(mask, 1, 4).tolist() == [[3]]
+    csc = simulate_unstructured(mask, 1, 1, 2)
+    rle = simulate_unstructured(mask, 1, 1, 2, run_bits=4)
+    assert (csc.cycles, rle.cycles) == (2, 4)
+    assert rle.macs == csc.macs == 1
+
+
+def test_wider_broadcast_lifts_the_broadcast_bound_once_empty_columns_are_filtered():
+    """One activation per cycle bounds a layer at its entries. A wider broadcast lifts that
+    only if PEs skip columns they hold nothing of (an occupancy bit at the FIFO input): with
+    EIE's pointer read every PE still spends a cycle on every activation."""
+    rng = np.random.default_rng(0)
+    mask = rng.random((256, 64)) < 0.05
+    eie = simulate_unstructured(mask, 16, 64, 8, broadcast_width=4)
+    assert eie.cycles >= eie.entries
+    one = simulate_unstructured(mask, 16, 64, 8, min_cycles_per_entry=0)
+    four = simulate_unstructured(mask, 16, 64, 8, min_cycles_per_entry=0, broadcast_width=4)
+    assert one.cycles >= one.entries
+    assert four.cycles < one.cycles / 2
+    assert four.cycles >= -(-four.entries // 4)
 
 
 def test_zero_activations_are_not_broadcast():
@@ -186,17 +239,21 @@ def test_zero_activations_are_not_broadcast():
 
 
 def unbounded_fifo_cycles(case):
-    """Depth >= entries: b_e = e, so PE p is a queue with arrivals at e + 1 and finishes at
-    max over its accepted entries k of (e_k + 1 + the cost of k and every later entry)."""
-    cost = np.maximum(per_pe_work(case["mask"], case["n_pes"]), case["min_cycles_per_entry"])
+    """Depth >= entries: b_e = floor(e / W), so PE p is a queue with arrivals at b_e + 1 and
+    finishes at max over its accepted entries k of (b_k + 1 + the cost of k and every later
+    entry)."""
+    width = case["broadcast_width"]
+    entries = per_pe_entries(case["mask"], case["n_pes"], case["run_bits"])
+    cost = np.maximum(entries, case["min_cycles_per_entry"])
     stream = np.array(naive_stream(case["mask"].shape[1], case["m"], case["activations"]), int)
-    cycles = len(stream)
+    cycles = -(-len(stream) // width)
     for p in range(case["n_pes"]):
         costs = cost[p, stream] if len(stream) else np.zeros(0, int)
         later_work = np.cumsum(costs[::-1])[::-1]
         accepted = costs > 0
         if accepted.any():
-            cycles = max(cycles, int((np.flatnonzero(accepted) + 1 + later_work[accepted]).max()))
+            arrivals = np.flatnonzero(accepted) // width + 1
+            cycles = max(cycles, int((arrivals + later_work[accepted]).max()))
     return cycles
 
 
@@ -205,18 +262,20 @@ def unbounded_fifo_cycles(case):
 def test_bounds_monotonicity_and_closed_form(case):
     stats = run(case)
     busy = stats.busy_cycles
+    width = case["broadcast_width"]
     assert stats.cycles >= max(busy)  # work bound
-    assert stats.cycles >= stats.entries  # broadcast bound: one entry per cycle
+    assert stats.cycles >= -(-stats.entries // width)  # broadcast bound: width a cycle
     if stats.entries and case["min_cycles_per_entry"] >= 1:
         assert stats.cycles >= max(busy) + 1  # nothing starts before cycle 1
-        assert stats.cycles >= stats.entries + 1
+        assert stats.cycles >= -(-stats.entries // width) + 1
     assert sum(stats.idle_cycles) + sum(busy) == stats.n_pes * stats.cycles
     assert 0.0 <= stats.utilisation <= 1.0
     # Deeper FIFOs never cost cycles. Proof: the recurrence is monotone (max and + only) in
-    # earlier times, and depth d + 1 replaces the constraint b_e >= s_{p,e''} by one on the
-    # accepted entry one place earlier, whose start is no later (starts grow along a PE's
-    # entries). By induction on e every b and s under d + 1 is <= that under d, hence
-    # cycles = max(b_last + 1, max f) and the stall count (b_last + 1 - entries) are too.
+    # earlier times, and depth d + 1 replaces the constraint b_e >= f_{p,e''} by one on the
+    # accepted entry one place earlier, which finishes no later (finishes grow along a PE's
+    # entries). By induction on e every b and f under d + 1 is <= that under d, hence
+    # cycles = max(b_last + 1, max f) and the stall count are too. A wider broadcast only
+    # drops constraints, so it never costs cycles either.
     deeper = run(case, fifo_depth=case["fifo_depth"] + 1)
     assert deeper.cycles <= stats.cycles
     assert deeper.broadcast_stall_cycles <= stats.broadcast_stall_cycles
@@ -224,6 +283,8 @@ def test_bounds_monotonicity_and_closed_form(case):
     assert unbounded.cycles <= deeper.cycles
     assert unbounded.broadcast_stall_cycles == 0
     assert unbounded.cycles == unbounded_fifo_cycles(case)
+    wider = run(case, broadcast_width=width + 1)
+    assert wider.cycles <= stats.cycles
 
 
 # --- argument checking -----------------------------------------------------------------
@@ -289,3 +350,35 @@ def test_real_minilm_mask_is_less_balanced_than_a_random_one():
     assert r.load_imbalance > s.load_imbalance + 0.05, numbers
     assert r.idle_fraction > s.idle_fraction + 0.03, numbers
     assert r.cycles > s.cycles, numbers
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 40),
+    st.integers(1, 24),
+    st.sampled_from(DENSITIES),
+    st.sampled_from(DENSITIES),
+    st.sampled_from((1, 2, 8)),
+    st.sampled_from((1, 4)),
+    st.integers(0, 2**32 - 1),
+)
+def test_more_pes_never_slow_a_layer_and_sparse_never_loses_to_dense(
+    out, n_in, weights, acts, depth, width, seed
+):
+    """Doubling the PEs splits each PE's rows between two, so no entry costs any PE more and
+    the recurrence (max and + only) gives no later finish; skipping zeros only removes work,
+    so the array is never slower than itself running every weight and activation."""
+    rng = np.random.default_rng(seed)
+    mask = rng.random((out, n_in)) < weights
+    activations = rng.random((2, n_in)) < acts
+    dense = np.ones_like(mask)
+    previous = None
+    for pes in (1, 2, 4, 8, 16):
+        sparse = simulate_unstructured(mask, 2, pes, depth, activations=activations,
+                                       broadcast_width=width, run_bits=2)  # fmt: skip
+        full = simulate_unstructured(dense, 2, pes, depth, broadcast_width=width)
+        assert sparse.cycles <= full.cycles
+        assert sparse.cycles >= -(-sparse.entries // width)  # the broadcast bound
+        if previous is not None:
+            assert sparse.cycles <= previous
+        previous = sparse.cycles

@@ -9,6 +9,7 @@
 
 from accel_sim.spec.array_chip import (
     Dataflow,
+    FifoArray,
     HardwareConfig,
     PEArray,
     Precision,
@@ -38,6 +39,7 @@ __all__ = [
     "CrossbarChipConfig",
     "Dataflow",
     "Dram",
+    "FifoArray",
     "HardwareConfig",
     "HardwareConfigError",
     "PEArray",

@@ -123,7 +123,8 @@ class SparseSupport(SpecModel):
     nm: tuple[int, int] = (2, 4)
     # Banked ifmap SRAM feeding the array through a crossbar; None = one bank per array row.
     ifmap_banks: int | None = Field(default=None, gt=0, le=65536, strict=True)
-    # pe-array: activation FIFO depth per PE (a property of the array, kept by its baseline).
+    # pe-array: activation FIFO depth per PE, counting the entry in progress (a property of
+    # the array, kept by its baseline).
     fifo_depth: int = Field(default=8, gt=0, le=1 << 20, strict=True)
     # Format metadata widths (accel_sim.formats.format_size); None = minimum that addresses.
     format_block: tuple[int, int] = (4, 4)
@@ -174,6 +175,23 @@ class Residency(SpecModel):
     weights_resident: bool = False
 
 
+class FifoArray(SpecModel):
+    """The unstructured-sparse PE array's own parameters (``datapath: pe-array``; EIE, Han et
+    al., ISCA 2016). ``sparse.fifo_depth`` is its activation queue depth, counting the entry a
+    PE is working on (EIE's queue; depth 1 is lockstep)."""
+
+    # Activations the central unit broadcasts per cycle (EIE: one, from its LNZD tree).
+    broadcast_width: int = Field(default=1, gt=0, le=4096, strict=True)
+    # A per-PE column-occupancy bit at the FIFO input drops activations a PE holds no weight
+    # for, so it spends no cycle on them (SparTen-style); EIE reads every column's pointers.
+    filter_empty_columns: bool = False
+    # Zero activations are never broadcast (EIE's leading non-zero detection).
+    skip_zero_activations: bool = True
+    # Weight sharing: weights stored as indices of this many bits into a per-matrix codebook
+    # of 2**bits words (EIE: 4 bits); None stores the values at the array's precision.
+    weight_bits: int | None = Field(default=None, gt=0, le=16, strict=True)
+
+
 class HardwareConfig(SpecModel):
     """An array chip (``datapath`` systolic or pe-array): ``cores`` copies of the array, each
     with its own ``sram`` buffers, behind an optional shared ``global_buffer`` and shared
@@ -190,6 +208,7 @@ class HardwareConfig(SpecModel):
     global_buffer: SramBuffer | None = None
     mapping: MappingOptions = MappingOptions()
     residency: Residency = Residency()
+    fifo_array: FifoArray = FifoArray()
     sparse: SparseSupport = SparseSupport()
     energy: EnergyTable = EnergyTable()
     leakage: LeakageTable = LeakageTable()
@@ -206,11 +225,25 @@ class HardwareConfig(SpecModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _fifo_array_only_on_pe_arrays(self) -> HardwareConfig:
+        if self.datapath != "pe-array" and self.fifo_array != FifoArray():
+            raise ValueError(
+                f"fifo_array configures the pe-array datapath; this chip's datapath is "
+                f"{self.datapath!r}: remove fifo_array or set datapath: pe-array"
+            )
+        return self
+
     @model_serializer(mode="wrap")
-    def _omit_default_datapath(self, handler):
+    def _omit_defaults_of_other_datapaths(self, handler):
+        """A systolic chip is dumped without ``datapath`` and without the PE array's untouched
+        ``fifo_array`` section, so its dump (and config hash) is what it was before either
+        existed."""
         data = handler(self)
         if data.get("datapath") == "systolic":
             del data["datapath"]
+        if self.fifo_array == FifoArray():
+            data.pop("fifo_array", None)
         return data
 
     @property

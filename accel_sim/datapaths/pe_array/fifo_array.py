@@ -5,24 +5,29 @@ The model: a linear layer ``y = W x`` runs for each of ``m`` tokens on ``P`` PEs
 
 - *Interleaved rows.* PE p owns output rows i with ``i % P == p`` and stores their nonzeros
   column-wise (CSC, as in EIE). For activation x_j it does ``work[p, j]`` MACs, the number of
-  kept weights in column j of its rows (``per_pe_work``), one MAC per cycle.
+  kept weights in column j of its rows (``per_pe_work``), one MAC per cycle. With
+  run-length coding (``run_bits > 0``, EIE's 4-bit zero runs) a run of ``L`` zeros before a
+  kept weight also stores ``L >> run_bits`` padding entries, and the PE spends a cycle on
+  each, as EIE's does (``accel_sim.kernels.sparse_pe.per_pe_entries``).
 - *Minimum cost per entry.* Reading the column pointers takes time even for an empty column:
-  an entry costs PE p ``max(work[p, j], min_cycles_per_entry)`` cycles (default 1, as EIE's
-  pointer read). With ``min_cycles_per_entry=0`` a PE with no work for column j never sees
+  an entry costs PE p ``max(entries[p, j], min_cycles_per_entry)`` cycles (default 1, as
+  EIE's pointer read). With ``min_cycles_per_entry=0`` a PE with no work for column j never sees
   the entry: a per-PE column-occupancy bit filters it at the FIFO input, so it takes neither a
   slot nor a cycle there (popping it for free would let a PE retire several entries a cycle).
 - *Activation sparsity.* Zero activations are never broadcast (EIE's leading non-zero
   detection); ``activations`` is a bool ``[in]`` (same for every token) or ``[m, in]`` mask
   of nonzero activations, dense by default. The stream is token-major.
-- *Broadcast through FIFOs.* A central unit broadcasts at most one activation per cycle to
-  all PEs at once, each into its own FIFO of ``fifo_depth`` entries (the entry a PE is working
-  on has left its FIFO). The broadcast waits while any accepting FIFO is full; a PE whose FIFO
-  is empty and which has no entry in progress idles (starved).
-- *Order within a cycle:* PEs pop first, then the broadcaster pushes (a slot freed in a cycle
-  is refilled in that cycle), then PEs compute. An entry broadcast in cycle t starts in cycle
-  t + 1 at the earliest. ``cycles`` counts from cycle 0 to the cycle in which the last MAC
-  (or pointer read, or broadcast) finishes, inclusive. So with ``min_cycles_per_entry >= 1``
-  one PE doing ``c`` cycles per entry for ``E`` entries takes ``1 + E*c`` cycles.
+- *Broadcast through FIFOs.* A central unit broadcasts up to ``broadcast_width``
+  activations per cycle to all PEs at once, each into its own FIFO of ``fifo_depth`` entries;
+  the depth counts the entry the PE is working on (EIE's activation queue), so depth 1 is
+  lockstep. The broadcast waits while any accepting FIFO is full; a PE whose FIFO is empty
+  idles (starved).
+- *Order within a cycle:* PEs start their next entry, then the broadcaster pushes, then PEs
+  compute; an entry leaves its FIFO at the end of its last cycle. An entry broadcast in cycle
+  t starts in cycle t + 1 at the earliest. ``cycles`` counts from cycle 0 to the cycle in
+  which the last MAC (or pointer read, or broadcast) finishes, inclusive. So with
+  ``min_cycles_per_entry >= 1`` and depth 2 or more, one PE doing ``c`` cycles per entry for
+  ``E`` entries takes ``1 + E*c`` cycles.
 
 Two engines implement these rules (``accel_sim.kernels.sparse_pe``): ``"cycle_stepping"``
 advances every PE and FIFO one cycle at a time (slow; small cases) and ``"fast"`` evaluates
@@ -138,25 +143,31 @@ def simulate_unstructured(
     *,
     activations=None,
     min_cycles_per_entry: int = 1,
+    broadcast_width: int = 1,
+    run_bits: int = 0,
     engine: str = "fast",
 ) -> UnstructuredPEStats:
     """Run ``m`` tokens of the layer with keep-mask ``mask`` ``[out, in]`` on the PE array.
 
     ``activations``: optional bool ``[in]`` or ``[m, in]`` mask of nonzero activations
-    (dense when None). ``engine``: ``"fast"`` (event recurrence) or ``"cycle_stepping"``.
+    (dense when None). ``run_bits``: the RLE run width whose padding entries cost cycles (0:
+    no padding, e.g. CSC). ``engine``: ``"fast"`` (event recurrence) or ``"cycle_stepping"``.
     """
     mask = _check_mask(mask)
     m = _check_count("m", m, 1)
     n_pes = _check_count("n_pes", n_pes, 1)
     fifo_depth = _check_count("fifo_depth", fifo_depth, 1)
     min_cycles = _check_count("min_cycles_per_entry", min_cycles_per_entry, 0)
+    width = _check_count("broadcast_width", broadcast_width, 1)
+    run_bits = _check_count("run_bits", run_bits, 0)
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     work = per_pe_work(mask, n_pes)
-    cost = np.ascontiguousarray(np.maximum(work, min_cycles))
+    entries = work if run_bits == 0 else kernels.per_pe_entries(mask, n_pes, run_bits)
+    cost = np.ascontiguousarray(np.maximum(entries, min_cycles))
     cols, repeats = _broadcast_stream(activations, m, mask.shape[1])
     kernel = kernels.fifo_event_schedule if engine == "fast" else kernels.fifo_cycle_stepping
-    cycles, stall, busy = kernel(cost, cols, repeats, fifo_depth)
+    cycles, stall, busy = kernel(cost, cols, repeats, fifo_depth, width)
     col_nnz = work.sum(axis=0)
     macs = int(col_nnz[cols].sum()) * repeats
     return UnstructuredPEStats(
@@ -175,4 +186,4 @@ def warm_up() -> None:
     """Compile (or load from the on-disk cache) both kernels, so timings exclude JIT."""
     mask = np.ones((2, 2), dtype=bool)
     for engine in ENGINES:
-        simulate_unstructured(mask, 1, 2, 1, engine=engine)
+        simulate_unstructured(mask, 1, 2, 1, engine=engine, run_bits=4)
