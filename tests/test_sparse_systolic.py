@@ -431,15 +431,62 @@ def test_invalid_arguments_are_named():
     assert ss.sparse_gemm_cost(ok.astype(np.int8), 4, 1, hw) == ss.sparse_gemm_cost(ok, 4, 1, hw)
 
 
-def test_nm_mode_on_other_dataflows_runs_dense_and_says_so():
-    mask = nm_mask(np.random.default_rng(4), 8, 8, 2, 4)
-    for dataflow in ("os", "is"):
-        hw = sparse_hw(dataflow=dataflow, zero_handling="nm", nm=(2, 4))
-        cost = ss.sparse_gemm_cost(mask, 4, 1, hw, filter_dram_scale=0.5)
-        assert "weight-stationary only" in cost.note
-        assert cost.counts.macs == 4 * 8 * 8
-        with pytest.raises(ValueError, match="weight-stationary only"):
-            ss.sparse_gemm_stats(mask, 4, hw)
+@pytest.mark.parametrize("dataflow", ["os", "is"])
+@pytest.mark.parametrize(("nm_n", "nm_m"), [(2, 4), (1, 4), (2, 8)])
+def test_nm_mode_on_output_and_input_stationary_is_exact_n_over_m(dataflow, nm_n, nm_m):
+    """N:M on OS and IS: the compacted K N / M slots stream (OS) or sit (IS) on the array; the
+    compute is exactly N/M of dense where shapes divide (OS: the streamed cycles of every fold,
+    IS: the K folds), the inputs move as many bytes as dense and the weight its compressed
+    bytes."""
+    rows = cols = 8
+    m, k, n = 16, 8 * nm_m * 2, 24  # K a multiple of R * M
+    mask = nm_mask(np.random.default_rng(nm_m), n, k, nm_n, nm_m)
+    hw = compute_bound_hw(rows, cols, dataflow, zero_handling="nm", nm=(nm_n, nm_m))
+    scale = 0.6
+    st_nm = ss.sparse_gemm_stats(mask, m, hw, filter_dram_scale=scale)
+    code = dk.OS if dataflow == "os" else dk.IS
+    plan = fm.FoldPlan(dataflow == "os", False, False, False, False)
+    mem = ss.memory_params(hw, 1.0)
+    dense = dk.dense_gemm_folds(code, rows, cols, m, k, n, mem, plan)
+    overhead = dk.fold_overhead(code, rows, cols)
+    dense_compute = dense[fm.COMPUTE_CYCLES] + 1  # the kernel subtracts SCALE-Sim's last index
+    if dataflow == "os":
+        assert st_nm.folds == dense[fm.FOLDS] == st_nm.dense_folds
+        streamed = st_nm.compute_cycles + 1 - st_nm.folds * overhead
+        assert streamed * nm_m == (dense_compute - dense[fm.FOLDS] * overhead) * nm_n
+    else:
+        assert st_nm.folds * nm_m == dense[fm.FOLDS] * nm_n
+        assert st_nm.dense_folds == dense[fm.FOLDS]
+        assert (st_nm.compute_cycles + 1) * nm_m == dense_compute * nm_n
+    raw, word = st_nm.raw, hw.word_bytes
+    assert raw[fm.IFMAP_DRAM_BYTES] == pytest.approx(dense[fm.IFMAP_DRAM_BYTES])
+    assert raw[fm.FILTER_DRAM_BYTES] == pytest.approx(scale * k * n * word)
+    assert st_nm.performed_macs == m * n * k * nm_n // nm_m
+    assert st_nm.useful_macs == int(mask.sum()) * m
+    assert st_nm.mean_bank_conflict == 1.0 and st_nm.bank_conflict_cycles == 0
+    cost = ss.sparse_gemm_cost(mask, m, 1, hw, filter_dram_scale=scale)
+    assert cost.mode == "nm" and cost.note is None
+    assert cost.compute_cycles == st_nm.compute_cycles
+
+
+def test_nm_mode_on_output_stationary_needs_m_over_n_ifmap_words_a_cycle():
+    """The row's window takes a group of M inputs per N slots: a narrow ifmap port, not the
+    MACs, sets the time of an OS N:M GEMM, as it does under WS."""
+    mask = nm_mask(np.random.default_rng(0), 32, 64, 1, 4)
+    wide = compute_bound_hw(8, 8, "os", zero_handling="nm", nm=(1, 4))
+    spec = wide.model_dump()
+    spec["sram"]["ifmap"]["bytes_per_cycle"] = 8  # one word a row a cycle at int8
+    narrow = hardware_from_dict(spec)
+    fast = ss.sparse_gemm_stats(mask, 32, wide)
+    slow = ss.sparse_gemm_stats(mask, 32, narrow)
+    assert fast.raw[fm.SRAM_LIMITED_CYCLES] == 0
+    assert slow.compute_cycles == fast.compute_cycles
+    # 8 rows x 4 words a cycle wanted; the 8-byte port delivers one a row: the port sets the
+    # time (every input word of every column fold through it) where dense at the full K would
+    # have hidden the same reads behind its 4x longer streams
+    assert slow.raw[fm.IFMAP_SRAM_READS] == 64 * 32 * 4
+    assert slow.total_cycles == slow.raw[fm.IFMAP_SRAM_READS] // 8 > 2 * fast.total_cycles
+    assert slow.raw[fm.SRAM_LIMITED_CYCLES] > 0
 
 
 # ---- output- and input-stationary skipping ------------------------------------------------

@@ -76,7 +76,7 @@ def dense_gemm_schedule(dataflow, rows, cols, m, k, n, mem, plan):
     rows_outer = plan.rows_outer
 
     # Does the whole reused operand stay resident across the outer loop?
-    ifmap_fits = m * k * word <= mem.ifmap_capacity_bytes
+    ifmap_fits = m * k * word * mem.ifmap_scale <= mem.ifmap_capacity_bytes
     filter_fits = k * n * word <= mem.filter_capacity_bytes
     log = new_fold_log(n_folds)
 
@@ -91,7 +91,7 @@ def dense_gemm_schedule(dataflow, rows, cols, m, k, n, mem, plan):
             cc = min(cols, spatial_cols - c * cols)
             if dataflow == WS:
                 # stationary weights rr x cc; ifmap chunk m x rr (id r); psum m x cc (id c)
-                ifmap_words = m * rr
+                ifmap_words = m * rr * mem.ifmap_scale
                 filter_words = rr * cc
                 psum_words = m * cc
                 live_words = m * n if rows_outer else psum_words
@@ -102,7 +102,7 @@ def dense_gemm_schedule(dataflow, rows, cols, m, k, n, mem, plan):
                 )  # fmt: skip
             elif dataflow == IS:
                 # stationary ifmap tile rr x cc; filter chunk rr x n (id r); psum cc x n (id c)
-                ifmap_words = rr * cc
+                ifmap_words = rr * cc * mem.ifmap_scale
                 filter_words = rr * n
                 psum_words = cc * n
                 live_words = m * n if rows_outer else psum_words
@@ -113,7 +113,7 @@ def dense_gemm_schedule(dataflow, rows, cols, m, k, n, mem, plan):
                 )  # fmt: skip
             else:
                 # ifmap chunk rr x k (id r); filter chunk k x cc (id c); output rr x cc
-                ifmap_words = rr * k
+                ifmap_words = rr * k * mem.ifmap_scale
                 filter_words = k * cc
                 psum_words = rr * cc
                 live_words = psum_words

@@ -60,6 +60,9 @@ class MemoryParams(NamedTuple):
     ofmap_sram_bytes_per_cycle: float
     # compressed / dense bytes of the weight: every filter DRAM load is scaled by it
     filter_dram_scale: float
+    # input words each ifmap word of the schedule stands for: M / N in N:M mode on output- and
+    # input-stationary arrays, where every weight slot selects among its group's M inputs
+    ifmap_scale: float = 1.0
 
 
 class FoldPlan(NamedTuple):

@@ -74,7 +74,8 @@ touched earlier. Columns no strip touches are zeros written back after the last 
 Under OS and IS the weight's DRAM bytes per fetch are ``filter_dram_scale`` x (chunk words x
 word) x ``K * N / compacted words``, so one pass over the compacted weight costs the
 compressed size ``filter_dram_scale * K * N * word``. With an all-ones mask both reproduce
-``dense_folds.dense_gemm_folds`` exactly; N:M mode is modelled for WS only.
+``dense_folds.dense_gemm_folds`` exactly. N:M mode on OS and IS needs no kernel of its own:
+it is the dense schedule at ``K * N / M`` (``datapaths.systolic.compacting.NmStreamed``).
 
 Kernels (the cycle-stepping references that check the closed forms are in
 ``sparse_stepping``; the memory side of every schedule is ``fold_memory``'s):

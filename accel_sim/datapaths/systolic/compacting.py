@@ -1,4 +1,4 @@
-"""The compacting systolic array: block skipping (every dataflow) and N:M mode (WS).
+"""The compacting systolic array: block skipping and N:M mode on every dataflow.
 
 Unpacks the hardware spec and a weight mask ``[N, K]`` (torch ``[out, in]``; the GEMM is
 (m x K) @ (K x N) with the weight transposed) into the kernels of
@@ -20,11 +20,19 @@ Unpacks the hardware spec and a weight mask ``[N, K]`` (torch ``[out, in]``; the
   weight in the strip (groups of ``skip_granularity`` along N): ``2R + C - 2 + T_live``
   cycles; each array row streams its own row of the compacted weight chunk (no conflicts).
   Partial sums of skipped columns stay untouched and accumulate over the K strips.
-- *nm*: N:M sparse tensor mode, the stationary K dimension shrinks to ``K * N / M`` (M must
-  divide K and the mask must hold the constraint; ``satisfies_nm`` checks it cheaply); the
-  mux picks among the group's M inputs in the row's register window, so no bank conflicts.
-  Modelled for weight-stationary only: under output- and input-stationary ``sparse_gemm_cost``
-  runs the dense schedule (with compressed weight traffic) and says so in its ``note``.
+- *nm*: N:M sparse tensor mode, the K dimension shrinks to ``K * N / M`` (M must divide K and
+  the mask must hold the constraint; ``satisfies_nm`` checks it cheaply); every weight slot
+  carries its ``log2 M``-bit position and a mux picks among the group's M inputs, so no bank
+  conflicts. Weight-stationary: each array row holds one kept weight of a group and the
+  row's register window the group's M inputs. Output-stationary: the streamed K dimension is
+  the compacted ``K * N / M`` slots; each array row's token streams its inputs a group (M
+  words) per N cycles into a window every PE of the row shares, and each PE's mux takes the
+  input its streamed weight's index names. Input-stationary: each stationary slot of a K
+  fold is one of a group's N slots and holds the group's M inputs (N slots share one read of
+  the M words); the streamed weight's index selects among them. On OS and IS that is the
+  dense schedule of a ``(m x K N/M) @ (K N/M x N)`` GEMM whose ifmap words each stand for
+  ``M / N`` inputs (``MemoryParams.ifmap_scale``), so where shapes divide the compute cycles
+  are exactly the dense schedule's at ``K N / M``.
 
 A strip with no live index costs no compute cycles (its outputs are zeros written back). With
 an all-ones mask every dataflow reproduces the dense kernel's statistics exactly.
@@ -65,7 +73,6 @@ from accel_sim.datapaths.systolic.dense import (
     DATAFLOW_CODE,
     FIXED_ROWS_OUTER,
     SystolicArray,
-    dense_gemm_cost,
     masked,
 )
 from accel_sim.kernels import dense_folds as dk
@@ -273,6 +280,38 @@ class CompactedWeight:
         return TileRun(stats, log, dead, float(stats[sk.COMPACTED_WEIGHTS] * m))
 
 
+class NmStreamed:
+    """N:M mode on an output- or input-stationary array: the dense schedule over the
+    ``K * N / M`` compacted slots, each ifmap word standing for ``M / N`` inputs (the group's
+    M words feed N slots) and the weight's DRAM scale taken over the dense ``K x N`` bytes."""
+
+    def __init__(self, k: int, hw: HardwareConfig) -> None:
+        nm_n, nm_m = hw.sparse.nm
+        self.hw, self.k_slots = hw, k // nm_m * nm_n
+        self.ifmap_scale = nm_m / nm_n
+        self.dataflow = DATAFLOW_CODE[hw.pe_array.dataflow]
+
+    def dense_folds(self, m: int, n: int) -> int:
+        """Folds of the same GEMM at the full K."""
+        rows, cols = self.hw.pe_array.rows, self.hw.pe_array.cols
+        k = round(self.k_slots * self.ifmap_scale)
+        if self.dataflow == dk.OS:
+            return -(-m // rows) * -(-n // cols)
+        return -(-k // rows) * -(-m // cols)
+
+    def schedule(self, m: int, n: int, mem: fm.MemoryParams, plan: fm.FoldPlan) -> TileRun:
+        """The fold schedule of ``m`` token rows and ``n`` output columns."""
+        rows, cols = self.hw.pe_array.rows, self.hw.pe_array.cols
+        mem = mem._replace(
+            ifmap_scale=self.ifmap_scale,
+            filter_dram_scale=mem.filter_dram_scale * self.ifmap_scale,
+        )
+        stats, log, _ = dk.dense_gemm_schedule(
+            self.dataflow, rows, cols, m, self.k_slots, n, mem, plan
+        )
+        return TileRun(stats, log, 0.0, float(m * self.k_slots * n))
+
+
 def fixed_plan(hw: HardwareConfig) -> fm.FoldPlan:
     """SCALE-Sim's loop order, serial preload, every operand in DRAM."""
     return fm.FoldPlan(FIXED_ROWS_OUTER[hw.pe_array.dataflow], False, False, False, False)
@@ -287,19 +326,23 @@ def sparse_gemm_stats(
     engine: str = "fast",
 ) -> SparseGemmStats:
     """Fold-level statistics of one (m x K) @ (K x N) GEMM with keep-mask ``mask [N, K]``
-    under ``hw.sparse.zero_handling`` on ``hw.pe_array.dataflow``: skipping on any dataflow,
-    nm on weight-stationary only (ValueError otherwise; ``sparse_gemm_cost`` then runs the
-    dense schedule and notes it)."""
+    under ``hw.sparse.zero_handling`` on ``hw.pe_array.dataflow`` (SCALE-Sim's loop order)."""
     arr, m, mode = _checked_args(mask, m, hw, filter_dram_scale, engine)
     dataflow = hw.pe_array.dataflow
-    if dataflow != Dataflow.WEIGHT_STATIONARY and mode == ZeroHandling.NM:
-        raise ValueError(
-            f"nm mode is modelled for weight-stationary only, not {dataflow.value} "
-            "(sparse_gemm_cost runs such a GEMM on the dense schedule)"
-        )
-    weight = CompactedWeight(arr, hw, mode)
-    raw = weight.run(m, memory_params(hw, filter_dram_scale), fixed_plan(hw), engine)
-    dense_folds = weight.dense_folds(m)
+    mem, plan = memory_params(hw, filter_dram_scale), fixed_plan(hw)
+    if mode == ZeroHandling.NM and dataflow != Dataflow.WEIGHT_STATIONARY:
+        check_nm(arr, *hw.sparse.nm)
+        stream = NmStreamed(arr.shape[1], hw)
+        run = stream.schedule(m, arr.shape[0], mem, plan)
+        raw = fm.finish(run.stats, run.log, run.log.busy.shape[0], 0.0, mem)
+        raw = np.concatenate([raw, np.zeros(sk.N_SPARSE_STATS - raw.shape[0])])
+        raw[sk.COMPACTED_WEIGHTS] = stream.k_slots * arr.shape[0]
+        raw[sk.CONFLICT_SUM] = raw[fm.FOLDS]  # a conflict factor of 1 in every fold
+        dense_folds = stream.dense_folds(m, arr.shape[0])
+    else:
+        weight = CompactedWeight(arr, hw, mode)
+        raw = weight.run(m, mem, plan, engine)
+        dense_folds = weight.dense_folds(m)
     folds = int(raw[fm.FOLDS])
     return SparseGemmStats(
         mode=mode.value,
@@ -326,8 +369,7 @@ def sparse_gemm_cost(
     engine: str = "fast",
 ) -> OpCost:
     """Cycles and action counts of ``count`` GEMMs (m x K) @ (K x N) with keep-mask
-    ``mask [N, K]`` under ``hw.sparse.zero_handling`` in {skipping, nm} (nm: weight-stationary
-    only; other dataflows run the dense schedule and say so in ``note``).
+    ``mask [N, K]`` under ``hw.sparse.zero_handling`` in {skipping, nm}.
 
     ``filter_dram_scale``: compressed / dense bytes of the weight
     (``accel_sim.traffic.weight_storage_scale``).
@@ -335,16 +377,6 @@ def sparse_gemm_cost(
     """
     arr, m, mode = _checked_args(mask, m, hw, filter_dram_scale, engine)
     count = _check_int("count", count, 1)
-    n, k = arr.shape
-    if mode == ZeroHandling.NM and hw.pe_array.dataflow != Dataflow.WEIGHT_STATIONARY:
-        check_nm(arr, *hw.sparse.nm)
-        dense = dense_gemm_cost(m, k, n, count, hw, filter_dram_scale=filter_dram_scale)
-        return dense.with_mode(
-            mode.value,
-            f"nm mode is modelled for weight-stationary only; "
-            f"{hw.pe_array.dataflow.value} ran the dense schedule",
-            useful_macs=int(arr.sum()) * m * count,
-        )
     st = sparse_gemm_stats(arr, m, hw, filter_dram_scale=filter_dram_scale, engine=engine)
     s = st.raw.tolist()
     return OpCost(
@@ -377,7 +409,17 @@ class CompactingSystolicArray(SystolicArray):
 
     @property
     def orders(self) -> tuple[bool, ...]:
+        if self._nm_streamed:  # the dense schedule at K N / M: every loop order
+            return super().orders
         return (FIXED_ROWS_OUTER[self.hw.pe_array.dataflow],)
+
+    @property
+    def _nm_streamed(self) -> bool:
+        hw = self.hw
+        return (
+            hw.sparse.zero_handling == ZeroHandling.NM
+            and hw.pe_array.dataflow != Dataflow.WEIGHT_STATIONARY
+        )
 
     def sparse_area_um2(self) -> float:
         """Skipping's ifmap crossbar (``ifmap_banks x rows`` crosspoints of a word); N:M
@@ -390,6 +432,11 @@ class CompactingSystolicArray(SystolicArray):
     def piece(self, op: GemmOp, mask: np.ndarray | None):
         if mask is None:
             return super().piece(op, None)
+        if self._nm_streamed:
+            stream = NmStreamed(op.k, self.hw)
+            return lambda m_rows, n_start, n_stop, plan, mem: stream.schedule(
+                m_rows, n_stop - n_start, mem, plan
+            )
         mode = self.hw.sparse.zero_handling
         weights: dict[tuple[int, int], CompactedWeight] = {}
 
@@ -421,13 +468,6 @@ class CompactingSystolicArray(SystolicArray):
         handling = hw.sparse.zero_handling
         if handling == ZeroHandling.NM and not satisfies_nm(mask, *hw.sparse.nm):
             return dense.with_mode("nm-fallback-dense", note, useful_macs=useful)
-        if handling == ZeroHandling.NM and hw.pe_array.dataflow != Dataflow.WEIGHT_STATIONARY:
-            return dense.with_mode(
-                "nm",
-                f"nm mode is modelled for weight-stationary only; "
-                f"{hw.pe_array.dataflow.value} ran the dense schedule",
-                useful_macs=useful,
-            )
         cost = self.mapped(op, mask, scale, residency)
         cost = cost.with_mode(handling.value, note, useful_macs=useful)
         if handling == ZeroHandling.SKIPPING and dense.cycles < cost.cycles:
