@@ -8,7 +8,10 @@ from typing import Any
 import pandas as pd
 
 from accel_sim.energy import ENERGY_COMPONENTS
-from workloads.ops import GemmOp, VectorOp
+from workloads.ops import GemmOp, GemmRole, VectorOp
+
+# Weightless GEMMs: what weight pruning leaves untouched.
+ATTENTION_ROLES = frozenset({GemmRole.ATTENTION_SCORES.value, GemmRole.ATTENTION_CONTEXT.value})
 
 
 def op_identity(op: GemmOp | VectorOp) -> dict[str, Any]:
@@ -122,6 +125,22 @@ class SimResult:
     @property
     def latency_s(self) -> float:
         return self.cycles / self.clock_hz
+
+    @property
+    def cycle_breakdown(self) -> dict[str, int]:
+        """Where the cycles went: compute of the weight GEMMs (``linear``), of the weightless
+        attention GEMMs (``attention``), of vector ops (``vector``), and every op's stalls
+        (``stalls``); the four sum to the ops' cycles (``cycles``, except where a crossbar chip
+        overlaps layers). Weight sparsity shrinks only the first."""
+        split = {"linear": 0, "attention": 0, "vector": 0, "stalls": self.stall_cycles}
+        for op in self.ops:
+            if op.kind != "gemm":
+                split["vector"] += op.compute_cycles
+            elif op.role in ATTENTION_ROLES:
+                split["attention"] += op.compute_cycles
+            else:
+                split["linear"] += op.compute_cycles
+        return split
 
     @property
     def energy_breakdown_j(self) -> dict[str, float]:

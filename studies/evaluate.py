@@ -249,6 +249,12 @@ def _hardware_columns(result: SimResult, hw) -> tuple[dict, dict, dict, float, d
     return head, energy, datapath.area_mm2(), datapath.peak_ops_per_s(), columns
 
 
+def compute_split(result: SimResult) -> dict[str, int]:
+    """``linear_compute_cycles``, ``attention_compute_cycles``, ``vector_compute_cycles``."""
+    split = result.cycle_breakdown
+    return {f"{part}_compute_cycles": split[part] for part in ("linear", "attention", "vector")}
+
+
 def _row(result: SimResult, hw, synthetic: bool, source: str, pattern: str) -> dict[str, Any]:
     base = result.baseline
     head, energy, area, peak_ops_per_s, extra = _hardware_columns(result, hw)
@@ -261,6 +267,7 @@ def _row(result: SimResult, hw, synthetic: bool, source: str, pattern: str) -> d
         "cycles": result.cycles,
         "compute_cycles": result.compute_cycles,
         "stall_cycles": result.stall_cycles,
+        **compute_split(result),
         "energy_j": result.energy_j,
         **energy,
         "sequences_per_s": result.sequences_per_s,

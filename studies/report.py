@@ -37,6 +37,10 @@ _FORMATS: dict[str, tuple[str, Any]] = {
     "effective_utilisation": ("effective util", lambda v: f"{100 * v:.1f} %"),
     "area_mm2": ("area [mm^2]", lambda v: f"{v:.2f}"),
     "pareto": ("Pareto (lat, energy, area)", lambda v: "yes" if v else ""),
+    "linear_share": ("linear layers", lambda v: f"{100 * v:.1f} %"),
+    "attention_share": ("attention GEMMs", lambda v: f"{100 * v:.1f} %"),
+    "vector_share": ("vector ops", lambda v: f"{100 * v:.1f} %"),
+    "stall_share": ("stalls", lambda v: f"{100 * v:.1f} %"),
 }
 
 _KEY_COLUMNS = {
@@ -106,6 +110,30 @@ def key_table(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     return table[columns]
 
 
+BREAKDOWN_PARTS = ("linear", "attention", "vector")
+
+
+def breakdown_table(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """At each pattern's highest compression: the sparse run's cycles split into linear
+    layers, attention GEMMs, vector ops and stalls (shares of its cycles), with its speedup,
+    so a report says what stops each datapath short of the ideal line."""
+    needed = {f"{p}_compute_cycles" for p in BREAKDOWN_PARTS} | {"cycles", "compression_ratio"}
+    if not needed <= set(frame) or not len(frame):
+        return None
+    top = frame.loc[frame.groupby("label_group")["compression_ratio"].idxmax()]
+    rows = []
+    for _, row in top.sort_values("speedup", ascending=False).iterrows():
+        cycles = row["cycles"]
+        rows.append({
+            "pattern": row["label_group"],
+            "compression_ratio": row["compression_ratio"],
+            "speedup": row["speedup"],
+            **{f"{p}_share": row[f"{p}_compute_cycles"] / cycles for p in BREAKDOWN_PARTS},
+            "stall_share": row["stall_cycles"] / cycles,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def _cell(column: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -114,6 +142,19 @@ def _cell(column: str, value: Any) -> str:
         return formatter(value)
     except (TypeError, ValueError):
         return str(value)
+
+
+def _with_label_group(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with ``label_group``: the pattern, and the datapath where a study runs a
+    pattern on several."""
+    out = frame.copy()
+    group = out["pattern"].astype(str) if "pattern" in out else pd.Series("-", index=out.index)
+    if "hardware.datapath" in out:
+        datapath = out["hardware.datapath"].fillna("systolic").astype(str)
+        if datapath.groupby(group).nunique().max() > 1:
+            group = group + " on " + datapath
+    out["label_group"] = group
+    return out
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -154,6 +195,18 @@ def render_report(
             "",
         ]
     lines += [markdown_table(table), ""]
+    breakdown = breakdown_table(_with_label_group(frame)) if kind == "compression" else None
+    if breakdown is not None:
+        lines += [
+            "## Where the cycles go at the highest compression",
+            "",
+            "Shares of each sparse run's cycles: compute of the linear (weight) layers, of the "
+            "attention GEMMs and of the vector ops, which weight sparsity does not shrink, and "
+            "stalls.",
+            "",
+            markdown_table(breakdown),
+            "",
+        ]
     if plots:
         lines += ["## Plots", ""]
         for path in plots:
