@@ -116,7 +116,7 @@ def test_preset_and_spec_section():
     assert datapath_for(hw).name == "outer-product"
     assert hw.pe_count == 1024
     geometry = datapath_for(hw).geometry()
-    assert (geometry.tile_m, geometry.tile_n, geometry.merge_width) == (128, 64, 1024)
+    assert (geometry.tile_m, geometry.tile_n, geometry.merge_width) == (64, 128, 1024)
     data = hw.model_dump(mode="json")
     with pytest.raises(HardwareConfigError, match="outer_product"):
         hardware_from_dict({**data, "datapath": "pe-array"})
@@ -154,7 +154,7 @@ def _chip(rows: int, cols: int, steps: tuple[int, int], **outer):
     st.integers(1, 40), st.integers(1, 40), st.integers(1, 24),
     st.sampled_from([1.0, 0.9, 0.6, 0.4, 0.1]), st.sampled_from([1.0, 0.7, 0.5, 0.3, 0.05]),
     st.sampled_from([2, 4, 8]), st.sampled_from([2, 4, 8]),
-    st.sampled_from([(1, 1), (2, 2), (4, 2)]), st.integers(0, 2**32 - 1),
+    st.sampled_from([(1, 1), (2, 2), (2, 4)]), st.integers(0, 2**32 - 1),
 )  # fmt: skip
 def test_speedup_never_beats_the_pair_density_bound(m, n, k, dw, da, rows, cols, steps, seed):
     """Against its own dense baseline, speedup <= g / d, d the fraction of (m, n, k) triples
@@ -179,7 +179,7 @@ def test_speedup_never_beats_the_pair_density_bound(m, n, k, dw, da, rows, cols,
 
 def test_latency_is_not_proportional_to_the_density_product():
     """1024^3 at weight density 0.4 and activation density 0.3: the product is 0.12, the
-    normalised latency is far above it (chunks of 32 out of a 128 x 64 tile round up, and the
+    normalised latency is far above it (chunks of 32 out of a 64 x 128 tile round up, and the
     gather reads both bitmaps every k)."""
     hw = load_hardware("dual-side-32x32")
     mask = np.random.default_rng(0).random((1024, 1024)) < 0.4

@@ -10,9 +10,11 @@ in a source, [D] derived, [A] assumption; the paper's full text was not availabl
 project, so [V] here means read in second-hand descriptions of it, named in
 ``docs/dual-side.md``):
 
-- ``tile_steps``: the output tile is ``tile_steps[0] x rows`` by ``tile_steps[1] x cols``:
-  DSTC's warp computes a 32x32 output tile per k with eight 8x16x1 outer-product steps
-  (``OHMMA.8161``, its Fig. 5), i.e. 4 x 2 array steps [V];
+- ``tile_steps``: the output tile is ``tile_steps[0] x rows`` (tokens, the activation side)
+  by ``tile_steps[1] x cols`` (outputs, the weight side): DSTC's warp computes a 32x32
+  output tile per k in eight 8x16x1 outer-product steps (``OHMMA.8161``, its Fig. 5), four
+  along its 8-wide A side and two along its 16-wide B side, B being the activations [V];
+  so the weight side gets 4 steps and the activation side 2, ``(2, 4)``;
 - ``merge_width``: partial sums the merge stage adds into the accumulation buffer per cycle;
   default ``rows x cols``, what a dense step produces [D: dense steps issue one per cycle];
 - ``accumulator_banks``: ``[bank_rows, bank_cols]`` grid of single-ported banks, output
@@ -41,7 +43,7 @@ __all__ = ["OuterProductSpec"]
 class OuterProductSpec(SpecModel):
     """Tile, merge stage, gather unit and per-action energies of the outer-product array."""
 
-    tile_steps: tuple[int, int] = (4, 2)  # DSTC Fig. 5: 32x32 tile on an 8x16 unit [V]
+    tile_steps: tuple[int, int] = (2, 4)  # DSTC Fig. 5: 32x32 tile on an 8x16 unit [V]
     merge_width: int | None = Field(default=None, gt=0, le=1 << 24, strict=True)
     accumulator_banks: tuple[int, int] | None = None
     gather_bits_per_cycle: int | None = Field(default=None, gt=0, le=1 << 20, strict=True)

@@ -260,3 +260,10 @@ class OuterProductArray(ArrayDatapath):
         energy = dict(result.energy_breakdown_j)
         energy["register"] += extra
         return replace(result, energy_breakdown_j=energy)
+
+    def study_columns(self, result) -> dict[str, Any]:
+        """The array chip's columns, with the sparse mode named as this array runs it:
+        ``dual-side`` (skipping zeros in both operands) or ``none``."""
+        columns = super().study_columns(result)
+        columns["zero_handling"] = "dual-side" if self.skipping else "none"
+        return columns
