@@ -362,6 +362,8 @@ def point_label(point: dict) -> str:
     parts = [pattern]
     params = point.get("grid") or {}
     hw = point.get("hardware") or {}
+    if "datapath" in params:
+        parts.append(str(hw.get("datapath", "systolic")))
     if "pe_array" in params or "pe_array.rows" in params or "pe_array.cols" in params:
         parts.append(f"{hw['pe_array']['rows']}x{hw['pe_array']['cols']}")
     if any(k == "sram" or k.startswith("sram.") for k in params):

@@ -28,6 +28,7 @@ PRESETS = [
     "systolic-32x32-ws-nm",
     "systolic-32x32-ws-gating",
     "eie-64pe",
+    "dual-side-32x32",
     "isaac-crossbar",
 ]
 TOTAL_KEYS = {

@@ -32,6 +32,7 @@ SPARSE_PRESETS = {
     "gating": "systolic-32x32-ws-gating",
 }
 PE_ARRAY_PRESETS = ["eie-64pe"]
+OUTER_PRODUCT_PRESETS = ["dual-side-32x32"]
 
 
 def preset_data(name: str = "systolic-32x32-ws") -> dict:
@@ -49,7 +50,8 @@ def write_yaml(path: Path, data: object) -> Path:
 
 def test_every_preset_is_listed() -> None:
     crossbar_presets = ["isaac-crossbar"]  # datapath: crossbar
-    listed = [*EXPECTED_PRESETS, *SPARSE_PRESETS.values(), *PE_ARRAY_PRESETS, *crossbar_presets]
+    listed = [*EXPECTED_PRESETS, *SPARSE_PRESETS.values(), *PE_ARRAY_PRESETS, *crossbar_presets,
+              *OUTER_PRODUCT_PRESETS]  # fmt: skip
     assert sorted(listed) == list_presets()
 
 
@@ -66,6 +68,7 @@ def test_presets_name_their_datapath() -> None:
     assert load_hardware("eie-64pe").datapath == "pe-array"
     assert load_hardware("eie-64pe").sparse.zero_handling == "skipping"
     assert load_hardware("isaac-crossbar").datapath == "crossbar"
+    assert load_hardware("dual-side-32x32").datapath == "outer-product"
 
 
 def test_older_spellings_still_load_as_the_named_datapath() -> None:

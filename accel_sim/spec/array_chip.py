@@ -5,7 +5,10 @@
 - ``systolic``: a weight-, output- or input-stationary systolic array (SCALE-Sim's model);
   with ``sparse.zero_handling`` gating, skipping (compaction) or N:M mode;
 - ``pe-array``: an unstructured-sparse PE array (EIE / SparTen style): the ``rows x cols``
-  PEs own interleaved output rows, and activations are broadcast through per-PE FIFOs.
+  PEs own interleaved output rows, and activations are broadcast through per-PE FIFOs;
+- ``outer-product``: a dual-side sparse outer-product array (DSTC style): bitmap-coded
+  activations and weights, nonzero pairs multiplied as outer products and merged into an
+  accumulation buffer; its own parameters are the ``outer_product`` section.
 
 How sparse the weights are belongs to the workload (masks); what the datapath does with the
 zeros (``sparse.zero_handling``) and how weights are stored (``sparse.weight_format``) belong
@@ -22,9 +25,10 @@ from pydantic import Field, field_validator, model_serializer, model_validator
 
 from accel_sim.spec.cost_tables import AreaTable, EnergyTable, LeakageTable
 from accel_sim.spec.dram import Dram
+from accel_sim.spec.outer_product import OuterProductSpec
 from accel_sim.spec.units import Bytes, Hertz, SpecModel
 
-ARRAY_DATAPATHS = ("systolic", "pe-array")
+ARRAY_DATAPATHS = ("systolic", "pe-array", "outer-product")
 
 
 class Dataflow(StrEnum):
@@ -106,6 +110,7 @@ class ZeroHandling(StrEnum):
 ZERO_HANDLING_BY_DATAPATH = {
     "systolic": frozenset(ZeroHandling),
     "pe-array": frozenset({ZeroHandling.NONE, ZeroHandling.SKIPPING}),
+    "outer-product": frozenset({ZeroHandling.NONE, ZeroHandling.SKIPPING}),
 }
 
 
@@ -193,13 +198,13 @@ class FifoArray(SpecModel):
 
 
 class HardwareConfig(SpecModel):
-    """An array chip (``datapath`` systolic or pe-array): ``cores`` copies of the array, each
-    with its own ``sram`` buffers, behind an optional shared ``global_buffer`` and shared
-    DRAM."""
+    """An array chip (``datapath`` systolic, pe-array or outer-product): ``cores`` copies of
+    the array, each with its own ``sram`` buffers, behind an optional shared
+    ``global_buffer`` and shared DRAM."""
 
     name: str = Field(min_length=1)
     description: str = ""
-    datapath: Literal["systolic", "pe-array"] = "systolic"
+    datapath: Literal["systolic", "pe-array", "outer-product"] = "systolic"
     pe_array: PEArray
     sram: Sram
     dram: Dram
@@ -213,6 +218,8 @@ class HardwareConfig(SpecModel):
     energy: EnergyTable = EnergyTable()
     leakage: LeakageTable = LeakageTable()
     area: AreaTable = AreaTable()
+    # datapath: outer-product only (None there means the defaults); not dumped when None.
+    outer_product: OuterProductSpec | None = None
 
     @model_validator(mode="after")
     def _zero_handling_fits_datapath(self) -> HardwareConfig:
@@ -223,6 +230,19 @@ class HardwareConfig(SpecModel):
                 f"sparse.zero_handling {self.sparse.zero_handling.value!r} is not available on "
                 f"datapath {self.datapath!r}: expected one of {names}"
             )
+        if self.outer_product is not None and self.datapath != "outer-product":
+            raise ValueError(
+                f"outer_product: is a section of datapath 'outer-product', not {self.datapath!r}"
+            )
+        if self.datapath == "outer-product":
+            fmt, skipping = self.sparse.weight_format, self.sparse.zero_handling
+            if fmt not in (WeightFormat.DENSE, WeightFormat.BITMAP) or (
+                skipping == ZeroHandling.SKIPPING and fmt != WeightFormat.BITMAP
+            ):
+                raise ValueError(
+                    f"sparse.weight_format {fmt.value!r} on datapath 'outer-product': expected "
+                    "bitmap (skipping reads bitmap-coded operands) or dense (zero_handling none)"
+                )
         return self
 
     @model_validator(mode="after")
@@ -236,14 +256,16 @@ class HardwareConfig(SpecModel):
 
     @model_serializer(mode="wrap")
     def _omit_defaults_of_other_datapaths(self, handler):
-        """A systolic chip is dumped without ``datapath`` and without the PE array's untouched
-        ``fifo_array`` section, so its dump (and config hash) is what it was before either
-        existed."""
+        """A systolic chip is dumped without ``datapath``, without the PE array's untouched
+        ``fifo_array`` section and without an absent ``outer_product`` section, so its dump
+        (and config hash) is what it was before they existed."""
         data = handler(self)
         if data.get("datapath") == "systolic":
             del data["datapath"]
         if self.fifo_array == FifoArray():
             data.pop("fifo_array", None)
+        if data.get("outer_product", False) is None:
+            del data["outer_product"]
         return data
 
     @property

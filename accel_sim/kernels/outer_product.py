@@ -1,0 +1,187 @@
+"""Timing of a dual-side sparse outer-product array (DSTC style): the fast engine.
+
+The rules are stated in ``accel_sim.datapaths.outer_product.model``; in short, per output
+tile (``tile_m x tile_n``) and per k, a gather stage decodes the two bitmaps and reads the
+nonzero values (``g`` cycles), then a multiply/merge stage runs the outer product of the
+condensed column (``a`` nonzeros, in chunks of ``rows``) and the condensed row (``b``
+nonzeros, in chunks of ``cols``) and merges the ``a x b`` partial sums into the accumulation
+buffer (``c`` cycles); when a tile's last k is merged, the tile drains to the ofmap buffer
+(``d`` cycles). Gather and merge overlap through a two-slot buffer, the accumulation buffer
+holds two tiles, and tiles go to the cores round-robin.
+
+Two kernels: ``column_loads`` counts, per tile of one operand and per k, its nonzeros and
+the largest number of them that share an accumulator bank; ``schedule`` evaluates the
+max-plus recurrence of the three stages over every (tile, k) item. A cycle-stepping twin
+lives in ``tests/naive/outer_product.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from accel_sim.kernels._jit import JIT_OPTIONS, njit
+
+# Indices of the statistics ``schedule`` returns.
+CYCLES = 0
+STEPS = 1  # outer-product steps issued (chunk pairs)
+PAIRS = 2  # nonzero pairs multiplied
+MERGE_CYCLES = 3  # sum over items of c
+GATHER_CYCLES = 4  # sum over items of g
+VALUES_A = 5  # activation values read from the ifmap buffer
+VALUES_B = 6  # weight values read from the filter buffer
+BITMAP_BITS = 7  # bitmap bits decoded
+DRAIN_CYCLES = 8
+BANK_LIMITED = 9  # items whose merge time the bank conflicts set
+N_STATS = 10
+
+
+@njit(**JIT_OPTIONS)
+def column_loads(mask_t, tile, banks):
+    """Per tile of ``tile`` rows and per k: (nonzeros, most nonzeros in one bank).
+
+    ``mask_t`` is the operand's keep-mask transposed, ``[K, R]`` bool (row k lists column k
+    of the ``[R, K]`` operand); row ``i`` of a tile (local index) sits in bank ``i % banks``.
+    Returns two int64 ``[ceil(R / tile), K]`` arrays.
+    """
+    n_k, n_rows = mask_t.shape
+    n_tiles = (n_rows + tile - 1) // tile
+    nnz = np.zeros((n_tiles, n_k), dtype=np.int64)
+    most = np.zeros((n_tiles, n_k), dtype=np.int64)
+    count = np.zeros(banks, dtype=np.int64)
+    for k in range(n_k):
+        column = mask_t[k]
+        for t in range(n_tiles):
+            start = t * tile
+            stop = min(start + tile, n_rows)
+            count[:] = 0
+            total = 0
+            peak = 0
+            for i in range(start, stop):
+                if column[i]:
+                    bank = (i - start) % banks
+                    count[bank] += 1
+                    total += 1
+                    if count[bank] > peak:
+                        peak = count[bank]
+            nnz[t, k] = total
+            most[t, k] = peak
+    return nnz, most
+
+
+@njit(**JIT_OPTIONS)
+def _cdiv(a, b):
+    return (a + b - 1) // b
+
+
+@njit(**JIT_OPTIONS)
+def _merge_cycles(a, b, rows, cols, width):
+    """Cycles the merge stage's width allows for an ``a x b`` outer product in chunk steps:
+    every step of ``p`` partial sums takes ``ceil(p / width)`` cycles (at least one)."""
+    ca = _cdiv(a, rows)
+    cb = _cdiv(b, cols)
+    last_a = a - (ca - 1) * rows
+    last_b = b - (cb - 1) * cols
+    return (
+        (ca - 1) * (cb - 1) * _cdiv(rows * cols, width)
+        + (ca - 1) * _cdiv(rows * last_b, width)
+        + (cb - 1) * _cdiv(last_a * cols, width)
+        + _cdiv(last_a * last_b, width)
+    )
+
+
+@njit(**JIT_OPTIONS)
+def _port_cycles(n_bytes, bytes_per_cycle):
+    return math.ceil(n_bytes / bytes_per_cycle)
+
+
+@njit(**JIT_OPTIONS)
+def schedule(
+    nnz_a,
+    most_a,
+    nnz_b,
+    most_b,
+    m,
+    n,
+    tile_m,
+    tile_n,
+    rows,
+    cols,
+    merge_width,
+    gather_bits,
+    bitmaps,
+    word_bytes,
+    ifmap_bpc,
+    filter_bpc,
+    ofmap_bpc,
+    cores,
+):
+    """Statistics (``N_STATS`` int64, indices above) of one GEMM instance.
+
+    ``nnz_a``/``most_a`` are ``column_loads`` of the activations (``[ceil(m / tile_m), K]``),
+    ``nnz_b``/``most_b`` of the weights (``[ceil(n / tile_n), K]``). ``bitmaps``: operands are
+    bitmap-coded (their bitmaps are read and decoded); otherwise ``gather_bits`` is unused.
+    """
+    tiles_m = nnz_a.shape[0]
+    tiles_n = nnz_b.shape[0]
+    n_k = nnz_a.shape[1]
+    n_tiles = tiles_m * tiles_n
+    stats = np.zeros(N_STATS, dtype=np.int64)
+    end = 0
+    for core in range(cores):
+        gather_done = 0  # when the gather stage finished its last item
+        merge_done = 0  # when the merge stage finished its last item
+        merge_done_before = 0  # ... and the item before it (frees a gather slot)
+        drain_done = 0  # when the last tile drained
+        drain_done_before = 0  # ... and the tile before it (frees an accumulation buffer)
+        for t in range(core, n_tiles, cores):
+            mt = t // tiles_n
+            nt = t % tiles_n
+            tm = min(tile_m, m - mt * tile_m)
+            tn = min(tile_n, n - nt * tile_n)
+            bitmap_bytes_a = _cdiv(tm, 8) if bitmaps else 0
+            bitmap_bytes_b = _cdiv(tn, 8) if bitmaps else 0
+            bits = tm + tn if bitmaps else 0
+            for k in range(n_k):
+                a = nnz_a[mt, k]
+                b = nnz_b[nt, k]
+                pairs = a * b
+                value_bytes_a = 0
+                value_bytes_b = 0
+                merge = 0
+                if pairs > 0:
+                    width_cycles = _merge_cycles(a, b, rows, cols, merge_width)
+                    bank_cycles = most_a[mt, k] * most_b[nt, k]
+                    merge = max(width_cycles, bank_cycles)
+                    if bank_cycles > width_cycles:
+                        stats[BANK_LIMITED] += 1
+                    stats[STEPS] += _cdiv(a, rows) * _cdiv(b, cols)
+                    stats[PAIRS] += pairs
+                    stats[VALUES_A] += a
+                    stats[VALUES_B] += b
+                    value_bytes_a = a * word_bytes
+                    value_bytes_b = b * word_bytes
+                gather = 1
+                if bitmaps:
+                    gather = max(gather, _cdiv(bits, gather_bits))
+                gather = max(gather, _port_cycles(value_bytes_a + bitmap_bytes_a, ifmap_bpc))
+                gather = max(gather, _port_cycles(value_bytes_b + bitmap_bytes_b, filter_bpc))
+                stats[BITMAP_BITS] += bits
+                stats[GATHER_CYCLES] += gather
+                stats[MERGE_CYCLES] += merge
+                # gather: after its previous item, into a slot the merge of item-2 freed
+                gather_done = max(gather_done, merge_done_before) + gather
+                start = max(gather_done, merge_done)
+                if k == 0:  # a new tile needs a free accumulation buffer
+                    start = max(start, drain_done_before)
+                merge_done_before = merge_done
+                merge_done = start + merge
+            out_bytes = tm * tn * word_bytes + (_cdiv(tm * tn, 8) if bitmaps else 0)
+            drain = max(1, _port_cycles(out_bytes, ofmap_bpc))
+            stats[DRAIN_CYCLES] += drain
+            drain_done_before = drain_done
+            drain_done = max(merge_done, drain_done) + drain
+        end = max(end, drain_done)
+    stats[CYCLES] = end
+    return stats
