@@ -24,10 +24,10 @@ DENSITIES = (0.0, 0.1, 0.3, 0.6, 0.9, 1.0)
 
 
 @st.composite
-def cases(draw, max_depth=4):
+def cases(draw, max_depth=4, min_m=1, max_m=3):
     out = draw(st.integers(1, 24))
     n_in = draw(st.integers(1, 16))
-    m = draw(st.integers(1, 3))
+    m = draw(st.integers(min_m, max_m))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     mask = rng.random((out, n_in)) < draw(st.sampled_from(DENSITIES))
     act_kind = draw(st.sampled_from(("dense", "per_column", "per_token")))
@@ -79,6 +79,15 @@ def test_fast_engine_equals_cycle_stepping(case):
     assert fast == stepping  # every field of the frozen dataclass
     assert fast.idle_cycles == stepping.idle_cycles
     assert fast.load_imbalance == stepping.load_imbalance
+
+
+@settings(max_examples=200, deadline=None)
+@given(cases(min_m=4, max_m=60))
+def test_periodic_passes_added_in_one_step_equal_cycle_stepping(case):
+    """Many tokens with the same activations: the fast engine adds the passes after the
+    schedule turns periodic in one step; cycle stepping runs every one."""
+    fast = run(case)
+    assert fast == run(case, engine="cycle_stepping")
 
 
 @settings(max_examples=100, deadline=None)

@@ -26,7 +26,8 @@ every FIFO is empty; ``cycles`` is that cycle's index. ``broadcast_stall_cycles`
 broadcast's length beyond its minimum: ``b_last + 1 - ceil(entries / width)``.
 
 ``fifo_cycle_stepping`` executes these phases literally, O(cycles x P). ``fifo_event_schedule``
-is the equivalent event recurrence, O(entries x P). With b_e the broadcast cycle of entry e,
+is the equivalent event recurrence, O(entries x accepting PEs), and it adds the passes of a
+repeated stream in one step once they have become periodic. With b_e the broadcast cycle of entry e,
 and s/f the start and finish (first free) cycle of e at an accepting PE p, e' the previous
 entry p accepted and e'' the one it accepted ``fifo_depth`` places before e:
 
@@ -36,8 +37,7 @@ entry p accepted and e'' the one it accepted ``fifo_depth`` places before e:
     cycles = max(b_last + 1, max_p f_p)
 
 The FIFO at p holds, when e is offered in cycle t, the accepted entries before e that have
-not finished by t; they finish in order, so it has room iff e'' has (f_{p,e''} <= t). When no
-cost is 0 every PE takes every entry and the loops over PEs are branch-free (vectorised).
+not finished by t; they finish in order, so it has room iff e'' has (f_{p,e''} <= t).
 ``per_pe_entries`` counts each PE's entries per column, RLE padding entries included.
 """
 
@@ -57,18 +57,19 @@ def per_pe_entries(mask, n_pes, run_bits):
     are not stored. ``run_bits = 0`` counts kept weights only (no padding)."""
     out, n_in = mask.shape
     entries = np.zeros((n_pes, n_in), dtype=np.int64)
-    run = np.zeros(n_pes, dtype=np.int64)
-    for j in range(n_in):
-        run[:] = 0
-        for i in range(out):
-            p = i % n_pes
-            if mask[i, j]:
-                entries[p, j] += 1
-                if run_bits > 0:
-                    entries[p, j] += run[p] >> run_bits
-                run[p] = 0
-            else:
-                run[p] += 1
+    run = np.zeros((n_pes, n_in), dtype=np.int64)  # zeros since PE p's last kept weight
+    p = 0
+    for i in range(out):  # row by row: the mask is read in memory order
+        row, count, gap = mask[i], entries[p], run[p]
+        if run_bits > 0:
+            for j in range(n_in):  # branch-free, so it vectorises
+                kept = np.int64(row[j])
+                count[j] += kept * (1 + (gap[j] >> run_bits))
+                gap[j] = (gap[j] + 1) * (1 - kept)
+        else:
+            for j in range(n_in):
+                count[j] += row[j]
+        p = p + 1 if p + 1 < n_pes else 0
     return entries
 
 
@@ -83,52 +84,61 @@ def _finish_times(last_broadcast, free_at, n_entries, width):
 
 
 @njit(**JIT_OPTIONS)
-def _every_pe_accepts(by_col, entry_cols, repeats, fifo_depth, width):
-    """``fifo_event_schedule`` when no cost is 0: every PE takes every entry, so all rings
-    advance together and the loops over PEs are branch-free (vectorised)."""
-    n_pes = by_col.shape[1]
-    n_cols = entry_cols.shape[0]
-    busy = np.zeros(n_pes, dtype=np.int64)
-    free_at = np.zeros(n_pes, dtype=np.int64)
-    finishes = np.zeros((fifo_depth, n_pes), dtype=np.int64)  # ring of finish cycles
-    sent_ring = np.full(width, -1, dtype=np.int64)  # broadcast cycles of the last ``width``
-    slot = 0
-    full = False  # has every ring seen ``fifo_depth`` entries?
-    last_broadcast = -1
-    e = 0
-    for _ in range(repeats):
-        for k in range(n_cols):
-            col_cost = by_col[entry_cols[k]]
-            sent = max(last_broadcast, sent_ring[e % width] + 1)
-            if full:
-                oldest = finishes[slot]
-                for p in range(n_pes):
-                    sent = max(sent, oldest[p])
-            ring = finishes[slot]
-            for p in range(n_pes):
-                free_at[p] = max(sent + 1, free_at[p]) + col_cost[p]
-                ring[p] = free_at[p]
-                busy[p] += col_cost[p]
-            slot += 1
-            if slot == fifo_depth:
-                slot = 0
-                full = True
-            sent_ring[e % width] = sent
-            last_broadcast = sent
-            e += 1
-    cycles, stall = _finish_times(last_broadcast, free_at, n_cols * repeats, width)
-    return cycles, stall, busy
+def _accepting_pes(by_col):
+    """CSC of ``by_col [in, P]``: (ptr, PEs, costs) of the PEs whose FIFO takes each column."""
+    n_cols, n_pes = by_col.shape
+    ptr = np.zeros(n_cols + 1, dtype=np.int64)
+    for j in range(n_cols):
+        count = 0
+        for p in range(n_pes):
+            if by_col[j, p] > 0:
+                count += 1
+        ptr[j + 1] = ptr[j] + count
+    pes = np.empty(ptr[n_cols], dtype=np.int64)
+    costs = np.empty(ptr[n_cols], dtype=np.int64)
+    for j in range(n_cols):
+        q = ptr[j]
+        for p in range(n_pes):
+            if by_col[j, p] > 0:
+                pes[q] = p
+                costs[q] = by_col[j, p]
+                q += 1
+    return ptr, pes, costs
+
+
+@njit(**JIT_OPTIONS)
+def _state(free_at, finishes, slot, sent_ring, e, width, origin):
+    """The schedule's state after a pass, as it bears on what follows: times relative to the
+    last broadcast ``origin``, rings read from their oldest entry, and every time that can no
+    longer matter clamped (a later broadcast is at ``origin`` or after, so a PE free by
+    ``origin + 1`` or a FIFO slot free by ``origin`` is simply free). Two passes that leave
+    equal states evolve identically, shifted in time."""
+    depth, n_pes = finishes.shape
+    out = np.empty(n_pes + depth * n_pes + width, dtype=np.int64)
+    for p in range(n_pes):
+        out[p] = max(free_at[p] - origin, 1)
+        for i in range(depth):
+            out[n_pes + p * depth + i] = max(finishes[(slot[p] + i) % depth, p] - origin, 0)
+    for i in range(width):
+        out[n_pes + depth * n_pes + i] = max(sent_ring[(e + i) % width] - origin, -1)
+    return out
 
 
 @njit(**JIT_OPTIONS)
 def fifo_event_schedule(cost, entry_cols, repeats, fifo_depth, width):
-    """Exact event recurrence of the broadcast/FIFO/PE timing (see the module docstring)."""
+    """Exact event recurrence of the broadcast/FIFO/PE timing (see the module docstring).
+
+    Each entry visits only the PEs that accept its column. The recurrence is max-plus and
+    shift invariant, so once a pass of the stream leaves the state (times relative to the
+    last broadcast) as the previous pass did, every later pass repeats it shifted by the same
+    number of cycles: the remaining passes are then added in one step, exactly."""
     n_pes = cost.shape[0]
     n_cols = entry_cols.shape[0]
-    by_col = np.ascontiguousarray(cost.T)  # [in, P]: the inner loops run along PEs
-    if n_pes > 0 and cost.size > 0 and cost.min() > 0:
-        return _every_pe_accepts(by_col, entry_cols, repeats, fifo_depth, width)
+    by_col = np.ascontiguousarray(cost.T)  # [in, P]
+    every_pe = n_pes > 0 and cost.size > 0 and cost.min() > 0
+    ptr, pes, costs = _accepting_pes(by_col[:0] if every_pe else by_col)
     busy = np.zeros(n_pes, dtype=np.int64)
+    pass_busy = np.zeros(n_pes, dtype=np.int64)
     free_at = np.zeros(n_pes, dtype=np.int64)
     # finish cycles of each PE's last ``fifo_depth`` accepted entries, as a ring; slot[p] is
     # the oldest (the one ``fifo_depth`` accepted entries back once the ring is full)
@@ -138,24 +148,69 @@ def fifo_event_schedule(cost, entry_cols, repeats, fifo_depth, width):
     sent_ring = np.full(width, -1, dtype=np.int64)
     last_broadcast = -1
     e = 0
-    for _ in range(repeats):
+    previous = np.empty(0, dtype=np.int64)
+    previous_broadcast = 0
+    r = 0
+    while r < repeats:
         for k in range(n_cols):
-            col_cost = by_col[entry_cols[k]]
+            col = entry_cols[k]
             sent = max(last_broadcast, sent_ring[e % width] + 1)
-            for p in range(n_pes):
-                if col_cost[p] > 0 and accepted[p] >= fifo_depth:
-                    sent = max(sent, finishes[slot[p], p])
-            for p in range(n_pes):
-                c = col_cost[p]
-                if c > 0:
+            if every_pe:  # all rings advance together: contiguous, branch-free loops
+                if accepted[0] >= fifo_depth:
+                    oldest = finishes[slot[0]]
+                    for p in range(n_pes):
+                        sent = max(sent, oldest[p])
+                ring, col_cost = finishes[slot[0]], by_col[col]
+                for p in range(n_pes):
+                    free_at[p] = max(sent + 1, free_at[p]) + col_cost[p]
+                    ring[p] = free_at[p]
+                following = slot[0] + 1 if slot[0] + 1 < fifo_depth else 0
+                slot[:] = following
+                accepted[:] += 1
+                if r == 0:
+                    pass_busy += col_cost
+            else:
+                for q in range(ptr[col], ptr[col + 1]):
+                    p = pes[q]
+                    if accepted[p] >= fifo_depth:
+                        sent = max(sent, finishes[slot[p], p])
+                for q in range(ptr[col], ptr[col + 1]):
+                    p = pes[q]
+                    c = costs[q]
                     free_at[p] = max(sent + 1, free_at[p]) + c
                     finishes[slot[p], p] = free_at[p]
                     slot[p] = slot[p] + 1 if slot[p] + 1 < fifo_depth else 0
                     accepted[p] += 1
-                    busy[p] += c
+                    if r == 0:
+                        pass_busy[p] += c
             sent_ring[e % width] = sent
             last_broadcast = sent
             e += 1
+        r += 1
+        if r == repeats:
+            break
+        # every ring entry is a real event once each working PE has taken fifo_depth entries
+        # and ``width`` entries have been broadcast
+        settled = e >= width
+        for p in range(n_pes):
+            if pass_busy[p] > 0 and accepted[p] < fifo_depth:
+                settled = False
+        if not settled:
+            continue
+        state = _state(free_at, finishes, slot, sent_ring, e, width, last_broadcast)
+        if previous.shape[0] == state.shape[0] and (previous == state).all():
+            # the passes left each end ``last_broadcast - previous_broadcast`` cycles after
+            # the one before; only the finish times are still needed
+            shift = (last_broadcast - previous_broadcast) * (repeats - r)
+            for p in range(n_pes):
+                free_at[p] = max(free_at[p], last_broadcast + 1) + shift
+            last_broadcast += shift
+            r = repeats
+            break
+        previous = state
+        previous_broadcast = last_broadcast
+    for p in range(n_pes):
+        busy[p] = pass_busy[p] * repeats
     cycles, stall = _finish_times(last_broadcast, free_at, n_cols * repeats, width)
     return cycles, stall, busy
 
