@@ -99,7 +99,7 @@ COLA_ROW = "src\t1\t\tA sentence .\n"
 # (call(tmp, artifact), error class, fragments of the message)
 Case = tuple[Callable[[Path, Path], Any], type[Exception], tuple[str, ...]]
 CASES: dict[str, Case] = {
-    # --- hardware specs (accel_sim.config) ----------------------------------------------
+    # --- hardware specs (accel_sim.spec) ----------------------------------------------
     "hw dict: a list": (
         lambda tmp, a: hardware_from_dict([1, 2], "x.yaml"), HardwareConfigError,
         ("x.yaml", "expected a YAML mapping", "list")),

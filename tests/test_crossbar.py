@@ -1,4 +1,4 @@
-"""accel_sim.crossbar: mapping masked weights onto ReRAM crossbars, counts, energy and area."""
+"""accel_sim.datapaths.crossbar: masked weights on ReRAM crossbars, counts, energy and area."""
 
 from __future__ import annotations
 

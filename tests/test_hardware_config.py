@@ -1,4 +1,4 @@
-"""accel_sim.config: presets, YAML files, unit strings, one clear error per bad file."""
+"""accel_sim.spec: presets, YAML files, unit strings, one clear error per bad file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""accel_sim.units: quantities with SI/IEC prefixes at the edges become plain SI numbers."""
+"""accel_sim.spec.units: quantities with SI/IEC prefixes at the edges become plain SI numbers."""
 
 from __future__ import annotations
 
