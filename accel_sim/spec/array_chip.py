@@ -5,7 +5,9 @@
 - ``systolic``: a weight-, output- or input-stationary systolic array (SCALE-Sim's model);
   with ``sparse.zero_handling`` gating, skipping (compaction) or N:M mode;
 - ``pe-array``: an unstructured-sparse PE array (EIE / SparTen style): the ``rows x cols``
-  PEs own interleaved output rows, and activations are broadcast through per-PE FIFOs.
+  PEs own interleaved output rows, and activations are broadcast through per-PE FIFOs;
+- ``flexible``: a SIGMA-style flexible array (``rows x cols`` multipliers in Flex-DPEs with
+  a multicast distribution network and a forwarding adder network; section ``flexible``).
 
 How sparse the weights are belongs to the workload (masks); what the datapath does with the
 zeros (``sparse.zero_handling``) and how weights are stored (``sparse.weight_format``) belong
@@ -22,9 +24,10 @@ from pydantic import Field, field_validator, model_serializer, model_validator
 
 from accel_sim.spec.cost_tables import AreaTable, EnergyTable, LeakageTable
 from accel_sim.spec.dram import Dram
+from accel_sim.spec.flexible_array import FlexibleArray
 from accel_sim.spec.units import Bytes, Hertz, SpecModel
 
-ARRAY_DATAPATHS = ("systolic", "pe-array")
+ARRAY_DATAPATHS = ("systolic", "pe-array", "flexible")
 
 
 class Dataflow(StrEnum):
@@ -106,6 +109,7 @@ class ZeroHandling(StrEnum):
 ZERO_HANDLING_BY_DATAPATH = {
     "systolic": frozenset(ZeroHandling),
     "pe-array": frozenset({ZeroHandling.NONE, ZeroHandling.SKIPPING}),
+    "flexible": frozenset({ZeroHandling.NONE, ZeroHandling.SKIPPING}),
 }
 
 
@@ -175,13 +179,13 @@ class Residency(SpecModel):
 
 
 class HardwareConfig(SpecModel):
-    """An array chip (``datapath`` systolic or pe-array): ``cores`` copies of the array, each
-    with its own ``sram`` buffers, behind an optional shared ``global_buffer`` and shared
-    DRAM."""
+    """An array chip (``datapath`` systolic, pe-array or flexible): ``cores`` copies of the
+    array, each with its own ``sram`` buffers, behind an optional shared ``global_buffer`` and
+    shared DRAM."""
 
     name: str = Field(min_length=1)
     description: str = ""
-    datapath: Literal["systolic", "pe-array"] = "systolic"
+    datapath: Literal["systolic", "pe-array", "flexible"] = "systolic"
     pe_array: PEArray
     sram: Sram
     dram: Dram
@@ -194,6 +198,8 @@ class HardwareConfig(SpecModel):
     energy: EnergyTable = EnergyTable()
     leakage: LeakageTable = LeakageTable()
     area: AreaTable = AreaTable()
+    # datapath flexible only (None there: the defaults); left out of other chips' dumps.
+    flexible: FlexibleArray | None = None
 
     @model_validator(mode="after")
     def _zero_handling_fits_datapath(self) -> HardwareConfig:
@@ -206,12 +212,32 @@ class HardwareConfig(SpecModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _flexible_section_fits_datapath(self) -> HardwareConfig:
+        if self.flexible is not None and self.datapath != "flexible":
+            raise ValueError(
+                f"flexible: this section is for datapath 'flexible', not {self.datapath!r}"
+            )
+        if self.datapath == "flexible" and self.pe_array.dataflow != Dataflow.WEIGHT_STATIONARY:
+            raise ValueError(
+                "pe_array.dataflow: datapath 'flexible' keeps the weights stationary: "
+                f"expected 'ws', got {self.pe_array.dataflow.value!r}"
+            )
+        return self
+
     @model_serializer(mode="wrap")
     def _omit_default_datapath(self, handler):
         data = handler(self)
         if data.get("datapath") == "systolic":
             del data["datapath"]
+        if data.get("flexible", ...) is None:
+            del data["flexible"]
         return data
+
+    @property
+    def flexible_array(self) -> FlexibleArray:
+        """The ``flexible`` section, defaults when it is left out."""
+        return self.flexible if self.flexible is not None else FlexibleArray()
 
     @property
     def word_bytes(self) -> int:
