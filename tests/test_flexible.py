@@ -53,7 +53,7 @@ def fold_cases(draw):
 @given(fold_cases())
 def test_fast_engine_equals_cycle_stepping_on_random_folds(case) -> None:
     mask, width, block, multipliers, dpe, m, bandwidth = case
-    folds = kf.pack_folds(mask, width, block, multipliers, dpe)
+    folds = kf.pack_folds(*kf.mask_rows(mask), mask.shape[1], width, block, multipliers, dpe)
     naive, groups = naive_pack(mask.tolist(), width, block, multipliers, dpe)
     assert folds.group.tolist() == groups
     stats = naive_fold_stats(naive, dpe)
@@ -85,7 +85,7 @@ def test_the_papers_walkthrough_of_fig_5() -> None:
     mask[0, [0, 2, 5]] = True
     mask[1, [1, 3]] = True
     mask[2, [0, 4, 5]] = True
-    folds = kf.pack_folds(mask, 6, 3, 8, 4)
+    folds = kf.pack_folds(*kf.mask_rows(mask), 6, 6, 3, 8, 4)
     assert folds.nnz.tolist() == [8]  # one fold: every nonzero stationary at once
     assert folds.segments.tolist() == [4]  # output 1 spans both Flex-DPEs
     cycles = kf.fold_cycles(folds.nnz, folds.unique, 1, 4, kf.fan_levels(4))

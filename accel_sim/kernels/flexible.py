@@ -78,6 +78,7 @@ __all__ = [
     "fan_levels",
     "flexible_schedule",
     "fold_cycles",
+    "mask_rows",
     "pack_folds",
 ]
 
@@ -114,23 +115,27 @@ def fan_levels(dpe: int) -> int:
     return max(dpe - 1, 0).bit_length()
 
 
+def mask_rows(mask) -> tuple[np.ndarray, np.ndarray]:
+    """(row pointers, input indices) of a bool ``mask [N, K]``: the kept weights of output j
+    are inputs ``idx[ptr[j]:ptr[j + 1]]``, ascending (what ``pack_folds`` walks)."""
+    mask = np.asarray(mask, dtype=bool)
+    rows, cols = np.nonzero(mask)
+    ptr = np.zeros(mask.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=mask.shape[0]), out=ptr[1:])
+    return ptr, cols.astype(np.int64)
+
+
 @njit(**JIT_OPTIONS)
-def pack_folds(mask, width, block, multipliers, dpe):
-    """Folds of a bool ``mask [N, K]`` with strips of ``width`` inputs and blocks of
-    ``block`` outputs, on ``multipliers`` multipliers in Flex-DPEs of ``dpe`` (a
-    ``FlexFolds`` record). Blocks run outermost, then strips; each (block, strip) group
-    starts a new fold."""
-    n, k = mask.shape
+def pack_folds(ptr, idx, k, width, block, multipliers, dpe):
+    """Folds of a mask given as rows (``mask_rows``: N outputs, K inputs) with strips of
+    ``width`` inputs and blocks of ``block`` outputs, on ``multipliers`` multipliers in
+    Flex-DPEs of ``dpe`` (a ``FlexFolds`` record). Blocks run outermost, then strips; each
+    (block, strip) group starts a new fold."""
+    n = ptr.shape[0] - 1
     n_strips = (k + width - 1) // width
     n_blocks = (n + block - 1) // block
     n_groups = n_blocks * n_strips
-    last_strip = np.full(n, -1, dtype=np.int64)
-    total = 0
-    for j in range(n):
-        for i in range(k):
-            if mask[j, i]:
-                last_strip[j] = i // width
-                total += 1
+    total = idx.shape[0]
     max_folds = total // multipliers + n_groups + 1
     f_group = np.zeros(max_folds, dtype=np.int64)
     f_nnz = np.zeros(max_folds, dtype=np.int64)
@@ -140,10 +145,10 @@ def pack_folds(mask, width, block, multipliers, dpe):
     f_last = np.zeros(max_folds, dtype=np.int64)
     group_live = np.zeros(n_groups, dtype=np.int64)
     group_new = np.zeros(n_groups, dtype=np.int64)
-    started = np.zeros(n, dtype=np.bool_)
+    cursor = ptr[:-1].copy()  # each output's next kept weight
     touched = np.zeros(k, dtype=np.bool_)  # inputs of earlier groups
     stamp = np.full(k, -1, dtype=np.int64)  # last fold that streamed input i
-    live = np.zeros(width, dtype=np.bool_)
+    in_group = np.full(k, -1, dtype=np.int64)  # last group that had input i
     block_outputs = 0
     f = -1
     for b in range(n_blocks):
@@ -151,21 +156,20 @@ def pack_folds(mask, width, block, multipliers, dpe):
         j1 = min(n, j0 + block)
         outputs = 0
         for j in range(j0, j1):
-            if last_strip[j] >= 0:
+            if ptr[j + 1] > ptr[j]:
                 outputs += 1
         block_outputs = max(block_outputs, outputs)
         for s in range(n_strips):
             g = b * n_strips + s
-            i0 = s * width
-            i1 = min(k, i0 + width)
-            live[:] = False
+            i1 = min(k, s * width + width)
             pos = multipliers  # a group starts a new fold
             for j in range(j0, j1):
                 seg_fold = -1
                 seg_dpe = -1
-                for i in range(i0, i1):
-                    if not mask[j, i]:
-                        continue
+                c = cursor[j]
+                end = ptr[j + 1]
+                while c < end and idx[c] < i1:
+                    i = idx[c]
                     if pos == multipliers:
                         f += 1
                         f_group[f] = g
@@ -173,8 +177,7 @@ def pack_folds(mask, width, block, multipliers, dpe):
                     d = pos // dpe
                     if seg_fold != f or seg_dpe != d:
                         f_segments[f] += 1
-                        if not started[j]:
-                            started[j] = True
+                        if c == ptr[j]:
                             f_first[f] += 1
                         seg_fold = f
                         seg_dpe = d
@@ -182,23 +185,24 @@ def pack_folds(mask, width, block, multipliers, dpe):
                     if stamp[i] != f:
                         stamp[i] = f
                         f_unique[f] += 1
-                    live[i - i0] = True
+                    if in_group[i] != g:
+                        in_group[i] = g
+                        group_live[g] += 1
+                        if not touched[i]:
+                            touched[i] = True
+                            group_new[g] += 1
                     pos += 1
-                if seg_fold >= 0 and s == last_strip[j]:
+                    c += 1
+                cursor[j] = c
+                if seg_fold >= 0 and c == end:
                     f_last[seg_fold] += 1
-            for i in range(i1 - i0):
-                if live[i]:
-                    group_live[g] += 1
-                    if not touched[i0 + i]:
-                        touched[i0 + i] = True
-                        group_new[g] += 1
     live_inputs = 0
     for i in range(k):
         if touched[i]:
             live_inputs += 1
     empty = 0
     for j in range(n):
-        if last_strip[j] < 0:
+        if ptr[j + 1] == ptr[j]:
             empty += 1
     folds = f + 1
     return FlexFolds(

@@ -5,8 +5,9 @@ docstring states the packing, timing and memory rules): ``P = pe_array.rows x
 pe_array.cols`` multipliers per core in Flex-DPEs of ``min(flexible.dpe_size, P)``, a
 distribution network of ``B`` words a cycle (``flexible.distribution_bandwidth``, else the
 ifmap SRAM port's words a cycle). Per tile the strip width (``B``, ``2B``, ``4B``, ... and
-all of K) and the output block (all N, or the most outputs whose partial sums fit the ofmap
-buffer) are chosen: whichever schedule finishes first, stalls included.
+all of K, narrowest first until a width is slower than the best so far) and the output
+block (all N, or the most outputs whose partial sums fit the ofmap buffer) are chosen:
+whichever schedule finishes first, stalls included.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ class PackedWeight:
     for any number of token rows under any ``FoldPlan``."""
 
     def __init__(self, mask: np.ndarray, hw: HardwareConfig) -> None:
-        self.mask = np.ascontiguousarray(mask, dtype=bool)
-        self.n, self.k = self.mask.shape
+        self.n, self.k = mask.shape
+        self.ptr, self.idx = kf.mask_rows(mask)
         self.hw = hw
         self.multipliers = multipliers(hw)
         self.dpe = flex_dpe_size(hw)
@@ -78,7 +79,9 @@ class PackedWeight:
     def folds(self, width: int, block: int) -> kf.FlexFolds:
         key = (width, block)
         if key not in self._folds:
-            self._folds[key] = kf.pack_folds(self.mask, width, block, self.multipliers, self.dpe)
+            self._folds[key] = kf.pack_folds(
+                self.ptr, self.idx, self.k, width, block, self.multipliers, self.dpe
+            )
         return self._folds[key]
 
     def schedule(
@@ -95,14 +98,20 @@ class PackedWeight:
 
     def best(self, m: int, mem: fm.MemoryParams, plan: fm.FoldPlan) -> TileRun:
         """The fastest (strip width, output block) schedule, stalls included (ties: the
-        narrower strip, then the larger block)."""
+        narrower strip, then the larger block). Widths are tried narrowest first and the
+        search stops at the first width slower than the best so far: wider strips trade
+        rows that take more cycles for fewer partial sums, and past the balance point every
+        wider strip is slower still."""
         best_run, best_cycles = None, np.inf
         for width in self.widths():
+            improved = False
             for block in self.blocks(m, mem):
                 run = self.schedule(m, mem, plan, width, block)
                 folds = run.log.busy.shape[0]
                 done = fm.finish(run.stats.copy(), _copy(run.log), folds, run.dead_bytes, mem)
                 if done[fm.TOTAL_CYCLES] < best_cycles:
-                    best_run, best_cycles = run, done[fm.TOTAL_CYCLES]
+                    best_run, best_cycles, improved = run, done[fm.TOTAL_CYCLES], True
+            if not improved:
+                break
         assert best_run is not None
         return best_run
