@@ -80,7 +80,7 @@ def test_builtin_specs_load_and_expand():
     for name in builtin_names():
         loaded, base = load_spec(name)
         sizes[name] = len(expand(loaded, base))
-    assert sizes["block-size"] == 12
+    assert sizes["block-size"] == 13
     with pytest.raises(StudySpecError, match="unknown study"):
         load_spec("no-such-study")
 

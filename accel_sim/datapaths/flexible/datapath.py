@@ -152,6 +152,7 @@ class FlexibleDatapath(SystolicArray):
     def study_columns(self, result) -> dict[str, Any]:
         return {
             **super().study_columns(result),
+            "datapath": self.name,
             "flex_dpe_size": flex_dpe_size(self.hw),
             "distribution_bandwidth_words": distribution_bandwidth(self.hw),
         }
