@@ -46,13 +46,14 @@ def fold_cases(draw):
         draw(st.integers(1, multipliers)),  # Flex-DPE size
         draw(st.integers(1, 4)),  # token rows
         draw(st.integers(1, 8)),  # distribution bandwidth
+        draw(st.integers(1, 8)),  # load bandwidth
     )
 
 
 @SETTINGS
 @given(fold_cases())
 def test_fast_engine_equals_cycle_stepping_on_random_folds(case) -> None:
-    mask, width, block, multipliers, dpe, m, bandwidth = case
+    mask, width, block, multipliers, dpe, m, bandwidth, load = case
     folds = kf.pack_folds(*kf.mask_rows(mask), mask.shape[1], width, block, multipliers, dpe)
     naive, groups = naive_pack(mask.tolist(), width, block, multipliers, dpe)
     assert folds.group.tolist() == groups
@@ -64,9 +65,9 @@ def test_fast_engine_equals_cycle_stepping_on_random_folds(case) -> None:
     assert folds.live_inputs == int(mask.any(axis=0).sum())
     assert folds.empty_outputs == int((~mask.any(axis=1)).sum())
     levels = kf.fan_levels(dpe)
-    cycles = kf.fold_cycles(folds.nnz, folds.unique, m, bandwidth, levels)
+    cycles = kf.fold_cycles(folds.nnz, folds.unique, m, bandwidth, load, levels)
     for f, fold in enumerate(naive):
-        stepped, macs, psums = naive_fold_stepping(fold, m, bandwidth, dpe, levels)
+        stepped, macs, psums = naive_fold_stepping(fold, m, bandwidth, dpe, levels, load)
         assert stepped == cycles[f]
         assert macs == m * folds.nnz[f]
         assert psums == m * folds.segments[f]
@@ -88,7 +89,7 @@ def test_the_papers_walkthrough_of_fig_5() -> None:
     folds = kf.pack_folds(*kf.mask_rows(mask), 6, 6, 3, 8, 4)
     assert folds.nnz.tolist() == [8]  # one fold: every nonzero stationary at once
     assert folds.segments.tolist() == [4]  # output 1 spans both Flex-DPEs
-    cycles = kf.fold_cycles(folds.nnz, folds.unique, 1, 4, kf.fan_levels(4))
+    cycles = kf.fold_cycles(folds.nnz, folds.unique, 1, 4, 4, kf.fan_levels(4))
     # 2 load cycles (one Flex-DPE each), 6 distinct inputs over a 4-word bus, 1 + 2 drain
     assert cycles.tolist() == [2 + 2 + 1 + 2]
 
@@ -129,6 +130,7 @@ def bound_cases(draw):
     spec["flexible"] = {
         "dpe_size": draw(st.sampled_from([2, 8, 128])),
         "distribution_bandwidth": draw(st.sampled_from([1, 4, 16, None])),
+        "load_bandwidth": draw(st.sampled_from([1, 16, None])),
     }
     size = draw(st.sampled_from([512, 4096, 65536, 1 << 20]))
     for buffer in ("ifmap", "filter", "ofmap"):
@@ -164,13 +166,16 @@ def dense_padding(hw, k: int, n: int) -> float:
 @given(bound_cases())
 def test_no_sparse_gemm_beats_its_bound_over_the_dense_baseline(case) -> None:
     """Speedup <= g / d: d the kept fraction, g the dense packing's padding (module
-    docstring of ``tests/test_mapper.py``; for this array the slots partial folds leave)."""
+    docstring of ``tests/test_mapper.py``; for this array the slots partial folds leave). A
+    run's cycles round its stalls up to a whole cycle, so the dense run may exceed the bound
+    by that one cycle."""
     hw, m, k, n, mask = case
     density = float(mask.mean())
     if density == 0:
         return
     result = simulate(one_gemm(m, k, n, mask), hw)
-    assert result.speedup <= dense_padding(hw, k, n) / density * (1 + 1e-9)
+    bound = dense_padding(hw, k, n) / density
+    assert result.baseline.cycles <= bound * result.cycles * (1 + 1e-9) + 1
 
 
 def test_cycles_times_multipliers_cover_the_macs_and_a_wider_port_never_slows() -> None:

@@ -11,16 +11,18 @@ Flex-DPEs of ``D`` (the last one maybe smaller).
 of the (block, strip) group go onto consecutive multipliers, whatever their positions
 (SIGMA maps only nonzeros, Sec. IV-E step v, Fig. 5), ``P`` per fold; a new group starts a
 new fold. An output's kept weights on consecutive multipliers of one Flex-DPE form a
-*segment*: the FAN reduces it to one partial sum per token row. An output whose weights span
-several strips, folds or Flex-DPEs has several segments; all but its first read back and
-accumulate the partial sum so far, and its last one finishes the output.
+*segment*: the FAN reduces it to one partial sum per token row, which is added into the
+output's accumulator in the ofmap buffer (a read-modify-write; accumulators start at zero, so
+the first one reads a zero [A]: every partial sum costs the same, however many an output
+has). An output whose weights span several strips, folds or Flex-DPEs has several segments;
+its last one finishes the output.
 
 *Timing* of fold f (``fold_cycles``), with ``B`` the distinct words the distribution network
-delivers per cycle:
+delivers per cycle and ``B_load`` the stationary words it loads per cycle:
 
-- load: the fold's ``nnz`` stationary words cross the same network, ``ceil(nnz / B)``
-  cycles (Sec. IV-E step iv; the RTL's multiplier switches take the stationary value off the
-  one data bus, vmod/flexdpe.v ``i_stationary``);
+- load: the fold's ``nnz`` stationary words cross the same network first, ``ceil(nnz /
+  B_load)`` cycles (Sec. IV-E step iv; the RTL's multiplier switches take the stationary
+  value off the one data bus, vmod/flexdpe.v ``i_stationary``);
 - stream: each token row needs the fold's ``U`` distinct inputs, multicast to every
   multiplier holding a weight of that input: ``t = max(1, ceil(U / B))`` cycles a row (a
   multiplier does one MAC a cycle), rows back to back;
@@ -30,23 +32,24 @@ delivers per cycle:
   both operands, as STONNE's adder switches do (stonne/src/ASwitch.cpp), so it still leaves
   as one partial sum, L cycles after its last product.
 
-So a fold lasts ``ceil(nnz / B) + m t + 1 + L`` cycles, serially: loading shares the
+So a fold lasts ``ceil(nnz / B_load) + m t + 1 + L`` cycles, serially: loading shares the
 network with streaming, and the paper pays the reduction before the next fold (Sec. IV-A2,
 Fig. 6b). With ``S = B`` every row takes one cycle; wider strips give longer segments (fewer
 partial sums) at ``ceil(S / B)`` cycles a row. The datapath tries strip widths and keeps the
 fastest.
 
 *Memory* (``flexible_schedule``) is ``fold_memory``'s per-fold model: a fold reads ``m U``
-ifmap words, loads ``nnz`` filter words and writes ``m x segments`` partial sums, reading
-back ``m x (segments - first)``; each SRAM port's time bounds the fold (``record_fold``), so
-a narrow ofmap port is what many short segments run into. Inputs: when all the live inputs
-(m x inputs with a kept weight) fit the ifmap buffer each is fetched once, when a group
-first needs it; otherwise a group fetches its strip's live inputs when it starts (every fold
-when they overflow the buffer). The weight travels compressed, ``filter_dram_scale x K N x
-word`` bytes in all, shared among folds by their words. Finished outputs are written back
-after their last fold. A block's outputs are live while its strips go by: when ``m x`` a
-block's live outputs overflow the ofmap buffer, unfinished partial sums spill to DRAM and
-come back. Outputs without a kept weight are zeros written after the last fold.
+ifmap words, loads ``nnz`` filter words and reads and writes ``m x segments`` accumulators;
+each SRAM port's time bounds the fold (``record_fold``), so a narrow ofmap port is what many
+short segments run into. Inputs: when all the live inputs (m x inputs with a kept weight)
+fit the ifmap buffer each is fetched once, when a group first needs it; otherwise a group
+fetches its strip's live inputs when it starts, or, when those overflow the buffer, the
+share that fits stays for the group and each fold fetches the rest of the inputs it streams.
+The weight travels compressed, ``filter_dram_scale x K N x word`` bytes in all, shared among
+folds by their words. Finished outputs are written back after their last fold. A block's
+outputs are live while its strips go by: when ``m x`` a block's live outputs overflow the
+ofmap buffer, unfinished partial sums spill to DRAM and come back. Outputs without a kept
+weight are zeros written after the last fold.
 """
 
 from __future__ import annotations
@@ -61,7 +64,6 @@ from accel_sim.kernels.fold_memory import (
     N_STATS,
     OFMAP_DRAM_READ_BYTES,
     OFMAP_DRAM_WRITE_BYTES,
-    fetch_bytes,
     new_fold_log,
     record_fold,
 )
@@ -223,18 +225,18 @@ def pack_folds(ptr, idx, k, width, block, multipliers, dpe):
 
 
 @njit(**JIT_OPTIONS)
-def fold_cycles(nnz, unique, m, bandwidth, levels):
-    """Compute cycles of each fold: ``ceil(nnz / B) + m max(1, ceil(U / B)) + 1 + L``."""
+def fold_cycles(nnz, unique, m, bandwidth, load_bandwidth, levels):
+    """Compute cycles of each fold: ``ceil(nnz / B_load) + m max(1, ceil(U / B)) + 1 + L``."""
     out = np.empty(nnz.shape[0], dtype=np.int64)
     for f in range(nnz.shape[0]):
-        load = (nnz[f] + bandwidth - 1) // bandwidth
+        load = (nnz[f] + load_bandwidth - 1) // load_bandwidth
         per_row = max(1, (unique[f] + bandwidth - 1) // bandwidth)
         out[f] = load + m * per_row + 1 + levels
     return out
 
 
 @njit(**JIT_OPTIONS)
-def flexible_schedule(folds, cycles, m, k, n, bandwidth, mem, plan):
+def flexible_schedule(folds, cycles, m, k, n, bandwidth, load_bandwidth, mem, plan):
     """Per-fold memory schedule (module docstring). Returns (stats ``N_FLEX_STATS`` long,
     ``FoldLog``, folds, dead write-back bytes: the zero outputs, written after the last
     fold)."""
@@ -252,13 +254,16 @@ def flexible_schedule(folds, cycles, m, k, n, bandwidth, mem, plan):
     for f in range(n_folds):
         g = folds.group[f]
         group_start = f == 0 or folds.group[f - 1] != g
+        chunk = float(m * folds.group_live[g] * word)
         if ifmap_fits:  # every input stays once fetched: fetch what this group adds
             ifmap_load = float(m * folds.group_new[g] * word) if group_start else 0.0
-        else:
-            chunk = float(m * folds.group_live[g] * word)
-            ifmap_load = fetch_bytes(
-                group_start, False, group_start, chunk, mem.ifmap_capacity_bytes
-            )
+        elif chunk <= mem.ifmap_capacity_bytes:  # the group's inputs stay for its folds
+            ifmap_load = chunk if group_start else 0.0
+        else:  # the share that fits stays; each fold fetches the rest of what it streams
+            kept = mem.ifmap_capacity_bytes / chunk
+            ifmap_load = (1.0 - kept) * m * folds.unique[f] * word
+            if group_start:
+                ifmap_load += mem.ifmap_capacity_bytes
         filter_load = folds.nnz[f] * word * ratio * mem.filter_dram_scale
         if plan.ifmap_on_chip:
             ifmap_load = 0.0
@@ -266,7 +271,7 @@ def flexible_schedule(folds, cycles, m, k, n, bandwidth, mem, plan):
             filter_load = 0.0
         segments = folds.segments[f]
         psum_words = m * segments
-        psum_reads = float(m * (segments - folds.first[f]))
+        psum_reads = float(psum_words)  # every partial sum read-modify-writes its accumulator
         if not plan.outputs_on_chip:
             log.writeback[f] = m * folds.last[f] * word
         if not psums_fit:
@@ -277,8 +282,7 @@ def flexible_schedule(folds, cycles, m, k, n, bandwidth, mem, plan):
             stats[OFMAP_DRAM_READ_BYTES] += back
         stats[STATIONARY_WORDS] += folds.nnz[f]
         stats[SEGMENTS] += segments
-        load = (folds.nnz[f] + bandwidth - 1) // bandwidth
-        stats[LOAD_CYCLES] += load
+        stats[LOAD_CYCLES] += (folds.nnz[f] + load_bandwidth - 1) // load_bandwidth
         stats[STREAM_CYCLES] += m * max(1, (folds.unique[f] + bandwidth - 1) // bandwidth)
         stats[STRIP_SUM] += folds.width
         stats[BLOCK_SUM] += min(folds.block, n)

@@ -22,7 +22,7 @@ __all__ = ["FlexibleArray"]
 
 
 class FlexibleArray(SpecModel):
-    """Flex-DPE size and the distribution network's bandwidth."""
+    """Flex-DPE size and the distribution network's bandwidths."""
 
     # Multipliers per Flex-DPE, each with a Benes network of 2 log2(k) + 1 levels of k 2x2
     # switches and a FAN of k - 1 adders (log2(k) levels). [P] Sec. V, Fig. 9: 128 is the
@@ -33,3 +33,7 @@ class FlexibleArray(SpecModel):
     # operand. [P] Sec. V / VI-A: 128 words per cycle for 16,384 multipliers, equal to the
     # 128x128 TPU's input bandwidth. None: the ifmap SRAM port's words per cycle [A].
     distribution_bandwidth: int | None = Field(default=None, gt=0, le=1 << 20, strict=True)
+    # Stationary words loaded per cycle. [P] Sec. IV-E step iv: a bus as wide as a Flex-DPE
+    # fills one Flex-DPE a cycle; Sec. VI-A lets the streaming side be wider than that in the
+    # evaluation. None: the distribution bandwidth (one network carries both).
+    load_bandwidth: int | None = Field(default=None, gt=0, le=1 << 20, strict=True)

@@ -4,8 +4,9 @@
 ``naive_pack`` places the kept weights group by group (block of outputs, then strip of
 inputs), output by output, on consecutive multipliers; ``naive_fold_stats`` reads every
 per-fold count off those lists. ``naive_fold_stepping`` steps one fold through its
-pipeline: the distribution network delivers at most ``bandwidth`` words a cycle (first the
-stationary words, then each token row's distinct inputs, rows back to back); a multiplier
+pipeline: the distribution network first loads the stationary words, ``load_bandwidth`` a
+cycle, then delivers each token row's distinct inputs, at most ``bandwidth`` a cycle, rows
+back to back; a multiplier
 multiplies the cycle after its input arrives; a segment's partial sum is complete once all
 its products of that row are in, and leaves the FAN ``levels`` cycles later.
 """
@@ -79,8 +80,10 @@ def naive_group_inputs(mask, width, block):
     return out
 
 
-def naive_fold_stepping(fold, m, bandwidth, dpe, levels):
-    """(cycles, MACs, partial sums) of one fold, stepped cycle by cycle."""
+def naive_fold_stepping(fold, m, bandwidth, dpe, levels, load_bandwidth=None):
+    """(cycles, MACs, partial sums) of one fold, stepped cycle by cycle (stationary words
+    load ``load_bandwidth`` a cycle, ``bandwidth`` when None)."""
+    load_bandwidth = bandwidth if load_bandwidth is None else load_bandwidth
     inputs = sorted({i for _, _, i in fold})
     segment_of = {}
     sizes = {}
@@ -112,7 +115,7 @@ def naive_fold_stepping(fold, m, bandwidth, dpe, levels):
         multiplying = []
         # the distribution network: stationary words first, then token rows
         if to_load:
-            to_load -= min(bandwidth, to_load)
+            to_load -= min(load_bandwidth, to_load)
         elif row < m:
             batch = inputs[sent : sent + bandwidth]
             for i in batch:

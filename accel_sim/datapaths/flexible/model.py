@@ -4,10 +4,11 @@
 docstring states the packing, timing and memory rules): ``P = pe_array.rows x
 pe_array.cols`` multipliers per core in Flex-DPEs of ``min(flexible.dpe_size, P)``, a
 distribution network of ``B`` words a cycle (``flexible.distribution_bandwidth``, else the
-ifmap SRAM port's words a cycle). Per tile the strip width (``B``, ``2B``, ``4B``, ... and
-all of K, narrowest first until a width is slower than the best so far) and the output
-block (all N, or the most outputs whose partial sums fit the ofmap buffer) are chosen:
-whichever schedule finishes first, stalls included.
+ifmap SRAM port's words a cycle) that loads ``flexible.load_bandwidth`` stationary words a
+cycle (else ``B``). Per tile the strip width (``B``, ``2B``, ``4B``, ... narrowest first
+until a width is slower than the best so far, and all of K) and the output block (all N, or
+the most outputs whose partial sums fit the ofmap buffer) are chosen: whichever schedule
+finishes first, stalls included.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from accel_sim.kernels import fold_memory as fm
 from accel_sim.mapping.compose import TileRun
 from accel_sim.spec import HardwareConfig
 
-__all__ = ["PackedWeight", "distribution_bandwidth", "flex_dpe_size", "multipliers"]
+__all__ = [
+    "PackedWeight",
+    "distribution_bandwidth",
+    "flex_dpe_size",
+    "load_bandwidth",
+    "multipliers",
+]
 
 
 def multipliers(hw: HardwareConfig) -> int:
@@ -40,6 +47,12 @@ def distribution_bandwidth(hw: HardwareConfig) -> int:
     return max(1, int(hw.sram.ifmap.bytes_per_cycle // hw.word_bytes))
 
 
+def load_bandwidth(hw: HardwareConfig) -> int:
+    """Stationary words loaded per cycle."""
+    given = hw.flexible_array.load_bandwidth
+    return given if given is not None else distribution_bandwidth(hw)
+
+
 def _copy(log: fm.FoldLog) -> fm.FoldLog:
     return fm.FoldLog(*(part.copy() for part in log))
 
@@ -55,6 +68,7 @@ class PackedWeight:
         self.multipliers = multipliers(hw)
         self.dpe = flex_dpe_size(hw)
         self.bandwidth = distribution_bandwidth(hw)
+        self.load_bandwidth = load_bandwidth(hw)
         self.levels = kf.fan_levels(self.dpe)
         self._folds: dict[tuple[int, int], kf.FlexFolds] = {}
 
@@ -90,20 +104,26 @@ class PackedWeight:
         """The fold schedule of ``m`` token rows at strip ``width`` and output ``block``,
         stalls not yet known."""
         folds = self.folds(width, block)
-        cycles = kf.fold_cycles(folds.nnz, folds.unique, m, self.bandwidth, self.levels)
+        cycles = kf.fold_cycles(
+            folds.nnz, folds.unique, m, self.bandwidth, self.load_bandwidth, self.levels
+        )
         stats, log, _, dead = kf.flexible_schedule(
-            folds, cycles, m, self.k, self.n, self.bandwidth, mem, plan
+            folds, cycles, m, self.k, self.n, self.bandwidth, self.load_bandwidth, mem, plan
         )
         return TileRun(stats, log, dead, float(stats[kf.STATIONARY_WORDS] * m))
 
     def best(self, m: int, mem: fm.MemoryParams, plan: fm.FoldPlan) -> TileRun:
         """The fastest (strip width, output block) schedule, stalls included (ties: the
-        narrower strip, then the larger block). Widths are tried narrowest first and the
-        search stops at the first width slower than the best so far: wider strips trade
-        rows that take more cycles for fewer partial sums, and past the balance point every
-        wider strip is slower still."""
+        narrower strip, then the larger block). Widths ``B, 2B, ...`` are tried narrowest
+        first until one is slower than the best so far (wider strips trade rows that take
+        more cycles for fewer partial sums; past the balance point wider ones are slower
+        still); the whole of K (each output's weights in one strip) is always tried."""
         best_run, best_cycles = None, np.inf
-        for width in self.widths():
+        widths = self.widths()
+        past_balance = False
+        for width in widths:
+            if past_balance and width != widths[-1]:
+                continue  # only K is left to try
             improved = False
             for block in self.blocks(m, mem):
                 run = self.schedule(m, mem, plan, width, block)
@@ -111,7 +131,6 @@ class PackedWeight:
                 done = fm.finish(run.stats.copy(), _copy(run.log), folds, run.dead_bytes, mem)
                 if done[fm.TOTAL_CYCLES] < best_cycles:
                     best_run, best_cycles, improved = run, done[fm.TOTAL_CYCLES], True
-            if not improved:
-                break
+            past_balance = past_balance or not improved
         assert best_run is not None
         return best_run
