@@ -11,11 +11,9 @@ Flex-DPEs of ``D`` (the last one maybe smaller).
 of the (block, strip) group go onto consecutive multipliers, whatever their positions
 (SIGMA maps only nonzeros, Sec. IV-E step v, Fig. 5), ``P`` per fold; a new group starts a
 new fold. An output's kept weights on consecutive multipliers of one Flex-DPE form a
-*segment*: the FAN reduces it to one partial sum per token row, which is added into the
-output's accumulator in the ofmap buffer (a read-modify-write; accumulators start at zero, so
-the first one reads a zero [A]: every partial sum costs the same, however many an output
-has). An output whose weights span several strips, folds or Flex-DPEs has several segments;
-its last one finishes the output.
+*segment*: the FAN reduces it to one partial sum per token row. An output whose weights span
+several strips, folds or Flex-DPEs has several segments; all but its first read back and
+accumulate the partial sum so far in the ofmap buffer, and its last one finishes the output.
 
 *Timing* of fold f (``fold_cycles``), with ``B`` the distinct words the distribution network
 delivers per cycle and ``B_load`` the stationary words it loads per cycle:
@@ -39,8 +37,8 @@ partial sums) at ``ceil(S / B)`` cycles a row. The datapath tries strip widths a
 fastest.
 
 *Memory* (``flexible_schedule``) is ``fold_memory``'s per-fold model: a fold reads ``m U``
-ifmap words, loads ``nnz`` filter words and reads and writes ``m x segments`` accumulators;
-each SRAM port's time bounds the fold (``record_fold``), so a narrow ofmap port is what many
+ifmap words, loads ``nnz`` filter words and writes ``m x segments`` partial sums, reading
+back ``m x (segments - first)``; each SRAM port's time bounds the fold (``record_fold``), so a narrow ofmap port is what many
 short segments run into. Inputs: when all the live inputs (m x inputs with a kept weight)
 fit the ifmap buffer each is fetched once, when a group first needs it; otherwise a group
 fetches its strip's live inputs when it starts, or, when those overflow the buffer, the
@@ -271,7 +269,7 @@ def flexible_schedule(folds, cycles, m, k, n, bandwidth, load_bandwidth, mem, pl
             filter_load = 0.0
         segments = folds.segments[f]
         psum_words = m * segments
-        psum_reads = float(psum_words)  # every partial sum read-modify-writes its accumulator
+        psum_reads = float(m * (segments - folds.first[f]))
         if not plan.outputs_on_chip:
             log.writeback[f] = m * folds.last[f] * word
         if not psums_fit:
