@@ -73,6 +73,20 @@ def test_fast_engine_equals_cycle_stepping_on_random_folds(case) -> None:
         assert psums == m * folds.segments[f]
 
 
+@SETTINGS
+@given(
+    st.integers(1, 12), st.integers(1, 12), st.integers(1, 12), st.integers(1, 12),
+    st.integers(1, 20), st.integers(1, 20),
+)  # fmt: skip
+def test_dense_packing_equals_packing_an_all_ones_mask(n, k, width, block, multipliers, dpe):
+    width, block, dpe = min(width, k), min(block, n), min(dpe, multipliers)
+    ones = np.ones((n, k), dtype=bool)
+    masked = kf.pack_folds(*kf.mask_rows(ones), k, width, block, multipliers, dpe)
+    dense = kf.pack_dense_folds(n, k, width, block, multipliers, dpe)
+    for field, value in zip(kf.FlexFolds._fields, masked, strict=True):
+        assert np.array_equal(np.asarray(value), np.asarray(getattr(dense, field))), field
+
+
 def test_fan_levels_are_log2_of_the_flex_dpe() -> None:
     assert [kf.fan_levels(d) for d in (1, 2, 3, 4, 5, 128, 129)] == [0, 1, 2, 2, 3, 7, 8]
 
@@ -149,7 +163,7 @@ def bound_cases(draw):
 def dense_padding(hw, k: int, n: int) -> float:
     """The most slots any dense packing wastes: over every strip width and output block the
     array can pick, ``sum over groups of ceil(group words / P) P / (K N)``."""
-    weight = PackedWeight(np.ones((n, k), dtype=bool), hw)
+    weight = PackedWeight(None, hw, (n, k))
     blocks = {n} | {1 << e for e in range(n.bit_length()) if 1 << e < n}
     worst = 1.0
     for width in weight.widths():

@@ -38,16 +38,19 @@ fastest.
 
 *Memory* (``flexible_schedule``) is ``fold_memory``'s per-fold model: a fold reads ``m U``
 ifmap words, loads ``nnz`` filter words and writes ``m x segments`` partial sums, reading
-back ``m x (segments - first)``; each SRAM port's time bounds the fold (``record_fold``), so a narrow ofmap port is what many
-short segments run into. Inputs: when all the live inputs (m x inputs with a kept weight)
-fit the ifmap buffer each is fetched once, when a group first needs it; otherwise a group
-fetches its strip's live inputs when it starts, or, when those overflow the buffer, the
-share that fits stays for the group and each fold fetches the rest of the inputs it streams.
-The weight travels compressed, ``filter_dram_scale x K N x word`` bytes in all, shared among
-folds by their words. Finished outputs are written back after their last fold. A block's
-outputs are live while its strips go by: when ``m x`` a block's live outputs overflow the
-ofmap buffer, unfinished partial sums spill to DRAM and come back. Outputs without a kept
-weight are zeros written after the last fold.
+back ``m x (segments - first)``; each SRAM port's time bounds the fold (``record_fold``), so
+a narrow ofmap port is what many short segments run into. Inputs: when all the live inputs
+(m x inputs with a kept weight) fit the ifmap buffer each is fetched once, when a group
+first needs it; otherwise a group fetches its strip's live inputs when it starts, or, when
+those overflow the buffer, the share that fits stays for the group and each fold fetches
+the rest of the inputs it streams. The weight travels compressed, ``filter_dram_scale x K N
+x word`` bytes in all, shared among folds by their words. Finished outputs are written back
+after their last fold. A block's outputs are live while its strips go by: when ``m x`` a
+block's live outputs overflow the ofmap buffer, unfinished partial sums spill to DRAM and
+come back. Outputs without a kept weight are zeros written after the last fold.
+
+``pack_dense_folds`` gives ``pack_folds``'s result for an all-ones mask without building it
+(dense baselines and attention GEMMs of any size).
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ __all__ = [
     "flexible_schedule",
     "fold_cycles",
     "mask_rows",
+    "pack_dense_folds",
     "pack_folds",
 ]
 
@@ -217,6 +221,81 @@ def pack_folds(ptr, idx, k, width, block, multipliers, dpe):
         live_inputs,
         block_outputs,
         empty,
+        width,
+        block,
+    )
+
+
+@njit(**JIT_OPTIONS)
+def _segments(p0, p1, dpe):
+    """Flex-DPEs that fold positions ``[p0, p1)`` touch."""
+    return (p1 - 1) // dpe - p0 // dpe + 1
+
+
+@njit(**JIT_OPTIONS)
+def pack_dense_folds(n, k, width, block, multipliers, dpe):
+    """``pack_folds`` of an all-ones ``[n, k]`` mask without the mask: each group's outputs
+    lie back to back, a strip's ``w`` inputs each, so every count is arithmetic."""
+    n_strips = (k + width - 1) // width
+    n_blocks = (n + block - 1) // block
+    n_groups = n_blocks * n_strips
+    max_folds = 0
+    for b in range(n_blocks):
+        outputs = min(n, b * block + block) - b * block
+        for s in range(n_strips):
+            w = min(k, s * width + width) - s * width
+            max_folds += (outputs * w + multipliers - 1) // multipliers
+    f_group = np.zeros(max_folds, dtype=np.int64)
+    f_nnz = np.zeros(max_folds, dtype=np.int64)
+    f_unique = np.zeros(max_folds, dtype=np.int64)
+    f_segments = np.zeros(max_folds, dtype=np.int64)
+    f_first = np.zeros(max_folds, dtype=np.int64)
+    f_last = np.zeros(max_folds, dtype=np.int64)
+    group_live = np.zeros(n_groups, dtype=np.int64)
+    group_new = np.zeros(n_groups, dtype=np.int64)
+    f = 0
+    for b in range(n_blocks):
+        outputs = min(n, b * block + block) - b * block
+        for s in range(n_strips):
+            g = b * n_strips + s
+            w = min(k, s * width + width) - s * width
+            group_live[g] = w
+            if b == 0:
+                group_new[g] = w
+            words = outputs * w
+            for start in range(0, words, multipliers):
+                stop = min(words, start + multipliers)
+                f_group[f] = g
+                f_nnz[f] = stop - start
+                j_first, j_last = start // w, (stop - 1) // w
+                tail, head = start % w, (stop - 1) % w + 1
+                if j_first == j_last:
+                    f_unique[f] = head - tail
+                elif j_last == j_first + 1 and head < tail:
+                    f_unique[f] = w - tail + head
+                else:
+                    f_unique[f] = w
+                for j in range(j_first, j_last + 1):
+                    p0 = max(start, j * w) - start
+                    p1 = min(stop, j * w + w) - start
+                    f_segments[f] += _segments(p0, p1, dpe)
+                    if s == 0 and j * w >= start:
+                        f_first[f] += 1
+                    if s == n_strips - 1 and j * w + w <= stop:
+                        f_last[f] += 1
+                f += 1
+    return FlexFolds(
+        f_group,
+        f_nnz,
+        f_unique,
+        f_segments,
+        f_first,
+        f_last,
+        group_live,
+        group_new,
+        k,
+        min(block, n),
+        0,
         width,
         block,
     )

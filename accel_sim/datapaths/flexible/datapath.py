@@ -117,11 +117,9 @@ class FlexibleDatapath(SystolicArray):
         def run(m_rows, n_start, n_stop, plan, mem):
             weight = weights.get((n_start, n_stop))
             if weight is None:
-                if mask is None:
-                    part = np.ones((n_stop - n_start, op.k), dtype=bool)
-                else:
-                    part = mask[n_start:n_stop]
-                weight = weights[(n_start, n_stop)] = PackedWeight(part, hw)
+                part = None if mask is None else mask[n_start:n_stop]
+                weight = PackedWeight(part, hw, (n_stop - n_start, op.k))
+                weights[(n_start, n_stop)] = weight
             return weight.best(m_rows, mem, plan)
 
         return run

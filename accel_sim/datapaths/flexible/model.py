@@ -58,12 +58,20 @@ def _copy(log: fm.FoldLog) -> fm.FoldLog:
 
 
 class PackedWeight:
-    """A keep-mask ``[N, K]`` on ``hw``'s flexible array, packed once per strip width and run
-    for any number of token rows under any ``FoldPlan``."""
+    """A keep-mask ``[N, K]`` (None: every weight of an ``shape`` weight kept) on ``hw``'s
+    flexible array, packed once per strip width and output block and run for any number of
+    token rows under any ``FoldPlan``."""
 
-    def __init__(self, mask: np.ndarray, hw: HardwareConfig) -> None:
-        self.n, self.k = mask.shape
-        self.ptr, self.idx = kf.mask_rows(mask)
+    def __init__(
+        self, mask: np.ndarray | None, hw: HardwareConfig, shape: tuple[int, int] | None = None
+    ) -> None:
+        if mask is None:
+            assert shape is not None, "a dense weight needs its shape"
+            self.n, self.k = shape
+            self.ptr = self.idx = None
+        else:
+            self.n, self.k = mask.shape
+            self.ptr, self.idx = kf.mask_rows(mask)
         self.hw = hw
         self.multipliers = multipliers(hw)
         self.dpe = flex_dpe_size(hw)
@@ -93,9 +101,14 @@ class PackedWeight:
     def folds(self, width: int, block: int) -> kf.FlexFolds:
         key = (width, block)
         if key not in self._folds:
-            self._folds[key] = kf.pack_folds(
-                self.ptr, self.idx, self.k, width, block, self.multipliers, self.dpe
-            )
+            if self.ptr is None:
+                self._folds[key] = kf.pack_dense_folds(
+                    self.n, self.k, width, block, self.multipliers, self.dpe
+                )
+            else:
+                self._folds[key] = kf.pack_folds(
+                    self.ptr, self.idx, self.k, width, block, self.multipliers, self.dpe
+                )
         return self._folds[key]
 
     def schedule(
