@@ -54,7 +54,9 @@ def pareto_mask(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
 
 
 def _series_label(row: pd.Series) -> str:
-    return f"{row['pattern_family']} ({row['zero_handling']})"
+    label = f"{row['pattern_family']} ({row['zero_handling']})"
+    datapath = row.get("datapath")  # datapaths that name themselves in their study columns
+    return f"{label} {datapath}" if isinstance(datapath, str) else label
 
 
 def plot_throughput_vs_compression(frame: pd.DataFrame, ax: Axes | None = None) -> Axes:

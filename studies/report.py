@@ -18,6 +18,7 @@ _FORMATS: dict[str, tuple[str, Any]] = {
     "label": ("design point", str),
     "pattern": ("pattern", str),
     "zero_handling": ("sparse mode", str),
+    "datapath": ("datapath", str),  # named by datapaths that add it to their study columns
     "sparsity": ("sparsity", lambda v: f"{v:.2f}"),
     "weight_density": ("weight density", lambda v: f"{v:.3f}"),
     "compression_ratio": ("compression [x]", lambda v: f"{v:.1f}"),
@@ -47,6 +48,7 @@ _KEY_COLUMNS = {
     "block-size": [
         "pattern",
         "zero_handling",
+        "datapath",
         "sparsity",
         "weight_density",
         "speedup",
@@ -58,6 +60,7 @@ _KEY_COLUMNS = {
     "compression": [
         "pattern",
         "zero_handling",
+        "datapath",
         "compression_ratio",
         "sequences_per_s",
         "baseline_sequences_per_s",
@@ -95,6 +98,8 @@ def key_table(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     table = frame.copy()
     if "label" in table and len(table):
         table["label"] = short_labels(table["label"])
+    if "datapath" in table:
+        table["datapath"] = table["datapath"].fillna("")
     if "compression_ratio" in table and "baseline_sequences_per_s" in table:
         table["ideal_sequences_per_s"] = (
             table["baseline_sequences_per_s"] * table["compression_ratio"]

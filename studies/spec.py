@@ -373,6 +373,8 @@ def point_label(point: dict) -> str:
         parts.append(f"{hw['dram']['bandwidth_bytes_per_s'] / 1e9:g}GB/s")
     if "sparse.zero_handling" in params:
         parts.append(str(hw["sparse"]["zero_handling"]))
+    if "datapath" in params:
+        parts.append(str(hw.get("datapath", "systolic")))
     if any(k == "crossbar" or k.startswith("crossbar.") for k in params):  # datapath: crossbar
         parts.append(f"xbar {hw['crossbar']['rows']}x{hw['crossbar']['cols']}")
     if "mapping.execution" in params:

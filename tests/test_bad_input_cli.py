@@ -358,10 +358,12 @@ CASES: dict[str, tuple[Args, tuple[str, ...]]] = {
         ("sparse.skip_granularity",)),
     "hw: unknown kind": (
         lambda ws: simulate(hw=_hw(HW, kind="quantum")(ws)),
-        ("kind: 'quantum'", "datapath: one of systolic, pe-array, outer-product, crossbar")),
+        ("kind: 'quantum'",
+         "datapath: one of systolic, pe-array, outer-product, flexible, crossbar")),
     "hw: unknown datapath": (
         lambda ws: simulate(hw=_hw(HW, datapath="quantum")(ws)),
-        ("datapath: 'quantum'", "expected one of systolic, pe-array, outer-product, crossbar")),
+        ("datapath: 'quantum'",
+         "expected one of systolic, pe-array, outer-product, flexible, crossbar")),
     "hw: zero handling the datapath lacks": (
         lambda ws: simulate(hw=_hw(HW, datapath="pe-array", sparse={"zero_handling": "nm"})(ws)),
         ("sparse.zero_handling 'nm' is not available on datapath 'pe-array'",

@@ -111,10 +111,10 @@ CASES: dict[str, Case] = {
         ("pe_array: required field is missing", "dram: required field is missing")),
     "hw dict: kind not a string": (
         lambda tmp, a: hardware_from_dict({"kind": 3}, "x.yaml"), HardwareConfigError,
-        ("kind: 3", "datapath: one of systolic, pe-array, outer-product, crossbar")),
+        ("kind: 3", "datapath: one of systolic, pe-array, outer-product, flexible, crossbar")),
     "hw dict: datapath not a string": (
         lambda tmp, a: hardware_from_dict({"datapath": [1]}, "x.yaml"), HardwareConfigError,
-        ("datapath: [1]", "expected one of systolic, pe-array, outer-product, crossbar")),
+        ("datapath: [1]", "expected one of systolic, pe-array, outer-product, flexible, crossbar")),
     "hw dict: crossbar tiles a float": (
         lambda tmp, a: hardware_from_dict({"kind": "crossbar", "name": "c", "tiles": 1.5,
                                            "dram": {"bandwidth_bytes_per_s": 1e9,

@@ -50,8 +50,9 @@ def write_yaml(path: Path, data: object) -> Path:
 
 def test_every_preset_is_listed() -> None:
     crossbar_presets = ["isaac-crossbar"]  # datapath: crossbar
+    flexible_presets = ["sigma-1024"]  # datapath: flexible
     listed = [*EXPECTED_PRESETS, *SPARSE_PRESETS.values(), *PE_ARRAY_PRESETS, *crossbar_presets,
-              *OUTER_PRODUCT_PRESETS]  # fmt: skip
+              *OUTER_PRODUCT_PRESETS, *flexible_presets]  # fmt: skip
     assert sorted(listed) == list_presets()
 
 
@@ -69,6 +70,7 @@ def test_presets_name_their_datapath() -> None:
     assert load_hardware("eie-64pe").sparse.zero_handling == "skipping"
     assert load_hardware("isaac-crossbar").datapath == "crossbar"
     assert load_hardware("dual-side-32x32").datapath == "outer-product"
+    assert load_hardware("sigma-1024").datapath == "flexible"
 
 
 def test_older_spellings_still_load_as_the_named_datapath() -> None:

@@ -80,7 +80,7 @@ def test_builtin_specs_load_and_expand():
     for name in builtin_names():
         loaded, base = load_spec(name)
         sizes[name] = len(expand(loaded, base))
-    assert sizes["block-size"] == 13  # 12 systolic points and the outer-product array
+    assert sizes["block-size"] == 14  # 12 systolic points, the outer-product and flexible arrays
     with pytest.raises(StudySpecError, match="unknown study"):
         load_spec("no-such-study")
 

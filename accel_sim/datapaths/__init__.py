@@ -4,13 +4,14 @@
   skipping, N:M mode);
 - ``pe_array``: the unstructured-sparse PE array (EIE / SparTen style);
 - ``outer_product``: the dual-side sparse outer-product array (DSTC style);
+- ``flexible``: the SIGMA-style flexible array (Flex-DPEs, multicast distribution, FAN);
 - ``crossbar``: ReRAM crossbar chips (ISAAC class).
 
 ``array`` holds what the array datapaths share. Importing this package registers every
 datapath; ``datapath_for(spec)`` returns the one that runs a chip.
 """
 
-from accel_sim.datapaths import crossbar, outer_product, pe_array, systolic
+from accel_sim.datapaths import crossbar, flexible, outer_product, pe_array, systolic
 from accel_sim.datapaths.base import REGISTRY, Datapath, datapath_for, register
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Datapath",
     "crossbar",
     "datapath_for",
+    "flexible",
     "outer_product",
     "pe_array",
     "register",

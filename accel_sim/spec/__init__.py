@@ -1,7 +1,8 @@
 """The hardware spec: validated data in SI units, one module per concern.
 
 - ``units``: quantity strings at the edges (``"64 KiB"``, ``"1 GHz"``) and the unit types;
-- ``array_chip``: array chips (``datapath`` systolic or pe-array);
+- ``array_chip``: array chips (``datapath`` systolic, pe-array or flexible; the flexible
+  array's own section is ``flexible_array``);
 - ``crossbar_chip``: ReRAM crossbar chips (``datapath: crossbar``);
 - ``dram``, ``cost_tables``: the parts they share or price;
 - ``loading``: YAML files, presets, one clear error per bad input.
@@ -22,6 +23,7 @@ from accel_sim.spec.array_chip import (
 )
 from accel_sim.spec.crossbar_chip import CrossbarChipConfig
 from accel_sim.spec.dram import Dram
+from accel_sim.spec.flexible_array import FlexibleArray
 from accel_sim.spec.loading import (
     DATAPATHS,
     ChipConfig,
@@ -40,6 +42,7 @@ __all__ = [
     "Dataflow",
     "Dram",
     "FifoArray",
+    "FlexibleArray",
     "HardwareConfig",
     "HardwareConfigError",
     "PEArray",

@@ -9,6 +9,8 @@
 - ``outer-product``: a dual-side sparse outer-product array (DSTC style): bitmap-coded
   activations and weights, nonzero pairs multiplied as outer products and merged into an
   accumulation buffer; its own parameters are the ``outer_product`` section.
+- ``flexible``: a SIGMA-style flexible array (``rows x cols`` multipliers in Flex-DPEs with
+  a multicast distribution network and a forwarding adder network; section ``flexible``).
 
 How sparse the weights are belongs to the workload (masks); what the datapath does with the
 zeros (``sparse.zero_handling``) and how weights are stored (``sparse.weight_format``) belong
@@ -25,10 +27,11 @@ from pydantic import Field, field_validator, model_serializer, model_validator
 
 from accel_sim.spec.cost_tables import AreaTable, EnergyTable, LeakageTable
 from accel_sim.spec.dram import Dram
+from accel_sim.spec.flexible_array import FlexibleArray
 from accel_sim.spec.outer_product import OuterProductSpec
 from accel_sim.spec.units import Bytes, Hertz, SpecModel
 
-ARRAY_DATAPATHS = ("systolic", "pe-array", "outer-product")
+ARRAY_DATAPATHS = ("systolic", "pe-array", "outer-product", "flexible")
 
 
 class Dataflow(StrEnum):
@@ -111,6 +114,7 @@ ZERO_HANDLING_BY_DATAPATH = {
     "systolic": frozenset(ZeroHandling),
     "pe-array": frozenset({ZeroHandling.NONE, ZeroHandling.SKIPPING}),
     "outer-product": frozenset({ZeroHandling.NONE, ZeroHandling.SKIPPING}),
+    "flexible": frozenset({ZeroHandling.NONE, ZeroHandling.SKIPPING}),
 }
 
 
@@ -198,13 +202,13 @@ class FifoArray(SpecModel):
 
 
 class HardwareConfig(SpecModel):
-    """An array chip (``datapath`` systolic, pe-array or outer-product): ``cores`` copies of
-    the array, each with its own ``sram`` buffers, behind an optional shared
+    """An array chip (``datapath`` systolic, pe-array, outer-product or flexible): ``cores``
+    copies of the array, each with its own ``sram`` buffers, behind an optional shared
     ``global_buffer`` and shared DRAM."""
 
     name: str = Field(min_length=1)
     description: str = ""
-    datapath: Literal["systolic", "pe-array", "outer-product"] = "systolic"
+    datapath: Literal["systolic", "pe-array", "outer-product", "flexible"] = "systolic"
     pe_array: PEArray
     sram: Sram
     dram: Dram
@@ -220,6 +224,8 @@ class HardwareConfig(SpecModel):
     area: AreaTable = AreaTable()
     # datapath: outer-product only (None there means the defaults); not dumped when None.
     outer_product: OuterProductSpec | None = None
+    # datapath flexible only (None there: the defaults); left out of other chips' dumps.
+    flexible: FlexibleArray | None = None
 
     @model_validator(mode="after")
     def _zero_handling_fits_datapath(self) -> HardwareConfig:
@@ -254,6 +260,19 @@ class HardwareConfig(SpecModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _flexible_section_fits_datapath(self) -> HardwareConfig:
+        if self.flexible is not None and self.datapath != "flexible":
+            raise ValueError(
+                f"flexible: this section is for datapath 'flexible', not {self.datapath!r}"
+            )
+        if self.datapath == "flexible" and self.pe_array.dataflow != Dataflow.WEIGHT_STATIONARY:
+            raise ValueError(
+                "pe_array.dataflow: datapath 'flexible' keeps the weights stationary: "
+                f"expected 'ws', got {self.pe_array.dataflow.value!r}"
+            )
+        return self
+
     @model_serializer(mode="wrap")
     def _omit_defaults_of_other_datapaths(self, handler):
         """A systolic chip is dumped without ``datapath``, without the PE array's untouched
@@ -266,7 +285,14 @@ class HardwareConfig(SpecModel):
             data.pop("fifo_array", None)
         if data.get("outer_product", False) is None:
             del data["outer_product"]
+        if data.get("flexible", ...) is None:
+            del data["flexible"]
         return data
+
+    @property
+    def flexible_array(self) -> FlexibleArray:
+        """The ``flexible`` section, defaults when it is left out."""
+        return self.flexible if self.flexible is not None else FlexibleArray()
 
     @property
     def word_bytes(self) -> int:

@@ -1,11 +1,11 @@
 """Hardware specs from YAML files, preset names and mappings; one clear error per bad input.
 
 A mapping's ``datapath`` picks its spec class: ``crossbar`` is a ReRAM crossbar chip
-(``CrossbarChipConfig``), ``systolic`` (the default), ``pe-array`` and ``outer-product`` are
-array chips (``HardwareConfig``). Two older spellings are still read: ``kind: crossbar`` for
-``datapath: crossbar``, and ``sparse.zero_handling: unstructured-pe`` for ``datapath:
-pe-array`` with ``zero_handling: skipping`` (the EIE-style array used to be a zero-handling
-mode of the systolic array).
+(``CrossbarChipConfig``), ``systolic`` (the default), ``pe-array``, ``outer-product`` and
+``flexible`` are array chips (``HardwareConfig``). Two older spellings are still read: ``kind:
+crossbar`` for ``datapath: crossbar``, and ``sparse.zero_handling: unstructured-pe`` for
+``datapath: pe-array`` with ``zero_handling: skipping`` (the EIE-style array used to be a
+zero-handling mode of the systolic array).
 """
 
 from __future__ import annotations

@@ -1,0 +1,149 @@
+"""One weight on the flexible array: its folds per strip width, and the fastest schedule.
+
+``PackedWeight`` unpacks the spec into the kernels of ``accel_sim.kernels.flexible`` (whose
+docstring states the packing, timing and memory rules): ``P = pe_array.rows x
+pe_array.cols`` multipliers per core in Flex-DPEs of ``min(flexible.dpe_size, P)``, a
+distribution network of ``B`` words a cycle (``flexible.distribution_bandwidth``, else the
+ifmap SRAM port's words a cycle) that loads ``flexible.load_bandwidth`` stationary words a
+cycle (else ``B``). Per tile the strip width (``B``, ``2B``, ``4B``, ... narrowest first
+until a width is slower than the best so far, and all of K) and the output block (all N, or
+the most outputs whose partial sums fit the ofmap buffer) are chosen: whichever schedule
+finishes first, stalls included.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from accel_sim.kernels import flexible as kf
+from accel_sim.kernels import fold_memory as fm
+from accel_sim.mapping.compose import TileRun
+from accel_sim.spec import HardwareConfig
+
+__all__ = [
+    "PackedWeight",
+    "distribution_bandwidth",
+    "flex_dpe_size",
+    "load_bandwidth",
+    "multipliers",
+]
+
+
+def multipliers(hw: HardwareConfig) -> int:
+    """Multipliers of one core (``pe_array.rows x pe_array.cols``)."""
+    return hw.pe_array.rows * hw.pe_array.cols
+
+
+def flex_dpe_size(hw: HardwareConfig) -> int:
+    """Multipliers per Flex-DPE (a core smaller than ``flexible.dpe_size`` is one Flex-DPE)."""
+    return min(hw.flexible_array.dpe_size, multipliers(hw))
+
+
+def distribution_bandwidth(hw: HardwareConfig) -> int:
+    """Distinct words the distribution network delivers per cycle."""
+    given = hw.flexible_array.distribution_bandwidth
+    if given is not None:
+        return given
+    return max(1, int(hw.sram.ifmap.bytes_per_cycle // hw.word_bytes))
+
+
+def load_bandwidth(hw: HardwareConfig) -> int:
+    """Stationary words loaded per cycle."""
+    given = hw.flexible_array.load_bandwidth
+    return given if given is not None else distribution_bandwidth(hw)
+
+
+def _copy(log: fm.FoldLog) -> fm.FoldLog:
+    return fm.FoldLog(*(part.copy() for part in log))
+
+
+class PackedWeight:
+    """A keep-mask ``[N, K]`` (None: every weight of an ``shape`` weight kept) on ``hw``'s
+    flexible array, packed once per strip width and output block and run for any number of
+    token rows under any ``FoldPlan``."""
+
+    def __init__(
+        self, mask: np.ndarray | None, hw: HardwareConfig, shape: tuple[int, int] | None = None
+    ) -> None:
+        if mask is None:
+            assert shape is not None, "a dense weight needs its shape"
+            self.n, self.k = shape
+            self.ptr = self.idx = None
+        else:
+            self.n, self.k = mask.shape
+            self.ptr, self.idx = kf.mask_rows(mask)
+        self.hw = hw
+        self.multipliers = multipliers(hw)
+        self.dpe = flex_dpe_size(hw)
+        self.bandwidth = distribution_bandwidth(hw)
+        self.load_bandwidth = load_bandwidth(hw)
+        self.levels = kf.fan_levels(self.dpe)
+        self._folds: dict[tuple[int, int], kf.FlexFolds] = {}
+
+    def widths(self) -> list[int]:
+        """Strip widths to try: ``B, 2B, 4B, ...`` below K, and K."""
+        widths, width = [], self.bandwidth
+        while width < self.k:
+            widths.append(width)
+            width *= 2
+        widths.append(self.k)
+        return widths
+
+    def blocks(self, m: int, mem: fm.MemoryParams) -> list[int]:
+        """Output blocks to try: all N at once (every output's partial sums live while the
+        strips go by), and, when ``m`` rows of those overflow the ofmap buffer, the largest
+        power of two of outputs whose partial sums fit."""
+        fit = int(mem.ofmap_capacity_bytes // (m * mem.acc_bytes))
+        if fit >= self.n:
+            return [self.n]
+        return [self.n, 1 << max(fit, 1).bit_length() - 1]
+
+    def folds(self, width: int, block: int) -> kf.FlexFolds:
+        key = (width, block)
+        if key not in self._folds:
+            if self.ptr is None:
+                self._folds[key] = kf.pack_dense_folds(
+                    self.n, self.k, width, block, self.multipliers, self.dpe
+                )
+            else:
+                self._folds[key] = kf.pack_folds(
+                    self.ptr, self.idx, self.k, width, block, self.multipliers, self.dpe
+                )
+        return self._folds[key]
+
+    def schedule(
+        self, m: int, mem: fm.MemoryParams, plan: fm.FoldPlan, width: int, block: int
+    ) -> TileRun:
+        """The fold schedule of ``m`` token rows at strip ``width`` and output ``block``,
+        stalls not yet known."""
+        folds = self.folds(width, block)
+        cycles = kf.fold_cycles(
+            folds.nnz, folds.unique, m, self.bandwidth, self.load_bandwidth, self.levels
+        )
+        stats, log, _, dead = kf.flexible_schedule(
+            folds, cycles, m, self.k, self.n, self.bandwidth, self.load_bandwidth, mem, plan
+        )
+        return TileRun(stats, log, dead, float(stats[kf.STATIONARY_WORDS] * m))
+
+    def best(self, m: int, mem: fm.MemoryParams, plan: fm.FoldPlan) -> TileRun:
+        """The fastest (strip width, output block) schedule, stalls included (ties: the
+        narrower strip, then the larger block). Widths ``B, 2B, ...`` are tried narrowest
+        first until one is slower than the best so far (wider strips trade rows that take
+        more cycles for fewer partial sums; past the balance point wider ones are slower
+        still); the whole of K (each output's weights in one strip) is always tried."""
+        best_run, best_cycles = None, np.inf
+        widths = self.widths()
+        past_balance = False
+        for width in widths:
+            if past_balance and width != widths[-1]:
+                continue  # only K is left to try
+            improved = False
+            for block in self.blocks(m, mem):
+                run = self.schedule(m, mem, plan, width, block)
+                folds = run.log.busy.shape[0]
+                done = fm.finish(run.stats.copy(), _copy(run.log), folds, run.dead_bytes, mem)
+                if done[fm.TOTAL_CYCLES] < best_cycles:
+                    best_run, best_cycles, improved = run, done[fm.TOTAL_CYCLES], True
+            past_balance = past_balance or not improved
+        assert best_run is not None
+        return best_run

@@ -1,0 +1,233 @@
+"""The SIGMA-style flexible array (``datapath: flexible``): the fast engine against its
+cycle-stepping twin, the paper's walkthrough, the physical bound, the spec section, area."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accel_sim import load_hardware, simulate
+from accel_sim.datapaths import datapath_for
+from accel_sim.datapaths.flexible.datapath import network_area_um2
+from accel_sim.datapaths.flexible.model import PackedWeight
+from accel_sim.kernels import flexible as kf
+from accel_sim.spec import HardwareConfigError, derive, hardware_from_dict, list_presets
+from tests.naive.flexible import (
+    naive_fold_stats,
+    naive_fold_stepping,
+    naive_group_inputs,
+    naive_pack,
+)
+from workloads import GemmOp, GemmRole, Workload
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def one_gemm(m: int, k: int, n: int, mask=None) -> Workload:
+    op = GemmOp("w", GemmRole.FFN_IN, m=m, k=k, n=n, weight_name="w", mask=mask)
+    return Workload(model_name="gemm", batch=1, seq_len=m, ops=(op,))
+
+
+@st.composite
+def fold_cases(draw):
+    n, k = draw(st.integers(1, 10)), draw(st.integers(1, 14))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    mask = rng.random((n, k)) < draw(st.floats(0.0, 1.0))
+    multipliers = draw(st.integers(1, 20))
+    return (
+        mask,
+        draw(st.integers(1, k)),  # strip width
+        draw(st.integers(1, n)),  # output block
+        multipliers,
+        draw(st.integers(1, multipliers)),  # Flex-DPE size
+        draw(st.integers(1, 4)),  # token rows
+        draw(st.integers(1, 8)),  # distribution bandwidth
+        draw(st.integers(1, 8)),  # load bandwidth
+    )
+
+
+@SETTINGS
+@given(fold_cases())
+def test_fast_engine_equals_cycle_stepping_on_random_folds(case) -> None:
+    mask, width, block, multipliers, dpe, m, bandwidth, load = case
+    folds = kf.pack_folds(*kf.mask_rows(mask), mask.shape[1], width, block, multipliers, dpe)
+    naive, groups = naive_pack(mask.tolist(), width, block, multipliers, dpe)
+    assert folds.group.tolist() == groups
+    stats = naive_fold_stats(naive, dpe)
+    fast = list(zip(folds.nnz, folds.unique, folds.segments, folds.first, folds.last, strict=True))
+    assert [tuple(int(v) for v in row) for row in fast] == stats
+    inputs = naive_group_inputs(mask.tolist(), width, block)
+    assert list(zip(folds.group_live.tolist(), folds.group_new.tolist(), strict=True)) == inputs
+    assert folds.live_inputs == int(mask.any(axis=0).sum())
+    assert folds.empty_outputs == int((~mask.any(axis=1)).sum())
+    levels = kf.fan_levels(dpe)
+    cycles = kf.fold_cycles(folds.nnz, folds.unique, m, bandwidth, load, levels)
+    for f, fold in enumerate(naive):
+        stepped, macs, psums = naive_fold_stepping(fold, m, bandwidth, dpe, levels, load)
+        assert stepped == cycles[f]
+        assert macs == m * folds.nnz[f]
+        assert psums == m * folds.segments[f]
+
+
+@SETTINGS
+@given(
+    st.integers(1, 12), st.integers(1, 12), st.integers(1, 12), st.integers(1, 12),
+    st.integers(1, 20), st.integers(1, 20),
+)  # fmt: skip
+def test_dense_packing_equals_packing_an_all_ones_mask(n, k, width, block, multipliers, dpe):
+    width, block, dpe = min(width, k), min(block, n), min(dpe, multipliers)
+    ones = np.ones((n, k), dtype=bool)
+    masked = kf.pack_folds(*kf.mask_rows(ones), k, width, block, multipliers, dpe)
+    dense = kf.pack_dense_folds(n, k, width, block, multipliers, dpe)
+    for field, value in zip(kf.FlexFolds._fields, masked, strict=True):
+        assert np.array_equal(np.asarray(value), np.asarray(getattr(dense, field))), field
+
+
+def test_fan_levels_are_log2_of_the_flex_dpe() -> None:
+    assert [kf.fan_levels(d) for d in (1, 2, 3, 4, 5, 128, 129)] == [0, 1, 2, 2, 3, 7, 8]
+
+
+def test_the_papers_walkthrough_of_fig_5() -> None:
+    """Qin et al., HPCA 2020, Sec. IV-E and Fig. 5: 8 useful stationary values on Flex-DPEs
+    of 4 multipliers need two Flex-DPEs, and a 4-word input bus fills one Flex-DPE a cycle.
+    Here the eight values are spread over three outputs; packed densely they fill one fold of
+    8 multipliers, the output that crosses the Flex-DPE boundary giving two segments."""
+    mask = np.zeros((3, 6), dtype=bool)
+    mask[0, [0, 2, 5]] = True
+    mask[1, [1, 3]] = True
+    mask[2, [0, 4, 5]] = True
+    folds = kf.pack_folds(*kf.mask_rows(mask), 6, 6, 3, 8, 4)
+    assert folds.nnz.tolist() == [8]  # one fold: every nonzero stationary at once
+    assert folds.segments.tolist() == [4]  # output 1 spans both Flex-DPEs
+    cycles = kf.fold_cycles(folds.nnz, folds.unique, 1, 4, 4, kf.fan_levels(4))
+    # 2 load cycles (one Flex-DPE each), 6 distinct inputs over a 4-word bus, 1 + 2 drain
+    assert cycles.tolist() == [2 + 2 + 1 + 2]
+
+
+def sigma(**changes) -> object:
+    return derive(load_hardware("sigma-1024"), changes)
+
+
+def test_the_preset_runs_on_the_flexible_datapath_and_its_baseline_maps_every_weight() -> None:
+    hw = load_hardware("sigma-1024")
+    datapath = datapath_for(hw)
+    assert datapath.name == "flexible" and "sigma-1024" in list_presets()
+    baseline = datapath.dense_baseline()
+    assert baseline.name == "flexible"
+    assert baseline.hw.sparse.zero_handling.value == "none"
+    assert baseline.hw.flexible_array == hw.flexible_array
+    rng = np.random.default_rng(1)
+    mask = rng.random((64, 96)) < 0.25
+    result = simulate(one_gemm(40, 96, 64, mask), hw)
+    op = result.ops[0]
+    assert op.mode == "flexible" and op.macs == op.useful_macs == int(mask.sum()) * 40
+    assert result.baseline.ops[0].macs == 40 * 96 * 64
+    assert "K strips of" in op.mapping
+
+
+def test_an_all_ones_mask_runs_the_dense_baseline_schedule() -> None:
+    hw = sigma(**{"sparse.weight_format": "dense"})
+    result = simulate(one_gemm(64, 200, 150, np.ones((150, 200), dtype=bool)), hw)
+    assert result.ops[0].cycles == result.baseline.ops[0].cycles
+    assert result.speedup == 1.0
+
+
+@st.composite
+def bound_cases(draw):
+    rows, cols = draw(st.sampled_from([2, 4, 8, 16])), draw(st.sampled_from([2, 4, 8, 16]))
+    spec = load_hardware("sigma-1024").model_dump(mode="json")
+    spec["pe_array"].update(rows=rows, cols=cols)
+    spec["flexible"] = {
+        "dpe_size": draw(st.sampled_from([2, 8, 128])),
+        "distribution_bandwidth": draw(st.sampled_from([1, 4, 16, None])),
+        "load_bandwidth": draw(st.sampled_from([1, 16, None])),
+    }
+    size = draw(st.sampled_from([512, 4096, 65536, 1 << 20]))
+    for buffer in ("ifmap", "filter", "ofmap"):
+        spec["sram"][buffer]["size_bytes"] = size
+    # an ofmap port that partial sums never saturate (the test's docstring says why)
+    spec["sram"]["ofmap"]["bytes_per_cycle"] = 4096
+    spec["sram"]["double_buffered"] = draw(st.booleans())
+    spec["dram"]["bandwidth_bytes_per_s"] = draw(st.sampled_from([1e8, 4e9, 64e9, 1e12]))
+    spec["sparse"]["weight_format"] = draw(st.sampled_from(["dense", "bitmap", "csr"]))
+    m, k, n = draw(st.integers(1, 96)), draw(st.integers(1, 96)), draw(st.integers(1, 96))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    mask = rng.random((n, k)) < draw(st.floats(0.02, 1.0))
+    return hardware_from_dict(spec), m, k, n, mask
+
+
+def dense_padding(hw, k: int, n: int) -> float:
+    """The most slots any dense packing wastes: over every strip width and output block the
+    array can pick, ``sum over groups of ceil(group words / P) P / (K N)``."""
+    weight = PackedWeight(None, hw, (n, k))
+    blocks = {n} | {1 << e for e in range(n.bit_length()) if 1 << e < n}
+    worst = 1.0
+    for width in weight.widths():
+        for block in blocks:
+            slots = 0
+            for b0 in range(0, n, block):
+                for s0 in range(0, k, width):
+                    words = (min(n, b0 + block) - b0) * (min(k, s0 + width) - s0)
+                    slots += math.ceil(words / weight.multipliers) * weight.multipliers
+            worst = max(worst, slots / (k * n))
+    return worst
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bound_cases())
+def test_no_sparse_gemm_beats_its_bound_over_the_dense_baseline(case) -> None:
+    """Speedup <= g / d: d the kept fraction, g the dense packing's padding (module
+    docstring of ``tests/test_mapper.py``; for this array the slots partial folds leave). A
+    run's cycles round its stalls up to a whole cycle, so the dense run may exceed the bound
+    by that one cycle.
+
+    The bound counts MAC slots. Where the ofmap port limits, partial sums set the time: an
+    output whose kept weights fit one fold writes one partial sum and reads none back, while
+    its dense run's spread over F folds costs 2F - 1, so a sparse run could gain more than
+    g / d there. The drawn chips have an ofmap port of 4 KiB a cycle, which their at most 256
+    multipliers' partial sums (4 bytes, written and read) never fill."""
+    hw, m, k, n, mask = case
+    density = float(mask.mean())
+    if density == 0:
+        return
+    result = simulate(one_gemm(m, k, n, mask), hw)
+    bound = dense_padding(hw, k, n) / density
+    assert result.baseline.cycles <= bound * result.cycles * (1 + 1e-9) + 1
+
+
+def test_cycles_times_multipliers_cover_the_macs_and_a_wider_port_never_slows() -> None:
+    rng = np.random.default_rng(2)
+    mask = rng.random((256, 256)) < 0.1
+    narrow = simulate(one_gemm(128, 256, 256, mask), sigma())
+    wide = simulate(one_gemm(128, 256, 256, mask), sigma(**{"sram.ofmap.bytes_per_cycle": 4096}))
+    for result in (narrow, wide):
+        assert result.ops[0].cycles * 1024 >= result.ops[0].useful_macs
+    assert wide.ops[0].cycles <= narrow.ops[0].cycles
+
+
+def test_the_flexible_section_belongs_to_the_flexible_datapath() -> None:
+    data = load_hardware("systolic-32x32-ws").model_dump(mode="json")
+    assert "flexible" not in data  # other chips' dumps (and hashes) are unchanged
+    with pytest.raises(HardwareConfigError, match="flexible: this section is for datapath"):
+        hardware_from_dict({**data, "flexible": {"dpe_size": 64}})
+    sigma_data = load_hardware("sigma-1024").model_dump(mode="json")
+    sigma_data["pe_array"]["dataflow"] = "os"
+    with pytest.raises(HardwareConfigError, match="keeps the weights stationary"):
+        hardware_from_dict(sigma_data)
+    sigma_data["pe_array"]["dataflow"] = "ws"
+    del sigma_data["flexible"]
+    assert hardware_from_dict(sigma_data).flexible_array.dpe_size == 128
+
+
+def test_network_area_counts_benes_switches_fan_and_controller() -> None:
+    hw = load_hardware("sigma-1024")
+    area = network_area_um2(hw)
+    # 8 Flex-DPEs of 128: 15 levels of 128 switches, each two 2-input int8 muxes at 0.5 um^2
+    assert area["distribution"] == pytest.approx(8 * 15 * 128 * (2 * 2 * 8 * 0.5))
+    assert area["reduction"] > 0 and area["controller"] > 0
+    sparse_mm2 = datapath_for(hw).area_mm2()["sparse"]
+    assert sparse_mm2 == pytest.approx(sum(area.values()) / 1e6)
