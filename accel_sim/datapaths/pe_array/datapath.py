@@ -79,7 +79,7 @@ class UnstructuredPEArray(ArrayDatapath):
             scale, note = 1.0, None  # activations, read dense
         else:
             scale, note = weight_storage_scale(mask, hw)
-        stats = simulate_unstructured(mask, op.m, hw.pe_count, hw.sparse.fifo_depth)
+        stats = simulate_unstructured(mask, op.m, hw.pe_count, hw.sparse.fifo_depth, what=op.name)
         ifmap, weights = operands_on_chip(op, residency)
         on_chip = (ifmap, weights, residency.output_on_chip)
         counts, dram_bytes = streamed_counts(op, stats.macs, stats.entries, scale, hw, on_chip)
