@@ -32,6 +32,7 @@ import numpy as np
 
 from pruning.maskfile import MaskFileError, read_mask_file, write_mask_file
 from safeio.atomic import replace_dir
+from safeio.documents import DocumentError, read_json
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -251,9 +252,9 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     if not manifest_path.is_file():
         raise ArtifactError(f"{manifest_path} not found: expected a SparseModel artifact")
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ArtifactError(f"{manifest_path} is not valid JSON ({err})") from None
+        manifest = read_json(manifest_path)  # strict JSON, bounded (safeio.documents)
+    except DocumentError as err:
+        raise ArtifactError(f"{manifest_path} {err}") from None
     if not isinstance(manifest, dict):
         raise ArtifactError(
             f"{manifest_path} holds a JSON {type(manifest).__name__}: expected an object"

@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from safeio.atomic import replace_dir
+from safeio.documents import read_json
 
 __all__ = [
     "CheckpointConfig",
@@ -134,7 +135,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]
     path = Path(path)
     try:
         tensors = load_file(str(path / TENSORS_FILE))
-        state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
+        state = read_json(path / STATE_FILE)
     # missing files: OSError; torn, truncated or foreign tensor files: safetensors' own
     # SafetensorError (not an OSError); bad state.json: JSONDecodeError or UnicodeDecodeError
     # (both ValueErrors). Anything else is a bug and propagates as itself.

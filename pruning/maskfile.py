@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from safeio.atomic import atomic_write_with
+from safeio.documents import DocumentError, parse_json
 
 __all__ = ["MaskFileError", "pack_masks", "read_mask_file", "unpack_mask", "write_mask_file"]
 
@@ -50,7 +51,7 @@ def write_mask_file(
     shapes = {name: [int(d) for d in np.shape(mask)] for name, mask in masks.items()}
     metadata = {SHAPES_KEY: json.dumps(shapes)}
     if meta is not None:
-        metadata[META_KEY] = json.dumps(meta)
+        metadata[META_KEY] = json.dumps(meta, allow_nan=False)  # strict JSON
     packed = pack_masks(masks)
     return atomic_write_with(path, lambda tmp: save_file(packed, str(tmp), metadata=metadata))
 
@@ -98,9 +99,9 @@ def _read_tensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
 
 def _metadata_json(path: Path, metadata: Mapping[str, str], key: str) -> Any:
     try:
-        return json.loads(metadata[key])
-    except json.JSONDecodeError as err:
-        raise MaskFileError(f"{path}: metadata {key!r} is not JSON ({err})") from None
+        return parse_json(metadata[key])
+    except DocumentError as err:
+        raise MaskFileError(f"{path}: metadata {key!r} {err}") from None
 
 
 def _is_shape(value: Any) -> bool:

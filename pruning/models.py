@@ -111,11 +111,11 @@ def load_model(source: str | Path, num_labels: int = 2, *, seed: int = 0) -> Loa
 
 def _recorded_synthetic(path: Path) -> bool:
     """An artifact pruned from random weights says so; keep saying it when re-pruned."""
-    import json
+    from safeio.documents import read_json
 
     manifest = path / "manifest.json"
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        return bool(json.loads(manifest.read_text(encoding="utf-8")).get("synthetic_weights"))
+    with contextlib.suppress(ValueError, AttributeError):  # DocumentError is a ValueError
+        return bool(read_json(manifest).get("synthetic_weights"))
     return False
 
 

@@ -41,11 +41,11 @@ import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from accel_sim.spec import HardwareConfigError, hardware_from_dict, load_hardware
 from accel_sim.spec.loading import set_dotted
+from safeio.documents import DocumentError, read_yaml
 from safeio.errors import format_validation_error
 
 __all__ = [
@@ -281,9 +281,9 @@ def load_spec(source: str | Path) -> tuple[StudySpec, Path]:
     if not path.is_file():
         raise StudySpecError(f"study spec file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise StudySpecError(f"study spec {path} is not valid YAML: {error}") from None
+        data = read_yaml(path)  # bounded: size, depth, digits, aliases (safeio.documents)
+    except DocumentError as error:
+        raise StudySpecError(f"study spec {path} {error}") from None
     return _validate(data, str(path)), path.resolve().parent
 
 

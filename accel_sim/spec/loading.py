@@ -15,11 +15,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from accel_sim.spec.array_chip import ARRAY_DATAPATHS, HardwareConfig
 from accel_sim.spec.crossbar_chip import CrossbarChipConfig
+from safeio.documents import DocumentError, read_yaml
 from safeio.errors import format_validation_error
 
 PRESET_DIR_ENV = "COSIM_HW_DIR"
@@ -138,7 +138,7 @@ def load_hardware(source: str | os.PathLike[str]) -> ChipConfig:
     if not path.is_file():
         raise HardwareConfigError(f"hardware config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise HardwareConfigError(f"hardware config {path} is not valid YAML: {error}") from None
+        data = read_yaml(path)  # bounded: size, depth, digits, aliases (safeio.documents)
+    except DocumentError as error:
+        raise HardwareConfigError(f"hardware config {path} {error}") from None
     return hardware_from_dict(data, source=str(path))
