@@ -107,6 +107,10 @@ MAX_FORMAT_BLOCK = 2**16
 # Crossbar copies (replication and its auto maximum).
 MAX_REPLICATION = 2**20
 
+# -- pruning ------------------------------------------------------------------------------
+# Entries of one weight padded to whole blocks of a block pattern (float32: 256 MB).
+MAX_PADDED_ENTRIES = 2**26
+
 # -- study specs --------------------------------------------------------------------------
 # Seeds are stored in int64 result columns.
 MAX_SEED = 2**63 - 1
