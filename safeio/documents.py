@@ -162,9 +162,10 @@ def parse_yaml(text: str) -> Any:
     """The YAML document ``text`` as plain data, within the module's bounds."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
         raise DocumentError(f"is larger than {describe(MAX_YAML_BYTES)} bytes, the limit")
-    loader = _BoundedLoader(text)
+    loader = None
     try:
-        data = loader.get_single_data()
+        loader = _BoundedLoader(text)  # its reader already refuses some characters
+        return loader.get_single_data()
     except DocumentError:
         raise
     except yaml.YAMLError as error:
@@ -172,8 +173,8 @@ def parse_yaml(text: str) -> Any:
     except (RecursionError, ValueError, OverflowError) as error:
         raise DocumentError(f"cannot be read as YAML: {_one_line(error)}") from None
     finally:
-        loader.dispose()
-    return data
+        if loader is not None:
+            loader.dispose()
 
 
 def _bounded_int(text: str) -> int:
