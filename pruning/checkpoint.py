@@ -26,6 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from pruning.maskfile import safetensors_write
 from safeio.atomic import replace_dir
 from safeio.documents import read_json
 
@@ -97,7 +98,7 @@ def save_checkpoint(
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=directory))
     try:
         flat = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
-        save_file(flat, str(tmp / TENSORS_FILE))
+        safetensors_write(lambda: save_file(flat, str(tmp / TENSORS_FILE)), tmp / TENSORS_FILE)
         text = json.dumps({"step": step, **state}, indent=1, allow_nan=False)
         (tmp / STATE_FILE).write_text(text + "\n", encoding="utf-8")
         for name in (TENSORS_FILE, STATE_FILE):

@@ -12,10 +12,11 @@ Every problem with a file raises :class:`MaskFileError` naming the file and the 
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,14 @@ import numpy as np
 from safeio.atomic import atomic_write_with
 from safeio.documents import DocumentError, parse_json
 
-__all__ = ["MaskFileError", "pack_masks", "read_mask_file", "unpack_mask", "write_mask_file"]
+__all__ = [
+    "MaskFileError",
+    "pack_masks",
+    "read_mask_file",
+    "safetensors_write",
+    "unpack_mask",
+    "write_mask_file",
+]
 
 SHAPES_KEY = "shapes"
 META_KEY = "meta"
@@ -41,6 +49,22 @@ def pack_masks(masks: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     }
 
 
+def safetensors_write(save: Callable[[], object], path: str | os.PathLike[str]) -> None:
+    """Run ``save`` (a safetensors or ``save_pretrained`` write of ``path``); the
+    ``SafetensorError`` safetensors raises when a write fails (a full disk, ...) becomes an
+    ``OSError`` naming the path, like every other failed write."""
+    from safetensors import SafetensorError
+
+    try:
+        save()
+    except SafetensorError as error:
+        text = " ".join(str(error).split())
+        full = "StorageFull" in text or "No space left" in text or "code: 28" in text
+        code = errno.ENOSPC if full else errno.EIO
+        reason = os.strerror(code) if full else f"safetensors could not write it ({text})"
+        raise OSError(code, reason, str(path)) from None
+
+
 def write_mask_file(
     path: str | os.PathLike[str], masks: Mapping[str, np.ndarray], meta: Any = None
 ) -> Path:
@@ -53,7 +77,11 @@ def write_mask_file(
     if meta is not None:
         metadata[META_KEY] = json.dumps(meta, allow_nan=False)  # strict JSON
     packed = pack_masks(masks)
-    return atomic_write_with(path, lambda tmp: save_file(packed, str(tmp), metadata=metadata))
+
+    def write(tmp: Path) -> None:
+        safetensors_write(lambda: save_file(packed, str(tmp), metadata=metadata), path)
+
+    return atomic_write_with(path, write)
 
 
 def unpack_mask(
