@@ -335,6 +335,11 @@ def _max_seq_len(config: PretrainedConfig, family: str) -> int:
     return positions - pad - 1
 
 
+def max_seq_len(source: ConfigSource) -> int:
+    """The longest sequence ``source``'s model can embed."""
+    return _dims(_resolve(source).config).max_seq_len
+
+
 def _positions_note(config: PretrainedConfig, dims: _Dims) -> str:
     note = f"max_position_embeddings {config.max_position_embeddings}"
     if dims.family == "roberta":
