@@ -130,8 +130,8 @@ MAX_FOLDS = 2**22
 # Bytes of any one array a kernel (or its Python wrapper) allocates.
 MAX_KERNEL_ARRAY_BYTES = 2**30
 # Inner-loop steps of one kernel call (event schedules over entries x PEs, vectors x
-# slices x IMA classes): about 2**33 steps is ten seconds of kernel time.
-MAX_KERNEL_STEPS = 2**33
+# slices x IMA classes): 2**30 steps is a few seconds of kernel time.
+MAX_KERNEL_STEPS = 2**30
 # Products the kernels form in int64 (operand bytes, tick counts): kept far from 2**63.
 MAX_KERNEL_INT = 2**62
 
