@@ -91,9 +91,7 @@ def read_text(path: str | os.PathLike[str], max_bytes: int, kind: str = "text") 
 def _check_digits(text: str) -> None:
     digits = sum(ch.isdigit() for ch in text)
     if digits > MAX_INT_DIGITS:
-        raise DocumentError(
-            f"holds an integer of {digits:,} digits: the limit is {MAX_INT_DIGITS}"
-        )
+        raise DocumentError(f"holds an integer of {digits:,} digits: the limit is {MAX_INT_DIGITS}")
 
 
 def _check_shape(data: Any) -> None:
@@ -115,8 +113,7 @@ def _check_shape(data: Any) -> None:
 
 def _too_many() -> DocumentError:
     return DocumentError(
-        f"expands to more than {MAX_VALUES:,} values (YAML aliases?): the limit is "
-        f"{MAX_VALUES:,}"
+        f"expands to more than {MAX_VALUES:,} values (YAML aliases?): the limit is {MAX_VALUES:,}"
     )
 
 

@@ -184,9 +184,11 @@ def test_fold_kernels_refuse_or_count_exactly(m, k, n, rows, cols, dataflow) -> 
         stats = gemm_stats(m, k, n, hw)
     except SizeLimitError as error:
         assert "\n" not in str(error) and "limit" in str(error)
-        assert folds > limits.MAX_FOLDS or m * k * n >= limits.EXACT_COUNT or max(
-            m * k, k * n, m * n * 4
-        ) >= limits.EXACT_COUNT
+        assert (
+            folds > limits.MAX_FOLDS
+            or m * k * n >= limits.EXACT_COUNT
+            or max(m * k, k * n, m * n * 4) >= limits.EXACT_COUNT
+        )
         return
     temporal = {"ws": m, "os": k, "is": n}[dataflow]
     overhead = rows + cols - 2 if dataflow == "os" else 2 * rows + cols - 2
@@ -218,7 +220,10 @@ def test_a_fifo_deeper_than_its_stream_gives_the_same_numbers(mask, m, pes, dept
         deep = simulate_unstructured(mask, m, pes, entries + depth, engine=engine)
         exact = simulate_unstructured(mask, m, pes, entries, engine=engine)
         assert (deep.cycles, deep.busy_cycles, deep.broadcast_stall_cycles) == (
-            exact.cycles, exact.busy_cycles, exact.broadcast_stall_cycles)
+            exact.cycles,
+            exact.busy_cycles,
+            exact.broadcast_stall_cycles,
+        )
 
 
 def test_pe_array_kernels_refuse_huge_tables_and_loops() -> None:
