@@ -36,7 +36,8 @@ import numpy as np
 
 from pruning.maskfile import MaskFileError, read_mask_file, safetensors_write, write_mask_file
 from safeio.atomic import replace_dir
-from safeio.documents import DocumentError, read_json
+from safeio.documents import DocumentError, is_dir, is_file, read_json
+from safeio.limits import BoundedError
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -70,7 +71,7 @@ REQUIRED_KEYS = (
 REQUIRED_MATRIX_KEYS = ("name", "role", "shape", "density", "nnz")
 
 
-class ArtifactError(ValueError):
+class ArtifactError(BoundedError):  # a ValueError, message bounded
     """An artifact directory that is missing, malformed or inconsistent."""
 
 
@@ -253,7 +254,7 @@ def save_artifact(
 
 def _read_manifest(path: Path) -> dict[str, Any]:
     manifest_path = path / MANIFEST_FILE
-    if not manifest_path.is_file():
+    if not is_file(manifest_path):
         raise ArtifactError(f"{manifest_path} not found: expected a SparseModel artifact")
     try:
         manifest = read_json(manifest_path)  # strict JSON, bounded (safeio.documents)
@@ -390,7 +391,7 @@ def _check_totals(root: Path, manifest: dict[str, Any], masks: dict[str, np.ndar
 def load_artifact(path: str | os.PathLike[str]) -> SparseArtifact:
     """Read and validate the artifact at ``path`` (manifest and masks; not the weights)."""
     root = Path(path)
-    if not root.is_dir():
+    if not is_dir(root):
         raise ArtifactError(f"{root} is not a directory: expected a SparseModel artifact")
     manifest = _read_manifest(root)
     masks = _read_masks(root, manifest)

@@ -29,6 +29,7 @@ from torch import Tensor
 from pruning.maskfile import safetensors_write
 from safeio.atomic import replace_dir
 from safeio.documents import read_json
+from safeio.limits import BoundedError
 
 __all__ = [
     "CheckpointConfig",
@@ -48,7 +49,7 @@ STATE_FILE = "state.json"
 _PREFIX = "step-"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(BoundedError):  # a ValueError, message bounded
     """A checkpoint directory that is unreadable or belongs to a different run."""
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from safeio.atomic import atomic_write_with
 from safeio.documents import DocumentError, parse_json
+from safeio.limits import BoundedError
 
 __all__ = [
     "MaskFileError",
@@ -38,7 +39,7 @@ SHAPES_KEY = "shapes"
 META_KEY = "meta"
 
 
-class MaskFileError(ValueError):
+class MaskFileError(BoundedError):  # a ValueError, message bounded
     """A mask file that cannot be read or does not hold the masks it should."""
 
 

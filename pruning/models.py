@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from safeio.limits import BoundedError
 from workloads import PRESETS, WorkloadError, load_config
 from workloads.bert import WEIGHT_FILES
 
@@ -28,7 +29,7 @@ REAL_MODEL = "all-MiniLM-L6-v2"
 _REAL_ALIASES = {REAL_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(BoundedError):  # a ValueError, message bounded
     """A model source that cannot be loaded as a BERT-family sequence classifier."""
 
 

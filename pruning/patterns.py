@@ -48,7 +48,7 @@ EXPECTED_FORMS = "unstructured, block:RxC, nm:N:M, row, column, head:H or crossb
 NM_SPARSITY_TOL = 1e-9
 
 
-class PatternError(ValueError):
+class PatternError(limits.BoundedError):  # a ValueError, message bounded
     """A pattern string or pattern parameter is invalid."""
 
 

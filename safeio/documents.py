@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from safeio.limits import describe, shorten
+from safeio.limits import BoundedError, describe, shorten
 
 __all__ = [
     "MAX_DEPTH",
@@ -39,6 +39,8 @@ __all__ = [
     "MAX_VALUES",
     "MAX_YAML_BYTES",
     "DocumentError",
+    "is_dir",
+    "is_file",
     "parse_json",
     "parse_yaml",
     "read_json",
@@ -58,13 +60,30 @@ MAX_YAML_BYTES = 4 * 2**20
 MAX_JSON_BYTES = 256 * 2**20
 
 
-class DocumentError(ValueError):
+class DocumentError(BoundedError):  # a ValueError, message bounded
     """A document beyond the loader's bounds, or not valid YAML/JSON: one line, no file
     name (the caller adds it)."""
 
 
 def _one_line(error: BaseException) -> str:
     return shorten(" ".join(str(error).split()) or type(error).__name__)
+
+
+def is_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a regular file (or a link to one); False, not an error, for a name
+    the system refuses (too long, unreadable directory), unlike ``Path.is_file``."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def is_dir(path: str | os.PathLike[str]) -> bool:
+    """``is_file`` for directories."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
 
 
 def read_text(path: str | os.PathLike[str], max_bytes: int, kind: str = "text") -> str:

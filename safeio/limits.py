@@ -27,6 +27,7 @@ import math
 
 __all__ = [
     "EXACT_COUNT",
+    "BoundedError",
     "SizeLimitError",
     "check_exact",
     "check_limit",
@@ -36,7 +37,15 @@ __all__ = [
 ]
 
 
-class SizeLimitError(ValueError):
+class BoundedError(ValueError):
+    """A ``ValueError`` whose message is cut to ``MAX_MESSAGE_CHARS`` (``shorten``): the
+    base of every input error class, so no message grows with the input it quotes."""
+
+    def __init__(self, message: object = "") -> None:
+        super().__init__(shorten(str(message)))
+
+
+class SizeLimitError(BoundedError):
     """A size beyond one of this module's limits; the message names the quantity and the
     limit."""
 

@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from accel_sim.spec import HardwareConfigError, hardware_from_dict, load_hardware
 from accel_sim.spec.loading import set_dotted
 from safeio import limits
-from safeio.documents import DocumentError, read_yaml
+from safeio.documents import DocumentError, is_dir, is_file, read_yaml
 from safeio.errors import format_validation_error
 
 __all__ = [
@@ -69,7 +69,7 @@ KINDS = ("block-size", "compression", "dse", "custom")
 DENSE = "dense"
 
 
-class StudySpecError(ValueError):
+class StudySpecError(limits.BoundedError):  # a ValueError, message bounded
     """A study spec that cannot be used; the message names the field and expected form."""
 
 
@@ -306,13 +306,13 @@ def load_spec(source: str | Path) -> tuple[StudySpec, Path]:
     path = Path(text)
     if path.suffix not in {".yaml", ".yml"} and "/" not in text and "\\" not in text:
         candidate = BUILTIN_DIR / f"{text}.yaml"
-        if not candidate.is_file():
+        if not is_file(candidate):
             names = ", ".join(builtin_names()) or "(none)"
             raise StudySpecError(
                 f"unknown study {text!r}: expected a built-in name ({names}) or a .yaml file"
             )
         path = candidate
-    if not path.is_file():
+    if not is_file(path):
         raise StudySpecError(f"study spec file not found: {path}")
     try:
         data = read_yaml(path)  # bounded: size, depth, digits, aliases (safeio.documents)
@@ -380,7 +380,7 @@ def _artifact_digest(path: Path) -> str:
     from pruning.artifact import MANIFEST_FILE, MASKS_FILE, ArtifactError, load_artifact
 
     digest = hashlib.sha256()
-    if not path.is_dir():
+    if not is_dir(path):
         raise StudySpecError(f"study spec field artifacts: {path} is not an artifact directory")
     try:
         load_artifact(path)  # a broken artifact fails here, not in every design point
@@ -388,7 +388,7 @@ def _artifact_digest(path: Path) -> str:
         raise StudySpecError(f"study spec field artifacts: {error}") from None
     for name in (MANIFEST_FILE, MASKS_FILE):
         file = path / name
-        if not file.is_file():
+        if not is_file(file):
             raise StudySpecError(f"study spec field artifacts: {file} not found")
         digest.update(file.read_bytes())
     return digest.hexdigest()[:16]

@@ -40,6 +40,7 @@ import pandas as pd
 from accel_sim.version import __version__
 from safeio.atomic import atomic_write_bytes, atomic_write_text
 from safeio.documents import DocumentError, parse_json, read_text
+from safeio.limits import BoundedError
 
 KEY_LENGTH = 20
 POINTS_DIR = "points"
@@ -54,7 +55,7 @@ TIMING_FIELDS = frozenset({"simulation_s", "wall_s"})
 MAX_POINT_BYTES = 16 * 2**20
 
 
-class StoreError(ValueError):
+class StoreError(BoundedError):  # a ValueError, message bounded
     """A configuration or result that cannot be stored; the message names the field."""
 
 

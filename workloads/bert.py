@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from safeio import limits
-from safeio.documents import DocumentError, read_json
+from safeio.documents import DocumentError, is_dir, is_file, read_json
 from workloads.ops import GemmOp, GemmRole, Op, VectorKind, VectorOp, Workload
 
 # transformers (and with it torch) is imported inside the functions that need it, so that
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     ConfigSource = PretrainedConfig | str | Path
 
 
-class WorkloadError(ValueError):
+class WorkloadError(limits.BoundedError):  # a ValueError, message bounded
     """A model source or workload parameter that cannot be turned into a workload."""
 
 
@@ -182,7 +182,7 @@ def _resolve(source: ConfigSource) -> _Resolved:
 def _resolve_directory(path: Path, source: str | Path) -> _Resolved:
     """Load ``path/config.json`` offline; hub ids are never looked up, only presets."""
     path = path.expanduser()
-    if not path.exists():
+    if not (is_dir(path) or is_file(path)):
         if isinstance(source, str) and not _looks_like_path(source):
             raise WorkloadError(
                 f"unknown model {source!r}: expected a preset name ({', '.join(PRESETS)}) "
@@ -192,7 +192,7 @@ def _resolve_directory(path: Path, source: str | Path) -> _Resolved:
             f"model directory {str(source)!r} does not exist: "
             f"expected a checkpoint directory holding {CONFIG_FILE}"
         )
-    if not path.is_dir():
+    if not is_dir(path):
         raise WorkloadError(
             f"{str(path)!r} is a file: expected a checkpoint directory holding {CONFIG_FILE}"
         )
@@ -209,7 +209,7 @@ def _looks_like_path(text: str) -> bool:
 def _load_directory_config(path: Path) -> PretrainedConfig:
     """Validate config.json ourselves first, so errors name the file instead of a traceback."""
     config_path = path / CONFIG_FILE
-    if not config_path.is_file():
+    if not is_file(config_path):
         raise WorkloadError(
             f"{config_path} not found: expected a checkpoint directory holding {CONFIG_FILE}"
         )
