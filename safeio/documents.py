@@ -23,6 +23,7 @@ YAML goes through ``yaml.SafeLoader`` (no Python objects); JSON through ``json.l
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 from pathlib import Path
@@ -113,21 +114,30 @@ def _check_digits(text: str) -> None:
         raise DocumentError(f"holds an integer of {digits:,} digits: the limit is {MAX_INT_DIGITS}")
 
 
-def _check_shape(data: Any) -> None:
-    """Depth and size of parsed JSON, walked iteratively."""
-    stack = [(data, 1)]
+def _check_shape(data: Any, finite: bool) -> None:
+    """Depth and size of parsed JSON, walked iteratively; with ``finite``, a number
+    that is NaN or infinite (``NaN``, ``Infinity``, or a literal past float64 like 1e999) is
+    refused naming where it is."""
+    stack: list[tuple[Any, int, str]] = [(data, 1, "")]
     seen = 0
     while stack:
-        node, depth = stack.pop()
+        node, depth, where = stack.pop()
         seen += 1
         if seen > MAX_VALUES:
             raise _too_many()
         if depth > MAX_DEPTH:
             raise DocumentError(f"is nested deeper than {MAX_DEPTH} levels, the limit")
         if isinstance(node, dict):
-            stack.extend((value, depth + 1) for value in node.values())
-        elif isinstance(node, list | tuple):
-            stack.extend((item, depth + 1) for item in node)
+            stack.extend(
+                (v, depth + 1, f"{where}.{k}" if where else str(k)) for k, v in node.items()
+            )
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(node))
+        elif finite and isinstance(node, float) and not math.isfinite(node):
+            at = f" at {shorten(where, 200)}" if where else ""
+            raise DocumentError(
+                f"holds {node}{at}, which is not JSON: expected finite numbers only"
+            )
 
 
 def _too_many() -> DocumentError:
@@ -198,27 +208,20 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
-def _no_constant(name: str) -> Any:
-    raise DocumentError(f"holds {name}, which is not JSON: expected finite numbers only")
-
-
 def parse_json(text: str | bytes, *, allow_nan: bool = False) -> Any:
     """The JSON document ``text`` as plain data, within the module's bounds; ``NaN`` and
     ``Infinity`` only with ``allow_nan``."""
     if len(text) > MAX_JSON_BYTES:
         raise DocumentError(f"is larger than {describe(MAX_JSON_BYTES)} bytes, the limit")
-    options: dict[str, Any] = {"parse_int": _bounded_int}
-    if not allow_nan:
-        options["parse_constant"] = _no_constant
     try:
-        data = json.loads(text, **options)
+        data = json.loads(text, parse_int=_bounded_int)
     except DocumentError:
         raise
     except RecursionError:
         raise DocumentError(f"is nested deeper than {MAX_DEPTH} levels, the limit") from None
     except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
         raise DocumentError(f"is not valid JSON ({_one_line(error)})") from None
-    _check_shape(data)
+    _check_shape(data, finite=not allow_nan)
     return data
 
 

@@ -82,8 +82,11 @@ json_hostile = st.one_of(
     st.integers(documents.MAX_INT_DIGITS + 1, 20000).map(
         lambda n: ("digits", '{"a": ' + "8" * n + "}")
     ),
-    st.sampled_from(["NaN", "Infinity", "-Infinity"]).map(
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999", "-2.5e400"]).map(
         lambda c: ("not JSON", '{"density": ' + c + "}")
+    ),
+    st.sampled_from(["NaN", "1e999"]).map(
+        lambda c: ("not JSON", '{"matrices": [{"name": "q", "density": ' + c + "}]}")
     ),
 )
 EXPECTED = {
@@ -201,6 +204,14 @@ def test_documents_within_the_limits_still_load() -> None:
     assert parse_yaml(f"a: {'9' * documents.MAX_INT_DIGITS}\n")["a"] == int("9" * 100)
     assert parse_json('{"a": [1.5, 2, "x"]}') == {"a": [1.5, 2, "x"]}
     assert math.isnan(parse_json('{"a": NaN}', allow_nan=True)["a"])
+    assert parse_json('{"a": 1e999}', allow_nan=True)["a"] == math.inf
+
+
+def test_non_finite_json_numbers_are_named_where_they_are() -> None:
+    with pytest.raises(DocumentError, match=r"at matrices\[1\]\.density"):
+        parse_json('{"matrices": [{"density": 0.5}, {"density": 1e999}]}')
+    with pytest.raises(DocumentError, match=r"holds -inf at a"):
+        parse_json('{"a": -Infinity}')
 
 
 def test_special_files_are_not_read_as_documents(tmp_path: Path) -> None:
