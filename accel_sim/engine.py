@@ -8,11 +8,13 @@ baseline: the same chip without sparse support, running the same model without m
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 from accel_sim.datapaths import datapath_for
 from accel_sim.results import SimResult
 from accel_sim.spec import ChipConfig
+from safeio.limits import SizeLimitError, check_exact
 from workloads.ops import GemmOp, Workload
 
 __all__ = ["simulate", "without_masks"]
@@ -43,6 +45,23 @@ def simulate(
         dense_run = datapath.dense_baseline().run(without_masks(workload), seed)
         baseline_s = time.perf_counter() - baseline_started
         dense_run = dataclasses.replace(dense_run, simulation_s=baseline_s)
+    for run in (result, dense_run):
+        if run is not None:
+            check_counts(run)
     return dataclasses.replace(
         result, baseline=dense_run, simulation_s=time.perf_counter() - started
     )
+
+
+def check_counts(result: SimResult) -> None:
+    """Refuse a result whose counts float64 no longer holds exactly (``safeio.limits``) or
+    whose latency or energy is not finite: only combinations of extreme fields get here
+    (each field alone is bounded by the spec), e.g. a huge batch on a very slow DRAM."""
+    where = f"{result.model_name} (batch {result.batch:,}) on {result.hardware_name}"
+    hint = "lower the batch or seq_len, or raise the bandwidths and clock"
+    for name, value in (("cycles", result.cycles), ("DRAM bytes", result.dram_bytes),
+                        ("MACs", result.macs)):  # fmt: skip
+        check_exact(f"the {name} of {where}", value, hint)
+    for name, value in (("latency in s", result.latency_s), ("energy in J", result.energy_j)):
+        if not math.isfinite(value):
+            raise SizeLimitError(f"the {name} of {where} is not finite: {hint}")

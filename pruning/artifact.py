@@ -12,15 +12,19 @@ A directory holding
 
 :func:`save_artifact` writes into a temporary sibling directory and renames it into place,
 so a killed writer never leaves a half artifact. :func:`load_artifact` reads only JSON and
-safetensors (no pickle, no torch) and checks the manifest against the masks; every
-problem raises :class:`ArtifactError` naming the file and field.
+safetensors (no pickle, no torch) and checks every figure of the manifest against the
+masks (the matrices listed, their shapes, nnz, density and block occupancy, and the overall
+nnz, total, density and compression ratio); every problem raises :class:`ArtifactError`
+naming the file and field. Manifests are strict JSON, written and read: no NaN or Infinity.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -30,8 +34,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pruning.maskfile import MaskFileError, read_mask_file, write_mask_file
+from pruning.maskfile import MaskFileError, read_mask_file, safetensors_write, write_mask_file
 from safeio.atomic import replace_dir
+from safeio.documents import DocumentError, is_dir, is_file, read_json
+from safeio.limits import BoundedError
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
@@ -65,7 +71,7 @@ REQUIRED_KEYS = (
 REQUIRED_MATRIX_KEYS = ("name", "role", "shape", "density", "nnz")
 
 
-class ArtifactError(ValueError):
+class ArtifactError(BoundedError):  # a ValueError, message bounded
     """An artifact directory that is missing, malformed or inconsistent."""
 
 
@@ -227,7 +233,7 @@ def save_artifact(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        _save_model(model, tmp)
+        safetensors_write(lambda: _save_model(model, tmp), target / "model.safetensors")
         if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
             tokenizer.save_pretrained(tmp)
         write_mask_file(tmp / MASKS_FILE, arrays)
@@ -248,12 +254,12 @@ def save_artifact(
 
 def _read_manifest(path: Path) -> dict[str, Any]:
     manifest_path = path / MANIFEST_FILE
-    if not manifest_path.is_file():
+    if not is_file(manifest_path):
         raise ArtifactError(f"{manifest_path} not found: expected a SparseModel artifact")
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ArtifactError(f"{manifest_path} is not valid JSON ({err})") from None
+        manifest = read_json(manifest_path)  # strict JSON, bounded (safeio.documents)
+    except DocumentError as err:
+        raise ArtifactError(f"{manifest_path} {err}") from None
     if not isinstance(manifest, dict):
         raise ArtifactError(
             f"{manifest_path} holds a JSON {type(manifest).__name__}: expected an object"
@@ -289,34 +295,105 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
+_BLOCK_PATTERN = re.compile(r"^(?:block|crossbar):(\d+)x(\d+)$")
+
+
+def _same(stated: Any, actual: float) -> bool:
+    """Whether a manifest figure ``stated`` is the number ``actual`` (to rounding)."""
+    if isinstance(stated, bool) or not isinstance(stated, int | float):
+        return False
+    return math.isfinite(stated) and abs(stated - actual) <= 1e-9 * max(1.0, abs(actual))
+
+
+def _occupancy(mask: np.ndarray, rows: int, cols: int) -> float:
+    """Fraction of ``rows x cols`` blocks holding a kept weight (edge blocks partial), as
+    ``pruning.masks.block_occupancy`` without torch; blocks cut to the matrix."""
+    out, inn = mask.shape
+    if mask.size == 0:
+        return 1.0
+    rows, cols = min(rows, out), min(cols, inn)
+    grid_r, grid_c = -(-out // rows), -(-inn // cols)
+    padded = np.zeros((grid_r * rows, grid_c * cols), dtype=bool)
+    padded[:out, :inn] = mask
+    return float(padded.reshape(grid_r, rows, grid_c, cols).any(axis=(1, 3)).mean())
+
+
 def _read_masks(root: Path, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The masks, shaped and named as the manifest says, each checked against its nnz."""
+    """The masks, shaped and named as the manifest says, each checked against the figures
+    its manifest entry states (nnz, density, block occupancy)."""
     masks_path = root / MASKS_FILE
+    where = root / MANIFEST_FILE
+    names = [entry["name"] for entry in manifest["matrices"]]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ArtifactError(f"{where}: matrices lists {repeated[0]!r} more than once")
     shapes = {entry["name"]: entry["shape"] for entry in manifest["matrices"]}
     try:
         masks, _ = read_mask_file(masks_path, shapes, "manifest")
     except MaskFileError as err:
         raise ArtifactError(str(err)) from None
+    block = _BLOCK_PATTERN.match(str(manifest.get("pattern")))
     for entry in manifest["matrices"]:
-        nnz = int(np.count_nonzero(masks[entry["name"]]))
+        name, mask = entry["name"], masks[entry["name"]]
+        nnz = int(np.count_nonzero(mask))
         if nnz != entry["nnz"]:
             raise ArtifactError(
-                f"{root / MANIFEST_FILE}: nnz of {entry['name']!r} is {entry['nnz']} but "
-                f"the mask in {MASKS_FILE} keeps {nnz}"
+                f"{where}: nnz of {name!r} is {entry['nnz']} but the mask in {MASKS_FILE} "
+                f"keeps {nnz}"
             )
+        density = nnz / mask.size if mask.size else 1.0
+        if not _same(entry["density"], density):
+            raise ArtifactError(
+                f"{where}: density of {name!r} is {entry['density']!r} but the mask in "
+                f"{MASKS_FILE} keeps {density:.6g} of its weights"
+            )
+        if block and "block_occupancy" in entry:
+            occupancy = _occupancy(mask, int(block.group(1)), int(block.group(2)))
+            if not _same(entry["block_occupancy"], occupancy):
+                raise ArtifactError(
+                    f"{where}: block_occupancy of {name!r} is {entry['block_occupancy']!r} "
+                    f"but {occupancy:.6g} of the mask's {block.group(1)}x{block.group(2)} "
+                    "blocks hold a kept weight"
+                )
     return masks
+
+
+def _check_totals(root: Path, manifest: dict[str, Any], masks: dict[str, np.ndarray]) -> None:
+    """The manifest's overall figures against the masks: nnz, total, density, ratio."""
+    where = root / MANIFEST_FILE
+    nnz = sum(int(np.count_nonzero(m)) for m in masks.values())
+    total = sum(int(m.size) for m in masks.values())
+    if nnz != manifest["nnz"]:
+        raise ArtifactError(f"{where}: field nnz is {manifest['nnz']} but the masks keep {nnz}")
+    if total != manifest["total"]:
+        raise ArtifactError(
+            f"{where}: field total is {manifest['total']} but the masks hold {total} weights"
+        )
+    density = nnz / total if total else 1.0
+    if not _same(manifest["density"], density):
+        listed = f"the {len(masks)} masks keep" if masks else "with no matrices listed,"
+        raise ArtifactError(
+            f"{where}: field density is {manifest['density']!r} but {listed} "
+            f"{density:.6g} of the weights"
+            + (" (every weight is dense)" if not masks else "")
+        )
+    ratio = manifest["compression_ratio"]
+    expected = 1.0 / density if density > 0 else None
+    if (ratio is None) != (expected is None) or (
+        expected is not None and not _same(ratio, expected)
+    ):
+        raise ArtifactError(
+            f"{where}: field compression_ratio is {ratio!r} but the masks give "
+            f"{'none (nothing kept)' if expected is None else f'{expected:.6g}'}"
+        )
 
 
 def load_artifact(path: str | os.PathLike[str]) -> SparseArtifact:
     """Read and validate the artifact at ``path`` (manifest and masks; not the weights)."""
     root = Path(path)
-    if not root.is_dir():
+    if not is_dir(root):
         raise ArtifactError(f"{root} is not a directory: expected a SparseModel artifact")
     manifest = _read_manifest(root)
     masks = _read_masks(root, manifest)
-    nnz = sum(int(np.count_nonzero(m)) for m in masks.values())
-    if nnz != manifest["nnz"]:
-        raise ArtifactError(
-            f"{root / MANIFEST_FILE}: field nnz is {manifest['nnz']} but the masks keep {nnz}"
-        )
+    _check_totals(root, manifest, masks)
     return SparseArtifact(path=root, manifest=manifest, masks=masks)

@@ -26,7 +26,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from pruning.maskfile import safetensors_write
 from safeio.atomic import replace_dir
+from safeio.documents import read_json
+from safeio.limits import BoundedError
 
 __all__ = [
     "CheckpointConfig",
@@ -46,7 +49,7 @@ STATE_FILE = "state.json"
 _PREFIX = "step-"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(BoundedError):  # a ValueError, message bounded
     """A checkpoint directory that is unreadable or belongs to a different run."""
 
 
@@ -96,7 +99,7 @@ def save_checkpoint(
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=directory))
     try:
         flat = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
-        save_file(flat, str(tmp / TENSORS_FILE))
+        safetensors_write(lambda: save_file(flat, str(tmp / TENSORS_FILE)), tmp / TENSORS_FILE)
         text = json.dumps({"step": step, **state}, indent=1, allow_nan=False)
         (tmp / STATE_FILE).write_text(text + "\n", encoding="utf-8")
         for name in (TENSORS_FILE, STATE_FILE):
@@ -134,7 +137,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]
     path = Path(path)
     try:
         tensors = load_file(str(path / TENSORS_FILE))
-        state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
+        state = read_json(path / STATE_FILE)
     # missing files: OSError; torn, truncated or foreign tensor files: safetensors' own
     # SafetensorError (not an OSError); bad state.json: JSONDecodeError or UnicodeDecodeError
     # (both ValueErrors). Anything else is a bug and propagates as itself.

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from pruning import metrics
+from safeio.limits import BoundedError
 
 __all__ = [
     "ENV_DATA_DIR",
@@ -64,7 +65,7 @@ _METRICS = {
 }
 
 
-class GlueDataError(ValueError):
+class GlueDataError(BoundedError):  # a ValueError, message bounded
     """GLUE data that is missing, malformed or asked for in a way that cannot be served."""
 
 

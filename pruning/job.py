@@ -23,6 +23,7 @@ from pruning.group_lasso import DEFAULT_EPS, DEFAULT_LAMBDA
 from pruning.models import REAL_MODEL
 from pruning.patterns import NM, Pattern, PatternError, check_sparsity, parse_pattern
 from safeio.errors import format_validation_error
+from safeio.limits import BoundedError
 
 __all__ = ["METHODS", "TRAINED_METHODS", "PruneJob", "PruneJobError", "prune_job"]
 
@@ -34,7 +35,7 @@ TRAINED_METHODS = frozenset({"gradual", "group-lasso", "admm", "distill"})
 RESUMABLE_METHODS = frozenset({"magnitude", "gradual", "group-lasso", "admm", "distill"})
 
 
-class PruneJobError(ValueError):
+class PruneJobError(BoundedError):  # a ValueError, message bounded
     """A prune job with a missing, malformed or inconsistent field."""
 
 

@@ -12,24 +12,34 @@ Every problem with a file raises :class:`MaskFileError` naming the file and the 
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from safeio.atomic import atomic_write_with
+from safeio.documents import DocumentError, parse_json
+from safeio.limits import BoundedError
 
-__all__ = ["MaskFileError", "pack_masks", "read_mask_file", "unpack_mask", "write_mask_file"]
+__all__ = [
+    "MaskFileError",
+    "pack_masks",
+    "read_mask_file",
+    "safetensors_write",
+    "unpack_mask",
+    "write_mask_file",
+]
 
 SHAPES_KEY = "shapes"
 META_KEY = "meta"
 
 
-class MaskFileError(ValueError):
+class MaskFileError(BoundedError):  # a ValueError, message bounded
     """A mask file that cannot be read or does not hold the masks it should."""
 
 
@@ -38,6 +48,22 @@ def pack_masks(masks: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {
         name: np.packbits(np.asarray(mask, dtype=bool).reshape(-1)) for name, mask in masks.items()
     }
+
+
+def safetensors_write(save: Callable[[], object], path: str | os.PathLike[str]) -> None:
+    """Run ``save`` (a safetensors or ``save_pretrained`` write of ``path``); the
+    ``SafetensorError`` safetensors raises when a write fails (a full disk, ...) becomes an
+    ``OSError`` naming the path, like every other failed write."""
+    from safetensors import SafetensorError
+
+    try:
+        save()
+    except SafetensorError as error:
+        text = " ".join(str(error).split())
+        full = "StorageFull" in text or "No space left" in text or "code: 28" in text
+        code = errno.ENOSPC if full else errno.EIO
+        reason = os.strerror(code) if full else f"safetensors could not write it ({text})"
+        raise OSError(code, reason, str(path)) from None
 
 
 def write_mask_file(
@@ -50,9 +76,13 @@ def write_mask_file(
     shapes = {name: [int(d) for d in np.shape(mask)] for name, mask in masks.items()}
     metadata = {SHAPES_KEY: json.dumps(shapes)}
     if meta is not None:
-        metadata[META_KEY] = json.dumps(meta)
+        metadata[META_KEY] = json.dumps(meta, allow_nan=False)  # strict JSON
     packed = pack_masks(masks)
-    return atomic_write_with(path, lambda tmp: save_file(packed, str(tmp), metadata=metadata))
+
+    def write(tmp: Path) -> None:
+        safetensors_write(lambda: save_file(packed, str(tmp), metadata=metadata), path)
+
+    return atomic_write_with(path, write)
 
 
 def unpack_mask(
@@ -98,9 +128,9 @@ def _read_tensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
 
 def _metadata_json(path: Path, metadata: Mapping[str, str], key: str) -> Any:
     try:
-        return json.loads(metadata[key])
-    except json.JSONDecodeError as err:
-        raise MaskFileError(f"{path}: metadata {key!r} is not JSON ({err})") from None
+        return parse_json(metadata[key])
+    except DocumentError as err:
+        raise MaskFileError(f"{path}: metadata {key!r} {err}") from None
 
 
 def _is_shape(value: Any) -> bool:

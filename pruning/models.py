@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from safeio.limits import BoundedError
 from workloads import PRESETS, WorkloadError, load_config
 from workloads.bert import WEIGHT_FILES
 
@@ -28,7 +29,7 @@ REAL_MODEL = "all-MiniLM-L6-v2"
 _REAL_ALIASES = {REAL_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(BoundedError):  # a ValueError, message bounded
     """A model source that cannot be loaded as a BERT-family sequence classifier."""
 
 
@@ -111,11 +112,11 @@ def load_model(source: str | Path, num_labels: int = 2, *, seed: int = 0) -> Loa
 
 def _recorded_synthetic(path: Path) -> bool:
     """An artifact pruned from random weights says so; keep saying it when re-pruned."""
-    import json
+    from safeio.documents import read_json
 
     manifest = path / "manifest.json"
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        return bool(json.loads(manifest.read_text(encoding="utf-8")).get("synthetic_weights"))
+    with contextlib.suppress(ValueError, AttributeError):  # DocumentError is a ValueError
+        return bool(read_json(manifest).get("synthetic_weights"))
     return False
 
 

@@ -42,12 +42,13 @@ from torch import Tensor
 from pruning.groups import any_in_groups, expand_groups, group_norms
 from pruning.lowest import keep_above_lowest
 from pruning.top_n import keep_top_n
+from safeio import limits
 
 EXPECTED_FORMS = "unstructured, block:RxC, nm:N:M, row, column, head:H or crossbar:RxC"
 NM_SPARSITY_TOL = 1e-9
 
 
-class PatternError(ValueError):
+class PatternError(limits.BoundedError):  # a ValueError, message bounded
     """A pattern string or pattern parameter is invalid."""
 
 
@@ -356,6 +357,7 @@ def check_fits(
     }
     whole = [name for name, n in groups.items() if n == 1 and math.prod(shapes[name]) > 1]
     if len(whole) < len(shapes) or (scope == "global" and len(whole) > 1):
+        _check_block_extent(pattern, shapes)
         return
     name = whole[0]
     out, inn = shapes[name]
@@ -366,6 +368,21 @@ def check_fits(
         f"to prune, so no sparsity below 1 prunes anything; expected a block smaller than the "
         f"matrix in rows or cols (rows < {out} or cols < {inn}) for at least one weight"
     )
+
+
+def _check_block_extent(pattern: Block, shapes: Mapping[str, tuple[int, int]]) -> None:
+    """Refuse a block whose padding would be huge: each weight is padded to whole blocks
+    (``block:10000000x1`` once padded gigabytes). A block larger than a matrix stays
+    allowed (whole-matrix blocks, ranked globally) while its padding is small."""
+    for name, (out, inn) in shapes.items():
+        padded = -(-out // pattern.rows) * pattern.rows * -(-inn // pattern.cols) * pattern.cols
+        if padded > limits.MAX_PADDED_ENTRIES:
+            raise PatternError(
+                f"pattern {pattern} does not fit weight {name!r} of shape [{out}, {inn}]: "
+                f"padded to whole blocks it holds {padded:,} entries, over the limit of "
+                f"{limits.describe(limits.MAX_PADDED_ENTRIES)}: expected a block of at most "
+                f"about the matrix's size"
+            )
 
 
 _SIZE2 = re.compile(r"(block|crossbar):(\d+)x(\d+)")

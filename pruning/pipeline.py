@@ -322,7 +322,12 @@ def _check_checkpoint_job(job: PruneJob, checkpoint: CheckpointConfig) -> None:
     record = json.loads(json.dumps(job.record()))
     path = checkpoint.directory / "job.json"
     if job.resume and path.is_file():
-        saved = json.loads(path.read_text(encoding="utf-8"))
+        from safeio.documents import DocumentError, read_json
+
+        try:
+            saved = read_json(path)
+        except DocumentError as error:
+            raise CheckpointError(f"{path} {error}") from None
         if saved != record:
             changed = sorted(
                 k for k in record.keys() | saved.keys() if saved.get(k) != record.get(k)
@@ -332,7 +337,7 @@ def _check_checkpoint_job(job: PruneJob, checkpoint: CheckpointConfig) -> None:
                 f"{', '.join(changed)}): use another --checkpoint-dir or drop --resume"
             )
     checkpoint.directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(record, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(record, indent=1, allow_nan=False) + "\n")
 
 
 def run_prune(job: PruneJob, out_dir: str | Path, report: Report | None = None) -> PruneOutcome:

@@ -16,6 +16,14 @@ entry is flushed too.
 
 Temporary names start with ``.`` and end in ``.tmp`` (plus the target's suffix), so readers
 that list a directory can skip them.
+
+A target that exists and is not a regular file (a device such as ``/dev/null``, a FIFO, a
+socket, a directory) is refused with :class:`UnsafeTargetError` (an ``OSError``) and left
+as it is: renaming over it would replace the node itself. With ``root`` given, a target
+whose directory resolves (through symbolic links) outside ``root``, or that is itself a
+symbolic link, is refused too, so a planted link cannot carry a write out of that tree. A
+target that is a symbolic link to a regular file is otherwise replaced by the new file; the
+file it pointed to is never written.
 """
 
 from __future__ import annotations
@@ -25,11 +33,13 @@ import ctypes
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 __all__ = [
+    "UnsafeTargetError",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_with",
@@ -48,20 +58,65 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
             os.close(fd)
 
 
+class UnsafeTargetError(OSError):
+    """A write target that is not a regular file, or that leads out of the allowed tree."""
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _check_target(target: Path, root: str | os.PathLike[str] | None, want_dir: bool) -> None:
+    """Refuse ``target`` when it exists and is not what is written there (a regular file,
+    or with ``want_dir`` a directory), or, with ``root``, when it is a link or its directory
+    resolves outside ``root``."""
+    if root is not None:
+        real_root = Path(root).resolve()
+        if not target.parent.resolve().is_relative_to(real_root):
+            raise UnsafeTargetError(
+                f"{target}: its directory leads outside {real_root} (a symbolic link?): "
+                "refusing to write there"
+            )
+        if target.is_symlink():
+            raise UnsafeTargetError(f"{target} is a symbolic link: refusing to write through it")
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError:
+        return  # a dangling link or an unreadable entry: the rename replaces the entry
+    if stat.S_ISREG(mode) or (want_dir and stat.S_ISDIR(mode)):
+        return
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    expected = "a directory" if want_dir else "a regular file"
+    raise UnsafeTargetError(f"{target} exists and is {kind}: expected {expected} to replace")
+
+
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
 
 
 def atomic_write_with(
-    path: str | os.PathLike[str], write: Callable[[Path], object], *, keep_suffix: bool = True
+    path: str | os.PathLike[str],
+    write: Callable[[Path], object],
+    *,
+    keep_suffix: bool = True,
+    root: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Call ``write(tmp_path)`` to write a temporary sibling of ``path``, then rename it over
     ``path``. With ``keep_suffix`` the temporary name ends in the target's suffix, for writers
     that infer the format from it; without, it ends in ``.tmp`` so that no reader globbing
     ``*.json`` (say) can see it. If ``write`` raises, the target is untouched and the
-    temporary file removed."""
+    temporary file removed. A target that is not a regular file, or (``root``) leads out of
+    the tree under ``root``, raises :class:`UnsafeTargetError` (module docstring)."""
     target = Path(path)
+    _check_target(target, root, want_dir=False)
     target.parent.mkdir(parents=True, exist_ok=True)
     suffix = f".tmp{target.suffix}" if keep_suffix else ".tmp"
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
@@ -79,13 +134,19 @@ def atomic_write_with(
     return target
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes, *, root: str | os.PathLike[str] | None = None
+) -> Path:
     """Write ``data`` to ``path`` atomically; parent directories are created."""
-    return atomic_write_with(path, lambda tmp: tmp.write_bytes(data), keep_suffix=False)
+    return atomic_write_with(
+        path, lambda tmp: tmp.write_bytes(data), keep_suffix=False, root=root
+    )
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(
+    path: str | os.PathLike[str], text: str, *, root: str | os.PathLike[str] | None = None
+) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), root=root)
 
 
 _AT_FDCWD = -100
@@ -117,6 +178,7 @@ def replace_dir(tmp: str | os.PathLike[str], target: str | os.PathLike[str]) -> 
     the old one is deleted afterwards (a kill before that leaves it as a hidden sibling).
     """
     tmp, target = Path(tmp), Path(target)
+    _check_target(target, None, want_dir=True)
     fsync_dir(tmp)
     if not (target.exists() or target.is_symlink()):
         os.replace(tmp, target)

@@ -20,6 +20,7 @@ from accel_sim import (
 from accel_sim.datapaths import datapath_for
 from accel_sim.datapaths.systolic.dense import warm_up
 from pruning.artifact import ArtifactError, SparseArtifact, load_artifact
+from safeio.limits import SizeLimitError
 from studies.console import console, fail, si, write_output
 from studies.prune_cmd import prune_command
 from studies.study_cmd import study_app
@@ -176,14 +177,17 @@ def simulate_command(
     except (WorkloadError, HardwareConfigError) as error:
         raise fail(str(error)) from None
     warm_up()  # JIT load/compile is start-up, not simulation time
-    result = simulate(workload, hardware)
+    try:
+        result = simulate(workload, hardware)
+    except SizeLimitError as error:  # sizes beyond safeio.limits, found at a kernel entry
+        raise fail(str(error)) from None
     render_result(result)
     document = result.to_dict()
     if artifact is not None:
         document["artifact"] = artifact_summary(artifact, workload)
         render_artifact(document["artifact"], hardware)
     if json_path is not None:
-        write_output(json_path, json.dumps(document, indent=2) + "\n", "--json")
+        write_output(json_path, json.dumps(document, indent=2, allow_nan=False) + "\n", "--json")
     if csv_path is not None:
         write_output(csv_path, result.to_frame().to_csv(index=False), "--csv")
 

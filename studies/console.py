@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from safeio.atomic import atomic_write_text
+from safeio.limits import shorten
 
 __all__ = ["console", "error_console", "fail", "si", "write_output"]
 
@@ -20,8 +21,10 @@ def fail(message: str) -> typer.Exit:
     """One clear line on stderr and exit code 2, instead of a traceback.
 
     ``message`` is plain text: brackets such as ``[out, in]`` are shown, not read as markup.
+    It is put on one line and cut to ``safeio.limits.MAX_MESSAGE_CHARS`` characters.
     """
-    error_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    line = shorten(" ".join(message.split()))
+    error_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 

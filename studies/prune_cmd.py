@@ -217,4 +217,4 @@ def prune_command(
             "metrics": outcome.metrics,
             **{k: outcome.manifest[k] for k in ("pattern", "method", "density", "nnz", "total")},
         }
-        write_output(json_path, json.dumps(summary, indent=2) + "\n", "--json")
+        write_output(json_path, json.dumps(summary, indent=2, allow_nan=False) + "\n", "--json")

@@ -9,7 +9,10 @@ what is stored. Backends:
 - in-process loop (``jobs=1``, the default);
 - local processes through joblib's loky backend (``jobs=N``), results streamed unordered;
 - Dask distributed: an existing scheduler (``scheduler=ADDRESS``) or a ``LocalCluster`` of
-  ``dask_workers`` single-threaded worker processes.
+  ``dask_workers`` single-threaded worker processes. An existing scheduler is asked for its
+  identity first, with a ``connect_timeout`` (5 s): an address where nothing listens, or a
+  socket that accepts but never answers, ends in one :class:`SchedulerError` line instead of
+  Dask's 30 s timeout or an endless wait.
 
 Workers run single-threaded numerics (``NUMBA_NUM_THREADS=1``, ``OMP_NUM_THREADS=1``):
 parallelism belongs to the sweep, not to the kernels.
@@ -22,6 +25,7 @@ points are run again, up to ``retries`` more times each.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -33,6 +37,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from safeio.limits import shorten
 from studies.store import ResultStore, StoreError, point_key
 
 # Set in every worker before it imports numerical libraries.
@@ -42,6 +47,9 @@ THREAD_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
 }
+
+# Seconds to reach a Dask scheduler and hear its identity.
+CONNECT_TIMEOUT_S = 5.0
 
 Evaluate = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 # What a worker sends back for one point: (key, succeeded, result row or one-line error).
@@ -63,10 +71,47 @@ class RunSummary:
         return not self.failed
 
 
+class SchedulerError(RuntimeError):
+    """A Dask scheduler address that is malformed, unreachable or does not answer."""
+
+
 def _one_line(error: BaseException) -> str:
-    message = " ".join(str(error).split())
+    message = shorten(" ".join(str(error).split()))
     name = type(error).__name__
     return f"{name}: {message}" if message else name
+
+
+def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Ask the scheduler at ``address`` for its identity within ``timeout`` seconds, or raise
+    :class:`SchedulerError` saying what went wrong (bad address, nothing listening, no
+    answer). Dask's own client waits 30 s on a closed port and forever on a silent one."""
+    from distributed.comm import connect
+
+    async def identity() -> Any:
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity"})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        asyncio.run(asyncio.wait_for(identity(), timeout))
+    except TimeoutError:  # accepted (or still connecting) but no answer in time
+        raise SchedulerError(
+            f"the Dask scheduler at {address} did not answer within {timeout:g} s: expected "
+            "a running scheduler at tcp://host:port"
+        ) from None
+    except OSError as error:
+        raise SchedulerError(
+            f"cannot reach a Dask scheduler at {address} within {timeout:g} s "
+            f"({_one_line(error)}): is one running there?"
+        ) from None
+    except ValueError as error:
+        raise SchedulerError(
+            f"{address!r} is not a Dask scheduler address ({_one_line(error)}): expected "
+            "tcp://host:port"
+        ) from None
 
 
 def _evaluate_one(evaluate: Evaluate, key: str, point: Mapping[str, Any]) -> Outcome:
@@ -187,7 +232,7 @@ def _run_dask(
     (up to its ``allowed-failures``, set by ``local_cluster``; Dask's default is 3)."""
     from distributed import Client, as_completed
 
-    with Client(address, set_as_default=False) as client:
+    with Client(address, set_as_default=False, timeout=CONNECT_TIMEOUT_S) as client:
         client.register_plugin(_thread_plugin(), name="sparse-bert-cosim-threads")
         keys = [key for key, _ in todo]
         futures = client.map(
@@ -228,12 +273,15 @@ def run_points(
     progress: bool = True,
     retries: int = 2,
     description: str = "sweep",
+    connect_timeout: float = CONNECT_TIMEOUT_S,
 ) -> RunSummary:
     """Evaluate every point not yet in ``store`` and store each result as it arrives.
 
     Duplicate points run once. ``evaluate`` must be a picklable top-level function for the
     parallel backends. Returns counts and the one-line errors of failed points; the table
-    itself is ``store.frame(summary.keys)``, the same whatever backend produced it.
+    itself is ``store.frame(summary.keys)``, the same whatever backend produced it. A
+    ``scheduler`` that does not answer within ``connect_timeout`` seconds raises
+    :class:`SchedulerError` before any point runs.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
@@ -260,6 +308,7 @@ def run_points(
             cluster = stack.enter_context(local_cluster(dask_workers, retries=retries))
             outcomes = _run_dask(evaluate, todo, cluster.scheduler_address, retries)
         elif scheduler is not None:
+            check_scheduler(scheduler, connect_timeout)
             outcomes = _run_dask(evaluate, todo, scheduler, retries)
         elif jobs > 1:
             outcomes = _run_loky(evaluate, todo, jobs, retries)

@@ -37,24 +37,28 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from accel_sim.spec import HardwareConfigError, hardware_from_dict, load_hardware
 from accel_sim.spec.loading import set_dotted
+from safeio import limits
+from safeio.documents import DocumentError, is_dir, is_file, read_yaml
 from safeio.errors import format_validation_error
 
 __all__ = [
     "BUILTIN_DIR",
     "KINDS",
+    "RESERVED_NAMES",
     "PatternCase",
     "StudySpec",
     "StudySpecError",
     "builtin_names",
+    "count_points",
     "expand",
     "load_spec",
     "point_label",
@@ -65,7 +69,7 @@ KINDS = ("block-size", "compression", "dse", "custom")
 DENSE = "dense"
 
 
-class StudySpecError(ValueError):
+class StudySpecError(limits.BoundedError):  # a ValueError, message bounded
     """A study spec that cannot be used; the message names the field and expected form."""
 
 
@@ -81,6 +85,13 @@ def _check_pattern(text: str) -> str:
 
 
 _OUTPUT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+# What a study writes into its output directory besides ``outputs``: the table, its record,
+# the spec, the result store, the mask cache and the roofline's op table. ``outputs`` names
+# may not be any of them (compared ignoring case, as some file systems do).
+RESERVED_NAMES = frozenset({
+    "results.csv", "results.parquet", "run.json", "spec.yaml", "store", "masks",
+    "ops.csv", "ops.parquet",
+})  # fmt: skip
 
 
 def _check_output_name(text: str) -> str:
@@ -104,6 +115,11 @@ def _check_output_name(text: str) -> str:
             f"{text!r} is not a plain name: expected letters, digits, '.', '_' or '-', "
             "not starting with '.' or '-'"
         )
+    if text.lower() in RESERVED_NAMES:
+        raise ValueError(
+            f"{text!r} is a file the study writes itself: expected a name other than "
+            f"{', '.join(sorted(RESERVED_NAMES))}"
+        )
     return text
 
 
@@ -112,7 +128,8 @@ class _Spec(BaseModel):
 
 
 Grid = dict[str, list[Any]]
-PositiveInt = Annotated[int, Field(gt=0, strict=True)]
+SeqLen = Annotated[int, Field(gt=0, le=limits.MAX_SEQ_LEN, strict=True)]
+Batch = Annotated[int, Field(gt=0, le=limits.MAX_BATCH, strict=True)]
 
 
 def _check_grid(grid: Grid) -> Grid:
@@ -121,6 +138,10 @@ def _check_grid(grid: Grid) -> Grid:
             raise ValueError(f"{path!r} is not a dotted hardware field such as pe_array.rows")
         if not values:
             raise ValueError(f"{path}: expected a non-empty list of values")
+        if len(values) > limits.MAX_GRID_VALUES:
+            raise ValueError(
+                f"{path}: {len(values):,} values, over the limit of {limits.MAX_GRID_VALUES:,}"
+            )
     return grid
 
 
@@ -170,6 +191,11 @@ def _check_ratios(values: list[float]) -> list[float]:
     for value in values:
         if not value >= 1.0:
             raise ValueError(f"compression ratio {value!r} is below 1")
+        if value > limits.MAX_COMPRESSION_RATIO:
+            raise ValueError(
+                f"compression ratio {value!r} is over the limit of "
+                f"{limits.describe(limits.MAX_COMPRESSION_RATIO)}"
+            )
     return values
 
 
@@ -184,15 +210,23 @@ class Outputs(_Spec):
     def _inside(cls, value: str) -> str:
         return _check_output_name(value)
 
+    @model_validator(mode="after")
+    def _distinct(self) -> Outputs:
+        if self.plots_dir.lower() == self.report.lower():
+            raise ValueError(
+                f"plots_dir and report are both {self.report!r}: expected two different names"
+            )
+        return self
+
 
 class StudySpec(_Spec):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     kind: Literal["block-size", "compression", "dse", "custom"] = "custom"
     description: str = ""
     models: list[str] = Field(default_factory=lambda: ["bert-base-uncased"], min_length=1)
-    seq_lens: list[PositiveInt] = Field(default_factory=lambda: [128], min_length=1)
-    batches: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1)
-    seed: int = Field(default=0, ge=0)
+    seq_lens: list[SeqLen] = Field(default_factory=lambda: [128], min_length=1)
+    batches: list[Batch] = Field(default_factory=lambda: [1], min_length=1)
+    seed: int = Field(default=0, ge=0, le=limits.MAX_SEED)
     hardware: list[str] = Field(default_factory=lambda: ["systolic-32x32-ws"], min_length=1)
     grid: Grid = Field(default_factory=dict)
     sparsities: list[float] = Field(default_factory=lambda: [0.5])
@@ -272,18 +306,18 @@ def load_spec(source: str | Path) -> tuple[StudySpec, Path]:
     path = Path(text)
     if path.suffix not in {".yaml", ".yml"} and "/" not in text and "\\" not in text:
         candidate = BUILTIN_DIR / f"{text}.yaml"
-        if not candidate.is_file():
+        if not is_file(candidate):
             names = ", ".join(builtin_names()) or "(none)"
             raise StudySpecError(
                 f"unknown study {text!r}: expected a built-in name ({names}) or a .yaml file"
             )
         path = candidate
-    if not path.is_file():
+    if not is_file(path):
         raise StudySpecError(f"study spec file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise StudySpecError(f"study spec {path} is not valid YAML: {error}") from None
+        data = read_yaml(path)  # bounded: size, depth, digits, aliases (safeio.documents)
+    except DocumentError as error:
+        raise StudySpecError(f"study spec {path} {error}") from None
     return _validate(data, str(path)), path.resolve().parent
 
 
@@ -310,12 +344,15 @@ def _resolve_hardware(name: str, base: Path) -> dict:
         raise StudySpecError(f"study spec field hardware: {error}") from None
 
 
-def _check_model(index: int, model: str) -> None:
-    """Refuse an unknown or non-BERT model when the spec expands, not once per design point."""
-    from workloads.bert import WorkloadError, load_config
+def _check_model(index: int, model: str, batch: int, seq_len: int) -> None:
+    """Refuse an unknown or non-BERT model when the spec expands, not once per design point;
+    and a model whose largest point (``batch`` x ``seq_len``) passes the workload limits."""
+    from workloads.bert import WorkloadError, build_workload, load_config, max_seq_len
 
     try:
-        load_config(model)
+        config = load_config(model)
+        # seq_len past the model's positions fails its own points, one line each
+        build_workload(config, batch=batch, seq_len=min(seq_len, max_seq_len(config)))
     except WorkloadError as error:
         raise StudySpecError(f"study spec field models[{index}]: {error}") from None
 
@@ -330,10 +367,11 @@ def _hardware_points(base_hw: dict, grid: Grid, source: str) -> list[tuple[dict,
         params = dict(zip(paths, combo, strict=True))
         for path, value in params.items():
             _set_path(data, path, value)
+        where = limits.shorten(f"{source} with grid {json.dumps(params)}", 400)
         try:
-            hw = hardware_from_dict(data, source=f"{source} with grid {json.dumps(params)}")
+            hw = hardware_from_dict(data, source=where)
         except HardwareConfigError as error:
-            raise StudySpecError(f"study spec field grid: {error}") from None
+            raise StudySpecError(limits.shorten(f"study spec field grid: {error}")) from None
         out.append((hw.model_dump(mode="json"), params))
     return out
 
@@ -342,7 +380,7 @@ def _artifact_digest(path: Path) -> str:
     from pruning.artifact import MANIFEST_FILE, MASKS_FILE, ArtifactError, load_artifact
 
     digest = hashlib.sha256()
-    if not path.is_dir():
+    if not is_dir(path):
         raise StudySpecError(f"study spec field artifacts: {path} is not an artifact directory")
     try:
         load_artifact(path)  # a broken artifact fails here, not in every design point
@@ -350,7 +388,7 @@ def _artifact_digest(path: Path) -> str:
         raise StudySpecError(f"study spec field artifacts: {error}") from None
     for name in (MANIFEST_FILE, MASKS_FILE):
         file = path / name
-        if not file.is_file():
+        if not is_file(file):
             raise StudySpecError(f"study spec field artifacts: {file} not found")
         digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
@@ -386,8 +424,27 @@ def point_label(point: dict) -> str:
     return " ".join(parts)
 
 
-def expand(spec: StudySpec, base: Path | None = None) -> list[dict]:
+def count_points(spec: StudySpec) -> int:
+    """How many design points ``spec`` expands to at most (before duplicates are dropped),
+    counted without expanding anything."""
+    hardware = len(spec.hardware)
+    runs = len(spec.seq_lens) * len(spec.batches)
+    total = 0
+    for case in spec.patterns:
+        grid = {**spec.grid, **case.grid}
+        combos = math.prod(len(values) for values in grid.values())
+        total += hardware * combos * len(spec.models) * runs * len(spec.case_sparsities(case))
+    combos = math.prod(len(values) for values in spec.grid.values())
+    return total + len(spec.artifacts) * hardware * combos * runs
+
+
+def expand(
+    spec: StudySpec, base: Path | None = None, max_points: int = limits.MAX_POINTS
+) -> list[dict]:
     """The spec's design points, in a stable order, duplicates dropped.
+
+    The points are counted first (:func:`count_points`): a spec that would expand to more
+    than ``max_points`` is refused before any point is built.
 
     Each point: ``model``, ``batch``, ``seq_len``, ``pattern`` (None for an artifact),
     ``sparsity``, ``artifact`` (absolute directory or None) and ``artifact_digest``, ``seed``,
@@ -395,6 +452,13 @@ def expand(spec: StudySpec, base: Path | None = None) -> list[dict]:
     validated spec as a dict).
     """
     base = base or Path.cwd()
+    count = count_points(spec)
+    if count > max_points:
+        raise StudySpecError(
+            f"study spec {spec.name} expands to {count:,} design points, over the limit of "
+            f"{max_points:,}: narrow the grid, patterns or sizes, or raise the limit "
+            "(cosim study run --max-points)"
+        )
     points: list[dict] = []
     seen: set[str] = set()
 
@@ -406,7 +470,7 @@ def expand(spec: StudySpec, base: Path | None = None) -> list[dict]:
 
     hardware = [(name, _resolve_hardware(name, base)) for name in spec.hardware]
     for index, model in enumerate(spec.models):
-        _check_model(index, model)
+        _check_model(index, model, max(spec.batches), max(spec.seq_lens))
     artifacts = []
     for entry in spec.artifacts:
         path = Path(entry)

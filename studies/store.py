@@ -39,6 +39,8 @@ import pandas as pd
 
 from accel_sim.version import __version__
 from safeio.atomic import atomic_write_bytes, atomic_write_text
+from safeio.documents import DocumentError, parse_json, read_text
+from safeio.limits import BoundedError
 
 KEY_LENGTH = 20
 POINTS_DIR = "points"
@@ -49,9 +51,11 @@ _STR_DTYPE: Any = "str" if int(pd.__version__.split(".")[0]) >= 3 else object
 _VERSIONED = ("numpy", "numba", "pandas", "pyarrow", "scipy", "torch", "transformers")
 # Row fields that vary from run to run (wall times): stored beside the row, not in the table.
 TIMING_FIELDS = frozenset({"simulation_s", "wall_s"})
+# A point file holds one configuration and one row: a few kilobytes.
+MAX_POINT_BYTES = 16 * 2**20
 
 
-class StoreError(ValueError):
+class StoreError(BoundedError):  # a ValueError, message bounded
     """A configuration or result that cannot be stored; the message names the field."""
 
 
@@ -183,9 +187,9 @@ class ResultStore:
     def _read(self, key: str) -> dict[str, Any] | None:
         """The stored document for ``key``, or None when missing, torn or inconsistent."""
         path = self._path(key)
-        try:
-            document = json.loads(path.read_bytes())
-        except (OSError, UnicodeDecodeError, ValueError):
+        try:  # rows may hold NaN (a metric a point has not); bounded like every document
+            document = parse_json(read_text(path, MAX_POINT_BYTES), allow_nan=True)
+        except DocumentError:
             return None
         if not (
             isinstance(document, dict)

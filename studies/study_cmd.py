@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import functools
-import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
+from pydantic import ValidationError
 
 from safeio.atomic import atomic_write_bytes, atomic_write_text
+from safeio.documents import DocumentError, read_json
+from safeio.errors import format_validation_error
+from safeio.limits import MAX_POINTS
 from studies.console import console, fail
-from studies.spec import BUILTIN_DIR, StudySpecError, builtin_names, expand, load_spec
+from studies.spec import (
+    BUILTIN_DIR,
+    KINDS,
+    Outputs,
+    StudySpecError,
+    builtin_names,
+    expand,
+    load_spec,
+)
 
 study_app = typer.Typer(
     help="Design-space studies: sweep a spec, plot the table, write a report.",
@@ -32,19 +44,54 @@ def _representative(frame: pd.DataFrame) -> int:
     return 0
 
 
+def _output_path(out: Path, name: str, field: str) -> Path:
+    """``out / name`` for an ``outputs`` name already validated as a plain name: refused
+    when it is a symbolic link (which could lead out of ``out``)."""
+    path = out / name
+    if path.is_symlink():
+        raise fail(f"outputs.{field}: {path} is a symbolic link: expected a plain name in {out}")
+    return path
+
+
 def _write_plots_and_report(out: Path, frame: pd.DataFrame, run_info: dict) -> list[Path]:
+    """Plots and report into the names of ``run_info["outputs"]`` (already validated: plain,
+    distinct, not the study's own files), never out of ``out``."""
     from studies import plots as study_plots
     from studies.report import render_report
 
     outputs = run_info.get("outputs", {})
-    plots_dir = out / outputs.get("plots_dir", "plots")
-    report_path = out / outputs.get("report", "report.md")
+    plots_dir = _output_path(out, outputs.get("plots_dir", "plots"), "plots_dir")
+    report_path = _output_path(out, outputs.get("report", "report.md"), "report")
     ops = pd.read_parquet(out / OPS_FILE) if (out / OPS_FILE).is_file() else None
     written = study_plots.save_all(frame, plots_dir, run_info.get("kind", "custom"), ops)
     pngs = [paths[0] for paths in written.values()]
     text = render_report(frame, run_info, pngs, report_path)
-    atomic_write_text(report_path, text + "\n")
+    atomic_write_text(report_path, text + "\n", root=out)
     return [path for paths in written.values() for path in paths] + [report_path]
+
+
+def _cannot_write(out: Path | None, error: OSError) -> typer.Exit:
+    """One line for a write that failed (a full disk, a read-only or special target)."""
+    reason = error.strerror or str(error)
+    where = f" ({error.filename})" if error.filename else ""
+    place = f" in {out}" if out is not None else ""
+    return fail(f"cannot write the study's outputs{place}{where}: {reason}; files written "
+                "before stay as they were")  # fmt: skip
+
+
+def _write_errors_are_one_line(command: Callable[..., None]) -> Callable[..., None]:
+    """A command whose writes failing (``OSError``: a full disk, a read-only directory, a
+    special file in the way; PIL and the store raise it too) ends in one error line; the
+    atomic writers leave every file written before as it was."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except OSError as error:
+            raise _cannot_write(kwargs.get("out") or kwargs.get("directory"), error) from None
+
+    return run
 
 
 @study_app.command("list")
@@ -60,6 +107,7 @@ def list_command() -> None:
 
 
 @study_app.command("run")
+@_write_errors_are_one_line
 def run_command(
     study: Annotated[str, typer.Argument(help="built-in study name or a YAML spec file")],
     out: Annotated[
@@ -73,10 +121,13 @@ def run_command(
         int | None, typer.Option(help="start a Dask LocalCluster with N workers")
     ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    max_points: Annotated[
+        int, typer.Option(help="refuse a spec that expands to more design points")
+    ] = MAX_POINTS,
 ) -> None:
     """Sweep every design point of STUDY (resuming), then write the table, plots and report."""
     from studies.evaluate import evaluate_point, op_frame, prepare_masks
-    from studies.runner import run_points
+    from studies.runner import SchedulerError, run_points
     from studies.store import ResultStore, StoreError, point_key
     from workloads import WorkloadError
 
@@ -86,9 +137,11 @@ def run_command(
         raise fail("give at most one of --jobs, --scheduler and --dask-workers")
     if jobs < 1 or (dask_workers is not None and dask_workers < 1):
         raise fail("--jobs and --dask-workers must be at least 1")
+    if max_points < 1:
+        raise fail(f"--max-points must be at least 1, got {max_points}")
     try:
         spec, base = load_spec(study)
-        points = expand(spec, base)
+        points = expand(spec, base, max_points=max_points)
     except StudySpecError as error:
         raise fail(str(error)) from None
     out = out if out is not None else Path("out") / spec.name
@@ -107,19 +160,22 @@ def run_command(
     )
     try:
         masks = prepare_masks(todo, mask_dir)
-    except (ValueError, OSError) as error:  # pattern/model errors surface here first
+    except ValueError as error:  # pattern/model errors surface here first
         raise fail(f"computing masks: {error}") from None
     evaluate = functools.partial(evaluate_point, mask_dir=str(mask_dir.resolve()))
-    summary = run_points(
-        points,
-        evaluate,
-        store,
-        jobs=jobs,
-        scheduler=scheduler,
-        dask_workers=dask_workers,
-        progress=progress,
-        description=spec.name,
-    )
+    try:
+        summary = run_points(
+            points,
+            evaluate,
+            store,
+            jobs=jobs,
+            scheduler=scheduler,
+            dask_workers=dask_workers,
+            progress=progress,
+            description=spec.name,
+        )
+    except SchedulerError as error:
+        raise fail(f"--scheduler: {error}") from None
     for key, message in summary.failed[:5]:
         console.print(f"[bold red]failed[/] point {key}: {message}", highlight=False)
     frame = store.frame(keys)
@@ -130,8 +186,8 @@ def run_command(
     try:
         ops = op_frame(points[keys.index(rep_key)], mask_dir)
         ops.insert(0, "key", rep_key)
-        atomic_write_bytes(out / OPS_FILE, ops.to_parquet(index=False))
-        atomic_write_text(out / "ops.csv", ops.to_csv(index=False, lineterminator="\n"))
+        atomic_write_bytes(out / OPS_FILE, ops.to_parquet(index=False), root=out)
+        atomic_write_text(out / "ops.csv", ops.to_csv(index=False, lineterminator="\n"), root=out)
     except (WorkloadError, ValueError) as error:
         console.print(f"no roofline: {error}", highlight=False)
     synthetic = bool(frame.get("synthetic_weights", pd.Series([False])).fillna(False).any())
@@ -155,9 +211,9 @@ def run_command(
     }
     run_info["wall_s"] = time.perf_counter() - started
     exported = store.export(out, run_info, keys)
-    run_info = json.loads(exported["run"].read_text())
+    run_info = read_json(exported["run"])
     spec_file = Path(study) if Path(study).is_file() else BUILTIN_DIR / f"{study}.yaml"
-    atomic_write_bytes(out / "spec.yaml", spec_file.read_bytes())
+    atomic_write_bytes(out / "spec.yaml", spec_file.read_bytes(), root=out)
     written = _write_plots_and_report(out, frame, run_info)
     console.print(
         f"{summary.done} evaluated, {summary.skipped} reused, {len(summary.failed)} failed; "
@@ -171,6 +227,7 @@ def run_command(
 
 
 @study_app.command("plot")
+@_write_errors_are_one_line
 def plot_command(
     directory: Annotated[Path, typer.Argument(help="output directory of `cosim study run`")],
 ) -> None:
@@ -184,11 +241,21 @@ def plot_command(
     except (OSError, ValueError) as error:  # pyarrow's errors subclass both
         raise fail(f"{results}: cannot read as Parquet ({error})") from None
     try:
-        run_info = json.loads(run_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError
-        raise fail(f"{run_file}: not valid JSON ({error}): expected a JSON object") from None
+        run_info = read_json(run_file)  # strict, bounded (safeio.documents)
+    except DocumentError as error:
+        raise fail(f"{run_file} {error}: expected a JSON object") from None
     if not isinstance(run_info, dict):
         raise fail(f"{run_file} holds a JSON {type(run_info).__name__}: expected an object")
+    # run.json says where the plots and report go: validated again like a spec's outputs
+    # (plain names inside DIR, not the study's own files), and the kind picks the plots.
+    try:
+        outputs = Outputs.model_validate(run_info.get("outputs") or {})
+    except ValidationError as error:
+        message = format_validation_error(error, "outputs in", str(run_file), "plots_dir, report")
+        raise fail(message) from None
+    if run_info.get("kind", "custom") not in KINDS:
+        raise fail(f"{run_file}: kind {run_info.get('kind')!r} is not one of {', '.join(KINDS)}")
+    run_info = {**run_info, "outputs": outputs.model_dump()}
     try:
         written = _write_plots_and_report(directory, frame, run_info)
     except KeyError as error:  # a column the plots or report need

@@ -244,7 +244,7 @@ BAD_EDITS = {
     "negative bandwidth": (
         _set("dram.bandwidth_bytes_per_s", "-16 GB/s"),
         "dram.bandwidth_bytes_per_s",
-        "greater than 0",
+        "greater than or equal to 1",  # safeio.limits.MIN_BANDWIDTH
     ),
     "negative dram energy": (
         _set("dram.energy_per_bit_j", -1e-12),

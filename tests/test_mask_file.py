@@ -97,7 +97,7 @@ def test_unreadable_files(tmp_path: Path) -> None:
         read_mask_file(torn)
     bad = tmp_path / "bad.safetensors"
     save_file(pack_masks(masks_of()), str(bad), metadata={"shapes": "{not json"})
-    with pytest.raises(MaskFileError, match="'shapes' is not JSON"):
+    with pytest.raises(MaskFileError, match="'shapes' is not valid JSON"):
         read_mask_file(bad)
 
 

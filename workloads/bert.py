@@ -14,12 +14,13 @@ attention-mask add (into SOFTMAX), and dropout (identity in eval mode).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from safeio import limits
+from safeio.documents import DocumentError, is_dir, is_file, read_json
 from workloads.ops import GemmOp, GemmRole, Op, VectorKind, VectorOp, Workload
 
 # transformers (and with it torch) is imported inside the functions that need it, so that
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     ConfigSource = PretrainedConfig | str | Path
 
 
-class WorkloadError(ValueError):
+class WorkloadError(limits.BoundedError):  # a ValueError, message bounded
     """A model source or workload parameter that cannot be turned into a workload."""
 
 
@@ -122,6 +123,22 @@ _PRESET_ALIASES = {
 
 FAMILIES = ("bert", "roberta", "distilbert")
 
+# The largest value of each size field of a config (every family's spelling), with the
+# reasons in ``safeio.limits``; checked on the raw config.json before transformers reads
+# it (transformers builds one label entry per num_labels) and again on the config object.
+FIELD_LIMITS = {
+    "hidden_size": limits.MAX_HIDDEN,
+    "dim": limits.MAX_HIDDEN,
+    "num_hidden_layers": limits.MAX_LAYERS,
+    "n_layers": limits.MAX_LAYERS,
+    "num_attention_heads": limits.MAX_HEADS,
+    "n_heads": limits.MAX_HEADS,
+    "intermediate_size": limits.MAX_INTERMEDIATE,
+    "hidden_dim": limits.MAX_INTERMEDIATE,
+    "max_position_embeddings": limits.MAX_SEQ_LEN + 2,  # RoBERTa's padding offset
+    "num_labels": limits.MAX_LABELS,
+}
+
 
 def preset_config(name: str) -> PretrainedConfig:
     """A fresh transformers config for a built-in preset (or its hub id alias)."""
@@ -165,7 +182,7 @@ def _resolve(source: ConfigSource) -> _Resolved:
 def _resolve_directory(path: Path, source: str | Path) -> _Resolved:
     """Load ``path/config.json`` offline; hub ids are never looked up, only presets."""
     path = path.expanduser()
-    if not path.exists():
+    if not (is_dir(path) or is_file(path)):
         if isinstance(source, str) and not _looks_like_path(source):
             raise WorkloadError(
                 f"unknown model {source!r}: expected a preset name ({', '.join(PRESETS)}) "
@@ -175,7 +192,7 @@ def _resolve_directory(path: Path, source: str | Path) -> _Resolved:
             f"model directory {str(source)!r} does not exist: "
             f"expected a checkpoint directory holding {CONFIG_FILE}"
         )
-    if not path.is_dir():
+    if not is_dir(path):
         raise WorkloadError(
             f"{str(path)!r} is a file: expected a checkpoint directory holding {CONFIG_FILE}"
         )
@@ -192,19 +209,30 @@ def _looks_like_path(text: str) -> bool:
 def _load_directory_config(path: Path) -> PretrainedConfig:
     """Validate config.json ourselves first, so errors name the file instead of a traceback."""
     config_path = path / CONFIG_FILE
-    if not config_path.is_file():
+    if not is_file(config_path):
         raise WorkloadError(
             f"{config_path} not found: expected a checkpoint directory holding {CONFIG_FILE}"
         )
     try:
-        raw = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise WorkloadError(
-            f"{config_path} is not valid JSON ({err}): expected a JSON object"
-        ) from None
+        raw = read_json(config_path)  # strict JSON, bounded (safeio.documents)
+    except DocumentError as err:
+        raise WorkloadError(f"{config_path} {err}: expected a JSON object") from None
     if not isinstance(raw, dict):
         raise WorkloadError(
             f"{config_path} holds a JSON {type(raw).__name__}: expected a JSON object"
+        )
+    for field, limit in FIELD_LIMITS.items():
+        value = raw.get(field)
+        if isinstance(value, int) and not isinstance(value, bool) and value > limit:
+            raise WorkloadError(
+                f"{config_path}: field {field!r} is {limits.describe(value)}: the limit is "
+                f"{limits.describe(limit)}"
+            )
+    labels = raw.get("id2label")
+    if isinstance(labels, dict) and len(labels) > limits.MAX_LABELS:
+        raise WorkloadError(
+            f"{config_path}: field 'id2label' has {len(labels):,} labels: the limit is "
+            f"{limits.describe(limits.MAX_LABELS)}"
         )
     model_type = raw.get("model_type")
     if model_type not in FAMILIES:
@@ -255,6 +283,12 @@ def _positive_int(config: PretrainedConfig, field: str) -> int:
     value = getattr(config, field, None)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise WorkloadError(f"config field {field!r} is {value!r}: expected a positive int")
+    limit = FIELD_LIMITS.get(field)
+    if limit is not None and value > limit:
+        raise WorkloadError(
+            f"config field {field!r} is {limits.describe(value)}: the limit is "
+            f"{limits.describe(limit)}"
+        )
     return value
 
 
@@ -301,6 +335,11 @@ def _max_seq_len(config: PretrainedConfig, family: str) -> int:
     return positions - pad - 1
 
 
+def max_seq_len(source: ConfigSource) -> int:
+    """The longest sequence ``source``'s model can embed."""
+    return _dims(_resolve(source).config).max_seq_len
+
+
 def _positions_note(config: PretrainedConfig, dims: _Dims) -> str:
     note = f"max_position_embeddings {config.max_position_embeddings}"
     if dims.family == "roberta":
@@ -308,10 +347,31 @@ def _positions_note(config: PretrainedConfig, dims: _Dims) -> str:
     return note
 
 
+SIZE_LIMITS = {"batch": limits.MAX_BATCH, "seq_len": limits.MAX_SEQ_LEN,
+               "num_labels": limits.MAX_LABELS}  # fmt: skip
+
+
 def _check_size(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise WorkloadError(f"{name} is {value!r}: expected a positive int")
+    if value > SIZE_LIMITS[name]:
+        raise WorkloadError(
+            f"{name} is {limits.describe(value)}: the limit is "
+            f"{limits.describe(SIZE_LIMITS[name])}"
+        )
     return value
+
+
+def _check_total(model: str, batch: int, seq_len: int, ops: tuple[Op, ...]) -> None:
+    """Refuse a forward pass whose MACs pass ``limits.MAX_WORKLOAD_MACS``: its cycle and byte
+    counts would no longer be exact (``safeio.limits``)."""
+    macs = sum(op.macs for op in ops if isinstance(op, GemmOp))
+    if macs > limits.MAX_WORKLOAD_MACS:
+        raise WorkloadError(
+            f"{model} at batch {batch:,} and seq_len {seq_len:,} is {macs:.3g} MACs: the "
+            f"limit is {limits.describe(limits.MAX_WORKLOAD_MACS)} per forward pass (counts "
+            "must stay exact in float64); lower the batch or seq_len"
+        )
 
 
 def build_workload(
@@ -331,18 +391,19 @@ def build_workload(
     config = resolved.config
     dims = _dims(config)
     batch = _check_size("batch", batch)
-    seq_len = _check_size("seq_len", seq_len)
-    if seq_len > dims.max_seq_len:
+    if isinstance(seq_len, int) and not isinstance(seq_len, bool) and seq_len > dims.max_seq_len:
         raise WorkloadError(
             f"seq_len {seq_len} exceeds the {dims.max_seq_len} positions the model can embed "
             f"({_positions_note(config, dims)}): expected 1 <= seq_len <= {dims.max_seq_len}"
         )
+    seq_len = _check_size("seq_len", seq_len)
     labels = _check_size("num_labels", config.num_labels if num_labels is None else num_labels)
     ops = (
         *_embedding_ops(dims, batch, seq_len),
         *(op for layer in range(dims.layers) for op in _layer_ops(dims, layer, batch, seq_len)),
         *_head_ops(dims, batch, labels),
     )
+    _check_total(resolved.model_name, batch, seq_len, ops)
     return Workload(
         model_name=resolved.model_name,
         batch=batch,

@@ -11,6 +11,7 @@ costed once per run.
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from dataclasses import replace
 from typing import Any
@@ -37,7 +38,21 @@ from accel_sim.spec import HardwareConfig, SparseSupport, WeightFormat, ZeroHand
 from accel_sim.traffic import compulsory_dram_bytes
 from accel_sim.vector_unit import vector_cost
 from accel_sim.version import __version__
+from safeio.limits import SizeLimitError
 from workloads.ops import GemmOp, VectorOp, Workload
+
+
+def divisors(number: int) -> list[int]:
+    """Every divisor of ``number``, ascending (O(sqrt(number)) steps)."""
+    small, large = [], []
+    factor = 1
+    while factor * factor <= number:
+        if number % factor == 0:
+            small.append(factor)
+            if factor * factor != number:
+                large.append(number // factor)
+        factor += 1
+    return small + large[::-1]
 
 
 def _repeated(result: OpResult, op: GemmOp | VectorOp, parts: int) -> OpResult:
@@ -162,17 +177,29 @@ class ArrayDatapath(Datapath):
         """Every op in order. With the mapper searching and activations kept on chip, a batch
         may also run as micro-batches (each divisor of the batch, every op of the model per
         micro-batch) whose smaller activations fit where the whole batch's do not; the
-        fastest plan wins, so a batch never costs more per sequence than any divisor of it."""
-        ops, notes = self._ops(workload)
+        fastest plan wins, so a batch never costs more per sequence than any divisor of it.
+        A plan whose GEMMs are beyond the kernels' size limits
+        (``accel_sim.kernels.preconditions``) is not a candidate; the run is refused only
+        when no plan is within them."""
         hw = self.hw
         micro = hw.mapping.search == "best" and hw.residency.activations_on_chip
-        if micro and workload.batch > 1:
+        refused: SizeLimitError | None = None
+        try:
+            ops, notes = self._ops(workload)
             best = sum(op.cycles for op in ops)
-            for size in range(1, workload.batch):
+        except SizeLimitError as error:
+            if not (micro and workload.batch > 1):
+                raise
+            refused, ops, notes, best = error, [], (), math.inf
+        if micro and workload.batch > 1:
+            for size in divisors(workload.batch)[:-1]:
                 part = workload.micro_batch(size)
                 if part is None:
                     continue
-                part_ops, part_notes = self._ops(part)
+                try:
+                    part_ops, part_notes = self._ops(part)
+                except SizeLimitError:
+                    continue  # larger micro-batches are beyond the limits too
                 parts = workload.batch // size
                 cycles = sum(op.cycles for op in part_ops) * parts
                 if cycles < best:
@@ -181,11 +208,17 @@ class ArrayDatapath(Datapath):
                         _repeated(op, source, parts)
                         for op, source in zip(part_ops, workload, strict=True)
                     ]
+                    why = (
+                        "the whole batch is beyond the simulator's size limits"
+                        if refused is not None
+                        else "their activations stay on chip where the whole batch's would not"
+                    )
                     notes = (
                         *part_notes,
-                        f"ran as {parts} micro-batches of {size} sequence(s): their "
-                        "activations stay on chip where the whole batch's would not",
+                        f"ran as {parts} micro-batches of {size} sequence(s): {why}",
                     )
+        if not ops and refused is not None:
+            raise refused
         return SimResult(
             model_name=workload.model_name,
             hardware_name=hw.name,

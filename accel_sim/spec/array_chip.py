@@ -30,6 +30,7 @@ from accel_sim.spec.dram import Dram
 from accel_sim.spec.flexible_array import FlexibleArray
 from accel_sim.spec.outer_product import OuterProductSpec
 from accel_sim.spec.units import Bytes, Hertz, SpecModel
+from safeio import limits
 
 ARRAY_DATAPATHS = ("systolic", "pe-array", "outer-product", "flexible")
 
@@ -79,7 +80,11 @@ class SramBuffer(SpecModel):
     """One on-chip scratchpad (ifmap, filter or ofmap)."""
 
     size_bytes: Bytes
-    bytes_per_cycle: float = Field(gt=0, description="array-side bandwidth of the buffer")
+    bytes_per_cycle: float = Field(
+        ge=limits.MIN_PORT_BYTES_PER_CYCLE,
+        le=limits.MAX_PORT_BYTES_PER_CYCLE,
+        description="array-side bandwidth of the buffer",
+    )
 
 
 class Sram(SpecModel):
@@ -96,7 +101,9 @@ class VectorUnit(SpecModel):
     """SIMD unit for softmax, GELU, LayerNorm, residual adds and gathers."""
 
     lanes: int = Field(gt=0, le=65536, strict=True)
-    pipeline_latency_cycles: int = Field(default=8, ge=0, strict=True)
+    pipeline_latency_cycles: int = Field(
+        default=8, ge=0, le=limits.MAX_PIPELINE_CYCLES, strict=True
+    )
 
 
 class ZeroHandling(StrEnum):
@@ -147,6 +154,8 @@ class SparseSupport(SpecModel):
         n, m = value
         if not (1 <= n <= m and m >= 2):
             raise ValueError(f"expected [N, M] with 1 <= N <= M and M >= 2, got {list(value)}")
+        if m > limits.MAX_NM_M:
+            raise ValueError(f"M is {m}: the limit is {limits.MAX_NM_M}")
         return value
 
     @field_validator("format_block")
@@ -154,6 +163,11 @@ class SparseSupport(SpecModel):
     def _valid_block(cls, value: tuple[int, int]) -> tuple[int, int]:
         if min(value) < 1:
             raise ValueError(f"expected [rows, cols] of positive ints, got {list(value)}")
+        if max(value) > limits.MAX_FORMAT_BLOCK:
+            raise ValueError(
+                f"expected [rows, cols] of at most {limits.MAX_FORMAT_BLOCK} each, "
+                f"got {list(value)}"
+            )
         return value
 
 

@@ -26,6 +26,7 @@ from accel_sim.spec.units import (
     SquareMicrons,
     Watts,
 )
+from safeio import limits
 
 PJ = 1e-12
 
@@ -72,7 +73,8 @@ class Tile(SpecModel):
     buffer_bytes: Bytes = 64 * 1024
     buffer_bytes_per_s: BytesPerSecond = 32.4e9
     network_bytes_per_s: BytesPerSecond = 16.2e9
-    network_hop_s: Annotated[float, Field(ge=0)] = 10e-9  # tile-to-tile latency [A]
+    # tile-to-tile latency [A]
+    network_hop_s: Annotated[float, Field(ge=0, le=limits.MAX_STEP_S)] = 10e-9
 
     @property
     def crossbars(self) -> int:
@@ -82,9 +84,13 @@ class Tile(SpecModel):
 class DigitalUnit(SpecModel):
     """Digital MAC array (attention GEMMs) and SIMD lanes (vector ops), at the chip clock."""
 
-    macs_per_cycle: int = Field(default=1024, gt=0, strict=True)
-    vector_lanes: int = Field(default=64, gt=0, strict=True)
-    pipeline_latency_cycles: int = Field(default=8, ge=0, strict=True)
+    macs_per_cycle: int = Field(
+        default=1024, gt=0, le=limits.MAX_DIGITAL_MACS_PER_CYCLE, strict=True
+    )
+    vector_lanes: int = Field(default=64, gt=0, le=limits.MAX_LANES, strict=True)
+    pipeline_latency_cycles: int = Field(
+        default=8, ge=0, le=limits.MAX_PIPELINE_CYCLES, strict=True
+    )
 
 
 class CrossbarEnergy(SpecModel):
@@ -131,8 +137,8 @@ class CrossbarArea(SpecModel):
 class CrossbarMapping(SpecModel):
     """Mapping options."""
 
-    replication: int | Literal["auto"] = 1
-    max_replication: int = Field(default=64, gt=0, strict=True)
+    replication: Annotated[int, Field(le=limits.MAX_REPLICATION)] | Literal["auto"] = 1
+    max_replication: int = Field(default=64, gt=0, le=limits.MAX_REPLICATION, strict=True)
     program_row_s: Seconds = 1e-6  # assumption [A]
     execution: Literal["layer", "pipelined"] = "layer"
 

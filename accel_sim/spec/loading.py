@@ -15,12 +15,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from accel_sim.spec.array_chip import ARRAY_DATAPATHS, HardwareConfig
 from accel_sim.spec.crossbar_chip import CrossbarChipConfig
+from safeio.documents import DocumentError, is_file, read_yaml
 from safeio.errors import format_validation_error
+from safeio.limits import BoundedError
 
 PRESET_DIR_ENV = "COSIM_HW_DIR"
 DATAPATHS = (*ARRAY_DATAPATHS, "crossbar")
@@ -28,7 +29,7 @@ DATAPATHS = (*ARRAY_DATAPATHS, "crossbar")
 ChipConfig = HardwareConfig | CrossbarChipConfig
 
 
-class HardwareConfigError(ValueError):
+class HardwareConfigError(BoundedError):  # a ValueError, message bounded
     """A hardware spec that cannot be used; the message names the field and expected form."""
 
 
@@ -128,17 +129,17 @@ def load_hardware(source: str | os.PathLike[str]) -> ChipConfig:
     is_file_like = path.suffix in {".yaml", ".yml"} or os.sep in str(source)
     if not is_file_like:
         candidate = preset_dir() / f"{source}.yaml"
-        if not candidate.is_file():
+        if not is_file(candidate):
             names = ", ".join(list_presets()) or "(none found)"
             raise HardwareConfigError(
                 f"unknown hardware preset {str(source)!r}: expected a preset name ({names}) "
                 "or a path to a .yaml file"
             )
         path = candidate
-    if not path.is_file():
+    if not is_file(path):
         raise HardwareConfigError(f"hardware config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise HardwareConfigError(f"hardware config {path} is not valid YAML: {error}") from None
+        data = read_yaml(path)  # bounded: size, depth, digits, aliases (safeio.documents)
+    except DocumentError as error:
+        raise HardwareConfigError(f"hardware config {path} {error}") from None
     return hardware_from_dict(data, source=str(path))

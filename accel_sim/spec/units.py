@@ -15,6 +15,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from safeio import limits
+
 _DECIMAL = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 _SMALL = {"": 1.0, "m": 1e-3, "u": 1e-6, "µ": 1e-6, "n": 1e-9, "p": 1e-12, "f": 1e-15}
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
@@ -74,15 +76,20 @@ def _whole_bytes(value: object) -> object:
     return number
 
 
-# The quantity types every spec shares: numbers in SI units, unit strings accepted.
-Bytes = Annotated[int, BeforeValidator(_whole_bytes), Field(gt=0)]
-Hertz = Annotated[float, quantity("Hz"), Field(gt=0)]
-BytesPerSecond = Annotated[float, quantity("B/s"), Field(gt=0)]
-Joules = Annotated[float, quantity("J"), Field(ge=0)]
+# The quantity types every spec shares: numbers in SI units, unit strings accepted, each
+# within the limits of ``safeio.limits`` (the reasons are there).
+Bytes = Annotated[int, BeforeValidator(_whole_bytes), Field(gt=0, le=limits.MAX_BUFFER_BYTES)]
+Hertz = Annotated[
+    float, quantity("Hz"), Field(ge=limits.MIN_RATE_HZ, le=limits.MAX_RATE_HZ)
+]
+BytesPerSecond = Annotated[
+    float, quantity("B/s"), Field(ge=limits.MIN_BANDWIDTH, le=limits.MAX_BANDWIDTH)
+]
+Joules = Annotated[float, quantity("J"), Field(ge=0, le=limits.MAX_ACTION_J)]
 JoulesPerBit = Joules
-Watts = Annotated[float, quantity("W"), Field(ge=0)]
-Seconds = Annotated[float, Field(gt=0)]
-SquareMicrons = Annotated[float, Field(ge=0)]
+Watts = Annotated[float, quantity("W"), Field(ge=0, le=limits.MAX_UNIT_W)]
+Seconds = Annotated[float, Field(ge=limits.MIN_STEP_S, le=limits.MAX_STEP_S)]
+SquareMicrons = Annotated[float, Field(ge=0, le=limits.MAX_UNIT_AREA_UM2)]
 
 
 class SpecModel(BaseModel):

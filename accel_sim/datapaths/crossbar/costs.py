@@ -13,6 +13,7 @@ import numpy as np
 from accel_sim.datapaths.crossbar.mapping import BlockStats, program_passes
 from accel_sim.datapaths.crossbar.results import CROSSBAR_ENERGY_COMPONENTS
 from accel_sim.datapaths.crossbar.timing import crossbar_timing
+from accel_sim.kernels import preconditions as pre
 from accel_sim.spec.crossbar_chip import CrossbarChipConfig
 from accel_sim.traffic import vector_bytes
 from accel_sim.vector_unit import LANE_OPS_PER_ELEMENT
@@ -62,6 +63,7 @@ def weight_gemm_cost(
     buffer_write = vectors * op.n * out_bytes
 
     crossbars = stats.mapped_blocks * per_block
+    pre.check_token_arrays(op.name, vectors)
     zeros = np.zeros(vectors, dtype=np.int64)
     if reprogram:
         pass_stats = program_passes(op, stats, chip)

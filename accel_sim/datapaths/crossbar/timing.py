@@ -10,6 +10,7 @@ import numpy as np
 
 from accel_sim.datapaths.crossbar.mapping import BlockStats, register_depth
 from accel_sim.datapaths.crossbar.results import CrossbarOpResult
+from accel_sim.kernels import preconditions as pre
 from accel_sim.kernels.crossbar_tiles import (
     book_shared_unit,
     crossbar_cycle_stepping,
@@ -22,8 +23,11 @@ __all__ = ["CrossbarTiming", "crossbar_timing", "cycles", "pipelined_ticks", "ti
 
 
 def ticks(seconds: float, chip: CrossbarChipConfig, at_least: int = 1) -> int:
-    """Seconds as whole ADC sample periods (the crossbar pipeline's time base), rounded up."""
-    return max(at_least, math.ceil(seconds * chip.crossbar.adc_sample_rate_hz - 1e-9))
+    """Seconds as whole ADC sample periods (the crossbar pipeline's time base), rounded up;
+    refused (``SizeLimitError``) where int64 kernels could not add them up."""
+    value = seconds * chip.crossbar.adc_sample_rate_hz - 1e-9
+    pre.check_ticks(f"a duration of {seconds:.3g} s", value)
+    return max(at_least, math.ceil(value))
 
 
 def cycles(seconds: float, clock_hz: float) -> int:
@@ -51,6 +55,13 @@ class CrossbarTiming:
     def finish_ticks(self, arrivals: np.ndarray, engine: str = "event") -> np.ndarray:
         """Tick each vector's output is written (``engine``: event or stepping)."""
         arrivals = np.ascontiguousarray(arrivals, dtype=np.int64)
+        busiest = int(self.ima_busiest.max(initial=0)) + int(self.ima_sa_ticks.max(initial=0))
+        per_vector = self.slices * (self.read_ticks + busiest) + self.in_ticks
+        per_vector += self.net_ticks + self.out_ticks
+        pre.check_crossbar_schedule(
+            "a crossbar GEMM", len(arrivals), self.slices, max(1, len(self.ima_busiest)),
+            per_vector, int(arrivals.max(initial=0)),
+        )  # fmt: skip
         scalars = (self.replicas, self.slices, self.read_ticks, self.in_ticks)
         scalars += (self.net_ticks, self.out_ticks, self.ir_vectors)
         if self.adc_load.shape[0] == 0:
@@ -165,6 +176,7 @@ def pipelined_ticks(
     token likewise. So the forward takes at least the digital unit's total busy time, and a
     model of one digital op takes exactly its layer-by-layer time."""
     tokens = workload.batch * workload.seq_len
+    pre.check_token_arrays("the pipelined forward pass", tokens)
     ready = np.zeros(tokens, dtype=np.int64)
     unit = _SharedUnit()
     source = joined = None  # input and outputs of a query/key/value group
@@ -175,6 +187,7 @@ def pipelined_ticks(
         if joined is not None and not branch:
             ready, source, joined = joined, None, None
         op_ticks = ticks(result.latency_s, chip, at_least=0)
+        pre.check_crossbar_schedule(op.name, tokens, 1, 1, op_ticks, int(ready.max(initial=0)))
         if isinstance(op, GemmOp) and op.weight_name is not None:
             inputs = ready if source is None else source
             vectors = op.m * op.count

@@ -149,6 +149,7 @@ class UnstructuredPEArray(ArrayDatapath):
             min_cycles_per_entry=0 if array.filter_empty_columns else 1,
             broadcast_width=array.broadcast_width,
             run_bits=hw.sparse.run_bits if rle else 0,
+            what=op.name,
         )
         ifmap, weights = operands_on_chip(op, residency)
         on_chip = (ifmap, weights, residency.output_on_chip)

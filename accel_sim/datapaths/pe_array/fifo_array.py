@@ -41,6 +41,7 @@ from numbers import Integral
 
 import numpy as np
 
+from accel_sim.kernels import preconditions as pre
 from accel_sim.kernels import sparse_pe as kernels
 
 ENGINES = ("fast", "cycle_stepping")
@@ -146,12 +147,14 @@ def simulate_unstructured(
     broadcast_width: int = 1,
     run_bits: int = 0,
     engine: str = "fast",
+    what: str = "the layer",
 ) -> UnstructuredPEStats:
     """Run ``m`` tokens of the layer with keep-mask ``mask`` ``[out, in]`` on the PE array.
 
     ``activations``: optional bool ``[in]`` or ``[m, in]`` mask of nonzero activations
     (dense when None). ``run_bits``: the RLE run width whose padding entries cost cycles (0:
     no padding, e.g. CSC). ``engine``: ``"fast"`` (event recurrence) or ``"cycle_stepping"``.
+    ``what`` names the layer in a size-limit error (``accel_sim.kernels.preconditions``).
     """
     mask = _check_mask(mask)
     m = _check_count("m", m, 1)
@@ -162,12 +165,17 @@ def simulate_unstructured(
     run_bits = _check_count("run_bits", run_bits, 0)
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    work = per_pe_work(mask, n_pes)
-    entries = work if run_bits == 0 else kernels.per_pe_entries(mask, n_pes, run_bits)
-    cost = np.ascontiguousarray(np.maximum(entries, min_cycles))
     cols, repeats = _broadcast_stream(activations, m, mask.shape[1])
+    entries = int(cols.shape[0]) * repeats
+    # A FIFO deeper than the stream never fills: the kernels give the same numbers with the
+    # depth cut to the number of entries, and allocate no more than that.
+    depth = max(1, min(fifo_depth, entries))
+    pre.check_fifo_array(what, n_pes, mask.shape[1], entries, depth)
+    work = per_pe_work(mask, n_pes)
+    entries_per_pe = work if run_bits == 0 else kernels.per_pe_entries(mask, n_pes, run_bits)
+    cost = np.ascontiguousarray(np.maximum(entries_per_pe, min_cycles))
     kernel = kernels.fifo_event_schedule if engine == "fast" else kernels.fifo_cycle_stepping
-    cycles, stall, busy = kernel(cost, cols, repeats, fifo_depth, width)
+    cycles, stall, busy = kernel(cost, cols, repeats, depth, width)
     col_nnz = work.sum(axis=0)
     macs = int(col_nnz[cols].sum()) * repeats
     return UnstructuredPEStats(

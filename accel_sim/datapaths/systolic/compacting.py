@@ -73,10 +73,12 @@ from accel_sim.datapaths.systolic.dense import (
     DATAFLOW_CODE,
     FIXED_ROWS_OUTER,
     SystolicArray,
+    check_sizes,
     masked,
 )
 from accel_sim.kernels import dense_folds as dk
 from accel_sim.kernels import fold_memory as fm
+from accel_sim.kernels import preconditions as pre
 from accel_sim.kernels import sparse_folds as sk
 from accel_sim.kernels import sparse_stepping as stepping
 from accel_sim.mapping.compose import TileRun
@@ -218,13 +220,23 @@ class CompactedWeight:
         rows, cols = hw.pe_array.rows, hw.pe_array.cols
         self.dataflow = DATAFLOW_CODE[hw.pe_array.dataflow]
         granularity = hw.sparse.skip_granularity
+        what = f"a compacted [{self.n}, {self.k}] weight"
         if self.dataflow == dk.WS:
+            strips = -(-self.n // cols)
+            if mode == ZeroHandling.NM:
+                nm_n, nm_m = hw.sparse.nm
+                slots = self.k // nm_m * nm_n
+                pre.check_strips(what, strips * -(-slots // rows), min(rows, slots) * nm_m)
+            else:
+                pre.check_strips(what, strips, self.k)
             self.folds = _folds(arr, hw, mode)
             self.overhead = 2 * rows + cols - 2
         elif self.dataflow == dk.OS:
+            pre.check_strips(what, -(-self.n // cols), self.k)
             self.strips = sk.live_strips(arr, cols, granularity)
             self.overhead = rows + cols - 2
         else:
+            pre.check_strips(what, -(-self.k // rows), self.n)
             self.strips = sk.live_strips(np.ascontiguousarray(arr.T), rows, granularity)
             self.overhead = 2 * rows + cols - 2
 
@@ -246,6 +258,7 @@ class CompactedWeight:
         """The fold schedule of ``m`` token rows, stalls not yet known."""
         hw = self.hw
         rows, cols = hw.pe_array.rows, hw.pe_array.cols
+        check_sizes(f"a GEMM with a compacted [{self.n}, {self.k}] weight", m, self.k, self.n, hw)
         if self.dataflow == dk.WS:
             if engine == "fast":
                 cycles = sk.fold_cycles_fast(self.folds.conflict, rows, cols, m)

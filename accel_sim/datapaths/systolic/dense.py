@@ -32,6 +32,7 @@ from accel_sim.datapaths.base import register
 from accel_sim.energy import ActionCounts, dynamic_energy_j
 from accel_sim.kernels import dense_folds as k
 from accel_sim.kernels import fold_memory as fm
+from accel_sim.kernels import preconditions as pre
 from accel_sim.mapping import Composite, Mapping, OpResidency, best_of, cache, compose
 from accel_sim.mapping.compose import Piece, TileRun
 from accel_sim.mapping.residency import NONE
@@ -67,6 +68,7 @@ def gemm_stats(
     in DRAM). ``filter_dram_scale``: compressed / dense bytes of the weight."""
     if plan is None:
         plan = SCALESIM_PLAN._replace(rows_outer=FIXED_ROWS_OUTER[hw.pe_array.dataflow])
+    check_sizes(f"a {m}x{kdim}x{n} GEMM", m, kdim, n, hw)
     return k.dense_gemm_folds(
         DATAFLOW_CODE[hw.pe_array.dataflow],
         hw.pe_array.rows,
@@ -94,6 +96,14 @@ def dense_gemm_cost(
         folds=int(s[fm.FOLDS]) * count,
         sram_limited_cycles=int(s[fm.SRAM_LIMITED_CYCLES]) * count,
     )
+
+
+def check_sizes(what: str, m: int, kdim: int, n: int, hw: HardwareConfig) -> None:
+    """The fold kernels' precondition (``accel_sim.kernels.preconditions``) for one
+    (m x kdim) @ (kdim x n) schedule on ``hw``'s array."""
+    pe = hw.pe_array
+    pre.check_gemm_schedule(what, pe.dataflow.value, pe.rows, pe.cols, m, kdim, n,
+                            hw.word_bytes, pe.accumulator_bytes)  # fmt: skip
 
 
 def _gated(cost: OpCost, density: float, useful_macs: int) -> OpCost:
@@ -145,6 +155,7 @@ class SystolicArray(ArrayDatapath):
 
         def run(m_rows, n_start, n_stop, plan, mem):
             n = n_stop - n_start
+            check_sizes(op.name, m_rows, kdim, n, hw)
             stats, log, _ = k.dense_gemm_schedule(dataflow, rows, cols, m_rows, kdim, n, mem, plan)
             return TileRun(stats, log, 0.0, float(m_rows * kdim * n))
 
