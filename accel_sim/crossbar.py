@@ -909,7 +909,7 @@ def _vector_cost(op: VectorOp, chip: CrossbarChipConfig) -> _Cost:
     lane_ops = op.elements * LANE_OPS_PER_ELEMENT[op.kind]
     cycles = math.ceil(lane_ops / chip.digital.vector_lanes) + chip.digital.pipeline_latency_cycles
     reads = op.elements * INPUTS_PER_ELEMENT.get(op.kind, 1) * word
-    writes = op.elements * word
+    writes = op.outputs * word
     dram_bytes = op.elements * word if op.kind == VectorKind.EMBEDDING_GATHER else 0.0
     compute_s = cycles / chip.clock_hz
     dram_s = dram_bytes / chip.dram.bandwidth_bytes_per_s

@@ -5,7 +5,9 @@ buffered), so it lasts the longer of its lane work and its DRAM traffic, plus th
 fill. Lane-ops per element are instruction counts of the usual implementations:
 softmax = max, subtract, exp, sum, divide (5); LayerNorm = mean, centre, square, variance,
 scale, shift (6); GELU (tanh form) = 8; tanh = 4; residual add = ReLU = 1; gather = 0
-(data movement only).
+(data movement only); mean pooling = 1 add per token value (the divide per output is left
+out); cosine = 3 multiply-adds per hidden unit (u.v, u.u, v.v); the bi-encoder's pair
+features = 3 per hidden unit (subtract, absolute value, multiply).
 """
 
 from __future__ import annotations
@@ -25,10 +27,18 @@ LANE_OPS_PER_ELEMENT = {
     VectorKind.RESIDUAL_ADD: 1,
     VectorKind.RELU: 1,
     VectorKind.EMBEDDING_GATHER: 0,
+    VectorKind.MEAN_POOL: 1,
+    VectorKind.COSINE: 3,
+    VectorKind.PAIR_FEATURES: 3,
 }
 
-# Input tensors read per output element (a residual add reads two).
-INPUTS_PER_ELEMENT = {VectorKind.RESIDUAL_ADD: 2}
+# Input tensors read per element (a residual add reads two; cosine and pair features read u
+# and v).
+INPUTS_PER_ELEMENT = {
+    VectorKind.RESIDUAL_ADD: 2,
+    VectorKind.COSINE: 2,
+    VectorKind.PAIR_FEATURES: 2,
+}
 
 
 def vector_cost(op: VectorOp, hw: HardwareConfig) -> OpCost:
@@ -36,7 +46,7 @@ def vector_cost(op: VectorOp, hw: HardwareConfig) -> OpCost:
     lane_ops = op.elements * LANE_OPS_PER_ELEMENT[op.kind]
     word = hw.word_bytes
     read_bytes = op.elements * INPUTS_PER_ELEMENT.get(op.kind, 1) * word
-    write_bytes = op.elements * word
+    write_bytes = op.outputs * word
     lane_cycles = math.ceil(lane_ops / hw.vector_unit.lanes)
     compute = lane_cycles + hw.vector_unit.pipeline_latency_cycles
     dram_cycles = math.ceil((read_bytes + write_bytes) / hw.dram_bytes_per_cycle)

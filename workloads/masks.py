@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from workloads.bert import WorkloadError
+from workloads.bert import HEADS, WorkloadError, build_workload
 from workloads.ops import GemmOp, Workload
 
 if TYPE_CHECKING:
     from pruning.artifact import SparseArtifact
 
-__all__ = ["attach_artifact", "attach_masks"]
+__all__ = ["artifact_head", "artifact_workload", "attach_artifact", "attach_masks"]
 
 _SHOWN_NAMES = 4  # valid weight names quoted in an unknown-name error
 
@@ -100,3 +100,24 @@ def attach_masks(
 def attach_artifact(workload: Workload, artifact: SparseArtifact) -> Workload:
     """``attach_masks`` with a loaded artifact's masks, errors naming its directory."""
     return attach_masks(workload, artifact.masks, source=str(artifact.path))
+
+
+def artifact_head(manifest: Mapping[str, Any], source: str = "manifest.json") -> str:
+    """The task head an artifact's manifest records (``head.kind``); ``cls`` for artifacts
+    written before heads were recorded."""
+    head = manifest.get("head")
+    kind = head.get("kind", "cls") if isinstance(head, Mapping) else "cls"
+    if kind not in HEADS:
+        raise WorkloadError(f"{source}: head {kind!r} is not one of {', '.join(HEADS)}")
+    return kind
+
+
+def artifact_workload(
+    artifact: SparseArtifact, batch: int, seq_len: int, model: str | None = None
+) -> Workload:
+    """The workload of ``artifact`` (or ``model``, default the artifact's own directory)
+    under the head its manifest records, with its masks attached: a bi-encoder artifact runs
+    its pair as two sequences of ``seq_len / 2`` tokens."""
+    head = artifact_head(artifact.manifest, str(artifact.path / "manifest.json"))
+    source = str(artifact.path) if model is None else model
+    return attach_artifact(build_workload(source, batch, seq_len, head=head), artifact)
