@@ -44,6 +44,7 @@ __all__ = [
     "GlueDataError",
     "GlueSplit",
     "GlueTask",
+    "bootstrap_se",
     "compute_metrics",
     "default_data_dir",
     "get_task",
@@ -184,6 +185,30 @@ def compute_metrics(
     """The task's metrics: class ids for classification, floats for STS-B."""
     task = get_task(task)
     return {name: _METRICS[name](predictions, labels) for name in task.metrics}
+
+
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def bootstrap_se(
+    task: str | GlueTask,
+    predictions: Sequence[Any],
+    labels: Sequence[Any],
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Standard error of each task metric over the dev examples: the standard deviation of
+    the metric over ``resamples`` bootstrap resamples (drawn with replacement, seeded), so
+    one dev set's sampling noise is stated beside every score."""
+    task = get_task(task)
+    p, y = np.asarray(predictions), np.asarray(labels)
+    if len(p) == 0:
+        return {}
+    rows = np.random.RandomState(seed).randint(0, len(p), size=(resamples, len(p)))
+    return {
+        name: float(np.std([_METRICS[name](p[r], y[r]) for r in rows], ddof=1))
+        for name in task.metrics
+    }
 
 
 def prediction_summary(task: str | GlueTask, predictions: Sequence[Any]) -> dict[str, Any]:

@@ -178,6 +178,7 @@ class _Run:
         check_fits(job.parsed_pattern, shapes, job.scope)
         self.metrics: dict[str, dict[str, float]] = {}
         self.predictions: dict[str, dict[str, Any]] = {}
+        self.standard_errors: dict[str, dict[str, float]] = {}
         self.phases: list[dict[str, Any]] = []
         self.teacher: nn.Module | None = None
         self.teacher_source: str | None = None
@@ -196,6 +197,7 @@ class _Run:
         scores = score(self.model, self.data.dev, self.data.task)
         self.metrics[phase] = scores.metrics
         self.predictions[phase] = scores.predictions
+        self.standard_errors[phase] = scores.standard_errors
         shown = ", ".join(f"{k} {v:.4f}" for k, v in scores.metrics.items())
         self.report(f"{phase}: {shown}; {_shown_predictions(scores.predictions)}")
 
@@ -349,6 +351,7 @@ def _prepare_distillation(run: _Run) -> None:
         if scores is not None:
             run.metrics["teacher"] = scores.metrics
             run.predictions["teacher"] = scores.predictions
+            run.standard_errors["teacher"] = scores.standard_errors
             shown = ", ".join(f"{k} {v:.4f}" for k, v in scores.metrics.items())
             run.report(f"teacher: {shown}; {_shown_predictions(scores.predictions)}")
     else:
@@ -471,7 +474,12 @@ def run_prune(job: PruneJob, out_dir: str | Path, report: Report | None = None) 
         head={"kind": run.loaded.head, "num_labels": run._num_labels()},
         training=None
         if run.data is None
-        else {**run.data.record, "metrics": run.metrics, "predictions": run.predictions},
+        else {
+            **run.data.record,
+            "metrics": run.metrics,
+            "standard_errors": run.standard_errors,
+            "predictions": run.predictions,
+        },
         tokenizer=None if run.data is None else run.data.tokenizer,
     )
     from pruning.artifact import load_artifact

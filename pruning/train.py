@@ -436,21 +436,28 @@ def predict(model: nn.Module, data: EncodedData, batch_size: int = 64) -> np.nda
 
 @dataclass(frozen=True)
 class Scores:
-    """A model's dev metrics and what its predictions look like (class counts or spread)."""
+    """A model's dev metrics, their bootstrap standard errors over the dev examples, and
+    what its predictions look like (class counts, or mean and spread)."""
 
     metrics: dict[str, float]
     predictions: dict[str, Any]
+    standard_errors: dict[str, float] = field(default_factory=dict)
 
 
 def score(model: nn.Module, data: EncodedData, task: Any, batch_size: int = 64) -> Scores:
-    """The task's GLUE metrics (:func:`pruning.glue.compute_metrics`) on ``data`` and
-    :func:`pruning.glue.prediction_summary` of the same predictions."""
-    from pruning.glue import compute_metrics, prediction_summary
+    """The task's GLUE metrics (:func:`pruning.glue.compute_metrics`) on ``data``, their
+    :func:`pruning.glue.bootstrap_se` and :func:`pruning.glue.prediction_summary` of the
+    same predictions."""
+    from pruning.glue import bootstrap_se, compute_metrics, prediction_summary
 
     logits = predict(model, data, batch_size)
     labels = data["labels"].cpu().numpy()
     predictions = logits[:, 0] if task.is_regression else logits.argmax(axis=1)
-    return Scores(compute_metrics(task, predictions, labels), prediction_summary(task, predictions))
+    return Scores(
+        compute_metrics(task, predictions, labels),
+        prediction_summary(task, predictions),
+        bootstrap_se(task, predictions, labels),
+    )
 
 
 def evaluate(model: nn.Module, data: EncodedData, task: Any, batch_size: int = 64) -> dict:

@@ -32,9 +32,16 @@ def _representative(frame: pd.DataFrame) -> int:
     return 0
 
 
-def _write_plots_and_report(out: Path, frame: pd.DataFrame, run_info: dict) -> list[Path]:
+def write_plots_and_report(out: Path, frame: pd.DataFrame, run_info: dict) -> list[Path]:
+    """Draw every plot that fits the study's table (PNG and SVG) and write ``report.md``;
+    an accuracy study's plots and report read its summary over seeds."""
     from studies import plots as study_plots
     from studies.report import render_report
+
+    if run_info.get("kind") == "accuracy":
+        from studies.accuracy_table import summarise
+
+        frame = summarise(frame)
 
     outputs = run_info.get("outputs", {})
     plots_dir = out / outputs.get("plots_dir", "plots")
@@ -158,7 +165,7 @@ def run_command(
     run_info = json.loads(exported["run"].read_text())
     spec_file = Path(study) if Path(study).is_file() else BUILTIN_DIR / f"{study}.yaml"
     atomic_write_bytes(out / "spec.yaml", spec_file.read_bytes())
-    written = _write_plots_and_report(out, frame, run_info)
+    written = write_plots_and_report(out, frame, run_info)
     console.print(
         f"{summary.done} evaluated, {summary.skipped} reused, {len(summary.failed)} failed; "
         f"wrote {exported['parquet']}, {exported['csv']}, {exported['run']} and "
@@ -190,7 +197,7 @@ def plot_command(
     if not isinstance(run_info, dict):
         raise fail(f"{run_file} holds a JSON {type(run_info).__name__}: expected an object")
     try:
-        written = _write_plots_and_report(directory, frame, run_info)
+        written = write_plots_and_report(directory, frame, run_info)
     except KeyError as error:  # a column the plots or report need
         raise fail(
             f"{results}: no column {error}: expected the table `cosim study run` writes"

@@ -99,3 +99,15 @@ def test_job_optimizer_options_and_preset() -> None:
         prune_job(**base, head="mean", include=("encoder", "pooler"))
     with pytest.raises(PruneJobError, match="schedule_shape applies only to methods"):
         prune_job(**base, schedule_shape="geometric")
+
+
+def test_bootstrap_standard_error_matches_the_binomial_one() -> None:
+    from pruning.glue import bootstrap_se
+
+    labels = [1] * 500
+    predictions = [1] * 400 + [0] * 100  # accuracy 0.8 over 500 examples
+    se = bootstrap_se("SST-2", predictions, labels)["accuracy"]
+    assert se == pytest.approx((0.8 * 0.2 / 500) ** 0.5, rel=0.1)
+    assert bootstrap_se("SST-2", predictions, labels) == bootstrap_se("SST-2", predictions, labels)
+    scores = score(tiny_model(), synthetic_task(10), get_task("SST-2"))
+    assert set(scores.standard_errors) == {"accuracy"}
