@@ -8,9 +8,8 @@ The area model is a table (``AreaTable``, overridable in YAML under ``area:`` li
 - **SRAM**: the three operand buffers, per byte (double buffering is inside ``size_bytes``).
 - **Vector unit**: per lane, an fp16 multiplier, an fp16 adder and three 16-bit registers.
 - **DRAM interface** (PHY and controller), per GB/s of bandwidth.
-- **Sparse support**: unstructured-pe activation FIFOs (``fifo_depth`` entries of a word and
-  an index per PE); skipping's ifmap crossbar (``ifmap_banks x rows`` crosspoints of a word);
-  N:M mode's input multiplexers (``M`` inputs of a word per PE).
+- **Sparse support**: priced by each datapath (``sparse_area_um2``): the PE array's
+  activation FIFOs, skipping's ifmap crossbar, N:M mode's input multiplexers.
 
 Defaults, and where they come from (45 nm unless noted, no technology scaling):
 
@@ -32,11 +31,9 @@ Defaults, and where they come from (45 nm unless noted, no technology scaling):
 
 from __future__ import annotations
 
-from typing import Annotated
+from accel_sim.spec.cost_tables import AreaTable
 
-from pydantic import BaseModel, ConfigDict, Field
-
-__all__ = ["AREA_COMPONENTS", "AreaTable", "area_mm2", "pe_area_um2"]
+__all__ = ["AREA_COMPONENTS", "area_mm2", "pe_area_um2", "word_bits"]
 
 UM2_PER_MM2 = 1e6
 
@@ -46,27 +43,7 @@ _MULT_UM2 = {"int8": 282.0, "int16": 282.0 * 4, "fp16": 1640.0, "fp32": 7700.0}
 _ACC_ADD_UM2 = {"int8": 137.0, "int16": 137.0, "fp16": 4184.0, "fp32": 4184.0}
 _PRECISION_BITS = {"int8": 8, "int16": 16, "fp16": 16, "fp32": 32}
 
-SquareMicrons = Annotated[float, Field(ge=0)]
-
 AREA_COMPONENTS = ("pe_array", "sram", "vector", "dram_phy", "sparse")
-
-
-class AreaTable(BaseModel):
-    """Per-component areas in um^2 (mm^2 per GB/s for the DRAM interface).
-
-    ``None`` means "derive the published default for the array's precision".
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    multiplier_um2: SquareMicrons | None = None
-    accumulator_adder_um2: SquareMicrons | None = None
-    register_um2_per_bit: SquareMicrons = 5.98  # Aladdin 40 nm [V]
-    sram_um2_per_byte: SquareMicrons = 600 * 45e-3**2 * 8  # Greaves 600 lambda^2/bit [V]
-    vector_lane_um2: SquareMicrons = 1640.0 + 1360.0 + 3 * 16 * 5.98  # fp16 mult+add+regs
-    dram_phy_mm2_per_gb_s: SquareMicrons = 0.1  # assumption [A]
-    crossbar_um2_per_bit: SquareMicrons = 1.0  # assumption [A]
-    mux_um2_per_input_bit: SquareMicrons = 0.5  # assumption [A]
 
 
 def pe_area_um2(hw) -> float:
@@ -83,33 +60,23 @@ def pe_area_um2(hw) -> float:
     return mult + add + bits * table.register_um2_per_bit
 
 
-def _sparse_um2(hw) -> float:
-    table: AreaTable = hw.area
-    spec = hw.sparse
-    word_bits = _PRECISION_BITS[hw.pe_array.precision.value]
-    handling = spec.zero_handling.value
-    if handling == "unstructured-pe":
-        index_bits = spec.index_bits or 16
-        fifo_bits = spec.fifo_depth * (word_bits + index_bits)
-        return hw.pe_count * fifo_bits * table.register_um2_per_bit
-    if handling == "skipping":
-        return hw.ifmap_banks * hw.pe_array.rows * word_bits * table.crossbar_um2_per_bit
-    if handling == "nm":
-        return hw.pe_count * spec.nm[1] * word_bits * table.mux_um2_per_input_bit
-    return 0.0
+def word_bits(hw) -> int:
+    """Bits of one operand word at the array's precision."""
+    return _PRECISION_BITS[hw.pe_array.precision.value]
 
 
-def area_mm2(hw) -> dict[str, float]:
-    """Area breakdown of ``hw`` (a HardwareConfig) in mm^2, by component (``AREA_COMPONENTS``).
+def area_mm2(hw, sparse_um2: float = 0.0) -> dict[str, float]:
+    """Area breakdown of ``hw`` (a HardwareConfig) in mm^2, by component (``AREA_COMPONENTS``);
+    ``sparse_um2`` is the datapath's sparse-support hardware (its ``sparse_area_um2``).
 
     The total is ``sum(area_mm2(hw).values())``.
     """
     table: AreaTable = hw.area
-    sram_bytes = hw.sram.ifmap.size_bytes + hw.sram.filter.size_bytes + hw.sram.ofmap.size_bytes
+    sram_bytes = hw.sram_bytes
     return {
         "pe_array": hw.pe_count * pe_area_um2(hw) / UM2_PER_MM2,
         "sram": sram_bytes * table.sram_um2_per_byte / UM2_PER_MM2,
         "vector": hw.vector_unit.lanes * table.vector_lane_um2 / UM2_PER_MM2,
         "dram_phy": hw.dram.bandwidth_bytes_per_s / 1e9 * table.dram_phy_mm2_per_gb_s,
-        "sparse": _sparse_um2(hw) / UM2_PER_MM2,
+        "sparse": sparse_um2 / UM2_PER_MM2,
     }

@@ -15,25 +15,17 @@ integer, fp32 for float). int16 multiply is derived [D] from int8 by the product
 widths (multiplier energy grows with width_a * width_b, Aladdin plug-in): 0.2 * 4 = 0.8 pJ.
 SRAM write energy defaults to the read energy (Horowitz gives reads only; stated assumption).
 
-Leakage has no published default in our references: the values below are stated assumptions
-of 45 nm order of magnitude, to be overridden in YAML when a technology figure is known.
+Leakage has no published default in our references: the table's values
+(``accel_sim.spec.cost_tables``) are stated assumptions of 45 nm order of magnitude, to be
+overridden in YAML when a technology figure is known.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from accel_sim.units import quantity
-
-PJ = 1e-12
-
-# Energies and powers may be written with units in YAML ("0.3 pJ", "10 uW").
-Joules = Annotated[float, quantity("J"), Field(ge=0)]
-Watts = Annotated[float, quantity("W"), Field(ge=0)]
+from accel_sim.spec.cost_tables import PJ, EnergyTable, LeakageTable
 
 # Horowitz 2014 [V]; int16 multiply derived [D].
 _MULT_J = {"int8": 0.2 * PJ, "int16": 0.8 * PJ, "fp16": 1.1 * PJ, "fp32": 3.7 * PJ}
@@ -67,30 +59,6 @@ def sram_j_per_byte(size_bytes: float) -> float:
     slope = (math.log(e1) - math.log(e0)) / (math.log(s1) - math.log(s0))
     energy_64b = math.exp(math.log(e0) + slope * (log_size - math.log(s0)))
     return energy_64b / 8.0
-
-
-class EnergyTable(BaseModel):
-    """Per-action energies in joules; ``None`` means "derive the published default"."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    mac_j: Joules | None = None
-    # Aladdin (40 nm): 0.009 pJ per register bit -> 0.072 pJ/byte.
-    register_j_per_byte: Joules = 0.009 * 8 * PJ
-    sram_read_j_per_byte: Joules | None = None
-    sram_write_j_per_byte: Joules | None = None
-    # One lane-op of the vector unit, which computes in fp16: Horowitz fp16 mult 1.1 pJ.
-    vector_op_j: Joules = 1.1 * PJ
-
-
-class LeakageTable(BaseModel):
-    """Static power in watts (assumptions, see module docstring)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    pe_w: Watts = Field(default=10e-6, description="per processing element")
-    sram_w_per_byte: Watts = Field(default=20e-9, description="per byte of SRAM")
-    vector_lane_w: Watts = Field(default=10e-6, description="per vector lane")
 
 
 @dataclass(frozen=True)
@@ -170,9 +138,8 @@ def dynamic_energy_j(counts: ActionCounts, hw) -> dict[str, float]:
 def leakage_power_w(hw) -> float:
     """Static power of the whole chip: PEs, all SRAM and vector lanes."""
     leak: LeakageTable = hw.leakage
-    sram_bytes = hw.sram.ifmap.size_bytes + hw.sram.filter.size_bytes + hw.sram.ofmap.size_bytes
     return (
         leak.pe_w * hw.pe_count
-        + leak.sram_w_per_byte * sram_bytes
+        + leak.sram_w_per_byte * hw.sram_bytes
         + leak.vector_lane_w * hw.vector_unit.lanes
     )

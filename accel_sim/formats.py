@@ -60,20 +60,11 @@ from typing import TypeVar
 import numpy as np
 
 from accel_sim.kernels import format_sizes as kernels
+from accel_sim.spec.array_chip import WeightFormat
+
+__all__ = ["FormatSize", "RleOrder", "WeightFormat", "format_size"]
 
 _E = TypeVar("_E", bound=StrEnum)
-
-
-class WeightFormat(StrEnum):
-    """How nonzero weights and their positions are stored."""
-
-    DENSE = "dense"
-    BITMAP = "bitmap"
-    CSR = "csr"
-    CSC = "csc"
-    BSR = "bsr"
-    NM = "nm"
-    RLE = "rle"
 
 
 class RleOrder(StrEnum):

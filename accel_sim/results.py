@@ -55,7 +55,7 @@ class OpResult:
     folds: int = 0
     # Kept weight entries when the op's weight has a mask attached; None when dense/weightless.
     weight_nnz: int | None = None
-    mode: str = "dense"  # how a GEMM ran (accel_sim.sparse_exec); "vector" for vector ops
+    mode: str = "dense"  # how a GEMM ran (its datapath's modes); "vector" for vector ops
     useful_macs: int | None = None  # MACs with a nonzero weight; None: all of ``macs``
     load_imbalance: float | None = None  # unstructured-pe: busiest PE / mean PE work
     bank_conflict: float | None = None  # skipping: mean cycles per streamed input row
@@ -188,6 +188,10 @@ class SimResult:
         if self.baseline is None or not self.baseline.energy_j:
             return None
         return self.energy_j / self.baseline.energy_j
+
+    def summary_rows(self) -> list[tuple[str, str]]:
+        """(label, value) rows a datapath adds to the printed totals (none here)."""
+        return []
 
     def totals(self) -> dict[str, float | None]:
         return {

@@ -1,4 +1,4 @@
-"""Non-GEMM ops (softmax, GELU, LayerNorm, residual adds, gathers) on the SIMD vector unit.
+"""Non-GEMM ops (softmax, GELU, LayerNorm, residual adds, gathers) on a SIMD vector unit.
 
 An op streams its inputs from DRAM and its outputs back (layer-by-layer execution, double
 buffered), so it lasts the longer of its lane work and its DRAM traffic, plus the pipeline
@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 
-from accel_sim.config import HardwareConfig
 from accel_sim.energy import ActionCounts
 from accel_sim.op_cost import OpCost
+from accel_sim.spec import HardwareConfig
+from accel_sim.traffic import vector_bytes
 from workloads.ops import VectorKind, VectorOp
 
 LANE_OPS_PER_ELEMENT = {
@@ -32,21 +33,11 @@ LANE_OPS_PER_ELEMENT = {
     VectorKind.PAIR_FEATURES: 3,
 }
 
-# Input tensors read per element (a residual add reads two; cosine and pair features read u
-# and v).
-INPUTS_PER_ELEMENT = {
-    VectorKind.RESIDUAL_ADD: 2,
-    VectorKind.COSINE: 2,
-    VectorKind.PAIR_FEATURES: 2,
-}
-
 
 def vector_cost(op: VectorOp, hw: HardwareConfig) -> OpCost:
     """Cycles and action counts of a vector op on ``hw``'s vector unit."""
     lane_ops = op.elements * LANE_OPS_PER_ELEMENT[op.kind]
-    word = hw.word_bytes
-    read_bytes = op.elements * INPUTS_PER_ELEMENT.get(op.kind, 1) * word
-    write_bytes = op.outputs * word
+    read_bytes, write_bytes = vector_bytes(op, hw.word_bytes)
     lane_cycles = math.ceil(lane_ops / hw.vector_unit.lanes)
     compute = lane_cycles + hw.vector_unit.pipeline_latency_cycles
     dram_cycles = math.ceil((read_bytes + write_bytes) / hw.dram_bytes_per_cycle)

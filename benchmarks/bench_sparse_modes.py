@@ -1,6 +1,7 @@
 """Benchmark: speedup and energy of real pruned masks under each sparse hardware mode.
 
 Run: python benchmarks/bench_sparse_modes.py [--model all-MiniLM-L6-v2] [--seq-len 128]
+     [--out docs/results/bench_sparse_modes.md]
 
 Masks come from one-shot magnitude pruning of the model's encoder (all-MiniLM-L6-v2: the
 real pre-trained weights; other presets: random weights, flagged synthetic). Each pattern runs
@@ -13,7 +14,8 @@ on the hardware preset whose sparse mode fits it:
 
 For every (pattern, sparsity) it prints cycles, speedup and energy ratio against the dense
 run of the same model on the same hardware, effective utilisation, load imbalance where the
-mode has one, and the simulator's wall time for that design point.
+mode has one, and the simulator's wall time for that design point; the same lines go to
+``--out`` (included by docs/sparse-execution.md).
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import torch
+from _table_file import TableFile, default_out
 
 from accel_sim import load_hardware, simulate
 from pruning.masks import compute_masks
@@ -47,20 +51,24 @@ def main() -> None:
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--sparsities", default="0.5,0.8,0.9")
+    parser.add_argument(
+        "--out", type=Path, default=default_out(__file__), help="markdown file for the table"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
+    out = TableFile()
 
     loaded = load_model(args.model)
     weights = {n: w.detach().clone() for n, w in prunable_weights(loaded.model).items()}
     workload = build_workload(args.model, batch=1, seq_len=args.seq_len)
     weights_note = "synthetic (random) weights" if loaded.synthetic_weights else "real weights"
-    print(f"{args.model} ({weights_note}), batch 1, seq len {args.seq_len}\n")
+    out(f"{args.model} ({weights_note}), batch 1, seq len {args.seq_len}\n")
     header = (
         f"{'pattern':<14}{'sparsity':>9}  {'hardware':<26}{'cycles':>12}{'speedup':>9}"
         f"{'energy':>8}{'eff util':>9}{'imbal':>7}{'sim ms':>8}"
     )
-    print(header)
-    print("-" * len(header))
+    out(header)
+    out("-" * len(header))
     for pattern, hw_name in CASES:
         hw = load_hardware(hw_name)
         warm = compute_masks(weights, pattern, None if pattern.startswith("nm:") else 0.5)
@@ -77,16 +85,17 @@ def main() -> None:
             wall_ms = 1e3 * (time.perf_counter() - started)
             imbalance = result.load_imbalance
             shown = 1 - result.weight_density
-            print(
+            out(
                 f"{pattern:<14}{shown:>9.2f}  {hw_name:<26}{result.cycles:>12,}"
                 f"{result.speedup:>8.2f}x{result.energy_ratio:>7.2f}x"
                 f"{100 * result.effective_utilisation:>8.1f}%"
                 f"{'-' if imbalance is None else f'{imbalance:.3f}':>7}{wall_ms:>8.0f}"
             )
-    print(
+    out(
         "\nspeedup = dense cycles / sparse cycles and energy = sparse / dense energy, both on "
         "the same hardware; wall time includes the dense baseline run."
     )
+    out.write(args.out)
 
 
 if __name__ == "__main__":

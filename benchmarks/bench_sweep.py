@@ -7,8 +7,10 @@ into a fresh result store, so nothing is skipped, and every point is stored (fsy
 the parent as it arrives, as in a real sweep.
 
 Run: python benchmarks/bench_sweep.py [--points N] [--jobs N] [--workers N]
+     [--out docs/results/bench_sweep.md]
 Prints points/s in-process, with joblib/loky (--jobs) and on a Dask LocalCluster
-(--workers): cold (worker start-up included) and warm (workers already up and warmed).
+(--workers): cold (worker start-up included) and warm (workers already up and warmed), and
+writes the same lines to ``--out`` (included by docs/speed.md).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from _table_file import TableFile, default_out
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
@@ -92,10 +96,10 @@ def _sweep(points, evaluate, **options) -> float:
     return elapsed
 
 
-def _report(label: str, n_points: int, seconds: float, note: str = "") -> None:
+def _report(out, label: str, n_points: int, seconds: float, note: str = "") -> None:
     rate = n_points / seconds
     extra = f"  ({note})" if note else ""
-    print(f"{label:<34} {n_points:>5} points in {seconds:7.2f} s = {rate:8.1f} points/s{extra}")
+    out(f"{label:<34} {n_points:>5} points in {seconds:7.2f} s = {rate:8.1f} points/s{extra}")
 
 
 def main() -> None:
@@ -103,6 +107,9 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=1000)
     parser.add_argument("--jobs", type=int, default=2, help="loky worker processes")
     parser.add_argument("--workers", type=int, default=2, help="Dask LocalCluster workers")
+    parser.add_argument(
+        "--out", type=Path, default=default_out(__file__), help="markdown file for the table"
+    )
     args = parser.parse_args()
 
     # Workers must import the evaluate function by name, so use this file as a module.
@@ -113,7 +120,8 @@ def main() -> None:
     from studies.runner import local_cluster
 
     points = make_grid(args.points)
-    print(
+    out = TableFile()
+    out(
         f"grid: {len(points)} BERT-base (L=128, B=1) design points; cpu count {os.cpu_count()}; "
         f"store: one fsync'd JSON file per point"
     )
@@ -121,13 +129,13 @@ def main() -> None:
     started = time.perf_counter()
     evaluate(points[0])  # builds the workload and compiles kernels once
     warm_up_s = time.perf_counter() - started
-    _report("in-process", len(points), _sweep(points, evaluate), f"warm-up {warm_up_s:.1f} s")
+    _report(out, "in-process", len(points), _sweep(points, evaluate), f"warm-up {warm_up_s:.1f} s")
 
     # loky keeps its worker pool between calls: the second sweep finds the workers warm
     cold = _sweep(points, evaluate, jobs=args.jobs)
-    _report(f"joblib/loky jobs={args.jobs}, cold", len(points), cold, "pool start included")
+    _report(out, f"joblib/loky jobs={args.jobs}, cold", len(points), cold, "pool start included")
     warm = _sweep(points, evaluate, jobs=args.jobs)
-    _report(f"joblib/loky jobs={args.jobs}, warm", len(points), warm)
+    _report(out, f"joblib/loky jobs={args.jobs}, warm", len(points), warm)
 
     started = time.perf_counter()
     with local_cluster(args.workers) as cluster:
@@ -135,16 +143,19 @@ def main() -> None:
         address = cluster.scheduler_address
         cold = _sweep(points, evaluate, scheduler=address)
         _report(
+            out,
             f"Dask LocalCluster {args.workers} workers, cold",
             len(points),
             cold,
             f"cluster start {start_s:.1f} s not included; worker warm-up included",
         )
         _report(
+            out,
             f"Dask LocalCluster {args.workers} workers, warm",
             len(points),
             _sweep(points, evaluate, scheduler=address),
         )
+    out.write(args.out)
 
 
 if __name__ == "__main__":

@@ -352,7 +352,7 @@ def dense_fine_tune_seconds(
 def check_cells(points: Sequence[Mapping[str, Any]]) -> None:
     """Check every cell's task, model, pattern, sparsity, hardware and training settings
     before anything trains; a ValueError names the cell, the field and the expected form."""
-    from accel_sim.config import load_hardware
+    from accel_sim.spec import load_hardware
     from pruning.glue import get_task
     from pruning.job import PruneJobError, prune_job
     from pruning.patterns import PatternError, check_fits
@@ -443,7 +443,7 @@ def _prune_fields(
 
 def _simulate(artifact: Path, hw: str, seq_len: int) -> dict[str, Any]:
     from accel_sim import simulate
-    from accel_sim.config import load_hardware
+    from accel_sim.spec import load_hardware
     from pruning.artifact import load_artifact
     from workloads import artifact_workload
 

@@ -9,10 +9,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from accel_sim import HardwareConfigError, SimResult, list_presets, load_hardware, simulate
-from accel_sim.config import HardwareConfig, SparseSupport
-from accel_sim.crossbar import CrossbarChipConfig, CrossbarSimResult
-from accel_sim.systolic import warm_up
+from accel_sim import (
+    ChipConfig,
+    HardwareConfigError,
+    SimResult,
+    list_presets,
+    load_hardware,
+    simulate,
+)
+from accel_sim.datapaths import datapath_for
+from accel_sim.datapaths.systolic.dense import warm_up
 from pruning.artifact import ArtifactError, SparseArtifact, load_artifact
 from studies.console import console, fail, si, write_output
 from studies.prune_cmd import prune_command
@@ -64,18 +70,8 @@ def render_result(result: SimResult) -> None:
         totals.add_row("dense baseline energy", si(base.energy_j, "J"))
         totals.add_row("speedup vs dense", f"{result.speedup:.3f}x")
         totals.add_row("energy vs dense", f"{result.energy_ratio:.3f}x")
-    # --- crossbar chips (accel_sim.crossbar) ---
-    if isinstance(result, CrossbarSimResult):
-        totals.add_row("crossbars used", f"{result.crossbars_used:,} of {result.chip_crossbars:,}")
-        totals.add_row("  one copy of the weights", f"{result.crossbars_unreplicated:,}")
-        totals.add_row("  replication", f"{result.replication}x")
-        if result.baseline is not None:
-            freed = result.baseline.crossbars_unreplicated - result.crossbars_unreplicated
-            totals.add_row("crossbars freed vs dense", f"{freed:,}")
-        totals.add_row("crossbar utilisation", f"{100 * result.crossbar_utilisation:.1f} %")
-        totals.add_row("chip area", f"{result.area_mm2:,.2f} mm²")
-        totals.add_row("area holding the weights", f"{result.mapped_area_mm2:,.2f} mm²")
-    # --- end crossbar chips ---
+    for label, value in result.summary_rows():
+        totals.add_row(label, value)
     totals.add_row("simulation wall time", si(result.simulation_s, "s"))
     console.print(totals)
 
@@ -129,7 +125,7 @@ def artifact_summary(artifact: SparseArtifact, workload: Workload) -> dict:
     }
 
 
-def render_artifact(summary: dict, hardware: HardwareConfig | CrossbarChipConfig) -> None:
+def render_artifact(summary: dict, hardware: ChipConfig) -> None:
     density = f"{100 * summary['encoder_weight_density']:.1f} %"
     console.print(
         f"artifact {summary['path']}: pattern {summary['pattern']}, method "
@@ -137,7 +133,7 @@ def render_artifact(summary: dict, hardware: HardwareConfig | CrossbarChipConfig
         highlight=False,
         soft_wrap=True,
     )
-    if isinstance(hardware, HardwareConfig) and hardware.sparse == SparseSupport():
+    if not datapath_for(hardware).exploits_sparsity:
         console.print(
             f"[bold yellow]note:[/] {hardware.name} has no sparse support (sparse.zero_handling "
             f"none, dense weight format), so the {density} weight density changes nothing "

@@ -36,8 +36,7 @@ import numpy as np
 import pandas as pd
 
 from accel_sim import SimResult, hardware_from_dict, simulate
-from accel_sim.area import area_mm2
-from accel_sim.energy import ENERGY_COMPONENTS
+from accel_sim.datapaths import datapath_for
 from accel_sim.version import __version__
 from safeio.atomic import atomic_write_with
 from workloads import ENCODER_LINEAR_ROLES, PRESETS, attach_masks, build_workload
@@ -242,10 +241,10 @@ def _cached_masks(
 @functools.lru_cache(maxsize=1)
 def _warm_up() -> None:
     """JIT load/compile once per process, so ``simulation_s`` is simulation time."""
-    from accel_sim import sparse_systolic, systolic
+    from accel_sim.datapaths.systolic import compacting, dense
 
-    systolic.warm_up()
-    sparse_systolic.warm_up()
+    dense.warm_up()
+    compacting.warm_up()
 
 
 def _workload(point: Mapping[str, Any], mask_dir: str | None):
@@ -284,26 +283,25 @@ def simulate_point(point: Mapping[str, Any], mask_dir: str | Path | None = None)
     return result, hw, synthetic, source, pattern
 
 
+# The first hardware columns of every study row, whatever the datapath (``study_columns``).
+HEAD_COLUMNS = (
+    "zero_handling",
+    "weight_format",
+    "pe_rows",
+    "pe_cols",
+    "sram_bytes",
+    "dram_bandwidth_bytes_per_s",
+)
+
+
 def _hardware_columns(result: SimResult, hw) -> tuple[dict, dict, dict, float, dict]:
     """(array/buffer columns, energy columns, area by component, peak ops/s, extra columns)
-    of a systolic array or, through ``accel_sim.crossbar.study_columns``, a crossbar chip."""
-    if getattr(hw, "kind", None) == "crossbar":
-        from accel_sim.crossbar import study_columns
-
-        return study_columns(result, hw)
-    head = {
-        "zero_handling": hw.sparse.zero_handling.value,
-        "weight_format": hw.sparse.weight_format.value,
-        "pe_rows": hw.pe_array.rows,
-        "pe_cols": hw.pe_array.cols,
-        "sram_bytes": hw.sram.ifmap.size_bytes
-        + hw.sram.filter.size_bytes
-        + hw.sram.ofmap.size_bytes,
-        "dram_bandwidth_bytes_per_s": hw.dram.bandwidth_bytes_per_s,
-    }
-    breakdown = result.energy_breakdown_j
-    energy = {f"energy_{c}_j": breakdown.get(c, 0.0) for c in ENERGY_COMPONENTS}
-    return head, energy, area_mm2(hw), 2.0 * hw.pe_count * hw.pe_array.clock_hz, {}
+    of ``hw``, from its datapath."""
+    datapath = datapath_for(hw)
+    columns = datapath.study_columns(result)
+    head = {name: columns.pop(name) for name in HEAD_COLUMNS}
+    energy = {name: columns.pop(name) for name in list(columns) if name.startswith("energy_")}
+    return head, energy, datapath.area_mm2(), datapath.peak_ops_per_s(), columns
 
 
 def _row(result: SimResult, hw, synthetic: bool, source: str, pattern: str) -> dict[str, Any]:

@@ -124,9 +124,9 @@ def _run_loky(
 def _set_thread_env() -> None:
     os.environ.update(THREAD_ENV)
     if "numba" in sys.modules:  # imported before the variables were set: cap it at run time
-        import numba
+        from accel_sim.kernels._jit import single_threaded
 
-        numba.set_num_threads(1)
+        single_threaded()
 
 
 def _thread_plugin() -> Any:

@@ -44,7 +44,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from accel_sim.config import HardwareConfigError, hardware_from_dict, load_hardware
+from accel_sim.spec import HardwareConfigError, hardware_from_dict, load_hardware
 from safeio.errors import format_validation_error
 
 __all__ = [
@@ -382,7 +382,7 @@ def point_label(point: dict) -> str:
         parts.append(f"{hw['dram']['bandwidth_bytes_per_s'] / 1e9:g}GB/s")
     if "sparse.zero_handling" in params:
         parts.append(str(hw["sparse"]["zero_handling"]))
-    if any(k == "crossbar" or k.startswith("crossbar.") for k in params):  # kind: crossbar
+    if any(k == "crossbar" or k.startswith("crossbar.") for k in params):  # datapath: crossbar
         parts.append(f"xbar {hw['crossbar']['rows']}x{hw['crossbar']['cols']}")
     if "mapping.execution" in params:
         parts.append(str(hw["mapping"]["execution"]))

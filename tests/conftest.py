@@ -9,7 +9,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import pytest
 
-from accel_sim.config import HardwareConfig, hardware_from_dict
+from accel_sim.spec import HardwareConfig, hardware_from_dict
 
 
 def hardware_dict(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from accel_sim.kernels import dense_folds as kernel
+from accel_sim.kernels import fold_memory as fm
 
 DATAFLOW_CODES = {"ws": kernel.WS, "os": kernel.OS, "is": kernel.IS}
 ACCUMULATOR_BYTES = 4
@@ -49,32 +50,55 @@ def gemm_case(**overrides) -> dict:
 
 
 def shape_args(case: dict) -> tuple:
-    """Array, GEMM and buffer arguments, in the kernels' order (dataflow excluded)."""
+    """Array and GEMM arguments, in the kernels' order (dataflow excluded)."""
+    return (case["rows"], case["cols"], case["m"], case["k"], case["n"])
+
+
+def memory(case: dict, filter_dram_scale: float = 1.0) -> fm.MemoryParams:
+    """The case's buffers, double buffering and bandwidths as the kernels take them."""
+    return fm.MemoryParams(
+        word_bytes=case["word"],
+        acc_bytes=ACCUMULATOR_BYTES,
+        ifmap_capacity_bytes=case["cap_ifmap"],
+        filter_capacity_bytes=case["cap_filter"],
+        ofmap_capacity_bytes=case["cap_ofmap"],
+        double_buffered=case["double_buffered"],
+        dram_bytes_per_cycle=case["dram_bpc"],
+        ifmap_sram_bytes_per_cycle=case["bpc"],
+        filter_sram_bytes_per_cycle=case["bpc"],
+        ofmap_sram_bytes_per_cycle=case["bpc"],
+        filter_dram_scale=filter_dram_scale,
+    )
+
+
+def naive_args(case: dict) -> tuple:
+    """The case as the naive twins (``tests/naive``) take it, positionally: array and GEMM,
+    word and accumulator bytes, buffer capacities, double buffering, DRAM and SRAM-port
+    bandwidths."""
     return (
-        case["rows"],
-        case["cols"],
-        case["m"],
-        case["k"],
-        case["n"],
+        *shape_args(case),
         case["word"],
         ACCUMULATOR_BYTES,
         case["cap_ifmap"],
         case["cap_filter"],
         case["cap_ofmap"],
+        case["double_buffered"],
+        case["dram_bpc"],
+        case["bpc"],
+        case["bpc"],
+        case["bpc"],
     )
 
 
-def timing_args(case: dict) -> tuple:
-    """Double buffering, DRAM and SRAM-port bandwidths, in ``dense_gemm_folds`` order."""
-    return (case["double_buffered"], case["dram_bpc"], case["bpc"], case["bpc"], case["bpc"])
-
-
-def run_kernel(case: dict):
+def run_kernel(case: dict, filter_dram_scale: float = 1.0):
     return kernel.dense_gemm_folds(
-        DATAFLOW_CODES[case["dataflow"]], *shape_args(case), *timing_args(case)
+        DATAFLOW_CODES[case["dataflow"]], *shape_args(case), memory(case, filter_dram_scale)
     )
 
 
 def run_schedule(case: dict):
-    ports = (case["bpc"], case["bpc"], case["bpc"])
-    return kernel.dense_gemm_schedule(DATAFLOW_CODES[case["dataflow"]], *shape_args(case), *ports)
+    """(stats, prefetch, inflight, writeback, busy) of the case's fold schedule."""
+    stats, log, _ = kernel.dense_gemm_schedule(
+        DATAFLOW_CODES[case["dataflow"]], *shape_args(case), memory(case)
+    )
+    return stats, log.prefetch, log.inflight, log.writeback, log.busy

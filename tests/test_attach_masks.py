@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from accel_sim import simulate
-from accel_sim.engine import run_config_hash
+from accel_sim.run_hash import run_config_hash
 from pruning.artifact import load_artifact
 from tests.conftest import make_hardware
 from workloads import (

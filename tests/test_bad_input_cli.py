@@ -19,7 +19,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from accel_sim.config import preset_dir
+from accel_sim.spec import preset_dir
 from pruning.artifact import MANIFEST_FILE, MASKS_FILE
 from studies.cli import app
 from studies.spec import BUILTIN_DIR
@@ -358,7 +358,14 @@ CASES: dict[str, tuple[Args, tuple[str, ...]]] = {
         ("sparse.skip_granularity",)),
     "hw: unknown kind": (
         lambda ws: simulate(hw=_hw(HW, kind="quantum")(ws)),
-        ("kind: 'quantum'", "expected 'crossbar'")),
+        ("kind: 'quantum'", "datapath: one of systolic, pe-array, crossbar")),
+    "hw: unknown datapath": (
+        lambda ws: simulate(hw=_hw(HW, datapath="quantum")(ws)),
+        ("datapath: 'quantum'", "expected one of systolic, pe-array, crossbar")),
+    "hw: zero handling the datapath lacks": (
+        lambda ws: simulate(hw=_hw(HW, datapath="pe-array", sparse={"zero_handling": "nm"})(ws)),
+        ("sparse.zero_handling 'nm' is not available on datapath 'pe-array'",
+         "expected one of none, skipping")),
     "hw crossbar: rows zero": (
         lambda ws: simulate(hw=_hw(XBAR, crossbar__rows=0)(ws)), ("crossbar.rows",)),
     "hw crossbar: tiles negative": (

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from accel_sim.config import HardwareConfigError, hardware_from_dict, load_hardware
+from accel_sim.spec import HardwareConfigError, hardware_from_dict, load_hardware
 from pruning.artifact import MANIFEST_FILE, MASKS_FILE, ArtifactError, load_artifact
 from pruning.glue import GlueDataError, load_split
 from pruning.job import PruneJobError, prune_job
@@ -111,7 +111,10 @@ CASES: dict[str, Case] = {
         ("pe_array: required field is missing", "dram: required field is missing")),
     "hw dict: kind not a string": (
         lambda tmp, a: hardware_from_dict({"kind": 3}, "x.yaml"), HardwareConfigError,
-        ("kind: 3", "expected 'crossbar'")),
+        ("kind: 3", "datapath: one of systolic, pe-array, crossbar")),
+    "hw dict: datapath not a string": (
+        lambda tmp, a: hardware_from_dict({"datapath": [1]}, "x.yaml"), HardwareConfigError,
+        ("datapath: [1]", "expected one of systolic, pe-array, crossbar")),
     "hw dict: crossbar tiles a float": (
         lambda tmp, a: hardware_from_dict({"kind": "crossbar", "name": "c", "tiles": 1.5,
                                            "dram": {"bandwidth_bytes_per_s": 1e9,

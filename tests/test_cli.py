@@ -17,7 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from accel_sim import list_presets
-from accel_sim.config import preset_dir
+from accel_sim.spec import preset_dir
 from studies.cli import app
 
 REPO = Path(__file__).resolve().parent.parent

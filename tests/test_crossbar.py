@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from accel_sim import hardware_from_dict, load_hardware, simulate
-from accel_sim.config import HardwareConfigError
-from accel_sim.crossbar import (
+from accel_sim.datapaths.crossbar import (
     CROSSBAR_AREA_COMPONENTS,
     CROSSBAR_ENERGY_COMPONENTS,
     IDLE_TILE_UNITS,
@@ -35,6 +34,7 @@ from accel_sim.kernels.crossbar_tiles import (
     crossbar_cycle_stepping,
     crossbar_event_schedule,
 )
+from accel_sim.spec import HardwareConfigError
 from studies.cli import app
 from tests.naive.crossbar_tiles import naive_crossbar_schedule
 from workloads import attach_masks, build_workload

@@ -10,7 +10,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pandas as pd
 from typer.testing import CliRunner
 
-from accel_sim.crossbar import CROSSBAR_ENERGY_COMPONENTS
+from accel_sim.datapaths.crossbar import CROSSBAR_ENERGY_COMPONENTS
 from studies.cli import app
 from studies.spec import builtin_names, expand, load_spec
 

@@ -30,8 +30,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accel_sim import simulate
-from accel_sim.config import HardwareConfigError, hardware_from_dict, load_hardware
 from accel_sim.energy import ENERGY_COMPONENTS
+from accel_sim.spec import HardwareConfigError, hardware_from_dict, load_hardware
 from pruning.artifact import MANIFEST_FILE, MASKS_FILE, ArtifactError, load_artifact
 from studies.spec import StudySpecError, expand, load_spec, spec_from_dict
 from studies.store import point_key

@@ -19,19 +19,19 @@ from accel_sim import (
     list_presets,
     load_hardware,
 )
-from accel_sim.config import Dataflow, preset_dir
+from accel_sim.spec import Dataflow, preset_dir
 
 KIB, MIB = 2**10, 2**20
 SIZES = ("32x32", "128x128")
 DATAFLOWS = ("ws", "os", "is")
 EXPECTED_PRESETS = [f"systolic-{size}-{flow}" for size in SIZES for flow in DATAFLOWS]
-# The sparse variants of systolic-32x32-ws, and the EIE-style array: mode -> preset.
+# The sparse variants of systolic-32x32-ws: mode -> preset.
 SPARSE_PRESETS = {
     "skipping": "systolic-32x32-ws-skip",
     "nm": "systolic-32x32-ws-nm",
     "gating": "systolic-32x32-ws-gating",
-    "unstructured-pe": "eie-64pe",
 }
+PE_ARRAY_PRESETS = ["eie-64pe"]
 
 
 def preset_data(name: str = "systolic-32x32-ws") -> dict:
@@ -48,19 +48,47 @@ def write_yaml(path: Path, data: object) -> Path:
 
 
 def test_every_preset_is_listed() -> None:
-    crossbar_presets = ["isaac-crossbar"]  # accel_sim.crossbar (kind: crossbar)
-    assert (
-        sorted([*EXPECTED_PRESETS, *SPARSE_PRESETS.values(), *crossbar_presets]) == list_presets()
-    )
+    crossbar_presets = ["isaac-crossbar"]  # datapath: crossbar
+    listed = [*EXPECTED_PRESETS, *SPARSE_PRESETS.values(), *PE_ARRAY_PRESETS, *crossbar_presets]
+    assert sorted(listed) == list_presets()
 
 
 @pytest.mark.parametrize(("mode", "name"), list(SPARSE_PRESETS.items()))
 def test_sparse_presets_declare_their_mode(mode: str, name: str) -> None:
     hw = load_hardware(name)
-    assert hw.sparse.zero_handling == mode
+    assert hw.datapath == "systolic" and hw.sparse.zero_handling == mode
     if name.startswith("systolic-32x32-ws-"):
         dense = load_hardware("systolic-32x32-ws")
         assert hw.pe_array == dense.pe_array and hw.sram == dense.sram and hw.dram == dense.dram
+
+
+def test_presets_name_their_datapath() -> None:
+    assert load_hardware("eie-64pe").datapath == "pe-array"
+    assert load_hardware("eie-64pe").sparse.zero_handling == "skipping"
+    assert load_hardware("isaac-crossbar").datapath == "crossbar"
+
+
+def test_older_spellings_still_load_as_the_named_datapath() -> None:
+    """``kind: crossbar`` and ``zero_handling: unstructured-pe`` predate ``datapath``."""
+    eie = preset_data("eie-64pe")
+    del eie["datapath"]
+    eie["sparse"]["zero_handling"] = "unstructured-pe"
+    upgraded = hardware_from_dict(eie)
+    assert upgraded == load_hardware("eie-64pe")
+    crossbar = preset_data("isaac-crossbar")
+    crossbar = {"kind": crossbar.pop("datapath"), **crossbar}
+    assert hardware_from_dict(crossbar) == load_hardware("isaac-crossbar")
+
+
+def test_systolic_specs_dump_without_their_default_datapath() -> None:
+    """``datapath: systolic`` is the default and is not written out, so dumps (and config
+    hashes, and study tables) of systolic specs are what they were before the field."""
+    hw = load_hardware("systolic-32x32-ws")
+    assert hw.datapath == "systolic" and "datapath" not in hw.model_dump()
+    assert hardware_from_dict(hw.model_dump()) == hw
+    eie = load_hardware("eie-64pe")
+    assert eie.model_dump()["datapath"] == "pe-array"
+    assert hardware_from_dict(eie.model_dump(mode="json")) == eie
 
 
 @pytest.mark.parametrize("name", EXPECTED_PRESETS)

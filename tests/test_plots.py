@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from matplotlib.axes import Axes
 
-from accel_sim.crossbar import CROSSBAR_ENERGY_COMPONENTS
+from accel_sim.datapaths.crossbar import CROSSBAR_ENERGY_COMPONENTS
 from accel_sim.energy import ENERGY_COMPONENTS
 from studies import plots
 

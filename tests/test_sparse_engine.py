@@ -10,11 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accel_sim import simulate
-from accel_sim.config import SparseSupport, hardware_from_dict, load_hardware
-from accel_sim.energy import sram_j_per_byte
+from accel_sim.datapaths import datapath_for
+from accel_sim.datapaths.systolic.dense import dense_gemm_cost
 from accel_sim.formats import format_size
-from accel_sim.sparse_exec import sparse_gemm_op_cost
-from accel_sim.systolic import array_parameters, dense_gemm_cost
+from accel_sim.spec import hardware_from_dict, load_hardware
 from tests.conftest import hardware_dict
 from workloads import attach_masks, build_workload
 from workloads.ops import GemmOp, GemmRole
@@ -97,13 +96,12 @@ def test_unstructured_pe_array_reports_load_imbalance_and_fifo_effect() -> None:
     masked_ops = [op for op in deep.ops if op.weight_nnz is not None]
     assert all(op.mode == "unstructured-pe" and op.load_imbalance >= 1.0 for op in masked_ops)
     assert deep.load_imbalance is not None and deep.load_imbalance >= 1.0
-    assert deep.speedup > 1.0  # 10 % density on 16 PEs beats the dense 4x4 array
+    assert deep.speedup > 1.0  # 10 % density beats the same 16 PEs running every weight
     frame = deep.to_frame()
     assert {"mode", "load_imbalance", "effective_macs"} <= set(frame.columns)
 
 
 def test_nm_mode_falls_back_to_dense_when_the_mask_breaks_n_m() -> None:
-    pytest.importorskip("accel_sim.sparse_systolic")
     result = simulate(masked_workload(density=0.25), sparse_hw(zero_handling="nm", nm=[2, 4]))
     masked = [op for op in result.ops if op.weight_nnz is not None]
     assert masked and all(op.mode == "nm-fallback-dense" for op in masked)
@@ -150,7 +148,7 @@ def test_skipping_hardware_never_costs_more_compute_cycles_than_dense(
     grid = rng.random((-(-n // block), -(-k // block))) < density
     mask = np.kron(grid, np.ones((block, block), bool))[:n, :k]
     op = GemmOp("layer.0.query", GemmRole.QUERY, m, k, n, weight_name="w", mask=mask)
-    sparse = sparse_gemm_op_cost(op, hw, array_parameters(hw))
+    sparse = datapath_for(hw).gemm_cost(op)
     dense = dense_gemm_cost(m, k, n, 1, hw)
     assert sparse.compute_cycles <= dense.compute_cycles
     assert sparse.mode in ("skipping", "skipping-off")
@@ -175,9 +173,10 @@ def test_masks_with_equal_nnz_hash_differently_and_gating_keeps_format_notes() -
 
 
 def eie_hw(rows: int = 4, cols: int = 4):
-    return sparse_hw(
-        rows=rows, cols=cols, zero_handling="unstructured-pe", weight_format="rle", fifo_depth=8
+    hw = sparse_hw(
+        rows=rows, cols=cols, zero_handling="skipping", weight_format="rle", fifo_depth=8
     )
+    return hw.model_copy(update={"datapath": "pe-array"})
 
 
 def test_unmasked_weights_on_the_eie_array_cost_what_all_ones_masks_cost() -> None:
@@ -199,35 +198,41 @@ def test_unmasked_weights_on_the_eie_array_cost_what_all_ones_masks_cost() -> No
     assert unmasked.energy_ratio == pytest.approx(masked.energy_ratio)
 
 
-def test_dense_mask_on_the_eie_array_against_its_systolic_baseline() -> None:
-    """Why a dense mask on ``eie-64pe`` is faster and hungrier than its dense baseline (the
-    same 64 PEs as an 8x8 weight-stationary array; README "Sparse execution")."""
+def test_dense_mask_on_the_eie_array_runs_its_own_dense_baseline_schedule() -> None:
+    """The EIE array's dense baseline is the same 64 PEs and FIFOs storing every weight dense:
+    a dense mask takes the same cycles, and differs only by the RLE metadata it walks."""
     hw = load_hardware("eie-64pe")
-    rows, cols = hw.pe_array.rows, hw.pe_array.cols
     m, k, n = 96, 384, 384
-    op = GemmOp(
-        name="q",
-        role=GemmRole.QUERY,
-        m=m,
-        k=k,
-        n=n,
-        weight_name="w",
-        mask=np.ones((n, k), bool),
-    )
-    eie = sparse_gemm_op_cost(op, hw, array_parameters(hw))
-    plain = hw.model_copy(update={"sparse": SparseSupport()})
-    base = dense_gemm_cost(m, k, n, 1, plain, array_parameters(plain))
-    # EIE: every PE does its n / P rows for each of the m * k broadcast activations, no stall
-    assert eie.cycles == m * k * n // hw.pe_count + 1
-    # baseline: ceil(k/R) * ceil(n/C) folds of 2R + C + m - 2 cycles (22 of 118 fill/drain)
-    folds = -(-k // rows) * -(-n // cols)
-    assert base.compute_cycles == folds * (2 * rows + cols + m - 2) - 1
-    assert base.cycles / eie.cycles == pytest.approx((2 * rows + cols + m - 2) / m, rel=1e-3)
-    # energy: EIE walks its RLE weights (1.5 B a weight) once per token; the weight-stationary
-    # baseline reads each weight into the array once per fold and reuses it over the m tokens
-    rle = format_size(op.mask, "rle", value_bits=8, run_bits=4).total_bytes
+    ones = np.ones((n, k), bool)
+    op = GemmOp(name="q", role=GemmRole.QUERY, m=m, k=k, n=n, weight_name="w", mask=ones)
+    datapath = datapath_for(hw)
+    baseline = datapath.dense_baseline()
+    assert baseline.name == datapath.name == "pe-array"
+    assert baseline.hw.sparse.fifo_depth == hw.sparse.fifo_depth
+    eie = datapath.gemm_cost(op)
+    base = baseline.gemm_cost(dataclasses.replace(op, mask=None))
+    # every PE does its n / P rows for each of the m * k broadcast activations
+    assert eie.compute_cycles == base.compute_cycles == m * k * n // hw.pe_count + 1
+    # EIE walks its RLE weights (1.5 B a weight) once per token, the baseline its dense ones
+    rle = format_size(ones, "rle", value_bits=8, run_bits=4).total_bytes
     assert rle / (n * k) == pytest.approx(1.51, abs=0.01)
     assert eie.counts.sram_filter_read_bytes == m * rle
-    assert base.counts.sram_filter_read_bytes == n * k  # 145x fewer filter SRAM reads
-    # ... each priced at the whole 8 MiB buffer's cost, 6.9x a 128 KiB per-PE bank's
-    assert sram_j_per_byte(hw.sram.filter.size_bytes) / sram_j_per_byte(128 * 1024) > 6.8
+    assert base.counts.sram_filter_read_bytes == m * n * k
+    assert base.counts.macs == eie.counts.macs == m * n * k
+
+
+@settings(max_examples=30, deadline=None)
+@given(density=st.floats(0.02, 1.0), seed=st.integers(0, 2**16), pes=st.sampled_from([4, 16]))
+def test_the_pe_array_is_never_slower_than_its_dense_baseline(density, seed, pes) -> None:
+    """Skipping zeros on the PE array only removes work: compute cycles never exceed the same
+    array running every weight."""
+    hw = sparse_hw(rows=1, cols=pes, zero_handling="skipping", weight_format="csc")
+    hw = hw.model_copy(update={"datapath": "pe-array"})
+    rng = np.random.default_rng(seed)
+    mask = rng.random((48, 40)) < density
+    op = GemmOp("q", GemmRole.QUERY, 12, 40, 48, weight_name="w", mask=mask)
+    datapath = datapath_for(hw)
+    sparse = datapath.gemm_cost(op)
+    dense = datapath.dense_baseline().gemm_cost(dataclasses.replace(op, mask=None))
+    assert sparse.compute_cycles <= dense.compute_cycles
+    assert sparse.counts.macs <= dense.counts.macs

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accel_sim.sparse_pe_array import per_pe_work, simulate_unstructured
+from accel_sim.datapaths.pe_array.fifo_array import per_pe_work, simulate_unstructured
 from tests.naive.sparse_pe import (
     naive_cycle_stepping,
     naive_event_recurrence,

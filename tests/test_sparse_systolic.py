@@ -1,4 +1,5 @@
-"""Block skipping and N:M mode on the systolic array (accel_sim.sparse_systolic).
+"""Block skipping and N:M mode on the compacting systolic array
+(accel_sim.datapaths.systolic.compacting).
 
 The issue's properties: never slower than dense where no bank conflict can arise, monotone
 in nested masks where packing cannot create conflicts, exactly N/M under N:M, free all-zero
@@ -17,12 +18,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accel_sim import sparse_systolic as ss
-from accel_sim.config import hardware_from_dict
+from accel_sim.datapaths.systolic import compacting as ss
 from accel_sim.kernels import dense_folds as dk
+from accel_sim.kernels import fold_memory as fm
 from accel_sim.kernels import sparse_folds as sk
+from accel_sim.kernels import sparse_stepping as stepping
+from accel_sim.spec import hardware_from_dict
 from tests.conftest import hardware_dict
-from tests.gemm_cases import gemm_cases, run_kernel, shape_args, timing_args
+from tests.gemm_cases import gemm_cases, memory, naive_args, run_kernel, shape_args
 from tests.naive.dense_folds import naive_dense_gemm
 from tests.naive.sparse_folds import (
     naive_sparse_gemm,
@@ -36,16 +39,16 @@ BIG = 1e12
 
 # kernel statistic -> the pure-Python twin's key, compared exactly
 TWIN_KEYS = {
-    dk.COMPUTE_CYCLES: "compute_cycles",
-    dk.TOTAL_CYCLES: "total_cycles",
-    dk.FOLDS: "folds",
-    dk.IFMAP_SRAM_READS: "ifmap_sram",
-    dk.FILTER_SRAM_READS: "filter_sram",
-    dk.OFMAP_SRAM_WRITES: "ofmap_sram_w",
-    dk.OFMAP_SRAM_READS: "ofmap_sram_r",
-    dk.IFMAP_DRAM_BYTES: "ifmap_dram",
-    dk.OFMAP_DRAM_READ_BYTES: "ofmap_dram_r",
-    dk.OFMAP_DRAM_WRITE_BYTES: "ofmap_dram_w",
+    fm.COMPUTE_CYCLES: "compute_cycles",
+    fm.TOTAL_CYCLES: "total_cycles",
+    fm.FOLDS: "folds",
+    fm.IFMAP_SRAM_READS: "ifmap_sram",
+    fm.FILTER_SRAM_READS: "filter_sram",
+    fm.OFMAP_SRAM_WRITES: "ofmap_sram_w",
+    fm.OFMAP_SRAM_READS: "ofmap_sram_r",
+    fm.IFMAP_DRAM_BYTES: "ifmap_dram",
+    fm.OFMAP_DRAM_READ_BYTES: "ofmap_dram_r",
+    fm.OFMAP_DRAM_WRITE_BYTES: "ofmap_dram_w",
     sk.COMPACTED_WEIGHTS: "compacted_weights",
     sk.BANK_CONFLICT_CYCLES: "conflict_cycles",
 }
@@ -55,8 +58,8 @@ def assert_equals_twin(stats, twin):
     """A sparse kernel's statistics vector equals its naive twin's dict (float sums: close)."""
     for index, key in TWIN_KEYS.items():
         assert stats[index] == twin[key], key
-    assert math.isclose(stats[dk.FILTER_DRAM_BYTES], twin["filter_dram"], rel_tol=1e-12)
-    assert math.isclose(stats[dk.SRAM_LIMITED_CYCLES], twin["sram_extra"], abs_tol=1e-6)
+    assert math.isclose(stats[fm.FILTER_DRAM_BYTES], twin["filter_dram"], rel_tol=1e-12)
+    assert math.isclose(stats[fm.SRAM_LIMITED_CYCLES], twin["sram_extra"], abs_tol=1e-6)
 
 
 def sparse_hw(rows=8, cols=8, dataflow="ws", dram_bytes_per_s=16e9, **sparse):
@@ -136,7 +139,7 @@ def test_skipping_fast_engine_equals_cycle_stepping(mask, a):
         mask, a["rows"], a["cols"], a["granularity"], a["banks"]
     )
     fast = sk.fold_cycles_fast(conflict, a["rows"], a["cols"], a["m"])
-    stepped, macs = sk.fold_cycles_stepping(
+    stepped, macs = stepping.fold_cycles_stepping(
         mask, a["m"], a["rows"], a["cols"], a["granularity"], a["banks"], 1, 2, False
     )
     assert fast.tolist() == stepped.tolist()
@@ -195,17 +198,15 @@ def test_kernels_equal_naive_twins(case):
         folds = sk.skipping_folds(mask, rows, cols, g, banks)
     else:
         folds = sk.nm_folds(n, k, rows, cols, *nm)
-    fold_cycles = sk.fold_cycles_fast(folds[2], rows, cols, m)
-    stats = sk.sparse_gemm_folds(
-        *folds, fold_cycles, rows, cols, m, k, n, word, acc, *caps, dbuf, dram_bpc,
-        bpc, bpc, bpc, scale,
-    )  # fmt: skip
+    fold_cycles = sk.fold_cycles_fast(folds.conflict, rows, cols, m)
+    mem = fm.MemoryParams(word, acc, *caps, dbuf, dram_bpc, bpc, bpc, bpc, scale)
+    stats = sk.sparse_gemm_folds(folds, fold_cycles, cols, m, k, n, mem)
     twin = naive_sparse_gemm(
         mask.tolist(), m, rows, cols, g, banks, word, acc, *caps, dbuf, dram_bpc, bpc, scale, nm
     )
     assert_equals_twin(stats, twin)
 
-    stepped, macs = sk.fold_cycles_stepping(
+    stepped, macs = stepping.fold_cycles_stepping(
         mask, m, rows, cols, g, banks, *(nm or (1, 2)), nm is not None
     )
     twin_cycles, twin_macs = naive_stepping(mask.tolist(), m, rows, cols, g, banks, nm)
@@ -224,11 +225,11 @@ def test_all_ones_mask_equals_dense_kernel_every_stat(case, granularity, extra_b
     rows, cols, m, k, n = shape_args(case)[:5]
     mask = np.ones((n, k), dtype=bool)
     folds = sk.skipping_folds(mask, rows, cols, granularity, rows + extra_banks)
-    fold_cycles = sk.fold_cycles_fast(folds[2], rows, cols, m)
-    sparse = sk.sparse_gemm_folds(*folds, fold_cycles, *shape_args(case), *timing_args(case), scale)
-    dense = dk.dense_gemm_folds(dk.WS, *shape_args(case), *timing_args(case), scale)
-    assert sparse[: dk.N_STATS].tolist() == dense.tolist()
-    assert sparse[sk.CONFLICT_SUM] == sparse[dk.FOLDS]  # conflict 1 everywhere
+    fold_cycles = sk.fold_cycles_fast(folds.conflict, rows, cols, m)
+    sparse = sk.sparse_gemm_folds(folds, fold_cycles, cols, m, k, n, memory(case, scale))
+    dense = run_kernel(case, scale)
+    assert sparse[: fm.N_STATS].tolist() == dense.tolist()
+    assert sparse[sk.CONFLICT_SUM] == sparse[fm.FOLDS]  # conflict 1 everywhere
 
 
 @settings(max_examples=150, deadline=None)
@@ -237,19 +238,14 @@ def test_dense_kernel_weight_dram_bytes_scale_with_compression(case, scale):
     """WS fetches each weight once: its DRAM bytes are scale x K x N x word; at scale 1 the
     kernel (and its twin) are unchanged; other dataflows scale their weight traffic too."""
     plain = run_kernel(case)
-    scaled = dk.dense_gemm_folds(
-        {"ws": dk.WS, "os": dk.OS, "is": dk.IS}[case["dataflow"]],
-        *shape_args(case),
-        *timing_args(case),
-        scale,
-    )
+    scaled = run_kernel(case, scale)
     k, n, word = case["k"], case["n"], case["word"]
     if case["dataflow"] == "ws":
-        assert math.isclose(scaled[dk.FILTER_DRAM_BYTES], scale * k * n * word, rel_tol=1e-12)
-    assert math.isclose(scaled[dk.FILTER_DRAM_BYTES], scale * plain[dk.FILTER_DRAM_BYTES])
-    twin = naive_dense_gemm(case["dataflow"], *shape_args(case), *timing_args(case), scale)
-    assert scaled[dk.TOTAL_CYCLES] == twin["total_cycles"]
-    assert math.isclose(scaled[dk.FILTER_DRAM_BYTES], twin["filter_dram"], rel_tol=1e-12)
+        assert math.isclose(scaled[fm.FILTER_DRAM_BYTES], scale * k * n * word, rel_tol=1e-12)
+    assert math.isclose(scaled[fm.FILTER_DRAM_BYTES], scale * plain[fm.FILTER_DRAM_BYTES])
+    twin = naive_dense_gemm(case["dataflow"], *naive_args(case), scale)
+    assert scaled[fm.TOTAL_CYCLES] == twin["total_cycles"]
+    assert math.isclose(scaled[fm.FILTER_DRAM_BYTES], twin["filter_dram"], rel_tol=1e-12)
 
 
 @settings(max_examples=60, deadline=None)
@@ -259,7 +255,7 @@ def test_sparse_weight_dram_bytes_are_the_compressed_size(mask, a, scale):
     cost = ss.sparse_gemm_stats(mask, a["m"], hw, filter_dram_scale=scale)
     n, k = mask.shape
     expected = scale * k * n * hw.word_bytes if mask.any() else 0.0
-    assert math.isclose(cost.raw[dk.FILTER_DRAM_BYTES], expected, rel_tol=1e-12)
+    assert math.isclose(cost.raw[fm.FILTER_DRAM_BYTES], expected, rel_tol=1e-12)
 
 
 @settings(max_examples=150, deadline=None)
@@ -455,13 +451,13 @@ def stream_folds(mask, m, rows, cols, granularity, dataflow):
     else:
         ptr, idx = sk.live_strips(np.ascontiguousarray(mask.T), rows, granularity)
         tiles = -(-m // cols)
-    return (*sk.stream_folds(ptr, tiles), ptr, idx)
+    return sk.stream_folds(ptr, idx, tiles)
 
 
 def stream_cycles(mask, m, rows, cols, granularity, dataflow):
     """Compute cycles and folds of OS/IS skipping (fast engine, kernel level)."""
     folds = stream_folds(mask, m, rows, cols, granularity, dataflow)
-    per_fold = sk.streamed_fold_cycles(folds[2], stream_overhead(dataflow, rows, cols))
+    per_fold = sk.streamed_fold_cycles(folds.t, stream_overhead(dataflow, rows, cols))
     return max(int(per_fold.sum()) - 1, 0), len(per_fold)
 
 
@@ -479,9 +475,11 @@ def stream_dense(dataflow, m, k, n, rows, cols):
 def test_stream_fast_engine_equals_cycle_stepping_and_twin(mask, a, dataflow):
     rows, cols, m, g = a["rows"], a["cols"], a["m"], a["granularity"]
     folds = stream_folds(mask, m, rows, cols, g, dataflow)
-    fast = sk.streamed_fold_cycles(folds[2], stream_overhead(dataflow, rows, cols))
-    stepping = sk.fold_cycles_stepping_os if dataflow == "os" else sk.fold_cycles_stepping_is
-    stepped, macs = stepping(mask, m, rows, cols, g)
+    fast = sk.streamed_fold_cycles(folds.t, stream_overhead(dataflow, rows, cols))
+    step = (
+        stepping.fold_cycles_stepping_os if dataflow == "os" else stepping.fold_cycles_stepping_is
+    )
+    stepped, macs = step(mask, m, rows, cols, g)
     assert fast.tolist() == stepped.tolist()
     hw = compute_bound_hw(rows, cols, dataflow, skip_granularity=g)
     st_fast = ss.sparse_gemm_stats(mask, m, hw)
@@ -523,21 +521,19 @@ def test_stream_kernels_equal_naive_twins(case, dataflow):
     }[kind]()
     word, acc, bpc, scale = 2, 4, 6.0, 0.625
     folds = stream_folds(mask, m, rows, cols, g, dataflow)
-    fold_cycles = sk.streamed_fold_cycles(folds[2], stream_overhead(dataflow, rows, cols))
+    fold_cycles = sk.streamed_fold_cycles(folds.t, stream_overhead(dataflow, rows, cols))
     code = dk.OS if dataflow == "os" else dk.IS
-    stats = sk.stream_gemm_folds(
-        code, *folds, fold_cycles, rows, cols, m, k, n, word, acc, *caps, dbuf, dram_bpc,
-        bpc, bpc, bpc, scale,
-    )  # fmt: skip
+    mem = fm.MemoryParams(word, acc, *caps, dbuf, dram_bpc, bpc, bpc, bpc, scale)
+    stats = sk.stream_gemm_folds(code, folds, fold_cycles, rows, cols, m, k, n, mem)
     twin = naive_stream_gemm(
         mask.tolist(), m, rows, cols, g, dataflow, word, acc, *caps, dbuf, dram_bpc, bpc, scale
     )
     assert_equals_twin(stats, twin)
     # every output reaches DRAM exactly once, whichever strips were skipped (IS: each
     # spilled partial sum is read back exactly once)
-    spill_io = stats[dk.OFMAP_DRAM_WRITE_BYTES] - stats[dk.OFMAP_DRAM_READ_BYTES]
+    spill_io = stats[fm.OFMAP_DRAM_WRITE_BYTES] - stats[fm.OFMAP_DRAM_READ_BYTES]
     assert spill_io == m * n * word
-    assert dataflow == "is" or stats[dk.OFMAP_DRAM_READ_BYTES] == 0
+    assert dataflow == "is" or stats[fm.OFMAP_DRAM_READ_BYTES] == 0
 
 
 @settings(max_examples=150, deadline=None)
@@ -548,14 +544,12 @@ def test_stream_all_ones_mask_equals_dense_kernel_every_stat(case, granularity, 
     rows, cols, m, k, n = shape_args(case)[:5]
     mask = np.ones((n, k), dtype=bool)
     folds = stream_folds(mask, m, rows, cols, granularity, dataflow)
-    fold_cycles = sk.streamed_fold_cycles(folds[2], stream_overhead(dataflow, rows, cols))
+    fold_cycles = sk.streamed_fold_cycles(folds.t, stream_overhead(dataflow, rows, cols))
     code = dk.OS if dataflow == "os" else dk.IS
-    sparse = sk.stream_gemm_folds(
-        code, *folds, fold_cycles, *shape_args(case), *timing_args(case), scale
-    )
-    dense = dk.dense_gemm_folds(code, *shape_args(case), *timing_args(case), scale)
-    assert sparse[: dk.N_STATS].tolist() == dense.tolist()
-    assert sparse[sk.CONFLICT_SUM] == sparse[dk.FOLDS]
+    sparse = sk.stream_gemm_folds(code, folds, fold_cycles, *shape_args(case), memory(case, scale))
+    dense = dk.dense_gemm_folds(code, *shape_args(case), memory(case, scale))
+    assert sparse[: fm.N_STATS].tolist() == dense.tolist()
+    assert sparse[sk.CONFLICT_SUM] == sparse[fm.FOLDS]
     assert sparse[sk.COMPACTED_WEIGHTS] == k * n
 
 
@@ -609,7 +603,7 @@ def test_stream_weight_dram_bytes_are_the_compressed_size(mask, a, dataflow, sca
     cost = ss.sparse_gemm_stats(mask, a["m"], hw, filter_dram_scale=scale)
     n, k = mask.shape
     expected = scale * k * n * hw.word_bytes if mask.any() else 0.0
-    assert math.isclose(cost.raw[dk.FILTER_DRAM_BYTES], expected, rel_tol=1e-12)
+    assert math.isclose(cost.raw[fm.FILTER_DRAM_BYTES], expected, rel_tol=1e-12)
 
 
 @pytest.mark.parametrize("dataflow", STREAM)

@@ -8,7 +8,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 
-from accel_sim.units import parse_quantity
+from accel_sim.spec.units import parse_quantity
 
 
 @pytest.mark.parametrize(

@@ -180,7 +180,7 @@ YAML_BOMB = "!!python/object/apply:os.mkdir [{path}]\n"
 
 
 def test_yaml_python_tags_are_not_executed(tmp_path: Path, sentinel) -> None:
-    from accel_sim.config import HardwareConfigError, load_hardware
+    from accel_sim.spec import HardwareConfigError, load_hardware
 
     spec = tmp_path / "spec.yaml"
     spec.write_text(YAML_BOMB.format(path=sentinel))

@@ -12,15 +12,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from workloads.bert import HEADS, WorkloadError, build_workload
 from workloads.ops import GemmOp, Workload
-
-if TYPE_CHECKING:
-    from pruning.artifact import SparseArtifact
 
 __all__ = ["artifact_head", "artifact_workload", "attach_artifact", "attach_masks"]
 
@@ -97,7 +94,18 @@ def attach_masks(
     return replace(workload, ops=tuple(ops))
 
 
-def attach_artifact(workload: Workload, artifact: SparseArtifact) -> Workload:
+class MaskedArtifact(Protocol):
+    """What ``attach_artifact`` reads of a pruned artifact (``pruning.artifact.SparseArtifact``
+    has both): its masks by weight name and the directory it came from."""
+
+    @property
+    def masks(self) -> Mapping[str, Any]: ...
+
+    @property
+    def path(self) -> Any: ...
+
+
+def attach_artifact(workload: Workload, artifact: MaskedArtifact) -> Workload:
     """``attach_masks`` with a loaded artifact's masks, errors naming its directory."""
     return attach_masks(workload, artifact.masks, source=str(artifact.path))
 
@@ -112,12 +120,19 @@ def artifact_head(manifest: Mapping[str, Any], source: str = "manifest.json") ->
     return kind
 
 
+class HeadedArtifact(MaskedArtifact, Protocol):
+    """What ``artifact_workload`` reads: also the manifest, for the head it records."""
+
+    @property
+    def manifest(self) -> Mapping[str, Any]: ...
+
+
 def artifact_workload(
-    artifact: SparseArtifact, batch: int, seq_len: int, model: str | None = None
+    artifact: HeadedArtifact, batch: int, seq_len: int, model: str | None = None
 ) -> Workload:
     """The workload of ``artifact`` (or ``model``, default the artifact's own directory)
     under the head its manifest records, with its masks attached: a bi-encoder artifact runs
     its pair as two sequences of ``seq_len / 2`` tokens."""
-    head = artifact_head(artifact.manifest, str(artifact.path / "manifest.json"))
+    head = artifact_head(artifact.manifest, f"{artifact.path}/manifest.json")
     source = str(artifact.path) if model is None else model
     return attach_artifact(build_workload(source, batch, seq_len, head=head), artifact)

@@ -7,3 +7,8 @@ import numba
 JIT_OPTIONS = {"cache": True, "nogil": True}
 
 njit = numba.njit
+
+
+def single_threaded() -> None:
+    """Cap Numba's thread pool at one thread (sweep workers parallelise at the point level)."""
+    numba.set_num_threads(1)

@@ -2,7 +2,7 @@
 
 Time is counted in *ticks* of the ADC sample period (one conversion per ADC per tick), so
 ISAAC's 1.28 GS/s ADC and 100 ns read are both whole numbers (128 ticks per read) whatever the
-chip clock; ``accel_sim.crossbar`` converts ticks to chip cycles at the op boundary.
+chip clock; ``accel_sim.datapaths.crossbar`` converts ticks to chip cycles at the op boundary.
 
 Inputs (one replica of the op's crossbars; every replica is an identical copy):
 

@@ -13,8 +13,8 @@ import math
 import numpy as np
 from hypothesis import given, settings
 
-from accel_sim.kernels import dense_folds as kernel
-from accel_sim.memory import event_driven_cycles
+from accel_sim.kernels import fold_memory as fm
+from accel_sim.validation.event_replay import event_driven_cycles
 from tests.gemm_cases import gemm_cases, run_schedule
 
 
@@ -23,7 +23,7 @@ from tests.gemm_cases import gemm_cases, run_schedule
 def test_event_replay_matches_the_windowed_stall_model(case):
     _, prefetch, inflight, writeback, busy = run_schedule(case)
     dram_bpc, double_buffered = case["dram_bpc"], case["double_buffered"]
-    closed_form = kernel.pipeline_elapsed(
+    closed_form = fm.pipeline_elapsed(
         prefetch, inflight, writeback, busy, double_buffered, dram_bpc
     )
     events = event_driven_cycles(prefetch, inflight, writeback, busy, double_buffered, dram_bpc)
@@ -44,6 +44,6 @@ def test_two_fold_hand_example():
     writeback = np.array([50.0, 50.0])
     busy = np.array([10.0, 10.0])
     assert event_driven_cycles(prefetch, zeros, writeback, busy, True, 1.0) == 300.0
-    assert kernel.pipeline_elapsed(prefetch, zeros, writeback, busy, True, 1.0) == 300.0
+    assert fm.pipeline_elapsed(prefetch, zeros, writeback, busy, True, 1.0) == 300.0
     # single-buffered: 100 + 10 + 50, twice
     assert event_driven_cycles(prefetch, zeros, writeback, busy, False, 1.0) == 320.0

@@ -12,8 +12,8 @@ import math
 
 import pytest
 
-from accel_sim.kernels import dense_folds as kernel
-from accel_sim.systolic import array_parameters, gemm_stats
+from accel_sim.datapaths.systolic.dense import gemm_stats
+from accel_sim.kernels import fold_memory as fm
 from accel_sim.validation.scalesim_ref import run_scalesim
 from tests.conftest import make_hardware
 
@@ -35,18 +35,18 @@ ARRAYS = [(8, 8), (16, 4), (4, 12), (32, 32)]
 @pytest.mark.parametrize(("rows", "cols"), ARRAYS)
 def test_compute_cycles_and_sram_counts_match_scalesim(dataflow, rows, cols):
     reference = run_scalesim(SHAPES, rows=rows, cols=cols, dataflow=dataflow)
-    params = array_parameters(make_hardware(rows=rows, cols=cols, dataflow=dataflow))
+    hw = make_hardware(rows=rows, cols=cols, dataflow=dataflow)
     for ref in reference:
-        stats = gemm_stats(ref.m, ref.k, ref.n, params)
+        stats = gemm_stats(ref.m, ref.k, ref.n, hw)
         shape = (ref.m, ref.k, ref.n)
-        assert stats[kernel.COMPUTE_CYCLES] == ref.compute_cycles, shape
-        assert stats[kernel.IFMAP_SRAM_READS] == ref.ifmap_sram_reads, shape
-        assert stats[kernel.FILTER_SRAM_READS] == ref.filter_sram_reads, shape
+        assert stats[fm.COMPUTE_CYCLES] == ref.compute_cycles, shape
+        assert stats[fm.IFMAP_SRAM_READS] == ref.ifmap_sram_reads, shape
+        assert stats[fm.FILTER_SRAM_READS] == ref.filter_sram_reads, shape
         expected_ofmap = ref.ofmap_sram_writes
         if dataflow == "os":
             folds = math.ceil(ref.m / rows) * math.ceil(ref.n / cols)
             expected_ofmap -= folds * (rows + cols)
-        assert stats[kernel.OFMAP_SRAM_WRITES] == expected_ofmap, shape
+        assert stats[fm.OFMAP_SRAM_WRITES] == expected_ofmap, shape
 
 
 def test_scalesim_reports_no_stalls_in_calc_mode():

@@ -1,8 +1,9 @@
-"""Sparse GEMMs on the systolic array: block skipping (every dataflow) and N:M mode (WS).
+"""The compacting systolic array: block skipping (every dataflow) and N:M mode (WS).
 
 Unpacks the hardware spec and a weight mask ``[N, K]`` (torch ``[out, in]``; the GEMM is
 (m x K) @ (K x N) with the weight transposed) into the kernels of
-``accel_sim.kernels.sparse_folds``, whose module docstring states the timing rules:
+``accel_sim.kernels.sparse_folds`` (cycle-stepping references in
+``accel_sim.kernels.sparse_stepping``), whose module docstring states the timing rules:
 
 - *skipping*, weight-stationary: per column strip of C outputs, only the K-row groups
   (``skip_granularity`` rows) holding a kept weight are loaded and streamed, packed R per
@@ -36,6 +37,13 @@ the compacted weight (compressed weights, expanded on chip): ``filter_dram_scale
 word`` when it is fetched once (always under WS; under OS/IS when the compacted weight fits
 the filter buffer).
 
+How the datapath runs each GEMM (``OpResult.mode``): a mask that breaks the hardware's N:M
+constraint cannot use N:M mode, so that GEMM runs dense (``nm-fallback-dense``). Compaction
+packs rows whose inputs may share an ifmap bank, and on fine-grained masks the conflicts can
+cost more than the rows saved; such a GEMM runs the dense schedule instead (``skipping-off``),
+as a compiler would set a per-layer mode bit, so skipping never costs more cycles than dense.
+Unmasked weights and weightless GEMMs (attention) run the dense schedule (``dense``).
+
 ``OpCost.counts.macs`` are the MACs performed: every weight of the compacted weight (mapped
 tiles under WS, live K rows x strip columns under OS, live N columns x strip rows under IS)
 times m (zeros inside live groups, N:M pad slots and the unused columns of a partial strip
@@ -47,18 +55,30 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 
-from accel_sim.config import Dataflow, HardwareConfig, ZeroHandling
-from accel_sim.energy import ActionCounts
+from accel_sim.area import word_bits
+from accel_sim.datapaths.base import register
+from accel_sim.datapaths.systolic.dense import (
+    DATAFLOW_CODE,
+    DenseSystolicArray,
+    dense_gemm_cost,
+    masked,
+)
 from accel_sim.kernels import dense_folds as dk
+from accel_sim.kernels import fold_memory as fm
 from accel_sim.kernels import sparse_folds as sk
+from accel_sim.kernels import sparse_stepping as stepping
 from accel_sim.op_cost import OpCost
-from accel_sim.systolic import array_parameters, dense_gemm_cost, memory_arguments
+from accel_sim.spec import Dataflow, HardwareConfig, ZeroHandling
+from accel_sim.traffic import fold_counts, memory_params, weight_storage_scale
+from workloads.ops import GemmOp
 
 __all__ = [
     "ENGINES",
+    "CompactingSystolicArray",
     "SparseGemmStats",
     "check_nm",
     "satisfies_nm",
@@ -146,7 +166,7 @@ def satisfies_nm(mask, nm_n: int, nm_m: int) -> bool:
     return bool((arr.reshape(n, k // nm_m, nm_m).sum(axis=2) <= nm_n).all())
 
 
-def _folds(arr: np.ndarray, hw: HardwareConfig, mode: ZeroHandling) -> tuple:
+def _folds(arr: np.ndarray, hw: HardwareConfig, mode: ZeroHandling) -> sk.CompactedFolds:
     rows, cols = hw.pe_array.rows, hw.pe_array.cols
     if mode == ZeroHandling.NM:
         nm_n, nm_m = hw.sparse.nm
@@ -183,26 +203,24 @@ def _stream_stats(arr, m, hw, filter_dram_scale, engine):
     n, k = arr.shape
     rows, cols = hw.pe_array.rows, hw.pe_array.cols
     granularity = hw.sparse.skip_granularity
-    params = array_parameters(hw)
-    if params[0] == dk.OS:
+    dataflow = DATAFLOW_CODE[hw.pe_array.dataflow]
+    if dataflow == dk.OS:
         ptr, idx = sk.live_strips(arr, cols, granularity)
         tiles, overhead = -(-m // rows), rows + cols - 2
         dense_folds = tiles * -(-n // cols)
-        stepping = sk.fold_cycles_stepping_os
+        step = stepping.fold_cycles_stepping_os
     else:
         ptr, idx = sk.live_strips(np.ascontiguousarray(arr.T), rows, granularity)
         tiles, overhead = -(-m // cols), 2 * rows + cols - 2
         dense_folds = -(-k // rows) * tiles
-        stepping = sk.fold_cycles_stepping_is
-    tile, strip, t_live = sk.stream_folds(ptr, tiles)
+        step = stepping.fold_cycles_stepping_is
+    folds = sk.stream_folds(ptr, idx, tiles)
     if engine == "fast":
-        cycles = sk.streamed_fold_cycles(t_live, overhead)
+        cycles = sk.streamed_fold_cycles(folds.t, overhead)
     else:
-        cycles, _ = stepping(arr, m, rows, cols, granularity)
-    raw = sk.stream_gemm_folds(
-        params[0], tile, strip, t_live, ptr, idx, cycles, rows, cols, m, k, n,
-        *memory_arguments(params, filter_dram_scale),
-    )  # fmt: skip
+        cycles, _ = step(arr, m, rows, cols, granularity)
+    mem = memory_params(hw, filter_dram_scale)
+    raw = sk.stream_gemm_folds(dataflow, folds, cycles, rows, cols, m, k, n, mem)
     return raw, dense_folds
 
 
@@ -210,12 +228,12 @@ def _ws_stats(arr, m, hw, mode, filter_dram_scale, engine):
     """Weight-stationary skipping or N:M: (raw stats, dense folds)."""
     n, k = arr.shape
     rows, cols = hw.pe_array.rows, hw.pe_array.cols
-    strip, used, conflict, k_ptr, k_idx = _folds(arr, hw, mode)
+    folds = _folds(arr, hw, mode)
     if engine == "fast":
-        cycles = sk.fold_cycles_fast(conflict, rows, cols, m)
+        cycles = sk.fold_cycles_fast(folds.conflict, rows, cols, m)
     else:
         nm_n, nm_m = hw.sparse.nm
-        cycles, _ = sk.fold_cycles_stepping(
+        cycles, _ = stepping.fold_cycles_stepping(
             arr,
             m,
             rows,
@@ -226,10 +244,8 @@ def _ws_stats(arr, m, hw, mode, filter_dram_scale, engine):
             nm_m,
             mode == ZeroHandling.NM,
         )
-    raw = sk.sparse_gemm_folds(
-        strip, used, conflict, k_ptr, k_idx, cycles, rows, cols, m, k, n,
-        *memory_arguments(array_parameters(hw), filter_dram_scale),
-    )  # fmt: skip
+    mem = memory_params(hw, filter_dram_scale)
+    raw = sk.sparse_gemm_folds(folds, cycles, cols, m, k, n, mem)
     return raw, -(-k // rows) * -(-n // cols)
 
 
@@ -256,12 +272,12 @@ def sparse_gemm_stats(
         )
     else:
         raw, dense_folds = _stream_stats(arr, m, hw, filter_dram_scale, engine)
-    folds = int(raw[dk.FOLDS])
+    folds = int(raw[fm.FOLDS])
     return SparseGemmStats(
         mode=mode.value,
         dataflow=dataflow.value,
-        compute_cycles=int(raw[dk.COMPUTE_CYCLES]),
-        total_cycles=int(raw[dk.TOTAL_CYCLES]),
+        compute_cycles=int(raw[fm.COMPUTE_CYCLES]),
+        total_cycles=int(raw[fm.TOTAL_CYCLES]),
         folds=folds,
         dense_folds=dense_folds,
         mean_bank_conflict=float(raw[sk.CONFLICT_SUM]) / folds if folds else 1.0,
@@ -285,7 +301,8 @@ def sparse_gemm_cost(
     ``mask [N, K]`` under ``hw.sparse.zero_handling`` in {skipping, nm} (nm: weight-stationary
     only; other dataflows run the dense schedule and say so in ``note``).
 
-    ``filter_dram_scale``: compressed / dense bytes of the weight (``sparse_exec``).
+    ``filter_dram_scale``: compressed / dense bytes of the weight
+    (``accel_sim.traffic.weight_storage_scale``).
     Raises ValueError for a mask that breaks N:M in nm mode (``satisfies_nm`` first).
     """
     arr, m, mode = _checked_args(mask, m, hw, filter_dram_scale, engine)
@@ -302,55 +319,73 @@ def sparse_gemm_cost(
         )
     st = sparse_gemm_stats(arr, m, hw, filter_dram_scale=filter_dram_scale, engine=engine)
     s = st.raw.tolist()
-    word, acc = hw.word_bytes, hw.pe_array.accumulator_bytes
-    macs = st.performed_macs
-    ofmap_dram_read = s[dk.OFMAP_DRAM_READ_BYTES]
-    ofmap_dram_write = s[dk.OFMAP_DRAM_WRITE_BYTES]
-    counts = ActionCounts(
-        macs=macs,
-        register_bytes=macs * (2 * word + acc),
-        sram_ifmap_read_bytes=s[dk.IFMAP_SRAM_READS] * word,  # gathered / stationary inputs
-        sram_ifmap_write_bytes=s[dk.IFMAP_DRAM_BYTES],
-        sram_filter_read_bytes=s[dk.FILTER_SRAM_READS] * word,  # compacted weights
-        sram_filter_write_bytes=s[dk.FILTER_DRAM_BYTES],
-        sram_ofmap_read_bytes=s[dk.OFMAP_SRAM_READS] * acc + ofmap_dram_write,
-        sram_ofmap_write_bytes=s[dk.OFMAP_SRAM_WRITES] * acc + ofmap_dram_read,
-        dram_read_bytes=s[dk.IFMAP_DRAM_BYTES] + s[dk.FILTER_DRAM_BYTES] + ofmap_dram_read,
-        dram_write_bytes=ofmap_dram_write,
-    ).scaled(count)
     return OpCost(
         compute_cycles=st.compute_cycles * count,
         stall_cycles=(st.total_cycles - st.compute_cycles) * count,
-        counts=counts,
+        counts=fold_counts(s, st.performed_macs, hw).scaled(count),
         folds=st.folds * count,
-        sram_limited_cycles=int(s[dk.SRAM_LIMITED_CYCLES]) * count,
+        sram_limited_cycles=int(s[fm.SRAM_LIMITED_CYCLES]) * count,
         mode=mode.value,
         useful_macs=st.useful_macs * count,
         bank_conflict=st.mean_bank_conflict,
     )
 
 
+@register
+class CompactingSystolicArray(DenseSystolicArray):
+    """``datapath: systolic`` with ``zero_handling`` skipping or nm."""
+
+    name = "compacting-systolic"
+
+    @classmethod
+    def handles(cls, hw: Any) -> bool:
+        return (
+            isinstance(hw, HardwareConfig)
+            and hw.datapath == "systolic"
+            and hw.sparse.zero_handling in _MODES
+        )
+
+    def sparse_area_um2(self) -> float:
+        """Skipping's ifmap crossbar (``ifmap_banks x rows`` crosspoints of a word); N:M
+        mode's input multiplexers (``M`` inputs of a word per PE)."""
+        hw, table = self.hw, self.hw.area
+        if hw.sparse.zero_handling == ZeroHandling.SKIPPING:
+            return hw.ifmap_banks * hw.pe_array.rows * word_bits(hw) * table.crossbar_um2_per_bit
+        return hw.pe_count * hw.sparse.nm[1] * word_bits(hw) * table.mux_um2_per_input_bit
+
+    def gemm_cost(self, op: GemmOp) -> OpCost:
+        hw = self.hw
+        mask = masked(op)
+        scale, note = weight_storage_scale(mask, hw)
+        useful = self.useful_macs(op)
+        dense = self.dense_cost(op, scale)
+        if mask is None:
+            return dense.with_mode("dense", note, useful_macs=useful)
+        handling = hw.sparse.zero_handling
+        if handling == ZeroHandling.NM and not satisfies_nm(mask, *hw.sparse.nm):
+            return dense.with_mode("nm-fallback-dense", note, useful_macs=useful)
+        cost = sparse_gemm_cost(mask, op.m, op.count, hw, filter_dram_scale=scale)
+        if handling == ZeroHandling.SKIPPING and dense.cycles < cost.cycles:
+            # Compaction that packs bank-conflicting rows can be slower than the dense
+            # schedule; the compiler then runs this layer dense (a per-layer mode bit).
+            return dense.with_mode("skipping-off", note, useful_macs=useful)
+        return cost.with_mode(handling.value, note)
+
+
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) the sparse kernels, so timings exclude JIT."""
     mask = np.ones((2, 2), dtype=bool)
-    z = np.zeros(1, dtype=np.int64)
-    sk.skipping_folds(mask, 2, 2, 1, 2)
+    mem = fm.MemoryParams(1, 4, 64.0, 64.0, 64.0, True, 1.0, 1.0, 1.0, 1.0, 1.0)
+    folds = sk.skipping_folds(mask, 2, 2, 1, 2)
     sk.nm_folds(2, 4, 2, 2, 2, 4)
     sk.nm_violation(mask, 1, 2)
-    sk.fold_cycles_fast(z, 2, 2, 1)
-    sk.fold_cycles_stepping(mask, 1, 2, 2, 1, 2, 1, 2, False)
-    o = np.ones(1, dtype=np.int64)
-    p = np.array([0, 1], dtype=np.int64)
-    sk.sparse_gemm_folds(
-        z, o, o, p, z, o, 2, 2, 1, 2, 2, 1, 4, 64.0, 64.0, 64.0, True, 1.0, 1.0, 1.0, 1.0, 1.0
-    )
+    cycles = sk.fold_cycles_fast(folds.conflict, 2, 2, 1)
+    sk.sparse_gemm_folds(folds, cycles, 2, 1, 2, 2, mem)
     ptr, idx = sk.live_strips(mask, 2, 1)
-    tile, strip, t_live = sk.stream_folds(ptr, 1)
-    fold_cycles = sk.streamed_fold_cycles(t_live, 2)
-    sk.fold_cycles_stepping_os(mask, 1, 2, 2, 1)
-    sk.fold_cycles_stepping_is(mask, 1, 2, 2, 1)
+    streamed = sk.stream_folds(ptr, idx, 1)
+    fold_cycles = sk.streamed_fold_cycles(streamed.t, 2)
     for dataflow in (dk.OS, dk.IS):
-        sk.stream_gemm_folds(
-            dataflow, tile, strip, t_live, ptr, idx, fold_cycles, 2, 2, 1, 2, 2, 1, 4,
-            64.0, 64.0, 64.0, True, 1.0, 1.0, 1.0, 1.0, 1.0,
-        )  # fmt: skip
+        sk.stream_gemm_folds(dataflow, streamed, fold_cycles, 2, 2, 1, 2, 2, mem)
+    stepping.fold_cycles_stepping(mask, 1, 2, 2, 1, 2, 1, 2, False)
+    stepping.fold_cycles_stepping_os(mask, 1, 2, 2, 1)
+    stepping.fold_cycles_stepping_is(mask, 1, 2, 2, 1)

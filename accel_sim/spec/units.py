@@ -8,8 +8,9 @@ config file and this module turns that into the number.
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-from pydantic import BeforeValidator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 _DECIMAL = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 _SMALL = {"": 1.0, "m": 1e-3, "u": 1e-6, "µ": 1e-6, "n": 1e-9, "p": 1e-12, "f": 1e-15}
@@ -59,3 +60,29 @@ def parse_quantity(value: object, unit: str) -> float:
 def quantity(unit: str) -> BeforeValidator:
     """A pydantic validator that accepts a number or a unit string of ``unit``."""
     return BeforeValidator(lambda value: parse_quantity(value, unit))
+
+
+def _whole_bytes(value: object) -> object:
+    number = parse_quantity(value, "B")
+    if isinstance(number, float):
+        if not number.is_integer():
+            raise ValueError(f"expected a whole number of bytes, got {value!r}")
+        return int(number)
+    return number
+
+
+# The quantity types every spec shares: numbers in SI units, unit strings accepted.
+Bytes = Annotated[int, BeforeValidator(_whole_bytes), Field(gt=0)]
+Hertz = Annotated[float, quantity("Hz"), Field(gt=0)]
+BytesPerSecond = Annotated[float, quantity("B/s"), Field(gt=0)]
+Joules = Annotated[float, quantity("J"), Field(ge=0)]
+JoulesPerBit = Joules
+Watts = Annotated[float, quantity("W"), Field(ge=0)]
+Seconds = Annotated[float, Field(gt=0)]
+SquareMicrons = Annotated[float, Field(ge=0)]
+
+
+class SpecModel(BaseModel):
+    """Base of every spec section: pure data, unknown keys rejected, no inf/NaN."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

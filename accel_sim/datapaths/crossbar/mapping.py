@@ -1,0 +1,111 @@
+"""Mapping masked weights onto crossbars: which blocks are mapped, how many copies fit, and
+the passes a model that does not fit is reprogrammed in.
+
+A weight ``[out, in]`` is stored transposed (crossbar rows are inputs, columns outputs) and cut
+into ``rows x cols`` blocks (edge blocks padded); a block with no kept weight is never mapped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from accel_sim.spec.crossbar_chip import CrossbarChipConfig, Tile
+from workloads.ops import GemmOp
+
+__all__ = ["BlockStats", "block_stats", "program_passes", "register_depth", "replication"]
+
+
+@dataclass(frozen=True)
+class BlockStats:
+    """Crossbar blocks of one weight: ``[row_blocks, col_blocks]`` arrays (rows = inputs)."""
+
+    mapped: np.ndarray  # bool: the block holds a kept weight
+    active_rows: np.ndarray  # inputs of the block with a kept weight (DAC drives per slice)
+    active_cols: np.ndarray  # outputs of the block with a kept weight (ADC conversions)
+    busiest_adc: np.ndarray  # most active columns behind one ADC of the block
+    adc_load: np.ndarray  # [row_blocks, col_blocks, adcs]: active columns behind each ADC
+    active_inputs: int  # inputs of the whole weight with a kept weight
+    active_outputs: int  # outputs of the whole weight with a kept weight
+
+    @property
+    def mapped_blocks(self) -> int:
+        return int(self.mapped.sum())
+
+
+def block_stats(
+    mask: np.ndarray | None, n: int, k: int, rows: int, cols: int, adcs: int
+) -> BlockStats:
+    """Block statistics of a weight ``[out=n, in=k]`` (``mask`` None: dense) on
+    ``rows x cols`` crossbars with ``adcs`` ADCs each (contiguous column groups)."""
+    keep = np.ones((n, k), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    if keep.shape != (n, k):
+        raise ValueError(f"mask shape {keep.shape} is not the weight's ({n}, {k})")
+    row_blocks, col_blocks = -(-k // rows), -(-n // cols)
+    padded = np.zeros((row_blocks * rows, col_blocks * cols), dtype=bool)
+    padded[:k, :n] = keep.T
+    blocks = padded.reshape(row_blocks, rows, col_blocks, cols)
+    row_live = blocks.any(axis=3)  # [rb, rows, cb]
+    col_live = blocks.any(axis=1)  # [rb, cb, cols]
+    groups = col_live.reshape(row_blocks, col_blocks, adcs, cols // adcs).sum(axis=3)
+    return BlockStats(
+        mapped=col_live.any(axis=2),
+        active_rows=row_live.sum(axis=1).astype(np.int64),
+        active_cols=col_live.sum(axis=2).astype(np.int64),
+        busiest_adc=groups.max(axis=2).astype(np.int64),
+        adc_load=groups.astype(np.int64),
+        active_inputs=int(keep.any(axis=0).sum()),
+        active_outputs=int(keep.any(axis=1).sum()),
+    )
+
+
+def program_passes(op: GemmOp, stats: BlockStats, chip: CrossbarChipConfig) -> list[BlockStats]:
+    """The op's mapped blocks (row-major) in passes of at most the chip's crossbars, each
+    pass as the block statistics of the weight with only that pass's blocks kept; none for
+    a fully pruned weight (nothing to write, nothing to compute)."""
+    xb = chip.crossbar
+    per_pass = max(1, chip.chip_crossbars // chip.crossbars_per_block)
+    blocks = np.argwhere(stats.mapped)
+    if len(blocks) == 0:
+        return []
+    if len(blocks) <= per_pass:
+        return [stats]
+    keep = np.ones((op.n, op.k), dtype=bool) if op.mask is None else np.asarray(op.mask, bool)
+    passes = []
+    for first in range(0, len(blocks), per_pass):
+        chosen = np.zeros_like(stats.mapped)
+        chosen[tuple(blocks[first : first + per_pass].T)] = True
+        # block [rb, cb] covers inputs rb * rows.. and outputs cb * cols..: [out, in] selector
+        selector = np.kron(chosen.T, np.ones((xb.cols, xb.rows), dtype=bool))[: op.n, : op.k]
+        kept = keep & selector
+        passes.append(block_stats(kept, op.n, op.k, xb.rows, xb.cols, xb.adcs_per_crossbar))
+    return passes
+
+
+def replication(chip: CrossbarChipConfig, needed: int, max_vectors: int) -> int:
+    option = chip.mapping.replication
+    if needed == 0:
+        return 1
+    fit = chip.chip_crossbars // needed
+    if option == "auto":
+        return max(1, min(fit, chip.mapping.max_replication, max_vectors))
+    return option if option * needed <= chip.chip_crossbars else 1
+
+
+def register_depth(
+    stats: BlockStats, per_block: int, ima_of: np.ndarray, tile: Tile, in_bytes: float
+) -> int:
+    """Vectors the input registers hold: ``input_register_bytes`` over the bytes one vector
+    needs in the fullest IMA (the active rows of each distinct row block it holds; slice
+    crossbars of a block share their inputs). At least 1."""
+    if ima_of.size == 0:
+        return 1
+    row_block = np.repeat(np.nonzero(stats.mapped)[0], per_block)
+    rows = np.repeat(stats.active_rows[stats.mapped], per_block)
+    keys = ima_of * stats.mapped.shape[0] + row_block
+    unique, inverse = np.unique(keys, return_inverse=True)
+    widest = np.zeros(len(unique), dtype=np.int64)
+    np.maximum.at(widest, inverse, rows)
+    per_ima = np.bincount(unique // stats.mapped.shape[0], weights=widest)
+    return max(1, int(tile.input_register_bytes // (per_ima.max() * in_bytes)))

@@ -1,0 +1,212 @@
+"""Array chips: a grid of MAC units behind three SRAM buffers, a vector unit and DRAM.
+
+``datapath`` names what the grid is (each has a folder under ``accel_sim/datapaths``):
+
+- ``systolic``: a weight-, output- or input-stationary systolic array (SCALE-Sim's model);
+  with ``sparse.zero_handling`` gating, skipping (compaction) or N:M mode;
+- ``pe-array``: an unstructured-sparse PE array (EIE / SparTen style): the ``rows x cols``
+  PEs own interleaved output rows, and activations are broadcast through per-PE FIFOs.
+
+How sparse the weights are belongs to the workload (masks); what the datapath does with the
+zeros (``sparse.zero_handling``) and how weights are stored (``sparse.weight_format``) belong
+here, as in Sparseloop. ``datapath: systolic`` is the default and is not written out when a
+spec is dumped, so specs that predate the field keep their dumps and hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, field_validator, model_serializer, model_validator
+
+from accel_sim.spec.cost_tables import AreaTable, EnergyTable, LeakageTable
+from accel_sim.spec.dram import Dram
+from accel_sim.spec.units import Bytes, Hertz, SpecModel
+
+ARRAY_DATAPATHS = ("systolic", "pe-array")
+
+
+class Dataflow(StrEnum):
+    WEIGHT_STATIONARY = "ws"
+    OUTPUT_STATIONARY = "os"
+    INPUT_STATIONARY = "is"
+
+
+class Precision(StrEnum):
+    INT8 = "int8"
+    INT16 = "int16"
+    FP16 = "fp16"
+    FP32 = "fp32"
+
+    @property
+    def bytes(self) -> int:
+        return {"int8": 1, "int16": 2, "fp16": 2, "fp32": 4}[self.value]
+
+
+class WeightFormat(StrEnum):
+    """How nonzero weights and their positions are stored (``accel_sim.formats``)."""
+
+    DENSE = "dense"
+    BITMAP = "bitmap"
+    CSR = "csr"
+    CSC = "csc"
+    BSR = "bsr"
+    NM = "nm"
+    RLE = "rle"
+
+
+class PEArray(SpecModel):
+    """The grid: rows x cols MAC units."""
+
+    rows: int = Field(gt=0, le=4096, strict=True)
+    cols: int = Field(gt=0, le=4096, strict=True)
+    dataflow: Dataflow = Dataflow.WEIGHT_STATIONARY
+    precision: Precision = Precision.INT8
+    clock_hz: Hertz = 1.0e9
+    # Partial sums are accumulated at this width (int32 / fp32 accumulators).
+    accumulator_bytes: int = Field(default=4, gt=0, le=8, strict=True)
+
+
+class SramBuffer(SpecModel):
+    """One on-chip scratchpad (ifmap, filter or ofmap)."""
+
+    size_bytes: Bytes
+    bytes_per_cycle: float = Field(gt=0, description="array-side bandwidth of the buffer")
+
+
+class Sram(SpecModel):
+    """The three operand buffers; double buffering halves the resident capacity of each
+    and lets DRAM transfers for the next fold overlap the current one."""
+
+    ifmap: SramBuffer
+    filter: SramBuffer
+    ofmap: SramBuffer
+    double_buffered: bool = True
+
+
+class VectorUnit(SpecModel):
+    """SIMD unit for softmax, GELU, LayerNorm, residual adds and gathers."""
+
+    lanes: int = Field(gt=0, le=65536, strict=True)
+    pipeline_latency_cycles: int = Field(default=8, ge=0, strict=True)
+
+
+class ZeroHandling(StrEnum):
+    """What the datapath does with zero weights (Sparseloop's split: a property of the
+    hardware, separate from how sparse the workload's masks are)."""
+
+    NONE = "none"  # zeros are multiplied like any other value
+    GATING = "gating"  # MAC and operand reads gated off: energy saved, no time saved
+    SKIPPING = "skipping"  # systolic: compacted at skip_granularity; pe-array: zeros skipped
+    NM = "nm"  # N:M sparse tensor mode (indices select the inputs)
+
+
+# What each array datapath can do with zeros.
+ZERO_HANDLING_BY_DATAPATH = {
+    "systolic": frozenset(ZeroHandling),
+    "pe-array": frozenset({ZeroHandling.NONE, ZeroHandling.SKIPPING}),
+}
+
+
+class SparseSupport(SpecModel):
+    """Sparse execution: how weights are stored and what the datapath does with zeros."""
+
+    zero_handling: ZeroHandling = ZeroHandling.NONE
+    # How weights are stored in DRAM and SRAM (accel_sim.formats); traffic counts values
+    # plus metadata, so a compressed format helps memory-bound layers even without skipping.
+    weight_format: WeightFormat = WeightFormat.DENSE
+    # Skipping: weights are compacted in groups of this many rows of the compacted dimension
+    # (K rows per column strip under weight-stationary).
+    skip_granularity: int = Field(default=1, gt=0, le=4096, strict=True)
+    # N:M mode and the nm format: at most N nonzeros in every group of M along `in`.
+    nm: tuple[int, int] = (2, 4)
+    # Banked ifmap SRAM feeding the array through a crossbar; None = one bank per array row.
+    ifmap_banks: int | None = Field(default=None, gt=0, le=65536, strict=True)
+    # pe-array: activation FIFO depth per PE (a property of the array, kept by its baseline).
+    fifo_depth: int = Field(default=8, gt=0, le=1 << 20, strict=True)
+    # Format metadata widths (accel_sim.formats.format_size); None = minimum that addresses.
+    format_block: tuple[int, int] = (4, 4)
+    index_bits: int | None = Field(default=None, gt=0, le=64, strict=True)
+    pointer_bits: int = Field(default=32, gt=0, le=64, strict=True)
+    run_bits: int = Field(default=4, gt=0, le=32, strict=True)
+
+    @field_validator("nm")
+    @classmethod
+    def _valid_nm(cls, value: tuple[int, int]) -> tuple[int, int]:
+        n, m = value
+        if not (1 <= n <= m and m >= 2):
+            raise ValueError(f"expected [N, M] with 1 <= N <= M and M >= 2, got {list(value)}")
+        return value
+
+    @field_validator("format_block")
+    @classmethod
+    def _valid_block(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if min(value) < 1:
+            raise ValueError(f"expected [rows, cols] of positive ints, got {list(value)}")
+        return value
+
+
+class HardwareConfig(SpecModel):
+    """An array chip (``datapath`` systolic or pe-array)."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    datapath: Literal["systolic", "pe-array"] = "systolic"
+    pe_array: PEArray
+    sram: Sram
+    dram: Dram
+    vector_unit: VectorUnit
+    sparse: SparseSupport = SparseSupport()
+    energy: EnergyTable = EnergyTable()
+    leakage: LeakageTable = LeakageTable()
+    area: AreaTable = AreaTable()
+
+    @model_validator(mode="after")
+    def _zero_handling_fits_datapath(self) -> HardwareConfig:
+        allowed = ZERO_HANDLING_BY_DATAPATH[self.datapath]
+        if self.sparse.zero_handling not in allowed:
+            names = ", ".join(sorted(z.value for z in allowed))
+            raise ValueError(
+                f"sparse.zero_handling {self.sparse.zero_handling.value!r} is not available on "
+                f"datapath {self.datapath!r}: expected one of {names}"
+            )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_default_datapath(self, handler):
+        data = handler(self)
+        if data.get("datapath") == "systolic":
+            del data["datapath"]
+        return data
+
+    @property
+    def word_bytes(self) -> int:
+        return self.pe_array.precision.bytes
+
+    @property
+    def clock_hz(self) -> float:
+        return self.pe_array.clock_hz
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        return self.dram.bandwidth_bytes_per_s / self.pe_array.clock_hz
+
+    @property
+    def ifmap_banks(self) -> int:
+        return self.sparse.ifmap_banks or self.pe_array.rows
+
+    @property
+    def pe_count(self) -> int:
+        return self.pe_array.rows * self.pe_array.cols
+
+    @property
+    def sram_bytes(self) -> int:
+        return self.sram.ifmap.size_bytes + self.sram.filter.size_bytes + self.sram.ofmap.size_bytes
+
+    def config_hash(self) -> str:
+        """A stable hash of every field, for keying results."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
