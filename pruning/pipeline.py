@@ -4,16 +4,21 @@ Phases (each optional, each evaluated on the task's dev split when a task is giv
 
 1. ``dense_epochs`` of ordinary fine-tuning (so one-shot methods can start from a
    fine-tuned model, as BSP does);
-2. the method: one-shot magnitude; gradual magnitude on the cubic schedule (or ``cycles``
-   cyclic ramps); training with the reweighted group-lasso penalty then a per-matrix hard
-   prune; ADMM training then the final projection; or pruning at distilling (SparseBERT):
-   the dense model fine-tuned in phase 1 (or ``teacher``) is the teacher, and a fresh copy
-   of the pre-trained model is pruned gradually while it is distilled;
+2. the method: one-shot magnitude; gradual magnitude on the cubic or geometric schedule
+   (or ``cycles`` cyclic ramps); training with the reweighted group-lasso penalty then a
+   per-matrix hard prune; ADMM training then the final projection; or pruning at
+   distilling (SparseBERT): the dense model fine-tuned in phase 1 (or ``teacher``) is the
+   teacher, and a fresh copy of the pre-trained model (``student_init`` pre-trained) or of
+   the teacher itself (fine-tuned) is pruned gradually while it is distilled, from the
+   teacher's cached outputs where the loss allows (:mod:`pruning.teacher_cache`);
 3. fixed-mask retraining (``PruneJob.retraining_epochs``).
 
-The manifest records the job, the data (files, subset sizes, notes such as QNLI's split),
-the tokenizer, whether the weights are synthetic, the schedule or method state, and the
-metrics after every phase.
+The model carries the job's head (:mod:`pruning.heads`); a bi-encoder's pairs are encoded
+as two sentences. Batches are padded to their longest example only. The manifest records
+the job, the head, the data (files, subset sizes, truncated examples, notes such as QNLI's
+split), the tokenizer, whether the weights are synthetic, the schedule or method state, and
+after every phase the metrics, their bootstrap standard errors and the predicted-class
+counts.
 
 With ``checkpoint_every`` (or ``resume``) every training phase checkpoints under
 ``<checkpoint root>/<phase>/`` (:mod:`pruning.checkpoint`); a resumed job skips finished

@@ -82,6 +82,10 @@ DENSE_PATTERN = "dense"
 STEP_S_FIXED = 0.25
 STEP_S_PER_TOKEN = 0.03
 TYPICAL_TOKENS = {"SST-2": 30, "CoLA": 20, "MRPC": 70, "STS-B": 45, "RTE": 140, "QNLI": 80}
+# Training examples of each task on disk (shared/data/glue/SOURCES.md; QNLI: half of dev).
+TRAIN_EXAMPLES = {
+    "SST-2": 67349, "CoLA": 8551, "MRPC": 3668, "STS-B": 5749, "RTE": 2490, "QNLI": 2731,
+}  # fmt: skip
 # Relative cost per training step: distillation also runs the teacher unless its outputs
 # are cached; MixKD adds a teacher and a student forward (and backward) on the mixed batch.
 STEP_FACTOR = {
@@ -563,7 +567,8 @@ def estimate_seconds(points: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     teacher_s = cells_s = per_cell = 0.0
     for point in points:
         s = point["settings"]
-        examples = s["max_train_examples"] or 10000
+        whole = TRAIN_EXAMPLES.get(point["task"], 10000)
+        examples = min(s["max_train_examples"] or whole, whole)
         steps_per_epoch = math.ceil(examples / s["batch_size"])
         tokens = min(s["seq_len"], TYPICAL_TOKENS.get(point["task"], s["seq_len"]))
         step_s = (STEP_S_FIXED + STEP_S_PER_TOKEN * tokens) * s["batch_size"] / 32
