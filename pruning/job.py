@@ -92,6 +92,7 @@ class PruneJob(BaseModel):
     lr_schedule: Literal["linear", "constant"] = "linear"
     weight_decay: float = Field(default=0.01, ge=0, allow_inf_nan=False)
     decay_bias_and_norm: bool = False
+    group_by_length: bool = True
     seed: int = 0
 
     ramp_fraction: float = Field(default=0.7, gt=0, le=1)

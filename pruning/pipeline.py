@@ -152,6 +152,7 @@ def _train_config(job: PruneJob, epochs: float, description: str) -> TrainConfig
         warmup_ratio=job.warmup_ratio,
         lr_schedule=job.lr_schedule,
         decay_bias_and_norm=job.decay_bias_and_norm,
+        group_by_length=job.group_by_length,
         seed=job.seed,
         progress=job.progress,
         description=description,

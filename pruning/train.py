@@ -30,7 +30,9 @@ __all__ = [
     "TrainConfig",
     "TrainHook",
     "TrainLog",
+    "epoch_order",
     "evaluate",
+    "example_lengths",
     "lr_factor",
     "n_examples",
     "predict",
@@ -64,6 +66,7 @@ class TrainConfig:
     lr_schedule: str = "linear"
     decay_bias_and_norm: bool = False
     max_grad_norm: float | None = 1.0
+    group_by_length: bool = True
     seed: int = 0
     progress: bool = True
     description: str = "train"
@@ -203,6 +206,35 @@ def lr_factor(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[i
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
     return factor
+
+
+MEGABATCH = 50  # batches sorted together by length (Hugging Face's group_by_length)
+
+
+def epoch_order(lengths: Tensor, batch_size: int, generator: torch.Generator) -> Tensor:
+    """One epoch's example order with length grouping (Hugging Face's ``group_by_length``):
+    a random permutation cut into megabatches of ``MEGABATCH`` batches, each sorted by
+    length so a batch holds examples of similar length and dynamic padding wastes little;
+    then the full batches shuffled, a short last batch kept last (the loop takes
+    ``batch_size`` examples at a time, so batches stay whole)."""
+    order = torch.randperm(len(lengths), generator=generator)
+    size = MEGABATCH * batch_size
+    chunks = [order[i : i + size] for i in range(0, len(order), size)]
+    grouped = torch.cat(
+        [c[torch.argsort(lengths[c], descending=True, stable=True)] for c in chunks]
+    )
+    batches = list(grouped.split(batch_size))
+    tail = [batches.pop()] if len(batches[-1]) < batch_size else []
+    shuffle = torch.randperm(len(batches), generator=generator).tolist()
+    return torch.cat([batches[i] for i in shuffle] + tail)
+
+
+def example_lengths(data: EncodedData) -> Tensor:
+    """Tokens per example (both sentences of a bi-encoder pair)."""
+    lengths = data["attention_mask"].sum(dim=1)
+    if "attention_mask" + SECOND in data:
+        lengths = lengths + data["attention_mask" + SECOND].sum(dim=1)
+    return lengths
 
 
 def _decays(name: str) -> bool:
@@ -356,7 +388,11 @@ def train(
         loss_fn.train()
     for hook in hooks:
         hook.on_train_begin(model, total_steps)
-    order = torch.randperm(examples, generator=generator)
+    lengths = example_lengths(data) if config.group_by_length else None
+    if lengths is None:
+        order = torch.randperm(examples, generator=generator)
+    else:
+        order = epoch_order(lengths, config.batch_size, generator)
     fingerprint = {
         **config_dict(config),
         "examples": examples,
@@ -378,7 +414,11 @@ def train(
     for step in range(done + 1, total_steps + 1):
         order, cursor = loop.order, loop.cursor
         if cursor >= examples:
-            order, cursor = torch.randperm(examples, generator=generator), 0
+            if lengths is None:
+                order = torch.randperm(examples, generator=generator)
+            else:
+                order = epoch_order(lengths, config.batch_size, generator)
+            cursor = 0
         index = order[cursor : cursor + config.batch_size]
         cursor += config.batch_size
         loop.order, loop.cursor = order, cursor

@@ -106,6 +106,10 @@ def prune_command(
     decay_bias_and_norm: Annotated[
         bool, typer.Option(help="decay biases and LayerNorm too (default: not, as BERT)")
     ] = False,
+    group_by_length: Annotated[
+        bool,
+        typer.Option(help="batch examples of similar length (less padding; default on)"),
+    ] = True,
     seed: Annotated[int | None, typer.Option(help="seed for init, subsets, shuffling")] = None,
     scope: Annotated[str | None, typer.Option(help="per-matrix | global")] = None,
     include: Annotated[
@@ -222,6 +226,7 @@ def prune_command(
         "lr_schedule": lr_schedule,
         "weight_decay": weight_decay,
         "decay_bias_and_norm": decay_bias_and_norm or None,
+        "group_by_length": group_by_length,
         "seed": seed,
         "scope": scope,
         "include": tuple(include) if include else None,

@@ -111,3 +111,17 @@ def test_bootstrap_standard_error_matches_the_binomial_one() -> None:
     assert bootstrap_se("SST-2", predictions, labels) == bootstrap_se("SST-2", predictions, labels)
     scores = score(tiny_model(), synthetic_task(10), get_task("SST-2"))
     assert set(scores.standard_errors) == {"accuracy"}
+
+
+def test_length_grouped_order_is_an_epoch_of_similar_length_batches() -> None:
+    from pruning.train import epoch_order
+
+    lengths = torch.randint(3, 200, (1000,), generator=torch.Generator().manual_seed(0))
+    order = epoch_order(lengths, 32, torch.Generator().manual_seed(1))
+    assert sorted(order.tolist()) == list(range(1000))  # every example once
+    batches = order.split(32)
+    assert len(batches[-1]) == 1000 % 32  # the short batch stays last
+    spread = sum(int(lengths[b].max() - lengths[b].min()) for b in batches) / len(batches)
+    assert spread < 25  # random batches of 32 would span ~180 tokens
+    again = epoch_order(lengths, 32, torch.Generator().manual_seed(1))
+    assert torch.equal(order, again)
