@@ -102,7 +102,8 @@ class AccuracySettings:
     """Training settings shared by every cell (all stated in ``run.json``). ``epochs`` is
     the dense fine-tune; ``prune_epochs`` the pruning phase of every method (default
     ``epochs``); ``distill_epochs`` that of the distillation cells (default
-    ``prune_epochs``). ``None`` train/eval limits mean the whole split."""
+    ``prune_epochs``); ``prune_lr`` the learning rate of the pruning phases (default
+    ``lr``). ``None`` train/eval limits mean the whole split."""
 
     model: str = "all-MiniLM-L6-v2"
     max_train_examples: int | None = 1000
@@ -113,6 +114,7 @@ class AccuracySettings:
     distill_epochs: float | None = None
     batch_size: int = 32
     lr: float = 5e-5
+    prune_lr: float | None = None  # the pruning phases' learning rate (default lr)
     optimizer_preset: str | None = None
     warmup_ratio: float = 0.1
     lr_schedule: str = "linear"
@@ -421,6 +423,8 @@ def _prune_fields(
         "seed": point["seed"],
         "progress": False,
     }
+    if s.get("prune_lr") is not None:
+        fields["lr"] = s["prune_lr"]
     if METHODS[method] in {"gradual", "distill"}:
         fields["schedule_shape"] = s["schedule_shape"]
         if s["update_every"] is not None:

@@ -116,6 +116,9 @@ def accuracy_command(
     ] = 128,
     batch_size: Annotated[int, typer.Option(help="training batch size")] = 32,
     lr: Annotated[float, typer.Option(help="learning rate")] = 5e-5,
+    prune_lr: Annotated[
+        float | None, typer.Option(help="learning rate of the pruning phases (default --lr)")
+    ] = None,
     optimizer_preset: Annotated[
         str | None, typer.Option(help="sparsebert: SparseBERT's optimiser settings")
     ] = None,
@@ -201,6 +204,7 @@ def accuracy_command(
             distill_epochs=distill_epochs,
             batch_size=batch_size,
             lr=lr,
+            prune_lr=prune_lr,
             optimizer_preset=optimizer_preset,
             warmup_ratio=warmup_ratio,
             lr_schedule=lr_schedule,
@@ -300,6 +304,7 @@ def accuracy_command(
             seq_len=seq_len,
             batch_size=batch_size,
             lr=lr,
+            prune_lr=prune_lr,
             optimizer_preset=optimizer_preset,
             warmup_ratio=warmup_ratio,
             lr_schedule=lr_schedule,

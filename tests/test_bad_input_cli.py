@@ -837,6 +837,8 @@ CASES: dict[str, tuple[Args, tuple[str, ...]]] = {
     "accuracy: MixKD weight negative": (
         lambda ws: accuracy(ws, "--methods", "distill-mixkd", "--mixkd-weight", "-1"),
         ("mixkd_weight", "greater than or equal to 0")),
+    "accuracy: prune learning rate zero": (
+        lambda ws: accuracy(ws, "--prune-lr", "0"), ("lr", "greater than 0")),
     "accuracy: checkpoint every zero": (
         lambda ws: accuracy(ws, "--checkpoint-every", "0"), ("--checkpoint-every", "at least 1")),
     "accuracy: GPT-2 model": (
