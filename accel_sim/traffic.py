@@ -31,8 +31,12 @@ __all__ = [
     "weight_storage_scale",
 ]
 
-# Input tensors read per output element (a residual add reads two).
-INPUTS_PER_ELEMENT = {VectorKind.RESIDUAL_ADD: 2}
+# Input tensors read per element (a residual add reads two; a cosine or the pair features u and v).
+INPUTS_PER_ELEMENT = {
+    VectorKind.RESIDUAL_ADD: 2,
+    VectorKind.COSINE: 2,  # u and v
+    VectorKind.PAIR_FEATURES: 2,  # u and v
+}
 
 
 def memory_params(
@@ -144,8 +148,9 @@ def streamed_counts(
 
 
 def vector_bytes(op: VectorOp, word_bytes: float) -> tuple[float, float]:
-    """(bytes read, bytes written) of a vector op: its inputs in, its outputs out."""
-    return op.elements * INPUTS_PER_ELEMENT.get(op.kind, 1) * word_bytes, op.elements * word_bytes
+    """(bytes read, bytes written) of a vector op: its inputs in, its outputs out (a
+    reduction such as mean pooling writes fewer values than it reads: ``op.outputs``)."""
+    return op.elements * INPUTS_PER_ELEMENT.get(op.kind, 1) * word_bytes, op.outputs * word_bytes
 
 
 def compulsory_dram_bytes(op: GemmOp, hw: HardwareConfig) -> float:

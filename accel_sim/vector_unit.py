@@ -5,7 +5,9 @@ buffered), so it lasts the longer of its lane work and its DRAM traffic, plus th
 fill. Lane-ops per element are instruction counts of the usual implementations:
 softmax = max, subtract, exp, sum, divide (5); LayerNorm = mean, centre, square, variance,
 scale, shift (6); GELU (tanh form) = 8; tanh = 4; residual add = ReLU = 1; gather = 0
-(data movement only).
+(data movement only); mean pooling = 1 add per token value (the divide per output is left
+out); cosine = 3 multiply-adds per hidden unit (u.v, u.u, v.v); the bi-encoder's pair
+features = 3 per hidden unit (subtract, absolute value, multiply).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ LANE_OPS_PER_ELEMENT = {
     VectorKind.RESIDUAL_ADD: 1,
     VectorKind.RELU: 1,
     VectorKind.EMBEDDING_GATHER: 0,
+    VectorKind.MEAN_POOL: 1,
+    VectorKind.COSINE: 3,
+    VectorKind.PAIR_FEATURES: 3,
 }
 
 

@@ -30,7 +30,7 @@ _EXPORTS = {
     "SparseArtifact": "pruning.artifact",
     "load_artifact": "pruning.artifact",
     "save_artifact": "pruning.artifact",
-    "CubicSchedule": "pruning.schedule",
+    "SparsitySchedule": "pruning.schedule",
     "GradualMagnitude": "pruning.gradual",
     "CyclicMagnitude": "pruning.gradual",
     "DistillConfig": "pruning.distill",

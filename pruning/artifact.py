@@ -136,6 +136,7 @@ def _manifest(
     schedule: Any,
     synthetic_weights: bool | None,
     training: Any,
+    head: Any,
 ) -> dict[str, Any]:
     from pruning.masks import block_occupancy
     from pruning.patterns import Block
@@ -167,6 +168,7 @@ def _manifest(
         "sparsity": sparsity,
         "schedule": schedule,
         "synthetic_weights": synthetic_weights,
+        "head": head,
         "training": training,
         "masks_file": MASKS_FILE,
         "matrices": matrices,
@@ -203,11 +205,15 @@ def save_artifact(
     synthetic_weights: bool | None = None,
     training: Any = None,
     tokenizer: Any = None,
+    head: Any = None,
 ) -> Path:
     """Write ``model`` (masks already folded in) and ``masks`` as an artifact at ``out_dir``.
 
     ``schedule`` (the method's schedule and settings) and ``training`` (task, data, metrics)
-    must be JSON-serialisable (or None); ``synthetic_weights`` says whether the weights were
+    must be JSON-serialisable (or None); ``head`` says how the task head reads the encoder
+    (``{"kind": "cls" | "mean" | "bi-encoder", "num_labels": n}``; None: unknown, read as the
+    Hugging Face ``cls`` head), so the simulator builds the matching workload;
+    ``synthetic_weights`` says whether the weights were
     randomly initialised rather than pre-trained (None: unknown). A ``tokenizer`` with
     ``save_pretrained`` is saved beside the weights so the artifact is self-contained. An
     existing ``out_dir`` is replaced as a whole (``safeio.atomic.replace_dir``, an atomic
@@ -227,6 +233,7 @@ def save_artifact(
         schedule=schedule,
         synthetic_weights=synthetic_weights,
         training=training,
+        head=head,
     )
     manifest_text = json.dumps(manifest, indent=2, allow_nan=False) + "\n"
 

@@ -45,10 +45,12 @@ __all__ = [
     "GlueDataError",
     "GlueSplit",
     "GlueTask",
+    "bootstrap_se",
     "compute_metrics",
     "default_data_dir",
     "get_task",
     "load_split",
+    "prediction_summary",
 ]
 
 ENV_DATA_DIR = "COSIM_GLUE_DIR"
@@ -94,6 +96,7 @@ class GlueTask:
     hub_dataset: str = "glue"
     tsv_columns: tuple[str, ...] | None = None  # column names of a header-less TSV (CoLA)
     halve_dev_without_train: bool = False  # QNLI: train/dev from halves of dev.tsv
+    max_score: float | None = None  # regression: the top of the score range (STS-B: 5)
 
     @property
     def is_regression(self) -> bool:
@@ -133,7 +136,7 @@ TASKS: dict[str, GlueTask] = {
         ),
         GlueTask(
             "STS-B", "sentence1", "sentence2", "score", (), ("pearson", "spearman"), "pearson",
-            "stsb", "sentence1", "sentence2",
+            "stsb", "sentence1", "sentence2", max_score=5.0,
         ),
         GlueTask(
             "QNLI", "question", "sentence", "label", _NLI, ("accuracy",), "accuracy",
@@ -183,6 +186,46 @@ def compute_metrics(
     """The task's metrics: class ids for classification, floats for STS-B."""
     task = get_task(task)
     return {name: _METRICS[name](predictions, labels) for name in task.metrics}
+
+
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def bootstrap_se(
+    task: str | GlueTask,
+    predictions: Sequence[Any],
+    labels: Sequence[Any],
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Standard error of each task metric over the dev examples: the standard deviation of
+    the metric over ``resamples`` bootstrap resamples (drawn with replacement, seeded), so
+    one dev set's sampling noise is stated beside every score."""
+    task = get_task(task)
+    p, y = np.asarray(predictions), np.asarray(labels)
+    if len(p) == 0:
+        return {}
+    rows = np.random.RandomState(seed).randint(0, len(p), size=(resamples, len(p)))
+    return {
+        name: float(np.std([_METRICS[name](p[r], y[r]) for r in rows], ddof=1))
+        for name in task.metrics
+    }
+
+
+def prediction_summary(task: str | GlueTask, predictions: Sequence[Any]) -> dict[str, Any]:
+    """What the predictions look like, so a collapsed model is visible in every cell:
+    ``predicted_counts`` per label (classification; every label listed, 0 included) or the
+    mean and standard deviation of the predicted scores (regression)."""
+    task = get_task(task)
+    values = np.asarray(predictions)
+    if task.is_regression:
+        scores = values.astype(np.float64)
+        return {
+            "prediction_mean": float(scores.mean()) if scores.size else None,
+            "prediction_std": float(scores.std()) if scores.size else None,
+        }
+    counts = np.bincount(values.astype(np.int64), minlength=task.num_labels)
+    return {"predicted_counts": {label: int(counts[i]) for i, label in enumerate(task.labels)}}
 
 
 def default_data_dir() -> Path | None:

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from pruning.masking import MaskSet
 from pruning.masks import Scope, compute_masks
 from pruning.patterns import NM, Pattern
-from pruning.schedule import CubicSchedule
+from pruning.schedule import SparsitySchedule
 from pruning.train import TrainHook
 
 __all__ = [
@@ -42,7 +42,7 @@ def nm_at_sparsity(pattern: NM, sparsity: float) -> NM:
 
 class GradualMagnitude(TrainHook):
     """Prune ``weights`` (name -> parameter of the trained model) to ``schedule``'s final
-    sparsity with ``pattern``. Without a schedule, :meth:`CubicSchedule.fit` builds one from
+    sparsity with ``pattern``. Without a schedule, :meth:`SparsitySchedule.fit` builds one from
     the run's length (``ramp_fraction``, ``update_every``)."""
 
     def __init__(
@@ -51,13 +51,15 @@ class GradualMagnitude(TrainHook):
         pattern: Pattern,
         final_sparsity: float,
         *,
-        schedule: CubicSchedule | None = None,
+        schedule: SparsitySchedule | None = None,
         ramp_fraction: float = 0.7,
         update_every: int | None = None,
         scope: Scope = "per-matrix",
         regrow: bool = False,
+        shape: str = "cubic",
     ) -> None:
         self.weights = dict(weights)
+        self.shape = shape
         self.pattern = pattern
         self.final_sparsity = final_sparsity
         self.schedule = schedule
@@ -73,11 +75,12 @@ class GradualMagnitude(TrainHook):
 
     def on_train_begin(self, model: nn.Module, total_steps: int) -> None:
         if self.schedule is None:
-            self.schedule = CubicSchedule.fit(
+            self.schedule = SparsitySchedule.fit(
                 total_steps,
                 self.final_sparsity,
                 ramp_fraction=self.ramp_fraction,
                 update_every=self.update_every,
+                shape=self.shape,
             )
         else:
             self.schedule.check_fits(total_steps)
@@ -195,6 +198,7 @@ class CyclicMagnitude(GradualMagnitude):
         ramp_fraction: float = 0.7,
         update_every: int | None = None,
         scope: Scope = "per-matrix",
+        shape: str = "cubic",
     ) -> None:
         super().__init__(
             weights,
@@ -203,6 +207,7 @@ class CyclicMagnitude(GradualMagnitude):
             ramp_fraction=ramp_fraction,
             update_every=update_every,
             scope=scope,
+            shape=shape,
         )
         self.targets = tuple(targets) if targets else cycle_targets(final_sparsity, cycles)
         if len(self.targets) != cycles:
@@ -213,7 +218,7 @@ class CyclicMagnitude(GradualMagnitude):
                 f"got {self.targets!r}"
             )
         self.cycles = cycles
-        self.schedules: list[CubicSchedule] = []
+        self.schedules: list[SparsitySchedule] = []
         self.starts: list[int] = []
 
     def on_train_begin(self, model: nn.Module, total_steps: int) -> None:
@@ -227,7 +232,9 @@ class CyclicMagnitude(GradualMagnitude):
             every = min(self.update_every or max(1, ramp // 10), ramp)
             previous = 0.0 if k == 0 else self.targets[k - 1]
             self.schedules.append(
-                CubicSchedule(self.targets[k], previous, start, every, max(1, ramp // every))
+                SparsitySchedule(
+                    self.targets[k], previous, start, every, max(1, ramp // every), self.shape
+                )
             )
         self.schedule = self.schedules[-1]
         self.masks = MaskSet(model)

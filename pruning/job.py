@@ -25,7 +25,14 @@ from pruning.patterns import NM, Pattern, PatternError, check_sparsity, parse_pa
 from safeio.errors import format_validation_error
 from safeio.limits import BoundedError
 
-__all__ = ["METHODS", "TRAINED_METHODS", "PruneJob", "PruneJobError", "prune_job"]
+__all__ = [
+    "METHODS",
+    "OPTIMIZER_PRESETS",
+    "TRAINED_METHODS",
+    "PruneJob",
+    "PruneJobError",
+    "prune_job",
+]
 
 METHODS: tuple[str, ...] = ("magnitude", "gradual", "group-lasso", "admm", "distill")
 # Methods that train while pruning, so they need a task's training data.
@@ -33,6 +40,23 @@ TRAINED_METHODS = frozenset({"gradual", "group-lasso", "admm", "distill"})
 # Methods whose training state checkpoints capture completely (so --resume is exact); a new
 # method joins once its hooks' state_dict holds everything it carries between steps.
 RESUMABLE_METHODS = frozenset({"magnitude", "gradual", "group-lasso", "admm", "distill"})
+
+
+# Optimiser settings of SparseBERT's task_distill_prune_simultaneously.py (BertAdam, lr 3e-5,
+# batch 32, max_seq_length 128, weight decay 0.01 except biases and LayerNorm, schedule
+# 'none' = constant, so no warm-up); pruning-algorithms.md section 1. BertAdam also skips
+# Adam's bias correction, which torch's AdamW applies: the one difference left.
+OPTIMIZER_PRESETS: dict[str, dict[str, Any]] = {
+    "sparsebert": {
+        "lr": 3e-5,
+        "batch_size": 32,
+        "max_seq_len": 128,
+        "lr_schedule": "constant",
+        "warmup_ratio": 0.0,
+        "weight_decay": 0.01,
+        "decay_bias_and_norm": False,
+    },
+}
 
 
 class PruneJobError(BoundedError):  # a ValueError, message bounded
@@ -46,6 +70,7 @@ class PruneJob(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str = REAL_MODEL
+    head: Literal["cls", "mean", "bi-encoder"] | None = None  # None: pruning.models' default
     pattern: str
     sparsity: float | None = None
     method: Literal["magnitude", "gradual", "group-lasso", "admm", "distill"] = "magnitude"
@@ -63,21 +88,33 @@ class PruneJob(BaseModel):
     dense_epochs: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     batch_size: int = Field(default=32, gt=0)
     lr: float = Field(default=2e-5, gt=0, allow_inf_nan=False)
+    optimizer_preset: Literal["sparsebert"] | None = None
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1, allow_inf_nan=False)
+    lr_schedule: Literal["linear", "constant"] = "linear"
+    weight_decay: float = Field(default=0.01, ge=0, allow_inf_nan=False)
+    decay_bias_and_norm: bool = False
+    group_by_length: bool = True
     seed: int = 0
 
     ramp_fraction: float = Field(default=0.7, gt=0, le=1)
     update_every: int | None = Field(default=None, gt=0)
+    schedule_shape: Literal["cubic", "geometric"] = "cubic"
     regrow: bool = False
     cycles: int = Field(default=1, gt=0)
     cycle_targets: tuple[float, ...] | None = None
 
     teacher: Path | None = None
+    student_init: Literal["pre-trained", "fine-tuned"] = "pre-trained"
     kd_mode: Literal["full", "logits"] = "full"
     kd_temperature: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     kd_attention_weight: float = Field(default=1.0, ge=0, allow_inf_nan=False)
     kd_hidden_weight: float = Field(default=1.0, ge=0, allow_inf_nan=False)
     kd_logit_weight: float = Field(default=1.0, ge=0, allow_inf_nan=False)
     kd_alpha: float = Field(default=0.9, ge=0, le=1, allow_inf_nan=False)
+    kd_cache: Literal["off", "logits", "hidden"] = "logits"
+    teacher_cache: Path | None = None
+    mixkd_weight: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    mixkd_alpha: float = Field(default=0.4, gt=0, allow_inf_nan=False)
 
     checkpoint_every: int | None = Field(default=None, gt=0)
     checkpoint_dir: Path | None = None
@@ -94,6 +131,14 @@ class PruneJob(BaseModel):
     admm_granularity: Literal["tile", "tile-row", "tile-column"] = "tile"
 
     progress: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        """``optimizer_preset`` fills the settings it names that were not given explicitly."""
+        if isinstance(data, dict) and data.get("optimizer_preset") in OPTIMIZER_PRESETS:
+            return {**OPTIMIZER_PRESETS[data["optimizer_preset"]], **data}
+        return data
 
     @field_validator("pattern")
     @classmethod
@@ -145,6 +190,21 @@ class PruneJob(BaseModel):
                 raise ValueError("give either teacher or dense_epochs for 'distill', not both")
         elif self.teacher is not None:
             raise ValueError("teacher applies only to method 'distill'")
+        if self.method != "distill":
+            for name, default in (
+                ("student_init", "pre-trained"), ("mixkd_weight", 0.0), ("teacher_cache", None)
+            ):  # fmt: skip
+                if getattr(self, name) != default:
+                    raise ValueError(f"{name} applies only to method 'distill'")
+        if self.kd_cache == "hidden" and self.kd_mode != "full":
+            raise ValueError(
+                "kd_cache 'hidden' caches hidden states for kd_mode 'full'; logits mode uses "
+                "none: use kd_cache logits"
+            )
+        if self.head in {"mean", "bi-encoder"} and "pooler" in self.include:
+            raise ValueError(f"head {self.head!r} has no pooler layer: drop include pooler")
+        if self.schedule_shape != "cubic" and self.method not in {"gradual", "distill"}:
+            raise ValueError("schedule_shape applies only to methods 'gradual' and 'distill'")
         if (self.checkpoint_every or self.resume) and self.method not in RESUMABLE_METHODS:
             raise ValueError(
                 f"checkpoints and resume support methods {sorted(RESUMABLE_METHODS)}, "
@@ -190,9 +250,11 @@ class PruneJob(BaseModel):
         return self.epochs if self.retrain_epochs is None else self.retrain_epochs
 
     def record(self) -> dict[str, Any]:
-        """The job as JSON-ready settings for the manifest."""
+        """The job as JSON-ready settings for the manifest (where the teacher cache file lives
+        is left out: it changes nothing the job computes)."""
         settings = self.model_dump(
-            mode="json", exclude={"progress", "resume", "checkpoint_dir", "checkpoint_every"}
+            mode="json",
+            exclude={"progress", "resume", "checkpoint_dir", "checkpoint_every", "teacher_cache"},
         )
         settings["retraining_epochs"] = self.retraining_epochs
         return settings

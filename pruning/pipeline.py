@@ -4,16 +4,21 @@ Phases (each optional, each evaluated on the task's dev split when a task is giv
 
 1. ``dense_epochs`` of ordinary fine-tuning (so one-shot methods can start from a
    fine-tuned model, as BSP does);
-2. the method: one-shot magnitude; gradual magnitude on the cubic schedule (or ``cycles``
-   cyclic ramps); training with the reweighted group-lasso penalty then a per-matrix hard
-   prune; ADMM training then the final projection; or pruning at distilling (SparseBERT):
-   the dense model fine-tuned in phase 1 (or ``teacher``) is the teacher, and a fresh copy
-   of the pre-trained model is pruned gradually while it is distilled;
+2. the method: one-shot magnitude; gradual magnitude on the cubic or geometric schedule
+   (or ``cycles`` cyclic ramps); training with the reweighted group-lasso penalty then a
+   per-matrix hard prune; ADMM training then the final projection; or pruning at
+   distilling (SparseBERT): the dense model fine-tuned in phase 1 (or ``teacher``) is the
+   teacher, and a fresh copy of the pre-trained model (``student_init`` pre-trained) or of
+   the teacher itself (fine-tuned) is pruned gradually while it is distilled, from the
+   teacher's cached outputs where the loss allows (:mod:`pruning.teacher_cache`);
 3. fixed-mask retraining (``PruneJob.retraining_epochs``).
 
-The manifest records the job, the data (files, subset sizes, notes such as QNLI's split),
-the tokenizer, whether the weights are synthetic, the schedule or method state, and the
-metrics after every phase.
+The model carries the job's head (:mod:`pruning.heads`); a bi-encoder's pairs are encoded
+as two sentences. Batches are padded to their longest example only. The manifest records
+the job, the head, the data (files, subset sizes, truncated examples, notes such as QNLI's
+split), the tokenizer, whether the weights are synthetic, the schedule or method state, and
+after every phase the metrics, their bootstrap standard errors and the predicted-class
+counts.
 
 With ``checkpoint_every`` (or ``resume``) every training phase checkpoints under
 ``<checkpoint root>/<phase>/`` (:mod:`pruning.checkpoint`); a resumed job skips finished
@@ -32,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from pruning.admm import AdmmPruning, constraint_pattern, project
@@ -47,6 +53,7 @@ from pruning.checkpoint import (
 )
 from pruning.gradual import CyclicMagnitude, GradualMagnitude
 from pruning.group_lasso import GroupLassoPenalty
+from pruning.heads import head_of
 from pruning.job import PruneJob
 from pruning.masking import FixedMasks, MaskSet
 from pruning.masks import compute_masks
@@ -59,7 +66,7 @@ from pruning.train import (
     TrainConfig,
     TrainHook,
     config_dict,
-    evaluate,
+    score,
     task_loss,
     train,
 )
@@ -91,26 +98,46 @@ class PruneOutcome:
 
 
 def load_task_data(job: PruneJob, loaded: LoadedModel) -> TaskData:
-    """Read, subset and tokenize the job's task (train and dev)."""
+    """Read, subset and tokenize the job's task (train and dev); a bi-encoder's pairs are
+    tokenized as two separate sentences. The record counts the examples truncation cuts."""
     from pruning.glue import get_task, load_split
-    from pruning.tokenize import encode, load_tokenizer
+    from pruning.tokenize import count_truncated, encode, load_tokenizer
 
     task = get_task(job.task)
+    separate = loaded.head == "bi-encoder"
+    if separate and task.text_b is None:
+        raise ValueError(
+            f"head bi-encoder encodes the two sentences of a pair separately; {task.name} has "
+            "one sentence per example: use head mean or cls"
+        )
     train_split = load_split(task, "train", job.data_dir, job.max_train_examples, job.seed)
     dev_split = load_split(task, "dev", job.data_dir, job.max_eval_examples, job.seed)
     tokenizer, tokenizer_note = load_tokenizer(loaded.weights_dir, loaded.model.config.vocab_size)
+    splits = {"train": train_split, "dev": dev_split}
     record = {
         "task": task.name,
-        "train": {"source": train_split.source, "examples": len(train_split.labels)},
-        "dev": {"source": dev_split.source, "examples": len(dev_split.labels)},
+        **{
+            name: {
+                "source": split.source,
+                "examples": len(split.labels),
+                "truncated": count_truncated(split, tokenizer, job.max_seq_len, separate),
+            }
+            for name, split in splits.items()
+        },
         "notes": sorted({n for n in (train_split.note, dev_split.note) if n}),
         "tokenizer": tokenizer_note,
         "max_seq_len": job.max_seq_len,
+        "tokens": (
+            f"each sentence of a pair within max_seq_len // 2 = {job.max_seq_len // 2}"
+            if separate
+            else "the example (a pair as one sequence) within max_seq_len"
+        ),
+        "padding": "dynamic: each batch padded to its longest example",
     }
     return TaskData(
         task,
-        encode(train_split, tokenizer, job.max_seq_len),
-        encode(dev_split, tokenizer, job.max_seq_len),
+        encode(train_split, tokenizer, job.max_seq_len, separate),
+        encode(dev_split, tokenizer, job.max_seq_len, separate),
         record,
         tokenizer,
     )
@@ -121,10 +148,25 @@ def _train_config(job: PruneJob, epochs: float, description: str) -> TrainConfig
         epochs=epochs,
         batch_size=job.batch_size,
         lr=job.lr,
+        weight_decay=job.weight_decay,
+        warmup_ratio=job.warmup_ratio,
+        lr_schedule=job.lr_schedule,
+        decay_bias_and_norm=job.decay_bias_and_norm,
+        group_by_length=job.group_by_length,
         seed=job.seed,
         progress=job.progress,
         description=description,
     )
+
+
+def _load(job: PruneJob, source: str | Path, num_labels: int, head: str | None) -> LoadedModel:
+    """``source`` as a model for ``job`` under ``head`` (None: the source's own default)."""
+    score_scale = None
+    if job.task is not None:
+        from pruning.glue import get_task
+
+        score_scale = get_task(job.task).max_score
+    return load_model(source, num_labels, seed=job.seed, head=head, score_scale=score_scale)
 
 
 class _Run:
@@ -134,13 +176,15 @@ class _Run:
         self.job = job
         self.report = report
         self.checkpoint = checkpoint
-        self.loaded = load_model(job.model, self._num_labels(), seed=job.seed)
+        self.loaded = _load(job, job.model, self._num_labels(), job.head)
         self.model: nn.Module = self.loaded.model
         self.data = load_task_data(job, self.loaded) if job.task else None
         self.weights = prunable_weights(self.model, job.include)
         shapes = {n: tuple(w.shape) for n, w in self.weights.items()}
         check_fits(job.parsed_pattern, shapes, job.scope)
         self.metrics: dict[str, dict[str, float]] = {}
+        self.predictions: dict[str, dict[str, Any]] = {}
+        self.standard_errors: dict[str, dict[str, float]] = {}
         self.phases: list[dict[str, Any]] = []
         self.teacher: nn.Module | None = None
         self.teacher_source: str | None = None
@@ -156,10 +200,12 @@ class _Run:
     def evaluate(self, phase: str) -> None:
         if self.data is None:
             return
-        scores = evaluate(self.model, self.data.dev, self.data.task)
-        self.metrics[phase] = scores
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
-        self.report(f"{phase}: {shown}")
+        scores = score(self.model, self.data.dev, self.data.task)
+        self.metrics[phase] = scores.metrics
+        self.predictions[phase] = scores.predictions
+        self.standard_errors[phase] = scores.standard_errors
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in scores.metrics.items())
+        self.report(f"{phase}: {shown}; {_shown_predictions(scores.predictions)}")
 
     def train(
         self, epochs: float, phase: str, hooks: list[TrainHook], loss_fn: LossFn = task_loss
@@ -171,6 +217,15 @@ class _Run:
         log = train(self.model, self.data.train, config, hooks, loss_fn, checkpoint)
         self.phases.append({"phase": phase, **config_dict(config), **log.to_dict()})
         self.evaluate(phase)
+
+
+def _shown_predictions(predictions: dict[str, Any]) -> str:
+    counts = predictions.get("predicted_counts")
+    if counts is not None:
+        return "predicted " + ", ".join(f"{label}: {n}" for label, n in counts.items())
+    return f"predictions mean {predictions['prediction_mean']:.3f}, std " + (
+        f"{predictions['prediction_std']:.3f}"
+    )
 
 
 def _one_shot(run: _Run) -> MaskSet:
@@ -221,6 +276,7 @@ def _gradual_hook(run: _Run) -> GradualMagnitude:
             ramp_fraction=job.ramp_fraction,
             update_every=job.update_every,
             scope=job.scope,
+            shape=job.schedule_shape,
         )
     return GradualMagnitude(
         run.weights,
@@ -230,12 +286,39 @@ def _gradual_hook(run: _Run) -> GradualMagnitude:
         update_every=job.update_every,
         scope=job.scope,
         regrow=job.regrow,
+        shape=job.schedule_shape,
     )
 
 
+def _teacher_cache(run: _Run, teacher: nn.Module) -> Any:
+    """The teacher's outputs on every training example (``job.kd_cache``), loaded from the
+    cache file when an earlier invocation of this job wrote one, else computed and saved
+    (to ``job.teacher_cache``, else ``<checkpoint root>/teacher-cache.safetensors`` when the
+    job checkpoints; else kept in memory only). None when nothing is cached, or when the
+    attention term needs a live teacher forward on every batch anyway."""
+    from pruning.teacher_cache import build_cache, cache_fingerprint, load_cache, save_cache
+
+    job = run.job
+    live_attention = job.kd_mode == "full" and job.kd_attention_weight > 0
+    if job.kd_cache == "off" or run.data is None or live_attention:
+        return None
+    hidden = job.kd_cache == "hidden"
+    path = job.teacher_cache
+    if path is None and run.checkpoint is not None:
+        path = run.checkpoint.directory / "teacher-cache.safetensors"
+    expected = cache_fingerprint(teacher, run.data.train, hidden, torch.float16)
+    cache = None if path is None else load_cache(path, expected)
+    if cache is None:
+        cache = build_cache(teacher, run.data.train, hidden=hidden, progress=job.progress)
+        if path is not None:
+            save_cache(cache, path)
+    return cache
+
+
 def _distill(run: _Run, hook: GradualMagnitude) -> None:
-    """Pruning at distilling: ``run.model`` (the student, pre-trained weights) is pruned by
-    ``hook`` while :class:`~pruning.distill.DistillationLoss` distils ``run.teacher``."""
+    """Pruning at distilling: ``run.model`` (the student: pre-trained weights, or the
+    fine-tuned model with ``student_init`` fine-tuned) is pruned by ``hook`` while
+    :class:`~pruning.distill.DistillationLoss` distils ``run.teacher``."""
     from pruning.distill import DistillationLoss, DistillConfig
 
     job = run.job
@@ -246,29 +329,50 @@ def _distill(run: _Run, hook: GradualMagnitude) -> None:
         hidden_weight=job.kd_hidden_weight,
         logit_weight=job.kd_logit_weight,
         alpha=job.kd_alpha,
+        mixkd_weight=job.mixkd_weight,
+        mixkd_alpha=job.mixkd_alpha,
     )
     assert run.teacher is not None
-    loss = DistillationLoss(run.teacher, run.model, config)
-    run.method_record = {"distillation": config.to_dict(), "teacher": run.teacher_source}
+    cache = _teacher_cache(run, run.teacher)
+    loss = DistillationLoss(run.teacher, run.model, config, cache)
+    run.method_record = {
+        "distillation": config.to_dict(),
+        "teacher": run.teacher_source,
+        "student_init": job.student_init,
+        "teacher_cache": job.kd_cache,
+    }
     run.train(job.epochs, "distill", [hook], loss)
 
 
 def _prepare_distillation(run: _Run) -> None:
     """Set up teacher and student: the teacher is the dense model just fine-tuned (phase 1)
-    or loaded from ``job.teacher``; the student is a fresh load of the pre-trained model."""
+    or loaded from ``job.teacher``; the student is a fresh load of the pre-trained model
+    (``student_init`` pre-trained, SparseBERT) or a copy of the teacher (fine-tuned, as BSP
+    and gradual pruning start)."""
     job = run.job
     if job.teacher is not None:
-        run.teacher = load_model(job.teacher, run._num_labels(), seed=job.seed).model
+        run.teacher = _load(job, job.teacher, run._num_labels(), None).model
         run.teacher_source = str(job.teacher)
-        scores = evaluate(run.teacher, run.data.dev, run.data.task) if run.data else None
+        scores = score(run.teacher, run.data.dev, run.data.task) if run.data else None
         if scores is not None:
-            run.metrics["teacher"] = scores
-            run.report("teacher: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+            run.metrics["teacher"] = scores.metrics
+            run.predictions["teacher"] = scores.predictions
+            run.standard_errors["teacher"] = scores.standard_errors
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in scores.metrics.items())
+            run.report(f"teacher: {shown}; {_shown_predictions(scores.predictions)}")
     else:
         run.teacher = copy.deepcopy(run.model)
         run.teacher_source = f"{run.loaded.source} fine-tuned for {job.dense_epochs} epochs"
-    run.loaded = load_model(job.model, run._num_labels(), seed=job.seed)
-    run.model = run.loaded.model
+    if job.student_init == "fine-tuned":
+        run.model = copy.deepcopy(run.teacher)
+        source = run.loaded.source if job.teacher is None else str(job.teacher)
+        run.loaded = LoadedModel(
+            run.model, source, run.loaded.synthetic_weights, run.loaded.weights_dir,
+            head_of(run.model),
+        )  # fmt: skip
+    else:
+        run.loaded = _load(job, job.model, run._num_labels(), job.head)
+        run.model = run.loaded.model
     run.weights = prunable_weights(run.model, job.include)
 
 
@@ -378,7 +482,15 @@ def run_prune(job: PruneJob, out_dir: str | Path, report: Report | None = None) 
         sparsity=job.target_sparsity,
         schedule=schedule,
         synthetic_weights=run.loaded.synthetic_weights,
-        training=None if run.data is None else {**run.data.record, "metrics": run.metrics},
+        head={"kind": run.loaded.head, "num_labels": run._num_labels()},
+        training=None
+        if run.data is None
+        else {
+            **run.data.record,
+            "metrics": run.metrics,
+            "standard_errors": run.standard_errors,
+            "predictions": run.predictions,
+        },
         tokenizer=None if run.data is None else run.data.tokenizer,
     )
     from pruning.artifact import load_artifact

@@ -26,10 +26,17 @@ TARGET_GROUPS: dict[str, frozenset[GemmRole]] = {
 }
 
 
+def _workload(config: PretrainedConfig):
+    """The one-token workload of ``config``'s model under the head it records (a bi-encoder
+    needs two tokens: one a sentence)."""
+    head = str(getattr(config, "cosim_head", None) or "cls")
+    return build_workload(config, batch=1, seq_len=2 if head == "bi-encoder" else 1, head=head)
+
+
 def weight_roles(config: PretrainedConfig) -> dict[str, GemmRole]:
     """Every linear weight of the model described by ``config`` -> its GEMM role, in
     forward-pass order."""
-    workload = build_workload(config, batch=1, seq_len=1)
+    workload = _workload(config)
     return {op.weight_name: op.role for op in workload.gemms if op.weight_name is not None}
 
 
@@ -39,7 +46,7 @@ def target_shapes(
     """Name -> ``(out, in)`` of the weights :func:`prunable_weights` would select from the
     model described by ``config``, without building the model."""
     roles = _roles(include)
-    workload = build_workload(config, batch=1, seq_len=1)
+    workload = _workload(config)
     return {
         op.weight_name: (op.n, op.k)
         for op in workload.gemms

@@ -18,34 +18,64 @@ import torch
 
 from pruning.glue import GlueSplit
 
-__all__ = ["HashingTokenizer", "encode", "load_tokenizer"]
+__all__ = ["HashingTokenizer", "count_truncated", "encode", "load_tokenizer"]
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 BERT_UNCASED_VOCAB_SIZE = 30522
 _WORD = re.compile(r"\w+|[^\w\s]")
 
 
-def encode(split: GlueSplit, tokenizer: Any, max_seq_len: int) -> dict[str, torch.Tensor]:
-    """``input_ids``, ``attention_mask``, ``token_type_ids`` ([n, max_seq_len], int64) and
+def encode(
+    split: GlueSplit, tokenizer: Any, max_seq_len: int, separate_pair: bool = False
+) -> dict[str, torch.Tensor]:
+    """``input_ids``, ``attention_mask``, ``token_type_ids`` (int64, ``[n, width]``) and
     ``labels`` (int64 class ids, float32 for regression) for every row of ``split``.
 
-    Rows are truncated (pairs longest-first) and padded to ``max_seq_len``. Tokenizers that
-    return no ``token_type_ids`` (RoBERTa-style) get zeros.
+    Rows are truncated to ``max_seq_len`` tokens (pairs longest-first) and padded only to the
+    longest row of the split (``width <= max_seq_len``); training and evaluation then cut each
+    batch to its own longest row (:func:`pruning.train._batch`), so no step pays for padding
+    it does not need. With ``separate_pair`` (a bi-encoder) the two sentences of a pair are
+    encoded on their own, each within ``max_seq_len // 2`` tokens (the pair's budget split in
+    two), the second under the same names with suffix ``_b``. Tokenizers that return no
+    ``token_type_ids`` (RoBERTa-style) get zeros.
     """
     if max_seq_len < 2:
         raise ValueError(f"max_seq_len must be at least 2, got {max_seq_len}")
-    texts = (split.text_a,) if split.text_b is None else (split.text_a, split.text_b)
+    label_dtype = torch.float32 if split.task.is_regression else torch.int64
+    if not separate_pair:
+        texts = (split.text_a,) if split.text_b is None else (split.text_a, split.text_b)
+        encoded = _encode_texts(tokenizer, texts, max_seq_len, len(split))
+    else:
+        if split.text_b is None:
+            raise ValueError(
+                f"{split.task.name} has one sentence per example: a bi-encoder needs pairs"
+            )
+        per_sentence = max_seq_len // 2
+        if per_sentence < 2:
+            raise ValueError(
+                f"max_seq_len {max_seq_len} leaves {per_sentence} token(s) per sentence of a "
+                "bi-encoder pair: expected at least 4"
+            )
+        encoded = _encode_texts(tokenizer, (split.text_a,), per_sentence, len(split))
+        second = _encode_texts(tokenizer, (split.text_b,), per_sentence, len(split))
+        encoded.update({f"{key}_b": value for key, value in second.items()})
+    encoded["labels"] = torch.tensor(split.labels, dtype=label_dtype)
+    return encoded
+
+
+def _encode_texts(
+    tokenizer: Any, texts: tuple[Sequence[str], ...], max_len: int, rows: int
+) -> dict[str, torch.Tensor]:
     batch = tokenizer(
-        *texts, truncation=True, max_length=max_seq_len, padding="max_length", return_tensors="pt"
+        *texts, truncation=True, max_length=max_len, padding="longest", return_tensors="pt"
     )
     input_ids = torch.as_tensor(batch["input_ids"], dtype=torch.int64)
-    if input_ids.shape != (len(split), max_seq_len):
+    if input_ids.ndim != 2 or input_ids.shape[0] != rows or input_ids.shape[1] > max_len:
         raise ValueError(
             f"tokenizer returned input_ids of shape {tuple(input_ids.shape)}, "
-            f"expected {(len(split), max_seq_len)}"
+            f"expected ({rows}, at most {max_len})"
         )
     token_type_ids = batch.get("token_type_ids")
-    label_dtype = torch.float32 if split.task.is_regression else torch.int64
     return {
         "input_ids": input_ids,
         "attention_mask": torch.as_tensor(batch["attention_mask"], dtype=torch.int64),
@@ -54,8 +84,39 @@ def encode(split: GlueSplit, tokenizer: Any, max_seq_len: int) -> dict[str, torc
             if token_type_ids is None
             else torch.as_tensor(token_type_ids, dtype=torch.int64)
         ),
-        "labels": torch.tensor(split.labels, dtype=label_dtype),
     }
+
+
+def count_truncated(
+    split: GlueSplit, tokenizer: Any, max_seq_len: int, separate_pair: bool = False
+) -> int:
+    """How many examples of ``split`` :func:`encode` cuts short (a pair counts once)."""
+    if separate_pair and split.text_b is not None:
+        limit = max_seq_len // 2
+        long_a = [n > limit for n in _full_lengths(tokenizer, (split.text_a,))]
+        long_b = [n > limit for n in _full_lengths(tokenizer, (split.text_b,))]
+        return sum(a or b for a, b in zip(long_a, long_b, strict=True))
+    texts = (split.text_a,) if split.text_b is None else (split.text_a, split.text_b)
+    return sum(n > max_seq_len for n in _full_lengths(tokenizer, texts))
+
+
+def _full_lengths(tokenizer: Any, texts: tuple[Sequence[str], ...]) -> list[int]:
+    """Token counts with special tokens and no truncation."""
+    if isinstance(tokenizer, HashingTokenizer):
+        if len(texts) == 1:
+            return [len(tokenizer.ids(a)) + 2 for a in texts[0]]
+        return [
+            len(tokenizer.ids(a)) + len(tokenizer.ids(b)) + 3 for a, b in zip(*texts, strict=True)
+        ]
+    from transformers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()  # no "longer than the maximum" warning: we count them
+    try:
+        ids = tokenizer(*[list(t) for t in texts], truncation=False, padding=False)["input_ids"]
+    finally:
+        logging.set_verbosity(level)
+    return [len(row) for row in ids]
 
 
 class HashingTokenizer:

@@ -26,12 +26,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EncodedData",
+    "Scores",
     "TrainConfig",
     "TrainHook",
     "TrainLog",
+    "epoch_order",
     "evaluate",
+    "example_lengths",
+    "lr_factor",
     "n_examples",
     "predict",
+    "score",
     "train",
 ]
 
@@ -39,17 +44,29 @@ EncodedData = Mapping[str, Tensor]  # input_ids, attention_mask, token_type_ids,
 LossFn = Callable[[nn.Module, dict[str, Tensor]], Tensor]
 
 
+LR_SCHEDULES = ("linear", "constant")
+# Parameter names that take no weight decay under the BERT convention (Devlin et al.'s
+# optimiser, TinyBERT/SparseBERT's BertAdam groups): every bias and every LayerNorm.
+NO_DECAY_MARKERS = ("bias", "LayerNorm.weight", "layer_norm.weight", "LayerNorm.bias")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings. Defaults follow BSP's fine-tuning (lr 2e-5, batch 32, wd 0.01;
-    pruning-algorithms.md section 2) with a linear decay after ``warmup_ratio`` warm-up."""
+    """Optimisation settings. Defaults: BSP's fine-tuning (lr 2e-5, batch 32, wd 0.01;
+    pruning-algorithms.md section 2) with the BERT recipe around it: a linear warm-up over
+    the first ``warmup_ratio`` of the steps, then ``lr_schedule`` (linear decay to 0, or
+    constant as in SparseBERT's code), and no weight decay on biases and LayerNorm
+    (``decay_bias_and_norm=True`` decays every parameter, as this loop did before)."""
 
     epochs: float = 3.0
     batch_size: int = 32
     lr: float = 2e-5
     weight_decay: float = 0.01
-    warmup_ratio: float = 0.0
+    warmup_ratio: float = 0.1
+    lr_schedule: str = "linear"
+    decay_bias_and_norm: bool = False
     max_grad_norm: float | None = 1.0
+    group_by_length: bool = True
     seed: int = 0
     progress: bool = True
     description: str = "train"
@@ -63,6 +80,14 @@ class TrainConfig:
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}"
+            )
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(
+                f"weight_decay must be a non-negative number, got {self.weight_decay!r}"
+            )
 
     def total_steps(self, examples: int) -> int:
         """Optimizer steps for ``epochs`` passes over ``examples`` (at least one)."""
@@ -125,18 +150,43 @@ def n_examples(data: EncodedData) -> int:
     return int(data["input_ids"].shape[0])
 
 
+TEXT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+# A bi-encoder's second sentence: the same three inputs with this suffix.
+SECOND = "_b"
+
+
 def _forward_keys(model: nn.Module) -> set[str]:
     """Inputs this model's forward accepts; RoBERTa-style models with one token type get no
     ``token_type_ids`` (a pair's second segment would index past its embedding)."""
     accepted = set(inspect.signature(model.forward).parameters)
-    keys = {"input_ids", "attention_mask", "token_type_ids"} & accepted
+    keys = {k + s for k in TEXT_KEYS for s in ("", SECOND)} & accepted
     if getattr(model.config, "type_vocab_size", 2) < 2:
-        keys.discard("token_type_ids")
+        keys -= {"token_type_ids", "token_type_ids" + SECOND}
     return keys
 
 
-def _batch(data: EncodedData, index: Tensor, keys: set[str]) -> dict[str, Tensor]:
-    return {key: data[key][index] for key in keys if key in data}
+def _batch(
+    data: EncodedData, index: Tensor, keys: set[str], with_index: bool = False
+) -> dict[str, Tensor]:
+    """The rows ``index`` of ``data``, padded only to the longest member (dynamic padding):
+    columns that are padding in every row of the batch are cut off. With ``with_index`` the
+    batch also carries ``example_index`` (for losses that look up cached teacher outputs)."""
+    batch: dict[str, Tensor] = {}
+    for suffix in ("", SECOND):
+        mask = data.get("attention_mask" + suffix)
+        if mask is None:
+            continue
+        used = torch.nonzero(mask[index].any(dim=0)).flatten()
+        lo, hi = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 1)
+        for key in TEXT_KEYS:
+            name = key + suffix
+            if name in keys and name in data:
+                batch[name] = data[name][index, lo:hi]
+    if "labels" in keys and "labels" in data:
+        batch["labels"] = data["labels"][index]
+    if with_index:
+        batch["example_index"] = index
+    return batch
 
 
 def task_loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
@@ -144,22 +194,74 @@ def task_loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
     return model(**batch).loss
 
 
-def _linear_decay(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+def lr_factor(schedule: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """The learning-rate multiplier before step ``step + 1``: linear warm-up from
+    ``1/warmup_steps`` to 1, then 1 (``constant``) or a linear decay to 0 at ``total_steps``."""
+
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / warmup_steps
+        if schedule == "constant":
+            return 1.0
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
     return factor
 
 
-def _trainable(model: nn.Module, loss_fn: LossFn) -> list[nn.Parameter]:
-    """The model's trainable parameters, then those of a loss that is itself a module (e.g.
-    the distillation loss's hidden-state projections)."""
-    params = [p for p in model.parameters() if p.requires_grad]
+MEGABATCH = 50  # batches sorted together by length (Hugging Face's group_by_length)
+
+
+def epoch_order(lengths: Tensor, batch_size: int, generator: torch.Generator) -> Tensor:
+    """One epoch's example order with length grouping (Hugging Face's ``group_by_length``):
+    a random permutation cut into megabatches of ``MEGABATCH`` batches, each sorted by
+    length so a batch holds examples of similar length and dynamic padding wastes little;
+    then the full batches shuffled, a short last batch kept last (the loop takes
+    ``batch_size`` examples at a time, so batches stay whole)."""
+    order = torch.randperm(len(lengths), generator=generator)
+    size = MEGABATCH * batch_size
+    chunks = [order[i : i + size] for i in range(0, len(order), size)]
+    grouped = torch.cat(
+        [c[torch.argsort(lengths[c], descending=True, stable=True)] for c in chunks]
+    )
+    batches = list(grouped.split(batch_size))
+    tail = [batches.pop()] if len(batches[-1]) < batch_size else []
+    shuffle = torch.randperm(len(batches), generator=generator).tolist()
+    return torch.cat([batches[i] for i in shuffle] + tail)
+
+
+def example_lengths(data: EncodedData) -> Tensor:
+    """Tokens per example (both sentences of a bi-encoder pair)."""
+    lengths = data["attention_mask"].sum(dim=1)
+    if "attention_mask" + SECOND in data:
+        lengths = lengths + data["attention_mask" + SECOND].sum(dim=1)
+    return lengths
+
+
+def _decays(name: str) -> bool:
+    return not any(marker in name for marker in NO_DECAY_MARKERS)
+
+
+def _param_groups(
+    named: list[tuple[str, nn.Parameter]], config: TrainConfig
+) -> list[dict[str, Any]]:
+    """AdamW parameter groups: all together, or biases/LayerNorm apart with no decay."""
+    if config.decay_bias_and_norm or config.weight_decay == 0:
+        return [{"params": [p for _, p in named], "weight_decay": config.weight_decay}]
+    decay = [p for n, p in named if _decays(n)]
+    rest = [p for n, p in named if not _decays(n)]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}]
+    if rest:
+        groups.append({"params": rest, "weight_decay": 0.0})
+    return groups
+
+
+def _trainable(model: nn.Module, loss_fn: LossFn) -> list[tuple[str, nn.Parameter]]:
+    """The model's trainable parameters by name, then those of a loss that is itself a
+    module (e.g. the distillation loss's hidden-state projections, named ``loss.*``)."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if isinstance(loss_fn, nn.Module):
-        params += [p for p in loss_fn.parameters() if p.requires_grad]
-    return params
+        named += [(f"loss.{n}", p) for n, p in loss_fn.named_parameters() if p.requires_grad]
+    return named
 
 
 @dataclass
@@ -268,12 +370,16 @@ def train(
         raise ValueError("no training examples")
     total_steps = config.total_steps(examples)
     keys = _forward_keys(model) | {"labels"}
+    with_index = bool(getattr(loss_fn, "needs_example_index", False))
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    params = _trainable(model, loss_fn)
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    named = _trainable(model, loss_fn)
+    params = [p for _, p in named]
+    optimizer = torch.optim.AdamW(_param_groups(named, config), lr=config.lr)
     warmup = math.floor(config.warmup_ratio * total_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_decay(warmup, total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_factor(config.lr_schedule, warmup, total_steps)
+    )
 
     log = TrainLog()
     started = time.perf_counter()
@@ -282,7 +388,11 @@ def train(
         loss_fn.train()
     for hook in hooks:
         hook.on_train_begin(model, total_steps)
-    order = torch.randperm(examples, generator=generator)
+    lengths = example_lengths(data) if config.group_by_length else None
+    if lengths is None:
+        order = torch.randperm(examples, generator=generator)
+    else:
+        order = epoch_order(lengths, config.batch_size, generator)
     fingerprint = {
         **config_dict(config),
         "examples": examples,
@@ -304,11 +414,15 @@ def train(
     for step in range(done + 1, total_steps + 1):
         order, cursor = loop.order, loop.cursor
         if cursor >= examples:
-            order, cursor = torch.randperm(examples, generator=generator), 0
+            if lengths is None:
+                order = torch.randperm(examples, generator=generator)
+            else:
+                order = epoch_order(lengths, config.batch_size, generator)
+            cursor = 0
         index = order[cursor : cursor + config.batch_size]
         cursor += config.batch_size
         loop.order, loop.cursor = order, cursor
-        loss = loss_fn(model, _batch(data, index, keys))
+        loss = loss_fn(model, _batch(data, index, keys, with_index))
         for hook in hooks:
             term = hook.loss_term(model, step)
             if term is not None:
@@ -350,7 +464,7 @@ def train(
 
 @torch.no_grad()
 def predict(model: nn.Module, data: EncodedData, batch_size: int = 64) -> np.ndarray:
-    """Logits ``[examples, num_labels]`` in eval mode."""
+    """Logits ``[examples, num_labels]`` in eval mode, each batch padded to its longest."""
     model.eval()
     keys = _forward_keys(model)
     outputs = []
@@ -360,14 +474,35 @@ def predict(model: nn.Module, data: EncodedData, batch_size: int = 64) -> np.nda
     return torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), dtype=np.float32)
 
 
-def evaluate(model: nn.Module, data: EncodedData, task: Any, batch_size: int = 64) -> dict:
-    """The task's GLUE metrics (:func:`pruning.glue.compute_metrics`) on ``data``."""
-    from pruning.glue import compute_metrics
+@dataclass(frozen=True)
+class Scores:
+    """A model's dev metrics, their bootstrap standard errors over the dev examples, and
+    what its predictions look like (class counts, or mean and spread)."""
+
+    metrics: dict[str, float]
+    predictions: dict[str, Any]
+    standard_errors: dict[str, float] = field(default_factory=dict)
+
+
+def score(model: nn.Module, data: EncodedData, task: Any, batch_size: int = 64) -> Scores:
+    """The task's GLUE metrics (:func:`pruning.glue.compute_metrics`) on ``data``, their
+    :func:`pruning.glue.bootstrap_se` and :func:`pruning.glue.prediction_summary` of the
+    same predictions."""
+    from pruning.glue import bootstrap_se, compute_metrics, prediction_summary
 
     logits = predict(model, data, batch_size)
     labels = data["labels"].cpu().numpy()
     predictions = logits[:, 0] if task.is_regression else logits.argmax(axis=1)
-    return compute_metrics(task, predictions, labels)
+    return Scores(
+        compute_metrics(task, predictions, labels),
+        prediction_summary(task, predictions),
+        bootstrap_se(task, predictions, labels),
+    )
+
+
+def evaluate(model: nn.Module, data: EncodedData, task: Any, batch_size: int = 64) -> dict:
+    """The task's GLUE metrics (:func:`pruning.glue.compute_metrics`) on ``data``."""
+    return score(model, data, task, batch_size).metrics
 
 
 def config_dict(config: TrainConfig) -> dict[str, Any]:

@@ -24,7 +24,13 @@ from safeio.limits import SizeLimitError
 from studies.console import console, fail, si, write_output
 from studies.prune_cmd import prune_command
 from studies.study_cmd import study_app
-from workloads import ENCODER_LINEAR_ROLES, Workload, WorkloadError, attach_artifact, build_workload
+from workloads import (
+    ENCODER_LINEAR_ROLES,
+    Workload,
+    WorkloadError,
+    artifact_workload,
+    build_workload,
+)
 
 app = typer.Typer(
     help="Sparse-BERT hardware co-design studio: simulate BERT-family models on accelerators.",
@@ -114,6 +120,7 @@ def artifact_summary(artifact: SparseArtifact, workload: Workload) -> dict:
         "path": str(artifact.path),
         "pattern": artifact.manifest["pattern"],
         "method": artifact.manifest["method"],
+        "head": workload.head,
         "density": artifact.density,
         "encoder_weight_density": encoder_weight_density(workload),
     }
@@ -123,7 +130,7 @@ def render_artifact(summary: dict, hardware: ChipConfig) -> None:
     density = f"{100 * summary['encoder_weight_density']:.1f} %"
     console.print(
         f"artifact {summary['path']}: pattern {summary['pattern']}, method "
-        f"{summary['method']}, encoder weight density {density}",
+        f"{summary['method']}, head {summary['head']}, encoder weight density {density}",
         highlight=False,
         soft_wrap=True,
     )
@@ -148,7 +155,13 @@ def simulate_command(
         ),
     ] = None,
     hw: Annotated[str, typer.Option(help="hardware preset name or YAML file")] = DEFAULT_HW,
-    seq_len: Annotated[int, typer.Option(help="tokens per sequence")] = 128,
+    seq_len: Annotated[
+        int,
+        typer.Option(
+            help="tokens per sequence (a bi-encoder artifact: per pair, run as two sentences "
+            "of seq-len/2)"
+        ),
+    ] = 128,
     batch: Annotated[int, typer.Option(help="sequences per batch")] = 1,
     artifact_dir: Annotated[
         Path | None,
@@ -167,12 +180,13 @@ def simulate_command(
             artifact = load_artifact(artifact_dir)
         except ArtifactError as error:
             raise fail(str(error)) from None
-    if model is None:
-        model = str(artifact_dir) if artifact_dir is not None else DEFAULT_MODEL
+    if model is None and artifact_dir is None:
+        model = DEFAULT_MODEL
     try:
-        workload = build_workload(model, batch=batch, seq_len=seq_len)
-        if artifact is not None:
-            workload = attach_artifact(workload, artifact)
+        if artifact is not None:  # the head recorded in its manifest decides the workload
+            workload = artifact_workload(artifact, batch, seq_len, model)
+        else:
+            workload = build_workload(model, batch=batch, seq_len=seq_len)
         hardware = load_hardware(hw)
     except (WorkloadError, HardwareConfigError) as error:
         raise fail(str(error)) from None

@@ -25,6 +25,8 @@ from accel_sim.energy import ENERGY_COMPONENTS
 from safeio.atomic import atomic_write_with
 
 __all__ = [
+    "applicable_plots",
+    "axes",
     "pareto_mask",
     "plot_block_size",
     "plot_energy_breakdown",
@@ -36,7 +38,8 @@ __all__ = [
 ]
 
 
-def _axes(ax: Axes | None, size: tuple[float, float] = (7.0, 4.5)) -> Axes:
+def axes(ax: Axes | None, size: tuple[float, float] = (7.0, 4.5)) -> Axes:
+    """``ax``, or the Axes of a new figure of ``size`` inches."""
     if ax is not None:
         return ax
     _, ax = plt.subplots(figsize=size, layout="constrained")
@@ -62,7 +65,7 @@ def _series_label(row: pd.Series) -> str:
 def plot_throughput_vs_compression(frame: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Sequences/s vs weight compression ratio per pattern family and sparse mode, with the
     dense baseline and the ideal line (baseline x compression ratio)."""
-    ax = _axes(ax)
+    ax = axes(ax)
     sparse = frame[frame["pattern_family"] != "dense"].copy()
     sparse["series"] = sparse.apply(_series_label, axis=1)
     for name, group in sparse.groupby("series", sort=False):
@@ -85,7 +88,7 @@ def plot_throughput_vs_compression(frame: pd.DataFrame, ax: Axes | None = None) 
 
 def plot_throughput_vs_batch(frame: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Sequences/s vs batch, one line per design (the point's label without its batch)."""
-    ax = _axes(ax)
+    ax = axes(ax)
     for name, group in frame.groupby("label", sort=False):
         group = group.sort_values("batch")
         ax.plot(group["batch"], group["sequences_per_s"], marker="o", label=name)
@@ -111,7 +114,7 @@ def plot_block_size(frame: pd.DataFrame, metric: str = "speedup", ax: Axes | Non
     """Grouped bars of ``metric`` per pattern (in table order), one bar per sparse mode."""
     if metric not in _BLOCK_METRICS:
         raise ValueError(f"metric must be one of {', '.join(_BLOCK_METRICS)}, got {metric!r}")
-    ax = _axes(ax, (8.0, 4.5))
+    ax = axes(ax, (8.0, 4.5))
     label, reference = _BLOCK_METRICS[metric]
     frame = frame.copy()
     frame["x"] = frame["pattern_family_label"].astype(str)
@@ -144,7 +147,7 @@ def plot_energy_breakdown(
 ) -> Axes:
     """Stacked bars of energy per component (mJ) for each design point (first ``max_bars``)."""
     frame = frame.head(max_bars)
-    ax = _axes(ax, (max(7.0, 0.45 * len(frame) + 3), 4.8))
+    ax = axes(ax, (max(7.0, 0.45 * len(frame) + 3), 4.8))
     bottom = np.zeros(len(frame))
     x = np.arange(len(frame))
     others = [c[7:-2] for c in frame.columns if c.startswith("energy_") and c.endswith("_j")]
@@ -170,7 +173,7 @@ def plot_pareto(
     frame: pd.DataFrame, ax: Axes | None = None, x: str = "latency_s", y: str = "energy_j"
 ) -> Axes:
     """Latency (ms) vs energy (mJ) of every point, coloured by area, Pareto front highlighted."""
-    ax = _axes(ax)
+    ax = axes(ax)
     front = pareto_mask(frame, [x, y])
     area = frame.get("area_mm2")
     varies = area is not None and area.max() > 1.01 * area.min()
@@ -222,7 +225,7 @@ def _roofline_gemms(ops: pd.DataFrame) -> pd.DataFrame:
 def plot_roofline(ops: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Each GEMM on the roofline: useful ops (2 x nonzero-weight MACs) per DRAM byte vs
     achieved useful ops/s, for the sparse run and its dense baseline."""
-    ax = _axes(ax)
+    ax = axes(ax)
     gemms = _roofline_gemms(ops)
     gemms["intensity"] = 2.0 * gemms["effective_macs"] / gemms["dram_bytes"]
     gemms["ops_per_s"] = 2.0 * gemms["effective_macs"] / gemms["latency_s"]
@@ -311,7 +314,12 @@ def _prepared(frame: pd.DataFrame) -> pd.DataFrame:
 def applicable_plots(
     frame: pd.DataFrame, kind: str, ops: pd.DataFrame | None = None
 ) -> dict[str, Callable[[], Axes]]:
-    """Plot name -> a function drawing it, for the plots that fit this table."""
+    """Plot name -> a function drawing it, for the plots that fit this table (an accuracy
+    study's: :func:`studies.accuracy_plots.accuracy_plots`)."""
+    if kind == "accuracy":
+        from studies.accuracy_plots import accuracy_plots
+
+        return accuracy_plots(frame)
     frame = _prepared(frame)
     plots: dict[str, Callable[[], Axes]] = {}
     if frame.empty:

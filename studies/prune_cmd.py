@@ -61,6 +61,13 @@ def prune_command(
     model: Annotated[
         str, typer.Option(help="all-MiniLM-L6-v2 (real weights), a preset, or a checkpoint dir")
     ] = "all-MiniLM-L6-v2",
+    head: Annotated[
+        str | None,
+        typer.Option(
+            help="cls | mean | bi-encoder (default: the checkpoint's own; mean for "
+            "sentence-transformers checkpoints such as all-MiniLM-L6-v2, else cls)"
+        ),
+    ] = None,
     sparsity: Annotated[
         float | None, typer.Option(help="fraction of weights to prune, in [0, 1)")
     ] = None,
@@ -85,6 +92,24 @@ def prune_command(
     max_seq_len: Annotated[int | None, typer.Option(help="tokens per example")] = None,
     batch_size: Annotated[int | None, typer.Option(help="training batch size")] = None,
     lr: Annotated[float | None, typer.Option(help="AdamW learning rate")] = None,
+    optimizer_preset: Annotated[
+        str | None,
+        typer.Option(help="sparsebert: lr 3e-5, constant schedule, no warm-up, batch 32"),
+    ] = None,
+    warmup_ratio: Annotated[
+        float | None, typer.Option(help="fraction of steps of linear warm-up (default 0.1)")
+    ] = None,
+    lr_schedule: Annotated[
+        str | None, typer.Option(help="linear (decay to 0, default) | constant")
+    ] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="AdamW weight decay")] = None,
+    decay_bias_and_norm: Annotated[
+        bool, typer.Option(help="decay biases and LayerNorm too (default: not, as BERT)")
+    ] = False,
+    group_by_length: Annotated[
+        bool,
+        typer.Option(help="batch examples of similar length (less padding; default on)"),
+    ] = True,
     seed: Annotated[int | None, typer.Option(help="seed for init, subsets, shuffling")] = None,
     scope: Annotated[str | None, typer.Option(help="per-matrix | global")] = None,
     include: Annotated[
@@ -96,6 +121,10 @@ def prune_command(
     ramp_fraction: Annotated[
         float | None, typer.Option(help="gradual: fraction of steps the ramp takes")
     ] = None,
+    schedule_shape: Annotated[
+        str | None,
+        typer.Option(help="gradual/distill: cubic (default) | geometric (gentler early)"),
+    ] = None,
     regrow: Annotated[bool, typer.Option(help="gradual: allow pruned weights back")] = False,
     cycles: Annotated[
         int | None, typer.Option(help="gradual/distill: cyclic ramps (1 = one cubic ramp)")
@@ -106,6 +135,10 @@ def prune_command(
     ] = None,
     teacher: Annotated[
         Path | None, typer.Option(help="distill: fine-tuned teacher checkpoint directory")
+    ] = None,
+    student_init: Annotated[
+        str | None,
+        typer.Option(help="distill: pre-trained (SparseBERT, default) | fine-tuned (the teacher)"),
     ] = None,
     kd_mode: Annotated[
         str | None, typer.Option(help="distill: full (attention+hidden+logits) | logits")
@@ -124,6 +157,19 @@ def prune_command(
     ] = None,
     kd_alpha: Annotated[
         float | None, typer.Option(help="distill, logits mode: KD weight (1 - alpha: labels)")
+    ] = None,
+    kd_cache: Annotated[
+        str | None,
+        typer.Option(help="distill: off | logits (default) | hidden: teacher outputs cached"),
+    ] = None,
+    teacher_cache: Annotated[
+        Path | None, typer.Option(help="distill: teacher cache file (default OUT.ckpt/...)")
+    ] = None,
+    mixkd_weight: Annotated[
+        float | None, typer.Option(help="distill: MixKD term weight (0 = off, the default)")
+    ] = None,
+    mixkd_alpha: Annotated[
+        float | None, typer.Option(help="distill: MixKD Beta(a, a) mixing parameter (0.4)")
     ] = None,
     checkpoint_every: Annotated[
         int | None, typer.Option(help="checkpoint every N optimizer steps")
@@ -154,12 +200,14 @@ def prune_command(
 
     With --task, the model is fine-tuned (and, for gradual, group-lasso, admm and distill,
     pruned while training) on that GLUE task, and dev metrics go into the manifest. distill
-    prunes the pre-trained model while distilling a dense teacher (--teacher, or the model
-    fine-tuned for --dense-epochs first). --checkpoint-every N and --resume make runs survive
-    a kill.
+    prunes the pre-trained model (or, with --student-init fine-tuned, the teacher itself)
+    while distilling a dense teacher (--teacher, or the model fine-tuned for --dense-epochs
+    first). --checkpoint-every N and --resume make runs survive a kill and continue across
+    invocations of the same command.
     """
     given = {
         "model": model,
+        "head": head,
         "pattern": pattern,
         "sparsity": sparsity,
         "method": method,
@@ -173,21 +221,33 @@ def prune_command(
         "max_seq_len": max_seq_len,
         "batch_size": batch_size,
         "lr": lr,
+        "optimizer_preset": optimizer_preset,
+        "warmup_ratio": warmup_ratio,
+        "lr_schedule": lr_schedule,
+        "weight_decay": weight_decay,
+        "decay_bias_and_norm": decay_bias_and_norm or None,
+        "group_by_length": group_by_length,
         "seed": seed,
         "scope": scope,
         "include": tuple(include) if include else None,
         "update_every": update_every,
         "ramp_fraction": ramp_fraction,
+        "schedule_shape": schedule_shape,
         "regrow": regrow,
         "cycles": cycles,
         "cycle_targets": tuple(cycle_target) if cycle_target else None,
         "teacher": teacher,
+        "student_init": student_init,
         "kd_mode": kd_mode,
         "kd_temperature": kd_temperature,
         "kd_attention_weight": kd_attention_weight,
         "kd_hidden_weight": kd_hidden_weight,
         "kd_logit_weight": kd_logit_weight,
         "kd_alpha": kd_alpha,
+        "kd_cache": kd_cache,
+        "teacher_cache": teacher_cache,
+        "mixkd_weight": mixkd_weight,
+        "mixkd_alpha": mixkd_alpha,
         "checkpoint_every": checkpoint_every,
         "checkpoint_dir": checkpoint_dir,
         "resume": resume,

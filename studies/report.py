@@ -42,6 +42,22 @@ _FORMATS: dict[str, tuple[str, Any]] = {
     "attention_share": ("attention GEMMs", lambda v: f"{100 * v:.1f} %"),
     "vector_share": ("vector ops", lambda v: f"{100 * v:.1f} %"),
     "stall_share": ("stalls", lambda v: f"{100 * v:.1f} %"),
+    # accuracy study (studies.accuracy_table.SUMMARY_COLUMNS)
+    "task": ("task", str),
+    "head": ("head", str),
+    "method": ("method", str),
+    "seeds": ("seeds", lambda v: f"{int(v)}"),
+    "metric_name": ("metric", str),
+    "metric": ("dev metric", lambda v: f"{v:.4f}"),
+    "metric_se": ("SE", lambda v: f"{v:.4f}"),
+    "se_kind": ("SE over", str),
+    "dense_metric": ("dense", lambda v: f"{v:.4f}"),
+    "majority_metric": ("majority class", lambda v: f"{v:.4f}"),
+    "relative_to_dense": ("of dense", lambda v: f"{v:.3f}"),
+    "gain_retained": ("gain kept", lambda v: f"{v:.2f}"),
+    "density": ("density", lambda v: f"{v:.3f}"),
+    "phase_steps": ("steps", lambda v: f"{int(v)}"),
+    "hw": ("hardware", str),
 }
 
 _KEY_COLUMNS = {
@@ -79,6 +95,26 @@ _KEY_COLUMNS = {
         "area_mm2",
         "speedup",
         "pareto",
+    ],
+    "accuracy": [
+        "task",
+        "head",
+        "method",
+        "pattern",
+        "sparsity",
+        "seeds",
+        "metric_name",
+        "metric",
+        "metric_se",
+        "se_kind",
+        "dense_metric",
+        "majority_metric",
+        "relative_to_dense",
+        "gain_retained",
+        "phase_steps",
+        "hw",
+        "speedup",
+        "energy_ratio",
     ],
     "custom": [
         "label",
@@ -221,19 +257,29 @@ def render_report(
     lines += [
         "## Run",
         "",
-        f"- points: {len(frame)} (evaluated this run: {run_info.get('evaluated', '-')}, "
-        f"reused from the store: {run_info.get('skipped', '-')}, "
-        f"failed: {run_info.get('failed', 0)})",
+        f"- points: {run_info.get('n_points', len(frame))} (evaluated this run: "
+        f"{run_info.get('evaluated', '-')}, reused from the store: "
+        f"{run_info.get('skipped', '-')}, failed: {run_info.get('failed', 0)})",
         f"- wall time of the run: {run_info.get('wall_s', float('nan')):.1f} s; "
         f"simulation time summed over points: "
         f"{float(run_info.get('timing', {}).get('simulation_s', 0.0)):.1f} s",
-        f"- seed: {run_info.get('seed')}",
-        f"- masks: {run_info.get('masks', '-')}",
+    ]
+    if "command" in run_info:
+        lines.append(f"- command: `{run_info['command']}`")
+    if "seed" in run_info or "seeds" in run_info:
+        lines.append(f"- seed: {run_info.get('seed', run_info.get('seeds'))}")
+    if "masks" in run_info:
+        lines.append(f"- masks: {run_info['masks']}")
+    lines.append(
         f"- package version: {run_info.get('package_version', '-')}; "
-        + ", ".join(f"{k} {v}" for k, v in versions.items() if v),
-        f"- spec: `{run_info.get('spec_source', '-')}` (copied to `spec.yaml`)",
-        "- results: `results.parquet`, `results.csv`; run info and the config hash of every "
-        "point (the `key` column): `run.json`",
+        + ", ".join(f"{k} {v}" for k, v in versions.items() if v)
+    )
+    if "spec_source" in run_info:
+        lines.append(f"- spec: `{run_info['spec_source']}` (copied to `spec.yaml`)")
+    lines += [
+        "- results: `results.parquet`, `results.csv`"
+        + (", `summary.csv` (cells over seeds)" if kind == "accuracy" else "")
+        + "; run info and the config hash of every point (the `key` column): `run.json`",
         "",
     ]
     return "\n".join(lines)

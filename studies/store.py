@@ -308,12 +308,20 @@ class ResultStore:
         out_dir: str | Path,
         run_info: Mapping[str, Any],
         order: Sequence[str] | None = None,
+        *,
+        table: pd.DataFrame | None = None,
     ) -> dict[str, Path]:
         """Write ``results.parquet``, ``results.csv`` and ``run.json`` into ``out_dir``.
 
-        ``run.json`` is :meth:`write_run_info`'s. Each file is written atomically.
+        ``table`` is what to write (default: :meth:`frame` of ``order``): a study that
+        derives columns from the stored rows (the accuracy study's majority-class floor)
+        passes its own table, which must keep the ``key`` column. ``run.json`` is
+        :meth:`write_run_info`'s. Each file is written atomically.
         """
-        table = self.frame(order)
+        if table is None:
+            table = self.frame(order)
+        elif "key" not in table:
+            raise StoreError("an exported table needs the key column of the stored points")
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"parquet": out / "results.parquet", "csv": out / "results.csv"}

@@ -53,11 +53,17 @@ def _output_path(out: Path, name: str, field: str) -> Path:
     return path
 
 
-def _write_plots_and_report(out: Path, frame: pd.DataFrame, run_info: dict) -> list[Path]:
+def write_plots_and_report(out: Path, frame: pd.DataFrame, run_info: dict) -> list[Path]:
     """Plots and report into the names of ``run_info["outputs"]`` (already validated: plain,
-    distinct, not the study's own files), never out of ``out``."""
+    distinct, not the study's own files), never out of ``out``; an accuracy study's plots and
+    report read its summary over seeds."""
     from studies import plots as study_plots
     from studies.report import render_report
+
+    if run_info.get("kind") == "accuracy":
+        from studies.accuracy_table import summarise
+
+        frame = summarise(frame)
 
     outputs = run_info.get("outputs", {})
     plots_dir = _output_path(out, outputs.get("plots_dir", "plots"), "plots_dir")
@@ -214,7 +220,7 @@ def run_command(
     run_info = read_json(exported["run"])
     spec_file = Path(study) if Path(study).is_file() else BUILTIN_DIR / f"{study}.yaml"
     atomic_write_bytes(out / "spec.yaml", spec_file.read_bytes(), root=out)
-    written = _write_plots_and_report(out, frame, run_info)
+    written = write_plots_and_report(out, frame, run_info)
     console.print(
         f"{summary.done} evaluated, {summary.skipped} reused, {len(summary.failed)} failed; "
         f"wrote {exported['parquet']}, {exported['csv']}, {exported['run']} and "
@@ -257,7 +263,7 @@ def plot_command(
         raise fail(f"{run_file}: kind {run_info.get('kind')!r} is not one of {', '.join(KINDS)}")
     run_info = {**run_info, "outputs": outputs.model_dump()}
     try:
-        written = _write_plots_and_report(directory, frame, run_info)
+        written = write_plots_and_report(directory, frame, run_info)
     except KeyError as error:  # a column the plots or report need
         raise fail(
             f"{results}: no column {error}: expected the table `cosim study run` writes"

@@ -15,7 +15,7 @@ import torch
 from typer.testing import CliRunner
 
 from pruning.glue import default_data_dir
-from studies import accuracy
+from studies import accuracy, accuracy_plots, accuracy_table
 from studies.cli import app
 from tests.tiny_bert import needs_glue
 
@@ -72,7 +72,7 @@ def study(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
 @needs_glue
 def test_table_columns_and_rows(study: dict) -> None:
     table = pd.read_csv(study["out"] / "results.csv")
-    for column in accuracy.TABLE_COLUMNS:
+    for column in accuracy_table.TABLE_COLUMNS:
         assert column in table.columns, column
     assert set(table["method"]) == {"dense", "magnitude", "distill"}
     assert len(table) == 3
@@ -85,8 +85,13 @@ def test_table_columns_and_rows(study: dict) -> None:
     assert (pruned["compression_ratio"].between(9.0, 11.0)).all()
     dense = table[table["method"] == "dense"].iloc[0]
     assert dense["density"] == pytest.approx(1.0)
-    md = (study["out"] / "results.md").read_text()
-    assert md.startswith("| task | method |") and "distill" in md
+    # every evaluated cell says what it predicted and how noisy its dev score is
+    assert {"predicted.0", "predicted.1", "se.f1", "se.accuracy"} <= set(table.columns)
+    assert (table["predicted.0"] + table["predicted.1"] == table["dev_examples"]).all()
+    assert table["metric_se"].between(0.0, 0.5).all()
+    report = (study["out"] / "report.md").read_text()
+    assert report.startswith("# Study `accuracy` (accuracy)") and "pruning" not in report[:0]
+    assert "| task | head | method | pattern |" in report and "distill" in report
 
 
 @needs_glue
@@ -123,16 +128,22 @@ def test_codesign_columns(study: dict) -> None:
 @needs_glue
 def test_plots_and_run_json(study: dict) -> None:
     for stem in ("metric_vs_compression", "metric_vs_block_size", "accuracy_vs_speedup"):
-        path = study["out"] / "plots" / f"{stem}.png"
-        assert path.is_file() and path.stat().st_size > 1000
+        for suffix in (".png", ".svg"):  # the framework's save: PNG and SVG
+            path = study["out"] / "plots" / f"{stem}{suffix}"
+            assert path.is_file() and path.stat().st_size > 1000
     run = json.loads((study["out"] / "run.json").read_text())
     assert run["command"].startswith("cosim study accuracy")
+    assert run["kind"] == "accuracy" and run["seeds"] == [0] and run["heads"] == ["auto"]
     assert run["settings"]["seq_len"] == 32 and run["settings"]["max_train_examples"] == 48
     assert run["n_points"] == 3 and run["evaluated"] == 3
     # artifacts (weights) live in the work directory, never beside the results
     assert not list(study["out"].rglob("*.safetensors"))
-    assert not (study["out"] / "results.parquet").exists()  # the tidy CSV is the table
-    assert len(list((study["work"] / "teachers").iterdir())) == 1
+    parquet = pd.read_parquet(study["out"] / "results.parquet")  # the store's export
+    assert list(parquet["key"]) == list(pd.read_csv(study["out"] / "results.csv")["key"])
+    summary = pd.read_csv(study["out"] / "summary.csv")
+    assert list(summary["seeds"]) == [1, 1, 1] and set(summary["se_kind"]) == {"dev bootstrap"}
+    teachers = sorted(p.name for p in (study["work"] / "teachers").iterdir())
+    assert len(teachers) == 2 and teachers[1] == teachers[0] + ".ckpt"  # + its checkpoints
 
 
 @needs_glue
@@ -158,6 +169,15 @@ def test_cells_hardware_and_estimate() -> None:
         [0.95, 0.5], settings,
     )  # fmt: skip
     assert len(points) == 2 + 2 * 2 * 2 * 2
+    # heads and seeds multiply the cells; a bi-encoder is left out of single-sentence tasks
+    many = accuracy.cell_points(
+        ["SST-2", "STS-B"], ["dense", "distill-mixkd"], ["unstructured"], [0.9], settings,
+        heads=["mean", "bi-encoder"], seeds=[0, 1],
+    )  # fmt: skip
+    combos = {(p["task"], p["head"]) for p in many}
+    assert combos == {("SST-2", "mean"), ("STS-B", "mean"), ("STS-B", "bi-encoder")}
+    assert len(many) == 3 * 2 * 2
+    assert accuracy.teacher_dir("w", many[0]) != accuracy.teacher_dir("w", many[1])
     assert [p["method"] for p in points[:2]] == ["dense", "dense"]
     assert points[2]["sparsity"] == 0.5  # lower sparsities first
     hw = {p["pattern"]: p["hw"] for p in points}
@@ -179,13 +199,13 @@ def test_cells_hardware_and_estimate() -> None:
 @needs_glue
 def test_same_options_and_seed_give_identical_tables(study: dict, tmp_path: Path) -> None:
     """A second run from scratch (fresh work dir: teachers and cells trained again) writes a
-    byte-identical results.csv and results.md; wall times are in run.json only."""
+    byte-identical results.csv and summary.csv; wall times are in run.json only."""
     out, work = tmp_path / "results", tmp_path / "work"
     result = runner.invoke(app, _args(study["tiny"], out, work))
     assert result.exit_code == 0, result.output
     assert "3 cells evaluated, 0 reused" in result.output
     assert (out / "results.csv").read_bytes() == study["csv"]
-    assert (out / "results.md").read_bytes() == (study["out"] / "results.md").read_bytes()
+    assert (out / "summary.csv").read_bytes() == (study["out"] / "summary.csv").read_bytes()
     header = study["csv"].decode().splitlines()[0].split(",")
     assert not set(header) & (accuracy.WALL_TIME_FIELDS | {"simulation_s"})
     artifacts = pd.read_csv(out / "results.csv")["artifact"]
@@ -194,7 +214,7 @@ def test_same_options_and_seed_give_identical_tables(study: dict, tmp_path: Path
     assert set(run["timing"]) >= accuracy.WALL_TIME_FIELDS and run["timing"]["seconds"] > 0
     assert [cell["method"] for cell in run["cell_timing"]] == ["dense", "magnitude", "distill"]
     assert all(cell["seconds"] >= cell["train_s"] > 0 for cell in run["cell_timing"])
-    assert run["dense_fine_tune_s"]["MRPC"] > 0
+    assert run["dense_fine_tune_s"]["MRPC/auto/0"] > 0
 
 
 @needs_glue
@@ -230,6 +250,8 @@ def test_plots_draw_the_majority_class_floor_per_task() -> None:
     frame = pd.DataFrame(
         {
             "task": ["MRPC", "MRPC", "SST-2", "SST-2"],
+            "head": ["auto", "auto", "mean", "mean"],
+            "relative_se": [None, 0.02, None, None],
             "method": ["dense", "magnitude", "dense", "distill"],
             "pattern": ["dense", "unstructured", "dense", "unstructured"],
             "sparsity": [0.0, 0.9, 0.0, 0.9],
@@ -242,9 +264,9 @@ def test_plots_draw_the_majority_class_floor_per_task() -> None:
         }
     )
     for plot in (
-        accuracy.plot_metric_vs_compression,
-        accuracy.plot_metric_vs_block,
-        accuracy.plot_pareto_speedup,
+        accuracy_plots.plot_metric_vs_compression,
+        accuracy_plots.plot_metric_vs_block,
+        accuracy_plots.plot_pareto_speedup,
     ):
         ax = plot(frame)
         floors = {
@@ -253,3 +275,48 @@ def test_plots_draw_the_majority_class_floor_per_task() -> None:
             if line.get_label().endswith("majority class")
         }
         assert floors == pytest.approx({"MRPC majority class": 0.75, "SST-2 majority class": 0.5})
+
+
+@needs_glue
+def test_bi_encoder_seeds_and_mixkd_from_the_fine_tuned_model(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    """STS-B with a bi-encoder head over two seeds: a dense model per seed, distill-mixkd
+    cells whose student starts from it, standard errors over the seeds in summary.csv, and
+    the simulator running each pair as two sentences of seq-len / 2."""
+    out, work = tmp_path / "results", tmp_path / "work"
+    args = _args(tiny_dir, out, work)
+    overrides = {
+        "--tasks": "STS-B", "--methods": "dense,distill-mixkd", "--sparsities": "0.5",
+    }  # fmt: skip
+    for option, value in overrides.items():
+        args[args.index(option) + 1] = value
+    args += [
+        "--heads", "bi-encoder", "--seeds", "0,1", "--student-init", "fine-tuned",
+        "--kd-mode", "logits", "--schedule-shape", "geometric", "--checkpoint-every", "2",
+    ]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "results.csv")
+    assert sorted(zip(table["method"], table["seed"], strict=True)) == [
+        ("dense", 0), ("dense", 1), ("distill-mixkd", 0), ("distill-mixkd", 1),
+    ]  # fmt: skip
+    assert (table["head_kind"] == "bi-encoder").all() and (table["metric_name"] == "pearson").all()
+    assert {"prediction_mean", "prediction_std"} <= set(table.columns)
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["seeds"]) == [2, 2] and set(summary["se_kind"]) == {"seeds"}
+    pruned = table[table["method"] == "distill-mixkd"]
+    expected_se = pruned["metric"].std(ddof=1) / math.sqrt(2)
+    assert summary.iloc[1]["metric_se"] == pytest.approx(expected_se)
+    for path in pruned["artifact"]:
+        manifest = json.loads((work / path / "manifest.json").read_text())
+        assert manifest["schedule"]["student_init"] == "fine-tuned"
+        assert manifest["schedule"]["distillation"]["mixkd_weight"] == 1.0
+        assert manifest["head"]["kind"] == "bi-encoder"
+    # each teacher's outputs cached once beside its checkpoints, shared by its cells
+    caches = sorted(work.glob("teachers/*.ckpt/kd-cache-logits.safetensors"))
+    assert len(caches) == 2
+    # cosim study plot redraws an accuracy study from its files
+    result = runner.invoke(app, ["study", "plot", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "metric_vs_compression.svg" in "".join(result.output.split())  # rich wraps paths

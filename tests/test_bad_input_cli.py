@@ -544,6 +544,68 @@ CASES: dict[str, tuple[Args, tuple[str, ...]]] = {
         lambda ws: prune(ws, "--pattern", "unstructured", "--sparsity", "0.5",
                          model=ws.artifact(_write("model.safetensors", "weights"))),
         ("artifact", "could not load the checkpoint")),
+    "prune: unknown head": (
+        lambda ws: prune(ws, "--pattern", "unstructured", "--sparsity", "0.5", "--head", "max"),
+        ("head", "'cls'", "'bi-encoder'")),
+    "prune: bi-encoder on a single-sentence task": (
+        lambda ws: prune(ws, "--pattern", "unstructured", "--sparsity", "0.5", "--head",
+                         "bi-encoder", "--task", "SST-2", "--data-dir", str(ws.glue)),
+        ("bi-encoder", "SST-2 has one sentence")),
+    "prune: mean head with the pooler included": (
+        lambda ws: prune(ws, "--pattern", "unstructured", "--sparsity", "0.5", "--head", "mean",
+                         "--include", "encoder", "--include", "pooler"),
+        ("head 'mean' has no pooler layer",)),
+    "prune: unknown lr schedule": (
+        lambda ws: prune(ws, "--pattern", "unstructured", "--sparsity", "0.5", "--lr-schedule",
+                         "cosine"),
+        ("lr_schedule", "'linear' or 'constant'")),
+    "prune: warm-up ratio 1": (
+        lambda ws: prune(ws, "--pattern", "unstructured", "--sparsity", "0.5", "--warmup-ratio",
+                         "1"),
+        ("warmup_ratio", "less than 1")),
+    "prune: weight decay negative": (
+        lambda ws: prune(ws, "--pattern", "unstructured", "--sparsity", "0.5", "--weight-decay",
+                         "-0.1"),
+        ("weight_decay", "greater than or equal to 0")),
+    "prune: unknown optimizer preset": (
+        lambda ws: prune(ws, "--pattern", "unstructured", "--sparsity", "0.5",
+                         "--optimizer-preset", "bert"),
+        ("optimizer_preset", "'sparsebert'")),
+    "prune: unknown schedule shape": (
+        lambda ws: prune(ws, "--pattern", "unstructured", "--sparsity", "0.5", "--method",
+                         "gradual", "--task", "MRPC", "--schedule-shape", "linear"),
+        ("schedule_shape", "'cubic' or 'geometric'")),
+    "prune: schedule shape for magnitude": (
+        lambda ws: prune(ws, "--pattern", "unstructured", "--sparsity", "0.5",
+                         "--schedule-shape", "geometric"),
+        ("schedule_shape applies only to methods 'gradual' and 'distill'",)),
+    "prune: student init without distill": (
+        lambda ws: prune(ws, "--pattern", "unstructured", "--sparsity", "0.5",
+                         "--student-init", "fine-tuned"),
+        ("student_init applies only to method 'distill'",)),
+    "prune: unknown student init": (
+        lambda ws: prune(ws, "--pattern", "unstructured", "--sparsity", "0.5",
+                         "--student-init", "random"),
+        ("student_init", "'pre-trained' or 'fine-tuned'")),
+    "prune: unknown kd cache": (
+        lambda ws: prune(ws, "--pattern", "unstructured", "--sparsity", "0.5", "--kd-cache",
+                         "disk"),
+        ("kd_cache", "'off', 'logits' or 'hidden'")),
+    "prune: MixKD without distill": (
+        lambda ws: prune(ws, "--pattern", "unstructured", "--sparsity", "0.5",
+                         "--mixkd-weight", "1"),
+        ("mixkd_weight applies only to method 'distill'",)),
+    "prune: MixKD alpha zero": (
+        lambda ws: prune(ws, "--pattern", "unstructured", "--sparsity", "0.5",
+                         "--mixkd-alpha", "0"),
+        ("mixkd_alpha", "greater than 0")),
+    "prune: teacher cache from another teacher": (
+        lambda ws: prune(ws, "--pattern", "unstructured", "--sparsity", "0.5", "--method",
+                         "distill", "--task", "MRPC", "--data-dir", str(ws.glue),
+                         "--dense-epochs", "1", "--epochs", "1", "--kd-mode", "logits",
+                         "--max-seq-len", "16",
+                         "--teacher-cache", ws.file("cache.safetensors", "not a cache")),
+        ("cache.safetensors", "unreadable teacher cache")),
     "prune: distill teacher missing": (
         lambda ws: prune(ws, "--pattern", "unstructured", "--sparsity", "0.5", "--method",
                          "distill", "--task", "MRPC", "--data-dir", str(ws.glue),
@@ -739,7 +801,48 @@ CASES: dict[str, tuple[Args, tuple[str, ...]]] = {
     "accuracy: batch size zero": (
         lambda ws: accuracy(ws, "--batch-size", "0"), ("batch_size", "greater than 0")),
     "accuracy: train examples zero": (
-        lambda ws: accuracy(ws, "--max-train-examples", "0"), ("max_train_examples",)),
+        lambda ws: accuracy(ws, "--max-train-examples", "0"),
+        ("--max-train-examples", "positive integer or 'all'")),
+    "accuracy: eval examples not a number": (
+        lambda ws: accuracy(ws, "--max-eval-examples", "many"),
+        ("--max-eval-examples", "'many'", "'all'")),
+    "accuracy: unknown head": (
+        lambda ws: accuracy(ws, "--heads", "mean,max"), ("--heads", "'max'", "bi-encoder")),
+    "accuracy: bi-encoder on a single-sentence task only": (
+        lambda ws: accuracy(ws, "--tasks", "SST-2", "--heads", "bi-encoder"),
+        ("no cells", "bi-encoder needs a pair task")),
+    "accuracy: seed not an integer": (
+        lambda ws: accuracy(ws, "--seeds", "0,x"), ("--seeds", "'x'", "e.g. 0,1,2")),
+    "accuracy: seed and seeds": (
+        lambda ws: accuracy(ws, "--seeds", "1,2", "--seed", "3"), ("--seeds or --seed",)),
+    "accuracy: unknown student init": (
+        lambda ws: accuracy(ws, "--student-init", "random"),
+        ("--student-init", "'random'", "pre-trained, fine-tuned")),
+    "accuracy: unknown kd mode": (
+        lambda ws: accuracy(ws, "--kd-mode", "hidden"), ("--kd-mode", "full, logits")),
+    "accuracy: unknown kd cache": (
+        lambda ws: accuracy(ws, "--kd-cache", "disk"), ("--kd-cache", "off, logits, hidden")),
+    "accuracy: hidden cache in logits mode": (
+        lambda ws: accuracy(ws, "--methods", "distill", "--kd-mode", "logits",
+                            "--kd-cache", "hidden"),
+        ("kd_cache 'hidden'", "kd_cache logits")),
+    "accuracy: unknown lr schedule": (
+        lambda ws: accuracy(ws, "--lr-schedule", "cosine"), ("--lr-schedule", "linear, constant")),
+    "accuracy: unknown schedule shape": (
+        lambda ws: accuracy(ws, "--schedule-shape", "linear"),
+        ("--schedule-shape", "cubic, geometric")),
+    "accuracy: unknown optimizer preset": (
+        lambda ws: accuracy(ws, "--optimizer-preset", "bert"),
+        ("--optimizer-preset", "sparsebert")),
+    "accuracy: warm-up ratio 1": (
+        lambda ws: accuracy(ws, "--warmup-ratio", "1.0"), ("warmup_ratio", "less than 1")),
+    "accuracy: MixKD weight negative": (
+        lambda ws: accuracy(ws, "--methods", "distill-mixkd", "--mixkd-weight", "-1"),
+        ("mixkd_weight", "greater than or equal to 0")),
+    "accuracy: prune learning rate zero": (
+        lambda ws: accuracy(ws, "--prune-lr", "0"), ("lr", "greater than 0")),
+    "accuracy: checkpoint every zero": (
+        lambda ws: accuracy(ws, "--checkpoint-every", "0"), ("--checkpoint-every", "at least 1")),
     "accuracy: GPT-2 model": (
         lambda ws: accuracy(ws, "--model", _config_dir(ws, GPT2_CONFIG)), ("config.json", "gpt2")),
     "accuracy: unknown model": (

@@ -125,9 +125,7 @@ def check_run(result, workload: Workload, datapath) -> None:
             assert op.dram_bytes >= datapath.compulsory_dram_bytes(source) * (1 - 1e-12), op.name
 
 
-SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))

@@ -293,3 +293,110 @@ def test_sigkilled_process_resumes_bit_identically(tmp_path) -> None:
     assert run("b", 0, "b.safetensors").returncode == 0  # uninterrupted
     a, b = load_file(tmp_path / "a.safetensors"), load_file(tmp_path / "b.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ----------------------------------------------------------------------------- teacher cache
+
+
+def test_cached_teacher_gives_the_live_teachers_loss(teacher, tmp_path) -> None:
+    from pruning.teacher_cache import (
+        TeacherCacheError,
+        build_cache,
+        cache_fingerprint,
+        load_cache,
+        save_cache,
+    )
+    from pruning.train import _batch
+
+    data = synthetic_task(24)
+    data["attention_mask"][::2, 9:] = 0  # some padding, so real tokens differ per example
+    cache = build_cache(teacher, data, hidden=True)
+    assert cache.logits.shape == (24, 2) and cache.hidden[""].dtype == torch.float16
+    assert cache.offsets[""][-1] == int(data["attention_mask"].sum())
+    student = tiny_model().eval()
+    keys = {"input_ids", "attention_mask", "token_type_ids", "labels"}
+    batch = _batch(data, torch.tensor([3, 4, 7, 10]), keys, with_index=True)
+    live = DistillationLoss(teacher, student, DistillConfig(mode="logits"))
+    cached = DistillationLoss(teacher, student, DistillConfig(mode="logits"), cache)
+    assert cached.needs_example_index and not live.needs_example_index
+    expected = float(live(student, batch).detach())
+    assert float(cached(student, batch).detach()) == pytest.approx(expected, rel=1e-5)
+    # hidden states from the cache: float16 values at real tokens, zero at padding
+    with torch.no_grad():
+        states = teacher(**{k: batch[k] for k in keys - {"labels"}}, output_hidden_states=True)
+    rebuilt = cache.teacher_hidden(batch["example_index"], batch["attention_mask"])
+    real = batch["attention_mask"].bool()
+    assert torch.allclose(rebuilt[-1][real], states.hidden_states[-1][real], atol=2e-2)
+    assert (rebuilt[-1][~real] == 0).all()
+    no_attention = DistillConfig(attention_weight=0.0)
+    with_cache = DistillationLoss(teacher, student, no_attention, cache)(student, batch)
+    assert with_cache.isfinite()
+
+    path = save_cache(cache, tmp_path / "cache.safetensors")
+    expected = cache_fingerprint(teacher, data, True, torch.float16)
+    again = load_cache(path, expected)
+    assert torch.equal(again.logits, cache.logits) and torch.equal(
+        again.hidden[""], cache.hidden[""]
+    )
+    assert load_cache(tmp_path / "none.safetensors", expected) is None
+    with pytest.raises(TeacherCacheError, match="caches another teacher or data set"):
+        load_cache(
+            path, cache_fingerprint(teacher, synthetic_task(24, seed=1), True, torch.float16)
+        )
+
+
+def test_hidden_cache_refuses_a_set_too_large(teacher, monkeypatch) -> None:
+    import pruning.teacher_cache as teacher_cache
+
+    monkeypatch.setattr(teacher_cache, "HIDDEN_LIMIT_BYTES", 1000)
+    with pytest.raises(teacher_cache.TeacherCacheError, match=r"GiB .* cache logits only"):
+        teacher_cache.build_cache(teacher, synthetic_task(8), hidden=True)
+
+
+# ----------------------------------------------------------------------------- MixKD
+
+
+def test_mixed_inputs_interpolate_word_embeddings(teacher) -> None:
+    from pruning.distill import _mixed_inputs
+
+    batch = synthetic_task(4)
+    batch["attention_mask"][0, 8:] = 0
+    perm = torch.tensor([1, 0, 3, 2])
+    lam = torch.tensor([1.0, 0.25, 0.5, 0.7])
+    mixed = _mixed_inputs(teacher, batch, perm, lam)
+    words = teacher.get_input_embeddings()(batch["input_ids"])
+    assert torch.allclose(mixed["inputs_embeds"][0], words[0])  # lam 1: itself
+    assert torch.allclose(mixed["inputs_embeds"][1], 0.25 * words[1] + 0.75 * words[0])
+    assert mixed["attention_mask"][0].tolist() == [1] * 12  # union with its partner's mask
+    with torch.no_grad():
+        plain = teacher(**{k: v for k, v in batch.items() if k != "labels"}).logits
+        same = teacher(**_mixed_inputs(teacher, batch, torch.arange(4), torch.ones(4))).logits
+    assert torch.allclose(plain, same, atol=1e-5)
+
+
+def test_mixkd_adds_a_term_only_in_training(teacher) -> None:
+    student = tiny_model()
+    loss = DistillationLoss(teacher, student, DistillConfig(mode="logits", mixkd_weight=1.0))
+    batch = synthetic_task(8)
+    loss.train()
+    torch.manual_seed(0)
+    first = loss(student, batch)
+    assert loss.last_terms["mixkd"] > 0 and first.requires_grad
+    torch.manual_seed(0)
+    # the mix is drawn from the seeded global RNG
+    assert float(loss(student, batch).detach()) == float(first.detach())
+    loss.eval()
+    loss(student, batch)
+    assert "mixkd" not in loss.last_terms
+    with pytest.raises(ValueError, match="mixkd_alpha must be a positive number"):
+        DistillConfig(mixkd_alpha=0.0)
+
+
+def test_bi_encoder_student_needs_a_bi_encoder_teacher(teacher) -> None:
+    from pruning.heads import BertBiEncoder
+
+    student = BertBiEncoder(
+        teacher.config.__class__(**{**teacher.config.to_dict(), "cosim_head": "bi-encoder"})
+    )
+    with pytest.raises(ValueError, match="a bi-encoder distils from a bi-encoder teacher"):
+        DistillationLoss(teacher, student, DistillConfig(mode="logits"))

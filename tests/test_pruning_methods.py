@@ -15,7 +15,7 @@ from pruning.group_lasso import GroupLassoPenalty, group_norms
 from pruning.masking import FixedMasks, MaskSet
 from pruning.masks import compute_masks, density
 from pruning.patterns import NM, Block, Crossbar, Unstructured, parse_pattern
-from pruning.schedule import CubicSchedule
+from pruning.schedule import SparsitySchedule
 from pruning.targets import prunable_weights
 from pruning.train import TrainConfig, TrainHook, evaluate, predict, train
 from tests.synthetic_task import synthetic_task
@@ -44,7 +44,7 @@ class MaskRecorder(TrainHook):
 
 
 def test_cubic_schedule_values_and_update_steps() -> None:
-    schedule = CubicSchedule(0.9, 0.0, start_step=10, update_every=5, n_updates=4)
+    schedule = SparsitySchedule(0.9, 0.0, start_step=10, update_every=5, n_updates=4)
     assert schedule.sparsity_at(0) == 0.0
     assert schedule.sparsity_at(10) == 0.0
     # s_t = s_f + (s_i - s_f)(1 - (t - t0)/(n dt))^3 at t = 20: 0.9 - 0.9 * 0.5^3
@@ -62,20 +62,38 @@ def test_cubic_schedule_values_and_update_steps() -> None:
 )
 @settings(max_examples=100, deadline=None)
 def test_fitted_schedule_fits_and_rises(total: int, final: float, ramp: float) -> None:
-    schedule = CubicSchedule.fit(total, final, ramp_fraction=ramp)
+    schedule = SparsitySchedule.fit(total, final, ramp_fraction=ramp)
     assert schedule.end_step <= total
     values = [schedule.sparsity_at(t) for t in range(total + 1)]
     assert all(a <= b + 1e-12 for a, b in itertools.pairwise(values))
     assert values[-1] == pytest.approx(final)
 
 
+def test_geometric_schedule_prunes_the_same_share_of_survivors_each_update() -> None:
+    schedule = SparsitySchedule.fit(400, 0.8, ramp_fraction=0.5, shape="geometric")
+    assert schedule.n_updates == 20 and schedule.update_every == 10
+    kept = [1 - schedule.sparsity_at(t) for t in schedule.update_steps()]
+    ratios = [b / a for a, b in itertools.pairwise(kept)]
+    assert ratios == pytest.approx([0.2 ** (1 / 20)] * 20)
+    assert schedule.sparsity_at(schedule.end_step) == 0.8
+    cubic = SparsitySchedule.fit(400, 0.8, ramp_fraction=0.5)
+    # the geometric ramp is gentler early: cubic's first update removes 11.4 % of the
+    # weights, geometric's 7.7 %; cubic passes 58 % after 7 of 20 updates, geometric after 11
+    first = [s.sparsity_at(s.update_steps()[1]) for s in (cubic, schedule)]
+    assert first == pytest.approx([0.8 * (1 - 0.95**3), 1 - 0.2 ** (1 / 20)])
+    passes = [next(j for j, t in enumerate(s.update_steps()) if s.sparsity_at(t) >= 0.58)
+              for s in (cubic, schedule)]  # fmt: skip
+    assert passes == [7, 11]
+    assert schedule.to_dict()["kind"] == "geometric"
+
+
 def test_schedule_rejects_bad_settings() -> None:
     with pytest.raises(ValueError, match="initial_sparsity"):
-        CubicSchedule(0.5, 0.6)
+        SparsitySchedule(0.5, 0.6)
     with pytest.raises(ValueError, match="update_every"):
-        CubicSchedule(0.5, update_every=0)
+        SparsitySchedule(0.5, update_every=0)
     with pytest.raises(ValueError, match="training has only 5 steps"):
-        CubicSchedule(0.5, update_every=3, n_updates=2).check_fits(5)
+        SparsitySchedule(0.5, update_every=3, n_updates=2).check_fits(5)
 
 
 # ----------------------------------------------------------------------------- gradual

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pruning.glue import GlueSplit, get_task
-from pruning.tokenize import HashingTokenizer, encode, load_tokenizer
+from pruning.tokenize import HashingTokenizer, count_truncated, encode, load_tokenizer
 
 torch.set_num_threads(1)
 
@@ -102,7 +102,7 @@ def test_encode_pairs_with_hashing_tokenizer():
     split = split_of("rte", ["a cat sat", "x " * 40], ["an animal", "y " * 40], [0, 1])
     batch = encode(split, HashingTokenizer(500), max_seq_len=16)
     assert set(batch) == {"input_ids", "attention_mask", "token_type_ids", "labels"}
-    for key in ("input_ids", "attention_mask", "token_type_ids"):
+    for key in ("input_ids", "attention_mask", "token_type_ids"):  # the longest row: 16
         assert batch[key].shape == (2, 16) and batch[key].dtype == torch.int64
     assert batch["labels"].tolist() == [0, 1] and batch["labels"].dtype == torch.int64
     assert batch["attention_mask"][0].tolist() == [1] * 8 + [0] * 8
@@ -128,7 +128,7 @@ def test_encode_fills_missing_token_type_ids():
         return out
 
     batch = encode(split_of("rte", ["a"], ["b"], [1]), no_types, 8)
-    assert batch["token_type_ids"].tolist() == [[0] * 8]
+    assert batch["token_type_ids"].tolist() == [[0] * 5]  # padded to the longest row only
 
 
 def test_encode_checks_lengths():
@@ -136,11 +136,43 @@ def test_encode_checks_lengths():
     with pytest.raises(ValueError, match="max_seq_len must be at least 2"):
         encode(split, HashingTokenizer(99), 1)
 
-    def wrong_width(*args, **kwargs):
-        return HashingTokenizer(99)(*args, **{**kwargs, "padding": "longest"})
+    def too_wide(*args, **kwargs):
+        return HashingTokenizer(99)(*args, **{**kwargs, "max_length": 12, "padding": "max_length"})
 
-    with pytest.raises(ValueError, match=r"input_ids of shape \(1, 3\), expected \(1, 8\)"):
-        encode(split, wrong_width, 8)
+    expected = r"input_ids of shape \(1, 12\), expected \(1, at most 8\)"
+    with pytest.raises(ValueError, match=expected):
+        encode(split, too_wide, 8)
+
+
+def test_encode_pads_to_the_longest_row_of_the_split():
+    split = split_of("sst2", ["good", "a very good film indeed"], None, [1, 1])
+    batch = encode(split, HashingTokenizer(99), 64)
+    assert batch["input_ids"].shape == (2, 7)  # [CLS] + 5 words + [SEP]
+    assert batch["attention_mask"][0].tolist() == [1] * 3 + [0] * 4
+
+
+def test_encode_separate_pair_for_a_bi_encoder():
+    split = split_of("stsb", ["a cat sat", "x " * 40], ["an animal", "y"], [4.0, 1.0])
+    batch = encode(split, HashingTokenizer(500), max_seq_len=16, separate_pair=True)
+    assert set(batch) == {
+        "input_ids", "attention_mask", "token_type_ids",
+        "input_ids_b", "attention_mask_b", "token_type_ids_b", "labels",
+    }  # fmt: skip
+    assert batch["input_ids"].shape == (2, 8)  # the pair budget halved: 8 tokens a sentence
+    assert batch["attention_mask"][0].tolist() == [1] * 5 + [0] * 3
+    assert batch["input_ids_b"].shape == (2, 4) and batch["token_type_ids_b"].sum() == 0
+    assert batch["input_ids_b"][1, :3].tolist() == [CLS, HashingTokenizer(500).token_id("y"), 3]
+    assert count_truncated(split, HashingTokenizer(500), 16, separate_pair=True) == 1
+    with pytest.raises(ValueError, match="one sentence per example: a bi-encoder needs pairs"):
+        encode(split_of("sst2", ["a"], None, [1]), HashingTokenizer(99), 8, separate_pair=True)
+    with pytest.raises(ValueError, match="expected at least 4"):
+        encode(split, HashingTokenizer(99), 3, separate_pair=True)
+
+
+def test_count_truncated_counts_examples_cut_short():
+    split = split_of("rte", ["a cat sat", "x " * 40], ["an animal", "y " * 40], [0, 1])
+    assert count_truncated(split, HashingTokenizer(500), 16) == 1
+    assert count_truncated(split, HashingTokenizer(500), 128) == 0
 
 
 def test_load_tokenizer_falls_back_to_hashing(tmp_path):
@@ -160,8 +192,8 @@ def test_load_tokenizer_from_a_model_dir(tmp_path):
     tok, description = load_tokenizer(tmp_path, 7)
     assert description == f"transformers:{tmp_path}"
     batch = encode(split_of("rte", ["hello world"], ["world"], [0]), tok, 8)
-    assert batch["input_ids"].tolist() == [[2, 5, 6, 3, 6, 3, 0, 0]]
-    assert batch["token_type_ids"].tolist() == [[0, 0, 0, 0, 1, 1, 0, 0]]
+    assert batch["input_ids"].tolist() == [[2, 5, 6, 3, 6, 3]]
+    assert batch["token_type_ids"].tolist() == [[0, 0, 0, 0, 1, 1]]
     with pytest.raises(ValueError, match="has 7 ids but the model's vocab_size is 6"):
         load_tokenizer(tmp_path, 6)
 
@@ -175,7 +207,7 @@ def test_real_minilm_tokenizer(tmp_path):
     ids = batch["input_ids"][0].tolist()
     assert ids[0] == 101 and ids.count(102) == 2  # [CLS] ... [SEP] ... [SEP]
     assert tok.decode(ids, skip_special_tokens=True) == "the cat sat. a cat was sitting."
-    direct = tok("The cat sat.", "A cat was sitting .", max_length=16, padding="max_length")
+    direct = tok("The cat sat.", "A cat was sitting .", max_length=16)
     assert ids == direct["input_ids"]
     assert batch["token_type_ids"][0].tolist() == direct["token_type_ids"]
     # a model directory holding the same files is read from there instead

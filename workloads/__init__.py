@@ -1,13 +1,20 @@
 """BERT-family models as ordered operation lists for the accelerator simulator."""
 
 from workloads.bert import (
+    HEADS,
     PRESETS,
     WorkloadError,
     build_workload,
     load_config,
     preset_config,
 )
-from workloads.masks import attach_activations, attach_artifact, attach_masks
+from workloads.masks import (
+    artifact_head,
+    artifact_workload,
+    attach_activations,
+    attach_artifact,
+    attach_masks,
+)
 from workloads.ops import (
     ENCODER_LINEAR_ROLES,
     GemmOp,
@@ -20,6 +27,7 @@ from workloads.ops import (
 
 __all__ = [
     "ENCODER_LINEAR_ROLES",
+    "HEADS",
     "PRESETS",
     "GemmOp",
     "GemmRole",
@@ -28,6 +36,8 @@ __all__ = [
     "VectorOp",
     "Workload",
     "WorkloadError",
+    "artifact_head",
+    "artifact_workload",
     "attach_activations",
     "attach_artifact",
     "attach_masks",

@@ -10,6 +10,20 @@ directory holding ``config.json``, or a built-in preset (published shapes, rando
 What is folded away rather than listed, because it adds no GEMM work and only a few
 element-wise passes: bias adds (into their GEMM), the 1/sqrt(head_dim) scaling and the
 attention-mask add (into SOFTMAX), and dropout (identity in eval mode).
+
+The task head (``head``, :data:`HEADS`) decides what runs after the encoder and how many
+sequences the encoder runs:
+
+- ``cls``: the Hugging Face head, [CLS] -> pooler dense + tanh (ReLU for DistilBERT) ->
+  classifier; ``batch`` sequences of ``seq_len`` tokens.
+- ``mean`` (BERT family): mean pooling over the tokens, then the classifier ``[h, labels]``.
+- ``bi-encoder`` (BERT family): a pair's two sentences run as two separate sequences, so
+  ``seq_len`` is the pair's token budget split in two: ``2 x batch`` sequences of
+  ``seq_len / 2`` tokens (``seq_len`` must be even). The linear layers see the same
+  ``batch x seq_len`` tokens as a cross-encoder on one ``seq_len`` sequence; attention
+  costs half (two ``(L/2)^2`` score matrices instead of one ``L^2``). After mean pooling,
+  ``num_labels`` 1 is a cosine (no weights), more labels a classifier ``[4h, labels]`` on
+  ``(u, v, |u - v|, u * v)``.
 """
 
 from __future__ import annotations
@@ -122,6 +136,7 @@ _PRESET_ALIASES = {
 }
 
 FAMILIES = ("bert", "roberta", "distilbert")
+HEADS = ("cls", "mean", "bi-encoder")
 
 # The largest value of each size field of a config (every family's spelling), with the
 # reasons in ``safeio.limits``; checked on the raw config.json before transformers reads
@@ -379,8 +394,10 @@ def build_workload(
     batch: int = 1,
     seq_len: int = 128,
     num_labels: int | None = None,
+    head: str = "cls",
 ) -> Workload:
-    """The ordered forward pass of ``source``'s sequence classifier at ``batch`` x ``seq_len``.
+    """The ordered forward pass of ``source``'s sequence classifier at ``batch`` x ``seq_len``
+    with task head ``head`` (see the module docstring; a bi-encoder splits ``seq_len``).
 
     ``source`` is a transformers config, a preset name (checked before the filesystem, so a
     directory named like a preset is not read) or a checkpoint directory. ``num_labels``
@@ -391,17 +408,40 @@ def build_workload(
     config = resolved.config
     dims = _dims(config)
     batch = _check_size("batch", batch)
-    if isinstance(seq_len, int) and not isinstance(seq_len, bool) and seq_len > dims.max_seq_len:
+    if head not in HEADS:
+        raise WorkloadError(f"head {head!r} is not supported: expected one of {', '.join(HEADS)}")
+    if head != "cls" and dims.family != "bert":
         raise WorkloadError(
-            f"seq_len {seq_len} exceeds the {dims.max_seq_len} positions the model can embed "
-            f"({_positions_note(config, dims)}): expected 1 <= seq_len <= {dims.max_seq_len}"
+            f"head {head!r} is built for BERT models (model_type bert), not {dims.family}: "
+            "expected head cls"
+        )
+    # A bi-encoder's pair is two sentences of seq_len / 2 tokens, each embedded on its own.
+    sentences = 2 if head == "bi-encoder" else 1
+    positions = dims.max_seq_len * sentences
+    if isinstance(seq_len, int) and not isinstance(seq_len, bool) and seq_len > positions:
+        raise WorkloadError(
+            f"seq_len {seq_len} exceeds the {positions} positions the model can embed "
+            f"({_positions_note(config, dims)}"
+            f"{', two sentences of seq_len / 2' if sentences == 2 else ''}): "
+            f"expected 1 <= seq_len <= {positions}"
         )
     seq_len = _check_size("seq_len", seq_len)
+    sequences, tokens_each = batch, seq_len
+    if head == "bi-encoder":
+        if seq_len % 2 or seq_len < 2:
+            raise WorkloadError(
+                f"seq_len {seq_len}: a bi-encoder splits the pair's tokens into two sentences "
+                "of seq_len / 2: expected an even number of at least 2"
+            )
+        sequences, tokens_each = 2 * batch, seq_len // 2
     labels = _check_size("num_labels", config.num_labels if num_labels is None else num_labels)
+    layers = (
+        op for layer in range(dims.layers) for op in _layer_ops(dims, layer, sequences, tokens_each)
+    )
     ops = (
-        *_embedding_ops(dims, batch, seq_len),
-        *(op for layer in range(dims.layers) for op in _layer_ops(dims, layer, batch, seq_len)),
-        *_head_ops(dims, batch, labels),
+        *_embedding_ops(dims, sequences, tokens_each),
+        *layers,
+        *_HEAD_OPS[head](dims, batch, tokens_each, labels),
     )
     _check_total(resolved.model_name, batch, seq_len, ops)
     return Workload(
@@ -411,6 +451,7 @@ def build_workload(
         ops=ops,
         family=dims.family,
         synthetic_weights=resolved.synthetic_weights,
+        head=head,
     )
 
 
@@ -573,7 +614,7 @@ _HEAD_WEIGHTS = {
 }
 
 
-def _head_ops(dims: _Dims, batch: int, num_labels: int) -> list[Op]:
+def _cls_head_ops(dims: _Dims, batch: int, tokens: int, num_labels: int) -> list[Op]:
     """Only the first ([CLS] / <s>) token of each sequence reaches the head, hence m=batch.
 
     BERT's pooler and RoBERTa's head dense layer apply tanh; DistilBERT's pre_classifier ReLU.
@@ -610,3 +651,53 @@ def _head_ops(dims: _Dims, batch: int, num_labels: int) -> list[Op]:
         )
     )
     return ops
+
+
+def _mean_pool(dims: _Dims, sequences: int, tokens: int) -> VectorOp:
+    return VectorOp(
+        "pooler.mean",
+        VectorKind.MEAN_POOL,
+        sequences * tokens * dims.hidden,
+        output_elements=sequences * dims.hidden,
+    )
+
+
+def _mean_head_ops(dims: _Dims, batch: int, tokens: int, num_labels: int) -> list[Op]:
+    """Mean pooling over every token, then the classifier (no pooler layer)."""
+    h = dims.hidden
+    return [
+        _mean_pool(dims, batch, tokens),
+        GemmOp(
+            "classifier", GemmRole.CLASSIFIER, m=batch, k=h, n=num_labels,
+            weight_name="classifier.weight",
+        ),
+    ]  # fmt: skip
+
+
+def _bi_encoder_head_ops(dims: _Dims, batch: int, tokens: int, num_labels: int) -> list[Op]:
+    """Mean pooling of both sentences (``2 x batch`` sequences), then a cosine per pair
+    (regression) or the classifier ``[4h, labels]`` on ``(u, v, |u - v|, u * v)``."""
+    h = dims.hidden
+    ops: list[Op] = [_mean_pool(dims, 2 * batch, tokens)]
+    if num_labels == 1:
+        ops.append(VectorOp("cosine", VectorKind.COSINE, batch * h, output_elements=batch))
+        return ops
+    ops.append(
+        VectorOp(
+            "pair_features", VectorKind.PAIR_FEATURES, batch * h, output_elements=4 * batch * h
+        )
+    )
+    ops.append(
+        GemmOp(
+            "classifier", GemmRole.CLASSIFIER, m=batch, k=4 * h, n=num_labels,
+            weight_name="classifier.weight",
+        )
+    )  # fmt: skip
+    return ops
+
+
+_HEAD_OPS: dict[str, Callable[[_Dims, int, int, int], list[Op]]] = {
+    "cls": _cls_head_ops,
+    "mean": _mean_head_ops,
+    "bi-encoder": _bi_encoder_head_ops,
+}

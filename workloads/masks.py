@@ -16,10 +16,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from workloads.bert import WorkloadError
+from workloads.bert import HEADS, WorkloadError, build_workload
 from workloads.ops import GemmOp, Workload
 
-__all__ = ["attach_activations", "attach_artifact", "attach_masks"]
+__all__ = [
+    "artifact_head",
+    "artifact_workload",
+    "attach_activations",
+    "attach_artifact",
+    "attach_masks",
+]
 
 _SHOWN_NAMES = 4  # valid weight names quoted in an unknown-name error
 
@@ -144,3 +150,31 @@ def attach_activations(
         for op in workload.ops
     )
     return replace(workload, ops=ops)
+
+
+def artifact_head(manifest: Mapping[str, Any], source: str = "manifest.json") -> str:
+    """The task head an artifact's manifest records (``head.kind``); ``cls`` for artifacts
+    written before heads were recorded."""
+    head = manifest.get("head")
+    kind = head.get("kind", "cls") if isinstance(head, Mapping) else "cls"
+    if kind not in HEADS:
+        raise WorkloadError(f"{source}: head {kind!r} is not one of {', '.join(HEADS)}")
+    return kind
+
+
+class HeadedArtifact(MaskedArtifact, Protocol):
+    """What ``artifact_workload`` reads: also the manifest, for the head it records."""
+
+    @property
+    def manifest(self) -> Mapping[str, Any]: ...
+
+
+def artifact_workload(
+    artifact: HeadedArtifact, batch: int, seq_len: int, model: str | None = None
+) -> Workload:
+    """The workload of ``artifact`` (or ``model``, default the artifact's own directory)
+    under the head its manifest records, with its masks attached: a bi-encoder artifact runs
+    its pair as two sequences of ``seq_len / 2`` tokens."""
+    head = artifact_head(artifact.manifest, f"{artifact.path}/manifest.json")
+    source = str(artifact.path) if model is None else model
+    return attach_artifact(build_workload(source, batch, seq_len, head=head), artifact)

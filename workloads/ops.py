@@ -53,6 +53,9 @@ class VectorKind(StrEnum):
     RESIDUAL_ADD = "residual_add"
     TANH = "tanh"  # the BERT / RoBERTa pooler activation
     RELU = "relu"  # the DistilBERT pre-classifier activation
+    MEAN_POOL = "mean_pool"  # sentence-transformers pooling: one add per token value
+    COSINE = "cosine"  # bi-encoder score: u.v, u.u, v.v per hidden dimension
+    PAIR_FEATURES = "pair_features"  # bi-encoder classifier input (u, v, |u - v|, u * v)
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,12 @@ class GemmOp:
 @dataclass(frozen=True)
 class VectorOp:
     """An element-wise or reduction op over ``elements`` values (all instances together);
-    ``reads`` and ``writes`` name its tensors as for ``GemmOp``."""
+    ``reads`` and ``writes`` name its tensors as for ``GemmOp``.
+
+    ``output_elements`` is how many values it writes when that differs from ``elements``
+    (a reduction such as mean pooling writes one value per sequence and hidden unit); None
+    means one per element.
+    """
 
     name: str
     kind: VectorKind
@@ -160,12 +168,24 @@ class VectorOp:
     layer: int | None = None
     reads: tuple[str, ...] = field(default=(), compare=False, repr=False)
     writes: str | None = field(default=None, compare=False, repr=False)
+    output_elements: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.elements, int) or self.elements < 1:
             raise ValueError(
                 f"VectorOp {self.name!r}: elements must be a positive int, got {self.elements!r}"
             )
+        outputs = self.output_elements
+        if outputs is not None and (not isinstance(outputs, int) or outputs < 1):
+            raise ValueError(
+                f"VectorOp {self.name!r}: output_elements must be a positive int or None, "
+                f"got {outputs!r}"
+            )
+
+    @property
+    def outputs(self) -> int:
+        """Values written: ``output_elements``, else ``elements``."""
+        return self.elements if self.output_elements is None else self.output_elements
 
     macs = 0
 
@@ -183,6 +203,7 @@ class Workload:
     ops: tuple[Op, ...]
     family: str = "bert"
     synthetic_weights: bool = True
+    head: str = "cls"  # workloads.bert.HEADS: how the task head reads the encoder
 
     def __iter__(self) -> Iterator[Op]:
         return iter(self.ops)
