@@ -259,8 +259,9 @@ def plot_command(
     except ValidationError as error:
         message = format_validation_error(error, "outputs in", str(run_file), "plots_dir, report")
         raise fail(message) from None
-    if run_info.get("kind", "custom") not in KINDS:
-        raise fail(f"{run_file}: kind {run_info.get('kind')!r} is not one of {', '.join(KINDS)}")
+    kinds = (*KINDS, "accuracy")  # spec kinds, and `cosim study accuracy`'s runs
+    if run_info.get("kind", "custom") not in kinds:
+        raise fail(f"{run_file}: kind {run_info.get('kind')!r} is not one of {', '.join(kinds)}")
     run_info = {**run_info, "outputs": outputs.model_dump()}
     try:
         written = write_plots_and_report(directory, frame, run_info)
