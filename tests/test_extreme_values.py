@@ -53,10 +53,12 @@ def sweep(cases: list[dict], tmp: Path, artifact: str, mode: str) -> dict[int, d
     while todo:
         process = _worker(todo, tmp, artifact, mode)
         current, last = None, time.monotonic()
+        pending = ""  # a line the worker has not finished writing yet
         with open(tmp / "out.jsonl", encoding="utf-8") as progress:
             while True:
                 done = process.poll() is not None
-                for line in progress.readlines():
+                *lines, pending = (pending + progress.read()).split("\n")
+                for line in lines:
                     record = json.loads(line)
                     if "start" in record:
                         current, last = record["start"], time.monotonic()
