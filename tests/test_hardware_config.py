@@ -257,6 +257,13 @@ BAD_EDITS = {
     "unknown energy key": (_set("energy.mac_pj", 0.3), "energy.mac_pj", "unknown key"),
     "unknown leakage key": (_set("leakage.dram_w", 1.0), "leakage.dram_w", "unknown key"),
     "negative energy override": (_set("energy.mac_j", -1e-12), "energy.mac_j", ">= 0"),
+    "float N:M": (_set("sparse.nm", [2.0, 4.0]), "sparse.nm.0", "valid integer"),
+    "huge float N:M": (_set("sparse.nm", [2, 1e300]), "sparse.nm.1", "valid integer"),
+    "huge float format block": (
+        _set("sparse.format_block", [1e300, 4]),
+        "sparse.format_block.0",
+        "valid integer",
+    ),
 }
 
 

@@ -228,8 +228,13 @@ def test_a_fifo_deeper_than_its_stream_gives_the_same_numbers(mask, m, pes, dept
 
 def test_pe_array_kernels_refuse_huge_tables_and_loops() -> None:
     mask = np.ones((4, 8), dtype=bool)
+    wide = np.zeros((2**15, 2**13), dtype=bool)  # untouched pages: no memory used
     with pytest.raises(SizeLimitError, match="per-PE work table"):
-        simulate_unstructured(mask, 1, 2**30, 1 << 20, what="ffn_in")
+        simulate_unstructured(wide, 1, 2**15, 1 << 20, what="ffn_in")
+    # PEs past the layer's rows add no table rows: 2**30 PEs on 4 rows run as 5
+    huge = simulate_unstructured(mask, 1, 2**30, 1 << 20, what="ffn_in")
+    assert huge.cycles == simulate_unstructured(mask, 1, 5, 1 << 20).cycles
+    assert huge.load_imbalance == 1.0 and huge.n_pes == 2**30
     with pytest.raises(SizeLimitError, match="kernel steps"):
         simulate_unstructured(mask, 2**30, 64, 8, what="ffn_in")
     # a FIFO depth of 2**20 allocates no more than the stream needs

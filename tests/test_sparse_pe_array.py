@@ -113,6 +113,34 @@ def test_kernels_equal_pure_python_twins(case):
     assert run(case).macs == sum(int(work[:, j].sum()) for j in stream)
 
 
+@settings(max_examples=100, deadline=None)
+@given(cases(), st.integers(1, 40))
+def test_pes_past_the_rows_match_the_twins(case, extra):
+    """More PEs than output rows: the PEs owning no row (simulated as one) still match the
+    pure-Python twin PE for PE."""
+    case = {**case, "mask": case["mask"][:4], "n_pes": min(case["mask"].shape[0], 4) + extra}
+    args = (case["mask"].tolist(), case["m"], case["n_pes"], case["fifo_depth"])
+    kwargs = {
+        "activations": case["activations"],
+        "min_cycles": case["min_cycles_per_entry"],
+        "width": case["broadcast_width"],
+        "run_bits": case["run_bits"],
+    }
+    stepped = naive_cycle_stepping(*args, **kwargs)
+    assert as_tuple(run(case)) == stepped
+    assert as_tuple(run(case, engine="cycle_stepping")) == stepped
+    assert run(case).n_pes == case["n_pes"]
+
+
+def test_idle_pes_cost_no_kernel_time():
+    """A layer of 4 rows on 2**22 PEs runs as 5 PEs: no per-PE table of 2**22 rows."""
+    mask = np.ones((4, 8), dtype=bool)
+    stats = simulate_unstructured(mask, 2, 2**22, 2)
+    assert len(stats.busy_cycles) == 2**22
+    assert stats.busy_cycles[:5] == (16, 16, 16, 16, 16)  # idle PEs read every pointer
+    assert stats.cycles == simulate_unstructured(mask, 2, 5, 2).cycles
+
+
 # --- hand-worked timings ----------------------------------------------------------------
 
 

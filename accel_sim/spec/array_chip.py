@@ -23,7 +23,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field, field_validator, model_serializer, model_validator
+from pydantic import Field, StrictInt, field_validator, model_serializer, model_validator
 
 from accel_sim.spec.cost_tables import AreaTable, EnergyTable, LeakageTable
 from accel_sim.spec.dram import Dram
@@ -136,14 +136,14 @@ class SparseSupport(SpecModel):
     # (K rows per column strip under weight-stationary).
     skip_granularity: int = Field(default=1, gt=0, le=4096, strict=True)
     # N:M mode and the nm format: at most N nonzeros in every group of M along `in`.
-    nm: tuple[int, int] = (2, 4)
+    nm: tuple[StrictInt, StrictInt] = (2, 4)  # whole numbers: 2.0 or 1e300 are refused
     # Banked ifmap SRAM feeding the array through a crossbar; None = one bank per array row.
     ifmap_banks: int | None = Field(default=None, gt=0, le=65536, strict=True)
     # pe-array: activation FIFO depth per PE, counting the entry in progress (a property of
     # the array, kept by its baseline).
     fifo_depth: int = Field(default=8, gt=0, le=1 << 20, strict=True)
     # Format metadata widths (accel_sim.formats.format_size); None = minimum that addresses.
-    format_block: tuple[int, int] = (4, 4)
+    format_block: tuple[StrictInt, StrictInt] = (4, 4)
     index_bits: int | None = Field(default=None, gt=0, le=64, strict=True)
     pointer_bits: int = Field(default=32, gt=0, le=64, strict=True)
     run_bits: int = Field(default=4, gt=0, le=32, strict=True)

@@ -49,7 +49,12 @@ ENGINES = ("fast", "cycle_stepping")
 
 @dataclass(frozen=True)
 class UnstructuredPEStats:
-    """Cycles and utilisation of one FC layer on the unstructured-sparse PE array."""
+    """Cycles and utilisation of one FC layer on the unstructured-sparse PE array.
+
+    ``owner_busy`` holds the busy cycles of the PEs that own output rows, then, when there
+    are more PEs than rows, of one PE that owns none (every such PE is busy as long), so its
+    size is bounded by the layer, not by ``n_pes``. ``busy_cycles`` spells it out per PE.
+    """
 
     n_pes: int
     fifo_depth: int
@@ -57,8 +62,21 @@ class UnstructuredPEStats:
     entries: int  # activations broadcast
     cycles: int
     broadcast_stall_cycles: int  # cycles with an entry ready but some accepting FIFO full
-    busy_cycles: tuple[int, ...]  # per PE: MAC and pointer-read cycles
+    owner_busy: tuple[int, ...]  # MAC and pointer-read cycles, see the class docstring
     macs: int
+
+    @property
+    def _idle_pes(self) -> int:
+        """PEs past the layer's rows, all busy ``owner_busy[-1]`` cycles (0 when none)."""
+        return self.n_pes - len(self.owner_busy) + 1 if len(self.owner_busy) < self.n_pes else 0
+
+    @property
+    def busy_cycles(self) -> tuple[int, ...]:
+        """Per PE: MAC and pointer-read cycles (a tuple of ``n_pes`` entries)."""
+        idle = self._idle_pes
+        if not idle:
+            return self.owner_busy
+        return self.owner_busy[:-1] + (self.owner_busy[-1],) * idle
 
     @property
     def idle_cycles(self) -> tuple[int, ...]:
@@ -66,19 +84,26 @@ class UnstructuredPEStats:
         return tuple(self.cycles - b for b in self.busy_cycles)
 
     @property
+    def _total_busy(self) -> int:
+        idle = self._idle_pes
+        if not idle:
+            return sum(self.owner_busy)
+        return sum(self.owner_busy[:-1]) + self.owner_busy[-1] * idle
+
+    @property
     def idle_fraction(self) -> float:
         """Total idle PE-cycles over ``n_pes * cycles`` (0.0 for an empty run)."""
         if self.cycles == 0:
             return 0.0
-        return sum(self.idle_cycles) / (self.n_pes * self.cycles)
+        return (self.n_pes * self.cycles - self._total_busy) / (self.n_pes * self.cycles)
 
     @property
     def load_imbalance(self) -> float:
         """``max_p busy_p / mean_p busy_p``: 1.0 when balanced, and when no PE is busy."""
-        total = sum(self.busy_cycles)
+        total = self._total_busy
         if total == 0:
             return 1.0
-        return max(self.busy_cycles) * self.n_pes / total
+        return max(self.owner_busy) * self.n_pes / total
 
     @property
     def utilisation(self) -> float:
@@ -119,6 +144,14 @@ def per_pe_work(mask, n_pes: int) -> np.ndarray:
         mask = np.concatenate([mask, np.zeros((padded - out, n_in), dtype=bool)])
     # row r * n_pes + p sits at [r, p]
     return mask.reshape(-1, n_pes, n_in).sum(axis=0, dtype=np.int64)
+
+
+def _one_row_each(mask: np.ndarray, simulated: int) -> np.ndarray:
+    """``per_pe_work`` when every PE owns at most one row: row p for PE p, then zero rows
+    (here one, for every PE that owns none)."""
+    work = np.zeros((simulated, mask.shape[1]), dtype=np.int64)
+    work[: mask.shape[0]] = mask
+    return work
 
 
 def _broadcast_stream(activations, m: int, n_in: int) -> tuple[np.ndarray, int]:
@@ -170,9 +203,16 @@ def simulate_unstructured(
     # A FIFO deeper than the stream never fills: the kernels give the same numbers with the
     # depth cut to the number of entries, and allocate no more than that.
     depth = max(1, min(fifo_depth, entries))
-    pre.check_fifo_array(what, n_pes, mask.shape[1], entries, depth)
-    work = per_pe_work(mask, n_pes)
-    entries_per_pe = work if run_bits == 0 else kernels.per_pe_entries(mask, n_pes, run_bits)
+    # PEs past the layer's rows (``n_pes > out``) own no row: they see the same entries at
+    # the same cost, so they keep identical FIFOs and times. One of them stands for all, and
+    # the kernels' size is bounded by the layer, not by the PE count.
+    out = mask.shape[0]
+    owners = min(n_pes, out)
+    simulated = owners + (1 if n_pes > out else 0)
+    pre.check_fifo_array(what, simulated, mask.shape[1], entries, depth)
+    work = per_pe_work(mask, owners) if n_pes <= out else _one_row_each(mask, simulated)
+    # RLE entries (padding included) of the same PEs (row p on PE p when n_pes > out).
+    entries_per_pe = work if run_bits == 0 else kernels.per_pe_entries(mask, simulated, run_bits)
     cost = np.ascontiguousarray(np.maximum(entries_per_pe, min_cycles))
     kernel = kernels.fifo_event_schedule if engine == "fast" else kernels.fifo_cycle_stepping
     cycles, stall, busy = kernel(cost, cols, repeats, depth, width)
@@ -185,7 +225,7 @@ def simulate_unstructured(
         entries=int(cols.shape[0]) * repeats,
         cycles=int(cycles),
         broadcast_stall_cycles=int(stall),
-        busy_cycles=tuple(int(b) for b in busy),
+        owner_busy=tuple(busy.tolist()),
         macs=macs,
     )
 
