@@ -104,6 +104,12 @@ def model_fields(config: dict) -> list[str]:
     return sorted({*names, "num_labels"})
 
 
+# Sections that configure one datapath only, set on a preset of that datapath (elsewhere the
+# spec refuses the section itself, before any of its values is read).
+SECTION_PRESETS = {"fifo_array": "eie-64pe", "outer_product": "dual-side-32x32",
+                   "flexible": "sigma-1024"}  # fmt: skip
+
+
 def cases(full: bool) -> list[dict]:
     """Every (target, field, value) case; the quick values only unless ``full``."""
     from accel_sim.spec import CrossbarChipConfig, HardwareConfig
@@ -120,8 +126,12 @@ def cases(full: bool) -> list[dict]:
 
     for preset in ARRAY_PRESETS if full else ARRAY_PRESETS[:1]:
         for field, kind in numeric_fields(HardwareConfig):
+            own = SECTION_PRESETS.get(field.split(".")[0])
+            if own is not None and preset != ARRAY_PRESETS[0]:
+                continue  # a datapath's own section: once, on a chip of that datapath
             for value in values_of(kind):
-                add("array", field, [value, value] if kind == "pair" else value, preset=preset)
+                add("array", field, [value, value] if kind == "pair" else value,
+                    preset=own or preset)  # fmt: skip
     if not full:  # the PE array's own kernels, on the fields that size them
         for field in ("pe_array.rows", "pe_array.cols", "cores", "sparse.fifo_depth"):
             for value in values_of("int"):
