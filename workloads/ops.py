@@ -55,6 +55,19 @@ class VectorKind(StrEnum):
     RELU = "relu"  # the DistilBERT pre-classifier activation
 
 
+def _enum_member(enum: type[StrEnum], value: object, name: str, field_name: str) -> StrEnum:
+    """``value`` (a member or its string) as a member of ``enum``, or a ValueError naming the
+    op, the field and the valid values."""
+    try:
+        return enum(value)
+    except ValueError:
+        valid = ", ".join(member.value for member in enum)
+        raise ValueError(
+            f"op {name!r}: {field_name} {value!r} is not a {enum.__name__}: expected one of "
+            f"{valid}"
+        ) from None
+
+
 @dataclass(frozen=True)
 class GemmOp:
     """``count`` independent products (M x K) @ (K x N).
@@ -89,6 +102,8 @@ class GemmOp:
     mask_digest: str | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.role, GemmRole):
+            object.__setattr__(self, "role", _enum_member(GemmRole, self.role, self.name, "role"))
         for dim in ("m", "k", "n", "count"):
             value = getattr(self, dim)
             if not isinstance(value, int) or value < 1:
@@ -148,6 +163,8 @@ class VectorOp:
     writes: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.kind, VectorKind):
+            object.__setattr__(self, "kind", _enum_member(VectorKind, self.kind, self.name, "kind"))
         if not isinstance(self.elements, int) or self.elements < 1:
             raise ValueError(
                 f"VectorOp {self.name!r}: elements must be a positive int, got {self.elements!r}"

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -89,6 +90,20 @@ class SpecModel(BaseModel):
     """Base of every spec section: pure data, unknown keys rejected, no inf/NaN."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with ``update`` applied and **validated** like a file: pydantic's own
+        ``model_copy`` sets the fields as given (an ``int`` section, a negative size, an
+        unknown key would all pass), and would carry over the cached ``spec_digest``.
+
+        ``update`` names top-level fields; for dotted paths (``pe_array.rows``) use
+        :func:`accel_sim.spec.derive`, which also turns errors into one clear line.
+        """
+        if not update:
+            return super().model_copy(deep=deep)
+        data = {name: getattr(self, name) for name in type(self).model_fields}
+        data.update(update)
+        return type(self).model_validate(data)
 
     @cached_property
     def spec_digest(self) -> str:
