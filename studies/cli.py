@@ -194,7 +194,7 @@ app.add_typer(study_app, name="study")
 
 @app.command("presets")
 def presets_command() -> None:
-    """List the hardware presets in configs/hw/."""
+    """List the hardware presets (package data accel_sim/presets/, or $COSIM_HW_DIR)."""
     for name in list_presets():
         console.print(name)
 

@@ -38,6 +38,8 @@ import hashlib
 import itertools
 import json
 import re
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
@@ -55,12 +57,16 @@ __all__ = [
     "StudySpec",
     "StudySpecError",
     "builtin_names",
+    "builtin_text",
     "expand",
     "load_spec",
     "point_label",
 ]
 
-BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
+# Package data (``studies/builtin/*.yaml``), read through importlib.resources so that an
+# installed wheel has them; BUILTIN_DIR is the folder as a path.
+BUILTIN_ROOT: Traversable = resources.files("studies").joinpath("builtin")
+BUILTIN_DIR = Path(str(BUILTIN_ROOT))
 KINDS = ("block-size", "compression", "dse", "custom")
 DENSE = "dense"
 
@@ -245,9 +251,24 @@ class StudySpec(_Spec):
         return list(sparsities)
 
 
+def _builtin_files() -> dict[str, Traversable]:
+    if not BUILTIN_ROOT.is_dir():
+        return {}
+    return {
+        entry.name[: -len(".yaml")]: entry
+        for entry in BUILTIN_ROOT.iterdir()
+        if entry.name.endswith(".yaml") and entry.is_file()
+    }
+
+
 def builtin_names() -> list[str]:
-    """Names of the built-in studies (``studies/builtin/*.yaml``)."""
-    return sorted(path.stem for path in BUILTIN_DIR.glob("*.yaml"))
+    """Names of the built-in studies (package data ``studies/builtin/*.yaml``)."""
+    return sorted(_builtin_files())
+
+
+def builtin_text(name: str) -> str:
+    """The YAML text of built-in study ``name``."""
+    return _builtin_files()[name].read_text(encoding="utf-8")
 
 
 def _validate(data: Any, source: str) -> StudySpec:
@@ -271,13 +292,17 @@ def load_spec(source: str | Path) -> tuple[StudySpec, Path]:
     text = str(source)
     path = Path(text)
     if path.suffix not in {".yaml", ".yml"} and "/" not in text and "\\" not in text:
-        candidate = BUILTIN_DIR / f"{text}.yaml"
-        if not candidate.is_file():
-            names = ", ".join(builtin_names()) or "(none)"
+        builtins = _builtin_files()
+        if text not in builtins:
+            names = ", ".join(sorted(builtins)) or "(none)"
             raise StudySpecError(
                 f"unknown study {text!r}: expected a built-in name ({names}) or a .yaml file"
             )
-        path = candidate
+        try:
+            data = yaml.safe_load(builtins[text].read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as error:  # pragma: no cover - shipped
+            raise StudySpecError(f"built-in study {text} is not valid YAML: {error}") from None
+        return _validate(data, f"built-in study {text}"), BUILTIN_DIR
     if not path.is_file():
         raise StudySpecError(f"study spec file not found: {path}")
     try:

@@ -13,7 +13,7 @@ import typer
 
 from safeio.atomic import atomic_write_bytes, atomic_write_text
 from studies.console import console, fail
-from studies.spec import BUILTIN_DIR, StudySpecError, builtin_names, expand, load_spec
+from studies.spec import StudySpecError, builtin_names, builtin_text, expand, load_spec
 
 study_app = typer.Typer(
     help="Design-space studies: sweep a spec, plot the table, write a report.",
@@ -156,8 +156,8 @@ def run_command(
     run_info["wall_s"] = time.perf_counter() - started
     exported = store.export(out, run_info, keys)
     run_info = json.loads(exported["run"].read_text())
-    spec_file = Path(study) if Path(study).is_file() else BUILTIN_DIR / f"{study}.yaml"
-    atomic_write_bytes(out / "spec.yaml", spec_file.read_bytes())
+    spec_text = Path(study).read_bytes() if Path(study).is_file() else builtin_text(study).encode()
+    atomic_write_bytes(out / "spec.yaml", spec_text)
     written = _write_plots_and_report(out, frame, run_info)
     console.print(
         f"{summary.done} evaluated, {summary.skipped} reused, {len(summary.failed)} failed; "

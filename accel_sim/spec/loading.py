@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import copy
 import os
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +75,10 @@ def hardware_from_dict(data: Any, source: str = "<dict>") -> ChipConfig:
     except ValidationError as error:
         raise HardwareConfigError(
             format_validation_error(
-                error, "hardware config", source, "check spelling; see configs/hw/ for valid keys"
+                error,
+                "hardware config",
+                source,
+                "check spelling; `cosim schema hardware` lists the valid keys",
             )
         ) from None
 
@@ -109,36 +114,54 @@ def derive(hw: ChipConfig, changes: dict[str, Any], source: str = "derived spec"
     return hardware_from_dict(data, source=source)
 
 
-def preset_dir() -> Path:
-    """``configs/hw`` beside the packages (override with $COSIM_HW_DIR)."""
+def _preset_root() -> Traversable:
+    """The preset folder: ``$COSIM_HW_DIR`` when set, else the package data folder
+    ``accel_sim/presets`` (read through ``importlib.resources``, so an installed wheel has it)."""
     override = os.environ.get(PRESET_DIR_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "configs" / "hw"
+    return resources.files("accel_sim").joinpath("presets")
+
+
+def preset_dir() -> Path:
+    """The preset folder as a path: ``accel_sim/presets`` inside the installed package
+    (override with $COSIM_HW_DIR)."""
+    return Path(str(_preset_root()))
+
+
+def _preset_files() -> dict[str, Traversable]:
+    root = _preset_root()
+    if not root.is_dir():
+        return {}
+    return {
+        entry.name[: -len(".yaml")]: entry
+        for entry in root.iterdir()
+        if entry.name.endswith(".yaml") and entry.is_file()
+    }
 
 
 def list_presets() -> list[str]:
-    directory = preset_dir()
-    return sorted(path.stem for path in directory.glob("*.yaml")) if directory.is_dir() else []
+    """Names of the hardware presets (``cosim presets``)."""
+    return sorted(_preset_files())
 
 
 def load_hardware(source: str | os.PathLike[str]) -> ChipConfig:
     """Load a preset by name (``systolic-32x32-ws``) or a YAML file by path."""
-    path = Path(source)
-    is_file_like = path.suffix in {".yaml", ".yml"} or os.sep in str(source)
+    path: Traversable = Path(source)
+    is_file_like = Path(source).suffix in {".yaml", ".yml"} or os.sep in str(source)
     if not is_file_like:
-        candidate = preset_dir() / f"{source}.yaml"
-        if not candidate.is_file():
-            names = ", ".join(list_presets()) or "(none found)"
+        presets = _preset_files()
+        if str(source) not in presets:
+            names = ", ".join(sorted(presets)) or "(none found)"
             raise HardwareConfigError(
                 f"unknown hardware preset {str(source)!r}: expected a preset name ({names}) "
                 "or a path to a .yaml file"
             )
-        path = candidate
+        path = presets[str(source)]
     if not path.is_file():
         raise HardwareConfigError(f"hardware config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise HardwareConfigError(f"hardware config {path} is not valid YAML: {error}") from None
     return hardware_from_dict(data, source=str(path))
