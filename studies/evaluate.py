@@ -38,6 +38,7 @@ from accel_sim import SimResult, hardware_from_dict, simulate
 from accel_sim.datapaths import datapath_for
 from accel_sim.version import __version__
 from pruning.maskfile import read_mask_file, write_mask_file
+from studies.source_digest import source_digest
 from workloads import ENCODER_LINEAR_ROLES, PRESETS, attach_masks, build_workload
 
 __all__ = [
@@ -121,6 +122,7 @@ def _mask_id(model: str, pattern: str, sparsity: float, seed: int) -> str:
             "seed": seed,
             "format": MASK_FORMAT,
             "version": __version__,
+            "source": source_digest(),
         },
         sort_keys=True,
     )
