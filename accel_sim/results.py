@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from accel_sim.energy import ENERGY_COMPONENTS
 from workloads.ops import GemmOp, VectorOp
+
+if TYPE_CHECKING:  # pandas is imported by to_frame, not for every simulation
+    import pandas as pd
 
 
 def op_identity(op: GemmOp | VectorOp) -> dict[str, Any]:
@@ -224,6 +225,8 @@ class SimResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One tidy row per op, with the run's identity on every row."""
+        import pandas as pd
+
         rows = []
         for op in self.ops:
             row = {

@@ -7,8 +7,14 @@
   with **random** weights (``synthetic_weights=True``, recorded in the artifact manifest).
 - A directory: ``from_pretrained`` when it holds weights (e.g. an earlier artifact or a
   fine-tuned checkpoint), otherwise a random model built from its ``config.json``.
+- A hub id (``textattack/bert-base-uncased-MRPC``), resolved as transformers resolves it: its
+  snapshot in the local hub cache (``$HF_HUB_CACHE``) when there is one, else, online, its
+  config, weights and tokenizer downloaded into that cache (``huggingface_hub``, the cache
+  ``from_pretrained`` uses), then loaded like a directory. Offline, a hub id of a known
+  checkpoint (``prajjwal1/bert-tiny``) falls back to the preset's shape with random weights.
 
-Nothing is downloaded; every failure is a :class:`ModelLoadError` naming the source.
+Only a hub id that is not cached is downloaded, and never when ``HF_HUB_OFFLINE=1``; every
+failure is a :class:`ModelLoadError` naming the source.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workloads import PRESETS, WorkloadError, load_config
-from workloads.bert import WEIGHT_FILES
+from workloads.bert import WEIGHT_FILES, hub_offline, resolve_hub_dir
 
 __all__ = ["REAL_MODEL", "LoadedModel", "ModelLoadError", "load_model", "minilm_path"]
 
@@ -91,6 +97,9 @@ def load_model(source: str | Path, num_labels: int = 2, *, seed: int = 0) -> Loa
     if text in _REAL_ALIASES:
         path = minilm_path()
         return LoadedModel(_from_pretrained(path, head), REAL_MODEL, False, path)
+    hub_dir = _hub_checkpoint(text) if isinstance(source, str) else None
+    if hub_dir is not None:
+        return LoadedModel(_from_pretrained(hub_dir, head), text, False, hub_dir)
     try:
         config = load_config(source)
     except WorkloadError as error:
@@ -107,6 +116,36 @@ def load_model(source: str | Path, num_labels: int = 2, *, seed: int = 0) -> Loa
             model = AutoModelForSequenceClassification.from_config(config)
         return LoadedModel(model, str(path), True, path)
     return LoadedModel(_from_pretrained(path, head), str(path), _recorded_synthetic(path), path)
+
+
+# What a checkpoint download fetches: config, tokenizer and weights (safetensors first).
+_HUB_FILES = ("*.json", "*.txt", "*.model", "*.safetensors")
+_HUB_PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model-*.bin")
+
+
+def _has_weights(path: Path) -> bool:
+    return any((path / name).is_file() for name in WEIGHT_FILES)
+
+
+def _hub_checkpoint(text: str) -> Path | None:
+    """A hub id's snapshot directory holding weights: from the local hub cache, or (online,
+    ``org/name`` ids that are not presets or local paths) downloaded into it; else None."""
+    if text in PRESETS or Path(text).expanduser().exists():
+        return None
+    cached = resolve_hub_dir(text)
+    if cached is not None and _has_weights(cached):
+        return cached
+    if "/" not in text or hub_offline():  # a cached config alone does not stop a download
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        path = Path(snapshot_download(text, allow_patterns=list(_HUB_FILES)))
+        if not _has_weights(path):
+            path = Path(snapshot_download(text, allow_patterns=list(_HUB_PICKLED_WEIGHTS)))
+    except Exception:  # no network, no such repository: the offline fallbacks apply
+        return None
+    return path if _has_weights(path) else None
 
 
 def _recorded_synthetic(path: Path) -> bool:

@@ -46,7 +46,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from accel_sim.spec import HardwareConfigError, hardware_from_dict, load_hardware
+from accel_sim.spec import HardwareConfigError, derive, hardware_from_dict, load_hardware
 from accel_sim.spec.loading import set_dotted
 from safeio.errors import format_validation_error
 
@@ -324,23 +324,26 @@ def _set_path(data: dict, path: str, value: Any) -> None:
         raise StudySpecError(f"grid field {error}") from None
 
 
-def _resolve_hardware(name: str, base: Path) -> dict:
+def _resolve_hardware(name: str, base: Path, overrides: dict[str, Any] | None = None) -> dict:
     candidate = Path(name)
-    if candidate.suffix in {".yaml", ".yml"} and not candidate.is_absolute():
+    if candidate.suffix in {".yaml", ".yml", ".cfg"} and not candidate.is_absolute():
         candidate = base / candidate
         name = str(candidate)
     try:
-        return load_hardware(name).model_dump(mode="json")
+        hw = load_hardware(name)
+        if overrides:
+            hw = derive(hw, overrides, source=f"{name} with --set {json.dumps(overrides)}")
+        return hw.model_dump(mode="json")
     except HardwareConfigError as error:
         raise StudySpecError(f"study spec field hardware: {error}") from None
 
 
 def _check_model(index: int, model: str) -> None:
     """Refuse an unknown or non-BERT model when the spec expands, not once per design point."""
-    from workloads.bert import WorkloadError, load_config
+    from workloads.bert import WorkloadError, check_model
 
     try:
-        load_config(model)
+        check_model(model)
     except WorkloadError as error:
         raise StudySpecError(f"study spec field models[{index}]: {error}") from None
 
@@ -403,8 +406,13 @@ def point_label(point: dict) -> str:
     return " ".join(parts)
 
 
-def expand(spec: StudySpec, base: Path | None = None) -> list[dict]:
+def expand(
+    spec: StudySpec, base: Path | None = None, overrides: dict[str, Any] | None = None
+) -> list[dict]:
     """The spec's design points, in a stable order, duplicates dropped.
+
+    ``overrides`` (dotted hardware field -> value, ``cosim study run --set``) change every
+    hardware spec the study names before its grid is applied.
 
     Each point: ``model``, ``batch``, ``seq_len``, ``pattern`` (None for an artifact),
     ``sparsity``, ``artifact`` (absolute directory or None) and ``artifact_digest``, ``seed``,
@@ -421,7 +429,7 @@ def expand(spec: StudySpec, base: Path | None = None) -> list[dict]:
             seen.add(canonical)
             points.append(point)
 
-    hardware = [(name, _resolve_hardware(name, base)) for name in spec.hardware]
+    hardware = [(name, _resolve_hardware(name, base, overrides)) for name in spec.hardware]
     for index, model in enumerate(spec.models):
         _check_model(index, model)
     artifacts = []

@@ -8,16 +8,16 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from safeio.atomic import atomic_write_bytes, atomic_write_text
-from studies.console import console, fail
-from studies.spec import StudySpecError, builtin_names, builtin_text, expand, load_spec
+from studies.console import console, fail, verbosity
+from studies.options import SetOption, parse_set_options, with_verbosity
 
 study_app = typer.Typer(
     help="Design-space studies: sweep a spec, plot the table, write a report.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 OPS_FILE = "ops.parquet"
@@ -25,14 +25,16 @@ MASKS_DIR = "masks"
 STORE_DIR = "store"
 
 
-def _representative(frame: pd.DataFrame) -> int:
+def _representative(frame) -> int:
     """Row index of the point whose per-op roofline is drawn: the highest speedup."""
     if "speedup" in frame and frame["speedup"].notna().any():
         return int(frame["speedup"].astype(float).idxmax())
     return 0
 
 
-def _write_plots_and_report(out: Path, frame: pd.DataFrame, run_info: dict) -> list[Path]:
+def _write_plots_and_report(out: Path, frame, run_info: dict) -> list[Path]:
+    import pandas as pd
+
     from studies import plots as study_plots
     from studies.report import render_report
 
@@ -50,6 +52,8 @@ def _write_plots_and_report(out: Path, frame: pd.DataFrame, run_info: dict) -> l
 @study_app.command("list")
 def list_command() -> None:
     """List the built-in studies."""
+    from studies.spec import builtin_names, expand, load_spec
+
     for name in builtin_names():
         spec, base = load_spec(name)
         console.print(
@@ -60,6 +64,7 @@ def list_command() -> None:
 
 
 @study_app.command("run")
+@with_verbosity
 def run_command(
     study: Annotated[str, typer.Argument(help="built-in study name or a YAML spec file")],
     out: Annotated[
@@ -72,11 +77,21 @@ def run_command(
     dask_workers: Annotated[
         int | None, typer.Option(help="start a Dask LocalCluster with N workers")
     ] = None,
-    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    progress: Annotated[
+        bool, typer.Option(help="show a progress bar (on a terminal only)")
+    ] = True,
+    set_fields: SetOption = None,
 ) -> None:
-    """Sweep every design point of STUDY (resuming), then write the table, plots and report."""
+    """Sweep every design point of STUDY (resuming), then write the table, plots and report.
+
+    --set FIELD=VALUE overrides a field of every hardware spec the study names, before its
+    grid is applied.
+    """
+    import pandas as pd
+
     from studies.evaluate import evaluate_point, op_frame, prepare_masks
     from studies.runner import run_points
+    from studies.spec import StudySpecError, builtin_text, expand, load_spec
     from studies.store import ResultStore, StoreError, point_key
     from workloads import WorkloadError
 
@@ -87,9 +102,10 @@ def run_command(
     if jobs < 1 or (dask_workers is not None and dask_workers < 1):
         raise fail("--jobs and --dask-workers must be at least 1")
     try:
+        overrides = parse_set_options(set_fields)
         spec, base = load_spec(study)
-        points = expand(spec, base)
-    except StudySpecError as error:
+        points = expand(spec, base, overrides=overrides)
+    except (StudySpecError, ValueError) as error:
         raise fail(str(error)) from None
     out = out if out is not None else Path("out") / spec.name
     mask_dir = out / MASKS_DIR
@@ -117,7 +133,7 @@ def run_command(
         jobs=jobs,
         scheduler=scheduler,
         dask_workers=dask_workers,
-        progress=progress,
+        progress=progress and verbosity() >= 0,
         description=spec.name,
     )
     for key, message in summary.failed[:5]:
@@ -141,6 +157,7 @@ def run_command(
         "description": spec.description,
         "spec": spec.model_dump(mode="json"),
         "spec_source": str(study),
+        "hardware_overrides": overrides,
         "seed": spec.seed,
         "outputs": spec.outputs.model_dump(),
         "evaluated": summary.done,
@@ -171,10 +188,13 @@ def run_command(
 
 
 @study_app.command("plot")
+@with_verbosity
 def plot_command(
     directory: Annotated[Path, typer.Argument(help="output directory of `cosim study run`")],
 ) -> None:
     """Redraw the plots (PNG and SVG) and report.md of a finished study directory."""
+    import pandas as pd
+
     results = directory / "results.parquet"
     run_file = directory / "run.json"
     if not results.is_file() or not run_file.is_file():

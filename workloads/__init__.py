@@ -1,11 +1,20 @@
-"""BERT-family models as ordered operation lists for the accelerator simulator."""
+"""BERT-family models as ordered operation lists for the accelerator simulator.
+
+``build_workload(model, batch, seq_len)`` is the entry point: ``model`` is a preset name
+(plain data, no torch), a checkpoint directory, a hub id or a transformers config.
+"""
 
 from workloads.bert import (
+    HUB_ALIASES,
     PRESETS,
+    ShapeConfig,
     WorkloadError,
     build_workload,
+    check_model,
     load_config,
     preset_config,
+    preset_shape,
+    resolve_hub_dir,
 )
 from workloads.masks import attach_artifact, attach_masks
 from workloads.ops import (
@@ -20,10 +29,12 @@ from workloads.ops import (
 
 __all__ = [
     "ENCODER_LINEAR_ROLES",
+    "HUB_ALIASES",
     "PRESETS",
     "GemmOp",
     "GemmRole",
     "Op",
+    "ShapeConfig",
     "VectorKind",
     "VectorOp",
     "Workload",
@@ -31,6 +42,9 @@ __all__ = [
     "attach_artifact",
     "attach_masks",
     "build_workload",
+    "check_model",
     "load_config",
     "preset_config",
+    "preset_shape",
+    "resolve_hub_dir",
 ]

@@ -1,0 +1,222 @@
+"""``cosim simulate``: one forward pass of a model on a hardware spec, as tables and files.
+
+Heavy modules (the simulator's Numba kernels, pandas) are imported inside the command, so
+``cosim --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from studies.console import (
+    console,
+    detail,
+    fail,
+    is_stdout,
+    si,
+    tables_to_stderr,
+    write_output,
+)
+from studies.options import SetOption, check_distinct_outputs, parse_set_options
+
+if TYPE_CHECKING:
+    from accel_sim import ChipConfig, SimResult
+    from pruning.artifact import SparseArtifact
+    from workloads import Workload
+
+__all__ = ["DEFAULT_HW", "DEFAULT_MODEL", "render_result", "simulate_command"]
+
+DEFAULT_MODEL = "bert-base-uncased"
+DEFAULT_HW = "systolic-32x32-ws"
+
+
+def render_result(result: SimResult) -> None:
+    from rich.table import Table
+
+    totals = Table(
+        title=f"{result.model_name} on {result.hardware_name} "
+        f"(batch {result.batch}, seq len {result.seq_len})"
+    )
+    totals.add_column("metric")
+    totals.add_column("value", justify="right")
+    totals.add_row("cycles", f"{result.cycles:,}")
+    totals.add_row("  compute cycles", f"{result.compute_cycles:,}")
+    totals.add_row("  stall cycles", f"{result.stall_cycles:,}")
+    totals.add_row("latency", si(result.latency_s, "s"))
+    totals.add_row("energy", si(result.energy_j, "J"))
+    totals.add_row("sequences/s", f"{result.sequences_per_s:,.2f}")
+    totals.add_row("MACs", f"{result.macs:,}")
+    totals.add_row("PE utilisation", f"{100 * result.utilisation:.1f} %")
+    totals.add_row("DRAM traffic", si(result.dram_bytes, "B"))
+    if result.baseline is not None:
+        base = result.baseline
+        totals.add_row("effective utilisation", f"{100 * result.effective_utilisation:.1f} %")
+        if result.load_imbalance is not None:
+            totals.add_row("load imbalance (cycle-weighted)", f"{result.load_imbalance:.3f}")
+        totals.add_row("dense baseline cycles", f"{base.cycles:,}")
+        totals.add_row("dense baseline energy", si(base.energy_j, "J"))
+        totals.add_row("speedup vs dense", f"{result.speedup:.3f}x")
+        totals.add_row("energy vs dense", f"{result.energy_ratio:.3f}x")
+    for label, value in result.summary_rows():
+        totals.add_row(label, value)
+    totals.add_row("simulation wall time", si(result.simulation_s, "s"))
+    console.print(totals)
+
+    energy = Table(title="energy by component")
+    energy.add_column("component")
+    energy.add_column("energy", justify="right")
+    energy.add_column("share", justify="right")
+    total_j = result.energy_j or 1.0
+    for component, joules in result.energy_breakdown_j.items():
+        energy.add_row(component, si(joules, "J"), f"{100 * joules / total_j:.1f} %")
+    console.print(energy)
+
+    by_kind: dict[str, list] = {}
+    for op in result.ops:
+        by_kind.setdefault(op.role or op.kind, []).append(op)
+    ops = Table(title="by operation type (all layers)")
+    for column in ("op", "count", "cycles", "stall %", "energy", "util %"):
+        ops.add_column(column, justify="left" if column == "op" else "right")
+    for kind, members in by_kind.items():
+        cycles = sum(op.cycles for op in members)
+        stalls = sum(op.stall_cycles for op in members)
+        macs = sum(op.macs for op in members)
+        util = f"{100 * macs / (cycles * result.pe_count):.1f}" if macs else "-"
+        ops.add_row(
+            kind,
+            str(len(members)),
+            f"{cycles:,}",
+            f"{100 * stalls / cycles:.1f}" if cycles else "-",
+            si(sum(op.energy_j for op in members), "J"),
+            util,
+        )
+    console.print(ops)
+
+
+def encoder_weight_density(workload: Workload) -> float:
+    """Kept fraction of all encoder linear weights (unmasked ones count as dense)."""
+    from workloads import ENCODER_LINEAR_ROLES
+
+    encoder = [op for op in workload.gemms if op.role in ENCODER_LINEAR_ROLES]
+    total = sum(op.n * op.k for op in encoder)
+    return sum(op.weight_nnz for op in encoder) / total if total else 1.0
+
+
+def artifact_summary(artifact: SparseArtifact, workload: Workload) -> dict:
+    """The ``artifact`` block of ``--json``: ``density`` is the manifest's (masked matrices)."""
+    return {
+        "path": str(artifact.path),
+        "pattern": artifact.manifest["pattern"],
+        "method": artifact.manifest["method"],
+        "density": artifact.density,
+        "encoder_weight_density": encoder_weight_density(workload),
+    }
+
+
+def render_artifact(summary: dict, hardware: ChipConfig) -> None:
+    from accel_sim.datapaths import datapath_for
+
+    density = f"{100 * summary['encoder_weight_density']:.1f} %"
+    console.print(
+        f"artifact {summary['path']}: pattern {summary['pattern']}, method "
+        f"{summary['method']}, encoder weight density {density}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not datapath_for(hardware).exploits_sparsity:
+        console.print(
+            f"[bold yellow]note:[/] {hardware.name} has no sparse support (sparse.zero_handling "
+            f"none, dense weight format), so the {density} weight density changes nothing "
+            "above; use a hardware spec with a sparse section",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def load_hardware_with_overrides(hw: str, overrides: dict[str, Any]) -> ChipConfig:
+    """``hw`` (preset, YAML or SCALE-Sim .cfg) with ``--set`` overrides applied, validated."""
+    from accel_sim.spec import derive, load_hardware
+
+    hardware = load_hardware(hw)
+    if overrides:
+        shown = " ".join(f"{k}={v}" for k, v in overrides.items())
+        hardware = derive(hardware, overrides, source=f"{hw} with --set {shown}")
+    return hardware
+
+
+def simulate_command(
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help=f"preset name, checkpoint directory or hub id (default: {DEFAULT_MODEL}, "
+            "or the --artifact directory when one is given)",
+            show_default=False,
+        ),
+    ] = None,
+    hw: Annotated[
+        str, typer.Option(help="hardware preset name, YAML file or SCALE-Sim .cfg file")
+    ] = DEFAULT_HW,
+    seq_len: Annotated[int, typer.Option(help="tokens per sequence")] = 128,
+    batch: Annotated[int, typer.Option(help="sequences per batch")] = 1,
+    artifact_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--artifact",
+            help="pruned SparseModel artifact directory: attach its masks to the model",
+        ),
+    ] = None,
+    set_fields: SetOption = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="write results as JSON ('-': standard output)")
+    ] = None,
+    csv_path: Annotated[
+        Path | None,
+        typer.Option("--csv", help="write per-op rows as CSV ('-': standard output)"),
+    ] = None,
+) -> None:
+    """Simulate one forward pass of MODEL on hardware HW and report latency and energy."""
+    from accel_sim import HardwareConfigError, simulate
+    from accel_sim.datapaths.systolic.dense import warm_up
+    from pruning.artifact import ArtifactError, load_artifact
+    from workloads import WorkloadError, attach_artifact, build_workload
+
+    try:
+        check_distinct_outputs(json=json_path, csv=csv_path)
+        overrides = parse_set_options(set_fields)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    if is_stdout(json_path) or is_stdout(csv_path):
+        tables_to_stderr()
+    artifact = None
+    if artifact_dir is not None:
+        try:
+            artifact = load_artifact(artifact_dir)
+        except ArtifactError as error:
+            raise fail(str(error)) from None
+    if model is None:
+        model = str(artifact_dir) if artifact_dir is not None else DEFAULT_MODEL
+    try:
+        workload = build_workload(model, batch=batch, seq_len=seq_len)
+        if artifact is not None:
+            workload = attach_artifact(workload, artifact)
+        hardware = load_hardware_with_overrides(hw, overrides)
+    except (WorkloadError, HardwareConfigError) as error:
+        raise fail(str(error)) from None
+    detail(f"hardware {hardware.name} (spec digest {hardware.spec_digest}) from {hw}")
+    warm_up()  # JIT load/compile is start-up, not simulation time
+    result = simulate(workload, hardware)
+    render_result(result)
+    document = result.to_dict()
+    document["hardware_config"] = hardware.model_dump(mode="json")
+    document["hardware_source"] = {"hw": hw, "set": overrides}
+    if artifact is not None:
+        document["artifact"] = artifact_summary(artifact, workload)
+        render_artifact(document["artifact"], hardware)
+    if json_path is not None:
+        write_output(json_path, json.dumps(document, indent=2, default=str) + "\n", "--json")
+    if csv_path is not None:
+        write_output(csv_path, result.to_frame().to_csv(index=False), "--csv")
