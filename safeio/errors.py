@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-__all__ = ["format_validation_error"]
+__all__ = ["InputWarning", "format_validation_error"]
+
+
+class InputWarning(UserWarning):
+    """Input that works but is probably not what the user meant (a decimal kB buffer size, a
+    checkpoint that is mostly zeros); the command line shows it as one ``warning:`` line."""
 
 
 def format_validation_error(error: ValidationError, what: str, source: str, hint: str) -> str:

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from studies.console import console, reset, set_verbosity
+from studies.export_cmd import export_app
 from studies.options import QuietOption, VerboseOption, with_verbosity
 from studies.prune_cmd import prune_command
 from studies.simulate_cmd import simulate_command
@@ -59,6 +60,7 @@ def main(
 app.command("simulate")(with_verbosity(simulate_command))
 app.command("prune")(with_verbosity(prune_command))
 app.add_typer(study_app, name="study")
+app.add_typer(export_app, name="export")
 
 
 @app.command("presets")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import typer
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from safeio.atomic import atomic_write_text
+from safeio.errors import InputWarning
 
 __all__ = [
     "STDOUT",
@@ -56,8 +58,20 @@ error_console = _console(stderr=True)
 _state = {"verbosity": 0}  # -1 quiet, 0 normal, 1 verbose
 
 
+_show_warning = warnings.showwarning
+
+
+def _show(message, category, filename, lineno, file=None, line=None) -> None:
+    """Input warnings as one ``warning:`` line; anything else as Python shows it."""
+    if issubclass(category, InputWarning):
+        warn(str(message))
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
+
+
 def reset() -> None:
     """Back to the defaults at the start of a command (tests run many in one process)."""
+    warnings.showwarning = _show
     _state["verbosity"] = 0
     console.quiet = False
     console.file = None  # rich: standard output, looked up when printing

@@ -76,8 +76,8 @@ def render_result(result: SimResult) -> None:
     console.print(energy)
 
     by_kind: dict[str, list] = {}
-    for op in result.ops:
-        by_kind.setdefault(op.role or op.kind, []).append(op)
+    for op in result.ops:  # a topology's layers have no BERT role: one row each
+        by_kind.setdefault(op.name if op.role == "layer" else op.role or op.kind, []).append(op)
     ops = Table(title="by operation type (all layers)")
     for column in ("op", "count", "cycles", "stall %", "energy", "util %"):
         ops.add_column(column, justify="left" if column == "op" else "right")
@@ -169,6 +169,13 @@ def simulate_command(
             help="pruned SparseModel artifact directory: attach its masks to the model",
         ),
     ] = None,
+    topology: Annotated[
+        Path | None,
+        typer.Option(
+            help="SCALE-Sim topology CSV (GEMM 'Layer, M, N, K' or convolution layout) to "
+            "run instead of a model",
+        ),
+    ] = None,
     set_fields: SetOption = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="write results as JSON ('-': standard output)")
@@ -189,6 +196,8 @@ def simulate_command(
         overrides = parse_set_options(set_fields)
     except ValueError as error:
         raise fail(str(error)) from None
+    if topology is not None and (model is not None or artifact_dir is not None):
+        raise fail("--topology replaces the model: give it without --model and --artifact")
     if is_stdout(json_path) or is_stdout(csv_path):
         tables_to_stderr()
     artifact = None
@@ -200,7 +209,12 @@ def simulate_command(
     if model is None:
         model = str(artifact_dir) if artifact_dir is not None else DEFAULT_MODEL
     try:
-        workload = build_workload(model, batch=batch, seq_len=seq_len)
+        if topology is not None:
+            from workloads.topology import load_topology
+
+            workload = load_topology(topology)
+        else:
+            workload = build_workload(model, batch=batch, seq_len=seq_len)
         if artifact is not None:
             workload = attach_artifact(workload, artifact)
         hardware = load_hardware_with_overrides(hw, overrides)

@@ -29,6 +29,7 @@ class GemmRole(StrEnum):
     CLASSIFIER = "classifier"
     ATTENTION_SCORES = "attention_scores"  # Q K^T per head
     ATTENTION_CONTEXT = "attention_context"  # softmax(QK^T) V per head
+    LAYER = "layer"  # a GEMM layer of an imported topology (workloads.topology), no BERT role
 
 
 ENCODER_LINEAR_ROLES = frozenset(

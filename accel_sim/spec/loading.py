@@ -6,6 +6,11 @@ A mapping's ``datapath`` picks its spec class: ``crossbar`` is a ReRAM crossbar 
 ``datapath: crossbar``, and ``sparse.zero_handling: unstructured-pe`` for ``datapath:
 pe-array`` with ``zero_handling: skipping`` (the EIE-style array used to be a zero-handling
 mode of the systolic array).
+
+``extends: <preset name or YAML file>`` starts a spec from another one: the file's own fields
+are merged over it (mappings field by field, anything else replaced), relative paths start
+at the extending file's folder (the working directory for a mapping), chains are followed
+and a cycle is an error.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from safeio.errors import format_validation_error
 
 PRESET_DIR_ENV = "COSIM_HW_DIR"
 DATAPATHS = (*ARRAY_DATAPATHS, "crossbar")
+SPEC_SUFFIXES = {".yaml", ".yml", ".cfg"}
 
 ChipConfig = HardwareConfig | CrossbarChipConfig
 
@@ -49,14 +55,113 @@ def _upgraded(data: dict) -> dict:
     return data
 
 
-def hardware_from_dict(data: Any, source: str = "<dict>") -> ChipConfig:
+EXTENDS = "extends"
+
+
+def _merged(base: dict, over: dict) -> dict:
+    """``over`` merged into a copy of ``base``: mappings field by field, the rest replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _read_source(reference: str, base_dir: Path) -> tuple[Any, str, Path, str]:
+    """A preset name or spec file -> (raw data, source label, its folder, identity)."""
+    presets = _preset_files()
+    path = Path(reference)
+    if path.suffix not in SPEC_SUFFIXES and os.sep not in reference and reference in presets:
+        entry = presets[reference]
+        data = _parse_file(entry, str(entry))
+        return data, str(entry), base_dir, f"preset {reference}"
+    if path.suffix not in SPEC_SUFFIXES and os.sep not in reference:
+        names = ", ".join(sorted(presets)) or "(none found)"
+        raise HardwareConfigError(
+            f"unknown hardware preset {reference!r}{did_you_mean(reference, presets)}: "
+            f"expected a preset name ({names}) or a path to a .yaml or SCALE-Sim .cfg file"
+        )
+    path = (base_dir / path).expanduser() if not path.is_absolute() else path
+    if not path.is_file():
+        raise HardwareConfigError(f"hardware config file not found: {path}")
+    return _parse_file(path, str(path)), str(path), path.resolve().parent, str(path.resolve())
+
+
+def _looks_like_ini(text: str) -> bool:
+    """A SCALE-Sim config: its first line that is not blank or a comment is ``[section]``."""
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", ";")):
+            return line.startswith("[") and line.endswith("]") and ":" not in line
+    return False
+
+
+def _parse_file(entry: Traversable, source: str) -> Any:
+    try:
+        text = entry.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise HardwareConfigError(f"hardware config {source} is not valid YAML: {error}") from None
+    except OSError as error:
+        raise HardwareConfigError(f"hardware config {source} cannot be read: {error}") from None
+    if entry.name.endswith(".cfg") and _looks_like_ini(text):
+        from accel_sim.spec.scalesim_cfg import ScaleSimConfigError, config_from_scalesim
+
+        try:
+            return config_from_scalesim(text, source)
+        except ScaleSimConfigError as error:
+            raise HardwareConfigError(str(error)) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise HardwareConfigError(f"hardware config {source} is not valid YAML: {error}") from None
+
+
+def resolve_extends(
+    data: Any, base_dir: Path, source: str, seen: tuple[str, ...] = ()
+) -> Any:
+    """``data`` with its ``extends`` chain merged in (see the module docstring)."""
+    if not isinstance(data, dict) or EXTENDS not in data:
+        return data
+    reference = data[EXTENDS]
+    if not isinstance(reference, str) or not reference.strip():
+        raise HardwareConfigError(
+            f"invalid hardware config {source}: extends: expected a preset name or a YAML "
+            f"file path, got {reference!r}"
+        )
+    parent, parent_source, parent_dir, identity = _read_source(reference, base_dir)
+    if identity in seen:
+        chain = " -> ".join([*seen, identity])
+        raise HardwareConfigError(f"hardware config {source}: extends forms a cycle: {chain}")
+    if not isinstance(parent, dict):
+        raise HardwareConfigError(
+            f"hardware config {parent_source} (extended by {source}) is not a mapping of fields"
+        )
+    parent = resolve_extends(parent, parent_dir, parent_source, (*seen, identity))
+    return _merged(parent, {k: v for k, v in data.items() if k != EXTENDS})
+
+
+def did_you_mean(name: str, choices: Any) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def hardware_from_dict(
+    data: Any, source: str = "<dict>", base_dir: Path | None = None
+) -> ChipConfig:
     """Validate a mapping into the spec class its ``datapath`` names; errors name the
-    offending field."""
+    offending field. An ``extends`` key is resolved first (relative paths from ``base_dir``,
+    default the working directory)."""
     if not isinstance(data, dict):
         raise HardwareConfigError(
             f"invalid hardware config {source}: expected a YAML mapping of fields, "
             f"got {'an empty document' if data is None else type(data).__name__}"
         )
+    data = resolve_extends(data, base_dir or Path.cwd(), source)
     if "kind" in data and data["kind"] != "crossbar":
         raise HardwareConfigError(
             f"invalid hardware config {source}: kind: {data['kind']!r} is not a hardware kind: "
@@ -146,22 +251,8 @@ def list_presets() -> list[str]:
 
 
 def load_hardware(source: str | os.PathLike[str]) -> ChipConfig:
-    """Load a preset by name (``systolic-32x32-ws``) or a YAML file by path."""
-    path: Traversable = Path(source)
-    is_file_like = Path(source).suffix in {".yaml", ".yml"} or os.sep in str(source)
-    if not is_file_like:
-        presets = _preset_files()
-        if str(source) not in presets:
-            names = ", ".join(sorted(presets)) or "(none found)"
-            raise HardwareConfigError(
-                f"unknown hardware preset {str(source)!r}: expected a preset name ({names}) "
-                "or a path to a .yaml file"
-            )
-        path = presets[str(source)]
-    if not path.is_file():
-        raise HardwareConfigError(f"hardware config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise HardwareConfigError(f"hardware config {path} is not valid YAML: {error}") from None
-    return hardware_from_dict(data, source=str(path))
+    """Load a preset by name (``systolic-32x32-ws``), a YAML file or a SCALE-Sim ``.cfg``
+    file by path (``extends`` chains followed)."""
+    data, label, folder, identity = _read_source(str(source), Path.cwd())
+    data = resolve_extends(data, folder, label, (identity,)) if isinstance(data, dict) else data
+    return hardware_from_dict(data, source=label, base_dir=folder)
