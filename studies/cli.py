@@ -11,10 +11,12 @@ from typing import Annotated
 
 import typer
 
+from studies.compare_cmd import compare_command
 from studies.console import console, reset, set_verbosity
 from studies.export_cmd import export_app
 from studies.options import QuietOption, VerboseOption, with_verbosity
 from studies.prune_cmd import prune_command
+from studies.schema_cmd import schema_command
 from studies.simulate_cmd import simulate_command
 from studies.study_cmd import study_app
 
@@ -61,6 +63,8 @@ app.command("simulate")(with_verbosity(simulate_command))
 app.command("prune")(with_verbosity(prune_command))
 app.add_typer(study_app, name="study")
 app.add_typer(export_app, name="export")
+app.command("schema")(schema_command)
+app.command("compare")(compare_command)
 
 
 @app.command("presets")

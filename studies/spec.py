@@ -17,7 +17,8 @@ grid:                           # dotted hardware field -> values; the cartesian
   sparse.zero_handling: [skipping]
   dram.bandwidth_bytes_per_s: [16 GB/s, 64 GB/s]
   pe_array: [{rows: 16, cols: 16}, {rows: 32, cols: 32}]   # mappings merge into the field
-sparsities: [0.75]              # or compression_ratios: [2, 4, 8] (sparsity = 1 - 1/ratio)
+sparsities: [0.75]              # or compression_ratios: [2, 4, 8] (sparsity = 1 - 1/ratio);
+                                # required when a pattern needs one (no default)
 patterns:
   - block:4x4                   # a pattern string (pruning.patterns forms, or "dense")
   - pattern: nm:2:4             # or a mapping with its own grid / sparsities
@@ -48,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from accel_sim.spec import HardwareConfigError, derive, hardware_from_dict, load_hardware
 from accel_sim.spec.loading import set_dotted
-from safeio.errors import format_validation_error
+from safeio.errors import did_you_mean, format_validation_error
 
 __all__ = [
     "BUILTIN_DIR",
@@ -61,6 +62,7 @@ __all__ = [
     "expand",
     "load_spec",
     "point_label",
+    "study_json_schema",
 ]
 
 # Package data (``studies/builtin/*.yaml``), read through importlib.resources so that an
@@ -133,10 +135,25 @@ def _check_grid(grid: Grid) -> Grid:
 class PatternCase(_Spec):
     """One pruning pattern, optionally with its own sparsities and hardware grid."""
 
-    pattern: str
-    sparsities: list[float] | None = None
-    compression_ratios: list[float] | None = None
-    grid: Grid = Field(default_factory=dict)
+    pattern: str = Field(
+        description="a pruning pattern: unstructured, block:RxC, nm:N:M, crossbar:RxC, row, "
+        "column, head, or dense (no masks)"
+    )
+    sparsities: list[float] | None = Field(
+        default=None,
+        description="this pattern's fractions of weights pruned, each in [0, 1) (instead of "
+        "the study's)",
+    )
+    compression_ratios: list[float] | None = Field(
+        default=None,
+        description="this pattern's dense/kept weight ratios, each >= 1 (sparsity = 1 - "
+        "1/ratio), instead of sparsities",
+    )
+    grid: Grid = Field(
+        default_factory=dict,
+        description="dotted hardware field -> values for this pattern; replaces the study "
+        "grid's entry of the same field",
+    )
 
     @field_validator("pattern")
     @classmethod
@@ -164,6 +181,11 @@ class PatternCase(_Spec):
             raise ValueError("give sparsities or compression_ratios, not both")
         return self
 
+    @property
+    def needs_sparsity(self) -> bool:
+        """Dense has none and an N:M pattern's is fixed (1 - N/M); the others need one."""
+        return self.pattern != DENSE and not self.pattern.startswith("nm:")
+
 
 def _check_sparsities(values: list[float]) -> list[float]:
     for value in values:
@@ -182,8 +204,8 @@ def _check_ratios(values: list[float]) -> list[float]:
 class Outputs(_Spec):
     """Files the study writes: single names inside the output directory."""
 
-    plots_dir: str = "plots"
-    report: str = "report.md"
+    plots_dir: str = Field(default="plots", description="folder of the PNG and SVG plots")
+    report: str = Field(default="report.md", description="the Markdown report")
 
     @field_validator("plots_dir", "report")
     @classmethod
@@ -192,27 +214,71 @@ class Outputs(_Spec):
 
 
 class StudySpec(_Spec):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    kind: Literal["block-size", "compression", "dse", "custom"] = "custom"
-    description: str = ""
-    models: list[str] = Field(default_factory=lambda: ["bert-base-uncased"], min_length=1)
-    seq_lens: list[PositiveInt] = Field(default_factory=lambda: [128], min_length=1)
-    batches: list[PositiveInt] = Field(default_factory=lambda: [1], min_length=1)
-    seed: int = Field(default=0, ge=0)
-    hardware: list[str] = Field(default_factory=lambda: ["systolic-32x32-ws"], min_length=1)
-    grid: Grid = Field(default_factory=dict)
-    sparsities: list[float] = Field(default_factory=lambda: [0.5])
-    compression_ratios: list[float] | None = None
-    patterns: list[PatternCase] = Field(default_factory=list)
-    artifacts: list[str] = Field(default_factory=list)
-    outputs: Outputs = Outputs()
+    """A study: the models, workloads, pruning patterns and hardware a sweep covers."""
+
+    name: str = Field(
+        min_length=1,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="the study's name (letters, digits, '.', '_', '-'); default output "
+        "folder out/<name>",
+    )
+    kind: Literal["block-size", "compression", "dse", "custom"] = Field(
+        default="custom",
+        description="which plots and key table the report has: block-size, compression, dse "
+        "or custom",
+    )
+    description: str = Field(default="", description="one line shown by `cosim study list`")
+    models: list[str] = Field(
+        default_factory=lambda: ["bert-base-uncased"],
+        min_length=1,
+        description="models: presets, checkpoint directories or hub ids",
+    )
+    seq_lens: list[PositiveInt] = Field(
+        default_factory=lambda: [128], min_length=1, description="tokens per sequence"
+    )
+    batches: list[PositiveInt] = Field(
+        default_factory=lambda: [1], min_length=1, description="sequences per batch"
+    )
+    seed: int = Field(default=0, ge=0, description="seed of the synthetic weights and masks")
+    hardware: list[str] = Field(
+        default_factory=lambda: ["systolic-32x32-ws"],
+        min_length=1,
+        description="hardware presets, YAML or SCALE-Sim .cfg files (relative to the spec "
+        "file)",
+    )
+    grid: Grid = Field(
+        default_factory=dict,
+        description="dotted hardware field -> list of values; every combination is a design "
+        "point (a mapping value merges into the field)",
+    )
+    sparsities: list[float] | None = Field(
+        default=None,
+        description="fractions of weights pruned, each in [0, 1); required (or "
+        "compression_ratios) when a pattern other than dense or nm:N:M has none of its own",
+    )
+    compression_ratios: list[float] | None = Field(
+        default=None,
+        description="dense/kept weight ratios, each >= 1 (sparsity = 1 - 1/ratio), instead "
+        "of sparsities",
+    )
+    patterns: list[PatternCase] = Field(
+        default_factory=list,
+        description="pruning patterns (strings or mappings with their own sparsities and "
+        "grid); magnitude masks are computed for each",
+    )
+    artifacts: list[str] = Field(
+        default_factory=list,
+        description="pruned artifact directories (cosim prune) to simulate with their own "
+        "masks, relative to the spec file",
+    )
+    outputs: Outputs = Field(default_factory=Outputs, description="names of the files written")
 
     @field_validator("grid")
     @classmethod
     def _grid(cls, value: Grid) -> Grid:
         return _check_grid(value)
 
-    @field_validator("patterns", mode="before")
+    @field_validator("patterns", mode="before", json_schema_input_type=list[PatternCase | str])
     @classmethod
     def _cases(cls, value: Any) -> Any:
         if isinstance(value, list):
@@ -221,8 +287,8 @@ class StudySpec(_Spec):
 
     @field_validator("sparsities")
     @classmethod
-    def _sparsities(cls, value: list[float]) -> list[float]:
-        return _check_sparsities(value)
+    def _sparsities(cls, value: list[float] | None) -> list[float] | None:
+        return None if value is None else _check_sparsities(value)
 
     @field_validator("compression_ratios")
     @classmethod
@@ -231,8 +297,21 @@ class StudySpec(_Spec):
 
     @model_validator(mode="after")
     def _something_to_run(self) -> StudySpec:
+        problems = []
         if not self.patterns and not self.artifacts:
-            raise ValueError("give patterns or artifacts (or both): nothing to simulate")
+            problems.append("give patterns or artifacts (or both): nothing to simulate")
+        if self.sparsities is not None and self.compression_ratios is not None:
+            problems.append("give sparsities or compression_ratios, not both")
+        study_level = self.sparsities is not None or self.compression_ratios is not None
+        for index, case in enumerate(self.patterns):
+            own = case.sparsities is not None or case.compression_ratios is not None
+            if case.needs_sparsity and not own and not study_level:
+                problems.append(
+                    f"patterns[{index}] ({case.pattern}) needs a sparsity: give sparsities or "
+                    "compression_ratios, in the study or in the pattern (no default applies)"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def case_sparsities(self, case: PatternCase) -> list[float]:
@@ -248,6 +327,8 @@ class StudySpec(_Spec):
             ratios, sparsities = self.compression_ratios, self.sparsities
         if ratios is not None:
             return [1.0 - 1.0 / r for r in ratios]
+        if sparsities is None:  # the validator refuses this; kept for a clear message
+            raise StudySpecError(f"pattern {case.pattern} has no sparsities")
         return list(sparsities)
 
 
@@ -282,7 +363,11 @@ def _validate(data: Any, source: str) -> StudySpec:
     except ValidationError as error:
         raise StudySpecError(
             format_validation_error(
-                error, "study spec", source, "see studies/spec.py or `cosim study list`"
+                error,
+                "study spec",
+                source,
+                "`cosim schema study` lists the valid keys",
+                StudySpec,
             )
         ) from None
 
@@ -296,7 +381,8 @@ def load_spec(source: str | Path) -> tuple[StudySpec, Path]:
         if text not in builtins:
             names = ", ".join(sorted(builtins)) or "(none)"
             raise StudySpecError(
-                f"unknown study {text!r}: expected a built-in name ({names}) or a .yaml file"
+                f"unknown study {text!r}{did_you_mean(text, builtins)}: expected a built-in "
+                f"name ({names}) or a .yaml file"
             )
         try:
             data = yaml.safe_load(builtins[text].read_text(encoding="utf-8"))
@@ -310,6 +396,13 @@ def load_spec(source: str | Path) -> tuple[StudySpec, Path]:
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise StudySpecError(f"study spec {path} is not valid YAML: {error}") from None
     return _validate(data, str(path)), path.resolve().parent
+
+
+def study_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a study spec file (``cosim schema study``)."""
+    schema = StudySpec.model_json_schema()
+    schema["title"] = "sparse-bert-cosim study spec"
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
 def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
@@ -429,20 +522,54 @@ def expand(
             seen.add(canonical)
             points.append(point)
 
-    hardware = [(name, _resolve_hardware(name, base, overrides)) for name in spec.hardware]
+    problems: list[str] = []  # every problem is reported at once
+
+    def attempt(check, *args):
+        try:
+            return check(*args)
+        except StudySpecError as error:
+            problems.append(str(error))
+            return None
+
+    hardware = []
+    for name in spec.hardware:
+        resolved = attempt(_resolve_hardware, name, base, overrides)
+        if resolved is not None:
+            hardware.append((name, resolved))
     for index, model in enumerate(spec.models):
-        _check_model(index, model)
+        attempt(_check_model, index, model)
     artifacts = []
     for entry in spec.artifacts:
         path = Path(entry)
         path = (path if path.is_absolute() else base / path).resolve()
-        artifacts.append((str(path), _artifact_digest(path)))
+        digest = attempt(_artifact_digest, path)
+        if digest is not None:
+            artifacts.append((str(path), digest))
+    grid_points: dict[str, list[tuple[dict, dict]]] = {}
+
+    def hardware_points(hw_name: str, hw_dict: dict, grid: Grid) -> list[tuple[dict, dict]]:
+        key = json.dumps([hw_name, grid], sort_keys=True, default=str)
+        if key not in grid_points:
+            grid_points[key] = attempt(_hardware_points, hw_dict, grid, hw_name) or []
+        return grid_points[key]
+
+    for case in spec.patterns:
+        for hw_name, hw_dict in hardware:
+            hardware_points(hw_name, hw_dict, {**spec.grid, **case.grid})
+    for hw_name, hw_dict in hardware:
+        if artifacts:
+            hardware_points(hw_name, hw_dict, spec.grid)
+    if problems:
+        unique = list(dict.fromkeys(problems))
+        if len(unique) == 1:
+            raise StudySpecError(unique[0])
+        raise StudySpecError(f"{len(unique)} problems in the study spec: " + "; ".join(unique))
 
     for case in spec.patterns:
         grid = {**spec.grid, **case.grid}
         sparsities = spec.case_sparsities(case)
         for hw_name, hw_dict in hardware:
-            for hw, params in _hardware_points(hw_dict, grid, hw_name):
+            for hw, params in hardware_points(hw_name, hw_dict, grid):
                 for model, seq_len, batch, sparsity in itertools.product(
                     spec.models, spec.seq_lens, spec.batches, sparsities
                 ):
@@ -462,7 +589,7 @@ def expand(
                     )
     for path, digest in artifacts:
         for hw_name, hw_dict in hardware:
-            for hw, params in _hardware_points(hw_dict, spec.grid, hw_name):
+            for hw, params in hardware_points(hw_name, hw_dict, spec.grid):
                 for seq_len, batch in itertools.product(spec.seq_lens, spec.batches):
                     add(
                         {

@@ -28,6 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from safeio.errors import did_you_mean
 from workloads.ops import GemmOp, GemmRole, Op, VectorKind, VectorOp, Workload
 
 # transformers (and with it torch) is imported inside the functions that need it, so that
@@ -310,8 +311,9 @@ def _resolve_directory(path: Path, source: str | Path) -> _Resolved:
     path = path.expanduser()
     if not path.exists():
         if isinstance(source, str) and not _looks_like_path(source):
+            close = did_you_mean(source, [*PRESETS, *HUB_ALIASES])
             raise WorkloadError(
-                f"unknown model {source!r}: expected a preset name ({', '.join(PRESETS)}), "
+                f"unknown model {source!r}{close}: expected a preset name ({', '.join(PRESETS)}), "
                 f"a hub id in the local hub cache ({_hub_cache()}) or, online, on the hub, "
                 f"or a directory with {CONFIG_FILE}"
             )

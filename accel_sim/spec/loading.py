@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from accel_sim.spec.array_chip import ARRAY_DATAPATHS, HardwareConfig
 from accel_sim.spec.crossbar_chip import CrossbarChipConfig
-from safeio.errors import format_validation_error
+from safeio.errors import did_you_mean, format_validation_error
 
 PRESET_DIR_ENV = "COSIM_HW_DIR"
 DATAPATHS = (*ARRAY_DATAPATHS, "crossbar")
@@ -142,14 +142,6 @@ def resolve_extends(
     return _merged(parent, {k: v for k, v in data.items() if k != EXTENDS})
 
 
-def did_you_mean(name: str, choices: Any) -> str:
-    """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
-    import difflib
-
-    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def hardware_from_dict(
     data: Any, source: str = "<dict>", base_dir: Path | None = None
 ) -> ChipConfig:
@@ -184,6 +176,7 @@ def hardware_from_dict(
                 "hardware config",
                 source,
                 "check spelling; `cosim schema hardware` lists the valid keys",
+                spec_class,
             )
         ) from None
 
@@ -256,3 +249,36 @@ def load_hardware(source: str | os.PathLike[str]) -> ChipConfig:
     data, label, folder, identity = _read_source(str(source), Path.cwd())
     data = resolve_extends(data, folder, label, (identity,)) if isinstance(data, dict) else data
     return hardware_from_dict(data, source=label, base_dir=folder)
+
+
+def hardware_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a hardware spec file, every datapath (``cosim schema hardware``):
+    an array chip or a crossbar chip, either of them possibly ``extends``-ing another spec
+    (then only the fields it changes need be given). Quantities accept unit strings."""
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(HardwareConfig | CrossbarChipConfig).json_schema()
+    extends = {
+        "type": "string",
+        "description": "a preset name or a YAML file (relative to this file) to start from; "
+        "the fields given here are merged over it",
+    }
+    for branch in schema["anyOf"]:
+        name = branch["$ref"].rsplit("/", 1)[-1]
+        schema["$defs"][name]["properties"]["extends"] = extends
+    schema["anyOf"].append(
+        {
+            "type": "object",
+            "required": [EXTENDS],
+            "properties": {EXTENDS: extends},
+            "description": "a spec that extends another: any subset of the fields",
+        }
+    )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "sparse-bert-cosim hardware spec",
+        "description": "An array chip (datapath systolic, the default, or pe-array) or a "
+        "crossbar chip (datapath: crossbar). Sizes, clocks, bandwidths and energies accept "
+        "numbers in SI units or strings such as '64 KiB', '1 GHz', '16 GB/s', '8 pJ'.",
+        **schema,
+    }

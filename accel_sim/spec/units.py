@@ -86,8 +86,11 @@ def parse_quantity(value: object, unit: str) -> float:
 
 
 def quantity(unit: str) -> BeforeValidator:
-    """A pydantic validator that accepts a number or a unit string of ``unit``."""
-    return BeforeValidator(lambda value: parse_quantity(value, unit))
+    """A pydantic validator that accepts a number or a unit string of ``unit`` (the JSON
+    schema says both)."""
+    return BeforeValidator(
+        lambda value: parse_quantity(value, unit), json_schema_input_type=float | str
+    )
 
 
 def _warn_decimal(value: object) -> None:
@@ -119,7 +122,9 @@ def _whole_bytes(value: object) -> object:
 
 
 # The quantity types every spec shares: numbers in SI units, unit strings accepted.
-Bytes = Annotated[int, BeforeValidator(_whole_bytes), Field(gt=0)]
+Bytes = Annotated[
+    int, BeforeValidator(_whole_bytes, json_schema_input_type=int | str), Field(gt=0)
+]
 Hertz = Annotated[float, quantity("Hz"), Field(gt=0)]
 BytesPerSecond = Annotated[float, quantity("B/s"), Field(gt=0)]
 Joules = Annotated[float, quantity("J"), Field(ge=0)]
