@@ -9,12 +9,14 @@ from typing import Any
 
 import pandas as pd
 
-from studies.plots import pareto_mask, short_labels
+from studies.pareto import ParetoSettings, pareto_front
+from studies.plots import _prepared
 
 __all__ = ["key_table", "markdown_table", "render_report"]
 
 # column -> (header, formatter)
 _FORMATS: dict[str, tuple[str, Any]] = {
+    "machine": ("hardware", str),
     "label": ("design point", str),
     "pattern": ("pattern", str),
     "zero_handling": ("sparse mode", str),
@@ -36,7 +38,7 @@ _FORMATS: dict[str, tuple[str, Any]] = {
     "utilisation": ("PE util", lambda v: f"{100 * v:.1f} %"),
     "effective_utilisation": ("effective util", lambda v: f"{100 * v:.1f} %"),
     "area_mm2": ("area [mm^2]", lambda v: f"{v:.2f}"),
-    "pareto": ("Pareto (lat, energy, area)", lambda v: "yes" if v else ""),
+    "pareto": ("Pareto front", lambda v: "yes" if v else ""),
 }
 
 _KEY_COLUMNS = {
@@ -75,6 +77,7 @@ _KEY_COLUMNS = {
     ],
     "custom": [
         "label",
+        "compression_ratio",
         "latency_s",
         "energy_j",
         "sequences_per_s",
@@ -86,23 +89,29 @@ _KEY_COLUMNS = {
 }
 
 
-def key_table(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """The columns a study of ``kind`` is about (DSE: the Pareto front, best latency first)."""
-    table = frame.copy()
-    if "label" in table and len(table):
-        table["label"] = short_labels(table["label"])
+def key_table(
+    frame: pd.DataFrame, kind: str, pareto: ParetoSettings | None = None
+) -> pd.DataFrame:
+    """The columns a study of ``kind`` is about, with the machine of every row first (DSE:
+    the Pareto front of ``pareto``, best first objective first)."""
+    table = _prepared(frame) if len(frame) else frame.copy()
+    settings = pareto or ParetoSettings()
     if "compression_ratio" in table and "baseline_sequences_per_s" in table:
         table["ideal_sequences_per_s"] = (
             table["baseline_sequences_per_s"] * table["compression_ratio"]
         )
         table["fraction_of_ideal"] = table["sequences_per_s"] / table["ideal_sequences_per_s"]
-    if {"latency_s", "energy_j", "area_mm2"} <= set(table):
-        table["pareto"] = pareto_mask(table, ["latency_s", "energy_j", "area_mm2"])
+    if len(table) and set(settings.columns()) <= set(table):
+        table["pareto"] = pareto_front(table, settings)
     if kind == "dse" and "pareto" in table:
-        table = table[table["pareto"]].sort_values("latency_s")
+        table = table[table["pareto"]].sort_values(settings.columns()[0])
     if kind == "compression":
-        table = table.sort_values(["zero_handling", "pattern_family", "compression_ratio"])
+        order = [c for c in ("machine", "zero_handling", "pattern_family", "compression_ratio")
+                 if c in table]  # fmt: skip
+        table = table.sort_values(order, kind="stable")
     columns = [c for c in _KEY_COLUMNS.get(kind, _KEY_COLUMNS["custom"]) if c in table]
+    if "machine" in table:
+        columns = ["machine", *columns]
     return table[columns]
 
 
@@ -146,11 +155,11 @@ def render_report(
             "",
         ]
     lines += ["## Key results", ""]
-    table = key_table(frame, kind)
+    pareto = ParetoSettings.from_mapping(run_info.get("pareto"))
+    table = key_table(frame, kind, pareto)
     if kind == "dse":
         lines += [
-            f"Pareto front of latency, energy and area: {len(table)} of {len(frame)} "
-            "design points.",
+            f"Pareto front ({pareto.describe()}): {len(table)} of {len(frame)} design points.",
             "",
         ]
     lines += [markdown_table(table), ""]
@@ -171,6 +180,7 @@ def render_report(
         f"{float(run_info.get('timing', {}).get('simulation_s', 0.0)):.1f} s",
         f"- seed: {run_info.get('seed')}",
         f"- masks: {run_info.get('masks', '-')}",
+        f"- Pareto front: {pareto.describe()}",
         f"- package version: {run_info.get('package_version', '-')}; "
         + ", ".join(f"{k} {v}" for k, v in versions.items() if v),
         f"- spec: `{run_info.get('spec_source', '-')}` (copied to `spec.yaml`)",

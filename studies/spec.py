@@ -213,6 +213,54 @@ class Outputs(_Spec):
         return _check_output_name(value)
 
 
+_COLUMN = re.compile(r"^(max:)?[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+class ParetoSpec(_Spec):
+    """The Pareto front a study's report marks and its plot circles (the same rows)."""
+
+    objectives: list[str] = Field(
+        default_factory=lambda: ["latency_s", "energy_j", "area_mm2"],
+        min_length=1,
+        description="result columns, each minimised (max:column to maximise, e.g. "
+        "max:sequences_per_s); the plot's axes are the first two, its colour the third",
+    )
+    epsilon: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=1.0,
+        description="relative tolerance: a design within epsilon of another in every "
+        "objective, and worse in none by more, leaves the front (0: the exact front)",
+    )
+    constraints: dict[str, float | str] = Field(
+        default_factory=dict,
+        description="result column -> bound, e.g. {area_mm2: '<= 5'} (an area budget) or "
+        "{sequences_per_s: '>= 100'}; a bare number is an upper bound",
+    )
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, value: list[str]) -> list[str]:
+        for objective in value:
+            if not _COLUMN.match(objective):
+                raise ValueError(
+                    f"objective {objective!r}: expected a result column such as latency_s, "
+                    "or max:column"
+                )
+        return value
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints(cls, value: dict[str, float | str]) -> dict[str, float | str]:
+        from studies.pareto import parse_constraint
+
+        for column, rule in value.items():
+            parse_constraint(rule)
+            if not _COLUMN.match(column) or column.startswith("max:"):
+                raise ValueError(f"constraint column {column!r} is not a result column name")
+        return value
+
+
 class StudySpec(_Spec):
     """A study: the models, workloads, pruning patterns and hardware a sweep covers."""
 
@@ -272,6 +320,11 @@ class StudySpec(_Spec):
         "masks, relative to the spec file",
     )
     outputs: Outputs = Field(default_factory=Outputs, description="names of the files written")
+    pareto: ParetoSpec = Field(
+        default_factory=ParetoSpec,
+        description="objectives, epsilon and constraints of the Pareto front the report and "
+        "plot show",
+    )
 
     @field_validator("grid")
     @classmethod

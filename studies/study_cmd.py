@@ -36,17 +36,57 @@ def _write_plots_and_report(out: Path, frame, run_info: dict) -> list[Path]:
     import pandas as pd
 
     from studies import plots as study_plots
+    from studies.pareto import ParetoSettings
     from studies.report import render_report
 
     outputs = run_info.get("outputs", {})
     plots_dir = out / outputs.get("plots_dir", "plots")
     report_path = out / outputs.get("report", "report.md")
     ops = pd.read_parquet(out / OPS_FILE) if (out / OPS_FILE).is_file() else None
-    written = study_plots.save_all(frame, plots_dir, run_info.get("kind", "custom"), ops)
+    pareto = ParetoSettings.from_mapping(run_info.get("pareto"))
+    missing = [c for c in [*pareto.columns(), *pareto.constraints] if c not in frame]
+    if missing:
+        raise KeyError(f"pareto objective or constraint {', '.join(missing)}")
+    written = study_plots.save_all(
+        frame, plots_dir, run_info.get("kind", "custom"), ops, pareto=pareto
+    )
     pngs = [paths[0] for paths in written.values()]
     text = render_report(frame, run_info, pngs, report_path)
     atomic_write_text(report_path, text + "\n")
     return [path for paths in written.values() for path in paths] + [report_path]
+
+
+def _with_pareto_options(
+    run_info: dict,
+    objectives: list[str] | None,
+    epsilon: float | None,
+    constraints: list[str] | None,
+) -> dict:
+    """``run_info`` with its ``pareto`` section changed by the ``study plot`` options."""
+    from studies.spec import ParetoSpec
+
+    pareto = dict(run_info.get("pareto") or {})
+    if objectives:
+        pareto["objectives"] = list(objectives)
+    if epsilon is not None:
+        pareto["epsilon"] = epsilon
+    if constraints:
+        parsed = dict(pareto.get("constraints") or {})
+        for item in constraints:
+            for op in ("<=", ">="):
+                column, sep, bound = item.partition(op)
+                if sep:
+                    parsed[column.strip()] = f"{op} {bound.strip()}"
+                    break
+            else:
+                raise ValueError(f"--constraint {item!r}: expected COLUMN<=BOUND or COLUMN>=BOUND")
+        pareto["constraints"] = parsed
+    try:
+        checked = ParetoSpec.model_validate(pareto)
+    except Exception as error:  # pydantic's ValidationError: one line
+        message = "; ".join(e["msg"] for e in getattr(error, "errors", lambda: [])()) or error
+        raise ValueError(f"Pareto options: {message}") from None
+    return {**run_info, "pareto": checked.model_dump()}
 
 
 @study_app.command("list")
@@ -160,6 +200,7 @@ def run_command(
         "hardware_overrides": overrides,
         "seed": spec.seed,
         "outputs": spec.outputs.model_dump(),
+        "pareto": spec.pareto.model_dump(),
         "evaluated": summary.done,
         "skipped": summary.skipped,
         "failed": len(summary.failed),
@@ -175,7 +216,10 @@ def run_command(
     run_info = json.loads(exported["run"].read_text())
     spec_text = Path(study).read_bytes() if Path(study).is_file() else builtin_text(study).encode()
     atomic_write_bytes(out / "spec.yaml", spec_text)
-    written = _write_plots_and_report(out, frame, run_info)
+    try:
+        written = _write_plots_and_report(out, frame, run_info)
+    except KeyError as error:  # a pareto objective that is no result column
+        raise fail(f"study spec field pareto: no result column {error.args[0]}") from None
     console.print(
         f"{summary.done} evaluated, {summary.skipped} reused, {len(summary.failed)} failed; "
         f"wrote {exported['parquet']}, {exported['csv']}, {exported['run']} and "
@@ -191,8 +235,26 @@ def run_command(
 @with_verbosity
 def plot_command(
     directory: Annotated[Path, typer.Argument(help="output directory of `cosim study run`")],
+    objective: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Pareto objective column, minimised (max:COLUMN to maximise); repeatable; "
+            "default: the spec's pareto.objectives"
+        ),
+    ] = None,
+    epsilon: Annotated[
+        float | None, typer.Option(help="Pareto epsilon (relative tolerance, 0 = exact)")
+    ] = None,
+    constraint: Annotated[
+        list[str] | None,
+        typer.Option(help="COLUMN<=BOUND or COLUMN>=BOUND, e.g. 'area_mm2<=5'; repeatable"),
+    ] = None,
 ) -> None:
-    """Redraw the plots (PNG and SVG) and report.md of a finished study directory."""
+    """Redraw the plots (PNG and SVG) and report.md of a finished study directory.
+
+    --objective, --epsilon and --constraint choose the Pareto front the report marks and
+    the plot circles (the same rows), instead of the spec's.
+    """
     import pandas as pd
 
     results = directory / "results.parquet"
@@ -210,10 +272,14 @@ def plot_command(
     if not isinstance(run_info, dict):
         raise fail(f"{run_file} holds a JSON {type(run_info).__name__}: expected an object")
     try:
+        run_info = _with_pareto_options(run_info, objective, epsilon, constraint)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    try:
         written = _write_plots_and_report(directory, frame, run_info)
     except KeyError as error:  # a column the plots or report need
         raise fail(
-            f"{results}: no column {error}: expected the table `cosim study run` writes"
+            f"{results}: no column {error.args[0]}: expected the table `cosim study run` writes"
         ) from None
     for path in written:
         console.print(f"wrote {path}", highlight=False)

@@ -32,6 +32,9 @@ def spec(**fields):
         ({"outputs": {"plots_dir": "/tmp/plots"}}, "outputs.plots_dir"),
         ({"outputs": {"plots_dir": "C:\\plots"}}, "outputs.plots_dir"),
         ({"patterns": [], "artifacts": []}, "nothing to simulate"),
+        ({"pareto": {"epsilon": 2}}, "pareto.epsilon"),
+        ({"pareto": {"objectives": ["latency s"]}}, "pareto.objectives"),
+        ({"pareto": {"constraints": {"area_mm2": "< 5"}}}, "pareto.constraints"),
     ],
 )
 def test_invalid_spec_names_the_field(fields, named):
