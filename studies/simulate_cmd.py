@@ -137,6 +137,76 @@ def render_artifact(summary: dict, hardware: ChipConfig) -> None:
         )
 
 
+def checkpoint_dir(model: str | None) -> Path | None:
+    """The directory of a checkpoint given as a path or a cached hub id (None: a preset or
+    something else without weights on disk)."""
+    from workloads import PRESETS, resolve_hub_dir
+
+    if model is None or model in PRESETS:
+        return None
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path
+    return resolve_hub_dir(model)
+
+
+def _checkpoint_zeros(
+    model: str | None, workload: Workload, from_zeros: bool, has_artifact: bool
+) -> tuple[Workload, dict] | None:
+    """With --masks-from-zeros: the workload with the checkpoint's zero masks and the JSON
+    summary. Without: warn when the checkpoint is mostly zeros (None either way)."""
+    from pruning.zeros import (
+        CheckpointWeightsError,
+        has_weights,
+        masks_from_zeros,
+        warn_if_mostly_zeros,
+    )
+    from workloads import ENCODER_LINEAR_ROLES, WorkloadError, attach_masks
+
+    directory = checkpoint_dir(model)
+    with_weights = directory is not None and has_weights(directory)
+    try:
+        if not from_zeros:
+            if with_weights and not has_artifact:
+                warn_if_mostly_zeros(workload, directory, roles=ENCODER_LINEAR_ROLES)
+            return None
+        if not with_weights:
+            raise WorkloadError(
+                f"--masks-from-zeros: {model!r} is not a checkpoint with weights "
+                "(model.safetensors or pytorch_model.bin)"
+            )
+        masks = masks_from_zeros(workload, directory)
+    except CheckpointWeightsError as error:
+        raise WorkloadError(str(error)) from None
+    masked = attach_masks(workload, masks, source=str(directory))
+    summary = {
+        "source": "zeros",
+        "path": str(directory),
+        "masked_weights": len(masks),
+        "encoder_weight_density": encoder_weight_density(masked),
+    }
+    return masked, summary
+
+
+def render_zero_masks(summary: dict, hardware: ChipConfig) -> None:
+    from accel_sim.datapaths import datapath_for
+
+    density = f"{100 * summary['encoder_weight_density']:.1f} %"
+    console.print(
+        f"masks from the exact zeros of {summary['path']}: {summary['masked_weights']} "
+        f"weights masked, encoder weight density {density}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not datapath_for(hardware).exploits_sparsity:
+        console.print(
+            f"[bold yellow]note:[/] {hardware.name} has no sparse support, so the {density} "
+            "weight density changes nothing above; use a hardware spec with a sparse section",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
 def load_hardware_with_overrides(hw: str, overrides: dict[str, Any]) -> ChipConfig:
     """``hw`` (preset, YAML or SCALE-Sim .cfg) with ``--set`` overrides applied, validated."""
     from accel_sim.spec import derive, load_hardware
@@ -176,6 +246,15 @@ def simulate_command(
             "run instead of a model",
         ),
     ] = None,
+    masks_from_zeros: Annotated[
+        bool,
+        typer.Option(
+            "--masks-from-zeros",
+            help="read the masks from the checkpoint's exact zeros (a model pruned by "
+            "nn_pruning, torch.ao.pruning or SparseML, saved without masks)",
+            show_default=False,
+        ),
+    ] = False,
     set_fields: SetOption = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="write results as JSON ('-': standard output)")
@@ -198,6 +277,10 @@ def simulate_command(
         raise fail(str(error)) from None
     if topology is not None and (model is not None or artifact_dir is not None):
         raise fail("--topology replaces the model: give it without --model and --artifact")
+    if masks_from_zeros and (artifact_dir is not None or topology is not None):
+        raise fail(
+            "--masks-from-zeros reads a checkpoint's masks: not with --artifact or --topology"
+        )
     if is_stdout(json_path) or is_stdout(csv_path):
         tables_to_stderr()
     artifact = None
@@ -218,8 +301,11 @@ def simulate_command(
         if artifact is not None:
             workload = attach_artifact(workload, artifact)
         hardware = load_hardware_with_overrides(hw, overrides)
+        zeros = _checkpoint_zeros(model, workload, masks_from_zeros, artifact is not None)
     except (WorkloadError, HardwareConfigError) as error:
         raise fail(str(error)) from None
+    if zeros is not None:
+        workload = zeros[0]
     detail(f"hardware {hardware.name} (spec digest {hardware.spec_digest}) from {hw}")
     warm_up()  # JIT load/compile is start-up, not simulation time
     result = simulate(workload, hardware)
@@ -230,6 +316,9 @@ def simulate_command(
     if artifact is not None:
         document["artifact"] = artifact_summary(artifact, workload)
         render_artifact(document["artifact"], hardware)
+    if zeros is not None:
+        document["masks"] = zeros[1]
+        render_zero_masks(zeros[1], hardware)
     if json_path is not None:
         write_output(json_path, json.dumps(document, indent=2, default=str) + "\n", "--json")
     if csv_path is not None:

@@ -319,6 +319,12 @@ class StudySpec(_Spec):
         description="pruned artifact directories (cosim prune) to simulate with their own "
         "masks, relative to the spec file",
     )
+    checkpoints: list[str] = Field(
+        default_factory=list,
+        description="externally pruned checkpoint directories (nn_pruning, torch.ao.pruning, "
+        "SparseML output: pruned weights are exact zeros, no masks), simulated with masks "
+        "read from those zeros; relative to the spec file",
+    )
     outputs: Outputs = Field(default_factory=Outputs, description="names of the files written")
     pareto: ParetoSpec = Field(
         default_factory=ParetoSpec,
@@ -351,8 +357,8 @@ class StudySpec(_Spec):
     @model_validator(mode="after")
     def _something_to_run(self) -> StudySpec:
         problems = []
-        if not self.patterns and not self.artifacts:
-            problems.append("give patterns or artifacts (or both): nothing to simulate")
+        if not self.patterns and not self.artifacts and not self.checkpoints:
+            problems.append("give patterns, artifacts or checkpoints: nothing to simulate")
         if self.sparsities is not None and self.compression_ratios is not None:
             problems.append("give sparsities or compression_ratios, not both")
         study_level = self.sparsities is not None or self.compression_ratios is not None
@@ -530,6 +536,19 @@ def _artifact_digest(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def _checkpoint_digest(index: int, path: Path) -> str:
+    """Refuse a checkpoint without weights or of an unknown model when the spec expands."""
+    from pruning.zeros import CheckpointWeightsError, checkpoint_digest
+    from workloads.bert import WorkloadError, check_model
+
+    where = f"study spec field checkpoints[{index}]"
+    try:
+        check_model(path)
+        return checkpoint_digest(path)
+    except (CheckpointWeightsError, WorkloadError) as error:
+        raise StudySpecError(f"{where}: {error}") from None
+
+
 def point_label(point: dict) -> str:
     """A short human label of what varies in a point: pattern and grid values."""
     pattern = point.get("pattern") or "artifact"
@@ -598,6 +617,13 @@ def expand(
         digest = attempt(_artifact_digest, path)
         if digest is not None:
             artifacts.append((str(path), digest))
+    checkpoints = []
+    for index, entry in enumerate(spec.checkpoints):
+        path = Path(entry)
+        path = (path if path.is_absolute() else base / path).resolve()
+        digest = attempt(_checkpoint_digest, index, path)
+        if digest is not None:
+            checkpoints.append((str(path), digest))
     grid_points: dict[str, list[tuple[dict, dict]]] = {}
 
     def hardware_points(hw_name: str, hw_dict: dict, grid: Grid) -> list[tuple[dict, dict]]:
@@ -610,7 +636,7 @@ def expand(
         for hw_name, hw_dict in hardware:
             hardware_points(hw_name, hw_dict, {**spec.grid, **case.grid})
     for hw_name, hw_dict in hardware:
-        if artifacts:
+        if artifacts or checkpoints:
             hardware_points(hw_name, hw_dict, spec.grid)
     if problems:
         unique = list(dict.fromkeys(problems))
@@ -635,6 +661,26 @@ def expand(
                             "sparsity": round(float(sparsity), 12),
                             "artifact": None,
                             "artifact_digest": None,
+                            "seed": spec.seed,
+                            "grid": params,
+                            "hardware": hw,
+                        }
+                    )
+    for path, digest in checkpoints:
+        for hw_name, hw_dict in hardware:
+            for hw, params in hardware_points(hw_name, hw_dict, spec.grid):
+                for seq_len, batch in itertools.product(spec.seq_lens, spec.batches):
+                    add(
+                        {
+                            "model": path,
+                            "batch": batch,
+                            "seq_len": seq_len,
+                            "pattern": None,
+                            "sparsity": None,
+                            "artifact": None,
+                            "artifact_digest": None,
+                            "checkpoint": path,
+                            "checkpoint_digest": digest,
                             "seed": spec.seed,
                             "grid": params,
                             "hardware": hw,
