@@ -57,3 +57,67 @@ def test_derive_validates_and_names_the_field() -> None:
         derive(hw, {"pe_array.rows": -1})
     with pytest.raises(HardwareConfigError, match=r"pe_array\.rowz"):
         derive(hw, {"pe_array.rowz": 64})
+
+
+TINY = {
+    "name": "tiny",
+    "models": ["bert-tiny"],
+    "seq_lens": [8],
+    "sparsities": [0.5],
+    "patterns": ["block:4x4", "dense"],
+}
+
+
+def test_studies_run_returns_the_table_and_resumes(tmp_path) -> None:
+    import studies
+
+    table = studies.run(TINY, tmp_path / "out")
+    assert list(table["pattern"]) == ["block:4x4", "dense"]
+    assert {"speedup", "latency_s", "energy_j", "key"} <= set(table.columns)
+    stored = sorted((tmp_path / "out" / "store" / "points").glob("*.json"))
+    assert len(stored) == 2
+    mtimes = [p.stat().st_mtime_ns for p in stored]
+    again = studies.run(TINY, tmp_path / "out")  # resumes: nothing evaluated again
+    assert again.equals(table)
+    assert [p.stat().st_mtime_ns for p in stored] == mtimes
+    wider = studies.run(TINY, overrides={"pe_array.rows": 16})
+    assert list(wider["pe_rows"]) == [16, 16]
+
+
+def test_studies_run_takes_a_spec_object_and_reports_spec_errors() -> None:
+    import studies
+
+    spec = studies.StudySpec.model_validate({**TINY, "patterns": ["dense"]})
+    assert len(studies.run(spec)) == 1
+    with pytest.raises(studies.StudySpecError, match="needs a sparsity"):
+        studies.run({**TINY, "sparsities": None})
+
+
+def test_the_documented_example_runs() -> None:
+    import doctest
+
+    import studies.api
+
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner()
+    for test in finder.find(studies.api.run, "run", globs={}):
+        runner.run(test)
+    assert runner.failures == 0 and runner.tries >= 2
+
+
+@pytest.mark.parametrize("package", ["accel_sim", "studies", "workloads", "pruning", "safeio"])
+def test_packages_are_typed_and_documented(package: str) -> None:
+    import importlib
+    from pathlib import Path
+
+    module = importlib.import_module(package)
+    assert (Path(module.__file__).parent / "py.typed").is_file()
+    assert module.__doc__
+    if package in ("accel_sim", "studies"):
+        assert module.__all__
+        for name in module.__all__:
+            value = getattr(module, name)
+            if callable(value) and not name.startswith("_"):
+                assert value.__doc__, f"{package}.{name} has no docstring"
+    assert {"simulate", "load_hardware", "derive"} <= set(__import__("accel_sim").__all__)
+    assert "run" in __import__("studies").__all__
