@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import difflib
 import typing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+if TYPE_CHECKING:  # pydantic is imported by the callers that validate, not by every import
+    from pydantic import BaseModel, ValidationError
 
 __all__ = ["InputWarning", "did_you_mean", "format_validation_error", "valid_keys"]
 
@@ -22,6 +23,8 @@ class InputWarning(UserWarning):
 
 def _inner_model(annotation: Any) -> type[BaseModel] | None:
     """The pydantic model inside ``annotation`` (``X``, ``X | None``, ``list[X]``, ...)."""
+    from pydantic import BaseModel
+
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in typing.get_args(annotation):

@@ -17,8 +17,6 @@ import warnings
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from safeio.atomic import atomic_write_text
 from safeio.errors import InputWarning
@@ -49,12 +47,52 @@ def no_color() -> bool:
     return bool(os.environ.get("NO_COLOR"))
 
 
-def _console(stderr: bool) -> Console:
-    return Console(stderr=stderr, color_system=None if no_color() else "auto")
+def escape(text: str) -> str:
+    """``text`` with rich markup escaped (brackets are shown, not read as styles)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
-console = _console(stderr=False)
-error_console = _console(stderr=True)
+class _LazyConsole:
+    """A rich Console made on first use (rich is not imported for ``--help``); attributes set
+    before then (``quiet``, ``file``) are applied when it is made."""
+
+    def __init__(self, stderr: bool) -> None:
+        object.__setattr__(self, "_stderr", stderr)
+        object.__setattr__(self, "_real", None)
+        object.__setattr__(self, "_pending", {})
+
+    def _console(self):
+        real = object.__getattribute__(self, "_real")
+        if real is None:
+            from rich.console import Console
+
+            real = Console(
+                stderr=object.__getattribute__(self, "_stderr"),
+                color_system=None if no_color() else "auto",
+            )
+            for name, value in object.__getattribute__(self, "_pending").items():
+                setattr(real, name, value)
+            object.__setattr__(self, "_real", real)
+        return real
+
+    def __getattr__(self, name: str):
+        return getattr(self._console(), name)
+
+    def __setattr__(self, name: str, value) -> None:
+        real = object.__getattribute__(self, "_real")
+        if real is None:
+            object.__getattribute__(self, "_pending")[name] = value
+        else:
+            setattr(real, name, value)
+
+    def made(self) -> bool:
+        return object.__getattribute__(self, "_real") is not None
+
+
+console = _LazyConsole(stderr=False)
+error_console = _LazyConsole(stderr=True)
 _state = {"verbosity": 0}  # -1 quiet, 0 normal, 1 verbose
 
 
@@ -76,8 +114,8 @@ def reset() -> None:
     console.quiet = False
     console.file = None  # rich: standard output, looked up when printing
     for each in (console, error_console):
-        if no_color():
-            each._color_system = None  # also when NO_COLOR was set after import
+        if no_color() and each.made():
+            each._color_system = None  # also when NO_COLOR was set after it was made
 
 
 def set_verbosity(quiet: bool = False, verbose: bool = False) -> None:

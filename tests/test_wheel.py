@@ -70,6 +70,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     (built,) = out.glob("*.whl")
+    from accel_sim.version import __version__
+
+    assert built.name.startswith(f"sparse_bert_cosim-{__version__}-")  # the one version
     return built
 
 
