@@ -247,3 +247,24 @@ def test_export_masks_stay_numpy() -> None:
     """Topology masks are plain read-only numpy arrays, like an artifact's."""
     (op,) = topology_from_text("Layer, M, N, K, S,\nfc, 4, 4, 8, 1:2,\n").gemms
     assert isinstance(op.mask, np.ndarray) and not op.mask.flags.writeable
+
+
+def test_the_docs_example_files_are_what_the_commands_write(tmp_path: Path, monkeypatch) -> None:
+    """docs/interchange.md includes files cosim export wrote: they must still be current."""
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(repo)  # the example paths are relative, as in the docs
+    cfg = "docs/examples/scalesim/scale.cfg"
+    result = runner.invoke(app, ["export", "hardware", cfg, "--format", "accelergy",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    again = runner.invoke(app, ["export", "hardware", cfg, "--format", "scalesim",
+                                "--out", str(tmp_path / "roundtrip.cfg")])
+    assert again.exit_code == 0, again.output
+    committed = repo / "docs" / "results" / "interchange"
+    for name in ("arch.yaml", "ERT.yaml", "roundtrip.cfg"):
+        assert (tmp_path / name).read_text() == (committed / name).read_text(), name
+    document = json.loads((committed / "simulate.json").read_text())
+    fresh = runner.invoke(app, ["simulate", "--hw", cfg, "--topology",
+                                "docs/examples/scalesim/bert_query.csv", "--json", "-"])
+    assert fresh.exit_code == 0, fresh.output
+    assert json.loads(fresh.stdout)["total"]["cycles"] == document["total"]["cycles"]
