@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from studies.console import console, fail, si, write_output
+from studies.console import console, fail, is_stdout, si, tables_to_stderr, write_output
 
 __all__ = ["compare_command", "compare_rows", "load_result"]
 
@@ -137,6 +137,8 @@ def compare_command(
 
     if len(results) < 2:
         raise fail("give at least two result files to compare")
+    if is_stdout(csv_path):
+        tables_to_stderr()
     try:
         documents = [load_result(path) for path in results]
     except ValueError as error:

@@ -33,6 +33,8 @@ def table(paths: list[Path]) -> dict[str, list[str]]:
     done = runner.invoke(app, ["compare", *map(str, paths), "--csv", "-"])
     assert done.exit_code == 0, done.output
     rows = list(csv.reader(io.StringIO(done.stdout)))
+    assert rows[0][0] == ""  # only the CSV on standard output; the table went to stderr
+    assert "comparison" in done.stderr
     return {row[0]: row[1:] for row in rows}
 
 
