@@ -29,6 +29,7 @@ PRESETS = [
     "systolic-32x32-ws-gating",
     "eie-64pe",
     "dual-side-32x32",
+    "sigma-1024",
     "isaac-crossbar",
 ]
 TOTAL_KEYS = {
