@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from accel_sim.energy import ENERGY_COMPONENTS
 from workloads.ops import GemmOp, GemmRole, VectorOp
 
 # Weightless GEMMs: what weight pruning leaves untouched.
 ATTENTION_ROLES = frozenset({GemmRole.ATTENTION_SCORES.value, GemmRole.ATTENTION_CONTEXT.value})
+
+if TYPE_CHECKING:  # pandas is imported by to_frame, not for every simulation
+    import pandas as pd
 
 
 def op_identity(op: GemmOp | VectorOp) -> dict[str, Any]:
@@ -243,6 +244,8 @@ class SimResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One tidy row per op, with the run's identity on every row."""
+        import pandas as pd
+
         rows = []
         for op in self.ops:
             row = {

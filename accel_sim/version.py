@@ -1,10 +1,9 @@
-"""The package version recorded in every result (keys results with the code that made them)."""
+"""The package version recorded in every result (keys results with the code that made them).
 
-from __future__ import annotations
+The one place the version is written: ``pyproject.toml`` reads it from here
+(``[tool.setuptools.dynamic]``), so reading it costs no package-metadata scan (``cosim
+--version`` stays fast). Result keys also carry a digest of the sources
+(``studies.source_digest``), so an unchanged version never hides changed code.
+"""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("sparse-bert-cosim")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+source"
+__version__ = "0.1.0"

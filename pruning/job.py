@@ -266,5 +266,7 @@ def prune_job(source: str = "<arguments>", **fields: Any) -> PruneJob:
         return PruneJob(**fields)
     except ValidationError as error:
         raise PruneJobError(
-            format_validation_error(error, "prune job", source, "see cosim prune --help")
+            format_validation_error(
+                error, "prune job", source, "see cosim prune --help", PruneJob
+            )
         ) from None

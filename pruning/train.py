@@ -408,7 +408,7 @@ def train(
         total=total_steps,
         initial=done,
         desc=config.description,
-        disable=not config.progress,
+        disable=None if config.progress else True,  # None: on a terminal only
         leave=False,
     )
     for step in range(done + 1, total_steps + 1):

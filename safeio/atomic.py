@@ -15,7 +15,10 @@ entry is flushed too.
   the target name is missing (the old one is still whole beside it).
 
 Temporary names start with ``.`` and end in ``.tmp`` (plus the target's suffix), so readers
-that list a directory can skip them.
+that list a directory can skip them. What lands at the target has the mode a plain ``open``
+or ``mkdir`` would give it, ``0o666`` (files) or ``0o777`` (directories) less the process
+umask, not the ``0o600``/``0o700`` of the temporary file or directory: labs share result
+folders.
 
 A target that exists and is not a regular file (a device such as ``/dev/null``, a FIFO, a
 socket, a directory) is refused with :class:`UnsafeTargetError` (an ``OSError``) and left
@@ -97,6 +100,20 @@ def _check_target(target: Path, root: str | os.PathLike[str] | None, want_dir: b
     raise UnsafeTargetError(f"{target} exists and is {kind}: expected {expected} to replace")
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux reports it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read by setting and restoring it
+    os.umask(mask)
+    return mask
+
+
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
@@ -124,6 +141,7 @@ def atomic_write_with(
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         _fsync_file(tmp)
         os.replace(tmp, target)
     except BaseException:
@@ -179,6 +197,7 @@ def replace_dir(tmp: str | os.PathLike[str], target: str | os.PathLike[str]) -> 
     """
     tmp, target = Path(tmp), Path(target)
     _check_target(target, None, want_dir=True)
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp made it 0o700
     fsync_dir(tmp)
     if not (target.exists() or target.is_symlink()):
         os.replace(tmp, target)

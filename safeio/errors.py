@@ -8,21 +8,76 @@ bounded: each problem is cut to 300 characters, at most ``MAX_LISTED`` are liste
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+import difflib
+import typing
+from typing import TYPE_CHECKING, Any
 
 from safeio.limits import MAX_LISTED, shorten
 
-__all__ = ["format_validation_error"]
+if TYPE_CHECKING:  # pydantic is imported by the callers that validate, not by every import
+    from pydantic import BaseModel, ValidationError
+
+__all__ = ["InputWarning", "did_you_mean", "format_validation_error", "valid_keys"]
 
 
-def format_validation_error(error: ValidationError, what: str, source: str, hint: str) -> str:
-    """``hint`` follows "unknown key" (e.g. where the valid keys are documented)."""
+class InputWarning(UserWarning):
+    """Input that works but is probably not what the user meant (a decimal kB buffer size, a
+    checkpoint that is mostly zeros); the command line shows it as one ``warning:`` line."""
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside ``annotation`` (``X``, ``X | None``, ``list[X]``, ...)."""
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def valid_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the model at ``loc`` (list indices skipped); empty when the path
+    leaves the models."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue  # an item of a list
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        current = _inner_model(field.annotation)
+    return list(current.model_fields) if current is not None else []
+
+
+def did_you_mean(name: str, choices: list[str] | Any) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def format_validation_error(
+    error: ValidationError,
+    what: str,
+    source: str,
+    hint: str,
+    model: type[BaseModel] | None = None,
+) -> str:
+    """Every problem of ``error`` in one line; ``hint`` follows "unknown key" (e.g. where the
+    valid keys are documented) and, given the ``model`` that was validated, an unknown key
+    also gets the closest valid one ("did you mean")."""
     lines = []
     for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"])
+        loc = tuple(item["loc"])
+        field = ".".join(str(part) for part in loc)
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = f"unknown key ({hint})"
+            close = did_you_mean(loc[-1], valid_keys(model, loc[:-1])) if model and loc else ""
+            message = f"unknown key{close} ({hint})"
         elif item["type"] == "missing":
             message = "required field is missing"
         lines.append(shorten(f"{field}: {message}" if field else message, 300))

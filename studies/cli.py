@@ -1,220 +1,79 @@
-"""The ``cosim`` command line: renders tables and writes files; the libraries never print."""
+"""The ``cosim`` command line: renders tables and writes files; the libraries never print.
+
+Each command imports what it needs when it runs (the simulator, pandas, torch), so
+``cosim --help`` and ``cosim --version`` start fast. Help is plain text (never truncated, no
+styles), ``-h`` is ``--help``, and ``-q``/``-v`` set how much is printed.
+"""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from accel_sim import (
-    ChipConfig,
-    HardwareConfigError,
-    SimResult,
-    list_presets,
-    load_hardware,
-    simulate,
-)
-from accel_sim.datapaths import datapath_for
-from accel_sim.datapaths.systolic.dense import warm_up
-from pruning.artifact import ArtifactError, SparseArtifact, load_artifact
-from safeio.limits import SizeLimitError
-from studies.console import console, fail, si, write_output
+from studies.compare_cmd import compare_command
+from studies.console import console, reset, set_verbosity
+from studies.export_cmd import export_app
+from studies.options import QuietOption, VerboseOption, with_verbosity
 from studies.prune_cmd import prune_command
+from studies.schema_cmd import schema_command
+from studies.simulate_cmd import simulate_command
 from studies.study_cmd import study_app
-from workloads import (
-    ENCODER_LINEAR_ROLES,
-    Workload,
-    WorkloadError,
-    artifact_workload,
-    build_workload,
-)
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 app = typer.Typer(
     help="Sparse-BERT hardware co-design studio: simulate BERT-family models on accelerators.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings=CONTEXT,
 )
-DEFAULT_MODEL = "bert-base-uncased"
-DEFAULT_HW = "systolic-32x32-ws"
+
+
+def _version(value: bool) -> None:
+    if value:
+        from accel_sim.version import __version__
+
+        typer.echo(f"cosim (sparse-bert-cosim) {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
-def main() -> None:
-    """Sparse-BERT hardware co-design studio."""
-
-
-def render_result(result: SimResult) -> None:
-    totals = Table(
-        title=f"{result.model_name} on {result.hardware_name} "
-        f"(batch {result.batch}, seq len {result.seq_len})"
-    )
-    totals.add_column("metric")
-    totals.add_column("value", justify="right")
-    totals.add_row("cycles", f"{result.cycles:,}")
-    totals.add_row("  compute cycles", f"{result.compute_cycles:,}")
-    totals.add_row("  stall cycles", f"{result.stall_cycles:,}")
-    totals.add_row("latency", si(result.latency_s, "s"))
-    totals.add_row("energy", si(result.energy_j, "J"))
-    totals.add_row("sequences/s", f"{result.sequences_per_s:,.2f}")
-    totals.add_row("MACs", f"{result.macs:,}")
-    totals.add_row("PE utilisation", f"{100 * result.utilisation:.1f} %")
-    totals.add_row("DRAM traffic", si(result.dram_bytes, "B"))
-    if result.baseline is not None:
-        base = result.baseline
-        totals.add_row("effective utilisation", f"{100 * result.effective_utilisation:.1f} %")
-        if result.load_imbalance is not None:
-            totals.add_row("load imbalance (cycle-weighted)", f"{result.load_imbalance:.3f}")
-        totals.add_row("dense baseline cycles", f"{base.cycles:,}")
-        totals.add_row("dense baseline energy", si(base.energy_j, "J"))
-        totals.add_row("speedup vs dense", f"{result.speedup:.3f}x")
-        totals.add_row("energy vs dense", f"{result.energy_ratio:.3f}x")
-    for label, value in result.summary_rows():
-        totals.add_row(label, value)
-    totals.add_row("simulation wall time", si(result.simulation_s, "s"))
-    console.print(totals)
-
-    energy = Table(title="energy by component")
-    energy.add_column("component")
-    energy.add_column("energy", justify="right")
-    energy.add_column("share", justify="right")
-    total_j = result.energy_j or 1.0
-    for component, joules in result.energy_breakdown_j.items():
-        energy.add_row(component, si(joules, "J"), f"{100 * joules / total_j:.1f} %")
-    console.print(energy)
-
-    by_kind: dict[str, list] = {}
-    for op in result.ops:
-        by_kind.setdefault(op.role or op.kind, []).append(op)
-    ops = Table(title="by operation type (all layers)")
-    for column in ("op", "count", "cycles", "stall %", "energy", "util %"):
-        ops.add_column(column, justify="left" if column == "op" else "right")
-    for kind, members in by_kind.items():
-        cycles = sum(op.cycles for op in members)
-        stalls = sum(op.stall_cycles for op in members)
-        macs = sum(op.macs for op in members)
-        util = f"{100 * macs / (cycles * result.pe_count):.1f}" if macs else "-"
-        ops.add_row(
-            kind,
-            str(len(members)),
-            f"{cycles:,}",
-            f"{100 * stalls / cycles:.1f}",
-            si(sum(op.energy_j for op in members), "J"),
-            util,
-        )
-    console.print(ops)
-
-
-def encoder_weight_density(workload: Workload) -> float:
-    """Kept fraction of all encoder linear weights (unmasked ones count as dense)."""
-    encoder = [op for op in workload.gemms if op.role in ENCODER_LINEAR_ROLES]
-    total = sum(op.n * op.k for op in encoder)
-    return sum(op.weight_nnz for op in encoder) / total if total else 1.0
-
-
-def artifact_summary(artifact: SparseArtifact, workload: Workload) -> dict:
-    """The ``artifact`` block of ``--json``: ``density`` is the manifest's (masked matrices)."""
-    return {
-        "path": str(artifact.path),
-        "pattern": artifact.manifest["pattern"],
-        "method": artifact.manifest["method"],
-        "head": workload.head,
-        "density": artifact.density,
-        "encoder_weight_density": encoder_weight_density(workload),
-    }
-
-
-def render_artifact(summary: dict, hardware: ChipConfig) -> None:
-    density = f"{100 * summary['encoder_weight_density']:.1f} %"
-    console.print(
-        f"artifact {summary['path']}: pattern {summary['pattern']}, method "
-        f"{summary['method']}, head {summary['head']}, encoder weight density {density}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    if not datapath_for(hardware).exploits_sparsity:
-        console.print(
-            f"[bold yellow]note:[/] {hardware.name} has no sparse support (sparse.zero_handling "
-            f"none, dense weight format), so the {density} weight density changes nothing "
-            "above; use a hardware spec with a sparse section",
-            highlight=False,
-            soft_wrap=True,
-        )
-
-
-@app.command("simulate")
-def simulate_command(
-    model: Annotated[
-        str | None,
+def main(
+    version: Annotated[
+        bool,
         typer.Option(
-            help=f"preset name or checkpoint directory (default: {DEFAULT_MODEL}, "
-            "or the --artifact directory when one is given)",
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="print the version and exit",
             show_default=False,
         ),
-    ] = None,
-    hw: Annotated[str, typer.Option(help="hardware preset name or YAML file")] = DEFAULT_HW,
-    seq_len: Annotated[
-        int,
-        typer.Option(
-            help="tokens per sequence (a bi-encoder artifact: per pair, run as two sentences "
-            "of seq-len/2)"
-        ),
-    ] = 128,
-    batch: Annotated[int, typer.Option(help="sequences per batch")] = 1,
-    artifact_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--artifact",
-            help="pruned SparseModel artifact directory: attach its masks to the model",
-        ),
-    ] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="write results as JSON")] = None,
-    csv_path: Annotated[Path | None, typer.Option("--csv", help="write per-op rows as CSV")] = None,
+    ] = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
-    """Simulate one forward pass of MODEL on hardware HW and report latency and energy."""
-    artifact = None
-    if artifact_dir is not None:
-        try:
-            artifact = load_artifact(artifact_dir)
-        except ArtifactError as error:
-            raise fail(str(error)) from None
-    if model is None and artifact_dir is None:
-        model = DEFAULT_MODEL
-    try:
-        if artifact is not None:  # the head recorded in its manifest decides the workload
-            workload = artifact_workload(artifact, batch, seq_len, model)
-        else:
-            workload = build_workload(model, batch=batch, seq_len=seq_len)
-        hardware = load_hardware(hw)
-    except (WorkloadError, HardwareConfigError) as error:
-        raise fail(str(error)) from None
-    warm_up()  # JIT load/compile is start-up, not simulation time
-    try:
-        result = simulate(workload, hardware)
-    except SizeLimitError as error:  # sizes beyond safeio.limits, found at a kernel entry
-        raise fail(str(error)) from None
-    render_result(result)
-    document = result.to_dict()
-    if artifact is not None:
-        document["artifact"] = artifact_summary(artifact, workload)
-        render_artifact(document["artifact"], hardware)
-    if json_path is not None:
-        write_output(json_path, json.dumps(document, indent=2, allow_nan=False) + "\n", "--json")
-    if csv_path is not None:
-        write_output(csv_path, result.to_frame().to_csv(index=False), "--csv")
+    """Sparse-BERT hardware co-design studio."""
+    reset()
+    set_verbosity(quiet=quiet, verbose=verbose)
 
 
-app.command("prune")(prune_command)
+app.command("simulate")(with_verbosity(simulate_command))
+app.command("prune")(with_verbosity(prune_command))
 app.add_typer(study_app, name="study")
+app.add_typer(export_app, name="export")
+app.command("schema")(schema_command)
+app.command("compare")(compare_command)
 
 
 @app.command("presets")
 def presets_command() -> None:
-    """List the hardware presets in configs/hw/."""
+    """List the hardware presets (package data accel_sim/presets/, or $COSIM_HW_DIR)."""
+    from accel_sim.spec import list_presets
+
     for name in list_presets():
-        console.print(name)
+        console.print(name, highlight=False)
 
 
 if __name__ == "__main__":  # python -m studies.cli

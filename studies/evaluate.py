@@ -38,6 +38,7 @@ from accel_sim import SimResult, hardware_from_dict, simulate
 from accel_sim.datapaths import datapath_for
 from accel_sim.version import __version__
 from pruning.maskfile import read_mask_file, write_mask_file
+from studies.source_digest import source_digest
 from workloads import ENCODER_LINEAR_ROLES, PRESETS, attach_masks, build_workload
 
 __all__ = [
@@ -121,6 +122,7 @@ def _mask_id(model: str, pattern: str, sparsity: float, seed: int) -> str:
             "seed": seed,
             "format": MASK_FORMAT,
             "version": __version__,
+            "source": source_digest(),
         },
         sort_keys=True,
     )
@@ -183,6 +185,23 @@ def _cached_masks(
     return masks, bool(meta["synthetic_weights"])
 
 
+_ZERO_MASKS: dict[tuple[str, str | None], dict[str, np.ndarray]] = {}
+
+
+def _zero_masks(path: str, digest: str | None, workload) -> dict[str, np.ndarray]:
+    """A checkpoint's masks from its exact zeros, read once per process (the last one kept)."""
+    key = (path, digest)
+    if key not in _ZERO_MASKS:
+        from pruning.zeros import masks_from_zeros
+
+        masks = masks_from_zeros(workload, path)
+        for mask in masks.values():
+            mask.flags.writeable = False
+        _ZERO_MASKS.clear()
+        _ZERO_MASKS[key] = masks
+    return _ZERO_MASKS[key]
+
+
 @functools.lru_cache(maxsize=1)
 def _warm_up() -> None:
     """JIT load/compile once per process, so ``simulation_s`` is simulation time."""
@@ -207,6 +226,9 @@ def _workload(point: Mapping[str, Any], mask_dir: str | None):
             "artifact",
             artifact.manifest["pattern"],
         )
+    if point.get("checkpoint"):
+        masks = _zero_masks(point["checkpoint"], point.get("checkpoint_digest"), workload)
+        return attach_masks(workload, masks, source=point["checkpoint"]), False, "zeros", "zeros"
     pattern = point["pattern"]
     if pattern in (None, DENSE):
         return workload, bool(workload.synthetic_weights), "none", DENSE
@@ -303,7 +325,12 @@ def evaluate_point(point: Mapping[str, Any], mask_dir: str | None = None) -> dic
 
     result, hw, synthetic, source, pattern = simulate_point(point, mask_dir)
     row = _row(result, hw, synthetic, source, pattern)
-    row["label"] = point_label(dict(point)) if point.get("pattern") else f"{pattern} (artifact)"
+    if point.get("pattern"):
+        row["label"] = point_label(dict(point))
+    elif point.get("checkpoint"):
+        row["label"] = f"{Path(point['checkpoint']).name} (zeros)"
+    else:
+        row["label"] = f"{pattern} (artifact)"
     return row
 
 

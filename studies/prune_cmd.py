@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from studies.console import console, fail, write_output
 
@@ -36,6 +35,8 @@ def _errors() -> tuple[type[BaseException], ...]:
 
 
 def _summary(outcome: Any) -> None:
+    from rich.table import Table
+
     manifest = outcome.manifest
     table = Table(title=f"artifact {outcome.artifact}")
     table.add_column("field")

@@ -9,12 +9,14 @@ from typing import Any
 
 import pandas as pd
 
-from studies.plots import pareto_mask, short_labels
+from studies.pareto import ParetoSettings, pareto_front
+from studies.plots import _prepared, short_labels
 
 __all__ = ["key_table", "markdown_table", "render_report"]
 
 # column -> (header, formatter)
 _FORMATS: dict[str, tuple[str, Any]] = {
+    "machine": ("hardware", str),
     "label": ("design point", str),
     "pattern": ("pattern", str),
     "zero_handling": ("sparse mode", str),
@@ -37,7 +39,7 @@ _FORMATS: dict[str, tuple[str, Any]] = {
     "utilisation": ("PE util", lambda v: f"{100 * v:.1f} %"),
     "effective_utilisation": ("effective util", lambda v: f"{100 * v:.1f} %"),
     "area_mm2": ("area [mm^2]", lambda v: f"{v:.2f}"),
-    "pareto": ("Pareto (lat, energy, area)", lambda v: "yes" if v else ""),
+    "pareto": ("Pareto front", lambda v: "yes" if v else ""),
     "linear_share": ("linear layers", lambda v: f"{100 * v:.1f} %"),
     "attention_share": ("attention GEMMs", lambda v: f"{100 * v:.1f} %"),
     "vector_share": ("vector ops", lambda v: f"{100 * v:.1f} %"),
@@ -118,6 +120,7 @@ _KEY_COLUMNS = {
     ],
     "custom": [
         "label",
+        "compression_ratio",
         "latency_s",
         "energy_j",
         "sequences_per_s",
@@ -129,11 +132,18 @@ _KEY_COLUMNS = {
 }
 
 
-def key_table(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """The columns a study of ``kind`` is about (DSE: the Pareto front, best latency first)."""
-    table = frame.copy()
-    if "label" in table and len(table):
-        table["label"] = short_labels(table["label"])
+def key_table(
+    frame: pd.DataFrame, kind: str, pareto: ParetoSettings | None = None
+) -> pd.DataFrame:
+    """The columns a study of ``kind`` is about, with the machine of every row first (DSE:
+    the Pareto front of ``pareto``, best first objective first)."""
+    if kind == "accuracy":  # a summary over seeds: its own columns, hardware in ``hw``
+        table = frame.copy()
+        if "label" in table and len(table):
+            table["label"] = short_labels(table["label"])
+    else:
+        table = _prepared(frame) if len(frame) else frame.copy()
+    settings = pareto or ParetoSettings()
     if "datapath" in table:
         table["datapath"] = table["datapath"].fillna("")
     if "compression_ratio" in table and "baseline_sequences_per_s" in table:
@@ -141,13 +151,17 @@ def key_table(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
             table["baseline_sequences_per_s"] * table["compression_ratio"]
         )
         table["fraction_of_ideal"] = table["sequences_per_s"] / table["ideal_sequences_per_s"]
-    if {"latency_s", "energy_j", "area_mm2"} <= set(table):
-        table["pareto"] = pareto_mask(table, ["latency_s", "energy_j", "area_mm2"])
+    if len(table) and set(settings.columns()) <= set(table):
+        table["pareto"] = pareto_front(table, settings)
     if kind == "dse" and "pareto" in table:
-        table = table[table["pareto"]].sort_values("latency_s")
+        table = table[table["pareto"]].sort_values(settings.columns()[0])
     if kind == "compression":
-        table = table.sort_values(["zero_handling", "pattern_family", "compression_ratio"])
+        order = [c for c in ("machine", "zero_handling", "pattern_family", "compression_ratio")
+                 if c in table]  # fmt: skip
+        table = table.sort_values(order, kind="stable")
     columns = [c for c in _KEY_COLUMNS.get(kind, _KEY_COLUMNS["custom"]) if c in table]
+    if "machine" in table and "hw" not in columns:  # accuracy: its own hardware column
+        columns = ["machine", *columns]
     return table[columns]
 
 
@@ -228,11 +242,11 @@ def render_report(
             "",
         ]
     lines += ["## Key results", ""]
-    table = key_table(frame, kind)
+    pareto = ParetoSettings.from_mapping(run_info.get("pareto"))
+    table = key_table(frame, kind, pareto)
     if kind == "dse":
         lines += [
-            f"Pareto front of latency, energy and area: {len(table)} of {len(frame)} "
-            "design points.",
+            f"Pareto front ({pareto.describe()}): {len(table)} of {len(frame)} design points.",
             "",
         ]
     lines += [markdown_table(table), ""]
@@ -270,6 +284,8 @@ def render_report(
         lines.append(f"- seed: {run_info.get('seed', run_info.get('seeds'))}")
     if "masks" in run_info:
         lines.append(f"- masks: {run_info['masks']}")
+    if kind != "accuracy":
+        lines.append(f"- Pareto front: {pareto.describe()}")
     lines.append(
         f"- package version: {run_info.get('package_version', '-')}; "
         + ", ".join(f"{k} {v}" for k, v in versions.items() if v)

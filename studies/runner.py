@@ -317,7 +317,8 @@ def run_points(
         else:
             outcomes = _run_inline(evaluate, todo)
         bar = stack.enter_context(
-            tqdm(total=len(todo), desc=description, unit="pt", disable=not progress)
+            # disable=None: a bar on a terminal only, never in a redirected log
+            tqdm(total=len(todo), desc=description, unit="pt", disable=None if progress else True)
         )
         stack.callback(getattr(outcomes, "close", lambda: None))
         for key, succeeded, payload in outcomes:

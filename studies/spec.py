@@ -17,7 +17,8 @@ grid:                           # dotted hardware field -> values; the cartesian
   sparse.zero_handling: [skipping]
   dram.bandwidth_bytes_per_s: [16 GB/s, 64 GB/s]
   pe_array: [{rows: 16, cols: 16}, {rows: 32, cols: 32}]   # mappings merge into the field
-sparsities: [0.75]              # or compression_ratios: [2, 4, 8] (sparsity = 1 - 1/ratio)
+sparsities: [0.75]              # or compression_ratios: [2, 4, 8] (sparsity = 1 - 1/ratio);
+                                # required when a pattern needs one (no default)
 patterns:
   - block:4x4                   # a pattern string (pruning.patterns forms, or "dense")
   - pattern: nm:2:4             # or a mapping with its own grid / sparsities
@@ -39,16 +40,18 @@ import itertools
 import json
 import math
 import re
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from accel_sim.spec import HardwareConfigError, hardware_from_dict, load_hardware
+from accel_sim.spec import HardwareConfigError, derive, hardware_from_dict, load_hardware
 from accel_sim.spec.loading import set_dotted
 from safeio import limits
-from safeio.documents import DocumentError, is_dir, is_file, read_yaml
-from safeio.errors import format_validation_error
+from safeio.documents import DocumentError, is_dir, is_file, parse_yaml, read_yaml
+from safeio.errors import did_you_mean, format_validation_error
 
 __all__ = [
     "BUILTIN_DIR",
@@ -58,13 +61,18 @@ __all__ = [
     "StudySpec",
     "StudySpecError",
     "builtin_names",
+    "builtin_text",
     "count_points",
     "expand",
     "load_spec",
     "point_label",
+    "study_json_schema",
 ]
 
-BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
+# Package data (``studies/builtin/*.yaml``), read through importlib.resources so that an
+# installed wheel has them; BUILTIN_DIR is the folder as a path.
+BUILTIN_ROOT: Traversable = resources.files("studies").joinpath("builtin")
+BUILTIN_DIR = Path(str(BUILTIN_ROOT))
 KINDS = ("block-size", "compression", "dse", "custom")
 DENSE = "dense"
 
@@ -148,10 +156,25 @@ def _check_grid(grid: Grid) -> Grid:
 class PatternCase(_Spec):
     """One pruning pattern, optionally with its own sparsities and hardware grid."""
 
-    pattern: str
-    sparsities: list[float] | None = None
-    compression_ratios: list[float] | None = None
-    grid: Grid = Field(default_factory=dict)
+    pattern: str = Field(
+        description="a pruning pattern: unstructured, block:RxC, nm:N:M, crossbar:RxC, row, "
+        "column, head, or dense (no masks)"
+    )
+    sparsities: list[float] | None = Field(
+        default=None,
+        description="this pattern's fractions of weights pruned, each in [0, 1) (instead of "
+        "the study's)",
+    )
+    compression_ratios: list[float] | None = Field(
+        default=None,
+        description="this pattern's dense/kept weight ratios, each >= 1 (sparsity = 1 - "
+        "1/ratio), instead of sparsities",
+    )
+    grid: Grid = Field(
+        default_factory=dict,
+        description="dotted hardware field -> values for this pattern; replaces the study "
+        "grid's entry of the same field",
+    )
 
     @field_validator("pattern")
     @classmethod
@@ -179,6 +202,11 @@ class PatternCase(_Spec):
             raise ValueError("give sparsities or compression_ratios, not both")
         return self
 
+    @property
+    def needs_sparsity(self) -> bool:
+        """Dense has none and an N:M pattern's is fixed (1 - N/M); the others need one."""
+        return self.pattern != DENSE and not self.pattern.startswith("nm:")
+
 
 def _check_sparsities(values: list[float]) -> list[float]:
     for value in values:
@@ -202,8 +230,8 @@ def _check_ratios(values: list[float]) -> list[float]:
 class Outputs(_Spec):
     """Files the study writes: single names inside the output directory."""
 
-    plots_dir: str = "plots"
-    report: str = "report.md"
+    plots_dir: str = Field(default="plots", description="folder of the PNG and SVG plots")
+    report: str = Field(default="report.md", description="the Markdown report")
 
     @field_validator("plots_dir", "report")
     @classmethod
@@ -219,28 +247,136 @@ class Outputs(_Spec):
         return self
 
 
+_COLUMN = re.compile(r"^(max:)?[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+class ParetoSpec(_Spec):
+    """The Pareto front a study's report marks and its plot circles (the same rows)."""
+
+    objectives: list[str] = Field(
+        default_factory=lambda: ["latency_s", "energy_j", "area_mm2"],
+        min_length=1,
+        description="result columns, each minimised (max:column to maximise, e.g. "
+        "max:sequences_per_s); the plot's axes are the first two, its colour the third",
+    )
+    epsilon: float = Field(
+        default=0.01,
+        ge=0.0,
+        le=1.0,
+        description="relative tolerance: a design within epsilon of another in every "
+        "objective, and worse in none by more, leaves the front (0: the exact front)",
+    )
+    constraints: dict[str, float | str] = Field(
+        default_factory=dict,
+        description="result column -> bound, e.g. {area_mm2: '<= 5'} (an area budget) or "
+        "{sequences_per_s: '>= 100'}; a bare number is an upper bound",
+    )
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, value: list[str]) -> list[str]:
+        for objective in value:
+            if not _COLUMN.match(objective):
+                raise ValueError(
+                    f"objective {objective!r}: expected a result column such as latency_s, "
+                    "or max:column"
+                )
+        return value
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraints(cls, value: dict[str, float | str]) -> dict[str, float | str]:
+        from studies.pareto import parse_constraint
+
+        for column, rule in value.items():
+            parse_constraint(rule)
+            if not _COLUMN.match(column) or column.startswith("max:"):
+                raise ValueError(f"constraint column {column!r} is not a result column name")
+        return value
+
+
 class StudySpec(_Spec):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    kind: Literal["block-size", "compression", "dse", "custom"] = "custom"
-    description: str = ""
-    models: list[str] = Field(default_factory=lambda: ["bert-base-uncased"], min_length=1)
-    seq_lens: list[SeqLen] = Field(default_factory=lambda: [128], min_length=1)
-    batches: list[Batch] = Field(default_factory=lambda: [1], min_length=1)
-    seed: int = Field(default=0, ge=0, le=limits.MAX_SEED)
-    hardware: list[str] = Field(default_factory=lambda: ["systolic-32x32-ws"], min_length=1)
-    grid: Grid = Field(default_factory=dict)
-    sparsities: list[float] = Field(default_factory=lambda: [0.5])
-    compression_ratios: list[float] | None = None
-    patterns: list[PatternCase] = Field(default_factory=list)
-    artifacts: list[str] = Field(default_factory=list)
-    outputs: Outputs = Outputs()
+    """A study: the models, workloads, pruning patterns and hardware a sweep covers."""
+
+    name: str = Field(
+        min_length=1,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="the study's name (letters, digits, '.', '_', '-'); default output "
+        "folder out/<name>",
+    )
+    kind: Literal["block-size", "compression", "dse", "custom"] = Field(
+        default="custom",
+        description="which plots and key table the report has: block-size, compression, dse "
+        "or custom",
+    )
+    description: str = Field(default="", description="one line shown by `cosim study list`")
+    models: list[str] = Field(
+        default_factory=lambda: ["bert-base-uncased"],
+        min_length=1,
+        description="models: presets, checkpoint directories or hub ids",
+    )
+    seq_lens: list[SeqLen] = Field(
+        default_factory=lambda: [128], min_length=1, description="tokens per sequence"
+    )
+    batches: list[Batch] = Field(
+        default_factory=lambda: [1], min_length=1, description="sequences per batch"
+    )
+    seed: int = Field(
+        default=0,
+        ge=0,
+        le=limits.MAX_SEED,
+        description="seed of the synthetic weights and masks",
+    )
+    hardware: list[str] = Field(
+        default_factory=lambda: ["systolic-32x32-ws"],
+        min_length=1,
+        description="hardware presets, YAML or SCALE-Sim .cfg files (relative to the spec "
+        "file)",
+    )
+    grid: Grid = Field(
+        default_factory=dict,
+        description="dotted hardware field -> list of values; every combination is a design "
+        "point (a mapping value merges into the field)",
+    )
+    sparsities: list[float] | None = Field(
+        default=None,
+        description="fractions of weights pruned, each in [0, 1); required (or "
+        "compression_ratios) when a pattern other than dense or nm:N:M has none of its own",
+    )
+    compression_ratios: list[float] | None = Field(
+        default=None,
+        description="dense/kept weight ratios, each >= 1 (sparsity = 1 - 1/ratio), instead "
+        "of sparsities",
+    )
+    patterns: list[PatternCase] = Field(
+        default_factory=list,
+        description="pruning patterns (strings or mappings with their own sparsities and "
+        "grid); magnitude masks are computed for each",
+    )
+    artifacts: list[str] = Field(
+        default_factory=list,
+        description="pruned artifact directories (cosim prune) to simulate with their own "
+        "masks, relative to the spec file",
+    )
+    checkpoints: list[str] = Field(
+        default_factory=list,
+        description="externally pruned checkpoint directories (nn_pruning, torch.ao.pruning, "
+        "SparseML output: pruned weights are exact zeros, no masks), simulated with masks "
+        "read from those zeros; relative to the spec file",
+    )
+    outputs: Outputs = Field(default_factory=Outputs, description="names of the files written")
+    pareto: ParetoSpec = Field(
+        default_factory=ParetoSpec,
+        description="objectives, epsilon and constraints of the Pareto front the report and "
+        "plot show",
+    )
 
     @field_validator("grid")
     @classmethod
     def _grid(cls, value: Grid) -> Grid:
         return _check_grid(value)
 
-    @field_validator("patterns", mode="before")
+    @field_validator("patterns", mode="before", json_schema_input_type=list[PatternCase | str])
     @classmethod
     def _cases(cls, value: Any) -> Any:
         if isinstance(value, list):
@@ -249,8 +385,8 @@ class StudySpec(_Spec):
 
     @field_validator("sparsities")
     @classmethod
-    def _sparsities(cls, value: list[float]) -> list[float]:
-        return _check_sparsities(value)
+    def _sparsities(cls, value: list[float] | None) -> list[float] | None:
+        return None if value is None else _check_sparsities(value)
 
     @field_validator("compression_ratios")
     @classmethod
@@ -259,8 +395,21 @@ class StudySpec(_Spec):
 
     @model_validator(mode="after")
     def _something_to_run(self) -> StudySpec:
-        if not self.patterns and not self.artifacts:
-            raise ValueError("give patterns or artifacts (or both): nothing to simulate")
+        problems = []
+        if not self.patterns and not self.artifacts and not self.checkpoints:
+            problems.append("give patterns, artifacts or checkpoints: nothing to simulate")
+        if self.sparsities is not None and self.compression_ratios is not None:
+            problems.append("give sparsities or compression_ratios, not both")
+        study_level = self.sparsities is not None or self.compression_ratios is not None
+        for index, case in enumerate(self.patterns):
+            own = case.sparsities is not None or case.compression_ratios is not None
+            if case.needs_sparsity and not own and not study_level:
+                problems.append(
+                    f"patterns[{index}] ({case.pattern}) needs a sparsity: give sparsities or "
+                    "compression_ratios, in the study or in the pattern (no default applies)"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def case_sparsities(self, case: PatternCase) -> list[float]:
@@ -276,12 +425,29 @@ class StudySpec(_Spec):
             ratios, sparsities = self.compression_ratios, self.sparsities
         if ratios is not None:
             return [1.0 - 1.0 / r for r in ratios]
+        if sparsities is None:  # the validator refuses this; kept for a clear message
+            raise StudySpecError(f"pattern {case.pattern} has no sparsities")
         return list(sparsities)
 
 
+def _builtin_files() -> dict[str, Traversable]:
+    if not BUILTIN_ROOT.is_dir():
+        return {}
+    return {
+        entry.name[: -len(".yaml")]: entry
+        for entry in BUILTIN_ROOT.iterdir()
+        if entry.name.endswith(".yaml") and entry.is_file()
+    }
+
+
 def builtin_names() -> list[str]:
-    """Names of the built-in studies (``studies/builtin/*.yaml``)."""
-    return sorted(path.stem for path in BUILTIN_DIR.glob("*.yaml"))
+    """Names of the built-in studies (package data ``studies/builtin/*.yaml``)."""
+    return sorted(_builtin_files())
+
+
+def builtin_text(name: str) -> str:
+    """The YAML text of built-in study ``name``."""
+    return _builtin_files()[name].read_text(encoding="utf-8")
 
 
 def _validate(data: Any, source: str) -> StudySpec:
@@ -295,7 +461,11 @@ def _validate(data: Any, source: str) -> StudySpec:
     except ValidationError as error:
         raise StudySpecError(
             format_validation_error(
-                error, "study spec", source, "see studies/spec.py or `cosim study list`"
+                error,
+                "study spec",
+                source,
+                "`cosim schema study` lists the valid keys",
+                StudySpec,
             )
         ) from None
 
@@ -305,13 +475,18 @@ def load_spec(source: str | Path) -> tuple[StudySpec, Path]:
     text = str(source)
     path = Path(text)
     if path.suffix not in {".yaml", ".yml"} and "/" not in text and "\\" not in text:
-        candidate = BUILTIN_DIR / f"{text}.yaml"
-        if not is_file(candidate):
-            names = ", ".join(builtin_names()) or "(none)"
+        builtins = _builtin_files()
+        if text not in builtins:
+            names = ", ".join(sorted(builtins)) or "(none)"
             raise StudySpecError(
-                f"unknown study {text!r}: expected a built-in name ({names}) or a .yaml file"
+                f"unknown study {text!r}{did_you_mean(text, builtins)}: expected a built-in "
+                f"name ({names}) or a .yaml file"
             )
-        path = candidate
+        try:  # bounded like a user's file, though shipped with the package
+            data = parse_yaml(builtins[text].read_text(encoding="utf-8"))
+        except (DocumentError, UnicodeDecodeError) as error:  # pragma: no cover - shipped
+            raise StudySpecError(f"built-in study {text} {error}") from None
+        return _validate(data, f"built-in study {text}"), BUILTIN_DIR
     if not is_file(path):
         raise StudySpecError(f"study spec file not found: {path}")
     try:
@@ -319,6 +494,13 @@ def load_spec(source: str | Path) -> tuple[StudySpec, Path]:
     except DocumentError as error:
         raise StudySpecError(f"study spec {path} {error}") from None
     return _validate(data, str(path)), path.resolve().parent
+
+
+def study_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a study spec file (``cosim schema study``)."""
+    schema = StudySpec.model_json_schema()
+    schema["title"] = "sparse-bert-cosim study spec"
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
 def spec_from_dict(data: Any, source: str = "<dict>") -> StudySpec:
@@ -333,26 +515,30 @@ def _set_path(data: dict, path: str, value: Any) -> None:
         raise StudySpecError(f"grid field {error}") from None
 
 
-def _resolve_hardware(name: str, base: Path) -> dict:
+def _resolve_hardware(name: str, base: Path, overrides: dict[str, Any] | None = None) -> dict:
     candidate = Path(name)
-    if candidate.suffix in {".yaml", ".yml"} and not candidate.is_absolute():
+    if candidate.suffix in {".yaml", ".yml", ".cfg"} and not candidate.is_absolute():
         candidate = base / candidate
         name = str(candidate)
     try:
-        return load_hardware(name).model_dump(mode="json")
+        hw = load_hardware(name)
+        if overrides:
+            hw = derive(hw, overrides, source=f"{name} with --set {json.dumps(overrides)}")
+        return hw.model_dump(mode="json")
     except HardwareConfigError as error:
         raise StudySpecError(f"study spec field hardware: {error}") from None
 
 
 def _check_model(index: int, model: str, batch: int, seq_len: int) -> None:
     """Refuse an unknown or non-BERT model when the spec expands, not once per design point;
-    and a model whose largest point (``batch`` x ``seq_len``) passes the workload limits."""
-    from workloads.bert import WorkloadError, build_workload, load_config, max_seq_len
+    and a model whose largest point (``batch`` x ``seq_len``) passes the workload limits.
+    Presets are checked as plain data (no transformers import)."""
+    from workloads.bert import WorkloadError, build_workload, check_model, max_seq_len
 
     try:
-        config = load_config(model)
+        check_model(model)
         # seq_len past the model's positions fails its own points, one line each
-        build_workload(config, batch=batch, seq_len=min(seq_len, max_seq_len(config)))
+        build_workload(model, batch=batch, seq_len=min(seq_len, max_seq_len(model)))
     except WorkloadError as error:
         raise StudySpecError(f"study spec field models[{index}]: {error}") from None
 
@@ -392,6 +578,19 @@ def _artifact_digest(path: Path) -> str:
             raise StudySpecError(f"study spec field artifacts: {file} not found")
         digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _checkpoint_digest(index: int, path: Path) -> str:
+    """Refuse a checkpoint without weights or of an unknown model when the spec expands."""
+    from pruning.zeros import CheckpointWeightsError, checkpoint_digest
+    from workloads.bert import WorkloadError, check_model
+
+    where = f"study spec field checkpoints[{index}]"
+    try:
+        check_model(path)
+        return checkpoint_digest(path)
+    except (CheckpointWeightsError, WorkloadError) as error:
+        raise StudySpecError(f"{where}: {error}") from None
 
 
 def point_label(point: dict) -> str:
@@ -435,16 +634,21 @@ def count_points(spec: StudySpec) -> int:
         combos = math.prod(len(values) for values in grid.values())
         total += hardware * combos * len(spec.models) * runs * len(spec.case_sparsities(case))
     combos = math.prod(len(values) for values in spec.grid.values())
-    return total + len(spec.artifacts) * hardware * combos * runs
+    return total + (len(spec.artifacts) + len(spec.checkpoints)) * hardware * combos * runs
 
 
 def expand(
-    spec: StudySpec, base: Path | None = None, max_points: int = limits.MAX_POINTS
+    spec: StudySpec,
+    base: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    max_points: int = limits.MAX_POINTS,
 ) -> list[dict]:
     """The spec's design points, in a stable order, duplicates dropped.
 
-    The points are counted first (:func:`count_points`): a spec that would expand to more
-    than ``max_points`` is refused before any point is built.
+    ``overrides`` (dotted hardware field -> value, ``cosim study run --set``) change every
+    hardware spec the study names before its grid is applied. The points are counted first
+    (:func:`count_points`): a spec that would expand to more than ``max_points`` is refused
+    before any point is built.
 
     Each point: ``model``, ``batch``, ``seq_len``, ``pattern`` (None for an artifact),
     ``sparsity``, ``artifact`` (absolute directory or None) and ``artifact_digest``, ``seed``,
@@ -468,20 +672,61 @@ def expand(
             seen.add(canonical)
             points.append(point)
 
-    hardware = [(name, _resolve_hardware(name, base)) for name in spec.hardware]
+    problems: list[str] = []  # every problem is reported at once
+
+    def attempt(check, *args):
+        try:
+            return check(*args)
+        except StudySpecError as error:
+            problems.append(str(error))
+            return None
+
+    hardware = []
+    for name in spec.hardware:
+        resolved = attempt(_resolve_hardware, name, base, overrides)
+        if resolved is not None:
+            hardware.append((name, resolved))
     for index, model in enumerate(spec.models):
-        _check_model(index, model, max(spec.batches), max(spec.seq_lens))
+        attempt(_check_model, index, model, max(spec.batches), max(spec.seq_lens))
     artifacts = []
     for entry in spec.artifacts:
         path = Path(entry)
         path = (path if path.is_absolute() else base / path).resolve()
-        artifacts.append((str(path), _artifact_digest(path)))
+        digest = attempt(_artifact_digest, path)
+        if digest is not None:
+            artifacts.append((str(path), digest))
+    checkpoints = []
+    for index, entry in enumerate(spec.checkpoints):
+        path = Path(entry)
+        path = (path if path.is_absolute() else base / path).resolve()
+        digest = attempt(_checkpoint_digest, index, path)
+        if digest is not None:
+            checkpoints.append((str(path), digest))
+    grid_points: dict[str, list[tuple[dict, dict]]] = {}
+
+    def hardware_points(hw_name: str, hw_dict: dict, grid: Grid) -> list[tuple[dict, dict]]:
+        key = json.dumps([hw_name, grid], sort_keys=True, default=str)
+        if key not in grid_points:
+            grid_points[key] = attempt(_hardware_points, hw_dict, grid, hw_name) or []
+        return grid_points[key]
+
+    for case in spec.patterns:
+        for hw_name, hw_dict in hardware:
+            hardware_points(hw_name, hw_dict, {**spec.grid, **case.grid})
+    for hw_name, hw_dict in hardware:
+        if artifacts or checkpoints:
+            hardware_points(hw_name, hw_dict, spec.grid)
+    if problems:
+        unique = list(dict.fromkeys(problems))
+        if len(unique) == 1:
+            raise StudySpecError(unique[0])
+        raise StudySpecError(f"{len(unique)} problems in the study spec: " + "; ".join(unique))
 
     for case in spec.patterns:
         grid = {**spec.grid, **case.grid}
         sparsities = spec.case_sparsities(case)
         for hw_name, hw_dict in hardware:
-            for hw, params in _hardware_points(hw_dict, grid, hw_name):
+            for hw, params in hardware_points(hw_name, hw_dict, grid):
                 for model, seq_len, batch, sparsity in itertools.product(
                     spec.models, spec.seq_lens, spec.batches, sparsities
                 ):
@@ -499,9 +744,29 @@ def expand(
                             "hardware": hw,
                         }
                     )
+    for path, digest in checkpoints:
+        for hw_name, hw_dict in hardware:
+            for hw, params in hardware_points(hw_name, hw_dict, spec.grid):
+                for seq_len, batch in itertools.product(spec.seq_lens, spec.batches):
+                    add(
+                        {
+                            "model": path,
+                            "batch": batch,
+                            "seq_len": seq_len,
+                            "pattern": None,
+                            "sparsity": None,
+                            "artifact": None,
+                            "artifact_digest": None,
+                            "checkpoint": path,
+                            "checkpoint_digest": digest,
+                            "seed": spec.seed,
+                            "grid": params,
+                            "hardware": hw,
+                        }
+                    )
     for path, digest in artifacts:
         for hw_name, hw_dict in hardware:
-            for hw, params in _hardware_points(hw_dict, spec.grid, hw_name):
+            for hw, params in hardware_points(hw_name, hw_dict, spec.grid):
                 for seq_len, batch in itertools.product(spec.seq_lens, spec.batches):
                     add(
                         {

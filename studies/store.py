@@ -11,11 +11,13 @@ their sum. A point stored with such a field still in its row (by an older versio
 back with it moved to ``timing``.
 
 ``key`` is :func:`point_key` of the point's full configuration (hardware, workload, pattern,
-...) plus the package version, so a rerun skips finished points and a changed simulator
-never reuses stale numbers. Every file is written atomically (temporary file in the same
-directory, fsync, rename): a process killed at any moment leaves the old file or the new
-one, never a torn one. A file that is torn or corrupt anyway (a crash of some other tool, a
-full disk) reads as missing and is rewritten by the next run; it never crashes a reader.
+...), the package version and the digest of the package sources
+(:func:`studies.source_digest.source_digest`), so a rerun skips finished points and a
+changed simulator (any edited source file, not only a new version number) never reuses stale
+numbers. Every file is written atomically (temporary file in the same directory, fsync,
+rename): a process killed at any moment leaves the old file or the new one, never a torn
+one. A file that is torn or corrupt anyway (a crash of some other tool, a full disk) reads
+as missing and is rewritten by the next run; it never crashes a reader.
 
 Keys are hex digests and are checked before they become file names, so nothing a spec says
 can make the store write outside its directory.
@@ -41,6 +43,7 @@ from accel_sim.version import __version__
 from safeio.atomic import atomic_write_bytes, atomic_write_text
 from safeio.documents import DocumentError, parse_json, read_text
 from safeio.limits import BoundedError
+from studies.source_digest import source_digest
 
 KEY_LENGTH = 20
 POINTS_DIR = "points"
@@ -102,18 +105,25 @@ def _canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, allow_nan=False, separators=(",", ":"))
 
 
-def _key_of(config: Mapping[str, Any], version: str) -> str:
-    canonical = _canonical_json({"config": config, "version": version})
+def _key_of(config: Mapping[str, Any], version: str, source: str | None = None) -> str:
+    """The key of ``config`` computed by package ``version`` from sources ``source``
+    (documents stored before the source digest existed have none)."""
+    identity: dict[str, Any] = {"config": config, "version": version}
+    if source is not None:
+        identity["source"] = source
+    canonical = _canonical_json(identity)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:KEY_LENGTH]
 
 
 def point_key(config: Mapping[str, Any]) -> str:
-    """A stable hex key for one design point: its full configuration and the package version.
+    """A stable hex key for one design point: its full configuration, the package version and
+    the digest of the package sources that compute it.
 
-    The key is the same in every process and on every machine; it changes with any value in
-    ``config`` (``1`` and ``1.0`` differ, key order does not matter) and with the version.
+    The key is the same in every process and on every machine running the same code; it
+    changes with any value in ``config`` (``1`` and ``1.0`` differ, key order does not
+    matter), with the version and with any edit to a source file of the packages.
     """
-    return _key_of(_plain_mapping(config, "config", allow_nan=False), __version__)
+    return _key_of(_plain_mapping(config, "config", allow_nan=False), __version__, source_digest())
 
 
 def _check_key(key: str) -> str:
@@ -197,10 +207,12 @@ class ResultStore:
             and isinstance(document.get("config"), dict)
             and isinstance(document.get("row"), dict)
             and isinstance(document.get("version"), str)
+            and isinstance(document.get("source_digest", ""), str)
         ):
             return None
         try:
-            if _key_of(document["config"], document["version"]) != key:
+            stored = _key_of(document["config"], document["version"], document.get("source_digest"))
+            if stored != key:
                 return None
         except (TypeError, ValueError):
             return None
@@ -229,7 +241,7 @@ class ResultStore:
         """Store one finished point atomically; ``key`` must be ``point_key(config)``."""
         _check_key(key)
         plain_config = _plain_mapping(config, "config", allow_nan=False)
-        expected = _key_of(plain_config, __version__)
+        expected = _key_of(plain_config, __version__, source_digest())
         if key != expected:
             raise StoreError(f"key {key} does not match its config (point_key gives {expected})")
         plain_row = _plain_mapping(row, f"result row of point {key}", allow_nan=True)
@@ -238,6 +250,7 @@ class ResultStore:
             "config": plain_config,
             "row": {k: v for k, v in plain_row.items() if k not in self.timing_fields},
             "version": __version__,
+            "source_digest": source_digest(),
             "timing": {k: v for k, v in plain_row.items() if k in self.timing_fields},
         }
         atomic_write_text(self._path(key), json.dumps(document, indent=1) + "\n")
@@ -339,9 +352,9 @@ class ResultStore:
         table: pd.DataFrame | None = None,
     ) -> Path:
         """Write ``run.json`` alone (atomically): ``run_info`` (spec, seeds, ...) plus the
-        versions of Python and the main libraries, the package version, the number of points,
-        their config hashes (in row order), the summed wall times of the points
-        (``timing``) and the creation time. For callers that write their own result table."""
+        versions of Python and the main libraries, the package version and source digest, the
+        number of points, their config hashes (in row order), the summed wall times of the
+        points (``timing``) and the creation time. For callers that write their own result table."""
         info = _plain_mapping(run_info, "run_info", allow_nan=False)
         if table is None:
             table = self.frame(order)
@@ -350,6 +363,7 @@ class ResultStore:
         run = {
             **info,
             "package_version": __version__,
+            "source_digest": source_digest(),
             "versions": _versions(),
             "n_points": len(table),
             "config_hashes": [str(key) for key in table["key"]],

@@ -8,28 +8,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
-from pydantic import ValidationError
 
 from safeio.atomic import atomic_write_bytes, atomic_write_text
-from safeio.documents import DocumentError, read_json
+from safeio.documents import MAX_YAML_BYTES, DocumentError, is_file, read_json, read_text
 from safeio.errors import format_validation_error
 from safeio.limits import MAX_POINTS
-from studies.console import console, fail
-from studies.spec import (
-    BUILTIN_DIR,
-    KINDS,
-    Outputs,
-    StudySpecError,
-    builtin_names,
-    expand,
-    load_spec,
-)
+from studies.console import console, fail, verbosity
+from studies.options import SetOption, parse_set_options, with_verbosity
 
 study_app = typer.Typer(
     help="Design-space studies: sweep a spec, plot the table, write a report.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 OPS_FILE = "ops.parquet"
@@ -37,7 +28,7 @@ MASKS_DIR = "masks"
 STORE_DIR = "store"
 
 
-def _representative(frame: pd.DataFrame) -> int:
+def _representative(frame) -> int:
     """Row index of the point whose per-op roofline is drawn: the highest speedup."""
     if "speedup" in frame and frame["speedup"].notna().any():
         return int(frame["speedup"].astype(float).idxmax())
@@ -53,11 +44,15 @@ def _output_path(out: Path, name: str, field: str) -> Path:
     return path
 
 
-def write_plots_and_report(out: Path, frame: pd.DataFrame, run_info: dict) -> list[Path]:
+def write_plots_and_report(out: Path, frame, run_info: dict) -> list[Path]:
     """Plots and report into the names of ``run_info["outputs"]`` (already validated: plain,
     distinct, not the study's own files), never out of ``out``; an accuracy study's plots and
-    report read its summary over seeds."""
+    report read its summary over seeds. A Pareto objective or constraint that is no column
+    of the table raises KeyError."""
+    import pandas as pd
+
     from studies import plots as study_plots
+    from studies.pareto import ParetoSettings
     from studies.report import render_report
 
     if run_info.get("kind") == "accuracy":
@@ -69,7 +64,13 @@ def write_plots_and_report(out: Path, frame: pd.DataFrame, run_info: dict) -> li
     plots_dir = _output_path(out, outputs.get("plots_dir", "plots"), "plots_dir")
     report_path = _output_path(out, outputs.get("report", "report.md"), "report")
     ops = pd.read_parquet(out / OPS_FILE) if (out / OPS_FILE).is_file() else None
-    written = study_plots.save_all(frame, plots_dir, run_info.get("kind", "custom"), ops)
+    pareto = ParetoSettings.from_mapping(run_info.get("pareto"))
+    missing = [c for c in [*pareto.columns(), *pareto.constraints] if c not in frame]
+    if missing and run_info.get("kind") != "accuracy":  # an accuracy study has no front
+        raise KeyError(f"pareto objective or constraint {', '.join(missing)}")
+    written = study_plots.save_all(
+        frame, plots_dir, run_info.get("kind", "custom"), ops, pareto=pareto
+    )
     pngs = [paths[0] for paths in written.values()]
     text = render_report(frame, run_info, pngs, report_path)
     atomic_write_text(report_path, text + "\n", root=out)
@@ -100,9 +101,44 @@ def _write_errors_are_one_line(command: Callable[..., None]) -> Callable[..., No
     return run
 
 
+def _with_pareto_options(
+    run_info: dict,
+    objectives: list[str] | None,
+    epsilon: float | None,
+    constraints: list[str] | None,
+) -> dict:
+    """``run_info`` with its ``pareto`` section changed by the ``study plot`` options."""
+    from studies.spec import ParetoSpec
+
+    pareto = dict(run_info.get("pareto") or {})
+    if objectives:
+        pareto["objectives"] = list(objectives)
+    if epsilon is not None:
+        pareto["epsilon"] = epsilon
+    if constraints:
+        parsed = dict(pareto.get("constraints") or {})
+        for item in constraints:
+            for op in ("<=", ">="):
+                column, sep, bound = item.partition(op)
+                if sep:
+                    parsed[column.strip()] = f"{op} {bound.strip()}"
+                    break
+            else:
+                raise ValueError(f"--constraint {item!r}: expected COLUMN<=BOUND or COLUMN>=BOUND")
+        pareto["constraints"] = parsed
+    try:
+        checked = ParetoSpec.model_validate(pareto)
+    except Exception as error:  # pydantic's ValidationError: one line
+        message = "; ".join(e["msg"] for e in getattr(error, "errors", lambda: [])()) or error
+        raise ValueError(f"Pareto options: {message}") from None
+    return {**run_info, "pareto": checked.model_dump()}
+
+
 @study_app.command("list")
 def list_command() -> None:
     """List the built-in studies."""
+    from studies.spec import builtin_names, expand, load_spec
+
     for name in builtin_names():
         spec, base = load_spec(name)
         console.print(
@@ -113,6 +149,7 @@ def list_command() -> None:
 
 
 @study_app.command("run")
+@with_verbosity
 @_write_errors_are_one_line
 def run_command(
     study: Annotated[str, typer.Argument(help="built-in study name or a YAML spec file")],
@@ -126,14 +163,24 @@ def run_command(
     dask_workers: Annotated[
         int | None, typer.Option(help="start a Dask LocalCluster with N workers")
     ] = None,
-    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    progress: Annotated[
+        bool, typer.Option(help="show a progress bar (on a terminal only)")
+    ] = True,
     max_points: Annotated[
         int, typer.Option(help="refuse a spec that expands to more design points")
     ] = MAX_POINTS,
+    set_fields: SetOption = None,
 ) -> None:
-    """Sweep every design point of STUDY (resuming), then write the table, plots and report."""
+    """Sweep every design point of STUDY (resuming), then write the table, plots and report.
+
+    --set FIELD=VALUE overrides a field of every hardware spec the study names, before its
+    grid is applied.
+    """
+    import pandas as pd
+
     from studies.evaluate import evaluate_point, op_frame, prepare_masks
     from studies.runner import SchedulerError, run_points
+    from studies.spec import StudySpecError, builtin_text, expand, load_spec
     from studies.store import ResultStore, StoreError, point_key
     from workloads import WorkloadError
 
@@ -146,9 +193,10 @@ def run_command(
     if max_points < 1:
         raise fail(f"--max-points must be at least 1, got {max_points}")
     try:
+        overrides = parse_set_options(set_fields)
         spec, base = load_spec(study)
-        points = expand(spec, base, max_points=max_points)
-    except StudySpecError as error:
+        points = expand(spec, base, overrides=overrides, max_points=max_points)
+    except (StudySpecError, ValueError) as error:
         raise fail(str(error)) from None
     out = out if out is not None else Path("out") / spec.name
     mask_dir = out / MASKS_DIR
@@ -177,7 +225,7 @@ def run_command(
             jobs=jobs,
             scheduler=scheduler,
             dask_workers=dask_workers,
-            progress=progress,
+            progress=progress and verbosity() >= 0,
             description=spec.name,
         )
     except SchedulerError as error:
@@ -203,8 +251,10 @@ def run_command(
         "description": spec.description,
         "spec": spec.model_dump(mode="json"),
         "spec_source": str(study),
+        "hardware_overrides": overrides,
         "seed": spec.seed,
         "outputs": spec.outputs.model_dump(),
+        "pareto": spec.pareto.model_dump(),
         "evaluated": summary.done,
         "skipped": summary.skipped,
         "failed": len(summary.failed),
@@ -218,9 +268,15 @@ def run_command(
     run_info["wall_s"] = time.perf_counter() - started
     exported = store.export(out, run_info, keys)
     run_info = read_json(exported["run"])
-    spec_file = Path(study) if Path(study).is_file() else BUILTIN_DIR / f"{study}.yaml"
-    atomic_write_bytes(out / "spec.yaml", spec_file.read_bytes(), root=out)
-    written = write_plots_and_report(out, frame, run_info)
+    if is_file(study):  # the spec as given (already read within the bounds once)
+        spec_text = read_text(study, MAX_YAML_BYTES, "YAML").encode("utf-8")
+    else:
+        spec_text = builtin_text(study).encode("utf-8")
+    atomic_write_bytes(out / "spec.yaml", spec_text, root=out)
+    try:
+        written = write_plots_and_report(out, frame, run_info)
+    except KeyError as error:  # a pareto objective that is no result column
+        raise fail(f"study spec field pareto: no result column {error.args[0]}") from None
     console.print(
         f"{summary.done} evaluated, {summary.skipped} reused, {len(summary.failed)} failed; "
         f"wrote {exported['parquet']}, {exported['csv']}, {exported['run']} and "
@@ -233,11 +289,35 @@ def run_command(
 
 
 @study_app.command("plot")
+@with_verbosity
 @_write_errors_are_one_line
 def plot_command(
     directory: Annotated[Path, typer.Argument(help="output directory of `cosim study run`")],
+    objective: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Pareto objective column, minimised (max:COLUMN to maximise); repeatable; "
+            "default: the spec's pareto.objectives"
+        ),
+    ] = None,
+    epsilon: Annotated[
+        float | None, typer.Option(help="Pareto epsilon (relative tolerance, 0 = exact)")
+    ] = None,
+    constraint: Annotated[
+        list[str] | None,
+        typer.Option(help="COLUMN<=BOUND or COLUMN>=BOUND, e.g. 'area_mm2<=5'; repeatable"),
+    ] = None,
 ) -> None:
-    """Redraw the plots (PNG and SVG) and report.md of a finished study directory."""
+    """Redraw the plots (PNG and SVG) and report.md of a finished study directory.
+
+    --objective, --epsilon and --constraint choose the Pareto front the report marks and
+    the plot circles (the same rows), instead of the spec's.
+    """
+    import pandas as pd
+    from pydantic import ValidationError
+
+    from studies.spec import KINDS, Outputs
+
     results = directory / "results.parquet"
     run_file = directory / "run.json"
     if not results.is_file() or not run_file.is_file():
@@ -264,10 +344,14 @@ def plot_command(
         raise fail(f"{run_file}: kind {run_info.get('kind')!r} is not one of {', '.join(kinds)}")
     run_info = {**run_info, "outputs": outputs.model_dump()}
     try:
+        run_info = _with_pareto_options(run_info, objective, epsilon, constraint)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    try:
         written = write_plots_and_report(directory, frame, run_info)
     except KeyError as error:  # a column the plots or report need
         raise fail(
-            f"{results}: no column {error}: expected the table `cosim study run` writes"
+            f"{results}: no column {error.args[0]}: expected the table `cosim study run` writes"
         ) from None
     for path in written:
         console.print(f"wrote {path}", highlight=False)

@@ -6,6 +6,8 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+# Nothing in the tests downloads: hub ids resolve from the local cache or to presets.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 

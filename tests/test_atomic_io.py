@@ -115,3 +115,42 @@ def test_temporary_file_is_invisible_to_a_glob_of_the_target_suffix(tmp_path, mo
     monkeypatch.setattr(atomic_io.os, "replace", spying_replace)
     atomic_write_text(tmp_path / "point.json", "{}")
     assert seen == [[]]
+
+
+@pytest.fixture(params=[0o022, 0o002, 0o077])
+def umask(request: pytest.FixtureRequest):
+    old = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_written_files_get_the_umask_mode(tmp_path: Path, umask: int) -> None:
+    """Files land 0o666 less the umask (a shared lab folder: 0o664 under umask 002), not the
+    0o600 of mkstemp; parents created on the way get 0o777 less the umask."""
+    written = [
+        atomic_write_text(tmp_path / "new" / "a.json", "{}"),
+        atomic_write_bytes(tmp_path / "b.bin", b"x"),
+        atomic_io.atomic_write_with(tmp_path / "c.svg", lambda tmp: tmp.write_text("<svg/>")),
+    ]
+    atomic_write_text(tmp_path / "b.bin", "again")  # a replaced file too
+    for path in written:
+        assert _mode(path) == 0o666 & ~umask, path
+    assert _mode(tmp_path / "new") == 0o777 & ~umask
+
+
+def test_replaced_directories_get_the_umask_mode(tmp_path: Path, umask: int) -> None:
+    import tempfile
+
+    target = tmp_path / "artifact"
+    for _ in range(2):  # a new target, then one replaced
+        tmp = Path(tempfile.mkdtemp(prefix=".artifact.", dir=tmp_path))
+        atomic_write_text(tmp / "manifest.json", "{}")
+        atomic_io.replace_dir(tmp, target)
+        assert _mode(target) == 0o777 & ~umask
+        assert _mode(target / "manifest.json") == 0o666 & ~umask

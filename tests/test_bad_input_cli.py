@@ -688,7 +688,8 @@ CASES: dict[str, tuple[Args, tuple[str, ...]]] = {
             ws, _spec(models=[_config_dir(ws, GPT2_CONFIG)], patterns=["dense"])(ws)),
         ("models[0]", "'gpt2'", "bert, roberta, distilbert")),
     "study: nothing to simulate": (
-        lambda ws: study_run(ws, _spec(patterns=DELETE)(ws)), ("patterns or artifacts",)),
+        lambda ws: study_run(ws, _spec(patterns=DELETE)(ws)),
+        ("patterns, artifacts or checkpoints",)),
     "study: sparsity 1": (
         lambda ws: study_run(ws, _spec(sparsities=[1.0])(ws)), ("sparsities", "[0, 1)")),
     "study: sparsity negative": (

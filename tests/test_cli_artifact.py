@@ -41,9 +41,8 @@ def test_artifact_alone_is_the_model(runner: CliRunner, pruned, tmp_path: Path) 
     args = simulate_args(pruned[2], "--json", str(json_path), "--csv", str(csv_path))
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "pattern block:4x4, method magnitude, head cls, encoder weight density 25.0 %" in (
-        result.stdout
-    )
+    flat = " ".join(result.stdout.split())
+    assert "pattern block:4x4, method magnitude, head cls, encoder weight density 25.0 %" in flat
     assert "has no sparse support" in result.stdout  # the default preset multiplies zeros
     assert "speedup vs dense" in result.stdout
 

@@ -1,8 +1,8 @@
 """One contract over every registered datapath (as scikit-learn's estimator checks).
 
 Each registered datapath is exercised through the hardware presets it runs
-(``configs/hw``): every datapath must have one. Hypothesis draws the GEMM, its mask and, where
-the spec has them, the array size, buffer sizes and DRAM bandwidth, and every run must keep:
+(``accel_sim/presets``): every datapath must have one. Hypothesis draws the GEMM, its mask and,
+where the spec has them, the array size, buffer sizes and DRAM bandwidth, and every run must keep:
 
 - cycles x PEs >= useful MACs (per GEMM and in total);
 - the energy breakdown has the datapath's components, each finite and >= 0, summing to the

@@ -115,3 +115,16 @@ def test_readme_links_resolve() -> None:
     for link in links:
         path = ROOT / link.split("#", 1)[0]
         assert path.is_file(), f"README.md links to missing {link}"
+
+
+def test_every_study_spec_field_is_documented() -> None:
+    """docs/studies.md has a table row for each field of the spec and its sections."""
+    from studies.spec import Outputs, ParetoSpec, PatternCase, StudySpec
+
+    page = (DOCS / "studies.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `([a-z_]+)` \|", page, re.MULTILINE))
+    for model in (StudySpec, PatternCase, ParetoSpec):
+        missing = set(model.model_fields) - rows
+        assert not missing, f"{model.__name__}: {sorted(missing)} not in docs/studies.md"
+    for name in Outputs.model_fields:
+        assert f"`{name}`" in page

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from accel_sim import simulate
 from accel_sim.energy import ENERGY_COMPONENTS
-from accel_sim.spec import HardwareConfigError, hardware_from_dict, load_hardware
+from accel_sim.spec import HardwareConfigError, hardware_from_dict, load_hardware, preset_dir
 from pruning.artifact import MANIFEST_FILE, MASKS_FILE, ArtifactError, load_artifact
 from studies.spec import StudySpecError, expand, load_spec, spec_from_dict
 from studies.store import point_key
@@ -157,7 +157,7 @@ def _one_clear_line(error: Exception) -> str:
 
 SYSTOLIC = load_hardware("systolic-32x32-ws-skip").model_dump(mode="json")
 EIE = load_hardware("eie-64pe").model_dump(mode="json")
-CROSSBAR_YAML = yaml.safe_load(Path("configs/hw/isaac-crossbar.yaml").read_text())
+CROSSBAR_YAML = yaml.safe_load((preset_dir() / "isaac-crossbar.yaml").read_text())
 
 
 def _check_hardware(name: str, data: Any) -> None:

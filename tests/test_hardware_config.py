@@ -20,6 +20,7 @@ from accel_sim import (
     load_hardware,
 )
 from accel_sim.spec import Dataflow, preset_dir
+from accel_sim.spec.units import DecimalBufferWarning
 
 KIB, MIB = 2**10, 2**20
 SIZES = ("32x32", "128x128")
@@ -160,7 +161,8 @@ def test_unit_strings_parse_into_si_numbers(tmp_path: Path) -> None:
     data["sram"]["ofmap"]["size_bytes"] = 4096
     data["dram"]["bandwidth_bytes_per_s"] = "25.6 GB/s"
     data["dram"]["energy_per_bit_j"] = "3.9pJ"
-    hw = load_hardware(write_yaml(tmp_path / "units.yaml", data))
+    with pytest.warns(DecimalBufferWarning, match="'64 kB' is 64,000 bytes"):
+        hw = load_hardware(write_yaml(tmp_path / "units.yaml", data))
     assert hw.pe_array.clock_hz == pytest.approx(700e6)
     assert hw.sram.ifmap.size_bytes == 1536 * KIB
     assert hw.sram.filter.size_bytes == 64000

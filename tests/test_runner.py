@@ -183,9 +183,13 @@ def test_workers_run_single_threaded_numerics(
 
 
 def test_progress_bar_has_a_description_and_eta(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = ResultStore(tmp_path)
+    logged = ResultStore(tmp_path / "logged")
+    run_points(fx.cheap_points(2), fx.cheap_evaluate, logged, description="in a log")
+    assert capsys.readouterr().err == ""  # not a terminal: no bar in a redirected log
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal: the bar shows
     run_points(fx.cheap_points(3), fx.cheap_evaluate, store, description="demo sweep")
     err = capsys.readouterr().err
     assert "demo sweep" in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 from studies import store as store_module
+from studies.source_digest import PACKAGES, source_digest
 from studies.store import ResultStore, StoreError, point_key
 from tests.sweep_fixtures import cheap_evaluate, cheap_points
 
@@ -75,6 +77,68 @@ def test_key_changes_with_the_package_version(monkeypatch: pytest.MonkeyPatch) -
     assert point_key(CONFIG) != before
 
 
+def _copy_packages(target: Path) -> Path:
+    root = Path(__file__).resolve().parent.parent
+    for package in PACKAGES:
+        shutil.copytree(
+            root / package, target / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    return target
+
+
+def _key_in(site: Path, cwd: Path) -> dict:
+    code = (
+        "import json, sys; from studies.store import point_key; "
+        "from studies.source_digest import source_digest; "
+        "print(json.dumps({'key': point_key(json.loads(sys.argv[1])), 'src': source_digest()}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(CONFIG)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_key_changes_when_a_source_file_changes(tmp_path: Path) -> None:
+    """Two copies of the packages give the same key; multiplying the MAC energy by 100 in
+    one of them (the same version number) gives another key, so no stale point is reused."""
+    first = _copy_packages(tmp_path / "first")
+    second = _copy_packages(tmp_path / "second")
+    same = _key_in(first, tmp_path), _key_in(second, tmp_path)
+    assert same[0] == same[1]
+    energy = second / "accel_sim" / "energy.py"
+    energy.write_text(energy.read_text() + "\nMAC_ENERGY_SCALE = 100.0\n")
+    edited = _key_in(second, tmp_path)
+    assert edited["src"] != same[0]["src"]
+    assert edited["key"] != same[0]["key"]
+    assert _key_in(first, tmp_path) == same[0]
+
+
+def test_a_point_stored_by_other_sources_is_not_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ResultStore(tmp_path)
+    old = point_key(CONFIG)
+    store.put(old, CONFIG, {"x": 1})
+    monkeypatch.setattr(store_module, "source_digest", lambda: "0" * 16)
+    new = point_key(CONFIG)
+    assert new != old
+    assert not store.has(new)
+    assert store.has(old)  # the old point is still readable (and consistent), just not hit
+
+
+def test_run_json_records_the_source_digest(tmp_path: Path) -> None:
+    store, _ = _filled(tmp_path / "store")
+    run = json.loads(store.write_run_info(tmp_path, {"study": "x"}).read_text())
+    assert run["source_digest"] == source_digest()
+    assert len(run["source_digest"]) == 16
+
+
 @pytest.mark.parametrize(
     ("config", "named"),
     [
@@ -95,7 +159,7 @@ def test_put_and_read_back(tmp_path: Path) -> None:
     assert store.keys() == set(keys)
     assert all(store.has(key) for key in keys)
     document = json.loads((tmp_path / "points" / f"{keys[0]}.json").read_text())
-    assert set(document) == {"key", "config", "row", "version", "timing"}
+    assert set(document) == {"key", "config", "row", "version", "source_digest", "timing"}
     assert document["key"] == keys[0]
     assert document["config"] == cheap_points(1)[0]
 

@@ -6,7 +6,13 @@ import pytest
 
 from studies.spec import StudySpecError, builtin_names, expand, load_spec, spec_from_dict
 
-BASE = {"name": "t", "models": ["bert-tiny"], "seq_lens": [8], "patterns": ["block:4x4"]}
+BASE = {
+    "name": "t",
+    "models": ["bert-tiny"],
+    "seq_lens": [8],
+    "patterns": ["block:4x4"],
+    "sparsities": [0.5],
+}
 
 
 def spec(**fields):
@@ -26,6 +32,9 @@ def spec(**fields):
         ({"outputs": {"plots_dir": "/tmp/plots"}}, "outputs.plots_dir"),
         ({"outputs": {"plots_dir": "C:\\plots"}}, "outputs.plots_dir"),
         ({"patterns": [], "artifacts": []}, "nothing to simulate"),
+        ({"pareto": {"epsilon": 2}}, "pareto.epsilon"),
+        ({"pareto": {"objectives": ["latency s"]}}, "pareto.objectives"),
+        ({"pareto": {"constraints": {"area_mm2": "< 5"}}}, "pareto.constraints"),
     ],
 )
 def test_invalid_spec_names_the_field(fields, named):
@@ -33,6 +42,54 @@ def test_invalid_spec_names_the_field(fields, named):
         spec(**fields)
     assert named in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_a_missing_sparsities_is_an_error_naming_the_patterns():
+    """No silent default of 0.5: a pattern that needs a sparsity must get one."""
+    fields = {k: v for k, v in BASE.items() if k != "sparsities"}
+    with pytest.raises(StudySpecError) as error:
+        spec_from_dict({**fields, "patterns": ["dense", "block:4x4", "nm:2:4", "row"]})
+    message = str(error.value)
+    assert "patterns[1] (block:4x4) needs a sparsity" in message
+    assert "patterns[3] (row) needs a sparsity" in message
+    assert "patterns[0]" not in message and "patterns[2]" not in message
+    assert "sparsities or compression_ratios" in message
+    # dense and N:M need none; a pattern's own sparsities are enough
+    assert expand(spec_from_dict({**fields, "patterns": ["dense", "nm:2:4"]}))
+    own = {**fields, "patterns": [{"pattern": "row", "sparsities": [0.25]}]}
+    assert [p["sparsity"] for p in expand(spec_from_dict(own))] == [0.25]
+
+
+def test_study_level_sparsities_and_ratios_together_are_refused():
+    with pytest.raises(StudySpecError, match="not both"):
+        spec(compression_ratios=[2])
+
+
+def test_unknown_keys_get_a_did_you_mean():
+    with pytest.raises(StudySpecError, match=r"sparsity: unknown key \(did you mean 'sparsities'"):
+        spec_from_dict({**BASE, "sparsity": [0.5]})
+    with pytest.raises(StudySpecError, match=r"patterns.0.gird: unknown key \(did you mean 'grid'"):
+        spec(patterns=[{"pattern": "row", "gird": {}}])
+
+
+def test_every_problem_of_a_spec_is_reported_at_once():
+    with pytest.raises(StudySpecError) as error:
+        expand(spec(
+            models=["bert-tiny", "bert-tiyn"],
+            hardware=["systolic-32x32-ws", "systolic-32x32-sw"],
+            grid={"pe_array.rows": [0]},
+        ))
+    message = str(error.value)
+    assert message.startswith("3 problems in the study spec")
+    assert "models[1]" in message and "did you mean 'bert-tiny'" in message
+    assert "did you mean 'systolic-32x32-ws'" in message
+    assert "pe_array.rows" in message
+    assert "\n" not in message
+
+
+def test_an_unknown_study_gets_a_did_you_mean():
+    with pytest.raises(StudySpecError, match="did you mean 'block-size'"):
+        load_spec("blocksize")
 
 
 def test_grid_values_are_validated_by_the_hardware_spec():
@@ -70,7 +127,9 @@ def test_expansion_counts_and_full_hardware():
 
 
 def test_compression_ratios_and_duplicates():
-    s = spec(compression_ratios=[1, 2, 4], patterns=["unstructured", "unstructured"])
+    s = spec(
+        sparsities=None, compression_ratios=[1, 2, 4], patterns=["unstructured", "unstructured"]
+    )
     assert [p["sparsity"] for p in expand(s)] == [0.0, 0.5, 0.75]
 
 

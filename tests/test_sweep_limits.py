@@ -105,6 +105,7 @@ def test_a_huge_grid_is_refused_before_any_point_is_built(fields, values, patter
         "models": ["bert-tiny"],
         "grid": {key: list(range(1, values + 1)) for key in keys[:fields]},
         "patterns": [f"block:{i}x1" for i in range(1, patterns + 1)],
+        "sparsities": [0.5],  # a block pattern needs one (no default applies)
     }
     started = time.perf_counter()
     spec = spec_from_dict(data)
@@ -124,7 +125,8 @@ def _spec_file(tmp_path: Path, data: dict) -> str:
 
 def test_cli_max_points(tmp_path: Path) -> None:
     data = {"name": "few", "models": ["bert-tiny"], "seq_lens": [8],
-            "grid": {"pe_array.rows": [4, 8, 16]}, "patterns": ["dense", "block:4x4"]}  # fmt: skip
+            "grid": {"pe_array.rows": [4, 8, 16]}, "patterns": ["dense", "block:4x4"],
+            "sparsities": [0.5]}  # fmt: skip
     spec = _spec_file(tmp_path, data)
     out = tmp_path / "out"
     result = runner.invoke(app, ["study", "run", spec, "--out", str(out), "--max-points", "5"])

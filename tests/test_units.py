@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 
-from accel_sim.spec.units import parse_quantity
+from accel_sim.spec.array_chip import SramBuffer
+from accel_sim.spec.units import DecimalBufferWarning, parse_quantity
 
 
 @pytest.mark.parametrize(
@@ -70,3 +72,57 @@ def test_bad_values_raise_value_error_naming_the_expected_form(
     message = str(excinfo.value)
     for fragment in names:
         assert fragment in message, (fragment, message)
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "expected"),
+    [
+        ("1 mib", "B", 2**20),
+        ("1 MIB", "B", 2**20),
+        ("64 kib", "B", 65536),
+        ("64 KIB", "B", 65536),
+        ("2 gib", "B", 2 * 2**30),
+        ("1 tib", "B", 2**40),
+        ("1 gib/s", "B/s", 2**30),
+        ("16 GiB/S", "B/s", 16 * 2**30),
+    ],
+)
+def test_binary_prefixes_in_any_letter_case(text: str, unit: str, expected: float) -> None:
+    assert parse_quantity(text, unit) == expected
+
+
+@pytest.mark.parametrize(("text", "number"), [("64 KB", 64000), ("64 kB", 64000), ("2 MB", 2e6)])
+def test_decimal_buffer_sizes_warn_with_the_binary_spelling(text: str, number: int) -> None:
+    """SCALE-Sim's kB is 1,024 bytes: a buffer written in decimal kB/MB gets a warning that
+    says how many bytes it is and how to write the binary size."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert SramBuffer(size_bytes=text, bytes_per_cycle=32).size_bytes == number
+    (warning,) = caught
+    assert issubclass(warning.category, DecimalBufferWarning)
+    assert f"{number:,.0f} bytes" in str(warning.message)
+    assert "iB" in str(warning.message)
+
+
+@pytest.mark.parametrize("value", ["64 KiB", "1 mib", 65536, "65536"])
+def test_binary_and_plain_buffer_sizes_do_not_warn(value: object) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SramBuffer(size_bytes=value, bytes_per_cycle=32)
+
+
+def test_the_cli_shows_the_decimal_warning_as_one_line(tmp_path) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from accel_sim.spec import preset_dir
+    from studies.cli import app
+
+    data = yaml.safe_load((preset_dir() / "systolic-32x32-ws.yaml").read_text())
+    data["sram"]["ifmap"]["size_bytes"] = "96 KB"
+    path = tmp_path / "hw.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["simulate", "--model", "bert-tiny", "--seq-len", "8",
+                                      "--hw", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning: buffer size '96 KB' is 96,000 bytes" in " ".join(result.stderr.split())

@@ -1,12 +1,21 @@
-"""BERT-family models as ordered operation lists for the accelerator simulator."""
+"""BERT-family models as ordered operation lists for the accelerator simulator.
+
+``build_workload(model, batch, seq_len)`` is the entry point: ``model`` is a preset name
+(plain data, no torch), a checkpoint directory, a hub id or a transformers config.
+"""
 
 from workloads.bert import (
     HEADS,
+    HUB_ALIASES,
     PRESETS,
+    ShapeConfig,
     WorkloadError,
     build_workload,
+    check_model,
     load_config,
     preset_config,
+    preset_shape,
+    resolve_hub_dir,
 )
 from workloads.masks import (
     artifact_head,
@@ -28,10 +37,12 @@ from workloads.ops import (
 __all__ = [
     "ENCODER_LINEAR_ROLES",
     "HEADS",
+    "HUB_ALIASES",
     "PRESETS",
     "GemmOp",
     "GemmRole",
     "Op",
+    "ShapeConfig",
     "VectorKind",
     "VectorOp",
     "Workload",
@@ -42,6 +53,9 @@ __all__ = [
     "attach_artifact",
     "attach_masks",
     "build_workload",
+    "check_model",
     "load_config",
     "preset_config",
+    "preset_shape",
+    "resolve_hub_dir",
 ]

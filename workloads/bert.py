@@ -4,8 +4,13 @@
 model op by op, so the simulator runs what the real model runs and every linear GEMM names
 the exact parameter (``weight_name``) a pruning mask will later be attached to.
 
-Sources are resolved without the network: a transformers config object, a local checkpoint
-directory holding ``config.json``, or a built-in preset (published shapes, random weights).
+Sources resolve the way transformers resolves a name, in this order: a built-in preset
+(published shapes as plain data, random weights; no transformers or torch import), a local
+checkpoint directory holding ``config.json``, a hub id found in the local hub cache
+(``$HF_HUB_CACHE``, see :func:`resolve_hub_dir`), a hub id of a known checkpoint
+(``prajjwal1/bert-tiny``, ``google-bert/bert-base-uncased``: the preset's shape, offline), and,
+online only, any other ``org/name`` hub id, whose ``config.json`` is fetched into the cache.
+A transformers config object or a :class:`ShapeConfig` is used as given.
 
 What is folded away rather than listed, because it adds no GEMM work and only a few
 element-wise passes: bias adds (into their GEMM), the 1/sqrt(head_dim) scaling and the
@@ -28,21 +33,23 @@ sequences the encoder runs:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from safeio import limits
-from safeio.documents import DocumentError, is_dir, is_file, read_json
+from safeio.documents import DocumentError, is_dir, is_file, read_json, read_text
+from safeio.errors import did_you_mean
 from workloads.ops import GemmOp, GemmRole, Op, VectorKind, VectorOp, Workload
 
 # transformers (and with it torch) is imported inside the functions that need it, so that
 # `import workloads` stays cheap and torch-free for the simulator.
 if TYPE_CHECKING:
     from transformers import PretrainedConfig
-
-    ConfigSource = PretrainedConfig | str | Path
 
 
 class WorkloadError(limits.BoundedError):  # a ValueError, message bounded
@@ -59,81 +66,77 @@ WEIGHT_FILES = (
 )
 
 
-def _bert_preset(
-    hidden: int, layers: int, heads: int, intermediate: int
-) -> Callable[[], PretrainedConfig]:
-    """A factory, so every caller gets a fresh config it may modify."""
-
-    def make() -> PretrainedConfig:
-        from transformers import BertConfig
-
-        return BertConfig(
-            vocab_size=30522,
-            hidden_size=hidden,
-            num_hidden_layers=layers,
-            num_attention_heads=heads,
-            intermediate_size=intermediate,
-            max_position_embeddings=512,
-            type_vocab_size=2,
-        )
-
-    return make
+def _bert_shape(hidden: int, layers: int, heads: int, intermediate: int) -> dict[str, Any]:
+    return {
+        "model_type": "bert",
+        "vocab_size": 30522,
+        "hidden_size": hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "intermediate_size": intermediate,
+        "hidden_act": "gelu",
+        "max_position_embeddings": 512,
+        "type_vocab_size": 2,
+    }
 
 
-def _roberta_base() -> PretrainedConfig:
-    from transformers import RobertaConfig
+# Shapes of the published checkpoints as plain data: the config.json fields that decide the op
+# graph (names as in each family's transformers config). Building a workload from a preset
+# imports neither transformers nor torch; weights are random (synthetic_weights=True).
+PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "bert-base-uncased": _bert_shape(768, 12, 12, 3072),
+        "bert-large-uncased": _bert_shape(1024, 24, 16, 4096),
+        "roberta-base": {
+            "model_type": "roberta",
+            "vocab_size": 50265,
+            "hidden_size": 768,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "intermediate_size": 3072,
+            "hidden_act": "gelu",
+            "max_position_embeddings": 514,
+            "type_vocab_size": 1,
+            "pad_token_id": 1,
+            "bos_token_id": 0,
+            "eos_token_id": 2,
+            "layer_norm_eps": 1e-5,
+        },
+        "distilbert-base-uncased": {
+            "model_type": "distilbert",
+            "vocab_size": 30522,
+            "dim": 768,
+            "n_layers": 6,
+            "n_heads": 12,
+            "hidden_dim": 3072,
+            "activation": "gelu",
+            "max_position_embeddings": 512,
+        },
+        "all-MiniLM-L6-v2": _bert_shape(384, 6, 12, 1536),
+        "bert-tiny": _bert_shape(128, 2, 2, 512),  # google/bert_uncased_L-2_H-128_A-2
+        "bert-mini": _bert_shape(256, 4, 4, 1024),  # google/bert_uncased_L-4_H-256_A-4
+        "bert-small": _bert_shape(512, 4, 8, 2048),  # google/bert_uncased_L-4_H-512_A-8
+    }
+)
 
-    return RobertaConfig(
-        vocab_size=50265,
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
-        max_position_embeddings=514,
-        type_vocab_size=1,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-        layer_norm_eps=1e-5,
-    )
-
-
-def _distilbert_base() -> PretrainedConfig:
-    from transformers import DistilBertConfig
-
-    return DistilBertConfig(
-        vocab_size=30522,
-        dim=768,
-        n_layers=6,
-        n_heads=12,
-        hidden_dim=3072,
-        max_position_embeddings=512,
-    )
-
-
-# Shapes of the published checkpoints; weights are random (synthetic_weights=True).
-PRESETS: dict[str, Callable[[], PretrainedConfig]] = {
-    "bert-base-uncased": _bert_preset(768, 12, 12, 3072),
-    "bert-large-uncased": _bert_preset(1024, 24, 16, 4096),
-    "roberta-base": _roberta_base,
-    "distilbert-base-uncased": _distilbert_base,
-    "all-MiniLM-L6-v2": _bert_preset(384, 6, 12, 1536),
-    "bert-tiny": _bert_preset(128, 2, 2, 512),  # google/bert_uncased_L-2_H-128_A-2
-    "bert-mini": _bert_preset(256, 4, 4, 1024),  # google/bert_uncased_L-4_H-256_A-4
-    "bert-small": _bert_preset(512, 4, 8, 2048),  # google/bert_uncased_L-4_H-512_A-8
-}
-
-# Hub ids people type for the same checkpoints; resolved to the preset, never downloaded.
-_PRESET_ALIASES = {
-    "google-bert/bert-base-uncased": "bert-base-uncased",
-    "google-bert/bert-large-uncased": "bert-large-uncased",
-    "FacebookAI/roberta-base": "roberta-base",
-    "distilbert/distilbert-base-uncased": "distilbert-base-uncased",
-    "sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
-    "google/bert_uncased_L-2_H-128_A-2": "bert-tiny",
-    "google/bert_uncased_L-4_H-256_A-4": "bert-mini",
-    "google/bert_uncased_L-4_H-512_A-8": "bert-small",
-}
+# Hub ids of the same checkpoints: offline (not in the local hub cache), they resolve to the
+# preset's shape; see ``resolve_hub_dir`` for the cache.
+HUB_ALIASES: Mapping[str, str] = MappingProxyType(
+    {
+        "google-bert/bert-base-uncased": "bert-base-uncased",
+        "google-bert/bert-large-uncased": "bert-large-uncased",
+        "FacebookAI/roberta-base": "roberta-base",
+        "distilbert/distilbert-base-uncased": "distilbert-base-uncased",
+        "sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2",
+        "google/bert_uncased_L-2_H-128_A-2": "bert-tiny",
+        "google/bert_uncased_L-4_H-256_A-4": "bert-mini",
+        "google/bert_uncased_L-4_H-512_A-8": "bert-small",
+        "prajjwal1/bert-tiny": "bert-tiny",
+        "prajjwal1/bert-mini": "bert-mini",
+        "prajjwal1/bert-small": "bert-small",
+    }
+)
+_PRESET_ALIASES = HUB_ALIASES  # the older private name
 
 FAMILIES = ("bert", "roberta", "distilbert")
 HEADS = ("cls", "mean", "bi-encoder")
@@ -154,53 +157,198 @@ FIELD_LIMITS = {
     "num_labels": limits.MAX_LABELS,
 }
 
+# DistilBERT's config.json names three shape fields differently (transformers maps them).
+_FIELD_ALIASES = {
+    "distilbert": {
+        "hidden_size": "dim",
+        "num_attention_heads": "n_heads",
+        "num_hidden_layers": "n_layers",
+    }
+}
+_FIELD_DEFAULTS = {"num_labels": 2, "pad_token_id": None, "name_or_path": ""}
 
-def preset_config(name: str) -> PretrainedConfig:
-    """A fresh transformers config for a built-in preset (or its hub id alias)."""
-    canonical = _PRESET_ALIASES.get(name, name)
+
+class ShapeConfig:
+    """Plain ``config.json`` fields read like a transformers config: attribute access with
+    DistilBERT's field names mapped, ``num_labels`` 2 unless given. What a preset is; torch-free.
+    """
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_fields", dict(fields))
+
+    def __getattr__(self, name: str) -> Any:
+        fields = object.__getattribute__(self, "_fields")
+        key = _FIELD_ALIASES.get(fields.get("model_type"), {}).get(name, name)
+        if key in fields:
+            return fields[key]
+        if name in _FIELD_DEFAULTS:
+            return _FIELD_DEFAULTS[name]
+        raise AttributeError(f"config has no field {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("ShapeConfig is read-only")
+
+    def __repr__(self) -> str:
+        return f"ShapeConfig({object.__getattribute__(self, '_fields')!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(object.__getattribute__(self, "_fields"))
+
+
+if TYPE_CHECKING:
+    ConfigSource = PretrainedConfig | ShapeConfig | str | Path
+
+
+def _canonical_preset(name: str) -> str:
+    canonical = HUB_ALIASES.get(name, name)
     if canonical not in PRESETS:
         raise WorkloadError(f"unknown preset {name!r}: expected one of {', '.join(PRESETS)}")
-    return PRESETS[canonical]()
+    return canonical
+
+
+def preset_shape(name: str) -> ShapeConfig:
+    """The plain-data shape of a built-in preset (or a hub id that maps to one)."""
+    return ShapeConfig(PRESETS[_canonical_preset(name)])
+
+
+def preset_config(name: str) -> PretrainedConfig:
+    """A fresh transformers config for a built-in preset (or its hub id alias); imports
+    transformers (the pruning code builds models from it)."""
+    from transformers import AutoConfig
+
+    fields = dict(PRESETS[_canonical_preset(name)])
+    return AutoConfig.for_model(fields.pop("model_type"), **fields)
 
 
 @dataclass(frozen=True)
 class _Resolved:
     """A source after loading: what it is, what to call it, and whether weights are real."""
 
-    config: PretrainedConfig
+    config: PretrainedConfig | ShapeConfig
     model_name: str
     synthetic_weights: bool
 
 
 def load_config(source: ConfigSource) -> PretrainedConfig:
     """The transformers config behind ``source``, checked to be a supported BERT family."""
-    return _resolve(source).config
+    resolved = _resolve(source)
+    if isinstance(resolved.config, ShapeConfig):
+        return preset_config(resolved.model_name)
+    return resolved.config
+
+
+def check_model(source: ConfigSource) -> str:
+    """Resolve ``source`` (presets without importing transformers) and check that it is a
+    supported BERT-family model; its model name, or WorkloadError naming the problem."""
+    resolved = _resolve(source)
+    _dims(resolved.config)
+    return resolved.model_name
 
 
 def _resolve(source: ConfigSource) -> _Resolved:
+    if isinstance(source, str) and source in PRESETS:
+        return _Resolved(preset_shape(source), source, True)
+    if isinstance(source, ShapeConfig):
+        _check_family(source, where="config")
+        return _Resolved(source, str(source.name_or_path or source.model_type), True)
+    if isinstance(source, str | Path):
+        path = Path(source).expanduser()
+        exists = is_dir(path) or is_file(path)  # False, not an error, for a refused name
+        if exists or not isinstance(source, str) or _looks_like_path(source):
+            return _resolve_directory(path, source)
+        hub_dir = resolve_hub_dir(source)
+        if hub_dir is not None:
+            resolved = _resolve_directory(hub_dir, source)
+            return _Resolved(resolved.config, source, resolved.synthetic_weights)
+        if source in HUB_ALIASES:
+            return _Resolved(preset_shape(source), HUB_ALIASES[source], True)
+        fetched = _download_config(source)
+        if fetched is not None:
+            resolved = _resolve_directory(fetched, source)
+            return _Resolved(resolved.config, source, resolved.synthetic_weights)
+        return _resolve_directory(path, source)
     from transformers import PretrainedConfig
 
     if isinstance(source, PretrainedConfig):
         _check_family(source, where="config")
         name = source.name_or_path or source.model_type
         return _Resolved(source, str(name), synthetic_weights=True)
-    if isinstance(source, str) and (source in PRESETS or source in _PRESET_ALIASES):
-        return _Resolved(preset_config(source), _PRESET_ALIASES.get(source, source), True)
-    if isinstance(source, str | Path):
-        return _resolve_directory(Path(source), source)
     raise WorkloadError(
         f"unsupported model source of type {type(source).__name__}: expected a preset name, "
         "a checkpoint directory path, or a transformers BertConfig/RobertaConfig/DistilBertConfig"
     )
 
 
+def _hub_cache() -> Path:
+    """Where huggingface_hub keeps downloads: $HF_HUB_CACHE, else $HF_HOME/hub, else
+    $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    cache = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    return Path(cache).expanduser() / "huggingface" / "hub"
+
+
+def _is_hub_id(text: str) -> bool:
+    return bool(_HUB_ID.match(text))
+
+
+_HUB_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def resolve_hub_dir(model_id: str, revision: str = "main") -> Path | None:
+    """The snapshot directory of hub id ``model_id`` in the local hub cache (the layout
+    huggingface_hub writes: ``models--org--name/refs/main`` naming a commit whose
+    ``snapshots/<commit>/`` holds ``config.json``), or None when it is not cached.
+    Nothing is downloaded."""
+    if not _is_hub_id(model_id):
+        return None
+    repo = _hub_cache() / ("models--" + model_id.replace("/", "--"))
+    ref = repo / "refs" / revision
+    try:  # bounded: a ref file holds one commit hash
+        commit = read_text(ref, 1024).strip() if is_file(ref) else revision
+    except DocumentError:
+        return None
+    if not _HUB_ID.match(commit):
+        return None
+    snapshot = repo / "snapshots" / commit
+    return snapshot if is_file(snapshot / CONFIG_FILE) else None
+
+
+def hub_offline() -> bool:
+    """True when huggingface_hub / transformers are told not to use the network."""
+    return any(
+        os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def _download_config(model_id: str) -> Path | None:
+    """Online, an ``org/name`` hub id that is neither a preset nor cached: fetch its
+    config.json into the hub cache (as ``from_pretrained`` would) and return the snapshot
+    directory; None offline, for plain names, or when the hub does not answer."""
+    if "/" not in model_id or not _is_hub_id(model_id) or hub_offline():
+        return None
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(model_id, CONFIG_FILE)).parent
+    except Exception:  # no network, no such repository, gated: report it as unknown
+        return None
+
+
 def _resolve_directory(path: Path, source: str | Path) -> _Resolved:
-    """Load ``path/config.json`` offline; hub ids are never looked up, only presets."""
+    """Load ``path/config.json`` offline."""
     path = path.expanduser()
     if not (is_dir(path) or is_file(path)):
         if isinstance(source, str) and not _looks_like_path(source):
+            close = did_you_mean(source, [*PRESETS, *HUB_ALIASES])
             raise WorkloadError(
-                f"unknown model {source!r}: expected a preset name ({', '.join(PRESETS)}) "
+                f"unknown model {source!r}{close}: expected a preset name ({', '.join(PRESETS)}), "
+                f"a hub id in the local hub cache ({_hub_cache()}) or, online, on the hub, "
                 f"or a directory with {CONFIG_FILE}"
             )
         raise WorkloadError(
@@ -212,7 +360,7 @@ def _resolve_directory(path: Path, source: str | Path) -> _Resolved:
             f"{str(path)!r} is a file: expected a checkpoint directory holding {CONFIG_FILE}"
         )
     config = _load_directory_config(path)
-    synthetic = not any((path / name).is_file() for name in WEIGHT_FILES)
+    synthetic = not any(is_file(path / name) for name in WEIGHT_FILES)
     return _Resolved(config, path.resolve().name, synthetic_weights=synthetic)
 
 

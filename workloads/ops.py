@@ -29,6 +29,7 @@ class GemmRole(StrEnum):
     CLASSIFIER = "classifier"
     ATTENTION_SCORES = "attention_scores"  # Q K^T per head
     ATTENTION_CONTEXT = "attention_context"  # softmax(QK^T) V per head
+    LAYER = "layer"  # a GEMM layer of an imported topology (workloads.topology), no BERT role
 
 
 ENCODER_LINEAR_ROLES = frozenset(
@@ -56,6 +57,19 @@ class VectorKind(StrEnum):
     MEAN_POOL = "mean_pool"  # sentence-transformers pooling: one add per token value
     COSINE = "cosine"  # bi-encoder score: u.v, u.u, v.v per hidden dimension
     PAIR_FEATURES = "pair_features"  # bi-encoder classifier input (u, v, |u - v|, u * v)
+
+
+def _enum_member(enum: type[StrEnum], value: object, name: str, field_name: str) -> StrEnum:
+    """``value`` (a member or its string) as a member of ``enum``, or a ValueError naming the
+    op, the field and the valid values."""
+    try:
+        return enum(value)
+    except ValueError:
+        valid = ", ".join(member.value for member in enum)
+        raise ValueError(
+            f"op {name!r}: {field_name} {value!r} is not a {enum.__name__}: expected one of "
+            f"{valid}"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,8 @@ class GemmOp:
     mask_digest: str | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.role, GemmRole):
+            object.__setattr__(self, "role", _enum_member(GemmRole, self.role, self.name, "role"))
         for dim in ("m", "k", "n", "count"):
             value = getattr(self, dim)
             if not isinstance(value, int) or value < 1:
@@ -171,6 +187,8 @@ class VectorOp:
     output_elements: int | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.kind, VectorKind):
+            object.__setattr__(self, "kind", _enum_member(VectorKind, self.kind, self.name, "kind"))
         if not isinstance(self.elements, int) or self.elements < 1:
             raise ValueError(
                 f"VectorOp {self.name!r}: elements must be a positive int, got {self.elements!r}"

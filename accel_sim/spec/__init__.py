@@ -5,7 +5,8 @@
   array's own section is ``flexible_array``);
 - ``crossbar_chip``: ReRAM crossbar chips (``datapath: crossbar``);
 - ``dram``, ``cost_tables``: the parts they share or price;
-- ``loading``: YAML files, presets, one clear error per bad input.
+- ``loading``: YAML files (``extends`` chains), presets, one clear error per bad input;
+- ``scalesim_cfg``: a SCALE-Sim ``.cfg`` file read as a spec.
 """
 
 from accel_sim.spec.array_chip import (
@@ -33,13 +34,17 @@ from accel_sim.spec.loading import (
     list_presets,
     load_hardware,
     preset_dir,
+    resolve_extends,
+    set_dotted,
 )
+from accel_sim.spec.units import DecimalBufferWarning
 
 __all__ = [
     "DATAPATHS",
     "ChipConfig",
     "CrossbarChipConfig",
     "Dataflow",
+    "DecimalBufferWarning",
     "Dram",
     "FifoArray",
     "FlexibleArray",
@@ -58,4 +63,6 @@ __all__ = [
     "list_presets",
     "load_hardware",
     "preset_dir",
+    "resolve_extends",
+    "set_dotted",
 ]

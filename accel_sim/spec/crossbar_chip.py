@@ -5,7 +5,7 @@ shared ADCs (``CrossbarArray``), a weight/input encoding (``Encoding``), a digit
 attention and vector ops (``DigitalUnit``), DRAM, per-action energies (``CrossbarEnergy``),
 areas (``CrossbarArea``) and mapping options (``CrossbarMapping``). The defaults are ISAAC's
 (Shafiee et al., ISCA 2016, Table I); where each value comes from is stated in
-``accel_sim/datapaths/crossbar/__init__.py`` and in ``configs/hw/isaac-crossbar.yaml``.
+``accel_sim/datapaths/crossbar/__init__.py`` and in ``accel_sim/presets/isaac-crossbar.yaml``.
 """
 
 from __future__ import annotations

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from accel_sim.results import OpResult, SimResult
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "CROSSBAR_AREA_COMPONENTS",

@@ -1,0 +1,234 @@
+"""Plots and reports of studies with several machines: facets or hue per machine, never one
+line or baseline across machines, every energy bar, an epsilon Pareto front that the plot and
+the report agree on, and a roofline that names its design."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from accel_sim.energy import ENERGY_COMPONENTS
+from studies import plots
+from studies.pareto import ParetoSettings, pareto_front
+from studies.report import key_table, render_report
+
+BASELINES = {"fast-chip": 44.7, "slow-chip": 1.7}
+
+
+def two_machines(ratios=(2, 4, 8), patterns=("block:4x4", "unstructured")) -> pd.DataFrame:
+    """A compression study on two hardware specs: same patterns, different baselines."""
+    rows = []
+    for name, baseline in BASELINES.items():
+        for pattern in patterns:
+            for ratio in ratios:
+                gain = 1.1 if pattern == "unstructured" else 1.0
+                throughput = baseline * (1 + 0.5 * ratio) * gain
+                rows.append({
+                    "model": "bert-tiny", "seq_len": 8, "batch": 1, "pattern": pattern,
+                    "pattern_family": pattern, "zero_handling": "skipping",
+                    "label": f"{pattern} skipping", "compression_ratio": float(ratio),
+                    "sparsity": 1 - 1 / ratio,
+                    "sequences_per_s": throughput, "baseline_sequences_per_s": baseline,
+                    "latency_s": 1 / throughput, "energy_j": 1e-3 / ratio,
+                    "area_mm2": 2.0 if name == "fast-chip" else 1.0,
+                    "speedup": throughput / baseline, "energy_ratio": 1 / ratio,
+                    "hardware.name": name, "hardware.pe_array.rows": 32,
+                    "hardware.sparse.zero_handling": "skipping",
+                    **{f"energy_{c}_j": 1e-4 * (k + 1) / ratio
+                       for k, c in enumerate(ENERGY_COMPONENTS)},
+                    "key": f"{name}-{pattern}-{ratio}",
+                })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def close(ax) -> None:
+    plots.plt.close(ax.figure)
+
+
+def test_throughput_plot_has_a_panel_per_machine_with_its_own_baseline() -> None:
+    frame = two_machines()
+    ax = plots.plot_throughput_vs_compression(frame)
+    panels = [a for a in ax.figure.axes if a.get_visible() and a.get_title()]
+    assert len(panels) == 2
+    for panel, (name, baseline) in zip(panels, BASELINES.items(), strict=True):
+        assert name in panel.get_title()
+        lines = {line.get_label(): line for line in panel.get_lines()}
+        (dense,) = [line for label, line in lines.items() if label.startswith("dense baseline")]
+        assert np.allclose(dense.get_ydata(), baseline)  # not the median of both machines
+        (ideal,) = [line for label, line in lines.items() if label.startswith("ideal")]
+        x, y = ideal.get_data()
+        assert np.allclose(y, baseline * x)
+        own = frame[frame["hardware.name"] == name]
+        for line in panel.get_lines():
+            if line.get_label().startswith(("block", "unstructured")):
+                xs, ys = line.get_data()
+                assert list(xs) == sorted(xs)  # no zig-zag
+                assert set(np.round(ys, 9)) <= set(np.round(own["sequences_per_s"], 9))
+    close(ax)
+
+
+def test_throughput_plot_on_one_ax_uses_hue_per_machine() -> None:
+    figure, ax = plots.plt.subplots()
+    plots.plot_throughput_vs_compression(two_machines(), ax=ax)
+    baselines = [line for line in ax.get_lines() if line.get_label().startswith("dense baseline")]
+    assert len(baselines) == 2
+    assert {"fast-chip", "slow-chip"} <= {
+        name for line in baselines for name in BASELINES if name in line.get_label()
+    }
+    series = [line.get_label() for line in ax.get_lines() if line.get_label().startswith("block")]
+    assert len(series) == 2 and len(set(series)) == 2
+    plots.plt.close(figure)
+
+
+def test_machines_ignore_the_sparse_section_but_split_on_everything_else() -> None:
+    frame = two_machines()
+    frame.loc[frame.index[:3], "hardware.sparse.zero_handling"] = "gating"
+    names = plots.machine_names(frame)
+    assert set(names) == {"fast-chip", "slow-chip"}
+    frame["hardware.name"] = "same-name"
+    frame["grid.pe_array.rows"] = np.where(frame.index < 6, 16, 32)
+    frame["hardware.pe_array.rows"] = frame["grid.pe_array.rows"]
+    assert set(plots.machine_names(frame)) == {"same-name rows=16", "same-name rows=32"}
+    frame = frame.drop(columns=["grid.pe_array.rows"])
+    assert set(plots.machine_names(frame)) == {"same-name #1", "same-name #2"}
+
+
+def test_report_tables_have_a_hardware_column_and_unique_row_labels() -> None:
+    frame = two_machines()
+    for kind in ("compression", "custom", "block-size"):
+        table = key_table(frame, kind)
+        assert table.columns[0] == "machine"
+        names = ["machine", "label", "pattern", "zero_handling", "compression_ratio", "sparsity"]
+        assert not table.duplicated([c for c in names if c in table]).any(), kind
+        assert table.duplicated([c for c in names[1:] if c in table]).any(), kind
+    report = render_report(frame, {"kind": "compression"}, [], plots.Path("r.md"))
+    assert "| hardware |" in report
+    assert "fast-chip" in report and "slow-chip" in report
+
+
+def test_energy_breakdown_draws_every_bar_with_machine_and_ratio() -> None:
+    frame = pd.concat([two_machines(ratios=range(2, 17))], ignore_index=True)
+    assert len(frame) == 60
+    ax = plots.plot_energy_breakdown(frame)
+    panels = [a for a in ax.figure.axes if a.get_visible()]
+    bars = sum(len(panel.get_xticks()) for panel in panels)
+    assert bars == 60
+    labels = [t.get_text() for panel in panels for t in panel.get_xticklabels()]
+    assert len(set(labels)) == 60
+    assert all(("fast-chip" in t or "slow-chip" in t) and "x)" in t for t in labels)
+    legend = ax.get_legend()
+    anchor = legend.get_bbox_to_anchor().transformed(ax.transAxes.inverted())
+    assert anchor.x0 >= 1.0  # beside the bars, not over them
+    close(ax)
+
+
+def issue_example() -> pd.DataFrame:
+    """A design 3.2x slower with 3x the energy for 0.05 % less area, and two others."""
+    return pd.DataFrame({
+        "label": ["good", "slow-and-tiny", "frugal", "big-and-fast"],
+        "latency_s": [1.0, 3.2, 2.0, 0.5],
+        "energy_j": [1.0, 3.0, 0.8, 2.0],
+        "area_mm2": [10.0, 9.995, 15.0, 20.0],
+    })  # fmt: skip
+
+
+def test_epsilon_drops_a_design_that_buys_tiny_area_with_big_losses() -> None:
+    frame = issue_example()
+    exact = pareto_front(frame, ParetoSettings(epsilon=0.0))
+    assert exact.tolist() == [True, True, True, True]
+    front = pareto_front(frame, ParetoSettings(epsilon=0.01))
+    assert front.tolist() == [True, False, True, True]
+
+
+def test_objectives_and_constraints_are_the_users() -> None:
+    frame = issue_example()
+    two = ParetoSettings(objectives=("latency_s", "energy_j"), epsilon=0.0)
+    assert pareto_front(frame, two).tolist() == [True, False, True, True]
+    budget = ParetoSettings(epsilon=0.0, constraints={"area_mm2": ("<=", 12.0)})
+    assert pareto_front(frame, budget).tolist() == [True, True, False, False]
+    fast = ParetoSettings(objectives=("max:speed", "area_mm2"), epsilon=0.0)
+    assert pareto_front(frame.assign(speed=1 / frame["latency_s"]), fast).tolist() == [
+        True, True, False, True]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [ParetoSettings(), ParetoSettings(objectives=("latency_s", "energy_j"), epsilon=0.0),
+     ParetoSettings(constraints={"area_mm2": ("<=", 12.0)})],
+)  # fmt: skip
+def test_the_plotted_front_is_the_reported_front(settings: ParetoSettings) -> None:
+    frame = pd.concat([two_machines(), issue_example().assign(
+        **{"hardware.name": "x", "model": "bert-tiny", "seq_len": 8, "batch": 1,
+           "pattern_family": "dense", "compression_ratio": 1.0})], ignore_index=True)
+    ax = plots.plot_pareto(frame, settings=settings)
+    (circled,) = [c for c in ax.collections if str(c.get_label()).startswith("Pareto front")]
+    plotted = {tuple(np.round(xy, 9)) for xy in circled.get_offsets()}
+    table = key_table(frame, "dse", settings)
+    reported = {
+        (round(lat * 1e3, 9), round(e * 1e3, 9))
+        for lat, e in zip(frame.loc[table.index, "latency_s"], frame.loc[table.index, "energy_j"],
+                          strict=True)
+    }
+    assert plotted == reported
+    assert len(table) == int(pareto_front(frame, settings).sum())
+    close(ax)
+
+
+def test_report_names_the_pareto_settings() -> None:
+    run_info = {"kind": "dse", "pareto": {"objectives": ["latency_s", "max:speedup"],
+                                          "epsilon": 0.05, "constraints": {"area_mm2": "<= 3"}}}
+    report = render_report(two_machines(), run_info, [], plots.Path("r.md"))
+    assert "objectives latency_s, max speedup; epsilon 0.05; constraints area_mm2 <= 3" in report
+
+
+def test_the_roofline_names_its_design() -> None:
+    ops = pd.DataFrame({
+        "run": ["sparse", "dense baseline"], "kind": ["gemm"] * 2, "role": ["query"] * 2,
+        "model": "bert-tiny", "seq_len": 8, "macs": [100, 200], "effective_macs": [100, 200],
+        "dram_read_bytes": [10.0, 20], "dram_write_bytes": [1.0, 1],
+        "latency_s": [1e-6, 2e-6], "peak_ops_per_s": 2e9, "dram_bandwidth_bytes_per_s": 16e9,
+        "hardware": "slow-chip", "key": "slow-chip-block:4x4-4",
+    })  # fmt: skip
+    ax = plots.plot_roofline(ops)
+    assert "slow-chip" in ax.get_title()
+    close(ax)
+    drawn = plots.applicable_plots(two_machines(), "compression", ops)["roofline"]()
+    assert "block:4x4" in drawn.get_title() and "slow-chip" in drawn.get_title()
+    close(drawn)
+
+
+def test_a_study_on_two_machines_reports_and_replots_per_machine(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from studies.cli import app
+
+    spec = tmp_path / "two.yaml"
+    spec.write_text(
+        "name: two\nkind: compression\nmodels: [bert-tiny]\nseq_lens: [8]\n"
+        "hardware: [systolic-32x32-ws, systolic-128x128-ws]\n"
+        "compression_ratios: [2, 4]\npatterns: [block:4x4, dense]\n"
+        "grid: {sparse.zero_handling: [skipping]}\n"
+        "pareto: {objectives: [latency_s, energy_j], epsilon: 0.0}\n"
+    )
+    out = tmp_path / "out"
+    runner = CliRunner()
+    done = runner.invoke(app, ["study", "run", str(spec), "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    report = (out / "report.md").read_text()
+    assert "| hardware |" in report
+    assert "systolic-32x32-ws" in report and "systolic-128x128-ws" in report
+    assert "Pareto front: objectives latency_s, energy_j; epsilon 0" in report
+    assert json.loads((out / "run.json").read_text())["pareto"]["epsilon"] == 0.0
+    replot = runner.invoke(app, ["study", "plot", str(out), "--objective", "latency_s",
+                                 "--objective", "area_mm2", "--epsilon", "0.05",
+                                 "--constraint", "area_mm2<=1000"])
+    assert replot.exit_code == 0, replot.output
+    assert ("Pareto front: objectives latency_s, area_mm2; epsilon 0.05; constraints "
+            "area_mm2 <= 1000") in (out / "report.md").read_text()
+    bad = runner.invoke(app, ["study", "plot", str(out), "--constraint", "area_mm2=3"])
+    assert bad.exit_code == 2 and "COLUMN<=BOUND" in bad.stderr
+    missing = runner.invoke(app, ["study", "plot", str(out), "--objective", "no_column"])
+    assert missing.exit_code == 2 and "no_column" in missing.stderr
