@@ -264,6 +264,25 @@ def simulate_command(
             show_default=False,
         ),
     ] = False,
+    activations: Annotated[
+        str,
+        typer.Option(
+            help="input-activation density of the linear layers, for datapaths that skip zero "
+            "activations: dense, a number in [0, 1], or measured (run the model on "
+            "--activations-task dev examples and count nonzero inputs)",
+        ),
+    ] = "dense",
+    activations_task: Annotated[
+        str | None,
+        typer.Option(
+            help="GLUE task whose dev examples --activations measured runs (default: the "
+            "artifact's training task)",
+            show_default=False,
+        ),
+    ] = None,
+    activations_examples: Annotated[
+        int, typer.Option(help="dev examples --activations measured runs")
+    ] = 64,
     set_fields: SetOption = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="write results as JSON ('-': standard output)")
@@ -287,6 +306,8 @@ def simulate_command(
         raise fail(str(error)) from None
     if topology is not None and (model is not None or artifact_dir is not None):
         raise fail("--topology replaces the model: give it without --model and --artifact")
+    if topology is not None and activations == "measured":
+        raise fail("--activations measured runs a model: not with --topology")
     if masks_from_zeros and (artifact_dir is not None or topology is not None):
         raise fail(
             "--masks-from-zeros reads a checkpoint's masks: not with --artifact or --topology"
@@ -316,6 +337,9 @@ def simulate_command(
         raise fail(str(error)) from None
     if zeros is not None:
         workload = zeros[0]
+    workload, activation_record = _with_activations(
+        workload, activations, activations_task, activations_examples, artifact, model, seq_len
+    )
     detail(f"hardware {hardware.name} (spec digest {hardware.spec_digest}) from {hw}")
     warm_up()  # JIT load/compile is start-up, not simulation time
     try:
@@ -329,6 +353,18 @@ def simulate_command(
     if artifact is not None:
         document["artifact"] = artifact_summary(artifact, workload)
         render_artifact(document["artifact"], hardware)
+    if activation_record is not None:
+        document["activations"] = activation_record
+        record = activation_record
+        measured_on = (
+            f" ({record['examples']} {record['task']} dev examples)"
+            if record["mode"] == "measured"
+            else ""
+        )
+        console.print(
+            f"input activations {record['mode']}: mean density {record['mean_density']:.3f} "
+            f"over {record['layers']} linear layers{measured_on}"
+        )
     if zeros is not None:
         document["masks"] = zeros[1]
         render_zero_masks(zeros[1], hardware)
@@ -337,3 +373,67 @@ def simulate_command(
         write_output(json_path, text, "--json")
     if csv_path is not None:
         write_output(csv_path, result.to_frame().to_csv(index=False), "--csv")
+
+
+def _with_activations(
+    workload: Workload,
+    mode: str,
+    task: str | None,
+    examples: int,
+    artifact: SparseArtifact | None,
+    model: str | None,
+    seq_len: int,
+) -> tuple[Workload, dict | None]:
+    """``workload`` with the input-activation densities ``--activations`` asks for, and what
+    to record of them (None for dense)."""
+    from workloads import WorkloadError, attach_activations
+
+    if mode == "dense":
+        return workload, None
+    record: dict[str, Any] = {"mode": mode}
+    if mode == "measured":
+        if artifact is not None:
+            source: str | Path = artifact.path
+            recorded = (artifact.manifest.get("training") or {}).get("task")
+            task = task or (recorded if isinstance(recorded, str) else None)
+        else:
+            source = model or DEFAULT_MODEL
+        if task is None:
+            raise fail(
+                "--activations measured runs a GLUE task's dev examples: give "
+                "--activations-task TASK (e.g. SST-2), or an --artifact trained on one"
+            )
+        densities = _measured(source, task, seq_len, examples)
+        record.update(task=task, examples=examples)
+        value: float | dict[str, float] = densities
+    else:
+        try:
+            value = float(mode)
+        except ValueError:
+            value = float("nan")
+        if not 0.0 <= value <= 1.0:
+            raise fail(
+                f"--activations {mode!r}: expected dense, measured or a density in [0, 1]"
+            )
+        record["mode"] = "fixed"
+    try:
+        workload = attach_activations(workload, value, source="--activations")
+    except WorkloadError as error:
+        raise fail(str(error)) from None
+    linear = [op.activation_density for op in workload.gemms if op.weight_name is not None]
+    record.update(layers=len(linear), mean_density=sum(linear) / max(len(linear), 1))
+    if isinstance(value, dict):
+        record["densities"] = value
+    return workload, record
+
+
+def _measured(source: str | Path, task: str, seq_len: int, examples: int) -> dict[str, float]:
+    """The measured densities of ``source``'s linear layers that the workload names."""
+    from pruning.activations import measure_task_densities
+    from pruning.glue import GlueDataError
+    from pruning.models import ModelLoadError
+
+    try:
+        return measure_task_densities(source, task, seq_len, examples=examples)
+    except (GlueDataError, ModelLoadError, ValueError, OSError) as error:
+        raise fail(f"--activations measured: {error}") from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -66,3 +68,72 @@ def test_measured_densities_attach_to_the_models_workload() -> None:
 def test_no_tokens_is_an_error() -> None:
     with pytest.raises(ValueError, match="no tokens"):
         measure_input_density(tiny_model(), [])
+
+
+def test_a_run_function_picks_what_runs() -> None:
+    """The encoder alone (a mean or bi-encoder head's measurement): the classifier never
+    sees an input, so it is not measured."""
+    model = tiny_model()
+    measured = measure_input_density(model, batches(), lambda inputs: model.base_model(**inputs))
+    assert "classifier.weight" not in measured and QUERY in measured
+    assert len(measured) == 2 * 6 + 1  # six linear layers a layer and the pooler
+
+
+# --- cosim simulate --activations -------------------------------------------------------
+
+
+def simulate_json(tmp_path, *extra: str) -> tuple[int, str, dict | None]:
+    from typer.testing import CliRunner
+
+    from studies.cli import app
+
+    out = tmp_path / "out.json"
+    out.unlink(missing_ok=True)
+    args = ["simulate", "--model", "bert-tiny", "--hw", "eie-64pe", "--seq-len", "16",
+            "--json", str(out), *extra]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    document = json.loads(out.read_text()) if out.is_file() else None
+    return result.exit_code, result.stderr, document
+
+
+def test_a_fixed_activation_density_speeds_up_an_array_that_skips_zero_activations(
+    tmp_path,
+) -> None:
+    code, _, dense = simulate_json(tmp_path)
+    assert code == 0 and "activations" not in dense
+    code, _, quarter = simulate_json(tmp_path, "--activations", "0.25")
+    assert code == 0
+    assert quarter["activations"]["mode"] == "fixed"
+    assert quarter["activations"]["mean_density"] == pytest.approx(0.25)
+    # EIE broadcasts only nonzero activations: a quarter of the entries, fewer cycles
+    assert quarter["total"]["cycles"] < dense["total"]["cycles"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (("--activations", "1.5"), "expected dense, measured or a density in [0, 1]"),
+        (("--activations", "sparse"), "expected dense, measured or a density in [0, 1]"),
+        (("--activations", "measured"), "give --activations-task TASK"),
+        (("--activations", "measured", "--activations-task", "SST-2",
+          "--activations-examples", "0"), "expected a whole number from 1 to 4096"),
+        (("--activations", "measured", "--activations-task", "NOPE"), "NOPE"),
+    ],
+)  # fmt: skip
+def test_bad_activation_options_are_one_error_line(tmp_path, extra, fragment) -> None:
+    code, stderr, _ = simulate_json(tmp_path, *extra)
+    lines = stderr.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error:"), stderr
+    assert "--activations" in lines[0] and fragment in lines[0]
+
+
+def test_measured_activations_run_the_tasks_dev_examples(tmp_path) -> None:
+    code, stderr, document = simulate_json(
+        tmp_path, "--activations", "measured", "--activations-task", "SST-2",
+        "--activations-examples", "4",
+    )  # fmt: skip
+    assert code == 0, stderr
+    record = document["activations"]
+    assert record["mode"] == "measured" and record["task"] == "SST-2" and record["examples"] == 4
+    assert QUERY in record["densities"]
+    assert record["mean_density"] > 0.99  # GELU BERT: its linear inputs are dense
