@@ -96,12 +96,14 @@ def machine_names(frame: pd.DataFrame) -> pd.Series:
         c for c in frame.columns
         if c.startswith(GRID_PREFIX)
         and not _is_sparse_field(c, GRID_PREFIX)
-        and frame[c].astype(str).nunique() > 1
+        and frame[c].nunique(dropna=False) > 1
     ]
     names = base.copy()
-    for column in grid:
+    for column in grid:  # a field a row's grid does not set is left out of its name
         field = column[len(GRID_PREFIX) :].rsplit(".", 1)[-1]
-        names = names + " " + field + "=" + frame[column].map(_short_value)
+        given = frame[column].notna()
+        values = frame[column].astype(object).where(given, "").map(_short_value)
+        names = names.where(~given, names + " " + field + "=" + values)
     # the same name for different machines (two specs named alike, --set, ...): number them
     for name in names.unique():
         rows = names == name

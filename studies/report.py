@@ -175,11 +175,13 @@ def breakdown_table(frame: pd.DataFrame) -> pd.DataFrame | None:
     needed = {f"{p}_compute_cycles" for p in BREAKDOWN_PARTS} | {"cycles", "compression_ratio"}
     if not needed <= set(frame) or not len(frame):
         return None
-    top = frame.loc[frame.groupby("label_group")["compression_ratio"].idxmax()]
+    keys = ["machine", "label_group"] if "machine" in frame else ["label_group"]
+    top = frame.loc[frame.groupby(keys)["compression_ratio"].idxmax()]
     rows = []
     for _, row in top.sort_values("speedup", ascending=False).iterrows():
         cycles = row["cycles"]
         rows.append({
+            **({"machine": row["machine"]} if "machine" in row else {}),
             "pattern": row["label_group"],
             "compression_ratio": row["compression_ratio"],
             "speedup": row["speedup"],
@@ -200,15 +202,14 @@ def _cell(column: str, value: Any) -> str:
 
 
 def _with_label_group(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with ``label_group``: the pattern, and the datapath where a study runs a
-    pattern on several."""
+    """``frame`` with ``label_group`` (the pattern) and ``machine`` (what it ran on,
+    :func:`studies.plots.machine_names`), the two keys of a pattern's series."""
+    from studies.plots import machine_names
+
     out = frame.copy()
     group = out["pattern"].astype(str) if "pattern" in out else pd.Series("-", index=out.index)
-    if "hardware.datapath" in out:
-        datapath = out["hardware.datapath"].fillna("systolic").astype(str)
-        if datapath.groupby(group).nunique().max() > 1:
-            group = group + " on " + datapath
     out["label_group"] = group
+    out["machine"] = machine_names(out)
     return out
 
 

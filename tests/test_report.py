@@ -43,14 +43,21 @@ def test_breakdown_takes_each_pattern_and_datapath_at_its_highest_compression() 
 
 
 def test_compression_report_has_the_breakdown_section(tmp_path: Path) -> None:
-    text = render_report(compression_frame(), {"kind": "compression", "study": "c"}, [],
+    frame = compression_frame()
+    frame["hardware.name"] = "chip"
+    frame["grid.datapath"] = frame["hardware.datapath"].where(
+        frame["hardware.datapath"] != "systolic"
+    )
+    # the same PE array again with a wider broadcast: a machine of its own
+    wide = frame[frame["hardware.datapath"] == "pe-array"].assign(
+        **{"grid.fifo_array.broadcast_width": 16, "linear_compute_cycles": 100}
+    )
+    frame = pd.concat([frame, wide], ignore_index=True)
+    text = render_report(frame, {"kind": "compression", "study": "c"}, [],
                          tmp_path / "report.md")  # fmt: skip
     section = text.split("## Where the cycles go at the highest compression")[1]
-    assert "| unstructured on flexible | 20.0 |" in section
-    assert "| nm:1:4 on systolic | 20.0 |" in section  # systolic filled in where unnamed
+    assert "| chip datapath=flexible | unstructured | 20.0 |" in section
+    assert "| chip | nm:1:4 | 20.0 |" in section  # no grid value given: the spec's name alone
+    assert "| chip datapath=pe-array | unstructured | 20.0 |" in section
+    assert "| chip datapath=pe-array broadcast_width=16 | unstructured | 20.0 |" in section
     assert "46.2 %" in section  # the flexible run's vector share, 300 / 650
-    # a study running every pattern on one datapath names just the pattern
-    single = compression_frame().query("`hardware.datapath` != 'flexible'")
-    single = single.assign(**{"hardware.datapath": None})
-    text = render_report(single, {"kind": "compression"}, [], tmp_path / "report.md")
-    assert "| unstructured | 20.0 |" in text and " on systolic" not in text
