@@ -12,8 +12,9 @@ Run: python benchmarks/posttraining_sst2.py [--out results/posttraining-sst2]
    every model on SST-2's full dev split (872).
 
 Writes ``results.md``/``results.csv`` (one row per model: accuracy, share of the dense
-accuracy, share of the dense model's gain over the majority class, the method's wall time)
-and ``run.json`` (command, settings, timings) under ``--out``.
+accuracy, share of the dense model's gain over the majority class, ``method_s``: the prune's
+wall time for Wanda and SparseGPT, the whole job's (load, prune, two dev evaluations) for
+magnitude) and ``run.json`` (command, settings, timings) under ``--out``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,18 @@ ROWS = [
 ]
 
 
+def _markdown(frame: pd.DataFrame) -> str:
+    """A pipe table of ``frame`` (empty cells for missing values)."""
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    for row in frame.itertuples(index=False):
+        cells = [
+            "" if pd.isna(value) else f"{value:g}" if isinstance(value, float) else str(value)
+            for value in row
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("results/posttraining-sst2"))
@@ -52,11 +65,14 @@ def main() -> None:
     parser.add_argument("--train-examples", type=int, default=1000)
     parser.add_argument("--dense-epochs", type=float, default=2.0)
     parser.add_argument("--calibration-examples", type=int, default=128)
+    parser.add_argument("--model", default="all-MiniLM-L6-v2")
+    parser.add_argument("--max-eval-examples", type=int, default=None)
     args = parser.parse_args()
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     common = {
         "task": "SST-2",
         "max_train_examples": args.train_examples,
+        "max_eval_examples": args.max_eval_examples,
         "max_seq_len": 64,
         "batch_size": 32,
         "lr": 1e-4,
@@ -68,6 +84,7 @@ def main() -> None:
     dense_job = prune_job(
         "posttraining_sst2",
         **common,
+        model=args.model,
         pattern="unstructured",
         sparsity=0.0,
         dense_epochs=args.dense_epochs,
@@ -111,7 +128,8 @@ def main() -> None:
     counts = dense.manifest["training"]["predictions"]["dense"]["predicted_counts"]
     from pruning.glue import get_task, load_split
 
-    dev_labels = np.asarray(load_split(get_task("SST-2"), "dev").labels)
+    dev = load_split(get_task("SST-2"), "dev", max_examples=args.max_eval_examples)
+    dev_labels = np.asarray(dev.labels)
     majority_accuracy = float(max((dev_labels == c).mean() for c in np.unique(dev_labels)))
     frame["relative_to_dense"] = frame["accuracy"] / dense_accuracy
     frame["gain_retained"] = (frame["accuracy"] - majority_accuracy) / (
@@ -120,10 +138,15 @@ def main() -> None:
     frame = frame.round(4)
     args.out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out / "results.csv", index=False)
-    (args.out / "results.md").write_text(frame.to_markdown(index=False) + "\n")
+    (args.out / "results.md").write_text(_markdown(frame))
     record = {
         "command": "python " + " ".join(sys.argv),
-        "settings": {**common, "dense_epochs": args.dense_epochs, "calibration": 128},
+        "settings": {
+            **common,
+            "model": args.model,
+            "dense_epochs": args.dense_epochs,
+            "calibration_examples": args.calibration_examples,
+        },
         "dev_examples": labels,
         "majority_accuracy": majority_accuracy,
         "dense_predicted_counts": counts,
