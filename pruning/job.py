@@ -22,10 +22,19 @@ from pruning.admm import DEFAULT_RHO, DEFAULT_RHO_GROWTH, DEFAULT_RHO_MAX
 from pruning.group_lasso import DEFAULT_EPS, DEFAULT_LAMBDA
 from pruning.models import REAL_MODEL
 from pruning.patterns import NM, Pattern, PatternError, check_sparsity, parse_pattern
+from pruning.posttraining import (
+    DEFAULT_BLOCKSIZE,
+    DEFAULT_CALIBRATION_EXAMPLES,
+    DEFAULT_DAMPING,
+    POST_TRAINING_METHODS,
+    check_post_training_pattern,
+)
 from safeio.errors import format_validation_error
 from safeio.limits import BoundedError
 
 __all__ = [
+    "CALIBRATED_METHODS",
+    "MAX_CALIBRATION_EXAMPLES",
     "METHODS",
     "OPTIMIZER_PRESETS",
     "TRAINED_METHODS",
@@ -34,9 +43,17 @@ __all__ = [
     "prune_job",
 ]
 
-METHODS: tuple[str, ...] = ("magnitude", "gradual", "group-lasso", "admm", "distill")
+METHODS: tuple[str, ...] = (
+    "magnitude", "gradual", "group-lasso", "admm", "distill", *POST_TRAINING_METHODS
+)  # fmt: skip
 # Methods that train while pruning, so they need a task's training data.
 TRAINED_METHODS = frozenset({"gradual", "group-lasso", "admm", "distill"})
+# Post-training methods: no training, but calibration inputs from the task's train split.
+CALIBRATED_METHODS = frozenset(POST_TRAINING_METHODS)
+# More calibration examples than this is a mistake, not a setting: SparseGPT's statistics
+# saturate long before (the paper's ablation: 128 to 256 segments), and each one costs a
+# forward pass per layer group on the CPU.
+MAX_CALIBRATION_EXAMPLES = 4096
 # Methods whose training state checkpoints capture completely (so --resume is exact); a new
 # method joins once its hooks' state_dict holds everything it carries between steps.
 RESUMABLE_METHODS = frozenset({"magnitude", "gradual", "group-lasso", "admm", "distill"})
@@ -73,7 +90,9 @@ class PruneJob(BaseModel):
     head: Literal["cls", "mean", "bi-encoder"] | None = None  # None: pruning.models' default
     pattern: str
     sparsity: float | None = None
-    method: Literal["magnitude", "gradual", "group-lasso", "admm", "distill"] = "magnitude"
+    method: Literal[
+        "magnitude", "gradual", "group-lasso", "admm", "distill", "wanda", "sparsegpt"
+    ] = "magnitude"
     scope: Literal["per-matrix", "global"] = "per-matrix"
     include: tuple[Literal["encoder", "pooler", "classifier"], ...] = ("encoder",)
 
@@ -130,6 +149,12 @@ class PruneJob(BaseModel):
     admm_update_every: int | None = Field(default=None, gt=0)
     admm_granularity: Literal["tile", "tile-row", "tile-column"] = "tile"
 
+    calibration_examples: int = Field(
+        default=DEFAULT_CALIBRATION_EXAMPLES, gt=0, le=MAX_CALIBRATION_EXAMPLES
+    )
+    damping: float = Field(default=DEFAULT_DAMPING, gt=0, le=1, allow_inf_nan=False)
+    blocksize: int = Field(default=DEFAULT_BLOCKSIZE, gt=0, le=4096)
+
     progress: bool = True
 
     @model_validator(mode="before")
@@ -165,6 +190,22 @@ class PruneJob(BaseModel):
                 f"method {self.method!r} trains while it prunes: give a GLUE task "
                 "(--task MRPC|RTE|CoLA|SST-2|STS-B|QNLI)"
             )
+        if self.method in CALIBRATED_METHODS:
+            if self.task is None:
+                raise ValueError(
+                    f"method {self.method!r} calibrates on examples of a task's train split: "
+                    "give a GLUE task (--task MRPC|RTE|CoLA|SST-2|STS-B|QNLI)"
+                )
+            check_post_training_pattern(self.method, pattern)
+            if self.scope != "per-matrix":
+                raise ValueError(f"method {self.method!r} prunes per matrix: use scope per-matrix")
+        else:
+            if self.calibration_examples != DEFAULT_CALIBRATION_EXAMPLES:
+                raise ValueError("calibration_examples applies only to methods wanda and sparsegpt")
+        if self.method != "sparsegpt":
+            for name, default in (("damping", DEFAULT_DAMPING), ("blocksize", DEFAULT_BLOCKSIZE)):
+                if getattr(self, name) != default:
+                    raise ValueError(f"{name} applies only to method 'sparsegpt'")
         if self.cycles > 1 and self.method not in {"gradual", "distill"}:
             raise ValueError("cycles applies only to methods 'gradual' and 'distill'")
         if self.cycles > 1 and self.regrow:
@@ -240,9 +281,12 @@ class PruneJob(BaseModel):
     def retraining_epochs(self) -> float:
         """Fixed-mask epochs after the prune: ``retrain_epochs`` when given, else ``epochs``
         for magnitude, group-lasso and admm and 0 for gradual and distill (the run already ends with
-        fixed-mask steps after the ramp); always 0 without a task."""
+        fixed-mask steps after the ramp) and for wanda and sparsegpt (post-training: no
+        retraining unless asked); always 0 without a task."""
         if self.task is None:
             return 0.0
+        if self.method in CALIBRATED_METHODS:
+            return 0.0 if self.retrain_epochs is None else self.retrain_epochs
         if self.method == "magnitude":
             return self.epochs if self.retrain_epochs is None else self.retrain_epochs
         if self.method in {"gradual", "distill"}:

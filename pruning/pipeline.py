@@ -4,13 +4,15 @@ Phases (each optional, each evaluated on the task's dev split when a task is giv
 
 1. ``dense_epochs`` of ordinary fine-tuning (so one-shot methods can start from a
    fine-tuned model, as BSP does);
-2. the method: one-shot magnitude; gradual magnitude on the cubic or geometric schedule
-   (or ``cycles`` cyclic ramps); training with the reweighted group-lasso penalty then a
-   per-matrix hard prune; ADMM training then the final projection; or pruning at
-   distilling (SparseBERT): the dense model fine-tuned in phase 1 (or ``teacher``) is the
-   teacher, and a fresh copy of the pre-trained model (``student_init`` pre-trained) or of
-   the teacher itself (fine-tuned) is pruned gradually while it is distilled, from the
-   teacher's cached outputs where the loss allows (:mod:`pruning.teacher_cache`);
+2. the method: one-shot magnitude; post-training Wanda or SparseGPT from calibration
+   examples of the train split (:mod:`pruning.posttraining`, no training); gradual magnitude
+   on the cubic or geometric schedule (or ``cycles`` cyclic ramps); training with the
+   reweighted group-lasso penalty then a per-matrix hard prune; ADMM training then the final
+   projection; or pruning at distilling (SparseBERT): the dense model fine-tuned in phase 1
+   (or ``teacher``) is the teacher, and a fresh copy of the pre-trained model
+   (``student_init`` pre-trained) or of the teacher itself (fine-tuned) is pruned gradually
+   while it is distilled, from the teacher's cached outputs where the loss allows
+   (:mod:`pruning.teacher_cache`);
 3. fixed-mask retraining (``PruneJob.retraining_epochs``).
 
 The model carries the job's head (:mod:`pruning.heads`); a bi-encoder's pairs are encoded
@@ -376,12 +378,53 @@ def _prepare_distillation(run: _Run) -> None:
     run.weights = prunable_weights(run.model, job.include)
 
 
+def _post_training(run: _Run) -> tuple[MaskSet, dict[str, Any]]:
+    """Wanda or SparseGPT (:mod:`pruning.posttraining`) from ``calibration_examples`` of the
+    task's train split, batched and padded as in training, read by the model's own head."""
+    from pruning.posttraining import calibration_batches, post_training_prune
+
+    job = run.job
+    assert run.data is not None
+    batches, chosen = calibration_batches(
+        run.data.train, job.calibration_examples, run.model, job.batch_size, job.seed
+    )
+    if len(chosen) < job.calibration_examples:
+        run.report(
+            f"{job.method}: the train split holds {len(chosen)} examples, fewer than the "
+            f"{job.calibration_examples} asked for calibration: using all of them"
+        )
+    masks, record = post_training_prune(
+        run.model,
+        run.weights,
+        batches,
+        job.method,
+        job.parsed_pattern,
+        job.sparsity,
+        damping=job.damping,
+        blocksize=job.blocksize,
+    )
+    mask_set = MaskSet(run.model, masks)
+    mask_set.apply()
+    calibration = {
+        "split": "train",
+        "examples_requested": job.calibration_examples,
+        "examples": len(chosen),
+        "choice": f"torch.randperm(train examples, seed {job.seed}), first examples; "
+        "batches of similar length, each padded to its longest",
+        "batch_size": job.batch_size,
+        "head": run.loaded.head,
+    }
+    return mask_set, {**record, "method": job.method, "calibration": calibration}
+
+
 def _method(run: _Run) -> tuple[MaskSet, dict[str, Any]]:
     """Phase 2: prune with the job's method; returns the masks and what to record."""
     job = run.job
     pattern, sparsity = job.parsed_pattern, job.sparsity
     if job.method == "magnitude":
         return _one_shot(run), {"kind": "one-shot"}
+    if job.method in {"wanda", "sparsegpt"}:
+        return _post_training(run)
     if job.method in {"gradual", "distill"}:
         hook = _gradual_hook(run)
         if job.method == "gradual":
@@ -462,7 +505,7 @@ def run_prune(job: PruneJob, out_dir: str | Path, report: Report | None = None) 
     if job.method == "distill":
         _prepare_distillation(run)
     masks, method_record = _method(run)
-    if job.method in {"magnitude", "group-lasso", "admm"}:
+    if job.method in {"magnitude", "group-lasso", "admm", "wanda", "sparsegpt"}:
         run.evaluate("after-prune")
     run.train(job.retraining_epochs, "retrain", [FixedMasks(masks)])
     masks.apply()

@@ -73,7 +73,8 @@ def prune_command(
         float | None, typer.Option(help="fraction of weights to prune, in [0, 1)")
     ] = None,
     method: Annotated[
-        str, typer.Option(help="magnitude | gradual | group-lasso | admm | distill")
+        str,
+        typer.Option(help="magnitude | gradual | group-lasso | admm | distill | wanda | sparsegpt"),
     ] = "magnitude",
     task: Annotated[
         str | None, typer.Option(help="GLUE task: MRPC, RTE, CoLA, SST-2, STS-B, QNLI")
@@ -192,6 +193,17 @@ def prune_command(
     admm_granularity: Annotated[
         str | None, typer.Option(help="ADMM: tile | tile-row | tile-column")
     ] = None,
+    calibration_examples: Annotated[
+        int | None,
+        typer.Option(help="wanda/sparsegpt: train examples to calibrate on (default 128)"),
+    ] = None,
+    damping: Annotated[
+        float | None,
+        typer.Option(help="sparsegpt: Hessian damping, a fraction of mean diag (default 0.01)"),
+    ] = None,
+    blocksize: Annotated[
+        int | None, typer.Option(help="sparsegpt: columns per lazy-update block (default 128)")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="write the manifest summary as JSON")
@@ -203,8 +215,10 @@ def prune_command(
     pruned while training) on that GLUE task, and dev metrics go into the manifest. distill
     prunes the pre-trained model (or, with --student-init fine-tuned, the teacher itself)
     while distilling a dense teacher (--teacher, or the model fine-tuned for --dense-epochs
-    first). --checkpoint-every N and --resume make runs survive a kill and continue across
-    invocations of the same command.
+    first). wanda and sparsegpt prune the model as it is (fine-tuned, say) from
+    --calibration-examples of the task's train split, layer by layer, with no training
+    (add --retrain-epochs for a fixed-mask fine-tune). --checkpoint-every N and --resume
+    make runs survive a kill and continue across invocations of the same command.
     """
     given = {
         "model": model,
@@ -257,6 +271,9 @@ def prune_command(
         "admm_rho": admm_rho,
         "admm_update_every": admm_update_every,
         "admm_granularity": admm_granularity,
+        "calibration_examples": calibration_examples,
+        "damping": damping,
+        "blocksize": blocksize,
         "progress": progress,
     }
     if out.exists() and not out.is_dir():
