@@ -72,6 +72,17 @@ def _short_value(value: object) -> str:
     return str(value)
 
 
+def _shortest_unique_suffix(dotted: str, fields: Sequence[str]) -> str:
+    """The last parts of ``dotted`` that no other of ``fields`` ends with (``size_bytes``
+    alone when one buffer size varies, ``ifmap.size_bytes`` when several do)."""
+    parts = dotted.split(".")
+    for count in range(1, len(parts)):
+        suffix = ".".join(parts[-count:])
+        if not any(f != dotted and (f == suffix or f.endswith("." + suffix)) for f in fields):
+            return suffix
+    return dotted
+
+
 def machine_names(frame: pd.DataFrame) -> pd.Series:
     """Which machine each row ran on, as a readable name: the hardware spec's name plus the
     grid values that vary across the table, leaving out the sparse section (what the chip
@@ -99,8 +110,10 @@ def machine_names(frame: pd.DataFrame) -> pd.Series:
         and frame[c].nunique(dropna=False) > 1
     ]
     names = base.copy()
-    for column in grid:  # a field a row's grid does not set is left out of its name
-        field = column[len(GRID_PREFIX) :].rsplit(".", 1)[-1]
+    fields = [column[len(GRID_PREFIX) :] for column in grid]
+    for column, dotted in zip(grid, fields, strict=True):
+        # a field a row's grid does not set is left out of its name
+        field = _shortest_unique_suffix(dotted, fields)
         given = frame[column].notna()
         values = frame[column].astype(object).where(given, "").map(_short_value)
         names = names.where(~given, names + " " + field + "=" + values)

@@ -94,6 +94,22 @@ def test_machines_ignore_the_sparse_section_but_split_on_everything_else() -> No
     assert set(plots.machine_names(frame)) == {"same-name #1", "same-name #2"}
 
 
+def test_machine_names_keep_fields_apart_and_leave_out_what_a_row_does_not_set() -> None:
+    frame = two_machines()
+    frame["hardware.name"] = "chip"
+    small = frame.index < 6
+    # two buffers vary under the same leaf name: each is named by its own path
+    frame["grid.sram.ifmap.size_bytes"] = np.where(small, "64 KiB", "1 MiB")
+    frame["grid.sram.filter.size_bytes"] = np.where(small, "64 KiB", "2 MiB")
+    # a field only some rows' grids set (a per-pattern grid): absent, not "nan", elsewhere
+    frame["grid.fifo_array.broadcast_width"] = pd.Series(16, index=frame.index, dtype="Int64")
+    frame.loc[~small, "grid.fifo_array.broadcast_width"] = pd.NA
+    assert set(plots.machine_names(frame)) == {
+        "chip ifmap.size_bytes=64 KiB filter.size_bytes=64 KiB broadcast_width=16",
+        "chip ifmap.size_bytes=1 MiB filter.size_bytes=2 MiB",
+    }
+
+
 def test_report_tables_have_a_hardware_column_and_unique_row_labels() -> None:
     frame = two_machines()
     for kind in ("compression", "custom", "block-size"):
