@@ -38,6 +38,8 @@ _FORMATS: dict[str, tuple[str, Any]] = {
     "energy_ratio": ("energy vs dense [x]", lambda v: f"{v:.3f}"),
     "utilisation": ("PE util", lambda v: f"{100 * v:.1f} %"),
     "effective_utilisation": ("effective util", lambda v: f"{100 * v:.1f} %"),
+    "seq_len": ("tokens", lambda v: f"{int(v)}"),
+    "batch": ("batch", lambda v: f"{int(v)}"),
     "area_mm2": ("area [mm^2]", lambda v: f"{v:.2f}"),
     "pareto": ("Pareto front", lambda v: "yes" if v else ""),
     "linear_share": ("linear layers", lambda v: f"{100 * v:.1f} %"),
@@ -160,6 +162,11 @@ def key_table(
                  if c in table]  # fmt: skip
         table = table.sort_values(order, kind="stable")
     columns = [c for c in _KEY_COLUMNS.get(kind, _KEY_COLUMNS["custom"]) if c in table]
+    if kind != "accuracy":  # the workload sizes a study sweeps, beside the design point
+        varied = [c for c in ("seq_len", "batch")
+                  if c in table and c not in columns and table[c].nunique() > 1]  # fmt: skip
+        at = columns.index("label") + 1 if "label" in columns else 0
+        columns = [*columns[:at], *varied, *columns[at:]]
     if "machine" in table and "hw" not in columns:  # accuracy: its own hardware column
         columns = ["machine", *columns]
     return table[columns]
