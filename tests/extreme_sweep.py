@@ -227,6 +227,8 @@ def _study(case: dict, tmp: Path, full: bool) -> dict:
         "outputs": {"plots_dir": "plots", "report": "report.md"},
     }
     field, value = case["field"], case["value"]
+    if not field.endswith(("sparsities", "compression_ratios")):
+        data["sparsities"] = [0.5]  # a pattern needs one (no default applies)
     if field == "seed":
         data["seed"] = value
     elif field.startswith("patterns."):
