@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -51,6 +52,7 @@ __all__ = [
 
 HARDWARE_PREFIX = "hardware."
 GRID_PREFIX = "grid."
+LABEL_WIDTH = 40  # characters per line of a tick label or point annotation
 # Hardware fields that say what the chip does with zeros: they vary per pattern within one
 # machine (its dense baseline is the same chip without them), so they do not split machines.
 SPARSE_FIELDS = ("sparse.",)
@@ -309,6 +311,12 @@ def _block_panel(frame: pd.DataFrame, metric: str, ax: Axes, machine: str | None
     ax.grid(axis="y", alpha=0.3)
 
 
+def _wrapped(text: str, width: int = LABEL_WIDTH) -> str:
+    """``text`` on lines of at most ``width`` characters (a long machine name in a tick
+    label or annotation would otherwise leave the axes no room)."""
+    return textwrap.fill(str(text), width, break_long_words=False, break_on_hyphens=False)
+
+
 def bar_labels(frame: pd.DataFrame, label: str = "label") -> pd.Series:
     """One label per row naming its design: the point's label, its compression ratio and,
     when the table has several machines, the machine."""
@@ -367,7 +375,8 @@ def plot_energy_breakdown(
             values = np.nan_to_num(chunk[f"energy_{component}_j"].to_numpy(dtype=float)) * 1e3
             panel.bar(x, values, bottom=bottom, label=component, color=colours[component])
             bottom += values
-        panel.set_xticks(x, chunk["_bar"], rotation=40, ha="right", fontsize="x-small")
+        ticks = [_wrapped(text) for text in chunk["_bar"]]
+        panel.set_xticks(x, ticks, rotation=40, ha="right", fontsize="x-small")
         panel.set_ylabel("energy per forward pass [mJ]")
         panel.set_xlabel("design point")
         part = f" ({number + 1} of {len(chunks)})" if len(chunks) > 1 else ""
@@ -446,10 +455,11 @@ def plot_pareto(
         ax.plot(best[x] * sx, best[y] * sy, "r-", linewidth=1)
     labels = bar_labels(best)
     for (_, row), name in zip(best.iterrows(), labels, strict=True):
-        ax.annotate(
-            name, (row[x] * sx, row[y] * sy), fontsize=6, xytext=(4, 4),
+        note = ax.annotate(
+            _wrapped(name), (row[x] * sx, row[y] * sy), fontsize=6, xytext=(4, 4),
             textcoords="offset points",
         )  # fmt: skip
+        note.set_in_layout(False)  # long names must not squeeze the axes to nothing
     for column, set_scale in ((x, ax.set_xscale), (y, ax.set_yscale)):
         if frame[column].max() > 10 * frame[column].min() > 0:
             set_scale("log")

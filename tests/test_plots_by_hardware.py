@@ -248,3 +248,20 @@ def test_a_study_on_two_machines_reports_and_replots_per_machine(tmp_path) -> No
     assert bad.exit_code == 2 and "COLUMN<=BOUND" in bad.stderr
     missing = runner.invoke(app, ["study", "plot", str(out), "--objective", "no_column"])
     assert missing.exit_code == 2 and "no_column" in missing.stderr
+
+
+def test_long_machine_names_leave_the_plots_room(recwarn) -> None:
+    """DSE machine names run to 150 characters: as tick labels and point annotations they
+    are wrapped and kept out of the layout, so matplotlib never collapses the axes (it
+    warns 'constrained_layout not applied' when it does)."""
+    frame = two_machines()
+    long = " ".join(f"sram.buffer{i}.size_bytes=512 KiB" for i in range(5))
+    frame["hardware.name"] = frame["hardware.name"] + " " + long
+    for draw in (plots.plot_energy_breakdown, plots.plot_pareto):
+        ax = draw(frame)
+        ax.figure.canvas.draw()
+        plots.plt.close(ax.figure)
+    collapsed = [w for w in recwarn if "constrained_layout not applied" in str(w.message)]
+    assert not collapsed
+    ticks = [t.get_text() for t in ax.figure.axes[0].get_xticklabels()]
+    assert all(len(line) <= 60 for text in ticks for line in text.splitlines())
