@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from torch import nn
 from torch.nn.utils import parametrize
 from typer.testing import CliRunner
@@ -223,8 +224,15 @@ def _args(tiny_dir: Path, out: Path) -> list[str]:
 def test_cli_movement_prune_then_simulate(tiny_dir: Path, tmp_path: Path) -> None:
     out, summary = tmp_path / "art", tmp_path / "summary.json"
     args = [*_args(tiny_dir, out), "--pattern", "block:4x4", "--sparsity", "0.5"]
+    args += ["--checkpoint-every", "2"]
     result = runner.invoke(app, [*args, "--json", str(summary)])
     assert result.exit_code == 0, result.output
+    weights = load_file(out / "model.safetensors")
+    again = runner.invoke(app, [*args, "--resume"])  # finished: the last checkpoint restores
+    assert again.exit_code == 0, again.output
+    resumed = load_file(out / "model.safetensors")
+    assert weights.keys() == resumed.keys()
+    assert all(torch.equal(weights[k], resumed[k]) for k in weights)
     assert json.loads(summary.read_text())["density"] == 0.5
     manifest = load_artifact(out).manifest
     schedule = manifest["schedule"]
