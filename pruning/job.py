@@ -21,6 +21,13 @@ from pydantic import (
 from pruning.admm import DEFAULT_RHO, DEFAULT_RHO_GROWTH, DEFAULT_RHO_MAX
 from pruning.group_lasso import DEFAULT_EPS, DEFAULT_LAMBDA
 from pruning.models import REAL_MODEL
+from pruning.movement import DEFAULT_LAMBDA as MOVEMENT_LAMBDA
+from pruning.movement import (
+    DEFAULT_SCORE_LR,
+    DEFAULT_THRESHOLD,
+    DEFAULT_WARMUP,
+    check_movement_pattern,
+)
 from pruning.patterns import NM, Pattern, PatternError, check_sparsity, parse_pattern
 from pruning.posttraining import (
     DEFAULT_BLOCKSIZE,
@@ -44,10 +51,10 @@ __all__ = [
 ]
 
 METHODS: tuple[str, ...] = (
-    "magnitude", "gradual", "group-lasso", "admm", "distill", *POST_TRAINING_METHODS
+    "magnitude", "gradual", "group-lasso", "admm", "distill", "movement", *POST_TRAINING_METHODS
 )  # fmt: skip
 # Methods that train while pruning, so they need a task's training data.
-TRAINED_METHODS = frozenset({"gradual", "group-lasso", "admm", "distill"})
+TRAINED_METHODS = frozenset({"gradual", "group-lasso", "admm", "distill", "movement"})
 # Post-training methods: no training, but calibration inputs from the task's train split.
 CALIBRATED_METHODS = frozenset(POST_TRAINING_METHODS)
 # More calibration examples than this is a mistake, not a setting: SparseGPT's statistics
@@ -56,7 +63,14 @@ CALIBRATED_METHODS = frozenset(POST_TRAINING_METHODS)
 MAX_CALIBRATION_EXAMPLES = 4096
 # Methods whose training state checkpoints capture completely (so --resume is exact); a new
 # method joins once its hooks' state_dict holds everything it carries between steps.
-RESUMABLE_METHODS = frozenset({"magnitude", "gradual", "group-lasso", "admm", "distill"})
+RESUMABLE_METHODS = frozenset(
+    {"magnitude", "gradual", "group-lasso", "admm", "distill", "movement"}
+)
+# Movement pruning's settings: None unless given (so giving one to another method is refused
+# and the records of other methods stay as they were); defaults in pruning.movement.
+MOVEMENT_FIELDS = (
+    "movement_variant", "score_lr", "movement_lambda", "movement_threshold", "movement_warmup"
+)  # fmt: skip
 
 
 # Optimiser settings of SparseBERT's task_distill_prune_simultaneously.py (BertAdam, lr 3e-5,
@@ -91,8 +105,9 @@ class PruneJob(BaseModel):
     pattern: str
     sparsity: float | None = None
     method: Literal[
-        "magnitude", "gradual", "group-lasso", "admm", "distill", "wanda", "sparsegpt"
-    ] = "magnitude"
+        "magnitude", "gradual", "group-lasso", "admm", "distill", "movement", "wanda",
+        "sparsegpt"
+    ] = "magnitude"  # fmt: skip
     scope: Literal["per-matrix", "global"] = "per-matrix"
     include: tuple[Literal["encoder", "pooler", "classifier"], ...] = ("encoder",)
 
@@ -149,6 +164,12 @@ class PruneJob(BaseModel):
     admm_update_every: int | None = Field(default=None, gt=0)
     admm_granularity: Literal["tile", "tile-row", "tile-column"] = "tile"
 
+    movement_variant: Literal["hard", "soft"] | None = None
+    score_lr: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    movement_lambda: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    movement_threshold: float | None = Field(default=None, gt=0, lt=1, allow_inf_nan=False)
+    movement_warmup: float | None = Field(default=None, ge=0, lt=1, allow_inf_nan=False)
+
     calibration_examples: int = Field(
         default=DEFAULT_CALIBRATION_EXAMPLES, gt=0, le=MAX_CALIBRATION_EXAMPLES
     )
@@ -181,9 +202,10 @@ class PruneJob(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> PruneJob:
         pattern = self.parsed_pattern
+        self._check_movement()
         if isinstance(pattern, NM):
             pattern.check_sparsity(self.sparsity)
-        elif self.sparsity is None:
+        elif self.sparsity is None and not self.soft_movement:
             raise ValueError(f"sparsity is required for pattern {pattern}: a number in [0, 1)")
         if self.method in TRAINED_METHODS and self.task is None:
             raise ValueError(
@@ -257,6 +279,64 @@ class PruneJob(BaseModel):
             raise ValueError(f"method {self.method!r} prunes per matrix: use scope per-matrix")
         return self
 
+    def _check_movement(self) -> None:
+        """Movement settings go with method movement; its own restrictions."""
+        if self.method != "movement":
+            for name in MOVEMENT_FIELDS:
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} applies only to method 'movement'")
+            return
+        try:
+            check_movement_pattern(self.parsed_pattern)
+        except PatternError as error:
+            raise ValueError(str(error)) from None
+        if self.scope != "per-matrix":
+            raise ValueError("method 'movement' ranks scores per matrix: use scope per-matrix")
+        for name, default in (("update_every", None), ("regrow", False), ("cycle_targets", None)):
+            if getattr(self, name) != default:
+                raise ValueError(
+                    f"{name} does not apply to method 'movement' (its masks follow the scores "
+                    "at every step)"
+                )
+        if self.soft_movement:
+            if self.sparsity is not None:
+                raise ValueError(
+                    "soft movement pruning's sparsity follows from movement_lambda and "
+                    "movement_threshold: drop sparsity (movement_variant hard takes one)"
+                )
+        elif self.movement_lambda is not None or self.movement_threshold is not None:
+            raise ValueError(
+                "movement_lambda and movement_threshold apply only to movement_variant soft"
+            )
+        if self.movement_settings["warmup"] >= self.ramp_fraction:
+            raise ValueError(
+                f"movement_warmup ({self.movement_settings['warmup']}) must end before the "
+                f"ramp does (ramp_fraction {self.ramp_fraction})"
+            )
+
+    @property
+    def soft_movement(self) -> bool:
+        return self.method == "movement" and self.movement_variant == "soft"
+
+    @property
+    def movement_settings(self) -> dict[str, Any]:
+        """Movement pruning's settings with the defaults filled in."""
+        given = {
+            "variant": self.movement_variant,
+            "score_lr": self.score_lr,
+            "lam": self.movement_lambda,
+            "threshold": self.movement_threshold,
+            "warmup": self.movement_warmup,
+        }
+        defaults = {
+            "variant": "hard",
+            "score_lr": DEFAULT_SCORE_LR,
+            "lam": MOVEMENT_LAMBDA,
+            "threshold": DEFAULT_THRESHOLD,
+            "warmup": DEFAULT_WARMUP,
+        }
+        return {k: defaults[k] if v is None else v for k, v in given.items()}
+
     @property
     def parsed_pattern(self) -> Pattern:
         return parse_pattern(self.pattern)
@@ -280,16 +360,16 @@ class PruneJob(BaseModel):
     @property
     def retraining_epochs(self) -> float:
         """Fixed-mask epochs after the prune: ``retrain_epochs`` when given, else ``epochs``
-        for magnitude, group-lasso and admm and 0 for gradual and distill (the run already ends with
-        fixed-mask steps after the ramp) and for wanda and sparsegpt (post-training: no
-        retraining unless asked); always 0 without a task."""
+        for magnitude, group-lasso and admm and 0 for gradual, distill and movement (the run
+        already ends with fixed-mask steps after the ramp) and for wanda and sparsegpt
+        (post-training: no retraining unless asked); always 0 without a task."""
         if self.task is None:
             return 0.0
         if self.method in CALIBRATED_METHODS:
             return 0.0 if self.retrain_epochs is None else self.retrain_epochs
         if self.method == "magnitude":
             return self.epochs if self.retrain_epochs is None else self.retrain_epochs
-        if self.method in {"gradual", "distill"}:
+        if self.method in {"gradual", "distill", "movement"}:
             return 0.0 if self.retrain_epochs is None else self.retrain_epochs
         return self.epochs if self.retrain_epochs is None else self.retrain_epochs
 
@@ -301,6 +381,10 @@ class PruneJob(BaseModel):
             exclude={"progress", "resume", "checkpoint_dir", "checkpoint_every", "teacher_cache"},
         )
         settings["retraining_epochs"] = self.retraining_epochs
+        for name in MOVEMENT_FIELDS:
+            settings.pop(name)
+        if self.method == "movement":
+            settings["movement"] = self.movement_settings
         return settings
 
 

@@ -8,7 +8,8 @@ Phases (each optional, each evaluated on the task's dev split when a task is giv
    examples of the train split (:mod:`pruning.posttraining`, no training); gradual magnitude
    on the cubic or geometric schedule (or ``cycles`` cyclic ramps); training with the
    reweighted group-lasso penalty then a per-matrix hard prune; ADMM training then the final
-   projection; or pruning at distilling (SparseBERT): the dense model fine-tuned in phase 1
+   projection; movement pruning (learned scores, hard TopK or soft threshold); or pruning at
+   distilling (SparseBERT): the dense model fine-tuned in phase 1
    (or ``teacher``) is the teacher, and a fresh copy of the pre-trained model
    (``student_init`` pre-trained) or of the teacher itself (fine-tuned) is pruned gradually
    while it is distilled, from the teacher's cached outputs where the loss allows
@@ -60,6 +61,7 @@ from pruning.job import PruneJob
 from pruning.masking import FixedMasks, MaskSet
 from pruning.masks import compute_masks
 from pruning.models import LoadedModel, load_model
+from pruning.movement import MovementPruning
 from pruning.patterns import check_fits
 from pruning.targets import prunable_weights
 from pruning.train import (
@@ -433,6 +435,20 @@ def _method(run: _Run) -> tuple[MaskSet, dict[str, Any]]:
             _distill(run, hook)
         assert hook.masks is not None
         return hook.masks, {**hook.describe(), **run.method_record}
+    if job.method == "movement":
+        settings = job.movement_settings
+        movement = MovementPruning(
+            run.weights,
+            pattern,
+            sparsity,
+            ramp_fraction=job.ramp_fraction,
+            lr_schedule=job.lr_schedule,
+            warmup_ratio=job.warmup_ratio,
+            **settings,
+        )
+        run.train(job.epochs, "movement", [movement])
+        assert movement.masks is not None
+        return movement.masks, movement.describe()
     if job.method == "group-lasso":
         lasso = GroupLassoPenalty(
             run.weights,
@@ -522,7 +538,7 @@ def run_prune(job: PruneJob, out_dir: str | Path, report: Report | None = None) 
         source_model=run.loaded.source,
         pattern=job.parsed_pattern,
         method=job.method,
-        sparsity=job.target_sparsity,
+        sparsity=1 - masks.density() if job.soft_movement else job.target_sparsity,
         schedule=schedule,
         synthetic_weights=run.loaded.synthetic_weights,
         head={"kind": run.loaded.head, "num_labels": run._num_labels()},

@@ -74,7 +74,9 @@ def prune_command(
     ] = None,
     method: Annotated[
         str,
-        typer.Option(help="magnitude | gradual | group-lasso | admm | distill | wanda | sparsegpt"),
+        typer.Option(
+            help="magnitude | gradual | group-lasso | admm | distill | movement | wanda | sparsegpt"
+        ),
     ] = "magnitude",
     task: Annotated[
         str | None, typer.Option(help="GLUE task: MRPC, RTE, CoLA, SST-2, STS-B, QNLI")
@@ -193,6 +195,22 @@ def prune_command(
     admm_granularity: Annotated[
         str | None, typer.Option(help="ADMM: tile | tile-row | tile-column")
     ] = None,
+    movement_variant: Annotated[
+        str | None,
+        typer.Option(help="movement: hard (TopK of the scores, default) | soft (threshold + L1)"),
+    ] = None,
+    score_lr: Annotated[
+        float | None, typer.Option(help="movement: learning rate of the scores (default 1e-2)")
+    ] = None,
+    movement_lambda: Annotated[
+        float | None, typer.Option(help="movement soft: final L1 weight on sigmoid(S) (default 1)")
+    ] = None,
+    movement_threshold: Annotated[
+        float | None, typer.Option(help="movement soft: final threshold on sigmoid(S) (0.1)")
+    ] = None,
+    movement_warmup: Annotated[
+        float | None, typer.Option(help="movement: fraction of steps kept dense first (0.1)")
+    ] = None,
     calibration_examples: Annotated[
         int | None,
         typer.Option(help="wanda/sparsegpt: train examples to calibrate on (default 128)"),
@@ -215,7 +233,9 @@ def prune_command(
     pruned while training) on that GLUE task, and dev metrics go into the manifest. distill
     prunes the pre-trained model (or, with --student-init fine-tuned, the teacher itself)
     while distilling a dense teacher (--teacher, or the model fine-tuned for --dense-epochs
-    first). wanda and sparsegpt prune the model as it is (fine-tuned, say) from
+    first). movement learns a score per weight (or block) with the weights and keeps the
+    top-scoring ones (--movement-variant hard) or those above a threshold (soft). wanda and
+    sparsegpt prune the model as it is (fine-tuned, say) from
     --calibration-examples of the task's train split, layer by layer, with no training
     (add --retrain-epochs for a fixed-mask fine-tune). --checkpoint-every N and --resume
     make runs survive a kill and continue across invocations of the same command.
@@ -271,6 +291,11 @@ def prune_command(
         "admm_rho": admm_rho,
         "admm_update_every": admm_update_every,
         "admm_granularity": admm_granularity,
+        "movement_variant": movement_variant,
+        "score_lr": score_lr,
+        "movement_lambda": movement_lambda,
+        "movement_threshold": movement_threshold,
+        "movement_warmup": movement_warmup,
         "calibration_examples": calibration_examples,
         "damping": damping,
         "blocksize": blocksize,
