@@ -153,8 +153,9 @@ class GemmOp:
         return self.count * self.m * self.k * self.n
 
     @cached_property
-    def _mask_nnz(self) -> int:
-        return int(np.count_nonzero(self.mask))
+    def _mask_nnz(self):
+        """The mask's True count, counted once (numpy's integer, as before it was cached)."""
+        return np.count_nonzero(self.mask)
 
     @property
     def weight_nnz(self) -> int | None:
@@ -163,7 +164,7 @@ class GemmOp:
             return None
         if self.mask is None:
             return self.n * self.k
-        return self._mask_nnz
+        return int(self._mask_nnz)
 
     @property
     def weight_density(self) -> float:
