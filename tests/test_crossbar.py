@@ -36,6 +36,7 @@ from accel_sim.kernels.crossbar_tiles import (
 )
 from accel_sim.spec import HardwareConfigError
 from studies.cli import app
+from tests.naive.crossbar_blocks import naive_block_counts
 from tests.naive.crossbar_tiles import naive_crossbar_schedule
 from workloads import attach_masks, build_workload
 from workloads.ops import GemmOp, GemmRole, VectorKind, VectorOp, Workload
@@ -101,6 +102,25 @@ def test_block_stats_match_naive_twin(seed: int) -> None:
     assert got == naive_blocks(mask, 8, 8, 2)
     assert stats.active_inputs == int(mask.any(axis=0).sum())
     assert stats.active_outputs == int(mask.any(axis=1).sum())
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_block_counts_kernel_matches_numpy_twin(seed: int) -> None:
+    """Every field of block_stats equals the whole-array numpy version, exactly."""
+    rng = np.random.default_rng(seed)
+    n, k = (int(v) for v in rng.integers(1, 70, size=2))
+    k = 8 * k if seed % 2 else k  # odd seeds: rows of 8, 16 or 24 take the kernel's word path
+    rows, cols = int(rng.choice([1, 4, 8, 16, 24])), int(rng.choice([2, 4, 8, 16]))
+    adcs = int(rng.choice([a for a in (1, 2, 4) if cols % a == 0]))
+    mask = rng.random((n, k)) < rng.choice([0.0, 0.02, 0.1, 0.5, 1.0])
+    active_rows, adc_load, inputs, outputs = naive_block_counts(mask, rows, cols, adcs)
+    stats = block_stats(mask, n, k, rows, cols, adcs)
+    for got, want in ((stats.active_rows, active_rows), (stats.adc_load, adc_load),
+                      (stats.active_cols, adc_load.sum(axis=2)),
+                      (stats.busiest_adc, adc_load.max(axis=2)),
+                      (stats.mapped, adc_load.sum(axis=2) > 0)):  # fmt: skip
+        assert got.dtype == want.dtype and got.tolist() == want.tolist()
+    assert (stats.active_inputs, stats.active_outputs) == (inputs, outputs)
 
 
 def random_mask(seed: int, n: int = 20, k: int = 12, density: float = 0.15) -> np.ndarray:

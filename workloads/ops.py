@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cached_property
 
 import numpy as np
 
@@ -151,6 +152,11 @@ class GemmOp:
     def macs(self) -> int:
         return self.count * self.m * self.k * self.n
 
+    @cached_property
+    def _mask_nnz(self):
+        """The mask's True count, counted once (numpy's integer, as before it was cached)."""
+        return np.count_nonzero(self.mask)
+
     @property
     def weight_nnz(self) -> int | None:
         """Kept weight entries: the mask's True count, n x k when dense, None if weightless."""
@@ -158,14 +164,14 @@ class GemmOp:
             return None
         if self.mask is None:
             return self.n * self.k
-        return int(np.count_nonzero(self.mask))
+        return int(self._mask_nnz)
 
     @property
     def weight_density(self) -> float:
         """Kept fraction of the weight: 1.0 without a mask (and for weightless GEMMs)."""
         if self.mask is None:
             return 1.0
-        return np.count_nonzero(self.mask) / (self.n * self.k)
+        return self._mask_nnz / (self.n * self.k)
 
 
 @dataclass(frozen=True)

@@ -41,22 +41,48 @@ def occupied_blocks(mask, block_rows, block_cols):
 
 
 @njit(**JIT_OPTIONS)
+def _fullest_word(flat, m):
+    """Most True values in one aligned group of ``m`` (2, 4 or 8) bytes of the bool array
+    ``flat``: each group read as one integer whose bytes a multiply by 0x0101... sums into
+    its top byte (no carries: every partial sum is at most 8), which vectorises."""
+    best = np.uint64(0)
+    if m == 2:
+        pairs = flat.view(np.uint16)
+        for i in range(pairs.shape[0]):
+            best = max(best, np.uint64((pairs[i] * np.uint32(0x0101)) >> 8) & np.uint64(0xFF))
+    elif m == 4:
+        quads = flat.view(np.uint32)
+        for i in range(quads.shape[0]):
+            v = (quads[i] * np.uint32(0x01010101)) >> np.uint32(24)
+            best = max(best, np.uint64(v) & np.uint64(0xFF))
+    else:
+        octets = flat.view(np.uint64)
+        for i in range(octets.shape[0]):
+            best = max(best, (octets[i] * np.uint64(0x0101010101010101)) >> np.uint64(56))
+    return np.int64(best)
+
+
+@njit(**JIT_OPTIONS)
 def first_nm_violation(mask, n, m):
     """Flat index ``row * (in // m) + group`` of the first group of ``m`` consecutive
     elements along a row holding more than ``n`` True values, or -1 if there is none.
 
     ``mask`` must be C-contiguous and ``in`` a multiple of ``m`` (checked by the caller).
-    A branch-free pass finds the fullest group; only a violating mask is scanned again.
+    A branch-free pass finds the fullest group (for M of 2, 4 or 8 reading each group as one
+    integer); only a violating mask is scanned again.
     """
     n_rows, n_cols = mask.shape
     n_groups = n_rows * (n_cols // m)
     groups = mask.reshape(n_groups, m)
-    fullest = 0
-    for g in range(n_groups):
-        kept = 0
-        for k in range(m):
-            kept += groups[g, k]
-        fullest = max(fullest, kept)
+    if m in (2, 4, 8):
+        fullest = _fullest_word(mask.reshape(n_rows * n_cols), m)
+    else:
+        fullest = 0
+        for g in range(n_groups):
+            kept = 0
+            for k in range(m):
+                kept += groups[g, k]
+            fullest = max(fullest, kept)
     if fullest <= n:
         return -1
     for g in range(n_groups):

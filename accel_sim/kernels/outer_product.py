@@ -38,35 +38,30 @@ N_STATS = 10
 
 
 @njit(**JIT_OPTIONS)
-def column_loads(mask_t, tile, banks):
+def column_loads(mask, tile, banks):
     """Per tile of ``tile`` rows and per k: (nonzeros, most nonzeros in one bank).
 
-    ``mask_t`` is the operand's keep-mask transposed, ``[K, R]`` bool (row k lists column k
-    of the ``[R, K]`` operand); row ``i`` of a tile (local index) sits in bank ``i % banks``.
+    ``mask`` is the operand's keep-mask, ``[R, K]`` bool, C-contiguous; row ``i`` of a tile
+    (local index) sits in bank ``i % banks``. Rows are read in memory order, each adding to
+    its bank's counts of every k (branch-free, so it vectorises).
     Returns two int64 ``[ceil(R / tile), K]`` arrays.
     """
-    n_k, n_rows = mask_t.shape
+    n_rows, n_k = mask.shape
     n_tiles = (n_rows + tile - 1) // tile
     nnz = np.zeros((n_tiles, n_k), dtype=np.int64)
     most = np.zeros((n_tiles, n_k), dtype=np.int64)
-    count = np.zeros(banks, dtype=np.int64)
-    for k in range(n_k):
-        column = mask_t[k]
-        for t in range(n_tiles):
-            start = t * tile
-            stop = min(start + tile, n_rows)
-            count[:] = 0
-            total = 0
-            peak = 0
-            for i in range(start, stop):
-                if column[i]:
-                    bank = (i - start) % banks
-                    count[bank] += 1
-                    total += 1
-                    if count[bank] > peak:
-                        peak = count[bank]
-            nnz[t, k] = total
-            most[t, k] = peak
+    count = np.zeros((banks, n_k), dtype=np.int64)
+    for t in range(n_tiles):
+        start = t * tile
+        count[:] = 0
+        total, peak = nnz[t], most[t]
+        for i in range(start, min(start + tile, n_rows)):
+            row, in_bank = mask[i], count[(i - start) % banks]
+            for k in range(n_k):
+                kept = np.int64(row[k])
+                in_bank[k] += kept
+                total[k] += kept
+                peak[k] = max(peak[k], in_bank[k])
     return nnz, most
 
 

@@ -202,9 +202,9 @@ def skipping_folds(mask, rows, cols, granularity, banks):
         for i in range(k):
             live[i] = False
         for j in range(c0, c1):
+            row = mask[j]
             for i in range(k):
-                if mask[j, i]:
-                    live[i] = True
+                live[i] |= row[i]  # branch-free, so it vectorises
         start = used
         for g0 in range(0, k, granularity):
             g1 = min(k, g0 + granularity)
@@ -316,9 +316,9 @@ def live_strips(mask, width, granularity):
         for i in range(l_dim):
             live[i] = False
         for j in range(s * width, min(s_dim, s * width + width)):
+            row = mask[j]
             for i in range(l_dim):
-                if mask[j, i]:
-                    live[i] = True
+                live[i] |= row[i]  # branch-free, so it vectorises
         for g0 in range(0, l_dim, granularity):
             g1 = min(l_dim, g0 + granularity)
             group_live = False

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from accel_sim.kernels import crossbar_blocks as kernel
 from accel_sim.spec.crossbar_chip import CrossbarChipConfig, Tile
 from workloads.ops import GemmOp
 
@@ -42,21 +43,20 @@ def block_stats(
     keep = np.ones((n, k), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     if keep.shape != (n, k):
         raise ValueError(f"mask shape {keep.shape} is not the weight's ({n}, {k})")
-    row_blocks, col_blocks = -(-k // rows), -(-n // cols)
-    padded = np.zeros((row_blocks * rows, col_blocks * cols), dtype=bool)
-    padded[:k, :n] = keep.T
-    blocks = padded.reshape(row_blocks, rows, col_blocks, cols)
-    row_live = blocks.any(axis=3)  # [rb, rows, cb]
-    col_live = blocks.any(axis=1)  # [rb, cb, cols]
-    groups = col_live.reshape(row_blocks, col_blocks, adcs, cols // adcs).sum(axis=3)
+    if cols % adcs:
+        raise ValueError(f"{adcs} ADCs do not divide a crossbar's {cols} columns")
+    active_rows, adc_load, active_inputs, active_outputs = kernel.block_counts(
+        np.ascontiguousarray(keep), rows, cols, adcs
+    )
+    active_cols = adc_load.sum(axis=2)
     return BlockStats(
-        mapped=col_live.any(axis=2),
-        active_rows=row_live.sum(axis=1).astype(np.int64),
-        active_cols=col_live.sum(axis=2).astype(np.int64),
-        busiest_adc=groups.max(axis=2).astype(np.int64),
-        adc_load=groups.astype(np.int64),
-        active_inputs=int(keep.any(axis=0).sum()),
-        active_outputs=int(keep.any(axis=1).sum()),
+        mapped=active_cols > 0,
+        active_rows=active_rows,
+        active_cols=active_cols,
+        busiest_adc=adc_load.max(axis=2),
+        adc_load=adc_load,
+        active_inputs=int(active_inputs),
+        active_outputs=int(active_outputs),
     )
 
 

@@ -122,8 +122,8 @@ def simulate_outer_product(
     else:
         x = np.ones((m, k), dtype=bool)
         w = np.ones((n, k), dtype=bool)
-    nnz_a, most_a = kernels.column_loads(np.ascontiguousarray(x.T), g.tile_m, g.bank_rows)
-    nnz_b, most_b = kernels.column_loads(np.ascontiguousarray(w.T), g.tile_n, g.bank_cols)
+    nnz_a, most_a = kernels.column_loads(np.ascontiguousarray(x), g.tile_m, g.bank_rows)
+    nnz_b, most_b = kernels.column_loads(np.ascontiguousarray(w), g.tile_n, g.bank_cols)
     s = kernels.schedule(
         nnz_a, most_a, nnz_b, most_b, m, n, g.tile_m, g.tile_n, g.rows, g.cols,
         g.merge_width, g.gather_bits, g.bitmaps, g.word_bytes,

@@ -78,6 +78,7 @@ from accel_sim.datapaths.systolic.dense import (
 )
 from accel_sim.kernels import dense_folds as dk
 from accel_sim.kernels import fold_memory as fm
+from accel_sim.kernels import format_sizes
 from accel_sim.kernels import preconditions as pre
 from accel_sim.kernels import sparse_folds as sk
 from accel_sim.kernels import sparse_stepping as stepping
@@ -169,13 +170,12 @@ def check_nm(mask, nm_n: int, nm_m: int) -> None:
 
 def satisfies_nm(mask, nm_n: int, nm_m: int) -> bool:
     """Whether ``mask [N, K]`` can run in N:M mode: M divides K and every M-group along K of
-    every row keeps at most N weights (vectorised, no kernel compile)."""
+    every row keeps at most N weights (``format_sizes.first_nm_violation``, one pass)."""
     arr = _check_mask(mask)
     nm_n, nm_m = _check_nm_pair(nm_n, nm_m)
-    n, k = arr.shape
-    if k % nm_m:
+    if arr.shape[1] % nm_m:
         return False
-    return bool((arr.reshape(n, k // nm_m, nm_m).sum(axis=2) <= nm_n).all())
+    return int(format_sizes.first_nm_violation(arr, nm_n, nm_m)) < 0
 
 
 def _folds(arr: np.ndarray, hw: HardwareConfig, mode: ZeroHandling) -> sk.CompactedFolds:
@@ -425,6 +425,11 @@ class CompactingSystolicArray(SystolicArray):
         if self._nm_streamed:  # the dense schedule at K N / M: every loop order
             return super().orders
         return (FIXED_ROWS_OUTER[self.hw.pe_array.dataflow],)
+
+    @property
+    def piece_reads_mask(self) -> bool:
+        # N:M folds depend on the shape alone; gemm_cost checks the mask before mapping it.
+        return self.hw.sparse.zero_handling != ZeroHandling.NM
 
     @property
     def _nm_streamed(self) -> bool:

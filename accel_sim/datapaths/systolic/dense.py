@@ -142,6 +142,9 @@ class SystolicArray(ArrayDatapath):
     hw: HardwareConfig
     # Loop orders this datapath can run (rows_outer values); the compacting one has one.
     orders: tuple[bool, ...] = (False, True)
+    # Whether ``piece`` reads the mask (where the zeros are), so the mapper's cache key needs
+    # its digest; otherwise the mask acts only through the weight's storage scale.
+    piece_reads_mask = True
 
     def __init__(self, hw: HardwareConfig) -> None:
         super().__init__(hw)
@@ -211,7 +214,8 @@ class SystolicArray(ArrayDatapath):
         """The cost of ``op`` under its best mapping (cached)."""
         ifmap, filt = operands_on_chip(op, residency)
         key = (self.name, self._key, op.m, op.k, op.n, op.count, op.weight_name is None,
-               op.mask_digest if mask is not None else None, scale, ifmap, filt,
+               mask is not None and (op.mask_digest if self.piece_reads_mask else True),
+               scale, ifmap, filt,
                residency.output_on_chip)  # fmt: skip
 
         def search() -> OpCost:
@@ -256,6 +260,7 @@ class DenseSystolicArray(SystolicArray):
     """``datapath: systolic`` with ``zero_handling`` none or gating."""
 
     name = "dense-systolic"
+    piece_reads_mask = False  # zeros are multiplied or gated: the schedule is the dense one
 
     @classmethod
     def handles(cls, hw: Any) -> bool:
