@@ -237,3 +237,63 @@ def test_cosim_prune_quantized_admm_writes_levels_and_manifest(
     for name, scale in q["scales"].items():
         assert on_levels(state[name], scale, 4), name
     json.dumps(manifest, allow_nan=False)
+
+
+# ----------------------------------------------------------------------------- crossbar chip
+
+
+def test_halving_weight_bits_halves_crossbars_and_adc_energy() -> None:
+    import numpy as np
+
+    from accel_sim import simulate
+    from accel_sim.datapaths.crossbar.quantized import reduction_vs_dense, with_weight_quantization
+    from accel_sim.spec import load_hardware
+    from workloads import build_workload
+
+    chip = load_hardware("isaac-crossbar")
+    assert chip.encoding.weight_bits == 16 and chip.crossbar.bits_per_cell == 2
+    workload = build_workload("bert-mini", batch=1, seq_len=16)
+    runs = {}
+    for bits in (16, 8, 4):
+        derived = with_weight_quantization(chip, {"weight_bits": bits, "cell_bits": 2})
+        assert derived.weight_slices == bits // 2  # ceil(B / c) slice crossbars per block
+        runs[bits] = simulate(workload, derived, baseline=False)
+    for bits in (8, 4):
+        full, half = runs[bits * 2], runs[bits]
+        # the model: crossbars = mapped blocks x ceil(B / c) x encoding; every conversion is
+        # per slice crossbar, so ADC energy scales with the slices too
+        assert half.crossbars_unreplicated * 2 == full.crossbars_unreplicated
+        assert half.adc_conversions * 2 == full.adc_conversions
+        adc_half, adc_full = half.energy_breakdown_j["adc"], full.energy_breakdown_j["adc"]
+        assert adc_half == pytest.approx(adc_full / 2, rel=1e-12)
+        assert half.energy_j < full.energy_j
+    table = reduction_vs_dense(runs[4], runs[16])
+    assert table["crossbars"]["ratio"] == pytest.approx(0.25)
+    assert 0 < table["power_w"]["reduction"] < 1 and 0 < table["area_mm2"]["reduction"] < 1
+    assert np.isfinite(table["energy_j"]["reduction"])
+
+
+def test_simulate_quantized_artifact_reports_against_dense_16_bit(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pruning.artifact import save_artifact
+    from studies.cli import app
+
+    model, masks, quant = quantized_tiny()
+    out = save_artifact(
+        model, masks, tmp_path / "q", source_model="tiny-bert", pattern="crossbar:16x16",
+        method="admm", sparsity=0.5, quantization=quant.record(),
+    )  # fmt: skip
+    assert load_artifact(out).manifest["quantization"]["weight_bits"] == 6
+    json_path = tmp_path / "sim.json"
+    args = ["simulate", "--artifact", str(out), "--hw", "isaac-crossbar", "--seq-len", "16"]
+    result = CliRunner().invoke(app, [*args, "--json", str(json_path)])
+    assert result.exit_code == 0, result.output
+    assert "dense 16-bit" in result.output and "reduction" in result.output
+    document = json.loads(json_path.read_text())
+    assert document["hardware_config"]["encoding"]["weight_bits"] == 6
+    block = document["quantization"]["vs_dense_full_precision"]
+    # 6-bit weights in 2-bit cells: 3 slices against 8, and half the blocks of most matrices
+    assert block["crossbars"]["ratio"] <= 3 / 8 + 1e-9
+    assert block["adc_conversions"]["reduction"] > 0.5
+    assert block["area_mm2"]["reduction"] >= 0 and block["power_w"]["dense"] > 0
