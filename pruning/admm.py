@@ -24,6 +24,12 @@ segments (one output's weights inside a tile: a bitline when outputs map to cros
 ``tile-column`` groups are ``rows x 1`` segments (one input inside a tile: a wordline).
 Other patterns project with their own groups.
 
+With a :class:`~pruning.quantize.Quantization` the constraint set is also "weights on the
+crossbar's conductance levels" (``Q_i`` of pruning-algorithms.md section 4): the Z-step
+projects onto the sparsity set and then onto the levels, ``Z_i = Q(Proj_S(W_i + U_i))``
+(quantization maps zero to zero, so ``Z_i`` keeps the sparsity); the level scales are fixed
+from the weights when ADMM starts (:func:`pruning.quantize.level_scales`).
+
 Checkpoints (:meth:`AdmmPruning.state_dict`) hold ``Z`` and ``U`` per weight as tensors and
 ``rho``, the W-step length and the update history as JSON, so a resumed run continues the
 same W/Z/U iterates; the final projection and the retraining are phases of
@@ -42,6 +48,7 @@ from torch import Tensor, nn
 from pruning.checkpoint import CheckpointError, tensors_like
 from pruning.masks import compute_masks
 from pruning.patterns import Block, Pattern
+from pruning.quantize import Quantization
 from pruning.train import TrainHook
 
 __all__ = [
@@ -106,6 +113,7 @@ class AdmmPruning(TrainHook):
         rho_growth: float = DEFAULT_RHO_GROWTH,
         rho_max: float = DEFAULT_RHO_MAX,
         update_every: int | None = None,
+        quantization: Quantization | None = None,
     ) -> None:
         if not rho > 0:
             raise ValueError(f"ADMM rho must be positive, got {rho!r}")
@@ -120,6 +128,7 @@ class AdmmPruning(TrainHook):
         self.rho_growth = rho_growth
         self.rho_max = max(rho_max, rho)
         self.update_every = update_every
+        self.quantization = quantization
         self.z: dict[str, Tensor] = {}
         self.u: dict[str, Tensor] = {}
         self.history: list[dict[str, float]] = []
@@ -130,6 +139,8 @@ class AdmmPruning(TrainHook):
             shifted = {name: w.detach() + self.u[name] for name, w in self.weights.items()}
             masks = project(shifted, self.pattern, self.sparsity)
             self.z = {name: shifted[name] * masks[name] for name in shifted}
+            if self.quantization is not None:
+                self.z = self.quantization.project(self.z)
 
     def primal_gap(self) -> float:
         """``sqrt(sum ||W - Z||^2) / sqrt(sum ||W||^2)``: how far W is from the constraint."""
@@ -142,6 +153,8 @@ class AdmmPruning(TrainHook):
         if self.update_every is None:
             self.update_every = max(MIN_W_STEPS, total_steps // 6)
         self.u = {name: torch.zeros_like(w.detach()) for name, w in self.weights.items()}
+        if self.quantization is not None and not self.quantization.scales:
+            self.quantization.fit(self.weights)
         self._z_step()
 
     def loss_term(self, model: nn.Module, step: int) -> Tensor:
@@ -185,6 +198,8 @@ class AdmmPruning(TrainHook):
             "history": self.history,
             "last_gap": gap,
         }
+        if self.quantization is not None:
+            state["level_scales"] = dict(self.quantization.scales)
         return tensors, state
 
     def load_state_dict(self, tensors: Mapping[str, Tensor], state: Mapping[str, Any]) -> None:
@@ -203,6 +218,10 @@ class AdmmPruning(TrainHook):
         self.rho = float(state["rho"])
         self.history = history
         self._last_gap = float("nan") if state["last_gap"] is None else float(state["last_gap"])
+        if self.quantization is not None:
+            if "level_scales" not in state:
+                raise CheckpointError("checkpoint ADMM has no level scales: it did not quantize")
+            self.quantization.scales = {k: float(v) for k, v in state["level_scales"].items()}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -212,4 +231,5 @@ class AdmmPruning(TrainHook):
             "update_every_steps": self.update_every,
             "constraint": str(self.pattern),
             "updates": self.history,
+            **({} if self.quantization is None else {"z_projection": "sparsity, then levels"}),
         }

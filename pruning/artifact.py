@@ -8,7 +8,10 @@ A directory holding
   tensor per weight name); the manifest lists the shapes too, and is what the loader trusts
   (artifacts written before the file carried its own shapes load the same way);
 - ``manifest.json``: provenance (source model, pattern, method, schedule) and per-matrix
-  statistics (role, shape ``[out, in]``, density, nnz, block occupancy for block patterns).
+  statistics (role, shape ``[out, in]``, density, nnz, block occupancy for block patterns);
+  for a model quantized onto crossbar levels (:mod:`pruning.quantize`) a ``quantization``
+  block: ``weight_bits``, ``cell_bits``, ``on_off_ratio`` and the per-matrix level scales,
+  which the crossbar simulator reads (fewer weight bits, fewer bit slices).
 
 :func:`save_artifact` writes into a temporary sibling directory and renames it into place,
 so a killed writer never leaves a half artifact. :func:`load_artifact` reads only JSON and
@@ -137,6 +140,7 @@ def _manifest(
     synthetic_weights: bool | None,
     training: Any,
     head: Any,
+    quantization: Any = None,
 ) -> dict[str, Any]:
     from pruning.masks import block_occupancy
     from pruning.patterns import Block
@@ -176,6 +180,7 @@ def _manifest(
         "total": total_all,
         "density": overall,
         "compression_ratio": 1.0 / overall if overall > 0 else None,
+        **({} if quantization is None else {"quantization": quantization}),
     }
 
 
@@ -206,6 +211,7 @@ def save_artifact(
     training: Any = None,
     tokenizer: Any = None,
     head: Any = None,
+    quantization: Any = None,
 ) -> Path:
     """Write ``model`` (masks already folded in) and ``masks`` as an artifact at ``out_dir``.
 
@@ -234,6 +240,7 @@ def save_artifact(
         synthetic_weights=synthetic_weights,
         training=training,
         head=head,
+        quantization=quantization,
     )
     manifest_text = json.dumps(manifest, indent=2, allow_nan=False) + "\n"
 
@@ -279,6 +286,8 @@ def _read_manifest(path: Path) -> dict[str, Any]:
             f"{manifest_path}: format_version {manifest['format_version']!r} is not "
             f"supported: expected {FORMAT_VERSION}"
         )
+    if "quantization" in manifest:
+        _check_quantization(manifest_path, manifest["quantization"])
     if not isinstance(manifest["matrices"], list):
         raise ArtifactError(f"{manifest_path}: field matrices must be a list")
     for i, entry in enumerate(manifest["matrices"]):
@@ -300,6 +309,31 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         if not isinstance(entry["nnz"], int) or isinstance(entry["nnz"], bool):
             raise ArtifactError(f"{where} ({entry['name']!r}): nnz {entry['nnz']!r} is not an int")
     return manifest
+
+
+def _check_quantization(where: Path, block: Any) -> None:
+    """The manifest's ``quantization`` block: integer bits, a ratio above 1, scales."""
+
+    def is_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if not isinstance(block, dict):
+        raise ArtifactError(f"{where}: field quantization must be an object")
+    bits, cell = block.get("weight_bits"), block.get("cell_bits")
+    if not (is_int(bits) and 2 <= bits <= 32):
+        raise ArtifactError(f"{where}: quantization.weight_bits {bits!r} is not an int in [2, 32]")
+    if not (is_int(cell) and 1 <= cell <= min(8, bits)):
+        raise ArtifactError(
+            f"{where}: quantization.cell_bits {cell!r} is not an int in [1, min(8, weight_bits)]"
+        )
+    ratio = block.get("on_off_ratio")
+    if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not ratio > 1:
+        raise ArtifactError(f"{where}: quantization.on_off_ratio {ratio!r} is not a number > 1")
+    scales = block.get("scales")
+    if not isinstance(scales, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in scales.values()
+    ):
+        raise ArtifactError(f"{where}: quantization.scales must map names to positive numbers")
 
 
 _BLOCK_PATTERN = re.compile(r"^(?:block|crossbar):(\d+)x(\d+)$")

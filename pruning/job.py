@@ -36,6 +36,7 @@ from pruning.posttraining import (
     POST_TRAINING_METHODS,
     check_post_training_pattern,
 )
+from pruning.quantize import MAX_CELL_BITS, MAX_WEIGHT_BITS
 from safeio.errors import format_validation_error
 from safeio.limits import BoundedError
 
@@ -71,6 +72,8 @@ RESUMABLE_METHODS = frozenset(
 MOVEMENT_FIELDS = (
     "movement_variant", "score_lr", "movement_lambda", "movement_threshold", "movement_warmup"
 )  # fmt: skip
+
+QUANTIZATION_FIELDS = ("weight_bits", "cell_bits", "on_off_ratio")
 
 
 # Optimiser settings of SparseBERT's task_distill_prune_simultaneously.py (BertAdam, lr 3e-5,
@@ -163,6 +166,11 @@ class PruneJob(BaseModel):
     admm_rho_max: float = Field(default=DEFAULT_RHO_MAX, gt=0, allow_inf_nan=False)
     admm_update_every: int | None = Field(default=None, gt=0)
     admm_granularity: Literal["tile", "tile-row", "tile-column"] = "tile"
+    # Quantization-aware crossbar ADMM (pruning.quantize): weight_bits turns it on; None
+    # otherwise, so the records of other jobs stay as they were.
+    weight_bits: int | None = Field(default=None, ge=2, le=MAX_WEIGHT_BITS)
+    cell_bits: int | None = Field(default=None, ge=1, le=MAX_CELL_BITS)
+    on_off_ratio: float | None = Field(default=None, gt=1, le=1e6, allow_inf_nan=False)
 
     movement_variant: Literal["hard", "soft"] | None = None
     score_lr: float | None = Field(default=None, gt=0, allow_inf_nan=False)
@@ -273,11 +281,48 @@ class PruneJob(BaseModel):
                 f"checkpoints and resume support methods {sorted(RESUMABLE_METHODS)}, "
                 f"not {self.method!r}"
             )
+        self._check_quantization()
         if self.admm_granularity != "tile" and self.method != "admm":
             raise ValueError("admm_granularity applies only to method 'admm'")
         if self.scope == "global" and self.method in {"group-lasso", "admm"}:
             raise ValueError(f"method {self.method!r} prunes per matrix: use scope per-matrix")
         return self
+
+    def _check_quantization(self) -> None:
+        """Quantization goes with method admm, and cell_bits / on_off_ratio with weight_bits."""
+        if self.weight_bits is None:
+            for name in ("cell_bits", "on_off_ratio"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"{name} applies only to quantized ADMM: give weight_bits too "
+                        "(--method admm --weight-bits B)"
+                    )
+            return
+        if self.method != "admm":
+            raise ValueError(
+                f"weight_bits (quantization onto crossbar levels) applies only to method "
+                f"'admm', not {self.method!r}"
+            )
+        cell_bits = self.quantization_settings["cell_bits"]
+        if cell_bits > self.weight_bits:
+            raise ValueError(
+                f"cell_bits ({cell_bits}) must not exceed weight_bits ({self.weight_bits})"
+            )
+
+    @property
+    def quantization_settings(self) -> dict[str, Any]:
+        """weight_bits, cell_bits and on_off_ratio with the defaults filled in (empty: none)."""
+        from pruning.quantize import DEFAULT_CELL_BITS, DEFAULT_ON_OFF_RATIO
+
+        if self.weight_bits is None:
+            return {}
+        return {
+            "weight_bits": self.weight_bits,
+            "cell_bits": DEFAULT_CELL_BITS if self.cell_bits is None else self.cell_bits,
+            "on_off_ratio": DEFAULT_ON_OFF_RATIO
+            if self.on_off_ratio is None
+            else self.on_off_ratio,
+        }
 
     def _check_movement(self) -> None:
         """Movement settings go with method movement; its own restrictions."""
@@ -381,8 +426,10 @@ class PruneJob(BaseModel):
             exclude={"progress", "resume", "checkpoint_dir", "checkpoint_every", "teacher_cache"},
         )
         settings["retraining_epochs"] = self.retraining_epochs
-        for name in MOVEMENT_FIELDS:
+        for name in (*MOVEMENT_FIELDS, *QUANTIZATION_FIELDS):
             settings.pop(name)
+        if self.weight_bits is not None:
+            settings["quantization"] = self.quantization_settings
         if self.method == "movement":
             settings["movement"] = self.movement_settings
         return settings

@@ -14,7 +14,10 @@ Phases (each optional, each evaluated on the task's dev split when a task is giv
    (``student_init`` pre-trained) or of the teacher itself (fine-tuned) is pruned gradually
    while it is distilled, from the teacher's cached outputs where the loss allows
    (:mod:`pruning.teacher_cache`);
-3. fixed-mask retraining (``PruneJob.retraining_epochs``).
+3. fixed-mask retraining (``PruneJob.retraining_epochs``); for quantized ADMM
+   (``weight_bits``) masked and quantized, straight-through (:class:`~pruning.quantize.
+   QuantizedMasks`), and the saved weights lie on the levels, their scales and bits in the
+   manifest's ``quantization`` block.
 
 The model carries the job's head (:mod:`pruning.heads`); a bi-encoder's pairs are encoded
 as two sentences. Batches are padded to their longest example only. The manifest records
@@ -63,6 +66,7 @@ from pruning.masks import compute_masks
 from pruning.models import LoadedModel, load_model
 from pruning.movement import MovementPruning
 from pruning.patterns import check_fits
+from pruning.quantize import Quantization, QuantizedMasks
 from pruning.targets import prunable_weights
 from pruning.train import (
     EncodedData,
@@ -193,6 +197,8 @@ class _Run:
         self.teacher: nn.Module | None = None
         self.teacher_source: str | None = None
         self.method_record: dict[str, Any] = {}
+        settings = job.quantization_settings
+        self.quantization = Quantization(**settings) if settings else None
 
     def _num_labels(self) -> int:
         if self.job.task is None:
@@ -469,10 +475,24 @@ def _method(run: _Run) -> tuple[MaskSet, dict[str, Any]]:
         rho_growth=job.admm_rho_growth,
         rho_max=job.admm_rho_max,
         update_every=job.admm_update_every,
+        quantization=run.quantization,
     )
+    if run.quantization is not None and run.data is None:
+        run.quantization.fit(run.weights)  # no training: the scales from the weights as they are
     run.train(job.epochs, "admm", [admm])
     masks = _hard_prune(run, lambda: project(run.weights, constraint, sparsity))
-    return masks, {"kind": "admm", "granularity": job.admm_granularity, **admm.describe()}
+    _quantize_weights(run)
+    kind = "admm" if run.quantization is None else "quantized admm"
+    return masks, {"kind": kind, "granularity": job.admm_granularity, **admm.describe()}
+
+
+def _quantize_weights(run: _Run) -> None:
+    """Put the (masked) pruned weights on the levels, when the job quantizes."""
+    if run.quantization is None:
+        return
+    with torch.no_grad():
+        for name, q in run.quantization.project(run.weights).items():
+            run.weights[name].copy_(q)
 
 
 def _check_checkpoint_job(job: PruneJob, checkpoint: CheckpointConfig) -> None:
@@ -523,8 +543,13 @@ def run_prune(job: PruneJob, out_dir: str | Path, report: Report | None = None) 
     masks, method_record = _method(run)
     if job.method in {"magnitude", "group-lasso", "admm", "wanda", "sparsegpt"}:
         run.evaluate("after-prune")
-    run.train(job.retraining_epochs, "retrain", [FixedMasks(masks)])
+    if run.quantization is None:
+        retrain: TrainHook = FixedMasks(masks)
+    else:
+        retrain = QuantizedMasks(masks, run.weights, run.quantization)
+    run.train(job.retraining_epochs, "retrain", [retrain])
     masks.apply()
+    _quantize_weights(run)
     schedule = {
         **method_record,
         "job": job.record(),
@@ -551,6 +576,7 @@ def run_prune(job: PruneJob, out_dir: str | Path, report: Report | None = None) 
             "predictions": run.predictions,
         },
         tokenizer=None if run.data is None else run.data.tokenizer,
+        quantization=None if run.quantization is None else run.quantization.record(),
     )
     from pruning.artifact import load_artifact
 

@@ -195,6 +195,21 @@ def prune_command(
     admm_granularity: Annotated[
         str | None, typer.Option(help="ADMM: tile | tile-row | tile-column")
     ] = None,
+    weight_bits: Annotated[
+        int | None,
+        typer.Option(
+            help="admm: quantize onto crossbar conductance levels, B bits per weight "
+            "(quantization-aware ADMM, then quantized retraining)"
+        ),
+    ] = None,
+    cell_bits: Annotated[
+        int | None,
+        typer.Option(help="admm --weight-bits: bits per cell (2**c levels; default 2, ISAAC)"),
+    ] = None,
+    on_off_ratio: Annotated[
+        float | None,
+        typer.Option(help="admm --weight-bits: device G_max / G_min (default 17, NeuroSim RRAM)"),
+    ] = None,
     movement_variant: Annotated[
         str | None,
         typer.Option(help="movement: hard (TopK of the scores, default) | soft (threshold + L1)"),
@@ -233,8 +248,10 @@ def prune_command(
     pruned while training) on that GLUE task, and dev metrics go into the manifest. distill
     prunes the pre-trained model (or, with --student-init fine-tuned, the teacher itself)
     while distilling a dense teacher (--teacher, or the model fine-tuned for --dense-epochs
-    first). movement learns a score per weight (or block) with the weights and keeps the
-    top-scoring ones (--movement-variant hard) or those above a threshold (soft). wanda and
+    first). admm with --weight-bits also quantizes onto crossbar conductance levels
+    (--cell-bits, --on-off-ratio) and retrains masked and quantized. movement learns a score
+    per weight (or block) with the weights and keeps the top-scoring ones (--movement-variant
+    hard) or those above a threshold (soft). wanda and
     sparsegpt prune the model as it is (fine-tuned, say) from
     --calibration-examples of the task's train split, layer by layer, with no training
     (add --retrain-epochs for a fixed-mask fine-tune). --checkpoint-every N and --resume
@@ -291,6 +308,9 @@ def prune_command(
         "admm_rho": admm_rho,
         "admm_update_every": admm_update_every,
         "admm_granularity": admm_granularity,
+        "weight_bits": weight_bits,
+        "cell_bits": cell_bits,
+        "on_off_ratio": on_off_ratio,
         "movement_variant": movement_variant,
         "score_lr": score_lr,
         "movement_lambda": movement_lambda,

@@ -337,6 +337,10 @@ def simulate_command(
         raise fail(str(error)) from None
     if zeros is not None:
         workload = zeros[0]
+    quantization = None if artifact is None else artifact.manifest.get("quantization")
+    full_precision = hardware
+    if quantization is not None:
+        hardware = _quantized_hardware(hardware, quantization)
     workload, activation_record = _with_activations(
         workload, activations, activations_task, activations_examples, artifact, model, seq_len
     )
@@ -348,6 +352,10 @@ def simulate_command(
         raise fail(str(error)) from None
     render_result(result)
     document = result.to_dict()
+    if quantization is not None and hardware is not full_precision:
+        document["quantization"] = _quantized_comparison(
+            result, workload, full_precision, quantization
+        )
     document["hardware_config"] = hardware.model_dump(mode="json")
     document["hardware_source"] = {"hw": hw, "set": overrides}
     if artifact is not None:
@@ -373,6 +381,65 @@ def simulate_command(
         write_output(json_path, text, "--json")
     if csv_path is not None:
         write_output(csv_path, result.to_frame().to_csv(index=False), "--csv")
+
+
+def _quantized_hardware(hardware: ChipConfig, quantization: dict) -> ChipConfig:
+    """A crossbar chip mapping the artifact's weight bits and cell bits; other chips as they
+    are (with a note: they do not model weight precision per artifact)."""
+    from accel_sim.datapaths.crossbar.quantized import with_weight_quantization
+    from accel_sim.spec.crossbar_chip import CrossbarChipConfig
+
+    if not isinstance(hardware, CrossbarChipConfig):
+        console.print(
+            f"[bold yellow]note:[/] the artifact's weights are quantized to "
+            f"{quantization['weight_bits']} bits; {hardware.name} is not a crossbar chip and "
+            "runs them at its own precision",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return hardware
+    try:
+        return with_weight_quantization(hardware, quantization)
+    except ValueError as error:
+        raise fail(f"the artifact's quantization does not fit {hardware.name}: {error}") from None
+
+
+def _quantized_comparison(
+    result: SimResult, workload: Workload, full_precision: ChipConfig, quantization: dict
+) -> dict:
+    """The quantized sparse run against the dense model on the chip's own mapping (16-bit
+    on ISAAC): a table and the ``quantization`` block of ``--json``."""
+    from rich.table import Table
+
+    from accel_sim import simulate
+    from accel_sim.datapaths.crossbar.quantized import reduction_vs_dense
+    from accel_sim.engine import without_masks
+
+    dense = simulate(without_masks(workload), full_precision, baseline=False)
+    figures = reduction_vs_dense(result, dense)
+    bits = full_precision.encoding.weight_bits  # type: ignore[union-attr]
+    table = Table(
+        title=f"{quantization['weight_bits']}-bit weights in {quantization['cell_bits']}-bit "
+        f"cells, pruned, vs the dense {bits}-bit mapping"
+    )
+    for column in ("figure", "quantized", f"dense {bits}-bit", "reduction"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    units = {"energy_j": "J", "power_w": "W", "latency_s": "s"}
+    for name, row in figures.items():
+        unit = units.get(name)
+        shown = [
+            si(row[k], unit) if unit else f"{row[k]:,.6g}" + (" mm²" if "area" in name else "")
+            for k in ("quantized", "dense")
+        ]
+        table.add_row(name, *shown, f"{100 * row['reduction']:.2f} %")
+    console.print(table)
+    return {
+        "weight_bits": quantization["weight_bits"],
+        "cell_bits": quantization["cell_bits"],
+        "on_off_ratio": quantization.get("on_off_ratio"),
+        "reference": f"dense model, {bits}-bit weights, on {full_precision.name} as given",
+        "vs_dense_full_precision": figures,
+    }
 
 
 def _with_activations(

@@ -187,6 +187,26 @@ def test_job_killed_in_every_phase_resumes_to_the_same_artifact(
 
 
 @needs_glue
+def test_quantized_admm_killed_in_every_phase_resumes_to_the_same_artifact(
+    tiny_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Level scales (ADMM state) and the latent float weights of the straight-through
+    retraining survive kills: the resumed artifact equals the uninterrupted one."""
+    fields = _fields(tiny_dir, "admm") | {"weight_bits": 4, "cell_bits": 2}
+    plain = run_prune(prune_job(**fields), tmp_path / "plain")
+    assert plain.manifest["quantization"]["weight_bits"] == 4
+    ckpt = tmp_path / "ckpt"
+    job = prune_job(**fields, checkpoint_every=4, checkpoint_dir=ckpt)
+    again = prune_job(**fields, checkpoint_every=4, checkpoint_dir=ckpt, resume=True)
+    _run_killed_after(monkeypatch, job, tmp_path / "art", "admm", 4)
+    _run_killed_after(monkeypatch, again, tmp_path / "art", "hard-prune", 1)
+    _run_killed_after(monkeypatch, again, tmp_path / "art", "retrain", 4)
+    resumed = run_prune(again, tmp_path / "art")
+    _same_outcome(plain, resumed)
+    assert resumed.manifest["quantization"] == plain.manifest["quantization"]
+
+
+@needs_glue
 def test_resuming_another_methods_checkpoints_is_refused(
     tiny_dir: Path, tmp_path: Path, monkeypatch
 ) -> None:
