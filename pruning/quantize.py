@@ -20,11 +20,11 @@ values clip to ``+-(2**(B-1) - 1) * s``. :func:`quantize` is the Euclidean proje
 those levels (round to the nearest, clip): idempotent, and it maps 0 to 0, so applied after
 the crossbar-block sparsity projection the result keeps the sparsity.
 
-Default on/off ratio: 17, DNN+NeuroSim's RRAM device (``Param.cpp``: ``resistanceOn = 6e3``,
-``resistanceOff = 6e3*17``; Peng, Huang, Chen, Yu, "DNN+NeuroSim", IEDM 2019), read in a
-NeuroSim derivative's ``Param.cpp`` found by code search (the repository of that copy was not
-identified); the memristor-ADMM paper's own G_min/G_max were not available
-(``../shared/reference/pruning-algorithms.md`` section 4).
+Default on/off ratio: 17, DNN+NeuroSim's RRAM device (Peng, Huang, Chen, Yu, "DNN+NeuroSim",
+IEDM 2019): ``Inference_pytorch/NeuroSIM/Param.cpp`` of github.com/neurosim/DNN_NeuroSim_V1.4
+sets ``resistanceOn = 100e3`` and ``resistanceOff = 100e3*17`` (its comments keep the older
+``6e3`` and ``6e3*17``: the same ratio). The memristor-ADMM paper's own G_min/G_max were not
+available (``../shared/reference/pruning-algorithms.md`` section 4).
 
 Masked and quantized retraining (:class:`QuantizedMasks`) is straight-through: the model
 holds ``Q(latent) * M``; each optimizer step's change to those weights (computed from the
