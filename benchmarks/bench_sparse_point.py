@@ -54,6 +54,7 @@ CASES = (
      {"pe_array.rows": 32, "pe_array.cols": 32, "fifo_array.broadcast_width": 16,
       "fifo_array.filter_empty_columns": True}, "unstructured"),
     ("dual-side outer product", "dual-side-32x32", {}, "unstructured"),
+    ("SIGMA-style flexible", "sigma-1024", {}, "unstructured"),
     ("crossbar tiles", "isaac-crossbar", {}, "crossbar:128x128"),
 )  # fmt: skip
 
