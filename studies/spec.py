@@ -744,7 +744,13 @@ def expand(
                             "hardware": hw,
                         }
                     )
-    for path, digest in checkpoints:
+    # Checkpoints (masks read from their zeros) and artifacts (masks from their files): each
+    # is the model of its points, named in its own pair of fields.
+    sources = [(path, {"artifact": None, "artifact_digest": None, "checkpoint": path,
+                       "checkpoint_digest": digest}) for path, digest in checkpoints]
+    sources += [(path, {"artifact": path, "artifact_digest": digest})
+                for path, digest in artifacts]  # fmt: skip
+    for path, source_fields in sources:
         for hw_name, hw_dict in hardware:
             for hw, params in hardware_points(hw_name, hw_dict, spec.grid):
                 for seq_len, batch in itertools.product(spec.seq_lens, spec.batches):
@@ -755,28 +761,7 @@ def expand(
                             "seq_len": seq_len,
                             "pattern": None,
                             "sparsity": None,
-                            "artifact": None,
-                            "artifact_digest": None,
-                            "checkpoint": path,
-                            "checkpoint_digest": digest,
-                            "seed": spec.seed,
-                            "grid": params,
-                            "hardware": hw,
-                        }
-                    )
-    for path, digest in artifacts:
-        for hw_name, hw_dict in hardware:
-            for hw, params in hardware_points(hw_name, hw_dict, spec.grid):
-                for seq_len, batch in itertools.product(spec.seq_lens, spec.batches):
-                    add(
-                        {
-                            "model": path,
-                            "batch": batch,
-                            "seq_len": seq_len,
-                            "pattern": None,
-                            "sparsity": None,
-                            "artifact": path,
-                            "artifact_digest": digest,
+                            **source_fields,
                             "seed": spec.seed,
                             "grid": params,
                             "hardware": hw,
