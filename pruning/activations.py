@@ -131,10 +131,13 @@ def measure_task_densities(
 
 def _batches(encoded: Mapping[str, torch.Tensor], suffix: str) -> Iterator[dict]:
     """Batches of ``_BATCH`` rows of one sentence's columns (``suffix`` '' or '_b'), each cut
-    to its longest row."""
-    mask = encoded["attention_mask" + suffix]
-    for start in range(0, mask.shape[0], _BATCH):
-        rows = slice(start, start + _BATCH)
-        width = max(int(mask[rows].sum(dim=1).max()), 1)
-        yield {key: encoded[key + suffix][rows, :width]
-               for key in _MODEL_INPUTS if key + suffix in encoded}  # fmt: skip
+    to its longest row as training cuts them (``pruning.train._batch``), under the model's
+    own input names."""
+    from pruning.train import TEXT_KEYS, _batch
+
+    keys = {key + suffix for key in TEXT_KEYS}
+    rows = encoded["attention_mask" + suffix].shape[0]
+    for start in range(0, rows, _BATCH):
+        batch = _batch(encoded, torch.arange(start, min(rows, start + _BATCH)), keys)
+        yield {name.removesuffix(suffix) if suffix else name: value
+               for name, value in batch.items()}  # fmt: skip
