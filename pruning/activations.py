@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from pruning.targets import prunable_weights
+from pruning.train import TEXT_KEYS, _batch
 
 __all__ = ["count_inputs", "measure_input_density", "measure_task_densities"]
 
@@ -27,7 +28,6 @@ _BATCH = 16
 
 # Linear layers whose weights a workload names (encoder, pooler, classifier).
 _SIMULATED = ("encoder", "pooler", "classifier")
-_MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def measure_input_density(
@@ -77,7 +77,7 @@ def count_inputs(
         model.eval()
         with torch.no_grad():
             for batch in batches:
-                inputs = {key: batch[key] for key in _MODEL_INPUTS if key in batch}
+                inputs = {key: batch[key] for key in TEXT_KEYS if key in batch}
                 keep[:] = [inputs["attention_mask"].bool()]
                 if run is None:
                     model(**inputs)
@@ -133,8 +133,6 @@ def _batches(encoded: Mapping[str, torch.Tensor], suffix: str) -> Iterator[dict]
     """Batches of ``_BATCH`` rows of one sentence's columns (``suffix`` '' or '_b'), each cut
     to its longest row as training cuts them (``pruning.train._batch``), under the model's
     own input names."""
-    from pruning.train import TEXT_KEYS, _batch
-
     keys = {key + suffix for key in TEXT_KEYS}
     rows = encoded["attention_mask" + suffix].shape[0]
     for start in range(0, rows, _BATCH):
