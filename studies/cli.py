@@ -19,6 +19,7 @@ from studies.prune_cmd import prune_command
 from studies.schema_cmd import schema_command
 from studies.simulate_cmd import simulate_command
 from studies.study_cmd import study_app
+from studies.variation_cmd import variation_command
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -65,6 +66,7 @@ app.add_typer(study_app, name="study")
 app.add_typer(export_app, name="export")
 app.command("schema")(schema_command)
 app.command("compare")(compare_command)
+app.command("variation")(with_verbosity(variation_command))
 
 
 @app.command("presets")
