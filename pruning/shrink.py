@@ -33,6 +33,7 @@ from workloads.structure import (
     check_keep,
     full_keep,
     structured_keep_of,
+    unshrunk_config,
 )
 
 if TYPE_CHECKING:
@@ -53,17 +54,6 @@ __all__ = [
     "structured_keep_of",
     "unshrunk_config",
 ]
-
-
-def unshrunk_config(config: Any) -> Any:
-    """A copy of the transformers ``config`` without the shrink record: the full model."""
-    import copy
-
-    plain = copy.deepcopy(config)
-    for key in (KEPT_HEADS_KEY, KEPT_NEURONS_KEY):
-        if hasattr(plain, key):
-            delattr(plain, key)
-    return plain
 
 
 # ----------------------------------------------------------------------------- model side
