@@ -10,6 +10,7 @@ import torch
 
 from pruning.artifact import load_artifact, save_artifact
 from pruning.masks import compute_masks
+from pruning.models import load_model
 from pruning.oneshot import apply_masks
 from pruning.shrink import StructuredKeep
 from pruning.shrink_masks import shrink_from_masks
@@ -74,3 +75,38 @@ def test_head_pattern_masks_shrink_and_save(tmp_path):
     artifact = load_artifact(path)
     assert artifact.manifest["structure"]["heads_per_layer"] == [2, 2]
     assert artifact.density == 1.0  # every weight left is kept: the pruning is the shrink
+
+
+def test_cosim_prune_shrink_writes_a_smaller_artifact(tiny_dir, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from studies.cli import app
+
+    out = tmp_path / "shrunk"
+    args = ["prune", "--model", str(tiny_dir), "--pattern", "head:4", "--sparsity", "0.5"]
+    result = CliRunner().invoke(app, [*args, "--shrink", "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["structure"]["heads_per_layer"] == [2, 2]
+    # head:4 gives the FFN's 128 intermediate rows 4 groups: 2 pruned, folded and removed
+    assert manifest["structure"]["intermediate_per_layer"] == [64, 64]
+    assert manifest["schedule"]["job"]["shrink"] is True
+    model = load_model(out).model
+    assert model.bert.encoder.layer[0].attention.self.query.weight.shape == (32, 64)
+    sim = CliRunner().invoke(
+        app, ["simulate", "--artifact", str(out), "--hw", "systolic-32x32-ws", "--seq-len", "8"]
+    )
+    assert sim.exit_code == 0, sim.output
+    assert "heads per layer [2, 2]" in " ".join(sim.stdout.split())
+
+
+def test_shrink_refuses_quantized_admm():
+    import pytest
+
+    from pruning.job import PruneJobError, prune_job
+
+    with pytest.raises(PruneJobError, match="shrink removes whole heads"):
+        prune_job(pattern="crossbar:4x4", sparsity=0.5, method="admm", task="MRPC",
+                  weight_bits=4, shrink=True)  # fmt: skip
