@@ -46,6 +46,7 @@ __all__ = [
     "SHRINKABLE_MODEL_TYPES",
     "ShrinkError",
     "StructuredKeep",
+    "check_family",
     "check_keep",
     "full_keep",
     "load_shrunk_weights",
