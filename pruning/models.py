@@ -192,11 +192,7 @@ def load_model(
     if directory is None or not any((directory / name).is_file() for name in WEIGHT_FILES):
         config.update(settings)
         with _quiet_transformers():
-            model = (
-                _model_class(chosen).from_config(config)
-                if chosen == "cls"
-                else (_model_class(chosen)(config))
-            )
+            model = _build(config, chosen)
         return LoadedModel(model, str(directory or text), True, directory, chosen)
     model = _from_pretrained(directory, settings, _model_class(chosen))
     return LoadedModel(model, str(directory), _recorded_synthetic(directory), directory, chosen)
@@ -243,11 +239,66 @@ def _recorded_synthetic(path: Path) -> bool:
     return False
 
 
+def _build(config: object, head: str) -> object:
+    """A randomly initialised model of ``config`` under ``head``, at the shrunk shapes the
+    config records (:mod:`pruning.shrink`) when it records any."""
+    from pruning.shrink import ShrinkError, rebuild_shrunk, structured_keep_of
+
+    model_class = _model_class(head)
+
+    def build(plain: object) -> object:
+        return model_class.from_config(plain) if head == "cls" else model_class(plain)
+
+    try:
+        if structured_keep_of(config) is None:
+            return build(config)
+        return rebuild_shrunk(config, build)
+    except ShrinkError as error:
+        raise ModelLoadError(str(error)) from None
+
+
+def _load_shrunk(path: Path, config: object, head: str) -> object:
+    """A shrunk checkpoint: built at the shapes its config records, then its safetensors
+    weights loaded into it (:func:`pruning.shrink.load_shrunk_weights`).
+
+    Plain ``from_pretrained`` cannot: a BERT config has one head count and one intermediate
+    size for every layer, and transformers 5 removed ``prune_heads``/``config.pruned_heads``,
+    so it would build the full shapes and (with ``ignore_mismatched_sizes``) re-initialise
+    every shrunk matrix."""
+    from pruning.shrink import ShrinkError, load_shrunk_weights
+
+    weights = path / "model.safetensors"
+    if not is_file(weights):
+        raise ModelLoadError(f"{path}: a shrunk checkpoint needs model.safetensors (one file)")
+    model = _build(config, head)
+    try:
+        load_shrunk_weights(model, weights)
+    except ShrinkError as error:
+        raise ModelLoadError(str(error)) from None
+    except Exception as error:  # safetensors' own errors: a torn or foreign file
+        raise ModelLoadError(f"{path}: could not load the checkpoint ({error})") from None
+    return model.eval()
+
+
 def _from_pretrained(path: Path, head: dict[str, object], model_class: type) -> object:
     """Load weights without running pickled code: safetensors when present, and a pickle-based
     ``pytorch_model.bin`` only through ``torch.load(weights_only=True)``, which refuses
-    anything but tensors and plain containers."""
+    anything but tensors and plain containers. A shrunk checkpoint goes through
+    :func:`_load_shrunk`."""
     from transformers import AutoConfig, PreTrainedModel
+
+    from pruning.heads import HEAD_KEY
+    from pruning.shrink import KEPT_HEADS_KEY, KEPT_NEURONS_KEY
+
+    try:
+        with _quiet_transformers():
+            config = AutoConfig.from_pretrained(path, local_files_only=True)
+    except Exception as error:
+        raise ModelLoadError(f"{path}: could not load the checkpoint ({error})") from None
+    if hasattr(config, KEPT_HEADS_KEY) or hasattr(config, KEPT_NEURONS_KEY):
+        config.update(head)
+        with _quiet_transformers():
+            return _load_shrunk(path, config, str(head[HEAD_KEY]))
 
     safety = {}
     if "weights_only" in inspect.signature(PreTrainedModel.from_pretrained).parameters:

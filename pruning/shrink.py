@@ -1,0 +1,359 @@
+"""Structured shrinking: physically remove pruned attention heads and FFN neurons.
+
+Masks make nothing smaller; MLPruning's head and row levels (Yao et al., 2021,
+arXiv:2105.14636, section 3) do, because a pruned head drops its Q, K and V rows and its
+attention-output columns, and a pruned FFN row drops the matching output-projection column.
+:func:`shrink_model` slices those ``nn.Linear`` modules in place and records the kept
+original indices in the config (``cosim_kept_heads``, ``cosim_kept_neurons``), so a saved
+model can be rebuilt at its new shapes (:func:`rebuild_shrunk`).
+
+transformers 5 removed ``prune_heads`` and ``config.pruned_heads``, so the slicing is done
+here; the per-layer head count is the only attribute ``BertSelfAttention.forward`` reads
+besides ``attention_head_size`` (it reshapes with ``-1`` heads). A layer with no heads (or no
+neurons) keeps running: its sublayer adds only the output projection's bias before the
+residual LayerNorm, which is what the masked unshrunk model computes.
+
+BERT and RoBERTa (and MiniLM, a BERT) share these modules; DistilBERT is refused.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from safeio.limits import BoundedError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = [
+    "KEPT_HEADS_KEY",
+    "KEPT_NEURONS_KEY",
+    "SHRINKABLE_MODEL_TYPES",
+    "ShrinkError",
+    "StructuredKeep",
+    "check_keep",
+    "full_keep",
+    "load_shrunk_weights",
+    "rebuild_shrunk",
+    "shrink_model",
+    "structured_keep_of",
+    "unshrunk_config",
+]
+
+KEPT_HEADS_KEY = "cosim_kept_heads"
+KEPT_NEURONS_KEY = "cosim_kept_neurons"
+SHRINKABLE_MODEL_TYPES = ("bert", "roberta")
+
+
+class ShrinkError(BoundedError):  # a ValueError, message bounded
+    """A keep set or model that cannot be shrunk; the message names the field."""
+
+
+@dataclass(frozen=True)
+class StructuredKeep:
+    """Original indices kept in each encoder layer (sorted; a tuple may be empty)."""
+
+    heads: tuple[tuple[int, ...], ...]  # per layer: kept attention-head indices
+    # per layer: kept FFN intermediate indices (rows of intermediate.dense, columns of
+    # output.dense)
+    neurons: tuple[tuple[int, ...], ...]
+
+    def head_counts(self) -> tuple[int, ...]:
+        return tuple(len(kept) for kept in self.heads)
+
+    def intermediate_sizes(self) -> tuple[int, ...]:
+        return tuple(len(kept) for kept in self.neurons)
+
+
+# ----------------------------------------------------------------------------- config side
+
+
+def _get(config: Any, key: str) -> Any:
+    if isinstance(config, Mapping):
+        return config.get(key)
+    return getattr(config, key, None)
+
+
+def _model_type(config: Any) -> str:
+    return str(_get(config, "model_type") or "")
+
+
+def _check_family(config: Any) -> None:
+    model_type = _model_type(config)
+    if model_type == "distilbert":
+        raise ShrinkError(
+            "model_type 'distilbert' cannot be shrunk: its attention (q_lin/k_lin/v_lin/out_lin) "
+            f"is not supported; expected one of {', '.join(SHRINKABLE_MODEL_TYPES)}"
+        )
+    if model_type not in SHRINKABLE_MODEL_TYPES:
+        raise ShrinkError(
+            f"model_type {model_type!r} cannot be shrunk: expected one of "
+            f"{', '.join(SHRINKABLE_MODEL_TYPES)}"
+        )
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_lists(
+    field: str, per_layer: Any, layers: int, limit: int
+) -> tuple[tuple[int, ...], ...]:
+    """``per_layer`` as a tuple of sorted index tuples, each index in ``[0, limit)``."""
+    if isinstance(per_layer, str | bytes) or not isinstance(per_layer, Sequence):
+        raise ShrinkError(f"{field} must be a list of {layers} index lists, one per layer")
+    if len(per_layer) != layers:
+        raise ShrinkError(
+            f"{field} has {len(per_layer)} layer(s): expected {layers} (num_hidden_layers)"
+        )
+    out = []
+    for layer, kept in enumerate(per_layer):
+        where = f"{field}[{layer}]"
+        if isinstance(kept, str | bytes) or not isinstance(kept, Sequence):
+            raise ShrinkError(f"{where} must be a list of indices in [0, {limit})")
+        if not all(_is_index(i) for i in kept):
+            raise ShrinkError(f"{where} holds a non-integer index: expected ints in [0, {limit})")
+        bad = [i for i in kept if not 0 <= i < limit]
+        if bad:
+            raise ShrinkError(f"{where} holds index {bad[0]} out of range: expected [0, {limit})")
+        if any(b <= a for a, b in itertools.pairwise(kept)):
+            raise ShrinkError(f"{where} must be strictly increasing (sorted, no duplicates)")
+        out.append(tuple(int(i) for i in kept))
+    return tuple(out)
+
+
+def _dims(config: Any) -> tuple[int, int, int]:
+    layers = _get(config, "num_hidden_layers")
+    heads = _get(config, "num_attention_heads")
+    inter = _get(config, "intermediate_size")
+    for name, value in (
+        ("num_hidden_layers", layers),
+        ("num_attention_heads", heads),
+        ("intermediate_size", inter),
+    ):
+        if not _is_index(value) or value < 1:
+            raise ShrinkError(f"config field {name} {value!r} is not a positive integer")
+    return layers, heads, inter
+
+
+def check_keep(keep: Any, config: Any) -> StructuredKeep:
+    """``keep`` checked against ``config``'s original shapes (layer count, head count,
+    intermediate size); a :class:`StructuredKeep` of plain int tuples, or ShrinkError naming
+    the field (``heads[1]``, ``neurons``...)."""
+    if not isinstance(keep, StructuredKeep):
+        raise ShrinkError(f"keep must be a StructuredKeep, got {type(keep).__name__}")
+    _check_family(config)
+    layers, heads, inter = _dims(config)
+    return StructuredKeep(
+        heads=_check_lists("heads", keep.heads, layers, heads),
+        neurons=_check_lists("neurons", keep.neurons, layers, inter),
+    )
+
+
+def full_keep(config: Any) -> StructuredKeep:
+    """Every head and neuron of ``config``'s original shapes."""
+    layers, heads, inter = _dims(config)
+    return StructuredKeep(
+        heads=tuple(tuple(range(heads)) for _ in range(layers)),
+        neurons=tuple(tuple(range(inter)) for _ in range(layers)),
+    )
+
+
+def structured_keep_of(config: Any) -> StructuredKeep | None:
+    """The kept indices a shrunk model's config records (None for an unshrunk model).
+
+    ``config`` is a transformers config or its ``config.json`` dict; a record that does not
+    fit the config's shapes raises ShrinkError naming the field."""
+    heads, neurons = _get(config, KEPT_HEADS_KEY), _get(config, KEPT_NEURONS_KEY)
+    if heads is None and neurons is None:
+        return None
+    if heads is None or neurons is None:
+        missing = KEPT_HEADS_KEY if heads is None else KEPT_NEURONS_KEY
+        raise ShrinkError(f"config records a shrunk model but lacks field {missing}")
+    _check_family(config)
+    layers, n_heads, inter = _dims(config)
+    return StructuredKeep(
+        heads=_check_lists(KEPT_HEADS_KEY, heads, layers, n_heads),
+        neurons=_check_lists(KEPT_NEURONS_KEY, neurons, layers, inter),
+    )
+
+
+def unshrunk_config(config: Any) -> Any:
+    """A copy of the transformers ``config`` without the shrink record: the full model."""
+    import copy
+
+    plain = copy.deepcopy(config)
+    for key in (KEPT_HEADS_KEY, KEPT_NEURONS_KEY):
+        if hasattr(plain, key):
+            delattr(plain, key)
+    return plain
+
+
+# ----------------------------------------------------------------------------- model side
+
+
+def _encoder_layers(model: nn.Module) -> Sequence[nn.Module]:
+    _check_family(getattr(model, "config", None))
+    base = getattr(model, "base_model", model)
+    try:
+        return base.encoder.layer
+    except AttributeError:
+        raise ShrinkError(
+            f"{type(model).__name__} has no encoder.layer list: expected a BERT or RoBERTa model"
+        ) from None
+
+
+def _slice_linear(linear: nn.Module, index: torch.Tensor, dim: int) -> nn.Module:
+    """A new ``nn.Linear`` keeping ``index`` along ``dim`` of its weight (0 rows, 1 columns)."""
+    from torch import nn
+
+    weight = linear.weight.detach().index_select(dim, index).clone()
+    bias = linear.bias.detach().clone() if linear.bias is not None else None
+    if dim == 0 and bias is not None:
+        bias = bias.index_select(0, index).clone()
+    out_f, in_f = weight.shape
+    new = nn.Linear(in_f, out_f, bias=bias is not None, device=weight.device, dtype=weight.dtype)
+    new.weight.requires_grad_(linear.weight.requires_grad)
+    with _no_grad():
+        new.weight.copy_(weight)
+        if bias is not None:
+            new.bias.copy_(bias)
+    return new
+
+
+def _no_grad():
+    import torch
+
+    return torch.no_grad()
+
+
+def _positions(
+    field: str, layer: int, kept: tuple[int, ...], current: tuple[int, ...]
+) -> list[int]:
+    """Where each original index of ``kept`` sits among the ``current`` ones."""
+    where = {index: pos for pos, index in enumerate(current)}
+    gone = [i for i in kept if i not in where]
+    if gone:
+        raise ShrinkError(f"{field}[{layer}] keeps index {gone[0]}, already removed from the model")
+    return [where[i] for i in kept]
+
+
+def _shrink_attention(attention: nn.Module, positions: list[int], head_size: int) -> None:
+    import torch
+
+    from pruning.shrunk_modules import BiasOnly, NoHeadsSelfAttention
+
+    self_attention, output = attention.self, attention.output
+    if len(positions) == 0:
+        attention.self = NoHeadsSelfAttention()
+        output.dense = BiasOnly(output.dense.bias)
+        return
+    rows = torch.tensor(
+        [p * head_size + d for p in positions for d in range(head_size)], dtype=torch.long
+    )
+    for name in ("query", "key", "value"):
+        setattr(self_attention, name, _slice_linear(getattr(self_attention, name), rows, 0))
+    output.dense = _slice_linear(output.dense, rows, 1)
+    self_attention.num_attention_heads = len(positions)
+    self_attention.all_head_size = len(positions) * head_size
+
+
+def _shrink_ffn(layer: nn.Module, positions: list[int]) -> None:
+    import torch
+
+    from pruning.shrunk_modules import BiasOnly, NoUnits
+
+    if len(positions) == 0:
+        layer.intermediate.dense = NoUnits()
+        layer.output.dense = BiasOnly(layer.output.dense.bias)
+        return
+    index = torch.tensor(positions, dtype=torch.long)
+    layer.intermediate.dense = _slice_linear(layer.intermediate.dense, index, 0)
+    layer.output.dense = _slice_linear(layer.output.dense, index, 1)
+
+
+def shrink_model(model: nn.Module, keep: StructuredKeep) -> None:
+    """Physically remove pruned heads (their Q/K/V rows and biases, attention-output columns)
+    and FFN neurons (intermediate rows and bias, output columns) in place; record the kept
+    indices in model.config so a saved model reloads at its new shapes.
+
+    Indices are the original model's. A model shrunk before is shrunk further: ``keep`` must
+    then be a subset of what it still holds (ShrinkError naming the index otherwise)."""
+    config = model.config
+    keep = check_keep(keep, config)
+    current = structured_keep_of(config) or full_keep(config)
+    layers = _encoder_layers(model)
+    if len(layers) != len(keep.heads):
+        raise ShrinkError(
+            f"heads has {len(keep.heads)} layer(s) but the model has {len(layers)} encoder layers"
+        )
+    head_size = config.hidden_size // config.num_attention_heads
+    plans = [
+        (
+            _positions("heads", i, keep.heads[i], current.heads[i]),
+            _positions("neurons", i, keep.neurons[i], current.neurons[i]),
+        )
+        for i in range(len(layers))
+    ]
+    for i, (layer, (head_pos, neuron_pos)) in enumerate(zip(layers, plans, strict=True)):
+        if head_pos != list(range(len(current.heads[i]))):  # else every head stays
+            _shrink_attention(layer.attention, head_pos, head_size)
+        if neuron_pos != list(range(len(current.neurons[i]))):
+            _shrink_ffn(layer, neuron_pos)
+    setattr(config, KEPT_HEADS_KEY, [list(h) for h in keep.heads])
+    setattr(config, KEPT_NEURONS_KEY, [list(n) for n in keep.neurons])
+
+
+def rebuild_shrunk(config: Any, build: Any) -> nn.Module:
+    """The model ``build(config)`` makes, shrunk to the shapes ``config`` records.
+
+    Plain ``from_pretrained`` cannot load a shrunk checkpoint: a BERT config has one head
+    count and one intermediate size for every layer, and transformers 5 dropped
+    ``pruned_heads``, so the model is built full and then shrunk; its weights are random until
+    the checkpoint's are loaded (:func:`load_shrunk_weights`)."""
+    keep = structured_keep_of(config)
+    if keep is None:
+        raise ShrinkError("config records no shrink (cosim_kept_heads/cosim_kept_neurons)")
+    model = build(unshrunk_config(config))
+    shrink_model(model, keep)
+    return model
+
+
+def load_shrunk_weights(model: nn.Module, weights_file: Any) -> None:
+    """Load a shrunk checkpoint's ``model.safetensors`` into ``model`` (built by
+    :func:`rebuild_shrunk`): every encoder and embedding tensor must be there at the model's
+    shape (ShrinkError naming the tensor otherwise); head tensors (pooler, classifier) load
+    when their shape matches and otherwise keep their fresh initialisation, as
+    ``from_pretrained(..., ignore_mismatched_sizes=True)`` does for a new task head."""
+    import torch
+    from safetensors.torch import load_file
+
+    saved = load_file(str(weights_file))
+    own = model.state_dict()
+    prefix = f"{getattr(model, 'base_model_prefix', '')}."
+    in_base = [name for name in own if name.startswith(prefix)]
+    for name in in_base:
+        if name not in saved:
+            raise ShrinkError(f"{weights_file}: tensor {name} is missing from the checkpoint")
+        if tuple(saved[name].shape) != tuple(own[name].shape):
+            raise ShrinkError(
+                f"{weights_file}: tensor {name} has shape {list(saved[name].shape)} but the "
+                f"shrunk model holds {list(own[name].shape)}"
+            )
+    extra = [n for n in saved if n.startswith(prefix) and n not in own]
+    if extra:
+        raise ShrinkError(
+            f"{weights_file}: tensor {extra[0]} is not in the shrunk model (shapes recorded in "
+            "config.json disagree with the weights)"
+        )
+    chosen = {
+        name: tensor
+        for name, tensor in saved.items()
+        if name in own and tuple(tensor.shape) == tuple(own[name].shape)
+    }
+    with torch.no_grad():
+        model.load_state_dict(chosen, strict=False)
