@@ -230,7 +230,7 @@ class PruneJob(BaseModel):
         self._check_movement()
         if isinstance(pattern, NM):
             pattern.check_sparsity(self.sparsity)
-        elif self.sparsity is None and not self.soft_movement:
+        elif self.sparsity is None and not (self.soft_movement or self.structured):
             raise ValueError(f"sparsity is required for pattern {pattern}: a number in [0, 1)")
         if self.method in TRAINED_METHODS and self.task is None:
             raise ValueError(
@@ -400,6 +400,11 @@ class PruneJob(BaseModel):
                 f"movement_warmup ({self.movement_settings['warmup']}) must end before the "
                 f"ramp does (ramp_fraction {self.ramp_fraction})"
             )
+
+    @property
+    def structured(self) -> bool:
+        """Whether the method prunes whole heads and neurons to a FLOPs budget."""
+        return self.method in STRUCTURED_METHODS
 
     @property
     def soft_movement(self) -> bool:

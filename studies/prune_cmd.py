@@ -55,10 +55,14 @@ def _summary(outcome: Any) -> None:
 
 
 def prune_command(
-    pattern: Annotated[
-        str, typer.Option(help="unstructured | block:RxC | nm:N:M | crossbar:RxC | row | column")
-    ],
     out: Annotated[Path, typer.Option(help="artifact directory to write (replaced atomically)")],
+    pattern: Annotated[
+        str | None,
+        typer.Option(
+            help="unstructured | block:RxC | nm:N:M | crossbar:RxC | row | column (every "
+            "method but fisher-mask)"
+        ),
+    ] = None,
     model: Annotated[
         str, typer.Option(help="all-MiniLM-L6-v2 (real weights), a preset, or a checkpoint dir")
     ] = "all-MiniLM-L6-v2",
@@ -75,7 +79,8 @@ def prune_command(
     method: Annotated[
         str,
         typer.Option(
-            help="magnitude | gradual | group-lasso | admm | distill | movement | wanda | sparsegpt"
+            help="magnitude | gradual | group-lasso | admm | distill | movement | wanda | "
+            "sparsegpt | fisher-mask"
         ),
     ] = "magnitude",
     task: Annotated[
@@ -228,7 +233,13 @@ def prune_command(
     ] = None,
     calibration_examples: Annotated[
         int | None,
-        typer.Option(help="wanda/sparsegpt: train examples to calibrate on (default 128)"),
+        typer.Option(
+            help="wanda/sparsegpt/fisher-mask: train examples to calibrate on (default 128)"
+        ),
+    ] = None,
+    flops_fraction: Annotated[
+        float | None,
+        typer.Option(help="fisher-mask: share of the encoder's FLOPs to keep, in (0, 1]"),
     ] = None,
     damping: Annotated[
         float | None,
@@ -254,8 +265,12 @@ def prune_command(
     hard) or those above a threshold (soft). wanda and
     sparsegpt prune the model as it is (fine-tuned, say) from
     --calibration-examples of the task's train split, layer by layer, with no training
-    (add --retrain-epochs for a fixed-mask fine-tune). --checkpoint-every N and --resume
-    make runs survive a kill and continue across invocations of the same command.
+    (add --retrain-epochs for a fixed-mask fine-tune). fisher-mask (no --pattern) keeps
+    --flops-fraction of the encoder's FLOPs: it chooses whole heads and FFN neurons from the
+    Fisher information of their masks on the calibration examples, tunes the kept ones by
+    least squares and removes the rest, so the artifact is a smaller dense model.
+    --checkpoint-every N and --resume make runs survive a kill and continue across
+    invocations of the same command.
     """
     given = {
         "model": model,
@@ -319,6 +334,7 @@ def prune_command(
         "calibration_examples": calibration_examples,
         "damping": damping,
         "blocksize": blocksize,
+        "flops_fraction": flops_fraction,
         "progress": progress,
     }
     if out.exists() and not out.is_dir():
