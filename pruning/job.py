@@ -250,8 +250,8 @@ class PruneJob(BaseModel):
         else:
             if self.calibration_examples != DEFAULT_CALIBRATION_EXAMPLES:
                 raise ValueError(
-                    "calibration_examples applies only to methods "
-                    + ", ".join(sorted(CALIBRATED_METHODS))
+                    "calibration_examples applies only to methods wanda, sparsegpt and "
+                    "fisher-mask"
                 )
         if self.method != "sparsegpt":
             for name, default in (("damping", DEFAULT_DAMPING), ("blocksize", DEFAULT_BLOCKSIZE)):

@@ -44,7 +44,11 @@ def batches(n: int = 48, seq: int = 20, seed: int = 0) -> list[dict[str, torch.T
     mask[n // 2 :, 12:] = 0
     labels = torch.randint(0, 2, (n,), generator=generator)
     return [
-        {"input_ids": ids[i : i + 8], "attention_mask": mask[i : i + 8], "labels": labels[i : i + 8]}
+        {
+            "input_ids": ids[i : i + 8],
+            "attention_mask": mask[i : i + 8],
+            "labels": labels[i : i + 8],
+        }
         for i in range(0, n, 8)
     ]
 
@@ -84,8 +88,10 @@ def test_search_keeps_at_most_the_flops_budget(fraction: float) -> None:
     heads, neurons = search_flops(head_fisher, neuron_fisher, shape, 20.0, fraction)
     kept = flops_fraction_of(heads, neurons, shape, 20.0)
     assert kept <= fraction + 1e-12
-    per_neuron = flops_per_neuron(20.0, 64) / (3 * (4 * flops_per_head(20.0, 64, 16) + 128 * 0))
-    assert kept > fraction - 2 * per_neuron  # the rest of the budget is less than a neuron
+    dense = 3 * (4 * flops_per_head(20.0, 64, 16) + 128 * flops_per_neuron(20.0, 64))
+    neuron_share = flops_per_neuron(20.0, 64) / dense
+    # the budget left over holds no further neuron (unless every neuron is kept)
+    assert bool(neurons.all()) or kept > fraction - neuron_share
     assert set(heads.unique().tolist()) <= {0.0, 1.0} and set(neurons.unique().tolist()) <= {0, 1}
     # the kept neurons are the most important ones (global ranking)
     if 0 < int(neurons.sum()) < neurons.numel():
@@ -142,7 +148,6 @@ def test_folded_weights_compute_what_the_hooked_masks_do(pruned_tiny) -> None:
 
 def test_tuning_never_increases_a_layers_reconstruction_error() -> None:
     model = tiny_model()
-    shape = StructuredShape.of(model.config)
     data = batches()
     dense = (torch.ones(2, 4), torch.ones(2, 128))
     student = (torch.tensor([[1.0, 0, 1, 1], [0, 1, 1, 0]]), (torch.rand(2, 128) < 0.4).float())
@@ -183,7 +188,6 @@ def test_tuning_never_increases_a_layers_reconstruction_error() -> None:
     before, after = ffn_error(heads, untuned), ffn_error(heads, neurons)
     assert after < before
     assert after == pytest.approx(record["layers"][1]["neurons"]["error_after"], rel=1e-4)
-    assert shape.layers == 2
 
 
 def test_least_squares_solution_is_no_worse_than_ones() -> None:
@@ -196,9 +200,10 @@ def test_least_squares_solution_is_no_worse_than_ones() -> None:
                                          kept)  # fmt: skip
     scales, ok = solve_scales(ata, atb)
     assert ok
-    direct = lambda s: float(  # noqa: E731
-        (inner[:, kept] * s @ weight[:, kept].T - target).pow(2).sum()
-    )
+
+    def direct(s: torch.Tensor) -> float:
+        return float((inner[:, kept] * s @ weight[:, kept].T - target).pow(2).sum())
+
     assert lstsq_error(ata, atb, btb, scales) == pytest.approx(direct(scales))
     assert direct(scales) <= direct(torch.ones(5, dtype=torch.float64))
 
