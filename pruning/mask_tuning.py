@@ -96,23 +96,27 @@ def lstsq_error(ata: Tensor, atb: Tensor, btb: Tensor, scales: Tensor) -> float:
     return float(s @ ata @ s - 2 * s @ atb + btb)
 
 
-def solve_scales(ata: Tensor, atb: Tensor) -> tuple[Tensor, bool]:
+def solve_scales(ata: Tensor, atb: Tensor) -> tuple[Tensor, str | None]:
     """The fitted values ``s = 1 + x`` (``lsmr_cupy_solver``: LSMR on ``A^T A x = A^T b -
-    A^T A 1`` with ``damp = 1``; one column solved directly) and whether to use them
-    (converged and within ``[-MAX_SCALE, MAX_SCALE]``)."""
+    A^T A 1`` with ``damp = 1`` and SciPy's default tolerances and iteration limit, as
+    CuPy's; one column solved directly) and why not to use them (None: converged and within
+    ``[-MAX_SCALE, MAX_SCALE]``)."""
     rhs = atb - ata.sum(dim=1)
     if rhs.numel() == 1:
         if float(ata[0, 0]) == 0:
-            return torch.ones(1, dtype=ata.dtype), False
+            return torch.ones(1, dtype=ata.dtype), "the kept unit never contributes"
         x = rhs / ata[0, 0]
-        converged = True
+        problem = None
     else:
         solution = lsmr(ata.numpy(), rhs.numpy(), damp=1.0)
         x = torch.from_numpy(np.asarray(solution[0])).to(ata.dtype)
-        converged = solution[1] < 3
+        problem = None if solution[1] < 3 else f"LSMR did not converge (istop {solution[1]})"
     scales = x + 1
-    ok = converged and bool(torch.isfinite(scales).all()) and float(scales.abs().max()) <= MAX_SCALE
-    return scales, ok
+    if problem is None and not (
+        bool(torch.isfinite(scales).all()) and float(scales.abs().max()) <= MAX_SCALE
+    ):
+        problem = f"a fitted value ({float(scales.abs().max()):.3g}) is outside [-10, 10]"
+    return scales, problem
 
 
 def _layer_inputs(model: nn.Module, batches: Sequence[dict[str, Tensor]]) -> list[tuple]:
@@ -215,13 +219,18 @@ def tune_masks(
                     block = layer.attention.output if part == "heads" else layer.output
                     cls_only = cls_head and last and part == "neurons"
                     keeps = [_keep_tokens(model, b, cls_only) for b in batches]
-                    scales, ok, before, after = _fit(
+                    scales, problem, before, after = _fit(
                         model, layer, block, (teacher_heads, teacher_neurons),
                         (heads, neurons), teacher_calls, student_calls, keeps, kept,
                         shape.head_size if part == "heads" else None,
                     )  # fmt: skip
-                    record[part] = {"error_before": before, "error_after": after, "used": ok}
-                    if not ok:
+                    record[part] = {
+                        "error_before": before,
+                        "error_after": after,
+                        "used": problem is None,
+                        **({} if problem is None else {"rejected": problem}),
+                    }
+                    if problem is not None:
                         stopped_at = index
                         break
                     mask[index, kept] = mask[index, kept] * scales.float()
@@ -248,10 +257,10 @@ def _fit(
     model: nn.Module, layer: nn.Module, block: nn.Module, teacher: tuple[Tensor, Tensor],
     student: tuple[Tensor, Tensor], teacher_calls: list, student_calls: list, keeps: list,
     kept: Tensor, head_size: int | None,
-) -> tuple[Tensor, bool, float, float]:  # fmt: skip
+) -> tuple[Tensor, str | None, float, float]:  # fmt: skip
     """Fit the kept values of ``block`` (attention output or FFN output) of ``layer``, each
-    side's inputs captured under its own masks; returns the values, whether to use them, and
-    the squared error at 1 and at the values used."""
+    side's inputs captured under its own masks; returns the values, why not to use them
+    (None: use them), and the squared error at 1 and at the values used."""
     weight = block.dense.weight.detach().to(torch.float64)
     bias = block.dense.bias.detach().to(torch.float64)
     ata = atb = btb = None
@@ -267,9 +276,10 @@ def _fit(
         else:
             terms = head_normal_equations(*args, head_size)
         ata, atb, btb = terms if ata is None else (ata + terms[0], atb + terms[1], btb + terms[2])
-    scales, ok = solve_scales(ata, atb)
+    scales, problem = solve_scales(ata, atb)
     before = lstsq_error(ata, atb, btb, torch.ones_like(atb))
-    return scales, ok, before, lstsq_error(ata, atb, btb, scales) if ok else before
+    after = before if problem is not None else lstsq_error(ata, atb, btb, scales)
+    return scales, problem, before, after
 
 
 def fold_masks(model: nn.Module, head_mask: Tensor, neuron_mask: Tensor) -> None:

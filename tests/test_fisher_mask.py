@@ -198,8 +198,8 @@ def test_least_squares_solution_is_no_worse_than_ones() -> None:
     kept = torch.tensor([0, 2, 3, 7, 11])
     ata, atb, btb = ffn_normal_equations(inner, torch.zeros(50, 8), target, weight, 0 * target[0],
                                          kept)  # fmt: skip
-    scales, ok = solve_scales(ata, atb)
-    assert ok
+    scales, problem = solve_scales(ata, atb)
+    assert problem is None
 
     def direct(s: torch.Tensor) -> float:
         return float((inner[:, kept] * s @ weight[:, kept].T - target).pow(2).sum())
@@ -299,3 +299,11 @@ def test_cli_fisher_mask_prunes_shrinks_and_simulates(tiny_dir: Path, tmp_path: 
 
     simulated = runner.invoke(app, ["simulate", "--artifact", str(out), "--seq-len", "16"])
     assert simulated.exit_code == 0, simulated.output
+
+
+def test_a_fit_outside_the_paper_bounds_is_rejected_with_its_reason() -> None:
+    ata = torch.tensor([[1e-4]], dtype=torch.float64)
+    _, problem = solve_scales(ata, torch.tensor([1.0], dtype=torch.float64))
+    assert problem is not None and "outside [-10, 10]" in problem
+    _, problem = solve_scales(torch.zeros(1, 1, dtype=torch.float64), torch.ones(1))
+    assert problem == "the kept unit never contributes"
