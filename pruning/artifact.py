@@ -3,7 +3,9 @@
 A directory holding
 
 - the Hugging Face checkpoint (``config.json``, ``model.safetensors``) with masks folded in,
-  so ``AutoModelForSequenceClassification.from_pretrained(dir)`` loads the pruned model;
+  so ``AutoModelForSequenceClassification.from_pretrained(dir)`` loads the pruned model (a
+  model shrunk by :mod:`pruning.shrink` has per-layer shapes that ``from_pretrained`` cannot
+  build: :func:`pruning.models.load_model` rebuilds it from its config);
 - ``masks.safetensors``: the masks in :mod:`pruning.maskfile`'s format (one bit-packed uint8
   tensor per weight name); the manifest lists the shapes too, and is what the loader trusts
   (artifacts written before the file carried its own shapes load the same way);

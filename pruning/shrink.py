@@ -33,6 +33,7 @@ from workloads.structure import (
     check_keep,
     full_keep,
     structured_keep_of,
+    unshrunk_config,
 )
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ __all__ = [
     "SHRINKABLE_MODEL_TYPES",
     "ShrinkError",
     "StructuredKeep",
+    "check_family",
     "check_keep",
     "full_keep",
     "load_shrunk_weights",
@@ -53,17 +55,6 @@ __all__ = [
     "structured_keep_of",
     "unshrunk_config",
 ]
-
-
-def unshrunk_config(config: Any) -> Any:
-    """A copy of the transformers ``config`` without the shrink record: the full model."""
-    import copy
-
-    plain = copy.deepcopy(config)
-    for key in (KEPT_HEADS_KEY, KEPT_NEURONS_KEY):
-        if hasattr(plain, key):
-            delattr(plain, key)
-    return plain
 
 
 # ----------------------------------------------------------------------------- model side
@@ -82,6 +73,7 @@ def _encoder_layers(model: nn.Module) -> Sequence[nn.Module]:
 
 def _slice_linear(linear: nn.Module, index: torch.Tensor, dim: int) -> nn.Module:
     """A new ``nn.Linear`` keeping ``index`` along ``dim`` of its weight (0 rows, 1 columns)."""
+    import torch
     from torch import nn
 
     weight = linear.weight.detach().index_select(dim, index).clone()
@@ -91,17 +83,11 @@ def _slice_linear(linear: nn.Module, index: torch.Tensor, dim: int) -> nn.Module
     out_f, in_f = weight.shape
     new = nn.Linear(in_f, out_f, bias=bias is not None, device=weight.device, dtype=weight.dtype)
     new.weight.requires_grad_(linear.weight.requires_grad)
-    with _no_grad():
+    with torch.no_grad():
         new.weight.copy_(weight)
         if bias is not None:
             new.bias.copy_(bias)
     return new
-
-
-def _no_grad():
-    import torch
-
-    return torch.no_grad()
 
 
 def _positions(

@@ -59,8 +59,8 @@ def prune_command(
     pattern: Annotated[
         str | None,
         typer.Option(
-            help="unstructured | block:RxC | nm:N:M | crossbar:RxC | row | column (every "
-            "method but fisher-mask)"
+            help="unstructured | block:RxC | nm:N:M | crossbar:RxC | row | column | head:H "
+            "(every method but fisher-mask)"
         ),
     ] = None,
     model: Annotated[
@@ -248,6 +248,13 @@ def prune_command(
     blocksize: Annotated[
         int | None, typer.Option(help="sparsegpt: columns per lazy-update block (default 128)")
     ] = None,
+    shrink: Annotated[
+        bool,
+        typer.Option(
+            help="remove the heads and FFN neurons the masks leave without effect (head:H "
+            "and row masks): a smaller model, not only a sparser one"
+        ),
+    ] = False,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="write the manifest summary as JSON")
@@ -335,6 +342,7 @@ def prune_command(
         "damping": damping,
         "blocksize": blocksize,
         "flops_fraction": flops_fraction,
+        "shrink": shrink or None,
         "progress": progress,
     }
     if out.exists() and not out.is_dir():

@@ -242,6 +242,7 @@ def test_shrunk_model_reloads_with_the_masked_models_logits(pruned_tiny, tmp_pat
         ({"sparsity": 0.5}, "drop sparsity"),
         ({"calibration_examples": 0}, "calibration_examples: Input should be greater"),
         ({"task": None}, "calibrates on examples"),
+        ({"shrink": True}, "already removes the heads and neurons it prunes: drop shrink"),
     ],
 )
 def test_bad_options_give_one_clear_error(fields: dict, message: str) -> None:

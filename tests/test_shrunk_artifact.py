@@ -113,3 +113,24 @@ def test_masks_must_fit_the_structure(shrunk_artifact):
     removed = {"bert.encoder.layer.1.attention.self.query.weight": np.ones((16, 64), dtype=bool)}
     with pytest.raises(ShrinkError, match="names a matrix the shrink removed"):
         check_structure("manifest.json", block, removed, None)
+
+
+def test_simulate_reports_the_unshrunk_dense_model(shrunk_artifact, tmp_path):
+    from typer.testing import CliRunner
+
+    from studies.cli import app
+
+    out = tmp_path / "sim.json"
+    args = ["simulate", "--artifact", str(shrunk_artifact[1]), "--hw", "systolic-32x32-ws"]
+    result = CliRunner().invoke(app, [*args, "--seq-len", "8", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "shrunk model: heads per layer [2, 0], FFN width per layer [50, 0]" in " ".join(
+        result.stdout.split()
+    )
+    block = json.loads(out.read_text())["structure"]
+    assert block["unshrunk_dense"]["macs"] > block["shrunk_dense"]["macs"]
+    # dense hardware gains from the smaller GEMMs alone (the masks change nothing on it)
+    assert block["shrunk_dense"]["latency_s"] < block["unshrunk_dense"]["latency_s"]
+    assert block["speedup_shrinking"] == pytest.approx(
+        block["unshrunk_dense"]["latency_s"] / block["shrunk_dense"]["latency_s"]
+    )

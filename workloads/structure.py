@@ -27,6 +27,7 @@ __all__ = [
     "check_keep",
     "full_keep",
     "structured_keep_of",
+    "unshrunk_config",
 ]
 
 KEPT_HEADS_KEY = "cosim_kept_heads"
@@ -163,3 +164,14 @@ def structured_keep_of(config: Any) -> StructuredKeep | None:
         heads=_check_lists(KEPT_HEADS_KEY, heads, layers, n_heads),
         neurons=_check_lists(KEPT_NEURONS_KEY, neurons, layers, inter),
     )
+
+
+def unshrunk_config(config: Any) -> Any:
+    """A copy of the transformers ``config`` without the shrink record: the full model."""
+    import copy
+
+    plain = copy.deepcopy(config)
+    for key in (KEPT_HEADS_KEY, KEPT_NEURONS_KEY):
+        if hasattr(plain, key):
+            delattr(plain, key)
+    return plain
