@@ -48,6 +48,14 @@ def _summary(outcome: Any) -> None:
     table.add_row("pruned-weight density", f"{100 * manifest['density']:.2f} %")
     ratio = manifest["compression_ratio"]
     table.add_row("compression ratio", "-" if ratio is None else f"{ratio:.2f}x")
+    schedule = manifest.get("schedule") or {}
+    if "flops_fraction_kept" in schedule:  # fisher-mask: what the structured prune kept
+        table.add_row("encoder FLOPs kept", f"{100 * schedule['flops_fraction_kept']:.2f} %")
+        table.add_row(
+            "kept heads / FFN neurons",
+            f"{schedule['kept_heads']}/{schedule['total_heads']} / "
+            f"{schedule['kept_neurons']}/{schedule['total_neurons']}",
+        )
     for phase, scores in outcome.metrics.items():
         shown = ", ".join(f"{name} {value:.4f}" for name, value in scores.items())
         table.add_row(f"dev metrics ({phase})", shown)

@@ -287,6 +287,7 @@ def test_cli_fisher_mask_prunes_shrinks_and_simulates(tiny_dir: Path, tmp_path: 
     args += ["--no-progress", "--out", str(out), "--json", str(summary)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
+    assert "encoder FLOPs kept" in result.output and "kept heads / FFN neurons" in result.output
     manifest = json.loads((out / "manifest.json").read_text())
     schedule = manifest["schedule"]
     assert manifest["method"] == "fisher-mask" and manifest["density"] == 1.0
