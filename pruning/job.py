@@ -28,7 +28,14 @@ from pruning.movement import (
     DEFAULT_WARMUP,
     check_movement_pattern,
 )
-from pruning.patterns import NM, Pattern, PatternError, check_sparsity, parse_pattern
+from pruning.patterns import (
+    EXPECTED_FORMS,
+    NM,
+    Pattern,
+    PatternError,
+    check_sparsity,
+    parse_pattern,
+)
 from pruning.posttraining import (
     DEFAULT_BLOCKSIZE,
     DEFAULT_CALIBRATION_EXAMPLES,
@@ -45,6 +52,7 @@ __all__ = [
     "MAX_CALIBRATION_EXAMPLES",
     "METHODS",
     "OPTIMIZER_PRESETS",
+    "STRUCTURED_METHODS",
     "TRAINED_METHODS",
     "PruneJob",
     "PruneJobError",
@@ -52,12 +60,16 @@ __all__ = [
 ]
 
 METHODS: tuple[str, ...] = (
-    "magnitude", "gradual", "group-lasso", "admm", "distill", "movement", *POST_TRAINING_METHODS
+    "magnitude", "gradual", "group-lasso", "admm", "distill", "movement", *POST_TRAINING_METHODS,
+    "fisher-mask",
 )  # fmt: skip
 # Methods that train while pruning, so they need a task's training data.
 TRAINED_METHODS = frozenset({"gradual", "group-lasso", "admm", "distill", "movement"})
 # Post-training methods: no training, but calibration inputs from the task's train split.
-CALIBRATED_METHODS = frozenset(POST_TRAINING_METHODS)
+CALIBRATED_METHODS = frozenset({*POST_TRAINING_METHODS, "fisher-mask"})
+# Methods that prune whole heads and FFN neurons to a FLOPs budget (flops_fraction), and
+# so take no weight pattern or sparsity.
+STRUCTURED_METHODS = frozenset({"fisher-mask"})
 # More calibration examples than this is a mistake, not a setting: SparseGPT's statistics
 # saturate long before (the paper's ablation: 128 to 256 segments), and each one costs a
 # forward pass per layer group on the CPU.
@@ -105,12 +117,14 @@ class PruneJob(BaseModel):
 
     model: str = REAL_MODEL
     head: Literal["cls", "mean", "bi-encoder"] | None = None  # None: pruning.models' default
-    pattern: str
+    pattern: str | None = None  # required except for the structured methods
     sparsity: float | None = None
     method: Literal[
         "magnitude", "gradual", "group-lasso", "admm", "distill", "movement", "wanda",
-        "sparsegpt"
+        "sparsegpt", "fisher-mask"
     ] = "magnitude"  # fmt: skip
+    # fisher-mask: the share of the encoder's FLOPs (heads and FFN neurons) to keep.
+    flops_fraction: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
     scope: Literal["per-matrix", "global"] = "per-matrix"
     include: tuple[Literal["encoder", "pooler", "classifier"], ...] = ("encoder",)
 
@@ -200,7 +214,9 @@ class PruneJob(BaseModel):
 
     @field_validator("pattern")
     @classmethod
-    def _pattern_parses(cls, value: str) -> str:
+    def _pattern_parses(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             return str(parse_pattern(value))
         except PatternError as error:
@@ -213,11 +229,12 @@ class PruneJob(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> PruneJob:
+        self._check_structured()
         pattern = self.parsed_pattern
         self._check_movement()
         if isinstance(pattern, NM):
             pattern.check_sparsity(self.sparsity)
-        elif self.sparsity is None and not self.soft_movement:
+        elif self.sparsity is None and not (self.soft_movement or self.structured):
             raise ValueError(f"sparsity is required for pattern {pattern}: a number in [0, 1)")
         if self.method in TRAINED_METHODS and self.task is None:
             raise ValueError(
@@ -230,12 +247,16 @@ class PruneJob(BaseModel):
                     f"method {self.method!r} calibrates on examples of a task's train split: "
                     "give a GLUE task (--task MRPC|RTE|CoLA|SST-2|STS-B|QNLI)"
                 )
-            check_post_training_pattern(self.method, pattern)
+            if self.method not in STRUCTURED_METHODS:
+                check_post_training_pattern(self.method, pattern)
             if self.scope != "per-matrix":
                 raise ValueError(f"method {self.method!r} prunes per matrix: use scope per-matrix")
         else:
             if self.calibration_examples != DEFAULT_CALIBRATION_EXAMPLES:
-                raise ValueError("calibration_examples applies only to methods wanda and sparsegpt")
+                raise ValueError(
+                    "calibration_examples applies only to methods wanda, sparsegpt and "
+                    "fisher-mask"
+                )
         if self.method != "sparsegpt":
             for name, default in (("damping", DEFAULT_DAMPING), ("blocksize", DEFAULT_BLOCKSIZE)):
                 if getattr(self, name) != default:
@@ -296,6 +317,32 @@ class PruneJob(BaseModel):
         if self.scope == "global" and self.method in {"group-lasso", "admm"}:
             raise ValueError(f"method {self.method!r} prunes per matrix: use scope per-matrix")
         return self
+
+    def _check_structured(self) -> None:
+        """fisher-mask takes flops_fraction and no pattern or sparsity; every other method a
+        pattern and no flops_fraction."""
+        if self.method in STRUCTURED_METHODS:
+            if self.flops_fraction is None:
+                raise ValueError(
+                    f"method {self.method!r} keeps a share of the FLOPs: give flops_fraction, "
+                    "a number in (0, 1] (--flops-fraction 0.5)"
+                )
+            for name in ("pattern", "sparsity"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"method {self.method!r} prunes whole heads and FFN neurons to "
+                        f"flops_fraction: drop {name}"
+                    )
+            if self.shrink:
+                raise ValueError(
+                    f"method {self.method!r} already removes the heads and neurons it prunes: "
+                    "drop shrink"
+                )
+            return
+        if self.flops_fraction is not None:
+            raise ValueError("flops_fraction applies only to method 'fisher-mask'")
+        if self.pattern is None:
+            raise ValueError(f"pattern is required: {EXPECTED_FORMS}")
 
     def _check_quantization(self) -> None:
         """Quantization goes with method admm, and cell_bits / on_off_ratio with weight_bits."""
@@ -369,6 +416,11 @@ class PruneJob(BaseModel):
             )
 
     @property
+    def structured(self) -> bool:
+        """Whether the method prunes whole heads and neurons to a FLOPs budget."""
+        return self.method in STRUCTURED_METHODS
+
+    @property
     def soft_movement(self) -> bool:
         return self.method == "movement" and self.movement_variant == "soft"
 
@@ -393,10 +445,14 @@ class PruneJob(BaseModel):
 
     @property
     def parsed_pattern(self) -> Pattern:
-        return parse_pattern(self.pattern)
+        """The weight pattern; a structured method's shrunk weights are dense (unstructured,
+        nothing pruned within them)."""
+        return parse_pattern(self.pattern if self.pattern is not None else "unstructured")
 
     @property
     def target_sparsity(self) -> float:
+        if self.method in STRUCTURED_METHODS:
+            return 0.0
         pattern = self.parsed_pattern
         return pattern.sparsity if isinstance(pattern, NM) else float(self.sparsity)
 
@@ -439,6 +495,8 @@ class PruneJob(BaseModel):
             settings.pop("shrink")  # records of jobs without it stay as they were
         for name in (*MOVEMENT_FIELDS, *QUANTIZATION_FIELDS):
             settings.pop(name)
+        if self.flops_fraction is None:
+            settings.pop("flops_fraction")
         if self.weight_bits is not None:
             settings["quantization"] = self.quantization_settings
         if self.method == "movement":

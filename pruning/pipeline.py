@@ -5,7 +5,9 @@ Phases (each optional, each evaluated on the task's dev split when a task is giv
 1. ``dense_epochs`` of ordinary fine-tuning (so one-shot methods can start from a
    fine-tuned model, as BSP does);
 2. the method: one-shot magnitude; post-training Wanda or SparseGPT from calibration
-   examples of the train split (:mod:`pruning.posttraining`, no training); gradual magnitude
+   examples of the train split (:mod:`pruning.posttraining`, no training); the Fisher-based
+   head and neuron mask search to a FLOPs budget, after which the pruned heads and neurons
+   are removed (:mod:`pruning.fisher_prune`, :mod:`pruning.shrink`); gradual magnitude
    on the cubic or geometric schedule (or ``cycles`` cyclic ramps); training with the
    reweighted group-lasso penalty then a per-matrix hard prune; ADMM training then the final
    projection; movement pruning (learned scores, hard TopK or soft threshold); or pruning at
@@ -428,6 +430,45 @@ def _post_training(run: _Run) -> tuple[MaskSet, dict[str, Any]]:
     return mask_set, {**record, "method": job.method, "calibration": calibration}
 
 
+def _fisher_mask(run: _Run) -> tuple[MaskSet, dict[str, Any]]:
+    """Fisher-based mask search (:mod:`pruning.fisher_prune`) from ``calibration_examples``
+    labelled examples of the train split, then the pruned heads and neurons removed
+    (:func:`pruning.shrink.shrink_model`); the smaller model's weights are dense, so its
+    masks are all ones."""
+    from pruning.fisher_prune import fisher_mask_prune
+    from pruning.posttraining import calibration_batches
+    from pruning.shrink import StructuredKeep, shrink_model
+
+    job = run.job
+    assert run.data is not None and job.flops_fraction is not None
+    batches, chosen = calibration_batches(
+        run.data.train,
+        job.calibration_examples,
+        run.model,
+        job.batch_size,
+        job.seed,
+        with_labels=True,
+    )
+    result = fisher_mask_prune(
+        run.model, batches, job.flops_fraction, cls_head=run.loaded.head == "cls"
+    )
+    shrink_model(run.model, StructuredKeep(result.kept_heads, result.kept_neurons))
+    run.weights = prunable_weights(run.model, job.include)
+    masks = {name: torch.ones_like(w, dtype=torch.bool) for name, w in run.weights.items()}
+    calibration = {
+        "split": "train",
+        "examples_requested": job.calibration_examples,
+        "examples": len(chosen),
+        "choice": f"torch.randperm(train examples, seed {job.seed}), first examples; "
+        "batches of similar length, each padded to its longest; one mask gradient per batch",
+        "batch_size": job.batch_size,
+        "head": run.loaded.head,
+        "loss": "the head's task loss on the examples' labels",
+    }
+    record = {**result.record, "method": job.method, "calibration": calibration}
+    return MaskSet(run.model, masks), record
+
+
 def _method(run: _Run) -> tuple[MaskSet, dict[str, Any]]:
     """Phase 2: prune with the job's method; returns the masks and what to record."""
     job = run.job
@@ -436,6 +477,8 @@ def _method(run: _Run) -> tuple[MaskSet, dict[str, Any]]:
         return _one_shot(run), {"kind": "one-shot"}
     if job.method in {"wanda", "sparsegpt"}:
         return _post_training(run)
+    if job.method == "fisher-mask":
+        return _fisher_mask(run)
     if job.method in {"gradual", "distill"}:
         hook = _gradual_hook(run)
         if job.method == "gradual":
@@ -537,7 +580,7 @@ def run_prune(job: PruneJob, out_dir: str | Path, report: Report | None = None) 
         )
         _check_checkpoint_job(job, checkpoint)
     run = _Run(job, report, checkpoint)
-    if job.shrink:  # refuse a model that cannot shrink before any training
+    if job.shrink or job.structured:  # refuse a model that cannot shrink before any work
         from pruning.shrink import check_family
 
         check_family(run.model.config)
@@ -548,7 +591,7 @@ def run_prune(job: PruneJob, out_dir: str | Path, report: Report | None = None) 
     if job.method == "distill":
         _prepare_distillation(run)
     masks, method_record = _method(run)
-    if job.method in {"magnitude", "group-lasso", "admm", "wanda", "sparsegpt"}:
+    if job.method in {"magnitude", "group-lasso", "admm", "wanda", "sparsegpt", "fisher-mask"}:
         run.evaluate("after-prune")
     if run.quantization is None:
         retrain: TrainHook = FixedMasks(masks)

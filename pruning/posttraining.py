@@ -228,10 +228,12 @@ def calibration_batches(
     model: nn.Module,
     batch_size: int = 32,
     seed: int = 0,
+    with_labels: bool = False,
 ) -> tuple[list[dict[str, Tensor]], list[int]]:
     """``examples`` rows of ``data`` (a seeded choice, all rows when it holds fewer) as
     model-ready batches, each padded only to its longest member, rows of similar length
-    batched together; returns ``(batches, chosen row indices)``."""
+    batched together; returns ``(batches, chosen row indices)``. ``with_labels`` keeps the
+    labels in each batch (for methods that take gradients of the task loss)."""
     from pruning.train import _batch, _forward_keys, example_lengths, n_examples
 
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
@@ -243,7 +245,7 @@ def calibration_batches(
     chosen = torch.sort(torch.randperm(total, generator=generator)[: min(examples, total)]).values
     lengths = example_lengths(data)[chosen]
     ordered = chosen[torch.argsort(lengths, stable=True)]
-    keys = _forward_keys(model) - {"labels"}
+    keys = _forward_keys(model) | ({"labels"} if with_labels else set())
     batches = [
         _batch(data, ordered[start : start + batch_size], keys)
         for start in range(0, len(ordered), batch_size)

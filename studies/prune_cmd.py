@@ -48,6 +48,14 @@ def _summary(outcome: Any) -> None:
     table.add_row("pruned-weight density", f"{100 * manifest['density']:.2f} %")
     ratio = manifest["compression_ratio"]
     table.add_row("compression ratio", "-" if ratio is None else f"{ratio:.2f}x")
+    schedule = manifest.get("schedule") or {}
+    if "flops_fraction_kept" in schedule:  # fisher-mask: what the structured prune kept
+        table.add_row("encoder FLOPs kept", f"{100 * schedule['flops_fraction_kept']:.2f} %")
+        table.add_row(
+            "kept heads / FFN neurons",
+            f"{schedule['kept_heads']}/{schedule['total_heads']} / "
+            f"{schedule['kept_neurons']}/{schedule['total_neurons']}",
+        )
     for phase, scores in outcome.metrics.items():
         shown = ", ".join(f"{name} {value:.4f}" for name, value in scores.items())
         table.add_row(f"dev metrics ({phase})", shown)
@@ -55,13 +63,14 @@ def _summary(outcome: Any) -> None:
 
 
 def prune_command(
-    pattern: Annotated[
-        str,
-        typer.Option(
-            help="unstructured | block:RxC | nm:N:M | crossbar:RxC | row | column | head:H"
-        ),
-    ],
     out: Annotated[Path, typer.Option(help="artifact directory to write (replaced atomically)")],
+    pattern: Annotated[
+        str | None,
+        typer.Option(
+            help="unstructured | block:RxC | nm:N:M | crossbar:RxC | row | column | head:H "
+            "(every method but fisher-mask)"
+        ),
+    ] = None,
     model: Annotated[
         str, typer.Option(help="all-MiniLM-L6-v2 (real weights), a preset, or a checkpoint dir")
     ] = "all-MiniLM-L6-v2",
@@ -78,7 +87,8 @@ def prune_command(
     method: Annotated[
         str,
         typer.Option(
-            help="magnitude | gradual | group-lasso | admm | distill | movement | wanda | sparsegpt"
+            help="magnitude | gradual | group-lasso | admm | distill | movement | wanda | "
+            "sparsegpt | fisher-mask"
         ),
     ] = "magnitude",
     task: Annotated[
@@ -231,7 +241,13 @@ def prune_command(
     ] = None,
     calibration_examples: Annotated[
         int | None,
-        typer.Option(help="wanda/sparsegpt: train examples to calibrate on (default 128)"),
+        typer.Option(
+            help="wanda/sparsegpt/fisher-mask: train examples to calibrate on (default 128)"
+        ),
+    ] = None,
+    flops_fraction: Annotated[
+        float | None,
+        typer.Option(help="fisher-mask: share of the encoder's FLOPs to keep, in (0, 1]"),
     ] = None,
     damping: Annotated[
         float | None,
@@ -264,8 +280,12 @@ def prune_command(
     hard) or those above a threshold (soft). wanda and
     sparsegpt prune the model as it is (fine-tuned, say) from
     --calibration-examples of the task's train split, layer by layer, with no training
-    (add --retrain-epochs for a fixed-mask fine-tune). --checkpoint-every N and --resume
-    make runs survive a kill and continue across invocations of the same command.
+    (add --retrain-epochs for a fixed-mask fine-tune). fisher-mask (no --pattern) keeps
+    --flops-fraction of the encoder's FLOPs: it chooses whole heads and FFN neurons from the
+    Fisher information of their masks on the calibration examples, tunes the kept ones by
+    least squares and removes the rest, so the artifact is a smaller dense model.
+    --checkpoint-every N and --resume make runs survive a kill and continue across
+    invocations of the same command.
     """
     given = {
         "model": model,
@@ -329,6 +349,7 @@ def prune_command(
         "calibration_examples": calibration_examples,
         "damping": damping,
         "blocksize": blocksize,
+        "flops_fraction": flops_fraction,
         "shrink": shrink or None,
         "progress": progress,
     }
