@@ -20,7 +20,8 @@ from pydantic import (
 
 from pruning.admm import DEFAULT_RHO, DEFAULT_RHO_GROWTH, DEFAULT_RHO_MAX
 from pruning.group_lasso import DEFAULT_EPS, DEFAULT_LAMBDA
-from pruning.mlpruning import DEFAULT_FINAL_LAMBDA, DEFAULT_MASK_LR
+from pruning.learnable_topk import THETA_INIT
+from pruning.mlpruning import DEFAULT_FINAL_LAMBDA, DEFAULT_MASK_LR, MAX_THETA_INIT
 from pruning.models import REAL_MODEL
 from pruning.movement import DEFAULT_LAMBDA as MOVEMENT_LAMBDA
 from pruning.movement import (
@@ -80,7 +81,9 @@ MOVEMENT_FIELDS = (
 QUANTIZATION_FIELDS = ("weight_bits", "cell_bits", "on_off_ratio")
 # MLPruning's settings (pruning.mlpruning_run): None unless given, as movement's. The paper's
 # targets: 0.5 of the weights after heads and rows, 0.3 after blocks (MLPruning README).
-MLPRUNING_FIELDS = ("head_row_target", "block_target", "mlp_lambda", "block_epochs")
+MLPRUNING_FIELDS = (
+    "head_row_target", "block_target", "mlp_lambda", "block_epochs", "theta_init"
+)  # fmt: skip
 DEFAULT_HEAD_ROW_TARGET = 0.5
 DEFAULT_BLOCK_TARGET = 0.3
 
@@ -191,6 +194,9 @@ class PruneJob(BaseModel):
     block_target: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
     mlp_lambda: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     block_epochs: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    theta_init: float | None = Field(
+        default=None, ge=-MAX_THETA_INIT, le=MAX_THETA_INIT, allow_inf_nan=False
+    )
 
     calibration_examples: int = Field(
         default=DEFAULT_CALIBRATION_EXAMPLES, gt=0, le=MAX_CALIBRATION_EXAMPLES
@@ -386,6 +392,7 @@ class PruneJob(BaseModel):
             "final_lambda": DEFAULT_FINAL_LAMBDA if self.mlp_lambda is None else self.mlp_lambda,
             "mask_lr": DEFAULT_MASK_LR if self.score_lr is None else self.score_lr,
             "block_epochs": self.epochs if self.block_epochs is None else self.block_epochs,
+            "theta_init": THETA_INIT if self.theta_init is None else self.theta_init,
             "block": (shape.rows, shape.cols) if isinstance(shape, Block) else None,
         }
 

@@ -15,7 +15,11 @@
 Step 1 uses ``heads`` and ``rows`` together; step 2 ``blocks``. Keep ratios, masks and the
 regulariser are :mod:`pruning.learnable_topk`. Scores start at 0 as movement pruning's
 (:data:`pruning.movement.SCORE_INIT`) and train with their own AdamW (``mask_lr``, the paper's
-``mask_scores_learning_rate`` 1e-2, weight decay 0, the run's warm-up/decay factor). The
+``mask_scores_learning_rate`` 1e-2, weight decay 0, the run's warm-up/decay factor); the
+keep ratios start at ``sigmoid(theta_init)`` (the paper's 10: dense). Adam moves theta by
+about ``mask_lr`` a step, so a short run needs a larger ``mask_lr`` or a lower
+``theta_init`` to reach its target; Adam's momentum then carries theta past the target by
+about ``10 mask_lr`` once the regulariser lets go (it is zero below the target). The
 masked forward is :class:`pruning.movement`'s parametrization; at the end the masks are
 fixed, the parametrizations removed and the weights folded (``W <- W * M``).
 """
@@ -46,6 +50,7 @@ __all__ = [
     "DEFAULT_FINAL_LAMBDA",
     "DEFAULT_MASK_LR",
     "LEVELS",
+    "MAX_THETA_INIT",
     "EncoderLayer",
     "MLPruningMasks",
     "encoder_layers",
@@ -54,6 +59,8 @@ __all__ = [
 LEVELS = ("heads", "rows", "blocks")
 DEFAULT_MASK_LR = 1e-2  # MLPruning README: --mask_scores_learning_rate 1e-2
 DEFAULT_FINAL_LAMBDA = 20000.0  # MLPruning README, step 1: --final_lambda 20000
+# sigmoid(20) is 1 in float32: a larger start only delays pruning.
+MAX_THETA_INIT = 20.0
 
 Expand = Callable[[Tensor], Tensor]
 
@@ -139,9 +146,9 @@ def _blocks(rows: int, cols: int, shape: tuple[int, int]) -> Expand:
     return expand
 
 
-def _new_scores(shape: tuple[int, ...], like: Tensor) -> tuple[Tensor, Tensor]:
+def _new_scores(shape: tuple[int, ...], like: Tensor, theta_init: float) -> tuple[Tensor, Tensor]:
     scores = torch.full(shape, SCORE_INIT, dtype=like.dtype, device=like.device)
-    theta = torch.tensor(THETA_INIT, dtype=like.dtype, device=like.device)
+    theta = torch.tensor(theta_init, dtype=like.dtype, device=like.device)
     return scores.requires_grad_(True), theta.requires_grad_(True)
 
 
@@ -159,6 +166,7 @@ class MLPruningMasks(TrainHook):
         block: tuple[int, int] = (16, 16),
         mask_lr: float = DEFAULT_MASK_LR,
         final_lambda: float = DEFAULT_FINAL_LAMBDA,
+        theta_init: float = THETA_INIT,
         lr_schedule: str = "constant",
         warmup_ratio: float = 0.0,
     ) -> None:
@@ -173,6 +181,12 @@ class MLPruningMasks(TrainHook):
             raise ValueError(f"mask_lr must be a positive number, got {mask_lr!r}")
         if not (math.isfinite(final_lambda) and final_lambda >= 0):
             raise ValueError(f"final_lambda must be a non-negative number, got {final_lambda!r}")
+        if not (math.isfinite(theta_init) and abs(theta_init) <= MAX_THETA_INIT):
+            raise ValueError(
+                f"theta_init must be a number in [-{MAX_THETA_INIT:g}, {MAX_THETA_INIT:g}], "
+                f"got {theta_init!r}"
+            )
+        self.theta_init = theta_init
         self.levels = tuple(levels)
         self.target = target
         self.block = block
@@ -207,7 +221,7 @@ class MLPruningMasks(TrainHook):
             query = modules[layer.query].weight
             if "heads" in self.levels:
                 heads = query.shape[0] // layer.head_size
-                scores, theta = _new_scores((heads,), query)
+                scores, theta = _new_scores((heads,), query, self.theta_init)
                 size = layer.head_size
                 qkv = (layer.query, layer.key, layer.value)
                 members = {f"{n}.weight": _rows(size) for n in qkv}
@@ -216,7 +230,7 @@ class MLPruningMasks(TrainHook):
                 groups.append(_Group(f"layer{index}.heads", scores, theta, members, count))
             if "rows" in self.levels:
                 inter = modules[layer.intermediate].weight
-                scores, theta = _new_scores((inter.shape[0],), inter)
+                scores, theta = _new_scores((inter.shape[0],), inter, self.theta_init)
                 members = {
                     f"{layer.intermediate}.weight": _rows(1), f"{layer.output}.weight": _cols(1)
                 }  # fmt: skip
@@ -226,7 +240,9 @@ class MLPruningMasks(TrainHook):
             rows, cols = self.block
             for name, weight in self.weights.items():
                 out, inn = weight.shape
-                scores, theta = _new_scores((-(-out // rows), -(-inn // cols)), weight)
+                scores, theta = _new_scores(
+                    (-(-out // rows), -(-inn // cols)), weight, self.theta_init
+                )
                 expand = _blocks(rows, cols, (out, inn))
                 groups.append(_Group(name, scores, theta, {name: expand}, weight.numel()))
         return groups
@@ -336,7 +352,7 @@ class MLPruningMasks(TrainHook):
             "remaining": round(self.remaining(), 6),
             "mask_lr": self.mask_lr,
             "final_lambda": self.final_lambda,
-            "theta_init": THETA_INIT,
+            "theta_init": self.theta_init,
             "score_init": SCORE_INIT,
             "keep_ratios": {k: round(v, 6) for k, v in self.keep_ratios().items()},
             "updates": self.history,

@@ -63,6 +63,7 @@ def run_mlpruning(run: Any) -> tuple[MaskSet, dict[str, Any]]:
     common = {
         "mask_lr": settings["mask_lr"],
         "final_lambda": settings["final_lambda"],
+        "theta_init": settings["theta_init"],
         "lr_schedule": job.lr_schedule,
         "warmup_ratio": job.warmup_ratio,
     }

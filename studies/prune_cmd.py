@@ -243,6 +243,10 @@ def prune_command(
     block_epochs: Annotated[
         float | None, typer.Option(help="mlpruning: epochs of the block step (default --epochs)")
     ] = None,
+    theta_init: Annotated[
+        float | None,
+        typer.Option(help="mlpruning: initial theta of the keep ratios sigmoid(theta) (10)"),
+    ] = None,
     calibration_examples: Annotated[
         int | None,
         typer.Option(help="wanda/sparsegpt: train examples to calibrate on (default 128)"),
@@ -340,6 +344,7 @@ def prune_command(
         "block_target": block_target,
         "mlp_lambda": mlp_lambda,
         "block_epochs": block_epochs,
+        "theta_init": theta_init,
         "calibration_examples": calibration_examples,
         "damping": damping,
         "blocksize": blocksize,
