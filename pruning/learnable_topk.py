@@ -22,8 +22,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from pruning.movement import top_k_mask
-
 __all__ = [
     "LAMBDA_FLOOR",
     "LAMBDA_NEAR",
@@ -33,6 +31,7 @@ __all__ = [
     "keep_count",
     "learnable_top_k",
     "remaining_fraction",
+    "top_k_of",
 ]
 
 THETA_INIT = 10.0  # MLPruning: threshold initialised to 10 (sigmoid 0.99995: start dense)
@@ -46,9 +45,14 @@ def keep_count(theta: Tensor, n: int) -> int:
     return max(1, math.ceil(float(torch.sigmoid(theta.detach())) * n))
 
 
-def _mask(scores: Tensor, theta: Tensor) -> Tensor:
+def top_k_of(scores: Tensor, theta: Tensor) -> Tensor:
+    """The bool mask of the ``keep_count(theta, n)`` highest scores (ties: lower index
+    first, as :func:`pruning.movement.top_k_mask`; counted exactly, not through a sparsity)."""
     keep = keep_count(theta, scores.numel())
-    return top_k_mask(scores, 1.0 - keep / scores.numel())
+    order = torch.argsort(scores.detach().flatten(), descending=True, stable=True)
+    mask = torch.zeros(scores.numel(), dtype=torch.bool, device=scores.device)
+    mask[order[:keep]] = True
+    return mask.view_as(scores)
 
 
 class _LearnableTopK(torch.autograd.Function):
@@ -57,7 +61,7 @@ class _LearnableTopK(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, scores: Tensor, theta: Tensor) -> Tensor:
-        mask = _mask(scores, theta).to(scores.dtype)
+        mask = top_k_of(scores, theta).to(scores.dtype)
         ctx.save_for_backward(mask)
         return mask
 

@@ -38,12 +38,12 @@ from torch.nn.utils import parametrize
 from pruning.learnable_topk import (
     THETA_INIT,
     adaptive_lambda,
-    keep_count,
     learnable_top_k,
     remaining_fraction,
+    top_k_of,
 )
 from pruning.masking import MaskSet
-from pruning.movement import SCORE_INIT, _MaskedWeight, top_k_mask
+from pruning.movement import SCORE_INIT, _MaskedWeight
 from pruning.train import TrainHook, lr_factor
 
 __all__ = [
@@ -126,8 +126,7 @@ class _Group:
         return learnable_top_k(self.scores, self.theta)
 
     def hard_mask(self) -> Tensor:
-        keep = keep_count(self.theta, self.scores.numel())
-        return top_k_mask(self.scores, 1.0 - keep / self.scores.numel())
+        return top_k_of(self.scores, self.theta)
 
 
 def _rows(size: int) -> Expand:
