@@ -3,7 +3,9 @@
 A directory holding
 
 - the Hugging Face checkpoint (``config.json``, ``model.safetensors``) with masks folded in,
-  so ``AutoModelForSequenceClassification.from_pretrained(dir)`` loads the pruned model;
+  so ``AutoModelForSequenceClassification.from_pretrained(dir)`` loads the pruned model (a
+  model shrunk by :mod:`pruning.shrink` has per-layer shapes that ``from_pretrained`` cannot
+  build: :func:`pruning.models.load_model` rebuilds it from its config);
 - ``masks.safetensors``: the masks in :mod:`pruning.maskfile`'s format (one bit-packed uint8
   tensor per weight name); the manifest lists the shapes too, and is what the loader trusts
   (artifacts written before the file carried its own shapes load the same way);
@@ -11,7 +13,9 @@ A directory holding
   statistics (role, shape ``[out, in]``, density, nnz, block occupancy for block patterns);
   for a model quantized onto crossbar levels (:mod:`pruning.quantize`) a ``quantization``
   block: ``weight_bits``, ``cell_bits``, ``on_off_ratio`` and the per-matrix level scales,
-  which the crossbar simulator reads (fewer weight bits, fewer bit slices).
+  which the crossbar simulator reads (fewer weight bits, fewer bit slices); for a model
+  shrunk by :mod:`pruning.shrink` a ``structure`` block (:mod:`pruning.shrink_manifest`):
+  kept heads and FFN neurons per layer and the per-layer sizes, the masks at those shapes.
 
 :func:`save_artifact` writes into a temporary sibling directory and renames it into place,
 so a killed writer never leaves a half artifact. :func:`load_artifact` reads only JSON and
@@ -38,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pruning.maskfile import MaskFileError, read_mask_file, safetensors_write, write_mask_file
+from pruning.shrink_manifest import STRUCTURE_KEY, check_structure, structure_block
 from safeio.atomic import replace_dir
 from safeio.documents import DocumentError, is_dir, is_file, read_json
 from safeio.limits import BoundedError
@@ -148,6 +153,7 @@ def _manifest(
 
     pattern_text, parsed = _pattern_string(pattern)
     roles = weight_roles(model.config)
+    structure = structure_block(model.config)
     matrices = []
     nnz_all = total_all = 0
     for name, mask in masks.items():
@@ -181,6 +187,7 @@ def _manifest(
         "density": overall,
         "compression_ratio": 1.0 / overall if overall > 0 else None,
         **({} if quantization is None else {"quantization": quantization}),
+        **({} if structure is None else {STRUCTURE_KEY: structure}),
     }
 
 
@@ -415,8 +422,7 @@ def _check_totals(root: Path, manifest: dict[str, Any], masks: dict[str, np.ndar
         listed = f"the {len(masks)} masks keep" if masks else "with no matrices listed,"
         raise ArtifactError(
             f"{where}: field density is {manifest['density']!r} but {listed} "
-            f"{density:.6g} of the weights"
-            + (" (every weight is dense)" if not masks else "")
+            f"{density:.6g} of the weights" + (" (every weight is dense)" if not masks else "")
         )
     ratio = manifest["compression_ratio"]
     expected = 1.0 / density if density > 0 else None
@@ -437,4 +443,33 @@ def load_artifact(path: str | os.PathLike[str]) -> SparseArtifact:
     manifest = _read_manifest(root)
     masks = _read_masks(root, manifest)
     _check_totals(root, manifest, masks)
+    _check_structure(root, manifest, masks)
     return SparseArtifact(path=root, manifest=manifest, masks=masks)
+
+
+def _check_structure(root: Path, manifest: dict[str, Any], masks: dict[str, np.ndarray]) -> None:
+    """A shrunk model's ``structure`` block against its config.json and masks; a config
+    that records a shrink needs the block."""
+    from workloads.structure import KEPT_HEADS_KEY, KEPT_NEURONS_KEY, ShrinkError
+
+    where = root / MANIFEST_FILE
+    config = None
+    if is_file(root / "config.json"):
+        try:
+            config = read_json(root / "config.json")
+        except DocumentError as err:
+            raise ArtifactError(f"{root / 'config.json'} {err}") from None
+        if not isinstance(config, dict):
+            raise ArtifactError(f"{root / 'config.json'}: expected a JSON object")
+    shrunk = config is not None and (KEPT_HEADS_KEY in config or KEPT_NEURONS_KEY in config)
+    if STRUCTURE_KEY not in manifest:
+        if shrunk:
+            raise ArtifactError(
+                f"{where}: config.json records a shrunk model ({KEPT_HEADS_KEY}) but the "
+                f"manifest has no {STRUCTURE_KEY} field"
+            )
+        return
+    try:
+        check_structure(str(where), manifest[STRUCTURE_KEY], masks, config)
+    except ShrinkError as err:
+        raise ArtifactError(str(err)) from None

@@ -204,6 +204,10 @@ class PruneJob(BaseModel):
     damping: float = Field(default=DEFAULT_DAMPING, gt=0, le=1, allow_inf_nan=False)
     blocksize: int = Field(default=DEFAULT_BLOCKSIZE, gt=0, le=4096)
 
+    # Remove the heads and FFN neurons the final masks leave without effect
+    # (pruning.shrink_masks), so the artifact is smaller, not only sparser.
+    shrink: bool = False
+
     progress: bool = True
 
     @model_validator(mode="before")
@@ -305,6 +309,11 @@ class PruneJob(BaseModel):
                 f"not {self.method!r}"
             )
         self._check_quantization()
+        if self.shrink and self.weight_bits is not None:
+            raise ValueError(
+                "shrink removes whole heads and neurons after pruning; quantized ADMM "
+                "(weight_bits) records per-matrix level scales: drop one of them"
+            )
         if self.admm_granularity != "tile" and self.method != "admm":
             raise ValueError("admm_granularity applies only to method 'admm'")
         if self.scope == "global" and self.method in {"group-lasso", "admm"}:
@@ -500,6 +509,8 @@ class PruneJob(BaseModel):
             exclude={"progress", "resume", "checkpoint_dir", "checkpoint_every", "teacher_cache"},
         )
         settings["retraining_epochs"] = self.retraining_epochs
+        if not self.shrink:
+            settings.pop("shrink")  # records of jobs without it stay as they were
         for name in (*MOVEMENT_FIELDS, *QUANTIZATION_FIELDS, *MLPRUNING_FIELDS):
             settings.pop(name)
         if self.weight_bits is not None:
@@ -519,7 +530,5 @@ def prune_job(source: str = "<arguments>", **fields: Any) -> PruneJob:
         return PruneJob(**fields)
     except ValidationError as error:
         raise PruneJobError(
-            format_validation_error(
-                error, "prune job", source, "see cosim prune --help", PruneJob
-            )
+            format_validation_error(error, "prune job", source, "see cosim prune --help", PruneJob)
         ) from None

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pruning.patterns import NM, Pattern, RankedPattern, check_sparsity, parse_pattern
+from pruning.patterns import NM, Head, Pattern, RankedPattern, check_sparsity, parse_pattern
 
 __all__ = ["SCOPES", "block_occupancy", "compute_masks", "density"]
 
@@ -43,12 +43,17 @@ def compute_masks(
       index. The target counts groups, not weights: with partial edge blocks or groups of
       different sizes the pruned weight fraction can differ from ``sparsity``.
     - N:M patterns act within each group of M, so ``scope`` has no effect on them.
+    - ``head:H``: attention weights (Q, K, V, attention output) are pruned head by head, each
+      head scored jointly over its Q/K/V rows and output columns (:mod:`pruning.head_groups`;
+      per layer, or over all layers when global); other weights keep ``H`` row groups each.
     """
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     if isinstance(pattern, str):
         pattern = parse_pattern(pattern)
     within = within or {}
+    if isinstance(pattern, Head):
+        return _head_masks(weights, pattern, sparsity, scope, within)
     if isinstance(pattern, NM) or scope == "per-matrix":
         return {
             name: pattern.compute_mask(w, sparsity, within.get(name)) for name, w in weights.items()
@@ -66,6 +71,35 @@ def compute_masks(
         [weights[name] for name in names], sparsity, [within.get(name) for name in names]
     )
     return dict(zip(names, masks, strict=True))
+
+
+def _head_masks(
+    weights: Mapping[str, Tensor],
+    pattern: Head,
+    sparsity: float | None,
+    scope: Scope,
+    within: Mapping[str, Tensor],
+) -> dict[str, Tensor]:
+    """``head:H`` masks: whole heads of the attention weights, row groups of the rest."""
+    from pruning.head_groups import attention_groups, joint_head_masks
+
+    if sparsity is None:
+        raise ValueError(f"sparsity is required for pattern {pattern}")
+    check_sparsity(sparsity)
+    grouped = {n for members in attention_groups(list(weights)).values() for n in members.values()}
+    joint = joint_head_masks(
+        {n: w for n, w in weights.items() if n in grouped}, pattern, sparsity, scope, within
+    )
+    rest = {n: w for n, w in weights.items() if n not in grouped}
+    if scope == "per-matrix":
+        others = {n: pattern.compute_mask(w, sparsity, within.get(n)) for n, w in rest.items()}
+    else:
+        names = list(rest)
+        masks = pattern.compute_masks(
+            [rest[n] for n in names], sparsity, [within.get(n) for n in names]
+        )
+        others = dict(zip(names, masks, strict=True))
+    return {name: joint[name] if name in joint else others[name] for name in weights}
 
 
 def _as_bool_tensor(mask: Tensor | np.ndarray) -> Tensor:

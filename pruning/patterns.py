@@ -259,7 +259,9 @@ class Column(RankedPattern):
 @dataclass(frozen=True)
 class Head(RankedPattern):
     """Whole attention heads of a Q/K/V weight: ``heads`` groups of ``out / heads`` output rows
-    each; score the L2 norm of the head's rows. ``heads`` must divide ``out``."""
+    each; score the L2 norm of the head's rows. ``heads`` must divide ``out``. Over a model's
+    weights, :func:`pruning.masks.compute_masks` scores each head jointly over its Q/K/V rows
+    and attention-output columns instead (:mod:`pruning.head_groups`)."""
 
     heads: int
 
@@ -338,17 +340,18 @@ def check_fits(
     matrix simply stays dense, and is refused only when nothing at all could be pruned -
     per matrix, when every weight is one group; globally (whole matrices ranked against each
     other), when all the weights together are one group. N:M needs M to divide every ``in``;
-    ``head:H`` needs H to divide every ``out``. Raises :class:`PatternError` naming the first
-    weight that does not fit and the expected form.
+    ``head:H`` needs H to divide every ``out`` (an attention output projection's ``in``).
+    Raises :class:`PatternError` naming the first weight that does not fit and the expected
+    form.
     """
     for name, (out, inn) in shapes.items():
         where = f"pattern {pattern} does not fit weight {name!r} of shape [{out}, {inn}]"
         if isinstance(pattern, NM) and inn % pattern.m:
             raise PatternError(f"{where}: expected M={pattern.m} to divide in_features={inn}")
-        if isinstance(pattern, Head) and out % pattern.heads:
-            raise PatternError(
-                f"{where}: expected {pattern.heads} heads to divide out_features={out}"
-            )
+        # an attention output projection's heads are its columns (pruning.head_groups)
+        side, size = ("in_features", inn) if _is_attention_output(name) else ("out_features", out)
+        if isinstance(pattern, Head) and size % pattern.heads:
+            raise PatternError(f"{where}: expected {pattern.heads} heads to divide {side}={size}")
     if not isinstance(pattern, Block) or not shapes:
         return
     groups = {
@@ -368,6 +371,10 @@ def check_fits(
         f"to prune, so no sparsity below 1 prunes anything; expected a block smaller than the "
         f"matrix in rows or cols (rows < {out} or cols < {inn}) for at least one weight"
     )
+
+
+def _is_attention_output(name: str) -> bool:
+    return name.endswith(("attention.output.dense.weight", "attention.out_lin.weight"))
 
 
 def _check_block_extent(pattern: Block, shapes: Mapping[str, tuple[int, int]]) -> None:

@@ -19,7 +19,10 @@ Phases (each optional, each evaluated on the task's dev split when a task is giv
 3. fixed-mask retraining (``PruneJob.retraining_epochs``); for quantized ADMM
    (``weight_bits``) masked and quantized, straight-through (:class:`~pruning.quantize.
    QuantizedMasks`), and the saved weights lie on the levels, their scales and bits in the
-   manifest's ``quantization`` block.
+   manifest's ``quantization`` block;
+4. with ``shrink``, the heads and FFN neurons the final masks leave without effect are
+   removed (:func:`pruning.shrink_masks.shrink_from_masks`): the artifact holds the smaller
+   model, its masks at the new shapes and the manifest's ``structure`` block.
 
 The model carries the job's head (:mod:`pruning.heads`); a bi-encoder's pairs are encoded
 as two sentences. Batches are padded to their longest example only. The manifest records
@@ -556,6 +559,15 @@ def run_prune(job: PruneJob, out_dir: str | Path, report: Report | None = None) 
     run.train(job.retraining_epochs, "retrain", [retrain])
     masks.apply()
     _quantize_weights(run)
+    saved_masks = masks.as_dict()
+    if job.shrink:
+        from pruning.shrink_masks import shrink_from_masks
+
+        keep, saved_masks = shrink_from_masks(run.model, saved_masks)
+        report(
+            f"shrunk: heads per layer {list(keep.head_counts())}, FFN width per layer "
+            f"{list(keep.intermediate_sizes())}"
+        )
     schedule = {
         **method_record,
         "job": job.record(),
@@ -564,7 +576,7 @@ def run_prune(job: PruneJob, out_dir: str | Path, report: Report | None = None) 
     }
     path = save_artifact(
         run.model,
-        masks.as_dict(),
+        saved_masks,
         out_dir,
         source_model=run.loaded.source,
         pattern=job.parsed_pattern,

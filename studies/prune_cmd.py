@@ -56,7 +56,10 @@ def _summary(outcome: Any) -> None:
 
 def prune_command(
     pattern: Annotated[
-        str, typer.Option(help="unstructured | block:RxC | nm:N:M | crossbar:RxC | row | column")
+        str,
+        typer.Option(
+            help="unstructured | block:RxC | nm:N:M | crossbar:RxC | row | column | head:H"
+        ),
     ],
     out: Annotated[Path, typer.Option(help="artifact directory to write (replaced atomically)")],
     model: Annotated[
@@ -258,6 +261,13 @@ def prune_command(
     blocksize: Annotated[
         int | None, typer.Option(help="sparsegpt: columns per lazy-update block (default 128)")
     ] = None,
+    shrink: Annotated[
+        bool,
+        typer.Option(
+            help="remove the heads and FFN neurons the masks leave without effect (head:H "
+            "and row masks): a smaller model, not only a sparser one"
+        ),
+    ] = False,
     progress: Annotated[bool, typer.Option(help="show progress bars")] = True,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="write the manifest summary as JSON")
@@ -348,6 +358,7 @@ def prune_command(
         "calibration_examples": calibration_examples,
         "damping": damping,
         "blocksize": blocksize,
+        "shrink": shrink or None,
         "progress": progress,
     }
     if out.exists() and not out.is_dir():

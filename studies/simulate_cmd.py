@@ -22,6 +22,7 @@ from studies.console import (
     write_output,
 )
 from studies.options import SetOption, check_distinct_outputs, parse_set_options
+from studies.shrink_compare import unshrunk_comparison
 
 if TYPE_CHECKING:
     from accel_sim import ChipConfig, SimResult
@@ -136,6 +137,22 @@ def render_artifact(summary: dict, hardware: ChipConfig) -> None:
             highlight=False,
             soft_wrap=True,
         )
+
+
+def render_shrink(block: dict) -> None:
+    """One line per shrunk artifact: kept heads and FFN width, and the speedups over the
+    unshrunk dense model (:mod:`studies.shrink_compare`)."""
+    heads = ", ".join(str(n) for n in block["heads_per_layer"])
+    inter = ", ".join(str(n) for n in block["intermediate_per_layer"])
+    full = block["unshrunk_dense"]["latency_s"]
+    console.print(
+        f"shrunk model: heads per layer [{heads}], FFN width per layer [{inter}]; unshrunk "
+        f"dense {si(full, 's')}, shrunk dense {si(block['shrunk_dense']['latency_s'], 's')} "
+        f"({block['speedup_shrinking']:.2f}x), as run {si(block['shrunk']['latency_s'], 's')} "
+        f"({block['speedup_vs_unshrunk_dense']:.2f}x vs the unshrunk dense model)",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def checkpoint_dir(model: str | None) -> Path | None:
@@ -361,6 +378,13 @@ def simulate_command(
     if artifact is not None:
         document["artifact"] = artifact_summary(artifact, workload)
         render_artifact(document["artifact"], hardware)
+        try:
+            shrink = unshrunk_comparison(artifact, workload, result, hardware)
+        except WorkloadError as error:
+            raise fail(str(error)) from None
+        if shrink is not None:
+            document["structure"] = shrink
+            render_shrink(shrink)
     if activation_record is not None:
         document["activations"] = activation_record
         record = activation_record
@@ -479,9 +503,7 @@ def _with_activations(
         except ValueError:
             value = float("nan")
         if not 0.0 <= value <= 1.0:
-            raise fail(
-                f"--activations {mode!r}: expected dense, measured or a density in [0, 1]"
-            )
+            raise fail(f"--activations {mode!r}: expected dense, measured or a density in [0, 1]")
         record["mode"] = "fixed"
     try:
         workload = attach_activations(workload, value, source="--activations")

@@ -45,6 +45,7 @@ from safeio import limits
 from safeio.documents import DocumentError, is_dir, is_file, read_json, read_text
 from safeio.errors import did_you_mean
 from workloads.ops import GemmOp, GemmRole, Op, VectorKind, VectorOp, Workload
+from workloads.structure import ShrinkError, structured_keep_of
 
 # transformers (and with it torch) is imported inside the functions that need it, so that
 # `import workloads` stays cheap and torch-free for the simulator.
@@ -436,10 +437,19 @@ class _Dims:
     intermediate: int
     embedding_tables: int
     max_seq_len: int
+    # Per layer, after structured shrinking (workloads.structure): heads and FFN units kept.
+    layer_heads: tuple[int, ...] = ()
+    layer_intermediate: tuple[int, ...] = ()
 
     @property
     def head_dim(self) -> int:
         return self.hidden // self.heads
+
+    def heads_in(self, layer: int) -> int:
+        return self.layer_heads[layer] if self.layer_heads else self.heads
+
+    def intermediate_in(self, layer: int) -> int:
+        return self.layer_intermediate[layer] if self.layer_intermediate else self.intermediate
 
 
 def _positive_int(config: PretrainedConfig, field: str) -> int:
@@ -469,6 +479,10 @@ def _dims(config: PretrainedConfig) -> _Dims:
             "expected whole attention heads"
         )
     _check_gelu(getattr(config, act_field, None), act_field)
+    try:
+        keep = structured_keep_of(config)
+    except ShrinkError as error:
+        raise WorkloadError(f"config: {error}") from None
     return _Dims(
         family=family,
         hidden=hidden,
@@ -477,6 +491,8 @@ def _dims(config: PretrainedConfig) -> _Dims:
         intermediate=_positive_int(config, intermediate_field),
         embedding_tables=tables,
         max_seq_len=_max_seq_len(config, family),
+        layer_heads=() if keep is None else keep.head_counts(),
+        layer_intermediate=() if keep is None else keep.intermediate_sizes(),
     )
 
 
@@ -519,8 +535,7 @@ def _check_size(name: str, value: object) -> int:
         raise WorkloadError(f"{name} is {value!r}: expected a positive int")
     if value > SIZE_LIMITS[name]:
         raise WorkloadError(
-            f"{name} is {limits.describe(value)}: the limit is "
-            f"{limits.describe(SIZE_LIMITS[name])}"
+            f"{name} is {limits.describe(value)}: the limit is {limits.describe(SIZE_LIMITS[name])}"
         )
     return value
 
@@ -660,11 +675,16 @@ _LAYER_LINEARS = {
 
 
 def _layer_ops(dims: _Dims, layer: int, batch: int, seq_len: int) -> list[Op]:
-    """One post-LayerNorm encoder layer: self-attention block, then feed-forward block."""
+    """One post-LayerNorm encoder layer: self-attention block, then feed-forward block.
+
+    A shrunk layer (``dims.heads_in``/``intermediate_in``) has narrower Q/K/V outputs, fewer
+    attention instances and a narrower FFN; a sublayer with nothing left keeps only its
+    residual add (the output bias) and LayerNorm."""
     prefix = _LAYER_PREFIX[dims.family].format(i=layer)
     weights = {role: prefix + path for role, path in _LAYER_LINEARS[dims.family].items()}
     tokens = batch * seq_len
-    h, inter = dims.hidden, dims.intermediate
+    h = dims.hidden
+    width, inter = dims.heads_in(layer) * dims.head_dim, dims.intermediate_in(layer)
 
     def t(name: str) -> str:  # this layer's tensors
         return f"layer.{layer}.{name}"
@@ -686,24 +706,38 @@ def _layer_ops(dims: _Dims, layer: int, batch: int, seq_len: int) -> list[Op]:
         return VectorOp(t(name), kind, elements, layer=layer, reads=reads, writes=out or t(name))
 
     hidden = f"hidden.{layer}"
+    attention: list[Op] = []
+    if width:
+        attention = [
+            linear("query", GemmRole.QUERY, h, width, hidden),
+            linear("key", GemmRole.KEY, h, width, hidden),
+            linear("value", GemmRole.VALUE, h, width, hidden),
+            *_attention_ops(dims, layer, batch, seq_len),
+            linear("attention_output", GemmRole.ATTENTION_OUTPUT, width, h, t("attention_context")),
+        ]
+    ffn: list[Op] = []
+    if inter:
+        ffn = [
+            linear("ffn_in", GemmRole.FFN_IN, h, inter, t("attention_layernorm")),
+            vector("gelu", VectorKind.GELU, tokens * inter, t("ffn_in")),
+            linear("ffn_out", GemmRole.FFN_OUT, inter, h, t("gelu")),
+        ]
     return [
-        linear("query", GemmRole.QUERY, h, h, hidden),
-        linear("key", GemmRole.KEY, h, h, hidden),
-        linear("value", GemmRole.VALUE, h, h, hidden),
-        *_attention_ops(dims, layer, batch, seq_len),
-        linear("attention_output", GemmRole.ATTENTION_OUTPUT, h, h, t("attention_context")),
+        *attention,
         vector(
-            "attention_residual", VectorKind.RESIDUAL_ADD, tokens * h, t("attention_output"), hidden
+            "attention_residual",
+            VectorKind.RESIDUAL_ADD,
+            tokens * h,
+            *((t("attention_output"),) if width else ()),
+            hidden,
         ),
         vector("attention_layernorm", VectorKind.LAYERNORM, tokens * h, t("attention_residual")),
-        linear("ffn_in", GemmRole.FFN_IN, h, inter, t("attention_layernorm")),
-        vector("gelu", VectorKind.GELU, tokens * inter, t("ffn_in")),
-        linear("ffn_out", GemmRole.FFN_OUT, inter, h, t("gelu")),
+        *ffn,
         vector(
             "ffn_residual",
             VectorKind.RESIDUAL_ADD,
             tokens * h,
-            t("ffn_out"),
+            *((t("ffn_out"),) if inter else ()),
             t("attention_layernorm"),
         ),
         vector(
@@ -717,8 +751,8 @@ def _layer_ops(dims: _Dims, layer: int, batch: int, seq_len: int) -> list[Op]:
 
 
 def _attention_ops(dims: _Dims, layer: int, batch: int, seq_len: int) -> list[Op]:
-    """Per (sequence, head): scores = Q K^T (L x d @ d x L), softmax, context = P V."""
-    instances = batch * dims.heads
+    """Per (sequence, kept head): scores = Q K^T (L x d @ d x L), softmax, context = P V."""
+    instances = batch * dims.heads_in(layer)
     prefix = f"layer.{layer}."
     return [
         GemmOp(
