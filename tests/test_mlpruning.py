@@ -5,6 +5,8 @@ options (tiny BERT)."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 from pathlib import Path
 
@@ -147,7 +149,7 @@ def test_regulariser_pulls_the_kept_fraction_to_the_target(levels) -> None:
     start = hook.remaining()
     seen = _score_steps(model, hook, 120)
     assert start > 0.85 and seen[0] > 0.8
-    assert all(b <= a + 1e-6 for a, b in zip(seen, seen[1:], strict=False))  # only down
+    assert all(b <= a + 1e-6 for a, b in itertools.pairwise(seen))  # only down
     # Close to the target: the adaptive weight falls with R while Adam's second moment still
     # remembers the early, large gradients, so the last few hundredths come slowly.
     assert min(seen) <= 0.5 + 0.06
@@ -223,6 +225,15 @@ def test_cli_mlpruning_shrinks_and_records_the_kept_units(tiny_dir: Path, tmp_pa
     assert counts["after_step2"] <= counts["after_step1"] < counts["dense"]
     loaded = load_model(out, num_labels=2).model
     assert structured_keep_of(loaded.config).heads == tuple(tuple(h) for h in kept_heads)
+    assert manifest["structure"]["heads_per_layer"] == [len(h) for h in kept_heads]
+    summary = tmp_path / "sim.json"
+    simulated = runner.invoke(
+        app, ["simulate", "--artifact", str(out), "--seq-len", "16", "--json", str(summary)]
+    )
+    assert simulated.exit_code == 0, simulated.output
+    structure = json.loads(summary.read_text())["structure"]
+    assert structure["shrunk_dense"]["macs"] < structure["unshrunk_dense"]["macs"]
+    assert structure["speedup_shrinking"] > 1.0
 
 
 @pytest.mark.parametrize(
