@@ -33,6 +33,8 @@ BLOCK_PHASE = "mlpruning-blocks"
 
 def _teacher(run: Any) -> tuple[Any, str]:
     """The dense teacher: ``job.teacher`` loaded, else the model fine-tuned in phase 1."""
+    from pruning.heads import head_of
+    from pruning.models import LoadedModel
     from pruning.pipeline import _load
     from pruning.train import score
 
@@ -47,6 +49,10 @@ def _teacher(run: Any) -> tuple[Any, str]:
         run.predictions["teacher"] = scores.predictions
         run.standard_errors["teacher"] = scores.standard_errors
     run.model = copy.deepcopy(teacher)
+    run.loaded = LoadedModel(
+        run.model, str(job.teacher), run.loaded.synthetic_weights, run.loaded.weights_dir,
+        head_of(run.model),
+    )  # fmt: skip
     return teacher, str(job.teacher)
 
 
