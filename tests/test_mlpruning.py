@@ -197,10 +197,11 @@ def test_step_one_shrinks_and_the_artifact_reloads_with_equal_logits(tmp_path: P
 # ----------------------------------------------------------------------------- CLI
 
 
-def _args(tiny_dir: Path, out: Path) -> list[str]:
+def _args(tiny_dir: Path, out: Path, teacher: Path | None = None) -> list[str]:
     args = ["prune", "--model", str(tiny_dir), "--method", "mlpruning", "--task", "mrpc"]
     args += ["--max-train-examples", "64", "--max-eval-examples", "16", "--max-seq-len", "24"]
-    args += ["--batch-size", "8", "--epochs", "2", "--dense-epochs", "1", "--no-progress"]
+    args += ["--batch-size", "8", "--epochs", "2", "--no-progress"]
+    args += ["--dense-epochs", "1"] if teacher is None else ["--teacher", str(teacher)]
     return [*args, "--pattern", "block:16x16", "--out", str(out)]
 
 
@@ -234,6 +235,20 @@ def test_cli_mlpruning_shrinks_and_records_the_kept_units(tiny_dir: Path, tmp_pa
     structure = json.loads(summary.read_text())["structure"]
     assert structure["shrunk_dense"]["macs"] < structure["unshrunk_dense"]["macs"]
     assert structure["speedup_shrinking"] > 1.0
+
+
+@needs_glue
+def test_cli_mlpruning_from_a_teacher_checkpoint(tiny_dir: Path, tmp_path: Path) -> None:
+    """--teacher DIR instead of --dense-epochs: the student and the artifact's source are
+    the teacher checkpoint."""
+    out = tmp_path / "art"
+    args = _args(tiny_dir, out, teacher=tiny_dir)
+    result = runner.invoke(app, [*args, "--block-target", "0.9"])
+    assert result.exit_code == 0, result.output
+    manifest = load_artifact(out).manifest
+    assert manifest["source_model"] == str(tiny_dir)
+    assert manifest["schedule"]["teacher"] == str(tiny_dir)
+    assert "teacher" in manifest["training"]["metrics"]
 
 
 @pytest.mark.parametrize(
