@@ -7,7 +7,8 @@ speedups (from ``cosim simulate --artifact ... --json`` files, their ``structure
         --sim "all-MiniLM-L6-v2 (SST-2 run)=out/sim-minilm-ws.json" ... \\
         --out results/mlpruning-minilm-sst2
 
-writes ``results.md`` and ``speedups.csv`` there. Nothing is computed here that the
+writes ``results.md``, ``speedups.csv`` and ``run.json`` (the job, its wall time, package
+versions) there. Nothing is computed here that the
 manifest or the simulator did not report.
 """
 
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -127,6 +130,18 @@ def _speedup_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("torch", "transformers", "numpy", "sparse-bert-cosim"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifact", type=Path, required=True)
@@ -164,6 +179,14 @@ def main(argv: list[str] | None = None) -> int:
         *_speedup_table(rows),
     ]
     (args.out / "results.md").write_text("\n".join(lines) + "\n")
+    record = {
+        "command": shlex.join(["python", "benchmarks/mlpruning_results.py", *sys.argv[1:]]),
+        "job": manifest["schedule"]["job"],
+        "seconds": manifest["schedule"]["seconds"],
+        "versions": _versions(),
+        "simulations": [{"label": label, "file": str(path)} for label, path in sims],
+    }
+    (args.out / "run.json").write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
     with (args.out / "speedups.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["model"])
         writer.writeheader()
