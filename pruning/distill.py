@@ -251,6 +251,16 @@ class DistillationLoss(nn.Module):
                 f"attention loss needs as many heads in the student ({_heads(student)}) as in "
                 f"the teacher ({_heads(teacher)}): set attention_weight 0"
             )
+        if config.mode == "full" and config.attention_weight > 0:
+            from workloads.structure import structured_keep_of
+
+            for role, model in (("teacher", teacher), ("student", student)):
+                if structured_keep_of(model.config) is not None:
+                    raise ValueError(
+                        f"attention loss compares every head of every layer, and the {role} "
+                        "is shrunk (pruning.shrink: heads removed per layer): set "
+                        "attention_weight 0"
+                    )
         t_width, s_width = int(t_cfg.hidden_size), int(s_cfg.hidden_size)
         device = next(student.parameters()).device
         self.projection = nn.Linear(s_width, t_width, device=device) if s_width != t_width else None

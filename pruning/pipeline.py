@@ -543,6 +543,10 @@ def run_prune(job: PruneJob, out_dir: str | Path, report: Report | None = None) 
         )
         _check_checkpoint_job(job, checkpoint)
     run = _Run(job, report, checkpoint)
+    if job.shrink:  # refuse a model that cannot shrink before any training
+        from pruning.shrink import check_family
+
+        check_family(run.model.config)
     if job.dense_epochs > 0:
         run.train(job.dense_epochs, "dense", [])
     elif run.data is not None and job.teacher is None:

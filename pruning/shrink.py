@@ -46,6 +46,7 @@ __all__ = [
     "SHRINKABLE_MODEL_TYPES",
     "ShrinkError",
     "StructuredKeep",
+    "check_family",
     "check_keep",
     "full_keep",
     "load_shrunk_weights",
@@ -72,6 +73,7 @@ def _encoder_layers(model: nn.Module) -> Sequence[nn.Module]:
 
 def _slice_linear(linear: nn.Module, index: torch.Tensor, dim: int) -> nn.Module:
     """A new ``nn.Linear`` keeping ``index`` along ``dim`` of its weight (0 rows, 1 columns)."""
+    import torch
     from torch import nn
 
     weight = linear.weight.detach().index_select(dim, index).clone()
@@ -81,17 +83,11 @@ def _slice_linear(linear: nn.Module, index: torch.Tensor, dim: int) -> nn.Module
     out_f, in_f = weight.shape
     new = nn.Linear(in_f, out_f, bias=bias is not None, device=weight.device, dtype=weight.dtype)
     new.weight.requires_grad_(linear.weight.requires_grad)
-    with _no_grad():
+    with torch.no_grad():
         new.weight.copy_(weight)
         if bias is not None:
             new.bias.copy_(bias)
     return new
-
-
-def _no_grad():
-    import torch
-
-    return torch.no_grad()
 
 
 def _positions(

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from pruning.shrink import (
     ShrinkError,
     StructuredKeep,
+    check_family,
     full_keep,
     shrink_model,
     structured_keep_of,
@@ -116,9 +117,10 @@ def shrink_from_masks(
     """Fold ``masks`` into ``model``, remove every head and FFN neuron they leave without
     effect (see the module docstring), and return what was kept (original indices) and the
     masks at the new shapes (masks of matrices removed whole are dropped)."""
+    config = model.config
+    check_family(config)
     arrays = {name: _bool(name, mask) for name, mask in masks.items()}
     _fold_masks(model, arrays)
-    config = model.config
     current = structured_keep_of(config) or full_keep(config)
     layers = model.base_model.encoder.layer
     prefix_of = f"{model.base_model_prefix}.encoder.layer.{{}}."

@@ -43,7 +43,7 @@ def _masked(model: transformers.PreTrainedModel, keep: StructuredKeep):
     masked = copy.deepcopy(model)
     with torch.no_grad():
         for layer, heads, neurons in zip(
-            masked.bert.encoder.layer, keep.heads, keep.neurons, strict=True
+            masked.base_model.encoder.layer, keep.heads, keep.neurons, strict=True
         ):
             for head in set(range(4)) - set(heads):
                 layer.attention.output.dense.weight[
@@ -154,3 +154,26 @@ def test_config_record_is_checked():
     del config[KEPT_NEURONS_KEY]
     with pytest.raises(ShrinkError, match="lacks field cosim_kept_neurons"):
         structured_keep_of(config)
+
+
+def test_attention_distillation_refuses_a_shrunk_student():
+    from pruning.distill import DistillationLoss, DistillConfig
+
+    teacher, student = tiny_model(), tiny_model()
+    shrink_model(student, KEEP)
+    with pytest.raises(ValueError, match="the student is shrunk"):
+        DistillationLoss(teacher, student, DistillConfig())
+    DistillationLoss(teacher, student, DistillConfig(attention_weight=0.0))  # hidden + logits
+
+
+def test_roberta_shrinks_like_bert():
+    torch.manual_seed(0)
+    config = transformers.RobertaConfig(
+        vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=128, max_position_embeddings=40,
+    )  # fmt: skip
+    model = transformers.RobertaForSequenceClassification(config).eval()
+    masked = _masked(model, KEEP)
+    expected = _logits(masked, _inputs())
+    shrink_model(model, KEEP)
+    torch.testing.assert_close(_logits(model, _inputs()), expected, atol=1e-5, rtol=0)

@@ -110,3 +110,17 @@ def test_shrink_refuses_quantized_admm():
     with pytest.raises(PruneJobError, match="shrink removes whole heads"):
         prune_job(pattern="crossbar:4x4", sparsity=0.5, method="admm", task="MRPC",
                   weight_bits=4, shrink=True)  # fmt: skip
+
+
+def test_cosim_prune_shrink_refuses_distilbert_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from studies.cli import app
+
+    args = ["prune", "--model", "distilbert-base-uncased", "--pattern", "head:12"]
+    result = CliRunner().invoke(
+        app, [*args, "--sparsity", "0.5", "--shrink", "--out", str(tmp_path / "d"), "--no-progress"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "model_type 'distilbert' cannot be shrunk" in result.output
