@@ -145,11 +145,16 @@ def _recording(model: nn.Module) -> Iterator[list[list[Tensor]]]:
             handle.remove()
 
 
-def _scores(query: Tensor, key: Tensor, heads: int, key_mask: Tensor | None) -> Tensor:
-    """Pre-softmax ``Q K^T / sqrt(d)`` per head ``[batch, heads, seq, seq]``, 0 at padded
-    keys."""
+def _head_size(model: nn.Module) -> int:
+    config = model.config
+    return int(getattr(config, "hidden_size", None) or config.dim) // _heads(model)
+
+
+def _scores(query: Tensor, key: Tensor, d: int, key_mask: Tensor | None) -> Tensor:
+    """Pre-softmax ``Q K^T / sqrt(d)`` per head ``[batch, heads, seq, seq]`` for heads of
+    width ``d`` (a layer shrunk by :mod:`pruning.shrink` has fewer), 0 at padded keys."""
     batch, seq, width = query.shape
-    d = width // heads
+    heads = width // d
     q = query.view(batch, seq, heads, d).transpose(1, 2)
     k = key.view(batch, key.shape[1], heads, d).transpose(1, 2)
     scores = q @ k.transpose(-1, -2) / math.sqrt(d)
@@ -167,11 +172,11 @@ def _forward(model: nn.Module, batch: dict[str, Tensor], attention: bool):
     inputs = {k: v for k, v in batch.items() if k not in NOT_INPUTS}
     if not attention:
         return model(**inputs, output_hidden_states=True), []
-    heads = _heads(model)
+    d = _head_size(model)
     with _recording(model) as records:
         outputs = model(**inputs, output_hidden_states=True)
     key_mask = encoder_attention_mask(model, batch)
-    return outputs, [_scores(q, k, heads, key_mask) for q, k in records]
+    return outputs, [_scores(q, k, d, key_mask) for q, k in records]
 
 
 def _mixed_inputs(

@@ -20,6 +20,8 @@ from pydantic import (
 
 from pruning.admm import DEFAULT_RHO, DEFAULT_RHO_GROWTH, DEFAULT_RHO_MAX
 from pruning.group_lasso import DEFAULT_EPS, DEFAULT_LAMBDA
+from pruning.learnable_topk import THETA_INIT
+from pruning.mlpruning import DEFAULT_FINAL_LAMBDA, DEFAULT_MASK_LR, MAX_THETA_INIT
 from pruning.models import REAL_MODEL
 from pruning.movement import DEFAULT_LAMBDA as MOVEMENT_LAMBDA
 from pruning.movement import (
@@ -31,6 +33,7 @@ from pruning.movement import (
 from pruning.patterns import (
     EXPECTED_FORMS,
     NM,
+    Block,
     Pattern,
     PatternError,
     check_sparsity,
@@ -60,11 +63,13 @@ __all__ = [
 ]
 
 METHODS: tuple[str, ...] = (
-    "magnitude", "gradual", "group-lasso", "admm", "distill", "movement", *POST_TRAINING_METHODS,
-    "fisher-mask",
+    "magnitude", "gradual", "group-lasso", "admm", "distill", "movement", "mlpruning",
+    *POST_TRAINING_METHODS, "fisher-mask",
 )  # fmt: skip
 # Methods that train while pruning, so they need a task's training data.
-TRAINED_METHODS = frozenset({"gradual", "group-lasso", "admm", "distill", "movement"})
+TRAINED_METHODS = frozenset(
+    {"gradual", "group-lasso", "admm", "distill", "movement", "mlpruning"}
+)
 # Post-training methods: no training, but calibration inputs from the task's train split.
 CALIBRATED_METHODS = frozenset({*POST_TRAINING_METHODS, "fisher-mask"})
 # Methods that prune whole heads and FFN neurons to a FLOPs budget (flops_fraction), and
@@ -86,6 +91,13 @@ MOVEMENT_FIELDS = (
 )  # fmt: skip
 
 QUANTIZATION_FIELDS = ("weight_bits", "cell_bits", "on_off_ratio")
+# MLPruning's settings (pruning.mlpruning_run): None unless given, as movement's. The paper's
+# targets: 0.5 of the weights after heads and rows, 0.3 after blocks (MLPruning README).
+MLPRUNING_FIELDS = (
+    "head_row_target", "block_target", "mlp_lambda", "block_epochs", "theta_init"
+)  # fmt: skip
+DEFAULT_HEAD_ROW_TARGET = 0.5
+DEFAULT_BLOCK_TARGET = 0.3
 
 
 # Optimiser settings of SparseBERT's task_distill_prune_simultaneously.py (BertAdam, lr 3e-5,
@@ -120,8 +132,8 @@ class PruneJob(BaseModel):
     pattern: str | None = None  # required except for the structured methods
     sparsity: float | None = None
     method: Literal[
-        "magnitude", "gradual", "group-lasso", "admm", "distill", "movement", "wanda",
-        "sparsegpt", "fisher-mask"
+        "magnitude", "gradual", "group-lasso", "admm", "distill", "movement", "mlpruning",
+        "wanda", "sparsegpt", "fisher-mask"
     ] = "magnitude"  # fmt: skip
     # fisher-mask: the share of the encoder's FLOPs (heads and FFN neurons) to keep.
     flops_fraction: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
@@ -192,6 +204,14 @@ class PruneJob(BaseModel):
     movement_threshold: float | None = Field(default=None, gt=0, lt=1, allow_inf_nan=False)
     movement_warmup: float | None = Field(default=None, ge=0, lt=1, allow_inf_nan=False)
 
+    head_row_target: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
+    block_target: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
+    mlp_lambda: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    block_epochs: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    theta_init: float | None = Field(
+        default=None, ge=-MAX_THETA_INIT, le=MAX_THETA_INIT, allow_inf_nan=False
+    )
+
     calibration_examples: int = Field(
         default=DEFAULT_CALIBRATION_EXAMPLES, gt=0, le=MAX_CALIBRATION_EXAMPLES
     )
@@ -232,9 +252,12 @@ class PruneJob(BaseModel):
         self._check_structured()
         pattern = self.parsed_pattern
         self._check_movement()
+        self._check_mlpruning()
         if isinstance(pattern, NM):
             pattern.check_sparsity(self.sparsity)
-        elif self.sparsity is None and not (self.soft_movement or self.structured):
+        elif self.sparsity is None and not (
+            self.soft_movement or self.structured or self.method == "mlpruning"
+        ):
             raise ValueError(f"sparsity is required for pattern {pattern}: a number in [0, 1)")
         if self.method in TRAINED_METHODS and self.task is None:
             raise ValueError(
@@ -276,16 +299,18 @@ class PruneJob(BaseModel):
                     f"the last cycle target ({targets[-1]}) must be the sparsity "
                     f"({self.target_sparsity})"
                 )
-        if self.method == "distill":
+        if self.method in {"distill", "mlpruning"}:
             if self.teacher is None and self.dense_epochs <= 0:
                 raise ValueError(
-                    "method 'distill' needs a teacher: --teacher DIR (a fine-tuned checkpoint) "
-                    "or --dense-epochs E to fine-tune one first"
+                    f"method {self.method!r} needs a teacher: --teacher DIR (a fine-tuned "
+                    "checkpoint) or --dense-epochs E to fine-tune one first"
                 )
             if self.teacher is not None and self.dense_epochs > 0:
-                raise ValueError("give either teacher or dense_epochs for 'distill', not both")
+                raise ValueError(
+                    f"give either teacher or dense_epochs for {self.method!r}, not both"
+                )
         elif self.teacher is not None:
-            raise ValueError("teacher applies only to method 'distill'")
+            raise ValueError("teacher applies only to methods 'distill' and 'mlpruning'")
         if self.method != "distill":
             for name, default in (
                 ("student_init", "pre-trained"), ("mixkd_weight", 0.0), ("teacher_cache", None)
@@ -380,10 +405,61 @@ class PruneJob(BaseModel):
             else self.on_off_ratio,
         }
 
+    def _check_mlpruning(self) -> None:
+        """MLPruning settings go with method mlpruning; its pattern is the step-2 block."""
+        if self.method != "mlpruning":
+            for name in MLPRUNING_FIELDS:
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} applies only to method 'mlpruning'")
+            return
+        if type(self.parsed_pattern) is not Block:
+            raise ValueError(
+                f"method 'mlpruning' takes its second step's block shape from pattern: use "
+                f"block:RxC (the paper's README: block:16x16 or block:32x32), not {self.pattern}"
+            )
+        if self.sparsity is not None:
+            raise ValueError(
+                "method 'mlpruning' prunes to remaining fractions, not a sparsity: drop sparsity "
+                "and give head_row_target and block_target (each in (0, 1])"
+            )
+        if tuple(self.include) != ("encoder",):
+            raise ValueError("method 'mlpruning' prunes the encoder only: use include encoder")
+        for name, default in (("update_every", None), ("regrow", False), ("cycle_targets", None)):
+            if getattr(self, name) != default:
+                raise ValueError(
+                    f"{name} does not apply to method 'mlpruning' (its masks follow the scores "
+                    "at every step)"
+                )
+        if self.retrain_epochs:
+            raise ValueError(
+                "retrain_epochs does not apply to method 'mlpruning': its block step already "
+                "trains the masked model (set block_epochs)"
+            )
+
+    @property
+    def mlpruning_settings(self) -> dict[str, Any]:
+        """MLPruning's settings with the defaults filled in."""
+        shape = self.parsed_pattern
+        return {
+            "head_row_target": DEFAULT_HEAD_ROW_TARGET
+            if self.head_row_target is None
+            else self.head_row_target,
+            "block_target": DEFAULT_BLOCK_TARGET
+            if self.block_target is None
+            else self.block_target,
+            "final_lambda": DEFAULT_FINAL_LAMBDA if self.mlp_lambda is None else self.mlp_lambda,
+            "mask_lr": DEFAULT_MASK_LR if self.score_lr is None else self.score_lr,
+            "block_epochs": self.epochs if self.block_epochs is None else self.block_epochs,
+            "theta_init": THETA_INIT if self.theta_init is None else self.theta_init,
+            "block": (shape.rows, shape.cols) if isinstance(shape, Block) else None,
+        }
+
     def _check_movement(self) -> None:
         """Movement settings go with method movement; its own restrictions."""
         if self.method != "movement":
             for name in MOVEMENT_FIELDS:
+                if name == "score_lr" and self.method == "mlpruning":
+                    continue  # MLPruning's mask learning rate
                 if getattr(self, name) is not None:
                     raise ValueError(f"{name} applies only to method 'movement'")
             return
@@ -479,7 +555,7 @@ class PruneJob(BaseModel):
             return 0.0 if self.retrain_epochs is None else self.retrain_epochs
         if self.method == "magnitude":
             return self.epochs if self.retrain_epochs is None else self.retrain_epochs
-        if self.method in {"gradual", "distill", "movement"}:
+        if self.method in {"gradual", "distill", "movement", "mlpruning"}:
             return 0.0 if self.retrain_epochs is None else self.retrain_epochs
         return self.epochs if self.retrain_epochs is None else self.retrain_epochs
 
@@ -493,7 +569,7 @@ class PruneJob(BaseModel):
         settings["retraining_epochs"] = self.retraining_epochs
         if not self.shrink:
             settings.pop("shrink")  # records of jobs without it stay as they were
-        for name in (*MOVEMENT_FIELDS, *QUANTIZATION_FIELDS):
+        for name in (*MOVEMENT_FIELDS, *QUANTIZATION_FIELDS, *MLPRUNING_FIELDS):
             settings.pop(name)
         if self.flops_fraction is None:
             settings.pop("flops_fraction")
@@ -501,6 +577,10 @@ class PruneJob(BaseModel):
             settings["quantization"] = self.quantization_settings
         if self.method == "movement":
             settings["movement"] = self.movement_settings
+        if self.method == "mlpruning":
+            mlpruning = self.mlpruning_settings
+            mlpruning["block"] = list(mlpruning["block"])
+            settings["mlpruning"] = mlpruning
         return settings
 
 

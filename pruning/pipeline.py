@@ -10,7 +10,9 @@ Phases (each optional, each evaluated on the task's dev split when a task is giv
    are removed (:mod:`pruning.fisher_prune`, :mod:`pruning.shrink`); gradual magnitude
    on the cubic or geometric schedule (or ``cycles`` cyclic ramps); training with the
    reweighted group-lasso penalty then a per-matrix hard prune; ADMM training then the final
-   projection; movement pruning (learned scores, hard TopK or soft threshold); or pruning at
+   projection; movement pruning (learned scores, hard TopK or soft threshold); MLPruning's
+   two steps (:mod:`pruning.mlpruning_run`: learnable top-k heads and FFN rows, the model
+   shrunk, then blocks, each distilled from the step before); or pruning at
    distilling (SparseBERT): the dense model fine-tuned in phase 1
    (or ``teacher``) is the teacher, and a fresh copy of the pre-trained model
    (``student_init`` pre-trained) or of the teacher itself (fine-tuned) is pruned gradually
@@ -501,6 +503,10 @@ def _method(run: _Run) -> tuple[MaskSet, dict[str, Any]]:
         run.train(job.epochs, "movement", [movement])
         assert movement.masks is not None
         return movement.masks, movement.describe()
+    if job.method == "mlpruning":
+        from pruning.mlpruning_run import run_mlpruning
+
+        return run_mlpruning(run)
     if job.method == "group-lasso":
         lasso = GroupLassoPenalty(
             run.weights,
@@ -622,7 +628,9 @@ def run_prune(job: PruneJob, out_dir: str | Path, report: Report | None = None) 
         source_model=run.loaded.source,
         pattern=job.parsed_pattern,
         method=job.method,
-        sparsity=1 - masks.density() if job.soft_movement else job.target_sparsity,
+        sparsity=1 - masks.density()
+        if job.soft_movement or job.method == "mlpruning"
+        else job.target_sparsity,
         schedule=schedule,
         synthetic_weights=run.loaded.synthetic_weights,
         head={"kind": run.loaded.head, "num_labels": run._num_labels()},

@@ -87,8 +87,8 @@ def prune_command(
     method: Annotated[
         str,
         typer.Option(
-            help="magnitude | gradual | group-lasso | admm | distill | movement | wanda | "
-            "sparsegpt | fisher-mask"
+            help="magnitude | gradual | group-lasso | admm | distill | movement | mlpruning | "
+            "wanda | sparsegpt | fisher-mask"
         ),
     ] = "magnitude",
     task: Annotated[
@@ -228,7 +228,8 @@ def prune_command(
         typer.Option(help="movement: hard (TopK of the scores, default) | soft (threshold + L1)"),
     ] = None,
     score_lr: Annotated[
-        float | None, typer.Option(help="movement: learning rate of the scores (default 1e-2)")
+        float | None,
+        typer.Option(help="movement, mlpruning: learning rate of the scores (default 1e-2)"),
     ] = None,
     movement_lambda: Annotated[
         float | None, typer.Option(help="movement soft: final L1 weight on sigmoid(S) (default 1)")
@@ -238,6 +239,25 @@ def prune_command(
     ] = None,
     movement_warmup: Annotated[
         float | None, typer.Option(help="movement: fraction of steps kept dense first (0.1)")
+    ] = None,
+    head_row_target: Annotated[
+        float | None,
+        typer.Option(help="mlpruning: encoder weights left after heads and rows, (0, 1] (0.5)"),
+    ] = None,
+    block_target: Annotated[
+        float | None,
+        typer.Option(help="mlpruning: weights of the shrunk encoder left after blocks (0.3)"),
+    ] = None,
+    mlp_lambda: Annotated[
+        float | None,
+        typer.Option(help="mlpruning: final weight of the adaptive regulariser (20000)"),
+    ] = None,
+    block_epochs: Annotated[
+        float | None, typer.Option(help="mlpruning: epochs of the block step (default --epochs)")
+    ] = None,
+    theta_init: Annotated[
+        float | None,
+        typer.Option(help="mlpruning: initial theta of the keep ratios sigmoid(theta) (10)"),
     ] = None,
     calibration_examples: Annotated[
         int | None,
@@ -277,7 +297,10 @@ def prune_command(
     first). admm with --weight-bits also quantizes onto crossbar conductance levels
     (--cell-bits, --on-off-ratio) and retrains masked and quantized. movement learns a score
     per weight (or block) with the weights and keeps the top-scoring ones (--movement-variant
-    hard) or those above a threshold (soft). wanda and
+    hard) or those above a threshold (soft). mlpruning learns top-k attention heads and FFN
+    rows towards --head-row-target, removes the pruned ones (the artifact has the smaller
+    shapes), then learns top-k blocks of PATTERN (block:RxC) towards --block-target, each
+    step distilled from the one before (--teacher or --dense-epochs first). wanda and
     sparsegpt prune the model as it is (fine-tuned, say) from
     --calibration-examples of the task's train split, layer by layer, with no training
     (add --retrain-epochs for a fixed-mask fine-tune). fisher-mask (no --pattern) keeps
@@ -346,6 +369,11 @@ def prune_command(
         "movement_lambda": movement_lambda,
         "movement_threshold": movement_threshold,
         "movement_warmup": movement_warmup,
+        "head_row_target": head_row_target,
+        "block_target": block_target,
+        "mlp_lambda": mlp_lambda,
+        "block_epochs": block_epochs,
+        "theta_init": theta_init,
         "calibration_examples": calibration_examples,
         "damping": damping,
         "blocksize": blocksize,
