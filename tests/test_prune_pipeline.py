@@ -68,7 +68,10 @@ def quick(tiny_dir: Path, **fields) -> dict:
             },
             "must be the sparsity",
         ),
-        ({"pattern": "row", "sparsity": 0.5, "teacher": "x"}, "only to method 'distill'"),
+        (
+            {"pattern": "row", "sparsity": 0.5, "teacher": "x"},
+            "teacher applies only to methods 'distill' and 'mlpruning'",
+        ),
     ],
 )
 def test_bad_jobs_name_the_field(fields: dict, message: str) -> None:
