@@ -68,10 +68,10 @@ class PackedWeight:
         if mask is None:
             assert shape is not None, "a dense weight needs its shape"
             self.n, self.k = shape
-            self.ptr = self.idx = None
+            self.bits = self.degree = None
         else:
             self.n, self.k = mask.shape
-            self.ptr, self.idx = kf.mask_rows(mask)
+            self.bits, self.degree = kf.mask_bits(mask)
         self.hw = hw
         self.multipliers = multipliers(hw)
         self.dpe = flex_dpe_size(hw)
@@ -101,13 +101,13 @@ class PackedWeight:
     def folds(self, width: int, block: int) -> kf.FlexFolds:
         key = (width, block)
         if key not in self._folds:
-            if self.ptr is None:
+            if self.bits is None:
                 self._folds[key] = kf.pack_dense_folds(
                     self.n, self.k, width, block, self.multipliers, self.dpe
                 )
             else:
                 self._folds[key] = kf.pack_folds(
-                    self.ptr, self.idx, self.k, width, block, self.multipliers, self.dpe
+                    self.bits, self.degree, self.k, width, block, self.multipliers, self.dpe
                 )
         return self._folds[key]
 
