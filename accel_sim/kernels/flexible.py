@@ -6,14 +6,15 @@ weight is the stationary matrix and the m token rows stream (SIGMA's KN-stationa
 MK-streaming dataflow, Qin et al. HPCA 2020 Sec. III-C, Fig. 4d). ``P`` multipliers sit in
 Flex-DPEs of ``D`` (the last one maybe smaller).
 
-*Packing* (``pack_folds``, reading the mask as bit rows from ``mask_bits``). The outputs are cut into blocks of ``G`` and K into strips of
-``S`` consecutive inputs. Block by block, strip by strip, output by output, the kept weights
-of the (block, strip) group go onto consecutive multipliers, whatever their positions
-(SIGMA maps only nonzeros, Sec. IV-E step v, Fig. 5), ``P`` per fold; a new group starts a
-new fold. An output's kept weights on consecutive multipliers of one Flex-DPE form a
-*segment*: the FAN reduces it to one partial sum per token row. An output whose weights span
-several strips, folds or Flex-DPEs has several segments; all but its first read back and
-accumulate the partial sum so far in the ofmap buffer, and its last one finishes the output.
+*Packing* (``pack_folds``, reading the mask as 64-input bit rows from ``mask_bits``). The
+outputs are cut into blocks of ``G`` and K into strips of ``S`` consecutive inputs. Block by
+block, strip by strip, output by output, the kept weights of the (block, strip) group go onto
+consecutive multipliers, whatever their positions (SIGMA maps only nonzeros, Sec. IV-E step v,
+Fig. 5), ``P`` per fold; a new group starts a new fold. An output's kept weights on consecutive
+multipliers of one Flex-DPE form a *segment*: the FAN reduces it to one partial sum per token
+row. An output whose weights span several strips, folds or Flex-DPEs has several segments; all
+but its first read back and accumulate the partial sum so far in the ofmap buffer, and its last
+one finishes the output.
 
 *Timing* of fold f (``fold_cycles``), with ``B`` the distinct words the distribution network
 delivers per cycle and ``B_load`` the stationary words it loads per cycle:
