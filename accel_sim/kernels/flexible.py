@@ -121,14 +121,15 @@ def fan_levels(dpe: int) -> int:
 
 
 def mask_bits(mask) -> tuple[np.ndarray, np.ndarray]:
-    """(bit rows, kept weights per output) of a bool ``mask [N, K]``: bit ``i % 64`` of word
-    ``i // 64`` of row j is ``mask[j, i]`` (what ``pack_folds`` reads, 64 inputs a word)."""
+    """(bit rows ``[ceil(K / 64), N]``, kept weights per output) of a bool ``mask [N, K]``:
+    bit ``i % 64`` of ``bits[i // 64, j]`` is ``mask[j, i]`` (what ``pack_folds`` reads, 64
+    inputs a word, word-major so that a strip's outputs lie side by side in memory)."""
     mask = np.asarray(mask, dtype=bool)
     n, k = mask.shape
     words = max(1, (k + 63) // 64)
     packed = np.zeros((n, 8 * words), dtype=np.uint8)
     packed[:, : (k + 7) // 8] = np.packbits(mask, axis=1, bitorder="little")
-    bits = packed.view("<u8").astype(np.uint64, copy=False)
+    bits = np.ascontiguousarray(packed.view("<u8").astype(np.uint64, copy=False).T)
     return bits, np.count_nonzero(mask, axis=1).astype(np.int64)
 
 
@@ -152,7 +153,7 @@ def _popcount(x):
 @njit(**JIT_OPTIONS)
 def _strip_word(bits, j, w, i0, i1):
     """Word ``w`` of row ``j`` with the bits outside inputs ``[i0, i1)`` cleared."""
-    x = bits[j, w]
+    x = bits[w, j]
     low = w * 64
     if i0 > low:
         x &= _ALL << np.uint64(i0 - low)
@@ -205,7 +206,7 @@ def pack_folds(bits, degree, k, width, block, multipliers, dpe):
     consecutive positions, so counts come from positions; distinct inputs are the set bits of
     the OR of the fold's (and the group's) bit rows, 64 inputs a word."""
     n = degree.shape[0]
-    n_words = bits.shape[1]
+    n_words = bits.shape[0]
     n_strips = (k + width - 1) // width
     n_blocks = (n + block - 1) // block
     n_groups = n_blocks * n_strips
@@ -239,6 +240,7 @@ def pack_folds(bits, degree, k, width, block, multipliers, dpe):
             w0 = i0 // 64
             w1 = (i1 - 1) // 64
             pos = multipliers  # a group starts a new fold
+            boundary = dpe  # the next Flex-DPE's first position
             open_fold = False
             for j in range(j0, j1):
                 if done[j] == degree[j]:
@@ -263,9 +265,17 @@ def pack_folds(bits, degree, k, width, block, multipliers, dpe):
                         f += 1
                         f_group[f] = g
                         pos = 0
+                        boundary = dpe
                         open_fold = True
                     take = min(count - taken, multipliers - pos)
-                    f_segments[f] += (pos + take - 1) // dpe - pos // dpe + 1
+                    end = pos + take
+                    segments = 1  # one per Flex-DPE that positions [pos, end) touch
+                    while boundary < end:
+                        segments += 1
+                        boundary += dpe
+                    if boundary == end:
+                        boundary += dpe
+                    f_segments[f] += segments
                     if taken == 0 and done[j] == 0:
                         f_first[f] += 1
                     f_nnz[f] += take
