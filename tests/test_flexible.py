@@ -253,3 +253,27 @@ def test_network_area_counts_benes_switches_fan_and_controller() -> None:
     assert area["reduction"] > 0 and area["controller"] > 0
     sparse_mm2 = datapath_for(hw).area_mm2()["sparse"]
     assert sparse_mm2 == pytest.approx(sum(area.values()) / 1e6)
+
+
+@pytest.mark.parametrize("m", [1, 7, 128])
+def test_total_cycles_is_the_finished_schedules_total(m) -> None:
+    """``best`` ranks (strip width, output block) by ``total_cycles``; it must be what the
+    schedule closed by ``fold_memory.finish`` gives."""
+    from accel_sim.kernels import fold_memory as fm
+    from accel_sim.traffic import memory_params
+
+    hw = load_hardware("sigma-1024")
+    mask = np.random.default_rng(m).random((300, 200)) < 0.2
+    weight = PackedWeight(mask, hw)
+    mem = memory_params(hw)
+    plan = fm.FoldPlan(True, False, False, False, False)
+    for width in weight.widths():
+        for block in [*weight.blocks(m, mem), 64]:
+            run = weight.schedule(m, mem, plan, width, block)
+            folds = run.log.busy.shape[0]
+            done = fm.finish(run.stats.copy(), run.log, folds, run.dead_bytes, mem)
+            fast = kf.total_cycles(
+                weight.folds(width, block), m, weight.k, weight.n, weight.bandwidth,
+                weight.load_bandwidth, weight.levels, mem, plan,
+            )  # fmt: skip
+            assert fast == done[fm.TOTAL_CYCLES]

@@ -66,6 +66,8 @@ from accel_sim.kernels.fold_memory import (
     N_STATS,
     OFMAP_DRAM_READ_BYTES,
     OFMAP_DRAM_WRITE_BYTES,
+    TOTAL_CYCLES,
+    finish,
     new_fold_log,
     record_fold,
 )
@@ -85,6 +87,7 @@ __all__ = [
     "mask_bits",
     "pack_dense_folds",
     "pack_folds",
+    "total_cycles",
 ]
 
 # Statistics beyond fold_memory's (indices into the same vector).
@@ -475,3 +478,15 @@ def flexible_schedule(folds, cycles, m, k, n, bandwidth, load_bandwidth, mem, pl
         dead = float(m * folds.empty_outputs * word)
     stats[OFMAP_DRAM_WRITE_BYTES] += dead
     return stats, log, n_folds, dead
+
+
+@njit(**JIT_OPTIONS)
+def total_cycles(folds, m, k, n, bandwidth, load_bandwidth, levels, mem, plan):
+    """Cycles of ``folds``' schedule, stalls included: ``fold_cycles``, ``flexible_schedule``
+    and ``fold_memory.finish`` in one call (what the datapath compares strip widths and
+    output blocks by, many times per weight)."""
+    cycles = fold_cycles(folds.nnz, folds.unique, m, bandwidth, load_bandwidth, levels)
+    stats, log, n_folds, dead = flexible_schedule(
+        folds, cycles, m, k, n, bandwidth, load_bandwidth, mem, plan
+    )
+    return finish(stats, log, n_folds, dead, mem)[TOTAL_CYCLES]
