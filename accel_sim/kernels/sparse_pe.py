@@ -87,30 +87,39 @@ def _finish_times(last_broadcast, free_at, n_entries, width):
 
 
 @njit(**JIT_OPTIONS)
-def _accepting_pes(cost):
-    """CSC of ``cost [P, in]``: (ptr, PEs, costs) of the PEs whose FIFO takes each column,
-    PEs ascending; read row by row, in memory order."""
+def _column_pointers(cost):
+    """Column pointers of the CSC of ``cost [P, in]``: how many PEs' FIFOs take each column,
+    cumulated (read row by row, in memory order, branch-free)."""
     n_pes, n_cols = cost.shape
-    ptr = np.zeros(n_cols + 1, dtype=np.int64)
+    count = np.zeros(n_cols, dtype=np.int64)
     for p in range(n_pes):
         row = cost[p]
         for j in range(n_cols):
-            if row[j] > 0:
-                ptr[j + 1] += 1
+            count[j] += np.int64(row[j] > 0)
+    ptr = np.zeros(n_cols + 1, dtype=np.int64)
     for j in range(n_cols):
-        ptr[j + 1] += ptr[j]
+        ptr[j + 1] = ptr[j] + count[j]
+    return ptr
+
+
+@njit(**JIT_OPTIONS)
+def _accepting_pes(cost, ptr):
+    """The CSC of ``cost [P, in]`` under its ``_column_pointers``: (PEs, costs) of the PEs
+    whose FIFO takes each column, PEs ascending."""
+    n_pes, n_cols = cost.shape
     fill = ptr[:-1].copy()
     pes = np.empty(ptr[n_cols], dtype=np.int64)
     costs = np.empty(ptr[n_cols], dtype=np.int64)
     for p in range(n_pes):
         row = cost[p]
         for j in range(n_cols):
-            if row[j] > 0:
+            c = row[j]
+            if c > 0:
                 q = fill[j]
                 pes[q] = p
-                costs[q] = row[j]
+                costs[q] = c
                 fill[j] = q + 1
-    return ptr, pes, costs
+    return pes, costs
 
 
 @njit(**JIT_OPTIONS)
@@ -141,13 +150,14 @@ def fifo_event_schedule(cost, entry_cols, repeats, fifo_depth, width):
     number of cycles: the remaining passes are then added in one step, exactly."""
     n_pes = cost.shape[0]
     n_cols = entry_cols.shape[0]
-    every_pe = n_pes > 0 and cost.size > 0 and cost.min() > 0
+    ptr = _column_pointers(cost)
+    every_pe = cost.size > 0 and ptr[-1] == cost.size  # every FIFO takes every column
     if every_pe:
         by_col = np.ascontiguousarray(cost.T)  # [in, P]
-        ptr, pes, costs = _accepting_pes(cost[:0])
+        pes = costs = np.empty(0, dtype=np.int64)
     else:
         by_col = np.empty((0, n_pes), dtype=cost.dtype)
-        ptr, pes, costs = _accepting_pes(cost)
+        pes, costs = _accepting_pes(cost, ptr)
     busy = np.zeros(n_pes, dtype=np.int64)
     pass_busy = np.zeros(n_pes, dtype=np.int64)
     free_at = np.zeros(n_pes, dtype=np.int64)
