@@ -225,6 +225,7 @@ def pack_folds(bits, degree, k, width, block, multipliers, dpe):
     done = np.zeros(n, dtype=np.int64)  # each output's kept weights placed so far
     touched = np.zeros(n_words, dtype=np.uint64)  # inputs of earlier groups
     fold_inputs = np.zeros(n_words, dtype=np.uint64)
+    full = np.full((1, 1), _ALL, dtype=np.uint64)  # one word of ones, cut to a strip's bits
     group_inputs = np.zeros(n_words, dtype=np.uint64)
     block_outputs = 0
     f = -1
@@ -245,12 +246,16 @@ def pack_folds(bits, degree, k, width, block, multipliers, dpe):
             pos = multipliers  # a group starts a new fold
             boundary = dpe  # the next Flex-DPE's first position
             open_fold = False
+            narrow = w0 == w1  # the strip within one word: its ORs stay in registers
+            strip_bits = _strip_word(full, 0, 0, i0 - 64 * w0, i1 - 64 * w0)
+            narrow_fold = np.uint64(0)
+            narrow_group = np.uint64(0)
             for j in range(j0, j1):
                 if done[j] == degree[j]:
                     continue
-                if w0 == w1:  # the strip within one word (narrow strips)
-                    x = _strip_word(bits, j, w0, i0, i1)
-                    group_inputs[w0] |= x
+                if narrow:
+                    x = bits[w0, j] & strip_bits
+                    narrow_group |= x
                     count = _popcount(x)
                 else:
                     count = 0
@@ -264,6 +269,8 @@ def pack_folds(bits, degree, k, width, block, multipliers, dpe):
                 while taken < count:
                     if pos == multipliers:
                         if open_fold:
+                            fold_inputs[w0] |= narrow_fold
+                            narrow_fold = np.uint64(0)
                             f_unique[f] = _drain_count(fold_inputs, w0, w1)
                         f += 1
                         f_group[f] = g
@@ -282,8 +289,8 @@ def pack_folds(bits, degree, k, width, block, multipliers, dpe):
                     if taken == 0 and done[j] == 0:
                         f_first[f] += 1
                     f_nnz[f] += take
-                    if take == count and w0 == w1:
-                        fold_inputs[w0] |= x
+                    if take == count and narrow:
+                        narrow_fold |= x
                     elif take == count:
                         for w in range(w0, w1 + 1):
                             fold_inputs[w] |= _strip_word(bits, j, w, i0, i1)
@@ -295,7 +302,9 @@ def pack_folds(bits, degree, k, width, block, multipliers, dpe):
                 if done[j] == degree[j]:
                     f_last[f] += 1
             if open_fold:
+                fold_inputs[w0] |= narrow_fold
                 f_unique[f] = _drain_count(fold_inputs, w0, w1)
+            group_inputs[w0] |= narrow_group
             live = 0
             new = 0
             for w in range(w0, w1 + 1):
