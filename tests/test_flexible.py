@@ -54,7 +54,7 @@ def fold_cases(draw):
 @given(fold_cases())
 def test_fast_engine_equals_cycle_stepping_on_random_folds(case) -> None:
     mask, width, block, multipliers, dpe, m, bandwidth, load = case
-    folds = kf.pack_folds(*kf.mask_rows(mask), mask.shape[1], width, block, multipliers, dpe)
+    folds = kf.pack_folds(*kf.mask_bits(mask), mask.shape[1], width, block, multipliers, dpe)
     naive, groups = naive_pack(mask.tolist(), width, block, multipliers, dpe)
     assert folds.group.tolist() == groups
     stats = naive_fold_stats(naive, dpe)
@@ -73,6 +73,28 @@ def test_fast_engine_equals_cycle_stepping_on_random_folds(case) -> None:
         assert psums == m * folds.segments[f]
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(1, 6), st.integers(1, 200), st.integers(1, 200), st.integers(1, 6),
+    st.integers(1, 40), st.integers(1, 40), st.floats(0.0, 1.0), st.integers(0, 2**32 - 1),
+)  # fmt: skip
+def test_packing_wide_strips_spanning_several_words_equals_the_twin(
+    n, k, width, block, multipliers, dpe, density, seed
+) -> None:
+    """Strips of up to 200 inputs start and end inside 64-input words of the bit rows, and
+    outputs split across folds mid-word."""
+    width, block, dpe = min(width, k), min(block, n), min(dpe, multipliers)
+    mask = np.random.default_rng(seed).random((n, k)) < density
+    folds = kf.pack_folds(*kf.mask_bits(mask), k, width, block, multipliers, dpe)
+    naive, groups = naive_pack(mask.tolist(), width, block, multipliers, dpe)
+    assert folds.group.tolist() == groups
+    fast = list(zip(folds.nnz, folds.unique, folds.segments, folds.first, folds.last, strict=True))
+    assert [tuple(int(v) for v in row) for row in fast] == naive_fold_stats(naive, dpe)
+    inputs = naive_group_inputs(mask.tolist(), width, block)
+    assert list(zip(folds.group_live.tolist(), folds.group_new.tolist(), strict=True)) == inputs
+    assert folds.live_inputs == int(mask.any(axis=0).sum())
+
+
 @SETTINGS
 @given(
     st.integers(1, 12), st.integers(1, 12), st.integers(1, 12), st.integers(1, 12),
@@ -81,7 +103,7 @@ def test_fast_engine_equals_cycle_stepping_on_random_folds(case) -> None:
 def test_dense_packing_equals_packing_an_all_ones_mask(n, k, width, block, multipliers, dpe):
     width, block, dpe = min(width, k), min(block, n), min(dpe, multipliers)
     ones = np.ones((n, k), dtype=bool)
-    masked = kf.pack_folds(*kf.mask_rows(ones), k, width, block, multipliers, dpe)
+    masked = kf.pack_folds(*kf.mask_bits(ones), k, width, block, multipliers, dpe)
     dense = kf.pack_dense_folds(n, k, width, block, multipliers, dpe)
     for field, value in zip(kf.FlexFolds._fields, masked, strict=True):
         assert np.array_equal(np.asarray(value), np.asarray(getattr(dense, field))), field
@@ -100,7 +122,7 @@ def test_the_papers_walkthrough_of_fig_5() -> None:
     mask[0, [0, 2, 5]] = True
     mask[1, [1, 3]] = True
     mask[2, [0, 4, 5]] = True
-    folds = kf.pack_folds(*kf.mask_rows(mask), 6, 6, 3, 8, 4)
+    folds = kf.pack_folds(*kf.mask_bits(mask), 6, 6, 3, 8, 4)
     assert folds.nnz.tolist() == [8]  # one fold: every nonzero stationary at once
     assert folds.segments.tolist() == [4]  # output 1 spans both Flex-DPEs
     cycles = kf.fold_cycles(folds.nnz, folds.unique, 1, 4, 4, kf.fan_levels(4))
@@ -231,3 +253,27 @@ def test_network_area_counts_benes_switches_fan_and_controller() -> None:
     assert area["reduction"] > 0 and area["controller"] > 0
     sparse_mm2 = datapath_for(hw).area_mm2()["sparse"]
     assert sparse_mm2 == pytest.approx(sum(area.values()) / 1e6)
+
+
+@pytest.mark.parametrize("m", [1, 7, 128])
+def test_total_cycles_is_the_finished_schedules_total(m) -> None:
+    """``best`` ranks (strip width, output block) by ``total_cycles``; it must be what the
+    schedule closed by ``fold_memory.finish`` gives."""
+    from accel_sim.kernels import fold_memory as fm
+    from accel_sim.traffic import memory_params
+
+    hw = load_hardware("sigma-1024")
+    mask = np.random.default_rng(m).random((300, 200)) < 0.2
+    weight = PackedWeight(mask, hw)
+    mem = memory_params(hw)
+    plan = fm.FoldPlan(True, False, False, False, False)
+    for width in weight.widths():
+        for block in [*weight.blocks(m, mem), 64]:
+            run = weight.schedule(m, mem, plan, width, block)
+            folds = run.log.busy.shape[0]
+            done = fm.finish(run.stats.copy(), run.log, folds, run.dead_bytes, mem)
+            fast = kf.total_cycles(
+                weight.folds(width, block), m, weight.k, weight.n, weight.bandwidth,
+                weight.load_bandwidth, weight.levels, mem, plan,
+            )  # fmt: skip
+            assert fast == done[fm.TOTAL_CYCLES]

@@ -6,14 +6,15 @@ weight is the stationary matrix and the m token rows stream (SIGMA's KN-stationa
 MK-streaming dataflow, Qin et al. HPCA 2020 Sec. III-C, Fig. 4d). ``P`` multipliers sit in
 Flex-DPEs of ``D`` (the last one maybe smaller).
 
-*Packing* (``pack_folds``). The outputs are cut into blocks of ``G`` and K into strips of
-``S`` consecutive inputs. Block by block, strip by strip, output by output, the kept weights
-of the (block, strip) group go onto consecutive multipliers, whatever their positions
-(SIGMA maps only nonzeros, Sec. IV-E step v, Fig. 5), ``P`` per fold; a new group starts a
-new fold. An output's kept weights on consecutive multipliers of one Flex-DPE form a
-*segment*: the FAN reduces it to one partial sum per token row. An output whose weights span
-several strips, folds or Flex-DPEs has several segments; all but its first read back and
-accumulate the partial sum so far in the ofmap buffer, and its last one finishes the output.
+*Packing* (``pack_folds``, reading the mask as 64-input bit rows from ``mask_bits``). The
+outputs are cut into blocks of ``G`` and K into strips of ``S`` consecutive inputs. Block by
+block, strip by strip, output by output, the kept weights of the (block, strip) group go onto
+consecutive multipliers, whatever their positions (SIGMA maps only nonzeros, Sec. IV-E step v,
+Fig. 5), ``P`` per fold; a new group starts a new fold. An output's kept weights on consecutive
+multipliers of one Flex-DPE form a *segment*: the FAN reduces it to one partial sum per token
+row. An output whose weights span several strips, folds or Flex-DPEs has several segments; all
+but its first read back and accumulate the partial sum so far in the ofmap buffer, and its last
+one finishes the output.
 
 *Timing* of fold f (``fold_cycles``), with ``B`` the distinct words the distribution network
 delivers per cycle and ``B_load`` the stationary words it loads per cycle:
@@ -65,6 +66,8 @@ from accel_sim.kernels.fold_memory import (
     N_STATS,
     OFMAP_DRAM_READ_BYTES,
     OFMAP_DRAM_WRITE_BYTES,
+    TOTAL_CYCLES,
+    finish,
     new_fold_log,
     record_fold,
 )
@@ -81,9 +84,10 @@ __all__ = [
     "fan_levels",
     "flexible_schedule",
     "fold_cycles",
-    "mask_rows",
+    "mask_bits",
     "pack_dense_folds",
     "pack_folds",
+    "total_cycles",
 ]
 
 # Statistics beyond fold_memory's (indices into the same vector).
@@ -119,28 +123,97 @@ def fan_levels(dpe: int) -> int:
     return max(dpe - 1, 0).bit_length()
 
 
-def mask_rows(mask) -> tuple[np.ndarray, np.ndarray]:
-    """(row pointers, input indices) of a bool ``mask [N, K]``: the kept weights of output j
-    are inputs ``idx[ptr[j]:ptr[j + 1]]``, ascending (what ``pack_folds`` walks)."""
+def mask_bits(mask) -> tuple[np.ndarray, np.ndarray]:
+    """(bit rows ``[ceil(K / 64), N]``, kept weights per output) of a bool ``mask [N, K]``:
+    bit ``i % 64`` of ``bits[i // 64, j]`` is ``mask[j, i]`` (what ``pack_folds`` reads, 64
+    inputs a word, word-major so that a strip's outputs lie side by side in memory)."""
     mask = np.asarray(mask, dtype=bool)
-    rows, cols = np.nonzero(mask)
-    ptr = np.zeros(mask.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=mask.shape[0]), out=ptr[1:])
-    return ptr, cols.astype(np.int64)
+    n, k = mask.shape
+    words = max(1, (k + 63) // 64)
+    packed = np.zeros((n, 8 * words), dtype=np.uint8)
+    packed[:, : (k + 7) // 8] = np.packbits(mask, axis=1, bitorder="little")
+    bits = np.ascontiguousarray(packed.view("<u8").astype(np.uint64, copy=False).T)
+    return bits, np.count_nonzero(mask, axis=1).astype(np.int64)
+
+
+_ONE = np.uint64(1)
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+_M1 = np.uint64(0x5555555555555555)
+_M2 = np.uint64(0x3333333333333333)
+_M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
+_H01 = np.uint64(0x0101010101010101)
 
 
 @njit(**JIT_OPTIONS)
-def pack_folds(ptr, idx, k, width, block, multipliers, dpe):
-    """Folds of a mask given as rows (``mask_rows``: N outputs, K inputs) with strips of
+def _popcount(x):
+    """Set bits of a uint64 (SWAR)."""
+    x = x - ((x >> _ONE) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return np.int64((x * _H01) >> np.uint64(56))
+
+
+@njit(**JIT_OPTIONS)
+def _strip_word(bits, j, w, i0, i1):
+    """Word ``w`` of row ``j`` with the bits outside inputs ``[i0, i1)`` cleared."""
+    x = bits[w, j]
+    low = w * 64
+    if i0 > low:
+        x &= _ALL << np.uint64(i0 - low)
+    if i1 < low + 64:
+        x &= (_ONE << np.uint64(i1 - low)) - _ONE
+    return x
+
+
+@njit(**JIT_OPTIONS)
+def _or_ranks(acc, bits, j, w0, w1, i0, i1, r0, r1):
+    """OR into ``acc`` the kept inputs of row ``j`` in ``[i0, i1)`` of rank ``[r0, r1)``
+    (the r-th kept weight of the strip, ascending)."""
+    rank = 0
+    for w in range(w0, w1 + 1):
+        x = _strip_word(bits, j, w, i0, i1)
+        count = _popcount(x)
+        if rank + count > r0:
+            for _ in range(max(r0 - rank, 0)):
+                x &= x - _ONE  # drop the lowest kept input
+            keep = r1 - max(rank, r0)
+            if keep < count - max(r0 - rank, 0):
+                kept = np.uint64(0)
+                for _ in range(keep):
+                    lowest = x & (~x + _ONE)
+                    kept |= lowest
+                    x ^= lowest
+                x = kept
+            acc[w] |= x
+        rank += count
+        if rank >= r1:
+            return
+
+
+@njit(**JIT_OPTIONS)
+def _drain_count(acc, w0, w1):
+    """Set bits of ``acc[w0..w1]``, which it clears."""
+    total = 0
+    for w in range(w0, w1 + 1):
+        total += _popcount(acc[w])
+        acc[w] = np.uint64(0)
+    return total
+
+
+@njit(**JIT_OPTIONS)
+def pack_folds(bits, degree, k, width, block, multipliers, dpe):
+    """Folds of a mask given as bit rows (``mask_bits``: N outputs, K inputs) with strips of
     ``width`` inputs and blocks of ``block`` outputs, on ``multipliers`` multipliers in
     Flex-DPEs of ``dpe`` (a ``FlexFolds`` record). Blocks run outermost, then strips; each
-    (block, strip) group starts a new fold."""
-    n = ptr.shape[0] - 1
+    (block, strip) group starts a new fold. An output's kept weights of a strip land on
+    consecutive positions, so counts come from positions; distinct inputs are the set bits of
+    the OR of the fold's (and the group's) bit rows, 64 inputs a word."""
+    n = degree.shape[0]
+    n_words = bits.shape[0]
     n_strips = (k + width - 1) // width
     n_blocks = (n + block - 1) // block
     n_groups = n_blocks * n_strips
-    total = idx.shape[0]
-    max_folds = total // multipliers + n_groups + 1
+    max_folds = degree.sum() // multipliers + n_groups + 1
     f_group = np.zeros(max_folds, dtype=np.int64)
     f_nnz = np.zeros(max_folds, dtype=np.int64)
     f_unique = np.zeros(max_folds, dtype=np.int64)
@@ -149,10 +222,11 @@ def pack_folds(ptr, idx, k, width, block, multipliers, dpe):
     f_last = np.zeros(max_folds, dtype=np.int64)
     group_live = np.zeros(n_groups, dtype=np.int64)
     group_new = np.zeros(n_groups, dtype=np.int64)
-    cursor = ptr[:-1].copy()  # each output's next kept weight
-    touched = np.zeros(k, dtype=np.bool_)  # inputs of earlier groups
-    stamp = np.full(k, -1, dtype=np.int64)  # last fold that streamed input i
-    in_group = np.full(k, -1, dtype=np.int64)  # last group that had input i
+    done = np.zeros(n, dtype=np.int64)  # each output's kept weights placed so far
+    touched = np.zeros(n_words, dtype=np.uint64)  # inputs of earlier groups
+    fold_inputs = np.zeros(n_words, dtype=np.uint64)
+    full = np.full((1, 1), _ALL, dtype=np.uint64)  # one word of ones, cut to a strip's bits
+    group_inputs = np.zeros(n_words, dtype=np.uint64)
     block_outputs = 0
     f = -1
     for b in range(n_blocks):
@@ -160,53 +234,93 @@ def pack_folds(ptr, idx, k, width, block, multipliers, dpe):
         j1 = min(n, j0 + block)
         outputs = 0
         for j in range(j0, j1):
-            if ptr[j + 1] > ptr[j]:
+            if degree[j] > 0:
                 outputs += 1
         block_outputs = max(block_outputs, outputs)
         for s in range(n_strips):
             g = b * n_strips + s
-            i1 = min(k, s * width + width)
+            i0 = s * width
+            i1 = min(k, i0 + width)
+            w0 = i0 // 64
+            w1 = (i1 - 1) // 64
             pos = multipliers  # a group starts a new fold
+            boundary = dpe  # the next Flex-DPE's first position
+            open_fold = False
+            narrow = w0 == w1  # the strip within one word: its ORs stay in registers
+            strip_bits = _strip_word(full, 0, 0, i0 - 64 * w0, i1 - 64 * w0)
+            narrow_fold = np.uint64(0)
+            narrow_group = np.uint64(0)
             for j in range(j0, j1):
-                seg_fold = -1
-                seg_dpe = -1
-                c = cursor[j]
-                end = ptr[j + 1]
-                while c < end and idx[c] < i1:
-                    i = idx[c]
+                if done[j] == degree[j]:
+                    continue
+                if narrow:
+                    x = bits[w0, j] & strip_bits
+                    narrow_group |= x
+                    count = _popcount(x)
+                else:
+                    count = 0
+                    for w in range(w0, w1 + 1):
+                        y = _strip_word(bits, j, w, i0, i1)
+                        group_inputs[w] |= y
+                        count += _popcount(y)
+                if count == 0:
+                    continue
+                taken = 0
+                while taken < count:
                     if pos == multipliers:
+                        if open_fold:
+                            fold_inputs[w0] |= narrow_fold
+                            narrow_fold = np.uint64(0)
+                            f_unique[f] = _drain_count(fold_inputs, w0, w1)
                         f += 1
                         f_group[f] = g
                         pos = 0
-                    d = pos // dpe
-                    if seg_fold != f or seg_dpe != d:
-                        f_segments[f] += 1
-                        if c == ptr[j]:
-                            f_first[f] += 1
-                        seg_fold = f
-                        seg_dpe = d
-                    f_nnz[f] += 1
-                    if stamp[i] != f:
-                        stamp[i] = f
-                        f_unique[f] += 1
-                    if in_group[i] != g:
-                        in_group[i] = g
-                        group_live[g] += 1
-                        if not touched[i]:
-                            touched[i] = True
-                            group_new[g] += 1
-                    pos += 1
-                    c += 1
-                cursor[j] = c
-                if seg_fold >= 0 and c == end:
-                    f_last[seg_fold] += 1
+                        boundary = dpe
+                        open_fold = True
+                    take = min(count - taken, multipliers - pos)
+                    end = pos + take
+                    segments = 1  # one per Flex-DPE that positions [pos, end) touch
+                    while boundary < end:
+                        segments += 1
+                        boundary += dpe
+                    if boundary == end:
+                        boundary += dpe
+                    f_segments[f] += segments
+                    if taken == 0 and done[j] == 0:
+                        f_first[f] += 1
+                    f_nnz[f] += take
+                    if take == count and narrow:
+                        narrow_fold |= x
+                    elif take == count:
+                        for w in range(w0, w1 + 1):
+                            fold_inputs[w] |= _strip_word(bits, j, w, i0, i1)
+                    else:
+                        _or_ranks(fold_inputs, bits, j, w0, w1, i0, i1, taken, taken + take)
+                    pos += take
+                    taken += take
+                done[j] += count
+                if done[j] == degree[j]:
+                    f_last[f] += 1
+            if open_fold:
+                fold_inputs[w0] |= narrow_fold
+                f_unique[f] = _drain_count(fold_inputs, w0, w1)
+            group_inputs[w0] |= narrow_group
+            live = 0
+            new = 0
+            for w in range(w0, w1 + 1):
+                x = group_inputs[w]
+                live += _popcount(x)
+                new += _popcount(x & ~touched[w])
+                touched[w] |= x
+                group_inputs[w] = np.uint64(0)
+            group_live[g] = live
+            group_new[g] = new
     live_inputs = 0
-    for i in range(k):
-        if touched[i]:
-            live_inputs += 1
+    for w in range(n_words):
+        live_inputs += _popcount(touched[w])
     empty = 0
     for j in range(n):
-        if ptr[j + 1] == ptr[j]:
+        if degree[j] == 0:
             empty += 1
     folds = f + 1
     return FlexFolds(
@@ -373,3 +487,15 @@ def flexible_schedule(folds, cycles, m, k, n, bandwidth, load_bandwidth, mem, pl
         dead = float(m * folds.empty_outputs * word)
     stats[OFMAP_DRAM_WRITE_BYTES] += dead
     return stats, log, n_folds, dead
+
+
+@njit(**JIT_OPTIONS)
+def total_cycles(folds, m, k, n, bandwidth, load_bandwidth, levels, mem, plan):
+    """Cycles of ``folds``' schedule, stalls included: ``fold_cycles``, ``flexible_schedule``
+    and ``fold_memory.finish`` in one call (what the datapath compares strip widths and
+    output blocks by, many times per weight)."""
+    cycles = fold_cycles(folds.nnz, folds.unique, m, bandwidth, load_bandwidth, levels)
+    stats, log, n_folds, dead = flexible_schedule(
+        folds, cycles, m, k, n, bandwidth, load_bandwidth, mem, plan
+    )
+    return finish(stats, log, n_folds, dead, mem)[TOTAL_CYCLES]

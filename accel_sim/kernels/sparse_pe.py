@@ -57,19 +57,22 @@ def per_pe_entries(mask, n_pes, run_bits):
     are not stored. ``run_bits = 0`` counts kept weights only (no padding)."""
     out, n_in = mask.shape
     entries = np.zeros((n_pes, n_in), dtype=np.int64)
-    run = np.zeros((n_pes, n_in), dtype=np.int64)  # zeros since PE p's last kept weight
-    p = 0
-    for i in range(out):  # row by row: the mask is read in memory order
-        row, count, gap = mask[i], entries[p], run[p]
+    gap = np.zeros(n_in, dtype=np.int64)  # zeros since the PE's last kept weight
+    for p in range(min(n_pes, out)):  # PE by PE: one run vector, reused
+        count = entries[p]
         if run_bits > 0:
-            for j in range(n_in):  # branch-free, so it vectorises
-                kept = np.int64(row[j])
-                count[j] += kept * (1 + (gap[j] >> run_bits))
-                gap[j] = (gap[j] + 1) * (1 - kept)
+            gap[:] = 0
+            for i in range(p, out, n_pes):
+                row = mask[i]
+                for j in range(n_in):  # branch-free, so it vectorises
+                    kept = np.int64(row[j])
+                    count[j] += kept * (1 + (gap[j] >> run_bits))
+                    gap[j] = (gap[j] + 1) * (1 - kept)
         else:
-            for j in range(n_in):
-                count[j] += row[j]
-        p = p + 1 if p + 1 < n_pes else 0
+            for i in range(p, out, n_pes):
+                row = mask[i]
+                for j in range(n_in):
+                    count[j] += row[j]
     return entries
 
 
@@ -84,26 +87,39 @@ def _finish_times(last_broadcast, free_at, n_entries, width):
 
 
 @njit(**JIT_OPTIONS)
-def _accepting_pes(by_col):
-    """CSC of ``by_col [in, P]``: (ptr, PEs, costs) of the PEs whose FIFO takes each column."""
-    n_cols, n_pes = by_col.shape
+def _column_pointers(cost):
+    """Column pointers of the CSC of ``cost [P, in]``: how many PEs' FIFOs take each column,
+    cumulated (read row by row, in memory order, branch-free)."""
+    n_pes, n_cols = cost.shape
+    count = np.zeros(n_cols, dtype=np.int64)
+    for p in range(n_pes):
+        row = cost[p]
+        for j in range(n_cols):
+            count[j] += np.int64(row[j] > 0)
     ptr = np.zeros(n_cols + 1, dtype=np.int64)
     for j in range(n_cols):
-        count = 0
-        for p in range(n_pes):
-            if by_col[j, p] > 0:
-                count += 1
-        ptr[j + 1] = ptr[j] + count
+        ptr[j + 1] = ptr[j] + count[j]
+    return ptr
+
+
+@njit(**JIT_OPTIONS)
+def _accepting_pes(cost, ptr):
+    """The CSC of ``cost [P, in]`` under its ``_column_pointers``: (PEs, costs) of the PEs
+    whose FIFO takes each column, PEs ascending."""
+    n_pes, n_cols = cost.shape
+    fill = ptr[:-1].copy()
     pes = np.empty(ptr[n_cols], dtype=np.int64)
     costs = np.empty(ptr[n_cols], dtype=np.int64)
-    for j in range(n_cols):
-        q = ptr[j]
-        for p in range(n_pes):
-            if by_col[j, p] > 0:
+    for p in range(n_pes):
+        row = cost[p]
+        for j in range(n_cols):
+            c = row[j]
+            if c > 0:
+                q = fill[j]
                 pes[q] = p
-                costs[q] = by_col[j, p]
-                q += 1
-    return ptr, pes, costs
+                costs[q] = c
+                fill[j] = q + 1
+    return pes, costs
 
 
 @njit(**JIT_OPTIONS)
@@ -134,9 +150,14 @@ def fifo_event_schedule(cost, entry_cols, repeats, fifo_depth, width):
     number of cycles: the remaining passes are then added in one step, exactly."""
     n_pes = cost.shape[0]
     n_cols = entry_cols.shape[0]
-    by_col = np.ascontiguousarray(cost.T)  # [in, P]
-    every_pe = n_pes > 0 and cost.size > 0 and cost.min() > 0
-    ptr, pes, costs = _accepting_pes(by_col[:0] if every_pe else by_col)
+    ptr = _column_pointers(cost)
+    every_pe = cost.size > 0 and ptr[-1] == cost.size  # every FIFO takes every column
+    if every_pe:
+        by_col = np.ascontiguousarray(cost.T)  # [in, P]
+        pes = costs = np.empty(0, dtype=np.int64)
+    else:
+        by_col = np.empty((0, n_pes), dtype=cost.dtype)
+        pes, costs = _accepting_pes(cost, ptr)
     busy = np.zeros(n_pes, dtype=np.int64)
     pass_busy = np.zeros(n_pes, dtype=np.int64)
     free_at = np.zeros(n_pes, dtype=np.int64)

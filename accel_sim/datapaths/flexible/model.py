@@ -53,10 +53,6 @@ def load_bandwidth(hw: HardwareConfig) -> int:
     return given if given is not None else distribution_bandwidth(hw)
 
 
-def _copy(log: fm.FoldLog) -> fm.FoldLog:
-    return fm.FoldLog(*(part.copy() for part in log))
-
-
 class PackedWeight:
     """A keep-mask ``[N, K]`` (None: every weight of an ``shape`` weight kept) on ``hw``'s
     flexible array, packed once per strip width and output block and run for any number of
@@ -68,10 +64,10 @@ class PackedWeight:
         if mask is None:
             assert shape is not None, "a dense weight needs its shape"
             self.n, self.k = shape
-            self.ptr = self.idx = None
+            self.bits = self.degree = None
         else:
             self.n, self.k = mask.shape
-            self.ptr, self.idx = kf.mask_rows(mask)
+            self.bits, self.degree = kf.mask_bits(mask)
         self.hw = hw
         self.multipliers = multipliers(hw)
         self.dpe = flex_dpe_size(hw)
@@ -101,13 +97,13 @@ class PackedWeight:
     def folds(self, width: int, block: int) -> kf.FlexFolds:
         key = (width, block)
         if key not in self._folds:
-            if self.ptr is None:
+            if self.bits is None:
                 self._folds[key] = kf.pack_dense_folds(
                     self.n, self.k, width, block, self.multipliers, self.dpe
                 )
             else:
                 self._folds[key] = kf.pack_folds(
-                    self.ptr, self.idx, self.k, width, block, self.multipliers, self.dpe
+                    self.bits, self.degree, self.k, width, block, self.multipliers, self.dpe
                 )
         return self._folds[key]
 
@@ -131,7 +127,7 @@ class PackedWeight:
         first until one is slower than the best so far (wider strips trade rows that take
         more cycles for fewer partial sums; past the balance point wider ones are slower
         still); the whole of K (each output's weights in one strip) is always tried."""
-        best_run, best_cycles = None, np.inf
+        best, best_cycles = None, np.inf
         widths = self.widths()
         past_balance = False
         for width in widths:
@@ -139,11 +135,12 @@ class PackedWeight:
                 continue  # only K is left to try
             improved = False
             for block in self.blocks(m, mem):
-                run = self.schedule(m, mem, plan, width, block)
-                folds = run.log.busy.shape[0]
-                done = fm.finish(run.stats.copy(), _copy(run.log), folds, run.dead_bytes, mem)
-                if done[fm.TOTAL_CYCLES] < best_cycles:
-                    best_run, best_cycles, improved = run, done[fm.TOTAL_CYCLES], True
+                cycles = kf.total_cycles(
+                    self.folds(width, block), m, self.k, self.n, self.bandwidth,
+                    self.load_bandwidth, self.levels, mem, plan,
+                )  # fmt: skip
+                if cycles < best_cycles:
+                    best, best_cycles, improved = (width, block), cycles, True
             past_balance = past_balance or not improved
-        assert best_run is not None
-        return best_run
+        assert best is not None
+        return self.schedule(m, mem, plan, *best)

@@ -210,13 +210,14 @@ def simulate_unstructured(
     owners = min(n_pes, out)
     simulated = owners + (1 if n_pes > out else 0)
     pre.check_fifo_array(what, simulated, mask.shape[1], entries, depth)
-    work = per_pe_work(mask, owners) if n_pes <= out else _one_row_each(mask, simulated)
-    # RLE entries (padding included) of the same PEs (row p on PE p when n_pes > out).
-    entries_per_pe = work if run_bits == 0 else kernels.per_pe_entries(mask, simulated, run_bits)
-    cost = np.ascontiguousarray(np.maximum(entries_per_pe, min_cycles))
+    if run_bits == 0:
+        work = per_pe_work(mask, owners) if n_pes <= out else _one_row_each(mask, simulated)
+    else:  # RLE entries (padding included) of the same PEs (row p on PE p when n_pes > out)
+        work = kernels.per_pe_entries(mask, simulated, run_bits)
+    cost = np.maximum(work, min_cycles, out=work)
     kernel = kernels.fifo_event_schedule if engine == "fast" else kernels.fifo_cycle_stepping
     cycles, stall, busy = kernel(cost, cols, repeats, depth, width)
-    col_nnz = work.sum(axis=0)
+    col_nnz = mask.sum(axis=0, dtype=np.int64)  # every PE's kept weights of each column
     macs = int(col_nnz[cols].sum()) * repeats
     return UnstructuredPEStats(
         n_pes=n_pes,
