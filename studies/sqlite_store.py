@@ -182,7 +182,7 @@ class SqliteStore(ResultStore):
         if not legacy.is_dir() or self._query("SELECT 1 FROM meta WHERE name = 'json_imported'"):
             return
         old = ResultStore(self.directory, self.timing_fields)
-        documents = list(old._documents(sorted(old.keys())).values())
+        documents = list(old.documents(sorted(old.keys())).values())
         self._commit(documents, ("json_imported", str(len(documents))))
 
     def _commit(
@@ -218,9 +218,9 @@ class SqliteStore(ResultStore):
             self._commit(documents)
 
     def _read(self, key: str) -> dict[str, Any] | None:
-        return self._documents([key]).get(key)
+        return self.documents([key]).get(key)
 
-    def _documents(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def documents(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         wanted = list(dict.fromkeys(keys))
         documents: dict[str, dict[str, Any]] = {}
         for start in range(0, len(wanted), _KEYS_PER_QUERY):

@@ -222,7 +222,7 @@ class ResultStore:
             return None
         return document if consistent_document(key, document) else None
 
-    def _documents(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def documents(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The readable stored documents of ``keys``, by key (a backend may read them at once)."""
         documents = {}
         for key in keys:
@@ -309,7 +309,7 @@ class ResultStore:
         else:
             wanted = list(dict.fromkeys(_check_key(key) for key in order))
         records: list[dict[str, Any]] = []
-        documents = self._documents(wanted)
+        documents = self.documents(wanted)
         for key in wanted:
             document = documents.get(key)
             if document is None:
@@ -332,7 +332,7 @@ class ResultStore:
     def point_timing(self, order: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
         """The wall times of each stored point (of ``order``), by key."""
         keys = sorted(self.keys()) if order is None else list(dict.fromkeys(order))
-        documents = self._documents([_check_key(key) for key in keys])
+        documents = self.documents([_check_key(key) for key in keys])
         return {key: self._split(documents[key])[1] for key in keys if key in documents}
 
     def timing(self, order: Sequence[str] | None = None) -> dict[str, float]:

@@ -263,6 +263,8 @@ def run_command(
             "evaluated": summary.done,
             "skipped": summary.skipped,
             "failed": len(summary.failed),
+            "store_read_s": summary.store_read_s,
+            "store_write_s": summary.store_write_s,
             "masks": (
                 f"{masks['mask_sets']} mask sets ({masks['computed']} computed this run), "
                 "magnitude, "
