@@ -83,6 +83,7 @@ def run(
                 progress=progress,
                 description=study.name,
                 group=mask_group,
+                keys=keys,
             )
             frame = store.frame(keys)
     if summary.failed:

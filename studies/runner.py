@@ -306,13 +306,16 @@ def run_points(
     description: str = "sweep",
     connect_timeout: float = CONNECT_TIMEOUT_S,
     group: Callable[[Mapping[str, Any]], Hashable] | None = None,
+    keys: Sequence[str] | None = None,
 ) -> RunSummary:
     """Evaluate every point not yet in ``store`` and store the results as they arrive, in the
     store's batches.
 
     Duplicate points run once. With ``group`` (point -> hashable) the points to run are
     ordered by the first appearance of their group, so points that share worker caches
-    (``studies.evaluate.mask_group``) run one after another. ``evaluate`` must be a picklable
+    (``studies.evaluate.mask_group``) run one after another. ``keys``: the points'
+    ``point_key`` values when the caller has them already (a key that is not its point's
+    fails that point when it is stored). ``evaluate`` must be a picklable
     top-level function for the parallel backends. Returns counts, the one-line errors of
     failed points and the time spent in the store; the table itself is
     ``store.frame(summary.keys)``, the same whatever backend produced it. A ``scheduler``
@@ -328,9 +331,11 @@ def run_points(
     if dask_workers is not None and dask_workers < 1:
         raise ValueError(f"dask_workers must be at least 1, got {dask_workers}")
 
+    if keys is not None and len(keys) != len(points):
+        raise ValueError(f"keys: expected one per point ({len(points)}), got {len(keys)}")
     unique: dict[str, Mapping[str, Any]] = {}
-    for point in points:
-        unique.setdefault(point_key(point), point)
+    for index, point in enumerate(points):
+        unique.setdefault(point_key(point) if keys is None else keys[index], point)
     started = time.perf_counter()
     stored = store.keys()
     store_read_s = time.perf_counter() - started

@@ -231,6 +231,7 @@ def run_command(
                 progress=progress and verbosity() >= 0,
                 description=spec.name,
                 group=mask_group,
+                keys=keys,
             )
         except SchedulerError as error:
             raise fail(f"--scheduler: {error}") from None
