@@ -1,4 +1,4 @@
-"""Benchmark: a 10,000-point sparse DSE through ``cosim study run --jobs 2`` and its store.
+"""Benchmark: a 10,000-point sparse DSE through the study runner and its store (issue 18).
 
 Issue 18's target: 10,000 design points of mixed datapaths and patterns in 5 minutes on two
 cores, through the study runner with its store. The spec (``SPEC`` below) sweeps a systolic
@@ -8,16 +8,20 @@ array's size and dataflow (10), its SRAM buffers (5) and DRAM bandwidth (10) aga
 The model is bert-tiny (2 layers, hidden 128) at 128 tokens, batch 1, random-init magnitude
 masks: the smallest BERT preset, so that store and runner overhead show beside simulation.
 
-Runs, each in a fresh process as a user runs them:
+The steps are ``cosim study run``'s up to its table (expand the spec, compute the masks,
+``run_points`` with ``--jobs`` loky workers into a :class:`~studies.sqlite_store.SqliteStore`,
+the table and its Parquet/CSV export), without its plots and report:
 
-1. ``cosim study run SPEC --out DIR --jobs 2`` from an empty DIR (masks, sweep, table,
-   plots, report);
-2. the same command again: every point is found in the store and none is recomputed;
-3. the store alone: the 10,000 stored documents written again into a fresh SQLite store in
-   its batches and into a fresh per-point JSON store (one fsync'd file each, the store
-   before this one), the JSON store on the first ``--json-points`` of them.
+1. from an empty directory;
+2. again on the same directory in a fresh process: every point is found in the store, none
+   is recomputed;
+3. the store alone: the stored documents written again into a fresh SQLite store in its
+   batches and into a fresh per-point JSON store (one fsync'd file each, the store before
+   this one).
 
-Run: python benchmarks/bench_dse_10k.py [--jobs 2] [--json-points 10000] [--work DIR]
+``--points N`` takes N points evenly spaced over the 10,000 (a loaded machine).
+
+Run: python benchmarks/bench_dse_10k.py [--points 10000] [--jobs 2] [--work DIR]
      [--out docs/results/bench_dse_10k.md]
 """
 
@@ -26,15 +30,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
-from _table_file import REPO, TableFile, default_out
+from _table_file import TableFile, default_out
 
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 SRAM_SIZES = ("16 KiB", "64 KiB", "256 KiB", "1 MiB", "4 MiB")
@@ -81,21 +83,71 @@ SPEC = {
 N_POINTS = 10_000
 
 
-def _children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def _points(n_points: int) -> list[dict]:
+    from studies.spec import expand, spec_from_dict
+
+    points = expand(spec_from_dict(SPEC), Path.cwd())
+    if len(points) != N_POINTS:
+        raise SystemExit(f"the spec expands to {len(points)} points, expected {N_POINTS}")
+    if not 1 <= n_points <= N_POINTS:
+        raise SystemExit(f"--points must be between 1 and {N_POINTS}, got {n_points}")
+    step = N_POINTS / n_points
+    return [points[int(i * step)] for i in range(n_points)]
 
 
-def _study_run(spec: Path, out: Path, jobs: int) -> tuple[float, float, dict]:
-    """Wall and CPU seconds of one ``cosim study run`` process (CPU: it and its workers,
-    which it waits for) and the run.json it wrote."""
-    command = [sys.executable, "-m", "studies.cli", "study", "run", str(spec)]
-    command += ["--out", str(out), "--jobs", str(jobs), "--no-progress"]
-    cpu = _children_cpu_s()
+def sweep(directory: Path, n_points: int, jobs: int) -> dict[str, float]:
+    """``study run``'s steps up to the table into ``directory``; seconds of each step."""
+    import functools
+
+    from studies.evaluate import evaluate_point, mask_group, prepare_masks
+    from studies.runner import run_points
+    from studies.sqlite_store import SqliteStore
+    from studies.store import point_key
+
+    times = {}
     started = time.perf_counter()
-    subprocess.run(command, check=True, cwd=REPO, env={**os.environ, **THREAD_ENV})
-    wall_s = time.perf_counter() - started
-    return wall_s, _children_cpu_s() - cpu, json.loads((out / "run.json").read_text())
+    points = _points(n_points)
+    keys = [point_key(point) for point in points]
+    times["expand_s"] = time.perf_counter() - started
+    with SqliteStore(directory / "store") as store:
+        begun = time.perf_counter()
+        stored = store.keys()
+        todo = [point for point, key in zip(points, keys, strict=True) if key not in stored]
+        prepare_masks(todo, directory / "masks")
+        times["masks_s"] = time.perf_counter() - begun
+        begun = time.perf_counter()
+        evaluate = functools.partial(evaluate_point, mask_dir=str((directory / "masks").resolve()))
+        summary = run_points(
+            points, evaluate, store, jobs=jobs, progress=False, group=mask_group, keys=keys
+        )
+        times["sweep_s"] = time.perf_counter() - begun
+        if summary.failed:
+            raise SystemExit(f"{len(summary.failed)} points failed: {summary.failed[:3]}")
+        begun = time.perf_counter()
+        store.export(directory, {"spec": SPEC}, keys)
+        times["table_s"] = time.perf_counter() - begun
+        times["simulation_s"] = store.timing(keys).get("simulation_s", 0.0)
+    times["wall_s"] = time.perf_counter() - started
+    times.update(
+        done=summary.done,
+        skipped=summary.skipped,
+        store_read_s=summary.store_read_s,
+        store_write_s=summary.store_write_s,
+    )
+    return times
+
+
+def _sweep_in_a_fresh_process(directory: Path, n_points: int, jobs: int) -> dict[str, float]:
+    script = Path(__file__).resolve()
+    command = [sys.executable, str(script), "--points", str(n_points), "--jobs", str(jobs)]
+    command += ["--sweep-into", str(directory)]
+    started = time.perf_counter()
+    finished = subprocess.run(
+        command, check=True, capture_output=True, text=True, env={**os.environ, **THREAD_ENV}
+    )
+    times = json.loads(finished.stdout.strip().splitlines()[-1])
+    times["process_s"] = time.perf_counter() - started  # interpreter start and imports too
+    return times
 
 
 def _rewrite(documents: list[dict], store, batch: int) -> float:
@@ -106,83 +158,96 @@ def _rewrite(documents: list[dict], store, batch: int) -> float:
     return time.perf_counter() - started
 
 
+def _line(out, label: str, seconds: float, note: str = "") -> None:
+    out(f"{label:<30} {seconds:8.2f} s  {note}".rstrip())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=2, help="local worker processes")
-    parser.add_argument(
-        "--json-points", type=int, default=N_POINTS, help="documents to write per-point JSON"
-    )
+    parser.add_argument("--points", type=int, default=N_POINTS, help="points of the 10,000")
+    parser.add_argument("--jobs", type=int, default=2, help="loky worker processes")
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
+    parser.add_argument("--sweep-into", type=Path, help=argparse.SUPPRESS)  # one sweep, as JSON
     parser.add_argument(
         "--out", type=Path, default=default_out(__file__), help="markdown file for the table"
     )
     args = parser.parse_args()
     os.environ.update(THREAD_ENV)
+    if args.sweep_into is not None:
+        print(json.dumps(sweep(args.sweep_into, args.points, args.jobs)))
+        return
 
     from studies.sqlite_store import SqliteStore
     from studies.store import ResultStore
 
     out = TableFile()
+    n = args.points
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-dse-10k-", dir=args.work) as scratch:
         work = Path(scratch)
-        spec = work / "dse-10k.yaml"
-        spec.write_text(yaml.safe_dump(SPEC, sort_keys=False))
-        study = work / "study"
-
-        load = os.getloadavg()[0]
-        cold_s, cold_cpu_s, run = _study_run(spec, study, args.jobs)
-        if (run["n_points"], run["evaluated"], run["failed"]) != (N_POINTS, N_POINTS, 0):
-            raise SystemExit(f"expected {N_POINTS} evaluated points, run.json says {run}")
-        simulation_s = float(run["timing"]["simulation_s"])
-        out(
-            f"spec: {N_POINTS:,} points, bert-tiny (L=128, B=1), systolic array x SRAM x DRAM x "
-            f"(dense, block 16x16 / 32x1 / unstructured x skipping / gating, 2:4 x N:M); "
-            f"--jobs {args.jobs}, cpu count {os.cpu_count()}, load average {load:.1f} at the "
-            f"start (other work on the machine)"
-        )
-        out()
-        out(f"cold run (empty dir)    {cold_s:7.1f} s  = {N_POINTS / cold_s:6.1f} points/s")
-        out(
-            f"  CPU time              {cold_cpu_s:7.1f} s  (the command and its workers; "
-            f"/ {args.jobs} = {cold_cpu_s / args.jobs:.1f} s, the wall time on {args.jobs} "
-            f"idle cores)"
-        )
-        out(f"  up to the table       {run['wall_s']:7.1f} s  (expand, masks, sweep, frame)")
-        out(
-            f"  simulation            {simulation_s:7.1f} s  summed over points "
-            f"({1000 * simulation_s / N_POINTS:.1f} ms a point, sparse run and dense baseline)"
-        )
-        out(
-            f"  store writes          {run['store_write_s']:7.2f} s  "
-            f"= {100 * run['store_write_s'] / cold_s:.1f} % of the run "
-            f"({1000 * run['store_write_s'] / N_POINTS:.3f} ms a point, in the parent)"
-        )
-        warm_s, warm_cpu_s, again = _study_run(spec, study, args.jobs)
-        if (again["evaluated"], again["skipped"]) != (0, N_POINTS):
-            raise SystemExit(f"the second run recomputed points: {again}")
-        out(
-            f"resume (all stored)     {warm_s:7.1f} s  (CPU {warm_cpu_s:.1f} s; 0 evaluated, "
-            f"{N_POINTS:,} reused; finding them {again['store_read_s']:.2f} s, the rest is "
-            f"expansion, table, plots, report)"
-        )
-
-        with SqliteStore(study / "store") as stored:
+        cold = _sweep_in_a_fresh_process(work / "study", n, args.jobs)
+        if cold["done"] != n:
+            raise SystemExit(f"expected {n} evaluated points, got {cold}")
+        warm = _sweep_in_a_fresh_process(work / "study", n, args.jobs)
+        if (warm["done"], warm["skipped"]) != (0, n):
+            raise SystemExit(f"the second run recomputed points: {warm}")
+        with SqliteStore(work / "study" / "store") as stored:
             documents = list(stored.documents(sorted(stored.keys())).values())
         with SqliteStore(work / "again-sqlite") as fresh:
             sqlite_s = _rewrite(documents, fresh, SqliteStore.commit_points)
-        n_json = min(args.json_points, len(documents))
-        json_s = _rewrite(documents[:n_json], ResultStore(work / "again-json"), 1)
-        out()
-        out(f"store alone: the {len(documents):,} stored documents written again")
-        out(
-            f"  SQLite, WAL, {SqliteStore.commit_points} a transaction   {sqlite_s:7.2f} s  "
-            f"= {1000 * sqlite_s / len(documents):.3f} ms a point"
-        )
-        note = "" if n_json == len(documents) else f" (first {n_json:,} points)"
-        out(
-            f"  one fsync'd JSON file a point   {json_s:7.2f} s  "
-            f"= {1000 * json_s / n_json:.3f} ms a point{note}"
-        )
+        json_s = _rewrite(documents, ResultStore(work / "again-json"), 1)
+
+    subset = "" if n == N_POINTS else f" ({n:,} evenly spaced of the {N_POINTS:,})"
+    out(
+        f"spec: {n:,} points{subset}, bert-tiny (L=128, B=1), systolic array x SRAM x DRAM x "
+        f"(dense; block 16x16 / 32x1 / unstructured x skipping / gating; 2:4 x N:M)"
+    )
+    out(
+        f"--jobs {args.jobs}; cpu count {os.cpu_count()}; load average {load:.1f} at the start "
+        f"(other work on the machine)"
+    )
+    out()
+    rate = n / cold["wall_s"]
+    _line(out, "cold (empty directory)", cold["process_s"], "the whole process")
+    _line(out, "  expand + keys", cold["expand_s"])
+    _line(out, "  masks", cold["masks_s"])
+    _line(out, "  sweep (run_points)", cold["sweep_s"], f"{rate:.1f} points/s over the steps")
+    _line(
+        out,
+        "  simulation, summed",
+        cold["simulation_s"],
+        f"{1000 * cold['simulation_s'] / n:.1f} ms a point; "
+        f"{100 * cold['simulation_s'] / (args.jobs * cold['sweep_s']):.0f} % of the workers' "
+        "sweep time",
+    )
+    _line(
+        out,
+        "  store writes (parent)",
+        cold["store_write_s"],
+        f"{1000 * cold['store_write_s'] / n:.2f} ms a point; "
+        f"{100 * cold['store_write_s'] / cold['wall_s']:.1f} % of the steps",
+    )
+    _line(out, "  table + export", cold["table_s"])
+    _line(
+        out,
+        "resume (all stored)",
+        warm["process_s"],
+        f"0 evaluated, {n:,} reused; finding them {warm['store_read_s']:.2f} s",
+    )
+    out()
+    out(f"store alone: the {len(documents):,} stored documents written again")
+    _line(
+        out,
+        f"  SQLite, {SqliteStore.commit_points:,} a transaction",
+        sqlite_s,
+        f"{1000 * sqlite_s / len(documents):.3f} ms a point",
+    )
+    _line(
+        out,
+        "  one fsync'd JSON a point",
+        json_s,
+        f"{1000 * json_s / len(documents):.3f} ms a point",
+    )
     out.write(args.out)
 
 
