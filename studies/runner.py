@@ -10,9 +10,9 @@ rerun skips what is stored. Backends:
 
 - in-process loop (``jobs=1``, the default);
 - local processes through joblib's loky backend (``jobs=N``), results streamed unordered,
-  a few points per task (``chunk_points``) so that task overhead stays small beside
-  millisecond points; with ``group`` the points are ordered so that each chunk shares the
-  worker's caches (masks, workload) as far as it can;
+  a few points per task (``chunk_points``, on Dask too) so that task overhead stays small
+  beside millisecond points; with ``group`` the points are ordered so that each chunk
+  shares the worker's caches (masks, workload) as far as it can;
 - Dask distributed: an existing scheduler (``scheduler=ADDRESS``) or a ``LocalCluster`` of
   ``dask_workers`` single-threaded worker processes. An existing scheduler is asked for its
   identity first, with a ``connect_timeout`` (5 s): an address where nothing listens, or a
@@ -259,35 +259,33 @@ def local_cluster(n_workers: int, *, retries: int = 2) -> Iterator[Any]:
 def _run_dask(
     evaluate: Evaluate, todo: list[tuple[str, Mapping]], address: str, retries: int
 ) -> Iterator[Outcome]:
-    """One Dask task per point; a task whose worker dies is rescheduled by the scheduler
-    (up to its ``allowed-failures``, set by ``local_cluster``; Dask's default is 3)."""
+    """One Dask task per ``chunk_points`` points; a task whose worker dies is rescheduled by
+    the scheduler (up to its ``allowed-failures``, set by ``local_cluster``; Dask's default
+    is 3), and a task that fails outside ``evaluate`` fails each of its points."""
     from distributed import Client, as_completed
 
     with Client(address, set_as_default=False, timeout=CONNECT_TIMEOUT_S) as client:
         client.register_plugin(_thread_plugin(), name="sparse-bert-cosim-threads")
-        keys = [key for key, _ in todo]
+        size = chunk_points(len(todo), max(1, sum(client.nthreads().values())))
+        chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
         futures = client.map(
-            functools.partial(_evaluate_one, evaluate),
-            keys,
-            [point for _, point in todo],
-            pure=False,
-            retries=retries,
+            functools.partial(_evaluate_chunk, evaluate), chunks, pure=False, retries=retries
         )
-        pending = dict(zip(keys, futures, strict=True))
-        owner = {future.key: key for key, future in pending.items()}
+        pending = {future.key: future for future in futures}
+        owner = {future.key: chunk for future, chunk in zip(futures, chunks, strict=True)}
         completed = as_completed(futures, loop=client.loop)
         del futures
         try:
             for future in completed:
-                key = owner[future.key]
                 if future.status == "finished":
-                    outcome = future.result()
+                    outcomes = future.result()
                 else:  # raised outside evaluate (e.g. unpicklable), or its workers kept dying
                     error = future.exception()
-                    outcome = (key, False, _one_line(error) if error else future.status)
-                del pending[key]
+                    reason = _one_line(error) if error else future.status
+                    outcomes = [(key, False, reason) for key, _ in owner[future.key]]
+                del pending[future.key]
                 future.release()
-                yield outcome
+                yield from outcomes
         finally:
             if pending:
                 client.cancel(list(pending.values()))
