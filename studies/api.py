@@ -54,10 +54,11 @@ def run(
     >>> list(table[["pattern", "sparsity"]].itertuples(index=False, name=None))
     [('block:4x4', 0.5)]
     """
-    from studies.evaluate import evaluate_point, prepare_masks
+    from studies.evaluate import evaluate_point, mask_group, prepare_masks
     from studies.runner import run_points
     from studies.spec import StudySpec, expand, load_spec, spec_from_dict
-    from studies.store import ResultStore, point_key
+    from studies.sqlite_store import SqliteStore
+    from studies.store import point_key
 
     if isinstance(spec, StudySpec):
         study, base = spec, Path.cwd()
@@ -68,16 +69,23 @@ def run(
     points = expand(study, base, overrides=dict(overrides) if overrides else None)
     with tempfile.TemporaryDirectory(prefix="cosim-study-") as scratch:
         root = Path(out) if out is not None else Path(scratch)
-        store = ResultStore(root / "store")
         masks = root / "masks"
         keys = [point_key(point) for point in points]
-        todo = [p for p, k in zip(points, keys, strict=True) if not store.has(k)]
-        prepare_masks(todo, masks)
-        evaluate = functools.partial(evaluate_point, mask_dir=str(masks.resolve()))
-        summary = run_points(
-            points, evaluate, store, jobs=jobs, progress=progress, description=study.name
-        )
-        frame = store.frame(keys)
+        with SqliteStore(root / "store") as store:
+            stored = store.keys()
+            prepare_masks([p for p, k in zip(points, keys, strict=True) if k not in stored], masks)
+            evaluate = functools.partial(evaluate_point, mask_dir=str(masks.resolve()))
+            summary = run_points(
+                points,
+                evaluate,
+                store,
+                jobs=jobs,
+                progress=progress,
+                description=study.name,
+                group=mask_group,
+                keys=keys,
+            )
+            frame = store.frame(keys)
     if summary.failed:
         raise StudyRunError(
             f"{len(summary.failed)} of {len(points)} points of study {study.name} failed: "

@@ -46,6 +46,7 @@ __all__ = [
     "compute_masks_for",
     "evaluate_point",
     "mask_file",
+    "mask_group",
     "op_frame",
     "pattern_family",
     "prepare_masks",
@@ -211,9 +212,40 @@ def _warm_up() -> None:
     compacting.warm_up()
 
 
+def mask_group(point: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What a point shares with others through a worker's caches (its model shape and mask
+    set): ``studies.runner.run_points(group=mask_group)`` runs such points together."""
+    return (
+        point.get("model"),
+        point.get("batch"),
+        point.get("seq_len"),
+        point.get("artifact"),
+        point.get("checkpoint"),
+        point.get("pattern"),
+        point.get("sparsity"),
+        point.get("seed"),
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _model_workload(model: str, batch: int, seq_len: int):
+    """The unmasked workload of a model shape (immutable), built once per process."""
+    return build_workload(model, batch=batch, seq_len=seq_len)
+
+
+@functools.lru_cache(maxsize=2)
+def _masked_workload(
+    model: str, batch: int, seq_len: int, pattern: str, sparsity: float, seed: int, mask_dir
+):
+    """(workload with one mask set attached, synthetic flag), kept for the points after it:
+    a sweep runs many hardware points per mask set (``mask_group``)."""
+    masks, synthetic = _cached_masks(model, pattern, sparsity, seed, mask_dir)
+    return attach_masks(_model_workload(model, batch, seq_len), masks), synthetic
+
+
 def _workload(point: Mapping[str, Any], mask_dir: str | None):
     """(workload with masks, synthetic flag, mask source, artifact pattern)."""
-    workload = build_workload(point["model"], batch=point["batch"], seq_len=point["seq_len"])
+    workload = _model_workload(point["model"], point["batch"], point["seq_len"])
     if point.get("artifact"):
         from pruning.artifact import load_artifact
         from workloads import attach_artifact
@@ -232,11 +264,17 @@ def _workload(point: Mapping[str, Any], mask_dir: str | None):
     pattern = point["pattern"]
     if pattern in (None, DENSE):
         return workload, bool(workload.synthetic_weights), "none", DENSE
-    masks, synthetic = _cached_masks(
-        point["model"], pattern, float(point["sparsity"]), int(point["seed"]), mask_dir
+    masked, synthetic = _masked_workload(
+        point["model"],
+        point["batch"],
+        point["seq_len"],
+        pattern,
+        float(point["sparsity"]),
+        int(point["seed"]),
+        mask_dir,
     )
     source = "random-init magnitude" if synthetic else "pretrained magnitude"
-    return attach_masks(workload, masks), synthetic, source, pattern
+    return masked, synthetic, source, pattern
 
 
 def simulate_point(point: Mapping[str, Any], mask_dir: str | Path | None = None):

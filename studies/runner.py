@@ -1,13 +1,18 @@
-"""Sweep runner: one task per design point, results stored the moment they arrive.
+"""Sweep runner: design points evaluated in chunks, results stored as they arrive.
 
 ``run_points`` evaluates design points (full configurations) with a picklable top-level
-``evaluate(point) -> flat dict of results`` and writes each finished point to a
-:class:`~studies.store.ResultStore` from the calling process only, as soon as it comes
-back: a sweep killed at any moment loses at most the points in flight, and a rerun skips
-what is stored. Backends:
+``evaluate(point) -> flat dict of results`` and writes finished points to a
+:class:`~studies.store.ResultStore` from the calling process only, in batches the store
+asks for (``commit_points``/``commit_seconds``: every point at once for the per-point JSON
+store, a transaction per second for :class:`~studies.sqlite_store.SqliteStore`): a sweep
+killed at any moment loses at most the points in flight and the uncommitted batch, and a
+rerun skips what is stored. Backends:
 
 - in-process loop (``jobs=1``, the default);
-- local processes through joblib's loky backend (``jobs=N``), results streamed unordered;
+- local processes through joblib's loky backend (``jobs=N``), results streamed unordered,
+  a few points per task (``chunk_points``, on Dask too) so that task overhead stays small
+  beside millisecond points; with ``group`` the points are ordered so that each chunk
+  shares the worker's caches (masks, workload) as far as it can;
 - Dask distributed: an existing scheduler (``scheduler=ADDRESS``) or a ``LocalCluster`` of
   ``dask_workers`` single-threaded worker processes. An existing scheduler is asked for its
   identity first, with a ``connect_timeout`` (5 s): an address where nothing listens, or a
@@ -31,8 +36,9 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -50,6 +56,10 @@ THREAD_ENV = {
 
 # Seconds to reach a Dask scheduler and hear its identity.
 CONNECT_TIMEOUT_S = 5.0
+# At most this many points per loky task; fewer when that would leave a worker idle (each
+# worker gets at least CHUNKS_PER_JOB tasks, so the last ones finish close together).
+MAX_CHUNK_POINTS = 16
+CHUNKS_PER_JOB = 4
 
 Evaluate = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 # What a worker sends back for one point: (key, succeeded, result row or one-line error).
@@ -65,6 +75,10 @@ class RunSummary:
     skipped: int  # already in the store
     failed: tuple[tuple[str, str], ...]  # (key, "ExceptionType: message")
     keys: tuple[str, ...] = ()  # every distinct point's key, in input order
+    # wall times in the store (finding the stored points; checking and writing finished
+    # ones): measurements of the machine, left out of comparisons between summaries
+    store_read_s: float = field(default=0.0, compare=False)
+    store_write_s: float = field(default=0.0, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -127,6 +141,17 @@ def _evaluate_one(evaluate: Evaluate, key: str, point: Mapping[str, Any]) -> Out
     return key, True, dict(row)
 
 
+def _evaluate_chunk(evaluate: Evaluate, chunk: list[tuple[str, Mapping]]) -> list[Outcome]:
+    """Run in a worker: one task's points, in order."""
+    return [_evaluate_one(evaluate, key, point) for key, point in chunk]
+
+
+def chunk_points(n_points: int, jobs: int) -> int:
+    """Points per task: up to ``MAX_CHUNK_POINTS``, but at least ``CHUNKS_PER_JOB`` tasks per
+    worker."""
+    return max(1, min(MAX_CHUNK_POINTS, n_points // (jobs * CHUNKS_PER_JOB)))
+
+
 def _run_inline(evaluate: Evaluate, todo: list[tuple[str, Mapping]]) -> Iterator[Outcome]:
     for key, point in todo:
         yield _evaluate_one(evaluate, key, point)
@@ -135,7 +160,8 @@ def _run_inline(evaluate: Evaluate, todo: list[tuple[str, Mapping]]) -> Iterator
 def _run_loky(
     evaluate: Evaluate, todo: list[tuple[str, Mapping]], jobs: int, retries: int
 ) -> Iterator[Outcome]:
-    """joblib/loky processes; a pool broken by a dead worker is restarted for what is left.
+    """joblib/loky processes, ``chunk_points`` points per task; a pool broken by a dead worker
+    is restarted for what is left.
 
     Which point killed the worker is unknown, so every unfinished point is re-run; a pass that
     breaks without finishing any point counts against ``retries``, after which the points
@@ -151,14 +177,17 @@ def _run_loky(
         try:
             # inner_max_num_threads=1 puts NUMBA/OMP/MKL/..._NUM_THREADS=1 in the workers' env
             with parallel_config(backend="loky", inner_max_num_threads=1):
-                outcomes = Parallel(n_jobs=jobs, return_as="generator_unordered")(
-                    delayed(_evaluate_one)(evaluate, key, point)
-                    for key, point in list(remaining.items())
+                items = list(remaining.items())
+                size = chunk_points(len(items), jobs)
+                chunks = Parallel(n_jobs=jobs, return_as="generator_unordered")(
+                    delayed(_evaluate_chunk)(evaluate, items[start : start + size])
+                    for start in range(0, len(items), size)
                 )
-                for outcome in outcomes:
-                    remaining.pop(outcome[0], None)
-                    finished_this_pass += 1
-                    yield outcome
+                for chunk in chunks:
+                    for outcome in chunk:
+                        remaining.pop(outcome[0], None)
+                        finished_this_pass += 1
+                        yield outcome
         except BrokenProcessPool as error:  # TerminatedWorkerError is a subclass
             barren_passes = 0 if finished_this_pass else barren_passes + 1
             if barren_passes > retries:
@@ -230,35 +259,33 @@ def local_cluster(n_workers: int, *, retries: int = 2) -> Iterator[Any]:
 def _run_dask(
     evaluate: Evaluate, todo: list[tuple[str, Mapping]], address: str, retries: int
 ) -> Iterator[Outcome]:
-    """One Dask task per point; a task whose worker dies is rescheduled by the scheduler
-    (up to its ``allowed-failures``, set by ``local_cluster``; Dask's default is 3)."""
+    """One Dask task per ``chunk_points`` points; a task whose worker dies is rescheduled by
+    the scheduler (up to its ``allowed-failures``, set by ``local_cluster``; Dask's default
+    is 3), and a task that fails outside ``evaluate`` fails each of its points."""
     from distributed import Client, as_completed
 
     with Client(address, set_as_default=False, timeout=CONNECT_TIMEOUT_S) as client:
         client.register_plugin(_thread_plugin(), name="sparse-bert-cosim-threads")
-        keys = [key for key, _ in todo]
+        size = chunk_points(len(todo), max(1, sum(client.nthreads().values())))
+        chunks = [todo[start : start + size] for start in range(0, len(todo), size)]
         futures = client.map(
-            functools.partial(_evaluate_one, evaluate),
-            keys,
-            [point for _, point in todo],
-            pure=False,
-            retries=retries,
+            functools.partial(_evaluate_chunk, evaluate), chunks, pure=False, retries=retries
         )
-        pending = dict(zip(keys, futures, strict=True))
-        owner = {future.key: key for key, future in pending.items()}
+        pending = {future.key: future for future in futures}
+        owner = {future.key: chunk for future, chunk in zip(futures, chunks, strict=True)}
         completed = as_completed(futures, loop=client.loop)
         del futures
         try:
             for future in completed:
-                key = owner[future.key]
                 if future.status == "finished":
-                    outcome = future.result()
+                    outcomes = future.result()
                 else:  # raised outside evaluate (e.g. unpicklable), or its workers kept dying
                     error = future.exception()
-                    outcome = (key, False, _one_line(error) if error else future.status)
-                del pending[key]
+                    reason = _one_line(error) if error else future.status
+                    outcomes = [(key, False, reason) for key, _ in owner[future.key]]
+                del pending[future.key]
                 future.release()
-                yield outcome
+                yield from outcomes
         finally:
             if pending:
                 client.cancel(list(pending.values()))
@@ -276,14 +303,22 @@ def run_points(
     retries: int = 2,
     description: str = "sweep",
     connect_timeout: float = CONNECT_TIMEOUT_S,
+    group: Callable[[Mapping[str, Any]], Hashable] | None = None,
+    keys: Sequence[str] | None = None,
 ) -> RunSummary:
-    """Evaluate every point not yet in ``store`` and store each result as it arrives.
+    """Evaluate every point not yet in ``store`` and store the results as they arrive, in the
+    store's batches.
 
-    Duplicate points run once. ``evaluate`` must be a picklable top-level function for the
-    parallel backends. Returns counts and the one-line errors of failed points; the table
-    itself is ``store.frame(summary.keys)``, the same whatever backend produced it. A
-    ``scheduler`` that does not answer within ``connect_timeout`` seconds raises
-    :class:`SchedulerError` before any point runs.
+    Duplicate points run once. With ``group`` (point -> hashable) the points to run are
+    ordered by the first appearance of their group, so points that share worker caches
+    (``studies.evaluate.mask_group``) run one after another. ``keys``: the points'
+    ``point_key`` values when the caller has them already (a key that is not its point's
+    fails that point when it is stored). ``evaluate`` must be a picklable
+    top-level function for the parallel backends. Returns counts, the one-line errors of
+    failed points and the time spent in the store; the table itself is
+    ``store.frame(summary.keys)``, the same whatever backend produced it. A ``scheduler``
+    that does not answer within ``connect_timeout`` seconds raises :class:`SchedulerError`
+    before any point runs.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
@@ -294,15 +329,38 @@ def run_points(
     if dask_workers is not None and dask_workers < 1:
         raise ValueError(f"dask_workers must be at least 1, got {dask_workers}")
 
+    if keys is not None and len(keys) != len(points):
+        raise ValueError(f"keys: expected one per point ({len(points)}), got {len(keys)}")
     unique: dict[str, Mapping[str, Any]] = {}
-    for point in points:
-        unique.setdefault(point_key(point), point)
+    for index, point in enumerate(points):
+        unique.setdefault(point_key(point) if keys is None else keys[index], point)
+    started = time.perf_counter()
     stored = store.keys()
+    store_read_s = time.perf_counter() - started
     todo = [(key, point) for key, point in unique.items() if key not in stored]
     skipped = len(unique) - len(todo)
+    if group is not None:
+        first: dict[Hashable, int] = {}
+        todo.sort(key=lambda item: first.setdefault(group(item[1]), len(first)))
 
     done = 0
     failed: list[tuple[str, str]] = []
+    pending: list[dict[str, Any]] = []
+    store_write_s = 0.0
+    commit_points = max(1, int(getattr(store, "commit_points", 1)))
+    commit_seconds = float(getattr(store, "commit_seconds", 0.0))
+    last_commit = last_arrival = time.monotonic()
+
+    def commit() -> None:
+        nonlocal done, store_write_s, last_commit
+        if pending:
+            begun = time.perf_counter()
+            store.write(pending)
+            store_write_s += time.perf_counter() - begun
+            done += len(pending)
+            pending.clear()
+        last_commit = time.monotonic()
+
     with contextlib.ExitStack() as stack:
         if not todo:
             outcomes: Iterator[Outcome] = iter(())
@@ -321,18 +379,32 @@ def run_points(
             tqdm(total=len(todo), desc=description, unit="pt", disable=None if progress else True)
         )
         stack.callback(getattr(outcomes, "close", lambda: None))
-        for key, succeeded, payload in outcomes:
-            if succeeded:
-                try:
-                    store.put(key, unique[key], payload)
-                    done += 1
-                except StoreError as error:
-                    failed.append((key, _one_line(error)))
-            else:
-                failed.append((key, str(payload)))
-            bar.update(1)
-            if failed:
-                bar.set_postfix(failed=len(failed), refresh=False)
+        try:
+            for key, succeeded, payload in outcomes:
+                if succeeded:
+                    begun = time.perf_counter()
+                    try:
+                        pending.append(store.document(key, unique[key], payload))
+                    except StoreError as error:
+                        failed.append((key, _one_line(error)))
+                    store_write_s += time.perf_counter() - begun
+                    # a batch is full, or a second has passed, or points come slowly (then
+                    # each is committed at once rather than wait for the next one)
+                    now = time.monotonic()
+                    if (
+                        len(pending) >= commit_points
+                        or now - last_commit >= commit_seconds
+                        or now - last_arrival >= commit_seconds
+                    ):
+                        commit()
+                    last_arrival = now
+                else:
+                    failed.append((key, str(payload)))
+                bar.update(1)
+                if failed:
+                    bar.set_postfix(failed=len(failed), refresh=False)
+        finally:  # finished points are kept even when the sweep is interrupted
+            commit()
 
     position = {key: index for index, key in enumerate(unique)}
     failed.sort(key=lambda item: position[item[0]])  # input order, not completion order
@@ -342,4 +414,6 @@ def run_points(
         skipped=skipped,
         failed=tuple(failed),
         keys=tuple(unique),
+        store_read_s=store_read_s,
+        store_write_s=store_write_s,
     )

@@ -132,6 +132,25 @@ def _check_key(key: str) -> str:
     return key
 
 
+def consistent_document(key: str, document: Any) -> bool:
+    """Whether ``document`` is a whole stored point whose config hashes to ``key`` (a torn,
+    edited or foreign document is not, and reads as missing)."""
+    if not (
+        isinstance(document, dict)
+        and document.get("key") == key
+        and isinstance(document.get("config"), dict)
+        and isinstance(document.get("row"), dict)
+        and isinstance(document.get("version"), str)
+        and isinstance(document.get("source_digest", ""), str)
+    ):
+        return False
+    try:
+        stored = _key_of(document["config"], document["version"], document.get("source_digest"))
+    except (TypeError, ValueError):
+        return False
+    return stored == key
+
+
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for name, value in data.items():
@@ -201,22 +220,16 @@ class ResultStore:
             document = parse_json(read_text(path, MAX_POINT_BYTES), allow_nan=True)
         except DocumentError:
             return None
-        if not (
-            isinstance(document, dict)
-            and document.get("key") == key
-            and isinstance(document.get("config"), dict)
-            and isinstance(document.get("row"), dict)
-            and isinstance(document.get("version"), str)
-            and isinstance(document.get("source_digest", ""), str)
-        ):
-            return None
-        try:
-            stored = _key_of(document["config"], document["version"], document.get("source_digest"))
-            if stored != key:
-                return None
-        except (TypeError, ValueError):
-            return None
-        return document
+        return document if consistent_document(key, document) else None
+
+    def documents(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The readable stored documents of ``keys``, by key (a backend may read them at once)."""
+        documents = {}
+        for key in keys:
+            document = self._read(key)
+            if document is not None:
+                documents[key] = document
+        return documents
 
     def _split(self, document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
         """A stored document's row without wall times, and its wall times: the ``timing``
@@ -234,18 +247,26 @@ class ResultStore:
         }
         return row, wall
 
+    # How the runner batches writes (``studies.runner.run_points``): here every point is
+    # written the moment it arrives; a transactional backend commits batches.
+    commit_points = 1
+    commit_seconds = 0.0
+
     def has(self, key: str) -> bool:
         return self._read(key) is not None
 
-    def put(self, key: str, config: Mapping[str, Any], row: Mapping[str, Any]) -> None:
-        """Store one finished point atomically; ``key`` must be ``point_key(config)``."""
+    def document(
+        self, key: str, config: Mapping[str, Any], row: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The document :meth:`write` stores for one finished point, checked: ``key`` must be
+        ``point_key(config)`` and both must be plain data (else :class:`StoreError`)."""
         _check_key(key)
         plain_config = _plain_mapping(config, "config", allow_nan=False)
         expected = _key_of(plain_config, __version__, source_digest())
         if key != expected:
             raise StoreError(f"key {key} does not match its config (point_key gives {expected})")
         plain_row = _plain_mapping(row, f"result row of point {key}", allow_nan=True)
-        document = {
+        return {
             "key": key,
             "config": plain_config,
             "row": {k: v for k, v in plain_row.items() if k not in self.timing_fields},
@@ -253,7 +274,16 @@ class ResultStore:
             "source_digest": source_digest(),
             "timing": {k: v for k, v in plain_row.items() if k in self.timing_fields},
         }
-        atomic_write_text(self._path(key), json.dumps(document, indent=1) + "\n")
+
+    def write(self, documents: Sequence[Mapping[str, Any]]) -> None:
+        """Store documents made by :meth:`document`; here each file is written atomically on
+        its own (a backend with transactions stores the batch at once)."""
+        for document in documents:
+            atomic_write_text(self._path(document["key"]), json.dumps(document, indent=1) + "\n")
+
+    def put(self, key: str, config: Mapping[str, Any], row: Mapping[str, Any]) -> None:
+        """Store one finished point atomically; ``key`` must be ``point_key(config)``."""
+        self.write([self.document(key, config, row)])
 
     def keys(self) -> set[str]:
         """Keys of every readable finished point (temporary and torn files are ignored)."""
@@ -279,8 +309,9 @@ class ResultStore:
         else:
             wanted = list(dict.fromkeys(_check_key(key) for key in order))
         records: list[dict[str, Any]] = []
+        documents = self.documents(wanted)
         for key in wanted:
-            document = self._read(key)
+            document = documents.get(key)
             if document is None:
                 continue
             record = _flatten(document["config"])
@@ -300,13 +331,9 @@ class ResultStore:
 
     def point_timing(self, order: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
         """The wall times of each stored point (of ``order``), by key."""
-        keys = sorted(self.keys()) if order is None else dict.fromkeys(order)
-        timings: dict[str, dict[str, float]] = {}
-        for key in keys:
-            document = self._read(_check_key(key))
-            if document is not None:
-                timings[key] = self._split(document)[1]
-        return timings
+        keys = sorted(self.keys()) if order is None else list(dict.fromkeys(order))
+        documents = self.documents([_check_key(key) for key in keys])
+        return {key: self._split(documents[key])[1] for key in keys if key in documents}
 
     def timing(self, order: Sequence[str] | None = None) -> dict[str, float]:
         """Each wall-time field summed over the stored points (of ``order``)."""

@@ -178,10 +178,11 @@ def run_command(
     """
     import pandas as pd
 
-    from studies.evaluate import evaluate_point, op_frame, prepare_masks
+    from studies.evaluate import evaluate_point, mask_group, op_frame, prepare_masks
     from studies.runner import SchedulerError, run_points
     from studies.spec import StudySpecError, builtin_text, expand, load_spec
-    from studies.store import ResultStore, StoreError, point_key
+    from studies.sqlite_store import SqliteStore
+    from studies.store import StoreError, point_key
     from workloads import WorkloadError
 
     started = time.perf_counter()
@@ -202,90 +203,100 @@ def run_command(
     mask_dir = out / MASKS_DIR
     try:
         out.mkdir(parents=True, exist_ok=True)
-        store = ResultStore(out / STORE_DIR)
+        store = SqliteStore(out / STORE_DIR)
         keys = [point_key(p) for p in points]
+        stored = store.keys()
     except (OSError, StoreError) as error:
         raise fail(f"--out {out}: {error}") from None
-    todo = [p for p, k in zip(points, keys, strict=True) if not store.has(k)]
-    console.print(
-        f"study {spec.name}: {len(points)} points ({len(points) - len(todo)} already stored), "
-        f"output {out}",
-        highlight=False,
-    )
     try:
-        masks = prepare_masks(todo, mask_dir)
-    except ValueError as error:  # pattern/model errors surface here first
-        raise fail(f"computing masks: {error}") from None
-    evaluate = functools.partial(evaluate_point, mask_dir=str(mask_dir.resolve()))
-    try:
-        summary = run_points(
-            points,
-            evaluate,
-            store,
-            jobs=jobs,
-            scheduler=scheduler,
-            dask_workers=dask_workers,
-            progress=progress and verbosity() >= 0,
-            description=spec.name,
+        todo = [p for p, k in zip(points, keys, strict=True) if k not in stored]
+        console.print(
+            f"study {spec.name}: {len(points)} points ({len(points) - len(todo)} already stored), "
+            f"output {out}",
+            highlight=False,
         )
-    except SchedulerError as error:
-        raise fail(f"--scheduler: {error}") from None
-    for key, message in summary.failed[:5]:
-        console.print(f"[bold red]failed[/] point {key}: {message}", highlight=False)
-    frame = store.frame(keys)
-    if frame.empty:
-        raise fail(f"no point of study {spec.name} finished; see the errors above")
-    representative = _representative(frame)
-    rep_key = frame["key"].iloc[representative]
-    try:
-        ops = op_frame(points[keys.index(rep_key)], mask_dir)
-        ops.insert(0, "key", rep_key)
-        atomic_write_bytes(out / OPS_FILE, ops.to_parquet(index=False), root=out)
-        atomic_write_text(out / "ops.csv", ops.to_csv(index=False, lineterminator="\n"), root=out)
-    except (WorkloadError, ValueError) as error:
-        console.print(f"no roofline: {error}", highlight=False)
-    synthetic = bool(frame.get("synthetic_weights", pd.Series([False])).fillna(False).any())
-    run_info = {
-        "study": spec.name,
-        "kind": spec.kind,
-        "description": spec.description,
-        "spec": spec.model_dump(mode="json"),
-        "spec_source": str(study),
-        "hardware_overrides": overrides,
-        "seed": spec.seed,
-        "outputs": spec.outputs.model_dump(),
-        "pareto": spec.pareto.model_dump(),
-        "evaluated": summary.done,
-        "skipped": summary.skipped,
-        "failed": len(summary.failed),
-        "masks": (
-            f"{masks['mask_sets']} mask sets ({masks['computed']} computed this run), magnitude, "
-            + ("from synthetic random-init weights" if synthetic else "from model weights")
-        ),
-        "synthetic_weights": synthetic,
-        "roofline_point": rep_key,
-    }
-    run_info["wall_s"] = time.perf_counter() - started
-    exported = store.export(out, run_info, keys)
-    run_info = read_json(exported["run"])
-    if is_file(study):  # the spec as given (already read within the bounds once)
-        spec_text = read_text(study, MAX_YAML_BYTES, "YAML").encode("utf-8")
-    else:
-        spec_text = builtin_text(study).encode("utf-8")
-    atomic_write_bytes(out / "spec.yaml", spec_text, root=out)
-    try:
-        written = write_plots_and_report(out, frame, run_info)
-    except KeyError as error:  # a pareto objective that is no result column
-        raise fail(f"study spec field pareto: no result column {error.args[0]}") from None
-    console.print(
-        f"{summary.done} evaluated, {summary.skipped} reused, {len(summary.failed)} failed; "
-        f"wrote {exported['parquet']}, {exported['csv']}, {exported['run']} and "
-        f"{len(written)} plot/report files in {time.perf_counter() - started:.1f} s",
-        highlight=False,
-        soft_wrap=True,
-    )
-    if summary.failed:
-        raise typer.Exit(code=1)
+        try:
+            masks = prepare_masks(todo, mask_dir)
+        except ValueError as error:  # pattern/model errors surface here first
+            raise fail(f"computing masks: {error}") from None
+        evaluate = functools.partial(evaluate_point, mask_dir=str(mask_dir.resolve()))
+        try:
+            summary = run_points(
+                points,
+                evaluate,
+                store,
+                jobs=jobs,
+                scheduler=scheduler,
+                dask_workers=dask_workers,
+                progress=progress and verbosity() >= 0,
+                description=spec.name,
+                group=mask_group,
+                keys=keys,
+            )
+        except SchedulerError as error:
+            raise fail(f"--scheduler: {error}") from None
+        for key, message in summary.failed[:5]:
+            console.print(f"[bold red]failed[/] point {key}: {message}", highlight=False)
+        frame = store.frame(keys)
+        if frame.empty:
+            raise fail(f"no point of study {spec.name} finished; see the errors above")
+        representative = _representative(frame)
+        rep_key = frame["key"].iloc[representative]
+        try:
+            ops = op_frame(points[keys.index(rep_key)], mask_dir)
+            ops.insert(0, "key", rep_key)
+            atomic_write_bytes(out / OPS_FILE, ops.to_parquet(index=False), root=out)
+            ops_csv = ops.to_csv(index=False, lineterminator="\n")
+            atomic_write_text(out / "ops.csv", ops_csv, root=out)
+        except (WorkloadError, ValueError) as error:
+            console.print(f"no roofline: {error}", highlight=False)
+        synthetic = bool(frame.get("synthetic_weights", pd.Series([False])).fillna(False).any())
+        run_info = {
+            "study": spec.name,
+            "kind": spec.kind,
+            "description": spec.description,
+            "spec": spec.model_dump(mode="json"),
+            "spec_source": str(study),
+            "hardware_overrides": overrides,
+            "seed": spec.seed,
+            "outputs": spec.outputs.model_dump(),
+            "pareto": spec.pareto.model_dump(),
+            "evaluated": summary.done,
+            "skipped": summary.skipped,
+            "failed": len(summary.failed),
+            "store_read_s": summary.store_read_s,
+            "store_write_s": summary.store_write_s,
+            "masks": (
+                f"{masks['mask_sets']} mask sets ({masks['computed']} computed this run), "
+                "magnitude, "
+                + ("from synthetic random-init weights" if synthetic else "from model weights")
+            ),
+            "synthetic_weights": synthetic,
+            "roofline_point": rep_key,
+        }
+        run_info["wall_s"] = time.perf_counter() - started
+        exported = store.export(out, run_info, keys)
+        run_info = read_json(exported["run"])
+        if is_file(study):  # the spec as given (already read within the bounds once)
+            spec_text = read_text(study, MAX_YAML_BYTES, "YAML").encode("utf-8")
+        else:
+            spec_text = builtin_text(study).encode("utf-8")
+        atomic_write_bytes(out / "spec.yaml", spec_text, root=out)
+        try:
+            written = write_plots_and_report(out, frame, run_info)
+        except KeyError as error:  # a pareto objective that is no result column
+            raise fail(f"study spec field pareto: no result column {error.args[0]}") from None
+        console.print(
+            f"{summary.done} evaluated, {summary.skipped} reused, {len(summary.failed)} failed; "
+            f"wrote {exported['parquet']}, {exported['csv']}, {exported['run']} and "
+            f"{len(written)} plot/report files in {time.perf_counter() - started:.1f} s",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if summary.failed:
+            raise typer.Exit(code=1)
+    finally:  # the database closes, and SQLite removes its -wal and -shm files
+        store.close()
 
 
 @study_app.command("plot")

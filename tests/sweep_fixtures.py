@@ -1,8 +1,9 @@
 """Picklable top-level ``evaluate`` functions for the sweep tests, and a sweep script.
 
 Workers (loky, Dask) import this module by name, so everything here is top-level.
-``python -m tests.sweep_fixtures STORE N SLEEP_S`` runs a slow in-process sweep of
-``cheap_points(N)`` into STORE (the SIGKILL test kills it part way).
+``python -m tests.sweep_fixtures STORE N SLEEP_S [json|sqlite]`` runs a slow in-process sweep
+of ``cheap_points(N)`` into STORE, a per-point JSON store or a SQLite one (the SIGKILL tests
+kill it part way).
 """
 
 from __future__ import annotations
@@ -111,11 +112,14 @@ def simulate_evaluate(point: Mapping[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     from studies.runner import run_points
+    from studies.sqlite_store import SqliteStore
     from studies.store import ResultStore
 
     store_dir, n, sleep_s = argv[0], int(argv[1]), argv[2]
+    kind = argv[3] if len(argv) > 3 else "json"
     os.environ["SWEEP_FIXTURE_SLEEP_S"] = sleep_s
-    run_points(cheap_points(n), slow_evaluate, ResultStore(store_dir), progress=False)
+    store = SqliteStore(store_dir) if kind == "sqlite" else ResultStore(store_dir)
+    run_points(cheap_points(n), slow_evaluate, store, progress=False)
 
 
 if __name__ == "__main__":

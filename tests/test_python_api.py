@@ -74,12 +74,15 @@ def test_studies_run_returns_the_table_and_resumes(tmp_path) -> None:
     table = studies.run(TINY, tmp_path / "out")
     assert list(table["pattern"]) == ["block:4x4", "dense"]
     assert {"speedup", "latency_s", "energy_j", "key"} <= set(table.columns)
-    stored = sorted((tmp_path / "out" / "store" / "points").glob("*.json"))
-    assert len(stored) == 2
-    mtimes = [p.stat().st_mtime_ns for p in stored]
+    from studies.sqlite_store import SqliteStore
+
+    with SqliteStore(tmp_path / "out" / "store") as store:
+        assert store.keys() == set(table["key"])
+    database = tmp_path / "out" / "store" / "points.sqlite"
+    mtime = database.stat().st_mtime_ns
     again = studies.run(TINY, tmp_path / "out")  # resumes: nothing evaluated again
     assert again.equals(table)
-    assert [p.stat().st_mtime_ns for p in stored] == mtimes
+    assert database.stat().st_mtime_ns == mtime  # nothing written
     wider = studies.run(TINY, overrides={"pe_array.rows": 16})
     assert list(wider["pe_rows"]) == [16, 16]
 

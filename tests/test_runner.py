@@ -95,6 +95,19 @@ def test_a_failing_point_does_not_stop_the_sweep(
     assert (rerun.done, rerun.skipped, rerun.failed) == (1, 5, ())
 
 
+def test_given_keys_are_used_and_a_wrong_one_fails_its_point(tmp_path: Path) -> None:
+    points = fx.cheap_points(3)
+    keys = [point_key(point) for point in points]
+    summary, store = _run(points, fx.cheap_evaluate, tmp_path, keys=keys)
+    assert (summary.done, summary.keys) == (3, tuple(keys))
+    swapped, other = _run(points[:2], fx.cheap_evaluate, tmp_path / "b", keys=keys[1::-1])
+    assert (swapped.done, [key for key, _ in swapped.failed]) == (0, keys[1::-1])
+    assert all("does not match its config" in message for _, message in swapped.failed)
+    assert other.keys() == set()
+    with pytest.raises(ValueError, match="keys: expected one per point"):
+        run_points(points, fx.cheap_evaluate, store, keys=keys[:2], progress=False)
+
+
 def test_evaluate_returning_a_non_mapping_fails_that_point(tmp_path: Path) -> None:
     summary, store = _run([{"a": 1}], len, tmp_path)
     assert summary.failed[0][1] == "TypeError: evaluate returned int, not a mapping"
