@@ -181,6 +181,7 @@ class PruneJob(BaseModel):
     calibration_examples: int = Field(
         default=DEFAULT_CALIBRATION_EXAMPLES, gt=0, le=MAX_CALIBRATION_EXAMPLES
     )
+    calibration_text: Path | None = None  # None: the task's train split
     damping: float = Field(default=DEFAULT_DAMPING, gt=0, le=1, allow_inf_nan=False)
     blocksize: int = Field(default=DEFAULT_BLOCKSIZE, gt=0, le=4096)
 
@@ -232,6 +233,8 @@ class PruneJob(BaseModel):
         else:
             if self.calibration_examples != DEFAULT_CALIBRATION_EXAMPLES:
                 raise ValueError("calibration_examples applies only to methods wanda and sparsegpt")
+            if self.calibration_text is not None:
+                raise ValueError("calibration_text applies only to methods wanda and sparsegpt")
         if self.method != "sparsegpt":
             for name, default in (("damping", DEFAULT_DAMPING), ("blocksize", DEFAULT_BLOCKSIZE)):
                 if getattr(self, name) != default:
@@ -432,6 +435,8 @@ class PruneJob(BaseModel):
             settings["quantization"] = self.quantization_settings
         if self.method == "movement":
             settings["movement"] = self.movement_settings
+        if self.calibration_text is None:
+            settings.pop("calibration_text")  # the records of train-split jobs stay as they were
         return settings
 
 

@@ -16,6 +16,7 @@ __all__ = ["prune_command"]
 def _errors() -> tuple[type[BaseException], ...]:
     """Every error that means "bad input" rather than a bug, answered with one line."""
     from pruning.artifact import ArtifactError
+    from pruning.calibration_text import CalibrationTextError
     from pruning.checkpoint import CheckpointError
     from pruning.glue import GlueDataError
     from pruning.job import PruneJobError
@@ -24,6 +25,7 @@ def _errors() -> tuple[type[BaseException], ...]:
 
     return (
         ArtifactError,
+        CalibrationTextError,
         CheckpointError,
         GlueDataError,
         PruneJobError,
@@ -230,6 +232,13 @@ def prune_command(
         int | None,
         typer.Option(help="wanda/sparsegpt: train examples to calibrate on (default 128)"),
     ] = None,
+    calibration_text: Annotated[
+        Path | None,
+        typer.Option(
+            help="wanda/sparsegpt: calibrate on this UTF-8 file instead of the train split: "
+            "one example per line, a pair as two texts separated by a tab"
+        ),
+    ] = None,
     damping: Annotated[
         float | None,
         typer.Option(help="sparsegpt: Hessian damping, a fraction of mean diag (default 0.01)"),
@@ -253,7 +262,8 @@ def prune_command(
     per weight (or block) with the weights and keeps the top-scoring ones (--movement-variant
     hard) or those above a threshold (soft). wanda and
     sparsegpt prune the model as it is (fine-tuned, say) from
-    --calibration-examples of the task's train split, layer by layer, with no training
+    --calibration-examples of the task's train split (or of --calibration-text), layer by
+    layer, with no training
     (add --retrain-epochs for a fixed-mask fine-tune). --checkpoint-every N and --resume
     make runs survive a kill and continue across invocations of the same command.
     """
@@ -317,6 +327,7 @@ def prune_command(
         "movement_threshold": movement_threshold,
         "movement_warmup": movement_warmup,
         "calibration_examples": calibration_examples,
+        "calibration_text": calibration_text,
         "damping": damping,
         "blocksize": blocksize,
         "progress": progress,
