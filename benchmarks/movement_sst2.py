@@ -8,8 +8,9 @@ Sanh, Wolf and Rush (NeurIPS 2020) prune while fine-tuning from the pre-trained 
 compare movement with magnitude pruning under one schedule; this script does the same at CPU
 size: every run starts from the pre-trained all-MiniLM-L6-v2 (mean head), fine-tunes on a
 seeded subset of SST-2's train split for ``--epochs`` with the same optimiser and a cubic
-sparsity ramp to ``--sparsity`` over 70 % of the steps, and is scored on SST-2's full dev
-split. Rows: hard movement and gradual magnitude, each unstructured and ``block:16x16``.
+sparsity ramp to ``--sparsity`` over 70 % of the steps, and is scored on SST-2's dev split
+(all 872 sentences, or a seeded ``--max-eval-examples``). Rows: hard movement and gradual
+magnitude, each unstructured and ``block:16x16`` (``--patterns`` picks).
 
 The runs go to ``--jobs`` parallel processes, one thread each. Writes
 ``results.md``/``results.csv`` (accuracy and its bootstrap standard error, steps and wall time
@@ -78,6 +79,7 @@ def main() -> None:
     parser.add_argument("--train-examples", type=int, default=1000)
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--sparsity", type=float, default=0.8)
+    parser.add_argument("--max-eval-examples", type=int, default=None, help="seeded dev subset")
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
     parser.add_argument("--jobs", type=int, default=4, help="runs in parallel, one thread each")
     parser.add_argument("--patterns", default="unstructured,block:16x16")
@@ -92,6 +94,7 @@ def main() -> None:
         "model": args.model,
         "task": "SST-2",
         "max_train_examples": args.train_examples,
+        "max_eval_examples": args.max_eval_examples,
         "max_seq_len": 64,
         "batch_size": 32,
         "lr": 1e-4,

@@ -141,6 +141,8 @@ def dense_model(task: str, args: argparse.Namespace) -> tuple[str, dict | None, 
     started = time.perf_counter()
     if TASKS[task]["dense_epochs"] <= 0:
         return args.model, None, 0.0
+    if task == "SST-2" and args.sst2_dense is not None:  # this step's artifact, made before
+        return str(args.sst2_dense), None, 0.0
     job = prune_job(
         "posttraining_table", **_common(task, args), model=args.model, pattern="unstructured",
         sparsity=0.0, dense_epochs=TASKS[task]["dense_epochs"], retrain_epochs=0.0,
@@ -241,8 +243,11 @@ def _metric_columns(frame: pd.DataFrame) -> list[str]:
 def run_all(tasks: list[str], args: argparse.Namespace) -> tuple[list[pd.DataFrame], dict]:
     """Every task's table, the (task, pattern, method) units spread over ``args.jobs`` processes
     (a task's units start once its dense model exists)."""
-    context = multiprocessing.get_context("spawn")
+    # fork starts all the workers at once (spawn starts them lazily, as few as two here); the
+    # parent has run no torch operation, so no thread pool is copied into them
+    context = multiprocessing.get_context("fork")
     patterns = [p for p in PATTERNS if _label(*p) in args.patterns]
+    first = sorted(patterns, key=lambda p: (p != FINE_TUNED, p[1] is None, -(p[1] or 0)))
     records: dict[str, dict[str, Any]] = {}
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
         dense = {pool.submit(dense_model, task, args): task for task in tasks}
@@ -252,7 +257,7 @@ def run_all(tasks: list[str], args: argparse.Namespace) -> tuple[list[pd.DataFra
             model, metrics, seconds = future.result()
             records[task] = {"dense_model": model, "dense_fine_tune_s": round(seconds, 1)}
             records[task]["dense_metrics"] = metrics
-            for pattern, sparsity in patterns:
+            for pattern, sparsity in first:  # the costliest units first
                 for method in METHODS:
                     units[task, pattern, sparsity, method] = pool.submit(
                         method_rows, task, args, model, method, pattern, sparsity
@@ -282,6 +287,12 @@ def main() -> None:
     parser.add_argument("--calibration-examples", type=int, default=64)
     parser.add_argument("--fine-tune-epochs", type=float, default=1.0)
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
+    parser.add_argument(
+        "--sst2-dense",
+        type=Path,
+        default=None,
+        help="the SST-2 dense checkpoint this script's fine-tune step writes, made before",
+    )
     parser.add_argument("--max-eval-examples", type=int, default=None)
     parser.add_argument("--jobs", type=int, default=6, help="worker processes, one thread each")
     labels = ",".join(_label(*p) for p in PATTERNS)
