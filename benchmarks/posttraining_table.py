@@ -246,8 +246,13 @@ def run_all(tasks: list[str], args: argparse.Namespace) -> tuple[list[pd.DataFra
     # fork starts all the workers at once (spawn starts them lazily, as few as two here); the
     # parent has run no torch operation, so no thread pool is copied into them
     context = multiprocessing.get_context("fork")
-    patterns = [p for p in PATTERNS if _label(*p) in args.patterns]
-    first = sorted(patterns, key=lambda p: (p != FINE_TUNED, p[1] is None, -(p[1] or 0)))
+    chosen = {
+        task: [p for p in PATTERNS if {_label(*p), f"{task}:{_label(*p)}"} & args.patterns]
+        for task in tasks
+    }
+    for task, picked in chosen.items():
+        if not picked:
+            raise SystemExit(f"--patterns: no pattern chosen for task {task}")
     records: dict[str, dict[str, Any]] = {}
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
         dense = {pool.submit(dense_model, task, args): task for task in tasks}
@@ -257,7 +262,10 @@ def run_all(tasks: list[str], args: argparse.Namespace) -> tuple[list[pd.DataFra
             model, metrics, seconds = future.result()
             records[task] = {"dense_model": model, "dense_fine_tune_s": round(seconds, 1)}
             records[task]["dense_metrics"] = metrics
-            for pattern, sparsity in first:  # the costliest units first
+            first = sorted(  # the costliest units first
+                chosen[task], key=lambda p: (p != FINE_TUNED, p[1] is None, -(p[1] or 0))
+            )
+            for pattern, sparsity in first:
                 for method in METHODS:
                     units[task, pattern, sparsity, method] = pool.submit(
                         method_rows, task, args, model, method, pattern, sparsity
@@ -265,7 +273,7 @@ def run_all(tasks: list[str], args: argparse.Namespace) -> tuple[list[pd.DataFra
         frames = []
         for task in tasks:
             rows: list[dict[str, Any]] = []
-            for pattern, sparsity in patterns:
+            for pattern, sparsity in chosen[task]:
                 for method in METHODS:
                     unit_rows, before = units[task, pattern, sparsity, method].result()
                     rows += unit_rows
@@ -296,16 +304,24 @@ def main() -> None:
     parser.add_argument("--max-eval-examples", type=int, default=None)
     parser.add_argument("--jobs", type=int, default=6, help="worker processes, one thread each")
     labels = ",".join(_label(*p) for p in PATTERNS)
-    parser.add_argument("--patterns", default=labels, help=f"a subset of {labels}")
+    parser.add_argument(
+        "--patterns",
+        default=labels,
+        help=f"a subset of {labels}; TASK:PATTERN (STS-B:nm:2:4) for one task only",
+    )
     args = parser.parse_args()
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     if not tasks or sorted(set(tasks) - set(TASKS)):
         parser.error(f"--tasks: expected a comma-separated subset of {', '.join(TASKS)}")
     if args.jobs < 1:
         parser.error("--jobs: expected a positive integer")
-    args.patterns = {p.strip() for p in args.patterns.split(",")}
-    if not args.patterns or args.patterns - set(labels.split(",")):
-        parser.error(f"--patterns: expected a comma-separated subset of {labels}")
+    args.patterns = {p.strip() for p in args.patterns.split(",") if p.strip()}
+    known = {*labels.split(","), *(f"{t}:{label}" for t in TASKS for label in labels.split(","))}
+    if not args.patterns or args.patterns - known:
+        parser.error(
+            f"--patterns: expected a comma-separated subset of {labels}, each optionally "
+            "prefixed by TASK: (SST-2: or STS-B:)"
+        )
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     started = time.perf_counter()
     frames, records = run_all(tasks, args)
