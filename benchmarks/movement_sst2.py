@@ -12,9 +12,11 @@ sparsity ramp to ``--sparsity`` over 70 % of the steps, and is scored on SST-2's
 (all 872 sentences, or a seeded ``--max-eval-examples``). Rows: hard movement and gradual
 magnitude, each unstructured and ``block:16x16`` (``--patterns`` picks).
 
-The runs go to ``--jobs`` parallel processes, one thread each. Writes
+The runs go to ``--jobs`` parallel processes, one thread each; a run an earlier invocation
+finished with the same job is reused. Writes
 ``results.md``/``results.csv`` (accuracy and its bootstrap standard error, steps and wall time
-per run) and ``run.json`` (command, settings) under ``--out``.
+per run; ``wall_s`` is the run's own, from its manifest) and ``run.json`` (command, settings)
+under ``--out``.
 """
 
 from __future__ import annotations
@@ -57,19 +59,33 @@ def _markdown(frame: pd.DataFrame) -> str:
 def run_one(method: str, pattern: str, common: dict, work_dir: Path) -> dict:
     """One prune-while-fine-tuning run and its row."""
     job = prune_job("movement_sst2", **common, method=method, pattern=pattern)
-    begun = time.perf_counter()
-    outcome = run_prune(job, work_dir / f"{method}-{pattern.replace(':', '')}")
-    phases = outcome.manifest["schedule"]["phases"]
-    errors = outcome.manifest["training"]["standard_errors"]
+    out = work_dir / f"{method}-{pattern.replace(':', '')}"
+    manifest = _finished(out, job.record())
+    if manifest is None:
+        manifest = run_prune(job, out).manifest
+    phases = manifest["schedule"]["phases"]
+    training = manifest["training"]
     return {
         "method": method,
         "pattern": pattern,
-        "sparsity": round(1 - outcome.manifest["density"], 4),
-        "accuracy": round(outcome.metrics[method]["accuracy"], 4),
-        "accuracy_se": round(errors[method]["accuracy"], 4),
+        "sparsity": round(1 - manifest["density"], 4),
+        "accuracy": round(training["metrics"][method]["accuracy"], 4),
+        "accuracy_se": round(training["standard_errors"][method]["accuracy"], 4),
         "steps": sum(int(phase["steps"]) for phase in phases),
-        "wall_s": round(time.perf_counter() - begun, 1),
+        "wall_s": round(manifest["schedule"]["seconds"], 1),
     }
+
+
+def _finished(out: Path, record: dict) -> dict | None:
+    """The manifest of a run an earlier invocation finished in ``out`` with the same job, so a
+    rerun reuses it instead of training again; None otherwise."""
+    from pruning.artifact import load_artifact
+
+    if not (out / "manifest.json").is_file():
+        return None
+    manifest = load_artifact(out).manifest
+    same = manifest["schedule"]["job"] == json.loads(json.dumps(record))
+    return manifest if same else None
 
 
 def main() -> None:
@@ -107,7 +123,9 @@ def main() -> None:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
         futures = [
-            pool.submit(run_one, method, pattern, common, args.work_dir) for method, pattern in RUNS
+            pool.submit(run_one, method, pattern, common, args.work_dir)
+            for method, pattern in RUNS
+            if pattern in patterns
         ]
         rows = [future.result() for future in futures]
     frame = pd.DataFrame(rows)
