@@ -215,6 +215,7 @@ class PruneJob(BaseModel):
     calibration_examples: int = Field(
         default=DEFAULT_CALIBRATION_EXAMPLES, gt=0, le=MAX_CALIBRATION_EXAMPLES
     )
+    calibration_text: Path | None = None  # None: the task's train split
     damping: float = Field(default=DEFAULT_DAMPING, gt=0, le=1, allow_inf_nan=False)
     blocksize: int = Field(default=DEFAULT_BLOCKSIZE, gt=0, le=4096)
 
@@ -272,6 +273,11 @@ class PruneJob(BaseModel):
                 )
             if self.method not in STRUCTURED_METHODS:
                 check_post_training_pattern(self.method, pattern)
+            elif self.calibration_text is not None:
+                raise ValueError(
+                    f"method {self.method!r} takes its Fisher information from the task loss, "
+                    "so it calibrates on labelled train examples: drop calibration_text"
+                )
             if self.scope != "per-matrix":
                 raise ValueError(f"method {self.method!r} prunes per matrix: use scope per-matrix")
         else:
@@ -280,6 +286,8 @@ class PruneJob(BaseModel):
                     "calibration_examples applies only to methods wanda, sparsegpt and "
                     "fisher-mask"
                 )
+            if self.calibration_text is not None:
+                raise ValueError("calibration_text applies only to methods wanda and sparsegpt")
         if self.method != "sparsegpt":
             for name, default in (("damping", DEFAULT_DAMPING), ("blocksize", DEFAULT_BLOCKSIZE)):
                 if getattr(self, name) != default:
@@ -581,6 +589,8 @@ class PruneJob(BaseModel):
             mlpruning = self.mlpruning_settings
             mlpruning["block"] = list(mlpruning["block"])
             settings["mlpruning"] = mlpruning
+        if self.calibration_text is None:
+            settings.pop("calibration_text")  # the records of train-split jobs stay as they were
         return settings
 
 

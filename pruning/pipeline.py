@@ -194,6 +194,8 @@ class _Run:
         self.loaded = _load(job, job.model, self._num_labels(), job.head)
         self.model: nn.Module = self.loaded.model
         self.data = load_task_data(job, self.loaded) if job.task else None
+        # read and checked before any training or evaluation: a bad file fails at once
+        self.calibration = _calibration_text(self) if job.calibration_text else None
         self.weights = prunable_weights(self.model, job.include)
         shapes = {n: tuple(w.shape) for n, w in self.weights.items()}
         check_fits(job.parsed_pattern, shapes, job.scope)
@@ -393,6 +395,25 @@ def _prepare_distillation(run: _Run) -> None:
     run.weights = prunable_weights(run.model, job.include)
 
 
+def _calibration_text(run: _Run) -> tuple[Any, dict[str, Any]]:
+    """The job's calibration text file, tokenized as the task's examples are (a bi-encoder's
+    pairs as two sentences), and its record: path, digest, examples, form, truncations."""
+    from pruning.calibration_text import read_calibration_text
+    from pruning.tokenize import count_truncated, encode
+
+    assert run.data is not None and run.job.calibration_text is not None
+    separate = run.loaded.head == "bi-encoder"
+    text = read_calibration_text(run.job.calibration_text, pairs_required=separate)
+    split = text.as_split(run.data.task)
+    tokenizer, max_seq_len = run.data.tokenizer, run.job.max_seq_len
+    record = {
+        "split": "calibration text",
+        **text.record(),
+        "truncated": count_truncated(split, tokenizer, max_seq_len, separate),
+    }
+    return encode(split, tokenizer, max_seq_len, separate), record
+
+
 def _post_training(run: _Run) -> tuple[MaskSet, dict[str, Any]]:
     """Wanda or SparseGPT (:mod:`pruning.posttraining`) from ``calibration_examples`` of the
     task's train split, batched and padded as in training, read by the model's own head."""
@@ -400,13 +421,17 @@ def _post_training(run: _Run) -> tuple[MaskSet, dict[str, Any]]:
 
     job = run.job
     assert run.data is not None
+    examples, source = run.data.train, {"split": "train"}
+    if run.calibration is not None:
+        examples, source = run.calibration
     batches, chosen = calibration_batches(
-        run.data.train, job.calibration_examples, run.model, job.batch_size, job.seed
+        examples, job.calibration_examples, run.model, job.batch_size, job.seed
     )
     if len(chosen) < job.calibration_examples:
         run.report(
-            f"{job.method}: the train split holds {len(chosen)} examples, fewer than the "
-            f"{job.calibration_examples} asked for calibration: using all of them"
+            f"{job.method}: the {'calibration text' if job.calibration_text else 'train split'}"
+            f" holds {len(chosen)} examples, fewer than the {job.calibration_examples} asked "
+            "for calibration: using all of them"
         )
     masks, record = post_training_prune(
         run.model,
@@ -421,10 +446,10 @@ def _post_training(run: _Run) -> tuple[MaskSet, dict[str, Any]]:
     mask_set = MaskSet(run.model, masks)
     mask_set.apply()
     calibration = {
-        "split": "train",
+        **source,
         "examples_requested": job.calibration_examples,
         "examples": len(chosen),
-        "choice": f"torch.randperm(train examples, seed {job.seed}), first examples; "
+        "choice": f"torch.randperm(examples, seed {job.seed}), first examples; "
         "batches of similar length, each padded to its longest",
         "batch_size": job.batch_size,
         "head": run.loaded.head,

@@ -16,6 +16,7 @@ __all__ = ["prune_command"]
 def _errors() -> tuple[type[BaseException], ...]:
     """Every error that means "bad input" rather than a bug, answered with one line."""
     from pruning.artifact import ArtifactError
+    from pruning.calibration_text import CalibrationTextError
     from pruning.checkpoint import CheckpointError
     from pruning.glue import GlueDataError
     from pruning.job import PruneJobError
@@ -24,6 +25,7 @@ def _errors() -> tuple[type[BaseException], ...]:
 
     return (
         ArtifactError,
+        CalibrationTextError,
         CheckpointError,
         GlueDataError,
         PruneJobError,
@@ -269,6 +271,13 @@ def prune_command(
         float | None,
         typer.Option(help="fisher-mask: share of the encoder's FLOPs to keep, in (0, 1]"),
     ] = None,
+    calibration_text: Annotated[
+        Path | None,
+        typer.Option(
+            help="wanda/sparsegpt: calibrate on this UTF-8 file instead of the train split: "
+            "one example per line, a pair as two texts separated by a tab"
+        ),
+    ] = None,
     damping: Annotated[
         float | None,
         typer.Option(help="sparsegpt: Hessian damping, a fraction of mean diag (default 0.01)"),
@@ -302,12 +311,12 @@ def prune_command(
     shapes), then learns top-k blocks of PATTERN (block:RxC) towards --block-target, each
     step distilled from the one before (--teacher or --dense-epochs first). wanda and
     sparsegpt prune the model as it is (fine-tuned, say) from
-    --calibration-examples of the task's train split, layer by layer, with no training
-    (add --retrain-epochs for a fixed-mask fine-tune). fisher-mask (no --pattern) keeps
-    --flops-fraction of the encoder's FLOPs: it chooses whole heads and FFN neurons from the
-    Fisher information of their masks on the calibration examples, tunes the kept ones by
-    least squares and removes the rest, so the artifact is a smaller dense model.
-    --checkpoint-every N and --resume make runs survive a kill and continue across
+    --calibration-examples of the task's train split (or of --calibration-text), layer by
+    layer, with no training (add --retrain-epochs for a fixed-mask fine-tune). fisher-mask
+    (no --pattern) keeps --flops-fraction of the encoder's FLOPs: it chooses whole heads and
+    FFN neurons from the Fisher information of their masks on the calibration examples, tunes
+    the kept ones by least squares and removes the rest, so the artifact is a smaller dense
+    model. --checkpoint-every N and --resume make runs survive a kill and continue across
     invocations of the same command.
     """
     given = {
@@ -375,6 +384,7 @@ def prune_command(
         "block_epochs": block_epochs,
         "theta_init": theta_init,
         "calibration_examples": calibration_examples,
+        "calibration_text": calibration_text,
         "damping": damping,
         "blocksize": blocksize,
         "flops_fraction": flops_fraction,
