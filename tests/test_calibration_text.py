@@ -81,6 +81,10 @@ def test_only_calibrated_methods_take_a_text_and_records_stay_unchanged(tmp_path
     job = prune_job(**base, method="wanda", calibration_text=tmp_path / "c.txt")
     assert job.record()["calibration_text"] == str(tmp_path / "c.txt")
     assert "calibration_text" not in prune_job(**base, method="wanda").record()
+    # fisher-mask's Fisher information comes from the task loss: unlabelled text cannot feed it
+    with pytest.raises(PruneJobError, match="calibrates on labelled train examples"):
+        prune_job(task="SST-2", method="fisher-mask", flops_fraction=0.5,
+                  calibration_text=tmp_path / "c.txt")  # fmt: skip
 
 
 def tiny_args(tiny_dir: Path, out: Path) -> list[str]:
