@@ -173,6 +173,7 @@ def key_table(
 
 
 BREAKDOWN_PARTS = ("linear", "attention", "vector")
+MAX_REPORT_ROWS = 200  # rows of the report's key table; results.csv has them all
 
 
 def breakdown_table(frame: pd.DataFrame) -> pd.DataFrame | None:
@@ -257,6 +258,12 @@ def render_report(
             f"Pareto front ({pareto.describe()}): {len(table)} of {len(frame)} design points.",
             "",
         ]
+    if len(table) > MAX_REPORT_ROWS:  # a study of thousands of points: its table is the CSV
+        lines += [
+            f"The first {MAX_REPORT_ROWS} of {len(table)} rows; `results.csv` has every row.",
+            "",
+        ]
+        table = table.head(MAX_REPORT_ROWS)
     lines += [markdown_table(table), ""]
     breakdown = breakdown_table(_with_label_group(frame)) if kind == "compression" else None
     if breakdown is not None:

@@ -265,3 +265,69 @@ def test_long_machine_names_leave_the_plots_room(recwarn) -> None:
     assert not collapsed
     ticks = [t.get_text() for t in ax.figure.axes[0].get_xticklabels()]
     assert all(len(line) <= 60 for text in ticks for line in text.splitlines())
+
+
+def many_machines(count: int = 12, ratios=range(2, 12)) -> pd.DataFrame:
+    """``count`` chips that differ in DRAM bandwidth (and so in baseline throughput)."""
+    frames = []
+    for number in range(count):
+        frame = two_machines(ratios=ratios, patterns=("unstructured",))
+        frame = frame[frame["hardware.name"] == "fast-chip"].copy()
+        scale = 1.0 + number  # chip k is k+1 times the first: a known best-first order
+        frame["hardware.dram.bandwidth_bytes_per_s"] = 1e9 * scale
+        for column in ("sequences_per_s", "baseline_sequences_per_s"):
+            frame[column] *= scale
+        frame["latency_s"] /= scale
+        frame["energy_j"] *= 1 + 0.01 * number  # the first chips spend the least energy
+        frame["key"] += f"-{number}"
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_large_studies_draw_bounded_plots_and_say_what_they_kept() -> None:
+    """A 10,000-point DSE once spent 19 minutes drawing a panel per machine and a bar per
+    point: each plot keeps its best part, named in its title, within fixed bounds."""
+    frame = many_machines()
+    assert frame["hardware.dram.bandwidth_bytes_per_s"].nunique() == 12 > plots.MAX_FACETS
+    ax = plots.plot_throughput_vs_compression(frame)
+    panels = [a for a in ax.figure.axes if a.get_visible() and a.get_title()]
+    assert len(panels) == plots.MAX_FACETS
+    # the machines differ only in a field no grid names, so they are numbered in table order
+    kept = {int(panel.get_title().rsplit("#", 1)[1]) for panel in panels}
+    assert kept == set(range(5, 13))  # the 8 fastest of 12
+    assert f"the {plots.MAX_FACETS} of 12 machines" in ax.figure.get_suptitle()
+    close(ax)
+    ax = plots.plot_block_size(frame)
+    assert len([a for a in ax.figure.axes if a.get_visible()]) == plots.MAX_FACETS
+    close(ax)
+    assert len(frame) == 120 > plots.MAX_BARS
+    ax = plots.plot_energy_breakdown(frame)
+    bars = sum(len(a.get_xticks()) for a in ax.figure.axes if a.get_visible())
+    assert bars == plots.MAX_BARS
+    assert f"the {plots.MAX_BARS} lowest-energy of 120" in ax.figure.get_suptitle()
+    close(ax)
+
+
+def test_a_long_pareto_front_labels_an_even_sample_of_it() -> None:
+    count = 3 * plots.MAX_ANNOTATIONS
+    latency = np.linspace(1.0, 2.0, count)
+    frame = pd.DataFrame({
+        "label": [f"design {i}" for i in range(count)], "latency_s": latency,
+        "energy_j": 3.0 - latency, "area_mm2": 1.0,
+    })  # fmt: skip
+    ax = plots.plot_pareto(frame, settings=ParetoSettings(epsilon=0.0))
+    labels = [t.get_text() for t in ax.texts]
+    assert len(labels) == plots.MAX_ANNOTATIONS
+    assert "0" in labels and str(count - 1) in labels  # both ends (the shared word dropped)
+    assert f"labels on {plots.MAX_ANNOTATIONS} of the {count}" in ax.figure.get_suptitle()
+    close(ax)
+
+
+def test_the_report_table_of_a_large_study_is_cut_and_says_so(monkeypatch) -> None:
+    from studies import report
+
+    monkeypatch.setattr(report, "MAX_REPORT_ROWS", 10)
+    text = render_report(many_machines(), {"kind": "custom"}, [], plots.Path("r.md"))
+    assert "The first 10 of 120 rows; `results.csv` has every row." in text
+    table_rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert len(table_rows) == 1 + 10  # header and ten rows
