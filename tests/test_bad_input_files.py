@@ -180,7 +180,7 @@ CASES: dict[str, Case] = {
         lambda tmp, a: prune_job(**_job(pattern=4)), PruneJobError, ("pattern", "string")),
     "job: pattern missing": (
         lambda tmp, a: prune_job(model="bert-tiny", sparsity=0.5), PruneJobError,
-        ("pattern: required field is missing",)),
+        ("pattern is required: unstructured, block:RxC",)),
     "job: unknown field": (
         lambda tmp, a: prune_job(**_job(sparsty=0.5)), PruneJobError,
         ("sparsty", "unknown key", "cosim prune --help")),
