@@ -19,6 +19,20 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "docs" / "results"
 
 
+def pipe_table(frame) -> str:  # a pandas DataFrame
+    """A markdown pipe table of ``frame``: floats as ``%g``, missing values as empty cells."""
+    import pandas as pd
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    for row in frame.itertuples(index=False):
+        cells = [
+            "" if pd.isna(value) else f"{value:g}" if isinstance(value, float) else str(value)
+            for value in row
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def default_out(script: str) -> Path:
     """``docs/results/<stem of script>.md`` in this repository."""
     return RESULTS_DIR / f"{Path(script).stem}.md"

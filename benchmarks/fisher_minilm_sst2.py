@@ -33,23 +33,12 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import pandas as pd
 import torch
+from _table_file import pipe_table
 
 from pruning.job import prune_job
 from pruning.pipeline import run_prune
 
 SIM_SEQ_LEN = 128
-
-
-def _markdown(frame: pd.DataFrame) -> str:
-    """A pipe table of ``frame`` (empty cells for missing values)."""
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    for row in frame.itertuples(index=False):
-        cells = [
-            "" if pd.isna(value) else f"{value:g}" if isinstance(value, float) else str(value)
-            for value in row
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def _latency_s(artifact: Path, hw: str, seq_len: int) -> float:
@@ -169,7 +158,7 @@ def main() -> None:
     frame = pd.DataFrame(rows).round(4)
     args.out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out / "results.csv", index=False)
-    (args.out / "results.md").write_text(_markdown(frame))
+    (args.out / "results.md").write_text(pipe_table(frame))
     record = {
         "command": "python " + " ".join(sys.argv),
         "settings": {

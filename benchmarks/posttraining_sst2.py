@@ -32,6 +32,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 import numpy as np
 import pandas as pd
 import torch
+from _table_file import pipe_table
 
 from pruning.job import prune_job
 from pruning.pipeline import run_prune
@@ -44,18 +45,6 @@ ROWS = [
     ("wanda", "nm:2:4", None),
     ("sparsegpt", "nm:2:4", None),
 ]
-
-
-def _markdown(frame: pd.DataFrame) -> str:
-    """A pipe table of ``frame`` (empty cells for missing values)."""
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    for row in frame.itertuples(index=False):
-        cells = [
-            "" if pd.isna(value) else f"{value:g}" if isinstance(value, float) else str(value)
-            for value in row
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -138,7 +127,7 @@ def main() -> None:
     frame = frame.round(4)
     args.out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out / "results.csv", index=False)
-    (args.out / "results.md").write_text(_markdown(frame))
+    (args.out / "results.md").write_text(pipe_table(frame))
     record = {
         "command": "python " + " ".join(sys.argv),
         "settings": {

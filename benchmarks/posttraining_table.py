@@ -50,6 +50,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 import numpy as np
 import pandas as pd
 import torch
+from _table_file import pipe_table
 
 from pruning.job import prune_job
 from pruning.pipeline import run_prune
@@ -82,18 +83,6 @@ TASKS: dict[str, dict[str, Any]] = {
         "max_eval_examples": 300,  # of 1,500
     },
 }
-
-
-def _markdown(frame: pd.DataFrame) -> str:
-    """A pipe table of ``frame`` (empty cells for missing values)."""
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    for row in frame.itertuples(index=False):
-        cells = [
-            "" if pd.isna(value) else f"{value:g}" if isinstance(value, float) else str(value)
-            for value in row
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def simulated_speedup(artifact: Path, preset: str) -> float:
@@ -330,7 +319,7 @@ def main() -> None:
     sections = []
     for frame in frames:
         shown = frame.drop(columns="task").dropna(axis=1, how="all")
-        sections.append(f"**{frame['task'].iloc[0]}**\n\n" + _markdown(shown))
+        sections.append(f"**{frame['task'].iloc[0]}**\n\n" + pipe_table(shown))
     (args.out / "results.md").write_text("\n".join(sections))
     record = {
         "command": "python " + " ".join(sys.argv),
