@@ -40,6 +40,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from pruning.shrink import encoder_layers  # masks search what shrink_model removes
+
 __all__ = [
     "StructuredShape",
     "encoder_layers",
@@ -96,14 +98,6 @@ def flops_fraction_of(
     kept = int((head_mask != 0).sum()) * per_head + int((neuron_mask != 0).sum()) * per_neuron
     dense = shape.layers * (shape.heads * per_head + shape.intermediate * per_neuron)
     return kept / dense
-
-
-def encoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The BERT-family encoder's layers (``<base>.encoder.layer``)."""
-    layers = getattr(getattr(model.base_model, "encoder", None), "layer", None)
-    if not isinstance(layers, nn.ModuleList):
-        raise TypeError(f"{type(model).__name__} has no BERT-style encoder.layer list")
-    return layers
 
 
 @contextlib.contextmanager

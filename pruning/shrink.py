@@ -48,6 +48,7 @@ __all__ = [
     "StructuredKeep",
     "check_family",
     "check_keep",
+    "encoder_layers",
     "full_keep",
     "load_shrunk_weights",
     "rebuild_shrunk",
@@ -60,7 +61,9 @@ __all__ = [
 # ----------------------------------------------------------------------------- model side
 
 
-def _encoder_layers(model: nn.Module) -> Sequence[nn.Module]:
+def encoder_layers(model: nn.Module) -> Sequence[nn.Module]:
+    """The encoder's layers (``<base>.encoder.layer``) of a model family that can shrink, or
+    :class:`ShrinkError` naming what it is instead."""
     check_family(getattr(model, "config", None))
     base = getattr(model, "base_model", model)
     try:
@@ -145,7 +148,7 @@ def shrink_model(model: nn.Module, keep: StructuredKeep) -> None:
     config = model.config
     keep = check_keep(keep, config)
     current = structured_keep_of(config) or full_keep(config)
-    layers = _encoder_layers(model)
+    layers = encoder_layers(model)
     if len(layers) != len(keep.heads):
         raise ShrinkError(
             f"heads has {len(keep.heads)} layer(s) but the model has {len(layers)} encoder layers"

@@ -28,6 +28,7 @@ from pruning.shrink import (
     ShrinkError,
     StructuredKeep,
     check_family,
+    encoder_layers,
     full_keep,
     shrink_model,
     structured_keep_of,
@@ -122,7 +123,7 @@ def shrink_from_masks(
     arrays = {name: _bool(name, mask) for name, mask in masks.items()}
     _fold_masks(model, arrays)
     current = structured_keep_of(config) or full_keep(config)
-    layers = model.base_model.encoder.layer
+    layers = encoder_layers(model)
     prefix_of = f"{model.base_model_prefix}.encoder.layer.{{}}."
     size = config.hidden_size // config.num_attention_heads
     heads, neurons, positions = [], [], []
