@@ -35,6 +35,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import pandas as pd
 import torch
+from _table_file import pipe_table
 
 from pruning.job import prune_job
 from pruning.pipeline import run_prune
@@ -45,15 +46,6 @@ RUNS = [
     ("movement", "block:16x16"),
     ("gradual", "block:16x16"),
 ]
-
-
-def _markdown(frame: pd.DataFrame) -> str:
-    """A pipe table of ``frame``."""
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    for row in frame.itertuples(index=False):
-        cells = [f"{value:g}" if isinstance(value, float) else str(value) for value in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def run_one(method: str, pattern: str, common: dict, work_dir: Path) -> dict:
@@ -131,7 +123,7 @@ def main() -> None:
     frame = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out / "results.csv", index=False)
-    (args.out / "results.md").write_text(_markdown(frame))
+    (args.out / "results.md").write_text(pipe_table(frame))
     record = {
         "command": "python " + " ".join(sys.argv),
         "settings": {**common, "ramp_fraction": 0.7, "head": "mean (the checkpoint's own)"},
