@@ -187,18 +187,24 @@ def _panels(
     ]
 
 
+def _keep_best(
+    frame: pd.DataFrame, by: str, column: str, limit: int, noun: str
+) -> tuple[pd.DataFrame, str]:
+    """``frame`` cut to the ``limit`` values of ``by`` (machines, designs) whose best
+    ``column`` is highest, and a note saying so (empty when every one fits)."""
+    if by not in frame or column not in frame:
+        return frame, ""
+    count = frame[by].nunique()
+    if count <= limit:
+        return frame, ""
+    best = frame.groupby(by, sort=False)[column].max().nlargest(limit)
+    note = (f"the {limit} of {count} {noun}s with the highest {column} "
+            f"(the results table has every {noun})")  # fmt: skip
+    return frame[frame[by].isin(best.index)], note
+
+
 def _best_machines(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame, str]:
-    """``frame`` cut to the :data:`MAX_FACETS` machines whose best ``column`` is highest, and
-    a note saying so (empty when every machine fits)."""
-    if "machine" not in frame or column not in frame:
-        return frame, ""
-    machines = frame["machine"].nunique()
-    if machines <= MAX_FACETS:
-        return frame, ""
-    best = frame.groupby("machine", sort=False)[column].max().nlargest(MAX_FACETS)
-    note = (f"the {MAX_FACETS} of {machines} machines with the highest {column} "
-            "(the results table has every machine)")  # fmt: skip
-    return frame[frame["machine"].isin(best.index)], note
+    return _keep_best(frame, "machine", column, MAX_FACETS, "machine")
 
 
 def _noted(ax: Axes, note: str) -> None:
@@ -273,12 +279,7 @@ def _throughput_panel(frame: pd.DataFrame, ax: Axes, machine: str | None) -> Non
 def plot_throughput_vs_batch(frame: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Sequences/s vs batch, one line per design (the point's label without its batch)."""
     ax = axes(ax)
-    note = ""
-    if frame["label"].nunique() > MAX_SERIES:
-        best = frame.groupby("label", sort=False)["sequences_per_s"].max().nlargest(MAX_SERIES)
-        note = (f"the {MAX_SERIES} of {frame['label'].nunique()} designs with the highest "
-                "throughput (the results table has every design)")  # fmt: skip
-        frame = frame[frame["label"].isin(best.index)]
+    frame, note = _keep_best(frame, "label", "sequences_per_s", MAX_SERIES, "design")
     for name, group in frame.groupby("label", sort=False):
         group = group.sort_values("batch")
         ax.plot(group["batch"], group["sequences_per_s"], marker="o", label=name)

@@ -331,3 +331,17 @@ def test_the_report_table_of_a_large_study_is_cut_and_says_so(monkeypatch) -> No
     assert "The first 10 of 120 rows; `results.csv` has every row." in text
     table_rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert len(table_rows) == 1 + 10  # header and ten rows
+
+
+def test_throughput_vs_batch_keeps_the_fastest_designs() -> None:
+    designs = plots.MAX_SERIES + 6
+    frame = pd.DataFrame([
+        {"label": f"design {d}", "batch": batch, "sequences_per_s": (d + 1) * batch,
+         "model": "bert-tiny", "seq_len": 8}
+        for d in range(designs) for batch in (1, 2, 4)
+    ])  # fmt: skip
+    ax = plots.plot_throughput_vs_batch(frame)
+    kept = {line.get_label() for line in ax.get_lines()}
+    assert kept == {f"design {d}" for d in range(6, designs)}  # the 24 fastest
+    assert f"the {plots.MAX_SERIES} of {designs} designs" in ax.figure.get_suptitle()
+    close(ax)
