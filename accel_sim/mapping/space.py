@@ -6,14 +6,16 @@ outermost), the split of the GEMM across cores (along M or along N) and whether 
 stationary operand's preload overlaps the previous fold.
 
 The space, per GEMM: both loop orders (where the datapath supports both), ``TILE_COUNTS``
-tiles (1, 2, 3, 4, 6, 8, 12, ... up to 128: every power of two and three times one) of at
-least ``MIN_TILE_ROWS`` rows, and, with several cores, both splits. It is searched
+tiles (1, 2, 3, 4, 6, 8, 12, ... up to 128: every power of two and three times one), a count
+above M meaning one-row tiles, and, with several cores, both splits. It is searched
 exhaustively, except that under the latency objective the tilings of one order and split are
 tried from one tile up and the search stops at the first whose
 compute cycles alone reach the best latency found (``accel_sim.mapping.search``): more tiles
-only add fold fill, drain and weight reloads. Because the tile counts do not depend on M and
-one more row of M never makes a tile smaller, a longer GEMM never runs faster (a property
-test checks it). Batches are covered a level up: a batch can run as micro-batches of any
+only add fold fill, drain and weight reloads. Because the tile counts do not depend on M
+(only clamped to it) and one more row of M never makes a tile smaller, a longer GEMM never
+runs faster (a property test checks it). An earlier floor of eight rows a tile made the
+counts depend on M, and a 16-row GEMM ran faster than a 12-row one. Batches are covered a
+level up: a batch can run as micro-batches of any
 divisor of it (``accel_sim.datapaths.array``).
 """
 
@@ -22,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "MIN_TILE_ROWS",
     "TILE_COUNTS",
     "Mapping",
     "balanced",
@@ -30,7 +31,6 @@ __all__ = [
     "tile_candidates",
 ]
 
-MIN_TILE_ROWS = 8
 TILE_COUNTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
 
 # (spatial-row dimension, spatial-column dimension) of each dataflow (SCALE-Sim's split).
@@ -65,10 +65,10 @@ class Mapping:
 
 
 def tile_candidates(m: int) -> tuple[int, ...]:
-    """Numbers of M tiles to try: ``TILE_COUNTS`` that leave tiles of ``MIN_TILE_ROWS`` rows
-    or more (one tile when M is shorter)."""
-    most = max(1, m // MIN_TILE_ROWS)
-    return tuple(count for count in TILE_COUNTS if count <= most)
+    """Numbers of M tiles to try: every ``TILE_COUNTS`` entry clamped to ``m`` (a count above
+    M means M one-row tiles), so that one more row of M keeps every candidate of the shorter
+    GEMM, each with tiles at least as long."""
+    return tuple(sorted({min(count, max(1, m)) for count in TILE_COUNTS}))
 
 
 def balanced(extent: int, parts: int) -> list[tuple[int, int]]:
