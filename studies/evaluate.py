@@ -4,10 +4,10 @@
 ``functools.partial(evaluate_point, mask_dir=...)``) for ``studies.runner.run_points``.
 
 Masks are computed once per (model, pattern, sparsity, seed) and shared: the parent calls
-:func:`prepare_masks` before the sweep, which writes each set to ``mask_dir`` in
-:mod:`pruning.maskfile`'s format (the artifacts' too); workers read them back through a small
-per-process LRU cache. A worker that finds no file (a remote Dask worker without the shared
-directory) computes the masks itself, deterministically.
+:func:`prepare_masks` before the sweep (in the sweep's loky pool with ``--jobs``), which writes
+each set to ``mask_dir`` in :mod:`pruning.maskfile`'s format (the artifacts' too); workers
+read them back through a small per-process LRU cache. A worker that finds no file (a remote
+Dask worker without the shared directory) computes the masks itself, deterministically.
 
 Where the weights come from (``synthetic_weights`` says which):
 
@@ -160,13 +160,26 @@ def _mask_sets(points: list[Mapping[str, Any]]) -> list[tuple[str, str, float, i
     return sets
 
 
-def prepare_masks(points: list[Mapping[str, Any]], mask_dir: str | Path) -> dict[str, int]:
-    """Compute (in this process) every mask set the points need that is not on disk yet."""
+def prepare_masks(
+    points: list[Mapping[str, Any]], mask_dir: str | Path, jobs: int = 1
+) -> dict[str, int]:
+    """Compute every mask set the points need that is not on disk yet: in this process, or
+    with ``jobs`` > 1 in that many loky workers (the pool the sweep then reuses, so the
+    workers' imports are paid once). Each set is written atomically, so the result does not
+    depend on ``jobs``."""
     mask_dir = Path(mask_dir)
     sets = _mask_sets(points)
     missing = [s for s in sets if not mask_file(mask_dir, *s).is_file()]
-    for entry in missing:
-        _ensure_mask_file(mask_dir, *entry)
+    if jobs > 1 and len(missing) > 1:
+        from joblib import Parallel, delayed, parallel_config
+
+        with parallel_config(backend="loky", inner_max_num_threads=1):
+            Parallel(n_jobs=min(jobs, len(missing)))(
+                delayed(_ensure_mask_file)(mask_dir, *entry) for entry in missing
+            )
+    else:
+        for entry in missing:
+            _ensure_mask_file(mask_dir, *entry)
     return {"mask_sets": len(sets), "computed": len(missing)}
 
 

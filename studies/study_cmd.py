@@ -216,7 +216,7 @@ def run_command(
             highlight=False,
         )
         try:
-            masks = prepare_masks(todo, mask_dir)
+            masks = prepare_masks(todo, mask_dir, jobs=jobs)
         except ValueError as error:  # pattern/model errors surface here first
             raise fail(f"computing masks: {error}") from None
         evaluate = functools.partial(evaluate_point, mask_dir=str(mask_dir.resolve()))

@@ -84,6 +84,22 @@ def test_evaluate_returns_documented_columns(tmp_path):
     assert all(isinstance(v, (int, float, str, bool, type(None))) for v in row.values())
 
 
+def test_masks_computed_in_workers_equal_those_computed_here(tmp_path):
+    """``prepare_masks(jobs=2)`` computes the missing sets in loky workers; the files hold the
+    same masks and metadata as the parent's (not the same bytes: safetensors orders the
+    metadata map differently in each process)."""
+    points = tiny_points("gating", ["block:4x4", "unstructured", "nm:2:4"])
+    assert prepare_masks(points, tmp_path / "here") == {"mask_sets": 3, "computed": 3}
+    assert prepare_masks(points, tmp_path / "workers", jobs=2)["computed"] == 3
+    here = sorted((tmp_path / "here").iterdir())
+    workers = sorted((tmp_path / "workers").iterdir())
+    assert [p.name for p in here] == [p.name for p in workers] and len(here) == 3
+    for a, b in zip(here, workers, strict=True):
+        (masks_a, meta_a), (masks_b, meta_b) = read_mask_file(a), read_mask_file(b)
+        assert meta_a == meta_b and masks_a.keys() == masks_b.keys()
+        assert all(np.array_equal(masks_a[name], masks_b[name]) for name in masks_a)
+
+
 def test_unstructured_pe_is_faster_than_dense(tmp_path):
     row = evaluate_point(tiny_points("unstructured-pe", ["unstructured"])[0], str(tmp_path))
     assert row["speedup"] > 1.0
