@@ -7,6 +7,7 @@ vector-op kind), with each kind's share of the run.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,7 +43,45 @@ def load_result(path: Path) -> dict[str, Any]:
         and isinstance(document.get("ops"), list)
     ):
         raise ValueError(f"{path}: expected the JSON `cosim simulate --json` writes (total, ops)")
+    _check_fields(path, document)
     return document
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_fields(path: Path, document: dict[str, Any]) -> None:
+    """ValueError naming the first field the table reads that has the wrong type or value."""
+    total = document["total"]
+    for key in ("cycles", "energy_j"):
+        value = total.get(key)
+        if not (_is_number(value) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{path}: total.{key} is {_shown(value)}: expected a positive number")
+    for key in ("latency_s", "sequences_per_s", "dram_bytes", "utilisation", "speedup"):
+        value = total.get(key)
+        if value is not None and not _is_number(value):
+            raise ValueError(f"{path}: total.{key} is {_shown(value)}: expected a number or null")
+    for index, op in enumerate(document["ops"]):
+        if not isinstance(op, dict):
+            raise ValueError(f"{path}: ops[{index}] is {_shown(op)}: expected an object")
+        for key in ("cycles", "energy_j"):
+            value = op.get(key)
+            if value is not None and not _is_number(value):
+                raise ValueError(
+                    f"{path}: ops[{index}].{key} is {_shown(value)}: expected a number or null"
+                )
+        for key in ("role", "kind", "name"):
+            value = op.get(key)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(
+                    f"{path}: ops[{index}].{key} is {_shown(value)}: expected a string or null"
+                )
 
 
 def _labels(paths: list[Path], documents: list[dict]) -> list[str]:

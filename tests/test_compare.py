@@ -78,3 +78,29 @@ def test_compare_errors_are_one_line(results: list[Path], tmp_path: Path) -> Non
         done = runner.invoke(app, ["compare", *args])
         assert done.exit_code == 2, done.output
         assert fragment in " ".join(done.stderr.split())
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda d: d["total"].pop("cycles"), "total.cycles is None: expected a positive number"),
+        (lambda d: d["total"].update(cycles=0), "total.cycles is 0: expected a positive number"),
+        (lambda d: d["total"].update(energy_j="x"), "total.energy_j is 'x': expected a positive"),
+        (lambda d: d["total"].update(utilisation=[1]), "total.utilisation is [1]: expected a"),
+        (lambda d: d.update(ops=[1]), "ops[0] is 1: expected an object"),
+        (lambda d: d["ops"][0].update(cycles="x"), "ops[0].cycles is 'x': expected a number"),
+        (lambda d: d["ops"][0].update(role={"a": 1}), "ops[0].role is {'a': 1}: expected a str"),
+    ],
+)
+def test_compare_names_a_bad_field_in_one_line(
+    results: list[Path], tmp_path: Path, change, fragment: str
+) -> None:
+    document = json.loads(results[0].read_text())
+    change(document)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(document))
+    for args in ([str(results[0]), str(bad)], [str(bad), str(results[0])]):
+        done = runner.invoke(app, ["compare", *args])
+        assert done.exit_code == 2, done.output
+        assert done.exception is None or isinstance(done.exception, SystemExit), done.output
+        assert done.stderr.count("error:") == 1 and fragment in " ".join(done.stderr.split())
