@@ -12,7 +12,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["ParetoSettings", "pareto_front", "pareto_mask", "parse_constraint"]
+__all__ = [
+    "ParetoColumnError",
+    "ParetoSettings",
+    "check_numeric_columns",
+    "pareto_front",
+    "pareto_mask",
+    "parse_constraint",
+]
+
+
+class ParetoColumnError(ValueError):
+    """A Pareto objective or constraint names a column that holds no numbers."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,18 @@ def parse_constraint(rule: object) -> tuple[str, float]:
             except ValueError:
                 break
     raise ValueError(f"constraint {rule!r}: expected '<= number' or '>= number'")
+
+
+def check_numeric_columns(frame: pd.DataFrame, settings: ParetoSettings) -> None:
+    """ParetoColumnError when an objective or constraint names a column of ``frame`` that
+    is not numeric (``model``, ``hardware``: text a front cannot rank)."""
+    named = dict.fromkeys([*settings.columns(), *settings.constraints])
+    text = [c for c in named if c in frame and not pd.api.types.is_numeric_dtype(frame[c])]
+    if text:
+        raise ParetoColumnError(
+            f"pareto objective or constraint {', '.join(text)} is a text column: expected a "
+            "numeric result column such as latency_s, energy_j or area_mm2"
+        )
 
 
 def _objective_values(frame: pd.DataFrame, settings: ParetoSettings) -> np.ndarray:

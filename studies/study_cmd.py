@@ -48,11 +48,11 @@ def write_plots_and_report(out: Path, frame, run_info: dict) -> list[Path]:
     """Plots and report into the names of ``run_info["outputs"]`` (already validated: plain,
     distinct, not the study's own files), never out of ``out``; an accuracy study's plots and
     report read its summary over seeds. A Pareto objective or constraint that is no column
-    of the table raises KeyError."""
+    of the table raises KeyError, one that names a text column ParetoColumnError."""
     import pandas as pd
 
     from studies import plots as study_plots
-    from studies.pareto import ParetoSettings
+    from studies.pareto import ParetoSettings, check_numeric_columns
     from studies.report import render_report
 
     if run_info.get("kind") == "accuracy":
@@ -68,6 +68,8 @@ def write_plots_and_report(out: Path, frame, run_info: dict) -> list[Path]:
     missing = [c for c in [*pareto.columns(), *pareto.constraints] if c not in frame]
     if missing and run_info.get("kind") != "accuracy":  # an accuracy study has no front
         raise KeyError(f"pareto objective or constraint {', '.join(missing)}")
+    if run_info.get("kind") != "accuracy":
+        check_numeric_columns(frame, pareto)
     written = study_plots.save_all(
         frame, plots_dir, run_info.get("kind", "custom"), ops, pareto=pareto
     )
@@ -282,10 +284,14 @@ def run_command(
         else:
             spec_text = builtin_text(study).encode("utf-8")
         atomic_write_bytes(out / "spec.yaml", spec_text, root=out)
+        from studies.pareto import ParetoColumnError
+
         try:
             written = write_plots_and_report(out, frame, run_info)
         except KeyError as error:  # a pareto objective that is no result column
             raise fail(f"study spec field pareto: no result column {error.args[0]}") from None
+        except ParetoColumnError as error:  # one that is no number
+            raise fail(f"study spec field pareto: {error}") from None
         console.print(
             f"{summary.done} evaluated, {summary.skipped} reused, {len(summary.failed)} failed; "
             f"wrote {exported['parquet']}, {exported['csv']}, {exported['run']} and "
@@ -358,12 +364,16 @@ def plot_command(
         run_info = _with_pareto_options(run_info, objective, epsilon, constraint)
     except ValueError as error:
         raise fail(str(error)) from None
+    from studies.pareto import ParetoColumnError
+
     try:
         written = write_plots_and_report(directory, frame, run_info)
     except KeyError as error:  # a column the plots or report need
         raise fail(
             f"{results}: no column {error.args[0]}: expected the table `cosim study run` writes"
         ) from None
+    except ParetoColumnError as error:  # --objective, --constraint or the spec's
+        raise fail(f"{results}: {error}") from None
     for path in written:
         console.print(f"wrote {path}", highlight=False)
 

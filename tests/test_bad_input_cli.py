@@ -754,6 +754,9 @@ CASES: dict[str, tuple[Args, tuple[str, ...]]] = {
     "study: artifact corrupt": (
         lambda ws: study_run(ws, _spec(artifacts=[ws.artifact(_truncate(MASKS_FILE))])(ws)),
         (MASKS_FILE, "safetensors")),
+    "study: pareto objective a text column": (
+        lambda ws: study_run(ws, _spec(pareto={"objectives": ["model"]})(ws)),
+        ("pareto objective or constraint model is a text column", "numeric result column")),
     "study: jobs zero": (
         lambda ws: study_run(ws, _spec()(ws), "--jobs", "0"), ("--jobs", "at least 1")),
     # --- cosim study plot -----------------------------------------------------------------
@@ -774,6 +777,10 @@ CASES: dict[str, tuple[Args, tuple[str, ...]]] = {
     "plot: results lack the study columns": (
         lambda ws: ["study", "plot", _study_dir(ws, _parquet({"a": [1]}), "{}")],
         ("results.parquet", "column")),
+    "plot: objective a text column": (
+        lambda ws: ["study", "plot", _study_dir(ws, _parquet({"model": ["bert-tiny"]}), "{}"),
+                    "--objective", "model"],
+        ("results.parquet", "model is a text column", "numeric result column")),
     # --- cosim study accuracy (dry runs: validation happens before any training) ------------
     "accuracy: sparsity not a number": (
         lambda ws: accuracy(ws, "--sparsities", "half"), ("--sparsities", "'half'")),
