@@ -136,6 +136,24 @@ def _with_pareto_options(
     return {**run_info, "pareto": checked.model_dump()}
 
 
+def _check_run_info(run_file: Path, run_info: dict) -> None:
+    """fail() naming the first field of ``run.json`` the plots and report read that has the
+    wrong type (a hand-edited or foreign file)."""
+    for key, value in run_info.items():
+        section = key in ("timing", "versions") or (key == "pareto" and value is not None)
+        if section and not isinstance(value, dict):
+            kind = type(value).__name__
+            raise fail(f"{run_file}: {key} is a JSON {kind}: expected an object")
+    timing = run_info.get("timing") or {}
+    for key, present, value in (
+        ("wall_s", "wall_s" in run_info, run_info.get("wall_s")),
+        ("timing.simulation_s", "simulation_s" in timing, timing.get("simulation_s")),
+    ):
+        if present and (not isinstance(value, int | float) or isinstance(value, bool)):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise fail(f"{run_file}: {key} is {shown}: expected a number of seconds")
+
+
 @study_app.command("list")
 def list_command() -> None:
     """List the built-in studies."""
@@ -356,6 +374,7 @@ def plot_command(
     except ValidationError as error:
         message = format_validation_error(error, "outputs in", str(run_file), "plots_dir, report")
         raise fail(message) from None
+    _check_run_info(run_file, run_info)
     kinds = (*KINDS, "accuracy")  # spec kinds, and `cosim study accuracy`'s runs
     if run_info.get("kind", "custom") not in kinds:
         raise fail(f"{run_file}: kind {run_info.get('kind')!r} is not one of {', '.join(kinds)}")

@@ -774,6 +774,15 @@ CASES: dict[str, tuple[Args, tuple[str, ...]]] = {
     "plot: run.json is a list": (
         lambda ws: ["study", "plot", _study_dir(ws, _parquet({"a": [1]}), "[1]")],
         ("run.json", "object")),
+    "plot: run.json pareto a list": (
+        lambda ws: ["study", "plot", _study_dir(ws, _parquet({"a": [1]}), '{"pareto": [1]}')],
+        ("run.json", "pareto is a JSON list", "expected an object")),
+    "plot: run.json wall time a string": (
+        lambda ws: ["study", "plot", _study_dir(ws, _parquet({"a": [1]}), '{"wall_s": "x"}')],
+        ("run.json", "wall_s is 'x'", "expected a number of seconds")),
+    "plot: run.json timing a list": (
+        lambda ws: ["study", "plot", _study_dir(ws, _parquet({"a": [1]}), '{"timing": [1]}')],
+        ("run.json", "timing is a JSON list", "expected an object")),
     "plot: results lack the study columns": (
         lambda ws: ["study", "plot", _study_dir(ws, _parquet({"a": [1]}), "{}")],
         ("results.parquet", "column")),
