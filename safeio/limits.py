@@ -131,6 +131,9 @@ MAX_COMPRESSION_RATIO = 2**20
 MAX_POINTS = 100_000
 # Values one grid entry may list.
 MAX_GRID_VALUES = 10_000
+# Local worker processes of a study (``--jobs``, ``--dask-workers``): each imports torch
+# (hundreds of MB), so more than this is a typo, not a machine.
+MAX_JOBS = 256
 
 # -- kernels (derived: checked at every kernel entry) -------------------------------------
 # Folds of one GEMM schedule: the kernels allocate a few float64 arrays per fold (the fold

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from safeio.limits import MAX_JOBS
 from studies.console import console, fail
 
 DEFAULT_TASKS = "MRPC,RTE,STS-B"
@@ -172,6 +173,8 @@ def accuracy_command(
     started = time.perf_counter()
     if jobs < 1:
         raise fail("--jobs must be at least 1")
+    if jobs > MAX_JOBS:
+        raise fail(f"--jobs {jobs}: over the limit of {MAX_JOBS} worker processes")
     if checkpoint_every < 1:
         raise fail("--checkpoint-every must be at least 1")
     if seed is not None and seeds != "0":

@@ -13,7 +13,7 @@ import typer
 from safeio.atomic import atomic_write_bytes, atomic_write_text
 from safeio.documents import MAX_YAML_BYTES, DocumentError, is_file, read_json, read_text
 from safeio.errors import format_validation_error
-from safeio.limits import MAX_POINTS
+from safeio.limits import MAX_JOBS, MAX_POINTS
 from studies.console import console, fail, verbosity
 from studies.options import SetOption, parse_set_options, with_verbosity
 
@@ -211,6 +211,9 @@ def run_command(
         raise fail("give at most one of --jobs, --scheduler and --dask-workers")
     if jobs < 1 or (dask_workers is not None and dask_workers < 1):
         raise fail("--jobs and --dask-workers must be at least 1")
+    for option, value in (("--jobs", jobs), ("--dask-workers", dask_workers)):
+        if value is not None and value > MAX_JOBS:
+            raise fail(f"{option} {value}: over the limit of {MAX_JOBS} worker processes")
     if max_points < 1:
         raise fail(f"--max-points must be at least 1, got {max_points}")
     try:

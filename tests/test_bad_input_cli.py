@@ -759,6 +759,13 @@ CASES: dict[str, tuple[Args, tuple[str, ...]]] = {
         ("pareto objective or constraint model is a text column", "numeric result column")),
     "study: jobs zero": (
         lambda ws: study_run(ws, _spec()(ws), "--jobs", "0"), ("--jobs", "at least 1")),
+    # the spec is bad too, so without the bound nothing starts a single worker
+    "study: jobs over the limit": (
+        lambda ws: study_run(ws, _spec(sparsities=[1.0])(ws), "--jobs", "100000"),
+        ("--jobs 100000", "over the limit of 256 worker processes")),
+    "study: dask workers over the limit": (
+        lambda ws: study_run(ws, _spec(sparsities=[1.0])(ws), "--dask-workers", "257"),
+        ("--dask-workers 257", "over the limit of 256 worker processes")),
     # --- cosim study plot -----------------------------------------------------------------
     "plot: directory missing": (
         lambda ws: ["study", "plot", str(ws.tmp / "none")], ("results.parquet", "run.json")),
@@ -865,6 +872,9 @@ CASES: dict[str, tuple[Args, tuple[str, ...]]] = {
     "accuracy: unknown model": (
         lambda ws: accuracy(ws, "--model", "bert-gigantic"), ("bert-gigantic",)),
     "accuracy: jobs zero": (lambda ws: accuracy(ws, "--jobs", "0"), ("--jobs", "at least 1")),
+    "accuracy: jobs over the limit": (
+        lambda ws: accuracy(ws, "--jobs", "100000"),
+        ("--jobs 100000", "over the limit of 256 worker processes")),
     "accuracy: nothing given": (lambda ws: accuracy(ws, "--tasks", ","), ("no cells",)),
 }  # fmt: skip
 
