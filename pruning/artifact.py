@@ -295,6 +295,12 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         )
     if "quantization" in manifest:
         _check_quantization(manifest_path, manifest["quantization"])
+    for key in ("training", "head"):  # optional records: --activations, variation read them
+        if manifest.get(key) is not None and not isinstance(manifest[key], dict):
+            raise ArtifactError(
+                f"{manifest_path}: field {key} is a JSON {type(manifest[key]).__name__}: "
+                "expected an object or null"
+            )
     if not isinstance(manifest["matrices"], list):
         raise ArtifactError(f"{manifest_path}: field matrices must be a list")
     for i, entry in enumerate(manifest["matrices"]):

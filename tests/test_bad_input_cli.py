@@ -409,6 +409,12 @@ CASES: dict[str, tuple[Args, tuple[str, ...]]] = {
     "artifact: unknown format version": (
         lambda ws: with_artifact(ws, _manifest(lambda m: m.update(format_version=99))),
         ("format_version", "expected 1")),
+    "artifact: training record a list": (
+        lambda ws: with_artifact(ws, _manifest(lambda m: m.update(training=[1]))),
+        (MANIFEST_FILE, "field training is a JSON list", "expected an object or null")),
+    "artifact: head record a string": (
+        lambda ws: with_artifact(ws, _manifest(lambda m: m.update(head="cls"))),
+        (MANIFEST_FILE, "field head is a JSON str", "expected an object or null")),
     "artifact: matrices not a list": (
         lambda ws: with_artifact(ws, _manifest(lambda m: m.update(matrices={"a": 1}))),
         ("matrices", "list")),
