@@ -58,6 +58,7 @@ __all__ = [
     "MASKS_FILE",
     "ArtifactError",
     "SparseArtifact",
+    "check_artifact_target",
     "load_artifact",
     "save_artifact",
 ]
@@ -204,6 +205,20 @@ def _save_model(model: nn.Module, directory: Path) -> None:
         logging.enable_progress_bar()
 
 
+def check_artifact_target(out_dir: str | os.PathLike[str]) -> None:
+    """ArtifactError when ``out_dir`` is a directory holding files but no manifest.json:
+    writing the artifact replaces the directory as a whole, which would delete files that
+    are no artifact's. An absent or empty directory, or an artifact, may be replaced."""
+    target = Path(out_dir)
+    if target.is_symlink() or not target.is_dir() or (target / MANIFEST_FILE).is_file():
+        return  # a link or a file is refused where it is written (safeio.atomic)
+    if any(target.iterdir()):
+        raise ArtifactError(
+            f"{target} is a directory holding files but no {MANIFEST_FILE}: expected a new or "
+            "empty directory, or an artifact to replace (writing would delete those files)"
+        )
+
+
 def save_artifact(
     model: nn.Module,
     masks: Mapping[str, Tensor | np.ndarray],
@@ -229,11 +244,13 @@ def save_artifact(
     ``synthetic_weights`` says whether the weights were
     randomly initialised rather than pre-trained (None: unknown). A ``tokenizer`` with
     ``save_pretrained`` is saved beside the weights so the artifact is self-contained. An
-    existing ``out_dir`` is replaced as a whole (``safeio.atomic.replace_dir``, an atomic
-    swap on Linux); a crash leaves either the old artifact or the new one plus a hidden
+    existing ``out_dir`` (an artifact, or empty; other files are refused:
+    :func:`check_artifact_target`) is replaced as a whole (``safeio.atomic.replace_dir``, an
+    atomic swap on Linux); a crash leaves either the old artifact or the new one plus a hidden
     temporary sibling, never a torn ``out_dir``. Returns the artifact path.
     """
     target = Path(out_dir)
+    check_artifact_target(target)
     arrays = {name: _mask_array(name, mask) for name, mask in masks.items()}
     _check_folded(model, arrays)
     manifest = _manifest(

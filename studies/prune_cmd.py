@@ -393,6 +393,12 @@ def prune_command(
     }
     if out.exists() and not out.is_dir():
         raise fail(f"--out {out} is a file: expected a directory for the artifact")
+    from pruning.artifact import ArtifactError, check_artifact_target
+
+    try:  # before any training: the artifact would replace the directory as a whole
+        check_artifact_target(out)
+    except ArtifactError as error:
+        raise fail(f"--out {error}") from None
     try:
         from pruning.job import prune_job
         from pruning.pipeline import run_prune

@@ -422,3 +422,32 @@ def test_prune_on_a_full_disk(pruned_once, tmp_path: Path, monkeypatch, where: s
     assert _files(out) == before
     load_artifact(out)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_prune_refuses_a_directory_of_other_files(pruned_once, tmp_path: Path) -> None:
+    """--out naming a directory that holds files but is no artifact (the working directory,
+    a project folder): one line before any work, and every file in it is still there. An
+    empty directory or an artifact is replaced; the library refuses the same."""
+    from pruning.artifact import ArtifactError, load_artifact, save_artifact
+
+    folder = tmp_path / "project"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine\n")
+    (folder / "sub" / "data.csv").write_text("a,b\n1,2\n")
+    before = _files(folder)
+    result = runner.invoke(app, [*PRUNE, "--out", str(folder)])
+    _one_error_line(result, "--out", "holding files but no manifest.json",
+                    "new or empty directory, or an artifact")  # fmt: skip
+    assert _files(folder) == before
+    with pytest.raises(ArtifactError, match=r"holding files but no manifest\.json"):
+        save_artifact(None, {}, folder, source_model="x", pattern="unstructured",
+                      method="magnitude", sparsity=0.5)  # fmt: skip
+    assert _files(folder) == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    again = tmp_path / "again"
+    shutil.copytree(pruned_once, again)
+    for out in (empty, again):
+        done = runner.invoke(app, [*PRUNE, "--out", str(out)])
+        assert done.exit_code == 0, done.output
+        load_artifact(out)
