@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from studies.compare_cmd import compare_command
-from studies.console import console, reset, set_verbosity
+from studies.console import console, fail, reset, set_verbosity
 from studies.export_cmd import export_app
 from studies.options import QuietOption, VerboseOption, with_verbosity
 from studies.prune_cmd import prune_command
@@ -72,8 +72,18 @@ app.command("variation")(with_verbosity(variation_command))
 @app.command("presets")
 def presets_command() -> None:
     """List the hardware presets (package data accel_sim/presets/, or $COSIM_HW_DIR)."""
-    from accel_sim.spec import list_presets
+    import os
+    from pathlib import Path
 
+    from accel_sim.spec import list_presets
+    from accel_sim.spec.loading import PRESET_DIR_ENV
+
+    override = os.environ.get(PRESET_DIR_ENV)
+    if override and not Path(override).is_dir():
+        raise fail(
+            f"${PRESET_DIR_ENV} is {override!r}, which is not a directory: expected a folder "
+            "of hardware preset YAML files, or unset it for the built-in presets"
+        )
     for name in list_presets():
         console.print(name, highlight=False)
 
