@@ -6,6 +6,8 @@ the plotted front is the reported one.
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -73,17 +75,22 @@ class ParetoSettings:
 
 
 def parse_constraint(rule: object) -> tuple[str, float]:
-    """``"<= 5"`` / ``">= 100"`` / a bare number (an upper bound) -> (op, bound)."""
+    """``"<= 5"`` / ``">= 100"`` / a bare number (an upper bound) -> (op, bound). A bound
+    that is not finite (nan, inf) is refused: ``<= nan`` kept no design and emptied the
+    front without a word."""
+    parsed: tuple[str, float] | None = None
     if isinstance(rule, int | float) and not isinstance(rule, bool):
-        return "<=", float(rule)
-    text = str(rule).strip()
-    for op in ("<=", ">="):
-        if text.startswith(op):
-            try:
-                return op, float(text[len(op) :])
-            except ValueError:
+        parsed = "<=", float(rule)
+    else:
+        text = str(rule).strip()
+        for op in ("<=", ">="):
+            if text.startswith(op):
+                with contextlib.suppress(ValueError):
+                    parsed = op, float(text[len(op) :])
                 break
-    raise ValueError(f"constraint {rule!r}: expected '<= number' or '>= number'")
+    if parsed is None or not math.isfinite(parsed[1]):
+        raise ValueError(f"constraint {rule!r}: expected '<= number' or '>= number' (finite)")
+    return parsed
 
 
 def check_numeric_columns(frame: pd.DataFrame, settings: ParetoSettings) -> None:

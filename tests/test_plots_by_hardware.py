@@ -246,6 +246,10 @@ def test_a_study_on_two_machines_reports_and_replots_per_machine(tmp_path) -> No
             "area_mm2 <= 1000") in (out / "report.md").read_text()
     bad = runner.invoke(app, ["study", "plot", str(out), "--constraint", "area_mm2=3"])
     assert bad.exit_code == 2 and "COLUMN<=BOUND" in bad.stderr
+    for bound in ("nan", "inf", "-inf"):  # accepted, and emptied the front without a word
+        not_finite = runner.invoke(app, ["study", "plot", str(out), "--constraint",
+                                         f"area_mm2<={bound}"])
+        assert not_finite.exit_code == 2 and "finite" in not_finite.stderr, not_finite.output
     missing = runner.invoke(app, ["study", "plot", str(out), "--objective", "no_column"])
     assert missing.exit_code == 2 and "no_column" in missing.stderr
 
