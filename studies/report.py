@@ -12,7 +12,7 @@ import pandas as pd
 from studies.pareto import ParetoSettings, pareto_front
 from studies.plots import _prepared, short_labels
 
-__all__ = ["key_table", "markdown_table", "render_report"]
+__all__ = ["NUMERIC_COLUMNS", "key_table", "markdown_table", "render_report"]
 
 # column -> (header, formatter)
 _FORMATS: dict[str, tuple[str, Any]] = {
@@ -63,6 +63,9 @@ _FORMATS: dict[str, tuple[str, Any]] = {
     "phase_steps": ("steps", lambda v: f"{int(v)}"),
     "hw": ("hardware", str),
 }
+
+# Columns the report and plots format as numbers (``study plot`` checks a table it reads).
+NUMERIC_COLUMNS = frozenset(c for c, (_, formatter) in _FORMATS.items() if formatter is not str)
 
 _KEY_COLUMNS = {
     "block-size": [

@@ -79,6 +79,25 @@ def write_plots_and_report(out: Path, frame, run_info: dict) -> list[Path]:
     return [path for paths in written.values() for path in paths] + [report_path]
 
 
+def _text_in_numeric_columns(frame) -> list[str]:
+    """The columns the report and plots format as numbers that hold something else (a
+    hand-edited or foreign results.parquet): formatting them raised a traceback."""
+    import numbers
+
+    import pandas as pd
+
+    from studies.report import NUMERIC_COLUMNS
+
+    bad = []
+    for column in sorted(NUMERIC_COLUMNS.intersection(frame.columns)):
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values):
+            continue
+        if not values.dropna().map(lambda v: isinstance(v, numbers.Real)).all():
+            bad.append(column)
+    return bad
+
+
 def _cannot_write(out: Path | None, error: OSError) -> typer.Exit:
     """One line for a write that failed (a full disk, a read-only or special target)."""
     reason = error.strerror or str(error)
@@ -364,6 +383,12 @@ def plot_command(
         frame = pd.read_parquet(results)
     except (OSError, ValueError) as error:  # pyarrow's errors subclass both
         raise fail(f"{results}: cannot read as Parquet ({error})") from None
+    text_columns = _text_in_numeric_columns(frame)
+    if text_columns:
+        raise fail(
+            f"{results}: column {', '.join(text_columns)} holds values that are not numbers: "
+            "expected the table `cosim study run` writes"
+        )
     try:
         run_info = read_json(run_file)  # strict, bounded (safeio.documents)
     except DocumentError as error:

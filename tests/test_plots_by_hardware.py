@@ -252,6 +252,17 @@ def test_a_study_on_two_machines_reports_and_replots_per_machine(tmp_path) -> No
         assert not_finite.exit_code == 2 and "finite" in not_finite.stderr, not_finite.output
     missing = runner.invoke(app, ["study", "plot", str(out), "--objective", "no_column"])
     assert missing.exit_code == 2 and "no_column" in missing.stderr
+    # a hand-edited table with text in a column the plots format as numbers: a traceback
+    import pandas as pd
+
+    table = pd.read_parquet(out / "results.parquet")
+    table["compression_ratio"] = table["compression_ratio"].map(str)
+    table.to_parquet(out / "results.parquet")
+    text = runner.invoke(app, ["study", "plot", str(out)])
+    assert text.exit_code == 2 and "Traceback" not in text.output, text.output
+    assert "column compression_ratio holds values that are not numbers" in " ".join(
+        text.stderr.split()
+    )
 
 
 def test_long_machine_names_leave_the_plots_room(recwarn) -> None:
