@@ -72,19 +72,13 @@ app.command("variation")(with_verbosity(variation_command))
 @app.command("presets")
 def presets_command() -> None:
     """List the hardware presets (package data accel_sim/presets/, or $COSIM_HW_DIR)."""
-    import os
-    from pathlib import Path
+    from accel_sim.spec import HardwareConfigError, list_presets
 
-    from accel_sim.spec import list_presets
-    from accel_sim.spec.loading import PRESET_DIR_ENV
-
-    override = os.environ.get(PRESET_DIR_ENV)
-    if override and not Path(override).is_dir():
-        raise fail(
-            f"${PRESET_DIR_ENV} is {override!r}, which is not a directory: expected a folder "
-            "of hardware preset YAML files, or unset it for the built-in presets"
-        )
-    for name in list_presets():
+    try:
+        names = list_presets()
+    except HardwareConfigError as error:  # $COSIM_HW_DIR names no folder
+        raise fail(str(error)) from None
+    for name in names:
         console.print(name, highlight=False)
 
 

@@ -224,15 +224,17 @@ def test_presets_command_lists_every_preset(runner: CliRunner) -> None:
 def test_presets_command_refuses_a_preset_dir_that_is_not_a_folder(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
-    """$COSIM_HW_DIR naming no folder listed nothing and exited 0, as if it were empty."""
+    """$COSIM_HW_DIR naming no folder listed nothing and exited 0, as if it were empty, and a
+    preset name looked up there said only "(none found)"."""
     target = tmp_path / "presets"
     if kind == "file":
         target.write_text("not a folder")
     monkeypatch.setenv("COSIM_HW_DIR", str(target))
-    result = runner.invoke(app, ["presets"])
-    assert result.exit_code == 2
-    assert "Traceback" not in result.output
-    assert "COSIM_HW_DIR" in result.output and "not a directory" in result.output
+    for args in (["presets"], ["simulate", "--model", "bert-tiny", "--hw", "systolic-32x32-ws"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        assert "COSIM_HW_DIR" in result.output and "not a directory" in result.output
 
 
 def test_console_script_runs(tmp_path: Path) -> None:

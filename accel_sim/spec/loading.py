@@ -82,6 +82,7 @@ def _read_source(reference: str, base_dir: Path) -> tuple[Any, str, Path, str]:
         data = _parse_file(entry, str(entry))
         return data, str(entry), base_dir, f"preset {reference}"
     if path.suffix not in SPEC_SUFFIXES and os.sep not in reference:
+        _check_preset_override()
         names = ", ".join(sorted(presets)) or "(none found)"
         raise HardwareConfigError(
             f"unknown hardware preset {reference!r}{did_you_mean(reference, presets)}: "
@@ -239,6 +240,17 @@ def preset_dir() -> Path:
     return Path(str(_preset_root()))
 
 
+def _check_preset_override() -> None:
+    """HardwareConfigError when ``$COSIM_HW_DIR`` names no folder: a preset name looked up
+    there found nothing and said only "(none found)"; ``cosim presets`` listed nothing."""
+    override = os.environ.get(PRESET_DIR_ENV)
+    if override and not Path(override).is_dir():
+        raise HardwareConfigError(
+            f"${PRESET_DIR_ENV} is {override!r}, which is not a directory: expected a folder "
+            "of hardware preset YAML files, or unset it for the built-in presets"
+        )
+
+
 def _preset_files() -> dict[str, Traversable]:
     root = _preset_root()
     if not root.is_dir():
@@ -251,7 +263,9 @@ def _preset_files() -> dict[str, Traversable]:
 
 
 def list_presets() -> list[str]:
-    """Names of the hardware presets (``cosim presets``)."""
+    """Names of the hardware presets (``cosim presets``); HardwareConfigError when
+    ``$COSIM_HW_DIR`` names no folder."""
+    _check_preset_override()
     return sorted(_preset_files())
 
 
