@@ -178,6 +178,10 @@ def check_exact(quantity: str, value: float, hint: str = "") -> None:
                 "largest integer float64 holds exactly")  # fmt: skip
 
 
+# A bad value quoted in an error line (its field's name says the rest).
+SHOWN_VALUE_CHARS = 40
+
+
 def shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     """``text`` cut to ``limit`` characters, the middle replaced by ``... (N more
     characters) ...``, so no message grows without bound."""

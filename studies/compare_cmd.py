@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from safeio.limits import SHOWN_VALUE_CHARS, shorten
 from studies.console import console, fail, is_stdout, si, tables_to_stderr, write_output
 
 __all__ = ["compare_command", "compare_rows", "load_result"]
@@ -48,8 +49,8 @@ def load_result(path: Path) -> dict[str, Any]:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A field's value in an error line, bounded (``safeio.limits.shorten``)."""
+    return shorten(repr(value), SHOWN_VALUE_CHARS)
 
 
 def _is_number(value: Any) -> bool:

@@ -13,7 +13,7 @@ import typer
 from safeio.atomic import atomic_write_bytes, atomic_write_text
 from safeio.documents import MAX_YAML_BYTES, DocumentError, is_file, read_json, read_text
 from safeio.errors import format_validation_error
-from safeio.limits import MAX_JOBS, MAX_POINTS
+from safeio.limits import MAX_JOBS, MAX_POINTS, SHOWN_VALUE_CHARS, shorten
 from studies.console import console, fail, verbosity
 from studies.options import SetOption, parse_set_options, with_verbosity
 
@@ -169,7 +169,7 @@ def _check_run_info(run_file: Path, run_info: dict) -> None:
         ("timing.simulation_s", "simulation_s" in timing, timing.get("simulation_s")),
     ):
         if present and (not isinstance(value, int | float) or isinstance(value, bool)):
-            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            shown = shorten(repr(value), SHOWN_VALUE_CHARS)
             raise fail(f"{run_file}: {key} is {shown}: expected a number of seconds")
 
 
