@@ -12,7 +12,10 @@ read the encoder the way it was trained:
 - ``bi-encoder`` (pairs only): each sentence encoded on its own and mean-pooled to ``u`` and
   ``v``; regression is ``cosine(u, v) * score_scale`` (sentence-transformers'
   CosineSimilarityLoss, with the task's top score as scale, 5 for STS-B); classification is
-  ``Linear(4h, labels)`` on ``(u, v, |u - v|, u * v)`` (SBERT's SoftmaxLoss head).
+  ``Linear(4h, labels)`` on ``(u, v, |u - v|, u * v)`` (SBERT's SoftmaxLoss head). A new
+  classifier reads L2-normalised ``u`` and ``v`` (the checkpoint's own embeddings, recorded
+  as ``cosim_pair_features: normalized``) and starts as the cosine rule fitted on train
+  (:mod:`pruning.cosine_head`); a checkpoint saved without the key keeps raw ``u`` and ``v``.
 
 The pruned encoder is the same whichever head reads it: its weights keep the names
 ``bert.encoder.layer.<i>...`` that masks and the simulator's workload use. The head is
@@ -33,6 +36,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 __all__ = [
     "HEADS",
     "HEAD_KEY",
+    "PAIR_FEATURES_KEY",
     "SCALE_KEY",
     "BertBiEncoder",
     "BertMeanPooled",
@@ -45,6 +49,9 @@ __all__ = [
 HEADS = ("cls", "mean", "bi-encoder")
 HEAD_KEY = "cosim_head"  # config.json field naming the head
 SCALE_KEY = "cosim_score_scale"  # config.json field: the bi-encoder's cosine scale
+# config.json field: "normalized" when a bi-encoder classifier reads L2-normalised u and v
+PAIR_FEATURES_KEY = "cosim_pair_features"
+NORMALIZED = "normalized"
 
 
 def head_of(model: nn.Module) -> str:
@@ -134,6 +141,7 @@ class BertBiEncoder(BertPreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.bert = BertModel(config, add_pooling_layer=False)
+        self.normalized = getattr(config, PAIR_FEATURES_KEY, None) == NORMALIZED
         if config.num_labels == 1:
             self.score_scale = float(getattr(config, SCALE_KEY, None) or 1.0)
             self.dropout = None
@@ -189,6 +197,8 @@ class BertBiEncoder(BertPreTrainedModel):
         if self.classifier is None:
             logits = (F.cosine_similarity(u, v, dim=-1) * self.score_scale).unsqueeze(-1)
         else:
+            if self.normalized:
+                u, v = F.normalize(u, dim=-1), F.normalize(v, dim=-1)
             features = torch.cat([u, v, (u - v).abs(), u * v], dim=-1)
             logits = self.classifier(self.dropout(features))
         return SequenceClassifierOutput(

@@ -29,6 +29,7 @@ import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from safeio.documents import is_dir, is_file
 from safeio.limits import BoundedError
@@ -61,6 +62,9 @@ class LoadedModel:
     synthetic_weights: bool
     weights_dir: Path | None  # where tokenizer files may live
     head: str = "cls"
+    # a bi-encoder classifier the source did not have: it starts from the cosine rule
+    # (pruning.cosine_head) once the task's training data is at hand
+    new_pair_classifier: bool = False
 
 
 def minilm_path() -> Path:
@@ -139,13 +143,34 @@ def _model_class(head: str) -> type:
     return head_class(head) or AutoModelForSequenceClassification
 
 
-def _settings(head: str, num_labels: int, score_scale: float | None) -> dict[str, object]:
-    from pruning.heads import HEAD_KEY, SCALE_KEY
+def _new_pair_classifier(head: str, num_labels: int, source: Any) -> bool:
+    """Whether ``head`` builds a bi-encoder classifier ``source``'s config does not carry."""
+    from pruning.heads import HEAD_KEY
+
+    if head != "bi-encoder" or num_labels < 2:
+        return False
+    saved = getattr(source, HEAD_KEY, None) == "bi-encoder"
+    return not (saved and getattr(source, "num_labels", None) == num_labels)
+
+
+def _settings(
+    head: str, num_labels: int, score_scale: float | None, source: Any
+) -> dict[str, object]:
+    """The config fields of ``head``; ``source`` is the checkpoint's own config."""
+    from pruning.heads import HEAD_KEY, NORMALIZED, PAIR_FEATURES_KEY, SCALE_KEY
 
     settings = {**_head_settings(num_labels), HEAD_KEY: head}
     if head == "bi-encoder" and num_labels == 1 and score_scale is not None:
         settings[SCALE_KEY] = float(score_scale)  # else the checkpoint's own, or 1
+    if _new_pair_classifier(head, num_labels, source):
+        settings[PAIR_FEATURES_KEY] = NORMALIZED
     return settings
+
+
+def _fresh(settings: dict[str, object]) -> bool:
+    from pruning.heads import PAIR_FEATURES_KEY
+
+    return PAIR_FEATURES_KEY in settings
 
 
 def load_model(
@@ -178,24 +203,25 @@ def load_model(
     if text in _REAL_ALIASES:
         path = minilm_path()
         chosen = _choose_head(head, config, path)
-        settings = _settings(chosen, num_labels, score_scale)
+        settings = _settings(chosen, num_labels, score_scale, config)
         model = _from_pretrained(path, settings, _model_class(chosen))
-        return LoadedModel(model, REAL_MODEL, False, path, chosen)
+        return LoadedModel(model, REAL_MODEL, False, path, chosen, _fresh(settings))
     if hub_dir is not None:
         chosen = _choose_head(head, config, hub_dir)
-        settings = _settings(chosen, num_labels, score_scale)
+        settings = _settings(chosen, num_labels, score_scale, config)
         model = _from_pretrained(hub_dir, settings, _model_class(chosen))
-        return LoadedModel(model, text, False, hub_dir, chosen)
+        return LoadedModel(model, text, False, hub_dir, chosen, _fresh(settings))
     directory = None if text in PRESETS or not Path(text).is_dir() else Path(text)
     chosen = _choose_head(head, config, directory)
-    settings = _settings(chosen, num_labels, score_scale)
+    settings = _settings(chosen, num_labels, score_scale, config)
     if directory is None or not any((directory / name).is_file() for name in WEIGHT_FILES):
         config.update(settings)
         with _quiet_transformers():
             model = _build(config, chosen)
-        return LoadedModel(model, str(directory or text), True, directory, chosen)
+        return LoadedModel(model, str(directory or text), True, directory, chosen, _fresh(settings))
     model = _from_pretrained(directory, settings, _model_class(chosen))
-    return LoadedModel(model, str(directory), _recorded_synthetic(directory), directory, chosen)
+    synthetic = _recorded_synthetic(directory)
+    return LoadedModel(model, str(directory), synthetic, directory, chosen, _fresh(settings))
 
 
 # What a checkpoint download fetches: config, tokenizer and weights (safetensors first).

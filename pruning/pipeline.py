@@ -194,6 +194,9 @@ class _Run:
         self.loaded = _load(job, job.model, self._num_labels(), job.head)
         self.model: nn.Module = self.loaded.model
         self.data = load_task_data(job, self.loaded) if job.task else None
+        self.head_init: dict[str, Any] | None = None
+        if self.loaded.new_pair_classifier and self.data is not None:
+            self.head_init = _cosine_start(self)
         # read and checked before any training or evaluation: a bad file fails at once
         self.calibration = _calibration_text(self) if job.calibration_text else None
         self.weights = prunable_weights(self.model, job.include)
@@ -236,6 +239,20 @@ class _Run:
         log = train(self.model, self.data.train, config, hooks, loss_fn, checkpoint)
         self.phases.append({"phase": phase, **config_dict(config), **log.to_dict()})
         self.evaluate(phase)
+
+
+def _cosine_start(run: _Run) -> dict[str, Any]:
+    """A new bi-encoder classifier starts as the cosine rule fitted on train."""
+    from pruning.cosine_head import init_from_cosine
+
+    assert run.data is not None
+    record = init_from_cosine(run.model, run.data.train, run.job.seed)
+    rule = f", threshold {record['threshold']:.4f}" if "threshold" in record else ""
+    run.report(
+        f"bi-encoder classifier starts from the cosine rule fitted on {record['examples']} "
+        f"training pairs{rule} (train accuracy {record['train_accuracy']:.4f})"
+    )
+    return record
 
 
 def _shown_predictions(predictions: dict[str, Any]) -> str:
@@ -642,6 +659,7 @@ def run_prune(job: PruneJob, out_dir: str | Path, report: Report | None = None) 
         )
     schedule = {
         **method_record,
+        **({} if run.head_init is None else {"head_init": run.head_init}),
         "job": job.record(),
         "phases": run.phases,
         "seconds": round(time.perf_counter() - started, 3),

@@ -376,3 +376,17 @@ def test_predicted_class_counts_are_recorded(tiny_dir: Path, tmp_path: Path) -> 
     counts = manifest["training"]["predictions"]["retrain"]["predicted_counts"]
     assert set(counts) == {"0", "1"} and sum(counts.values()) == 32
     assert manifest["head"]["kind"] == "mean"
+
+
+@needs_glue
+def test_bi_encoder_classifier_starts_from_the_cosine_rule(tiny_dir: Path, tmp_path: Path) -> None:
+    """MRPC with a new bi-encoder classifier: the rule fitted on train is recorded, the dev
+    score before training is that rule's, and the saved model keeps normalised features."""
+    fields = quick(tiny_dir, head="bi-encoder", pattern="unstructured", sparsity=0.0)
+    outcome = run_prune(prune_job(**fields), tmp_path / "art")
+    start = outcome.manifest["schedule"]["head_init"]
+    assert start["kind"] == "cosine rule fitted on train" and start["examples"] == 48
+    assert 0 <= start["train_accuracy"] <= 1 and "threshold" in start
+    config = json.loads((outcome.artifact / "config.json").read_text())
+    assert config["cosim_pair_features"] == "normalized"
+    assert "before" in outcome.metrics
