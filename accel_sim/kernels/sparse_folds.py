@@ -83,6 +83,7 @@ Kernels (the cycle-stepping references that check the closed forms are in
 - ``skipping_folds`` / ``nm_folds``: the fold list of a mask (``CompactedFolds``: strip, rows
   used, bank conflict and the K indices each fold holds).
 - ``fold_cycles_fast``: each fold's compute cycles from its conflict factor (closed form).
+- ``ws_reuse``: what the folds reuse, independent of m (once per mask).
 - ``ws_schedule`` / ``sparse_gemm_folds``: memory schedule and statistics.
 - OS/IS: ``live_strips`` (live indices per strip), ``stream_folds`` (``StreamedFolds``),
   ``streamed_fold_cycles`` (closed form), ``os_schedule`` / ``is_schedule`` /
@@ -115,6 +116,7 @@ __all__ = [
     "N_SPARSE_STATS",
     "CompactedFolds",
     "StreamedFolds",
+    "WsReuse",
     "fold_cycles_fast",
     "is_schedule",
     "live_strips",
@@ -126,6 +128,7 @@ __all__ = [
     "stream_folds",
     "stream_gemm_folds",
     "streamed_fold_cycles",
+    "ws_reuse",
     "ws_schedule",
 ]
 
@@ -394,38 +397,69 @@ def _filter_fetch(f, fold_strip, strip_seen, resident, chunk_words, word, ratio,
     return 0.0
 
 
+class WsReuse(NamedTuple):
+    """What a compacted WS fold list reuses, independent of the token rows m (computed once
+    per mask by ``ws_reuse``, read by every ``ws_schedule`` call the mapper makes)."""
+
+    new_rows: np.ndarray  # per fold: its K indices no earlier fold held
+    changed: np.ndarray  # per fold: its K-index set differs from the previous fold's
+    strip_folds: np.ndarray  # folds per column strip
+    live_k: int  # distinct K indices over all folds
+    compact_words: float  # words of the compacted weight
+
+
 @njit(**JIT_OPTIONS)
-def ws_schedule(folds, fold_cycles, cols, m, k, n, mem, plan):
-    """Per-fold memory schedule of a compacted WS GEMM (``CompactedFolds``; ``fold_cycles``
-    from either engine; ``plan``: a ``fold_memory.FoldPlan``, whose loop order does not apply:
-    compaction runs strip by strip). Returns (stats ``N_SPARSE_STATS`` long, ``FoldLog``,
-    folds, dead write-back bytes: the zero outputs of strips without folds, written after the
-    last fold)."""
+def ws_reuse(folds, cols, k, n):
+    """The ``WsReuse`` record of ``folds`` (a ``CompactedFolds``) for a ``[n, k]`` weight."""
     fold_strip, fold_rows = folds.strip, folds.rows
     fold_k_ptr, fold_k_idx = folds.k_ptr, folds.k_idx
+    n_folds = fold_strip.shape[0]
+    compact_words = 0.0
+    strip_folds = np.zeros(_ceil_div(n, cols), dtype=np.int64)
+    new_rows = np.zeros(n_folds, dtype=np.int64)
+    changed = np.zeros(n_folds, dtype=np.bool_)
+    seen = np.zeros(k, dtype=np.bool_)
+    live_k = 0
+    for f in range(n_folds):
+        strip_folds[fold_strip[f]] += 1
+        compact_words += fold_rows[f] * min(cols, n - fold_strip[f] * cols)
+        a, b = fold_k_ptr[f], fold_k_ptr[f + 1]
+        for j in range(a, b):
+            if not seen[fold_k_idx[j]]:
+                seen[fold_k_idx[j]] = True
+                new_rows[f] += 1
+        live_k += new_rows[f]
+        if f == 0:
+            changed[f] = True
+            continue
+        pa, pb = fold_k_ptr[f - 1], fold_k_ptr[f]
+        if pb - pa != b - a:
+            changed[f] = True
+        else:
+            for j in range(b - a):
+                if fold_k_idx[pa + j] != fold_k_idx[a + j]:
+                    changed[f] = True
+                    break
+    return WsReuse(new_rows, changed, strip_folds, live_k, compact_words)
+
+
+@njit(**JIT_OPTIONS)
+def ws_schedule(folds, reuse, fold_cycles, cols, m, k, n, mem, plan):
+    """Per-fold memory schedule of a compacted WS GEMM (``CompactedFolds`` and its
+    ``WsReuse``; ``fold_cycles`` from either engine; ``plan``: a ``fold_memory.FoldPlan``,
+    whose loop order does not apply: compaction runs strip by strip). Returns (stats
+    ``N_SPARSE_STATS`` long, ``FoldLog``, folds, dead write-back bytes: the zero outputs of
+    strips without folds, written after the last fold)."""
+    fold_strip, fold_rows = folds.strip, folds.rows
+    fold_k_ptr = folds.k_ptr
     n_folds = fold_strip.shape[0]
     stats = np.zeros(N_SPARSE_STATS, dtype=np.float64)
     n_strips = _ceil_div(n, cols)
     word = mem.word_bytes
-
-    compact_words = 0.0
-    for f in range(n_folds):
-        cc = min(cols, n - fold_strip[f] * cols)
-        compact_words += fold_rows[f] * cc
+    compact_words = reuse.compact_words
     ratio = (k * n) / compact_words if compact_words > 0 else 0.0
-
-    seen = np.zeros(k, dtype=np.bool_)
-    live_k = 0
-    for j in range(fold_k_idx.shape[0]):
-        if not seen[fold_k_idx[j]]:
-            seen[fold_k_idx[j]] = True
-            live_k += 1
-    seen[:] = False
-    ifmap_fits = m * live_k * word <= mem.ifmap_capacity_bytes
-
-    strip_folds = np.zeros(n_strips, dtype=np.int64)
-    for f in range(n_folds):
-        strip_folds[fold_strip[f]] += 1
+    ifmap_fits = m * reuse.live_k * word <= mem.ifmap_capacity_bytes
+    strip_folds = reuse.strip_folds
     log = new_fold_log(n_folds)
 
     index_in_strip = 0
@@ -442,25 +476,10 @@ def ws_schedule(folds, fold_cycles, cols, m, k, n, mem, plan):
 
         filter_load = filter_words * word * ratio * mem.filter_dram_scale
         if ifmap_fits:
-            new_rows = 0
-            for j in range(a, b):
-                if not seen[fold_k_idx[j]]:
-                    seen[fold_k_idx[j]] = True
-                    new_rows += 1
-            ifmap_load = float(m * new_rows * word)
+            ifmap_load = float(m * reuse.new_rows[f] * word)
         else:
-            changed = f == 0
-            if not changed:
-                pa, pb = fold_k_ptr[f - 1], fold_k_ptr[f]
-                if pb - pa != b - a:
-                    changed = True
-                else:
-                    for j in range(b - a):
-                        if fold_k_idx[pa + j] != fold_k_idx[a + j]:
-                            changed = True
-                            break
             ifmap_load = fetch_bytes(
-                f == 0, False, changed, ifmap_words * word, mem.ifmap_capacity_bytes
+                f == 0, False, reuse.changed[f], ifmap_words * word, mem.ifmap_capacity_bytes
             )
 
         if plan.ifmap_on_chip:
@@ -491,7 +510,8 @@ def ws_schedule(folds, fold_cycles, cols, m, k, n, mem, plan):
 @njit(**JIT_OPTIONS)
 def sparse_gemm_folds(folds, fold_cycles, cols, m, k, n, mem, plan):
     """Statistics of one compacted WS GEMM (index constants of both kernels)."""
-    stats, log, n_folds, dead = ws_schedule(folds, fold_cycles, cols, m, k, n, mem, plan)
+    reuse = ws_reuse(folds, cols, k, n)
+    stats, log, n_folds, dead = ws_schedule(folds, reuse, fold_cycles, cols, m, k, n, mem, plan)
     return finish(stats, log, n_folds, dead, mem)
 
 

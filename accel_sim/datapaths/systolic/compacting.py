@@ -230,6 +230,7 @@ class CompactedWeight:
             else:
                 pre.check_strips(what, strips, self.k)
             self.folds = _folds(arr, hw, mode)
+            self.reuse = sk.ws_reuse(self.folds, cols, self.k, self.n)
             self.overhead = 2 * rows + cols - 2
         elif self.dataflow == dk.OS:
             pre.check_strips(what, -(-self.n // cols), self.k)
@@ -271,7 +272,7 @@ class CompactedWeight:
             if plan.overlapped and cycles.shape[0]:
                 cycles = fm.overlapped_cycles(cycles, self.overhead, rows)
             stats, log, _, dead = sk.ws_schedule(
-                self.folds, cycles, cols, m, self.k, self.n, mem, plan
+                self.folds, self.reuse, cycles, cols, m, self.k, self.n, mem, plan
             )
             return TileRun(stats, log, dead, float(stats[sk.COMPACTED_WEIGHTS] * m))
         ptr, idx = self.strips
