@@ -13,7 +13,9 @@ rest, once for all of them:
   written back as outputs after the strip's last fold;
 - ``fetch_bytes``: when an operand chunk is (re)fetched from DRAM;
 - ``pipeline_elapsed`` / ``finish``: the schedule's elapsed cycles with DRAM transfers
-  overlapped (double buffering) or serialised, and the stall cycles that makes.
+  overlapped (double buffering) or serialised, and the stall cycles that makes;
+  ``joined_terms`` / ``serial_terms`` the same terms of one tile of a mapping, summed in
+  numpy's pairwise order (``pairwise_sum``) as the composition did before it moved here.
 
 ``MemoryParams`` carries the hardware's memory figures into the kernels as one typed record
 (``accel_sim.traffic.memory_params`` builds it from a spec); ``FoldPlan`` carries the parts of
@@ -208,6 +210,103 @@ def pipeline_elapsed(prefetch, inflight, writeback, busy, double_buffered, dram_
             elapsed += max(busy[f], inflight[f] / dram_bytes_per_cycle)
             elapsed += writeback[f] / dram_bytes_per_cycle
     return elapsed
+
+
+@njit(**JIT_OPTIONS)
+def _block_sum(values, start, count):
+    """numpy's pairwise sum of a run of at most 128: under 8 summed in turn, else eight
+    interleaved partial sums joined as a tree, then the remainder in turn."""
+    if count < 8:
+        total = -0.0
+        for i in range(start, start + count):
+            total += values[i]
+        return total
+    r0, r1, r2, r3 = values[start], values[start + 1], values[start + 2], values[start + 3]
+    r4, r5, r6, r7 = values[start + 4], values[start + 5], values[start + 6], values[start + 7]
+    i = start + 8
+    stop = start + count - count % 8
+    while i < stop:
+        r0 += values[i]
+        r1 += values[i + 1]
+        r2 += values[i + 2]
+        r3 += values[i + 3]
+        r4 += values[i + 4]
+        r5 += values[i + 5]
+        r6 += values[i + 6]
+        r7 += values[i + 7]
+        i += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < start + count:
+        total += values[i]
+        i += 1
+    return total
+
+
+@njit(**JIT_OPTIONS)
+def pairwise_sum(values, start, count):
+    """Sum of ``values[start:start + count]`` in numpy's pairwise order (its float64
+    ``add.reduce``: runs up to 128 by ``_block_sum``, longer ones halved at a multiple of 8,
+    left half first), so a kernel that replaces a numpy ``.sum()`` gives the same bits (a test
+    checks it against numpy). The halving runs on an explicit stack: Numba's on-disk cache
+    does not load recursive functions safely."""
+    if count <= 128:
+        return _block_sum(values, start, count)
+    depth = 64  # halving 2**63 elements reaches 128 in under 64 levels
+    starts = np.empty(depth, dtype=np.int64)
+    counts = np.empty(depth, dtype=np.int64)
+    left = np.empty(depth, dtype=np.float64)
+    done_left = np.zeros(depth, dtype=np.bool_)
+    top = 0
+    starts[0], counts[0] = start, count
+    while True:
+        s, n = starts[top], counts[top]
+        if n > 128:  # descend into the left half
+            half = n // 2
+            half -= half % 8
+            top += 1
+            starts[top], counts[top], done_left[top] = s, half, False
+            continue
+        value = _block_sum(values, s, n)
+        while True:  # hand the value up: a left half waits for its right, a right half joins
+            if top == 0:
+                return value
+            parent = top - 1
+            if not done_left[top]:
+                left[parent] = value
+                starts[top] = starts[parent] + counts[top]
+                counts[top] = counts[parent] - counts[top]
+                done_left[top] = True
+                break
+            value = left[parent] + value
+            top = parent
+
+
+@njit(**JIT_OPTIONS)
+def joined_terms(log, before, after, dram_bytes_per_cycle):
+    """``pipeline_elapsed``'s per-fold terms of a non-empty ``log`` summed (double-buffered),
+    with the previous tile's last write-back ``before`` moving during its first fold and the
+    next tile's first prefetch ``after`` (instead of the log's trailing one) during its last:
+    how ``mapping.compose`` joins tiles into one pipeline."""
+    folds = log.busy.shape[0]
+    terms = np.empty(folds, dtype=np.float64)
+    for f in range(folds):
+        moved = (after if f == folds - 1 else log.prefetch[f + 1]) + log.inflight[f]
+        moved += log.writeback[f - 1] if f > 0 else before
+        terms[f] = max(log.busy[f], moved / dram_bytes_per_cycle)
+    return 0.0 + pairwise_sum(terms, 0, folds)
+
+
+@njit(**JIT_OPTIONS)
+def serial_terms(log, dram_bytes_per_cycle):
+    """Without double buffering, each fold's load, then its compute (or in-flight spills),
+    then its stores, summed over the folds of ``log``."""
+    folds = log.busy.shape[0]
+    terms = np.empty(folds, dtype=np.float64)
+    for f in range(folds):
+        load = log.prefetch[f] / dram_bytes_per_cycle
+        busy = max(log.busy[f], log.inflight[f] / dram_bytes_per_cycle)
+        terms[f] = load + busy + log.writeback[f] / dram_bytes_per_cycle
+    return 0.0 + pairwise_sum(terms, 0, folds)
 
 
 @njit(**JIT_OPTIONS)

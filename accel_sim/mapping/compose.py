@@ -62,27 +62,14 @@ def _terms(run: TileRun, before: float, after: float, bw: float) -> float:
     """The double-buffered pipeline terms of ``run``'s folds (``pipeline_elapsed``), with the
     previous tile's last write-back ``before`` moving during its first fold and the next
     tile's first prefetch ``after`` during its last."""
-    log = run.log
-    folds = log.busy.shape[0]
-    if folds == 0:
+    if run.log.busy.shape[0] == 0:
         return run.dead_bytes / bw
-    prefetch = log.prefetch[1 : folds + 1].copy()
-    prefetch[-1] = after
-    moved = prefetch + log.inflight
-    moved[1:] += log.writeback[: folds - 1]
-    moved[0] += before
-    return float(np.maximum(log.busy, moved / bw).sum())
+    return float(fm.joined_terms(run.log, float(before), float(after), float(bw)))
 
 
 def _serial(run: TileRun, bw: float) -> float:
     """Without double buffering a fold waits for its loads, then for its stores."""
-    log = run.log
-    folds = log.busy.shape[0]
-    load = log.prefetch[:folds] / bw
-    stores = log.writeback / bw
-    return float((load + np.maximum(log.busy, log.inflight / bw) + stores).sum()) + (
-        run.dead_bytes / bw
-    )
+    return float(fm.serial_terms(run.log, float(bw))) + run.dead_bytes / bw
 
 
 def stitched_elapsed(runs: list[tuple[TileRun, int]], mem: fm.MemoryParams) -> float:
