@@ -338,3 +338,47 @@ def test_the_batch_study_shows_the_mapper_keeps_throughput_from_falling(tmp_path
     for series in rates.values():
         ordered = [rate for _, rate in sorted(series)]
         assert all(b >= a * (1 - 1e-12) for a, b in itertools.pairwise(ordered))
+
+
+# ----------------------------------------------------------------------------- best_of
+
+
+def _pick(costs: list[list[tuple[int, int, float]]], objective: str) -> tuple[int, list[int]]:
+    """best_of over groups of (cycles, compute cycles, joules); returns the chosen tile count
+    and the tile counts whose energy was asked for."""
+    from accel_sim.mapping.search import best_of
+    from accel_sim.mapping.space import Mapping
+
+    table = {}
+    groups = []
+    for g, group in enumerate(costs):
+        mappings = []
+        for t, cost in enumerate(group, start=1):
+            mapping = Mapping(rows_outer=bool(g), m_tiles=t)
+            table[mapping] = (t + 10 * g, *cost)
+            mappings.append(mapping)
+        groups.append(mappings)
+    asked: list[int] = []
+
+    def energy(cost: tuple[int, int, int, float]) -> float:
+        asked.append(cost[0])
+        return cost[3]
+
+    chosen, _ = best_of(groups, table.__getitem__, lambda c: c[1], lambda c: c[2], energy,
+                        objective)  # fmt: skip
+    return table[chosen][0], asked
+
+
+def test_latency_ties_go_to_less_energy_and_energy_is_asked_only_on_ties() -> None:
+    # tile 2 ties tile 1's cycles with less energy; tile 3 is slower; tile 4 is never reached
+    chosen, asked = _pick([[(100, 90, 5.0), (100, 95, 4.0), (120, 101, 1.0), (90, 80, 0.0)]],
+                          "latency")  # fmt: skip
+    assert chosen == 2 and sorted(asked) == [1, 2]
+    # an equal latency and equal energy keeps the earlier candidate
+    chosen, _ = _pick([[(100, 90, 5.0)], [(100, 90, 5.0)]], "latency")
+    assert chosen == 1
+    # no ties: no energy is worked out; the second group's faster mapping wins
+    chosen, asked = _pick([[(100, 90, 5.0), (110, 100, 1.0)], [(80, 70, 9.0)]], "latency")
+    assert chosen == 11 and asked == []
+    chosen, asked = _pick([[(100, 90, 5.0), (110, 100, 1.0)], [(80, 70, 9.0)]], "energy")
+    assert chosen == 2 and sorted(asked) == [1, 2, 11]

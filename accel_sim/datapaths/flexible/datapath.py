@@ -128,11 +128,11 @@ class FlexibleDatapath(SystolicArray):
         cost = super()._mapped_cost(op, composite, mapping)
         stats = composite.stats
         folds = stats[fm.FOLDS]
-        described = cost.mapping
+        detail = None  # appended to the chosen mapping's description (SystolicArray.mapped)
         if folds:
             width, block = stats[kf.STRIP_SUM] / folds, stats[kf.BLOCK_SUM] / folds
-            described = f"{described}, K strips of {width:.0f}, output blocks of {block:.0f}"
-        return cost.with_mode(cost.mode, folds=int(folds) * op.count, mapping=described)
+            detail = f", K strips of {width:.0f}, output blocks of {block:.0f}"
+        return cost.with_mode(cost.mode, folds=int(folds) * op.count, mapping=detail)
 
     def gemm_cost(self, op: GemmOp, residency: OpResidency = NONE) -> OpCost:
         hw = self.hw

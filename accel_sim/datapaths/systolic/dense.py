@@ -23,6 +23,7 @@ order, M tiling, split across cores, preload), or SCALE-Sim's fixed loop order w
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -200,8 +201,7 @@ class SystolicArray(ArrayDatapath):
             counts=counts.scaled(count),
             folds=int(s[fm.FOLDS]) * count,
             sram_limited_cycles=int(s[fm.SRAM_LIMITED_CYCLES]) * count,
-            mapping=mapping.describe(self.hw.pe_array.dataflow.value, op.m),
-        )
+        )  # mapping: described once the search is over (a subclass may put a detail here)
 
     def _energy_j(self, cost: OpCost) -> float:
         latency_s = cost.cycles / self.hw.pe_array.clock_hz
@@ -226,7 +226,7 @@ class SystolicArray(ArrayDatapath):
                                     ifmap, filt, scale)  # fmt: skip
                 return self._mapped_cost(op, composite, mapping)
 
-            _, cost = best_of(
+            chosen, cost = best_of(
                 self.candidates(op),
                 evaluate,
                 cycles=lambda c: c.cycles,
@@ -234,7 +234,8 @@ class SystolicArray(ArrayDatapath):
                 energy_j=self._energy_j,
                 objective=self.hw.mapping.objective,
             )
-            return cost
+            described = chosen.describe(self.hw.pe_array.dataflow.value, op.m)
+            return replace(cost, mapping=described + (cost.mapping or ""))
 
         cost = cache.get_or_compute(key, search)
         return replace_avoided(cost, op, self.hw, scale, ifmap, filt, residency)
