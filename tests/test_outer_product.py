@@ -226,3 +226,23 @@ def test_energy_adds_accumulator_merge_and_bitmap_actions():
     assert sparse_register >= floor
     dense_register = result.baseline.ops[0].energy_breakdown_j["register"]
     assert sparse_register > dense_register  # bitmaps and scatter cost energy when dense
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 40), st.integers(1, 70), st.integers(1, 9), st.integers(1, 12),
+    st.sampled_from(DENSITIES), st.integers(0, 2**32 - 1),
+)  # fmt: skip
+def test_column_loads_count_nonzeros_and_the_busiest_bank(rows, k, tile, banks, density, seed):
+    """The kernel against a plain count: per tile and k, the nonzeros and, over the banks
+    (local row i in bank i % banks), the most nonzeros one bank holds."""
+    from accel_sim.kernels.outer_product import column_loads
+
+    mask = np.random.default_rng(seed).random((rows, k)) < density
+    nnz, most = column_loads(mask, tile, banks)
+    for t in range(-(-rows // tile)):
+        part = mask[t * tile : (t + 1) * tile]
+        bank = np.arange(part.shape[0]) % banks
+        per_bank = np.stack([part[bank == b].sum(0) for b in range(banks)])
+        assert np.array_equal(nnz[t], part.sum(0))
+        assert np.array_equal(most[t], per_bank.max(0))

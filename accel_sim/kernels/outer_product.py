@@ -42,25 +42,30 @@ def column_loads(mask, tile, banks):
     """Per tile of ``tile`` rows and per k: (nonzeros, most nonzeros in one bank).
 
     ``mask`` is the operand's keep-mask, ``[R, K]`` bool, C-contiguous; row ``i`` of a tile
-    (local index) sits in bank ``i % banks``. Rows are read in memory order, each adding to
-    its bank's counts of every k (branch-free, so it vectorises).
+    (local index) sits in bank ``i % banks``. Each row is added to its bank's counts of every
+    k (read as bytes into 32-bit counts, so it vectorises); a bank's count only grows, so its
+    peak is its count at the end of the tile, and the tile's nonzeros the banks' sum.
     Returns two int64 ``[ceil(R / tile), K]`` arrays.
     """
     n_rows, n_k = mask.shape
     n_tiles = (n_rows + tile - 1) // tile
     nnz = np.zeros((n_tiles, n_k), dtype=np.int64)
     most = np.zeros((n_tiles, n_k), dtype=np.int64)
-    count = np.zeros((banks, n_k), dtype=np.int64)
+    count = np.zeros((min(banks, tile), n_k), dtype=np.int32)
+    bits = mask.view(np.uint8)
     for t in range(n_tiles):
         start = t * tile
+        stop = min(start + tile, n_rows)
         count[:] = 0
-        total, peak = nnz[t], most[t]
-        for i in range(start, min(start + tile, n_rows)):
-            row, in_bank = mask[i], count[(i - start) % banks]
+        for i in range(start, stop):
+            row, in_bank = bits[i], count[(i - start) % banks]
             for k in range(n_k):
-                kept = np.int64(row[k])
-                in_bank[k] += kept
-                total[k] += kept
+                in_bank[k] += row[k]
+        total, peak = nnz[t], most[t]
+        for b in range(min(banks, stop - start)):
+            in_bank = count[b]
+            for k in range(n_k):
+                total[k] += in_bank[k]
                 peak[k] = max(peak[k], in_bank[k])
     return nnz, most
 
