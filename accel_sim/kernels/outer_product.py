@@ -44,15 +44,30 @@ def column_loads(mask, tile, banks):
     ``mask`` is the operand's keep-mask, ``[R, K]`` bool, C-contiguous; row ``i`` of a tile
     (local index) sits in bank ``i % banks``. Each row is added to its bank's counts of every
     k (read as bytes into 32-bit counts, so it vectorises); a bank's count only grows, so its
-    peak is its count at the end of the tile, and the tile's nonzeros the banks' sum.
+    peak is its count at the end of the tile, and the tile's nonzeros the banks' sum. With a
+    bank per row (``banks >= tile``, the default) the peak is 1 where any row keeps k.
     Returns two int64 ``[ceil(R / tile), K]`` arrays.
     """
     n_rows, n_k = mask.shape
     n_tiles = (n_rows + tile - 1) // tile
     nnz = np.zeros((n_tiles, n_k), dtype=np.int64)
     most = np.zeros((n_tiles, n_k), dtype=np.int64)
-    count = np.zeros((min(banks, tile), n_k), dtype=np.int32)
     bits = mask.view(np.uint8)
+    if banks >= tile:  # a bank per row (the default): the peak is whether any row keeps k
+        total = np.zeros(n_k, dtype=np.int32)
+        kept = np.zeros(n_k, dtype=np.uint8)
+        for t in range(n_tiles):
+            total[:] = 0
+            kept[:] = 0
+            for i in range(t * tile, min(t * tile + tile, n_rows)):
+                row = bits[i]
+                for k in range(n_k):
+                    total[k] += row[k]
+                    kept[k] |= row[k]
+            nnz[t, :] = total
+            most[t, :] = kept
+        return nnz, most
+    count = np.zeros((banks, n_k), dtype=np.int32)
     for t in range(n_tiles):
         start = t * tile
         stop = min(start + tile, n_rows)
