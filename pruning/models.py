@@ -34,7 +34,7 @@ from typing import Any
 from safeio.documents import is_dir, is_file
 from safeio.limits import BoundedError
 from workloads import PRESETS, WorkloadError, load_config
-from workloads.bert import WEIGHT_FILES, hub_offline, resolve_hub_dir
+from workloads.bert import WEIGHT_FILES, hub_offline, hub_unreachable, resolve_hub_dir
 
 __all__ = [
     "REAL_MODEL",
@@ -242,8 +242,8 @@ def _hub_checkpoint(text: str) -> Path | None:
     cached = resolve_hub_dir(text)
     if cached is not None and _has_weights(cached):
         return cached
-    if "/" not in text or hub_offline():  # a cached config alone does not stop a download
-        return None
+    if "/" not in text or hub_offline() or hub_unreachable():
+        return None  # (a cached config alone does not stop a download)
     try:
         from huggingface_hub import snapshot_download
 

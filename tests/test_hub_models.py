@@ -5,6 +5,8 @@ functions are replaced by ones that fail the test or serve a local directory."""
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import huggingface_hub
@@ -16,6 +18,7 @@ from pruning.models import ModelLoadError, load_model
 from studies.cli import app
 from tests.tiny_bert import save_tiny_config, tiny_model
 from workloads import WorkloadError, build_workload, resolve_hub_dir
+from workloads.bert import hub_unreachable
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -34,7 +37,7 @@ def cache_snapshot(cache: Path, model_id: str, *, weights: bool) -> Path:
 
 
 @pytest.fixture
-def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty hub cache, online as far as the code can tell, with every download failing
     the test."""
     cache = tmp_path / "hub"
@@ -48,7 +51,27 @@ def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", no_download)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", no_download)
-    return cache
+    # the hub's host name resolves, whatever this machine's DNS says (asked once a process)
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: [])
+    hub_unreachable.cache_clear()
+    yield cache
+    hub_unreachable.cache_clear()
+
+
+def test_an_unreachable_hub_is_not_asked(hub_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No DNS for the hub: no download is tried (huggingface_hub would retry for about 25 s,
+    and the fixture fails the test if one is), and the error says why."""
+
+    def no_dns(host: str, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    hub_unreachable.cache_clear()
+    assert hub_unreachable()
+    with pytest.raises(WorkloadError, match="the hub was not asked: its host name does not"):
+        build_workload("someone/missing")
+    with pytest.raises(ModelLoadError, match="someone/missing"):
+        load_model("someone/missing")
 
 
 def test_known_hub_ids_resolve_to_presets_offline(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,13 +33,16 @@ sequences the encoder runs:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from safeio import limits
 from safeio.documents import DocumentError, is_dir, is_file, read_json, read_text
@@ -327,11 +330,29 @@ def hub_offline() -> bool:
     )
 
 
+HUB_ENDPOINT = "https://huggingface.co"  # huggingface_hub's default ($HF_ENDPOINT overrides)
+
+
+@functools.lru_cache(maxsize=1)
+def hub_unreachable() -> bool:
+    """True when the hub's host name does not resolve (no network or no DNS): a download
+    would only fail after huggingface_hub's five retries, about 25 s of "Retrying in 8s"
+    lines, so it is not tried. Asked once per process."""
+    host = urlsplit(os.environ.get("HF_ENDPOINT") or HUB_ENDPOINT).hostname
+    if not host:
+        return False
+    try:
+        socket.getaddrinfo(host, 443)
+    except (OSError, UnicodeError):  # socket.gaierror is an OSError
+        return True
+    return False
+
+
 def _download_config(model_id: str) -> Path | None:
     """Online, an ``org/name`` hub id that is neither a preset nor cached: fetch its
     config.json into the hub cache (as ``from_pretrained`` would) and return the snapshot
     directory; None offline, for plain names, or when the hub does not answer."""
-    if "/" not in model_id or not _is_hub_id(model_id) or hub_offline():
+    if "/" not in model_id or not _is_hub_id(model_id) or hub_offline() or hub_unreachable():
         return None
     try:
         from huggingface_hub import hf_hub_download
@@ -347,9 +368,12 @@ def _resolve_directory(path: Path, source: str | Path) -> _Resolved:
     if not (is_dir(path) or is_file(path)):
         if isinstance(source, str) and not _looks_like_path(source):
             close = did_you_mean(source, [*PRESETS, *HUB_ALIASES])
+            asked = ""
+            if "/" in source and not hub_offline() and hub_unreachable():
+                asked = " (the hub was not asked: its host name does not resolve)"
             raise WorkloadError(
                 f"unknown model {source!r}{close}: expected a preset name ({', '.join(PRESETS)}), "
-                f"a hub id in the local hub cache ({_hub_cache()}) or, online, on the hub, "
+                f"a hub id in the local hub cache ({_hub_cache()}) or, online, on the hub{asked}, "
                 f"or a directory with {CONFIG_FILE}"
             )
         raise WorkloadError(
