@@ -277,18 +277,25 @@ def _run_dask(
         del futures
         try:
             for future in completed:
-                if future.status == "finished":
-                    outcomes = future.result()
-                else:  # raised outside evaluate (e.g. unpicklable), or its workers kept dying
-                    error = future.exception()
-                    reason = _one_line(error) if error else future.status
-                    outcomes = [(key, False, reason) for key, _ in owner[future.key]]
+                outcomes = _chunk_outcomes(future, owner[future.key])
                 del pending[future.key]
                 future.release()
                 yield from outcomes
         finally:
             if pending:
                 client.cancel(list(pending.values()))
+
+
+def _chunk_outcomes(future: Any, chunk: list[tuple[str, Mapping]]) -> list[Outcome]:
+    """The outcomes of a completed chunk's future. Its status is not trusted: a finished
+    chunk whose result sat on a worker that another chunk's crash killed is "lost" when it
+    is read, and Dask recomputes it, so the result is waited for. Only an exception (raised
+    outside ``evaluate``, e.g. unpicklable, or its workers kept dying, or cancelled) fails
+    the chunk's points."""
+    try:
+        return future.result()
+    except Exception as error:
+        return [(key, False, _one_line(error)) for key, _ in chunk]
 
 
 def run_points(
