@@ -217,8 +217,11 @@ def simulate_unstructured(
     cost = np.maximum(work, min_cycles, out=work)
     kernel = kernels.fifo_event_schedule if engine == "fast" else kernels.fifo_cycle_stepping
     cycles, stall, busy = kernel(cost, cols, repeats, depth, width)
-    col_nnz = mask.sum(axis=0, dtype=np.int64)  # every PE's kept weights of each column
-    macs = int(col_nnz[cols].sum()) * repeats
+    if activations is None:  # every column broadcast once per token
+        macs = int(np.count_nonzero(mask)) * repeats
+    else:
+        col_nnz = mask.sum(axis=0, dtype=np.int64)  # every PE's kept weights of each column
+        macs = int(col_nnz[cols].sum()) * repeats
     return UnstructuredPEStats(
         n_pes=n_pes,
         fifo_depth=fifo_depth,
