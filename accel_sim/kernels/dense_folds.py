@@ -79,6 +79,7 @@ def dense_gemm_schedule(dataflow, rows, cols, m, k, n, mem, plan):
     ifmap_fits = m * k * word * mem.ifmap_scale <= mem.ifmap_capacity_bytes
     filter_fits = k * n * word <= mem.filter_capacity_bytes
     log = new_fold_log(n_folds)
+    prefetch, inflight, writeback, busy = log
 
     f = 0
     for outer in range(row_folds if rows_outer else col_folds):
@@ -134,15 +135,15 @@ def dense_gemm_schedule(dataflow, rows, cols, m, k, n, mem, plan):
             if dataflow == OS:
                 psum_reads = 0.0
                 if not plan.outputs_on_chip:
-                    log.writeback[f] = psum_words * word
+                    writeback[f] = psum_words * word
             else:
                 psum_reads = accumulate_psums(
-                    stats, log, f, psum_words, live_words, r == 0, r == row_folds - 1, mem,
-                    plan.outputs_on_chip,
+                    stats, inflight, writeback, f, psum_words, live_words, r == 0,
+                    r == row_folds - 1, mem, plan.outputs_on_chip,
                 )  # fmt: skip
             record_fold(
-                stats, log, f, ifmap_words, filter_words, psum_words, psum_reads, ifmap_load,
-                filter_load, serial if f == 0 else steady, mem,
+                stats, prefetch, writeback, busy, f, ifmap_words, filter_words, psum_words,
+                psum_reads, ifmap_load, filter_load, serial if f == 0 else steady, mem,
             )  # fmt: skip
             f += 1
     return stats, log, n_folds

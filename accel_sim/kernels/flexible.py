@@ -442,44 +442,48 @@ def flexible_schedule(folds, cycles, m, k, n, bandwidth, load_bandwidth, mem, pl
     psums_fit = m * folds.block_outputs * acc <= mem.ofmap_capacity_bytes
     ifmap_fits = m * folds.live_inputs * word <= mem.ifmap_capacity_bytes
     log = new_fold_log(n_folds)
+    prefetch, inflight, writeback, busy = log
+    group, group_live, group_new = folds.group, folds.group_live, folds.group_new
+    nnz, unique, first, last = folds.nnz, folds.unique, folds.first, folds.last
+    fold_segments = folds.segments
     for f in range(n_folds):
-        g = folds.group[f]
-        group_start = f == 0 or folds.group[f - 1] != g
-        chunk = float(m * folds.group_live[g] * word)
+        g = group[f]
+        group_start = f == 0 or group[f - 1] != g
+        chunk = float(m * group_live[g] * word)
         if ifmap_fits:  # every input stays once fetched: fetch what this group adds
-            ifmap_load = float(m * folds.group_new[g] * word) if group_start else 0.0
+            ifmap_load = float(m * group_new[g] * word) if group_start else 0.0
         elif chunk <= mem.ifmap_capacity_bytes:  # the group's inputs stay for its folds
             ifmap_load = chunk if group_start else 0.0
         else:  # the share that fits stays; each fold fetches the rest of what it streams
             kept = mem.ifmap_capacity_bytes / chunk
-            ifmap_load = (1.0 - kept) * m * folds.unique[f] * word
+            ifmap_load = (1.0 - kept) * m * unique[f] * word
             if group_start:
                 ifmap_load += mem.ifmap_capacity_bytes
-        filter_load = folds.nnz[f] * word * ratio * mem.filter_dram_scale
+        filter_load = nnz[f] * word * ratio * mem.filter_dram_scale
         if plan.ifmap_on_chip:
             ifmap_load = 0.0
         if plan.filter_on_chip:
             filter_load = 0.0
-        segments = folds.segments[f]
+        segments = fold_segments[f]
         psum_words = m * segments
-        psum_reads = float(m * (segments - folds.first[f]))
+        psum_reads = float(m * (segments - first[f]))
         if not plan.outputs_on_chip:
-            log.writeback[f] = m * folds.last[f] * word
+            writeback[f] = m * last[f] * word
         if not psums_fit:
-            spill = m * (segments - folds.last[f]) * acc
-            back = m * (segments - folds.first[f]) * acc
-            log.inflight[f] += spill + back
+            spill = m * (segments - last[f]) * acc
+            back = m * (segments - first[f]) * acc
+            inflight[f] += spill + back
             stats[OFMAP_DRAM_WRITE_BYTES] += spill
             stats[OFMAP_DRAM_READ_BYTES] += back
-        stats[STATIONARY_WORDS] += folds.nnz[f]
+        stats[STATIONARY_WORDS] += nnz[f]
         stats[SEGMENTS] += segments
-        stats[LOAD_CYCLES] += (folds.nnz[f] + load_bandwidth - 1) // load_bandwidth
-        stats[STREAM_CYCLES] += m * max(1, (folds.unique[f] + bandwidth - 1) // bandwidth)
+        stats[LOAD_CYCLES] += (nnz[f] + load_bandwidth - 1) // load_bandwidth
+        stats[STREAM_CYCLES] += m * max(1, (unique[f] + bandwidth - 1) // bandwidth)
         stats[STRIP_SUM] += folds.width
         stats[BLOCK_SUM] += min(folds.block, n)
         record_fold(
-            stats, log, f, m * folds.unique[f], folds.nnz[f], psum_words, psum_reads,
-            ifmap_load, filter_load, cycles[f], mem,
+            stats, prefetch, writeback, busy, f, m * unique[f], nnz[f], psum_words,
+            psum_reads, ifmap_load, filter_load, cycles[f], mem,
         )  # fmt: skip
     stats[FOLDS] = n_folds
     dead = 0.0

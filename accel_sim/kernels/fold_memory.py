@@ -105,7 +105,7 @@ def new_fold_log(n_folds):
     )
 
 
-@njit(**JIT_OPTIONS)
+@njit(inline="always", **JIT_OPTIONS)
 def fetch_bytes(first_touch, operand_resident, chunk_changed, chunk_bytes, capacity_bytes):
     """DRAM bytes to bring an operand chunk in for this fold.
 
@@ -120,7 +120,7 @@ def fetch_bytes(first_touch, operand_resident, chunk_changed, chunk_bytes, capac
     return 0.0
 
 
-@njit(**JIT_OPTIONS)
+@njit(inline="always", **JIT_OPTIONS)
 def operand_load(by_row, r, c, rows_outer, row_folds, col_folds, resident, chunk_bytes, cap):
     """DRAM bytes of the operand chunk fold (r, c) reads, for an operand whose chunk is keyed
     by the fold's row index (``by_row``) or its column index, under either loop order: a
@@ -146,48 +146,54 @@ def overlapped_cycles(fold_cycles, serial_overhead, rows):
     return out
 
 
-@njit(**JIT_OPTIONS)
-def accumulate_psums(stats, log, f, psum_words, live_words, first, last, mem, outputs_on_chip):
+@njit(inline="always", **JIT_OPTIONS)
+def accumulate_psums(
+    stats, inflight, writeback, f, psum_words, live_words, first, last, mem, outputs_on_chip
+):  # fmt: skip
     """Partial sums ``psum_words`` of a strip at fold ``f`` (its ``first``/``last`` fold):
     read back unless first, spilled and read back through DRAM when the ``live_words``
     partial sums the loop order keeps live overflow the ofmap buffer, written back as outputs
-    after the last fold (unless they stay on chip). Returns the words read back."""
+    after the last fold (unless they stay on chip). Returns the words read back.
+    ``inflight`` and ``writeback`` are the ``FoldLog``'s arrays, passed on their own (as in
+    ``record_fold``) so that a kernel's fold loop reads no tuple field: Numba counts a
+    reference for every such read, which cost more than the fold's arithmetic."""
     psum_reads = 0.0 if first else float(psum_words)
     fits = live_words * mem.acc_bytes <= mem.ofmap_capacity_bytes
     if last:
         if not outputs_on_chip:
-            log.writeback[f] = psum_words * mem.word_bytes
+            writeback[f] = psum_words * mem.word_bytes
     elif not fits:
-        log.inflight[f] += psum_words * mem.acc_bytes
+        inflight[f] += psum_words * mem.acc_bytes
         stats[OFMAP_DRAM_WRITE_BYTES] += psum_words * mem.acc_bytes
     if not first and not fits:
-        log.inflight[f] += psum_words * mem.acc_bytes
+        inflight[f] += psum_words * mem.acc_bytes
         stats[OFMAP_DRAM_READ_BYTES] += psum_words * mem.acc_bytes
     return psum_reads
 
 
-@njit(**JIT_OPTIONS)
+@njit(inline="always", **JIT_OPTIONS)
 def record_fold(
-    stats, log, f, ifmap_words, filter_words, psum_words, psum_reads, ifmap_load, filter_load,
-    fold_cycles, mem,
+    stats, prefetch, writeback, busy, f, ifmap_words, filter_words, psum_words, psum_reads,
+    ifmap_load, filter_load, fold_cycles, mem,
 ):  # fmt: skip
     """Add fold ``f``'s SRAM words and DRAM loads to ``stats`` and fix its busy cycles: the
-    longer of ``fold_cycles`` and its slowest SRAM port (``log.writeback[f]`` must be set)."""
+    longer of ``fold_cycles`` and its slowest SRAM port (``writeback[f]`` must be set; the
+    arrays are the ``FoldLog``'s)."""
     stats[IFMAP_SRAM_READS] += ifmap_words
     stats[FILTER_SRAM_READS] += filter_words
     stats[OFMAP_SRAM_WRITES] += psum_words
     stats[IFMAP_DRAM_BYTES] += ifmap_load
     stats[FILTER_DRAM_BYTES] += filter_load
-    log.prefetch[f] = ifmap_load + filter_load
+    prefetch[f] = ifmap_load + filter_load
     stats[OFMAP_SRAM_READS] += psum_reads
-    stats[OFMAP_DRAM_WRITE_BYTES] += log.writeback[f]
+    stats[OFMAP_DRAM_WRITE_BYTES] += writeback[f]
     sram_cycles = max(
         ifmap_words * mem.word_bytes / mem.ifmap_sram_bytes_per_cycle,
         filter_words * mem.word_bytes / mem.filter_sram_bytes_per_cycle,
         (psum_words + psum_reads) * mem.acc_bytes / mem.ofmap_sram_bytes_per_cycle,
     )
-    log.busy[f] = max(float(fold_cycles), sram_cycles)
-    stats[SRAM_LIMITED_CYCLES] += log.busy[f] - fold_cycles
+    busy[f] = max(float(fold_cycles), sram_cycles)
+    stats[SRAM_LIMITED_CYCLES] += busy[f] - fold_cycles
     stats[COMPUTE_CYCLES] += fold_cycles
 
 

@@ -460,7 +460,9 @@ def ws_schedule(folds, reuse, fold_cycles, cols, m, k, n, mem, plan):
     ratio = (k * n) / compact_words if compact_words > 0 else 0.0
     ifmap_fits = m * reuse.live_k * word <= mem.ifmap_capacity_bytes
     strip_folds = reuse.strip_folds
+    new_rows, changed, conflict = reuse.new_rows, reuse.changed, folds.conflict
     log = new_fold_log(n_folds)
+    prefetch, inflight, writeback, busy = log
 
     index_in_strip = 0
     for f in range(n_folds):
@@ -476,10 +478,10 @@ def ws_schedule(folds, reuse, fold_cycles, cols, m, k, n, mem, plan):
 
         filter_load = filter_words * word * ratio * mem.filter_dram_scale
         if ifmap_fits:
-            ifmap_load = float(m * reuse.new_rows[f] * word)
+            ifmap_load = float(m * new_rows[f] * word)
         else:
             ifmap_load = fetch_bytes(
-                f == 0, False, reuse.changed[f], ifmap_words * word, mem.ifmap_capacity_bytes
+                f == 0, False, changed[f], ifmap_words * word, mem.ifmap_capacity_bytes
             )
 
         if plan.ifmap_on_chip:
@@ -487,15 +489,15 @@ def ws_schedule(folds, reuse, fold_cycles, cols, m, k, n, mem, plan):
         if plan.filter_on_chip:
             filter_load = 0.0
         stats[COMPACTED_WEIGHTS] += filter_words
-        stats[CONFLICT_SUM] += folds.conflict[f]
-        stats[BANK_CONFLICT_CYCLES] += m * (folds.conflict[f] - 1)
+        stats[CONFLICT_SUM] += conflict[f]
+        stats[BANK_CONFLICT_CYCLES] += m * (conflict[f] - 1)
         psum_reads = accumulate_psums(
-            stats, log, f, psum_words, psum_words, index_in_strip == 0,
+            stats, inflight, writeback, f, psum_words, psum_words, index_in_strip == 0,
             index_in_strip == strip_folds[c] - 1, mem, plan.outputs_on_chip,
         )  # fmt: skip
         record_fold(
-            stats, log, f, ifmap_words, filter_words, psum_words, psum_reads, ifmap_load,
-            filter_load, fold_cycles[f], mem,
+            stats, prefetch, writeback, busy, f, ifmap_words, filter_words, psum_words,
+            psum_reads, ifmap_load, filter_load, fold_cycles[f], mem,
         )  # fmt: skip
         index_in_strip += 1
 
@@ -538,11 +540,13 @@ def os_schedule(folds, fold_cycles, rows, cols, m, k, n, mem, plan):
             live_k += 1
     strip_seen = np.zeros(n_strips, dtype=np.bool_)
     log = new_fold_log(n_folds)
+    prefetch, _, writeback, busy = log
+    fold_tile, fold_strip, fold_t = folds.tile, folds.strip, folds.t
     for f in range(n_folds):
-        r, c, t = folds.tile[f], folds.strip[f], folds.t[f]
+        r, c, t = fold_tile[f], fold_strip[f], fold_t[f]
         rr = min(rows, m - r * rows)
         cc = min(cols, n - c * cols)
-        if f == 0 or folds.tile[f - 1] != r:
+        if f == 0 or fold_tile[f - 1] != r:
             k_seen[:] = False
         ifmap_words = rr * t
         filter_words = t * cc
@@ -557,7 +561,7 @@ def os_schedule(folds, fold_cycles, rows, cols, m, k, n, mem, plan):
         else:
             ifmap_load = float(ifmap_words * word)
         filter_load = mem.filter_dram_scale * _filter_fetch(
-            f, folds.strip, strip_seen, filter_resident, filter_words, word, ratio,
+            f, fold_strip, strip_seen, filter_resident, filter_words, word, ratio,
             mem.filter_capacity_bytes,
         )  # fmt: skip
         if plan.ifmap_on_chip:
@@ -566,10 +570,10 @@ def os_schedule(folds, fold_cycles, rows, cols, m, k, n, mem, plan):
             filter_load = 0.0
         stats[CONFLICT_SUM] += 1
         if not plan.outputs_on_chip:
-            log.writeback[f] = psum_words * word
+            writeback[f] = psum_words * word
         record_fold(
-            stats, log, f, ifmap_words, filter_words, psum_words, 0.0, ifmap_load, filter_load,
-            fold_cycles[f], mem,
+            stats, prefetch, writeback, busy, f, ifmap_words, filter_words, psum_words, 0.0,
+            ifmap_load, filter_load, fold_cycles[f], mem,
         )  # fmt: skip
 
     dead = 0.0
@@ -620,8 +624,10 @@ def is_schedule(folds, fold_cycles, rows, cols, m, k, n, mem, plan):
             untouched += 1
     strip_seen = np.zeros(n_strips, dtype=np.bool_)
     log = new_fold_log(n_folds)
+    prefetch, inflight, writeback, busy = log
+    fold_tile, fold_strip, fold_t = folds.tile, folds.strip, folds.t
     for f in range(n_folds):
-        c, r, t = folds.tile[f], folds.strip[f], folds.t[f]
+        c, r, t = fold_tile[f], fold_strip[f], fold_t[f]
         rr = min(rows, k - r * rows)
         cc = min(cols, m - c * cols)
         ifmap_words = rr * cc
@@ -629,7 +635,7 @@ def is_schedule(folds, fold_cycles, rows, cols, m, k, n, mem, plan):
         psum_words = cc * t
         ifmap_load = float(ifmap_words * word)
         filter_load = mem.filter_dram_scale * _filter_fetch(
-            f, folds.strip, strip_seen, filter_resident, filter_words, word, ratio,
+            f, fold_strip, strip_seen, filter_resident, filter_words, word, ratio,
             mem.filter_capacity_bytes,
         )  # fmt: skip
         earlier = 0
@@ -646,15 +652,15 @@ def is_schedule(folds, fold_cycles, rows, cols, m, k, n, mem, plan):
             filter_load = 0.0
         stats[CONFLICT_SUM] += 1
         if not plan.outputs_on_chip:
-            log.writeback[f] = cc * final * word
+            writeback[f] = cc * final * word
         if cc * n * acc > mem.ofmap_capacity_bytes:  # the run's psums spill
             spill = cc * (t - final) * acc
-            log.inflight[f] += spill + psum_reads * acc
+            inflight[f] += spill + psum_reads * acc
             stats[OFMAP_DRAM_WRITE_BYTES] += spill
             stats[OFMAP_DRAM_READ_BYTES] += psum_reads * acc
         record_fold(
-            stats, log, f, ifmap_words, filter_words, psum_words, psum_reads, ifmap_load,
-            filter_load, fold_cycles[f], mem,
+            stats, prefetch, writeback, busy, f, ifmap_words, filter_words, psum_words,
+            psum_reads, ifmap_load, filter_load, fold_cycles[f], mem,
         )  # fmt: skip
 
     dead = 0.0 if plan.outputs_on_chip else float(m * untouched * word)
