@@ -12,6 +12,8 @@ inner-loop steps, the operand bytes that go into float64 statistics) and raises
 
 from __future__ import annotations
 
+import functools
+
 from safeio.limits import (
     EXACT_COUNT,
     MAX_FOLDS,
@@ -49,13 +51,16 @@ def dense_folds(dataflow: str, rows: int, cols: int, m: int, k: int, n: int) -> 
     return _ceil_div(spatial[0], rows) * _ceil_div(spatial[1], cols)
 
 
+@functools.lru_cache(maxsize=4096)
 def check_gemm_schedule(
     what: str, dataflow: str, rows: int, cols: int, m: int, k: int, n: int,
     word_bytes: int, acc_bytes: int,
 ) -> None:  # fmt: skip
     """Before a fold kernel (``dense_folds``, ``sparse_folds``) runs one (m x k) @ (k x n)
     GEMM on a ``rows x cols`` array: its folds (the kernel allocates per-fold arrays and
-    loops over them), its MACs and the operand bytes its statistics accumulate."""
+    loops over them), its MACs and the operand bytes its statistics accumulate. Sizes that
+    passed are remembered (the mapper asks again for every candidate); a refusal raises
+    every time."""
     where = f"of {what} (a {m:,}x{k:,}x{n:,} GEMM on a {rows}x{cols} {dataflow} array)"
     folds = dense_folds(dataflow, rows, cols, m, k, n)
     check_limit(f"the fold count {where}", folds, MAX_FOLDS, _HINT)

@@ -7,6 +7,7 @@ into ``rows x cols`` blocks (edge blocks padded); a block with no kept weight is
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,25 @@ def block_stats(
 ) -> BlockStats:
     """Block statistics of a weight ``[out=n, in=k]`` (``mask`` None: dense) on
     ``rows x cols`` crossbars with ``adcs`` ADCs each (contiguous column groups)."""
-    keep = np.ones((n, k), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    if mask is None:
+        return _dense_block_stats(n, k, rows, cols, adcs)
+    return _block_stats(np.asarray(mask, dtype=bool), n, k, rows, cols, adcs)
+
+
+@functools.lru_cache(maxsize=256)
+def _dense_block_stats(n: int, k: int, rows: int, cols: int, adcs: int) -> BlockStats:
+    """A dense weight's statistics depend on its shape alone: computed once per shape (every
+    dense baseline asks for each layer), their arrays read-only."""
+    stats = _block_stats(np.ones((n, k), dtype=bool), n, k, rows, cols, adcs)
+    for value in vars(stats).values():
+        if isinstance(value, np.ndarray):
+            value.setflags(write=False)
+    return stats
+
+
+def _block_stats(
+    keep: np.ndarray, n: int, k: int, rows: int, cols: int, adcs: int
+) -> BlockStats:
     if keep.shape != (n, k):
         raise ValueError(f"mask shape {keep.shape} is not the weight's ({n}, {k})")
     if cols % adcs:
