@@ -167,12 +167,15 @@ def _ceil_div(a, b):
 
 @njit(**JIT_OPTIONS)
 def _conflict(k_idx, start, stop, banks, counts):
-    """Most K indices of ``k_idx[start:stop]`` that share a bank (``counts``: scratch)."""
+    """Most K indices of ``k_idx[start:stop]`` that share a bank (``counts``: scratch). With
+    a power-of-two bank count the bank is the index's low bits (an integer division per
+    index cost more than the rest of the compaction)."""
     worst = 0
+    low = banks - 1 if banks & (banks - 1) == 0 else -1
     for j in range(start, stop):
-        counts[k_idx[j] % banks] = 0
+        counts[k_idx[j] & low if low >= 0 else k_idx[j] % banks] = 0
     for j in range(start, stop):
-        b = k_idx[j] % banks
+        b = k_idx[j] & low if low >= 0 else k_idx[j] % banks
         counts[b] += 1
         if counts[b] > worst:
             worst = counts[b]
