@@ -246,3 +246,16 @@ def test_column_loads_count_nonzeros_and_the_busiest_bank(rows, k, tile, banks, 
         per_bank = np.stack([part[bank == b].sum(0) for b in range(banks)])
         assert np.array_equal(nnz[t], part.sum(0))
         assert np.array_equal(most[t], per_bank.max(0))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 70), st.integers(1, 9), st.integers(1, 12))
+def test_a_dense_operands_loads_come_from_its_shape(rows, k, tile, banks):
+    """A dense operand (no mask: the dense baseline, dense activations) is counted from its
+    shape; the counts equal the kernel's over an all-ones mask."""
+    from accel_sim.kernels.outer_product import column_loads, dense_column_loads
+
+    nnz, most = dense_column_loads(rows, k, tile, banks)
+    ones_nnz, ones_most = column_loads(np.ones((rows, k), dtype=bool), tile, banks)
+    assert nnz.dtype == ones_nnz.dtype and most.dtype == ones_most.dtype
+    assert np.array_equal(nnz, ones_nnz) and np.array_equal(most, ones_most)

@@ -85,6 +85,16 @@ def column_loads(mask, tile, banks):
     return nnz, most
 
 
+def dense_column_loads(n_rows, n_k, tile, banks):
+    """``column_loads`` of an all-ones ``[n_rows, n_k]`` mask without reading one: every k
+    of a tile has its ``rows`` nonzeros, ``ceil(rows / banks)`` of them in the busiest bank."""
+    n_tiles = (n_rows + tile - 1) // tile
+    rows = np.minimum(tile, n_rows - tile * np.arange(n_tiles, dtype=np.int64))
+    nnz = np.repeat(rows[:, None], n_k, axis=1)
+    most = np.repeat(-(-rows // banks)[:, None], n_k, axis=1)
+    return nnz, most
+
+
 @njit(**JIT_OPTIONS)
 def _cdiv(a, b):
     return (a + b - 1) // b
@@ -109,6 +119,17 @@ def _merge_cycles(a, b, rows, cols, width):
 @njit(**JIT_OPTIONS)
 def _port_cycles(n_bytes, bytes_per_cycle):
     return math.ceil(n_bytes / bytes_per_cycle)
+
+
+@njit(**JIT_OPTIONS)
+def _gather_table(nnz_max, tile_rows, word_bytes, bpc, bitmaps):
+    """Port cycles of reading ``v`` values (``v`` in ``[0, nnz_max]``) and the bitmap of a
+    tile of ``tile_rows`` rows: ``ceil((v * word_bytes + bitmap bytes) / bpc)``."""
+    bitmap_bytes = _cdiv(tile_rows, 8) if bitmaps else 0
+    table = np.empty(nnz_max + 1, dtype=np.int64)
+    for v in range(nnz_max + 1):
+        table[v] = _port_cycles(v * word_bytes + bitmap_bytes, bpc)
+    return table
 
 
 @njit(**JIT_OPTIONS)
@@ -137,12 +158,33 @@ def schedule(
     ``nnz_a``/``most_a`` are ``column_loads`` of the activations (``[ceil(m / tile_m), K]``),
     ``nnz_b``/``most_b`` of the weights (``[ceil(n / tile_n), K]``). ``bitmaps``: operands are
     bitmap-coded (their bitmaps are read and decoded); otherwise ``gather_bits`` is unused.
+
+    An item's counts take few values (at most ``tile_m + 1`` and ``tile_n + 1``), so its port
+    cycles come from per-tile-edge tables and its merge cycles and steps from an ``(a, b)``
+    table filled on first use; the divisions are done once per value, not once per item.
     """
     tiles_m = nnz_a.shape[0]
     tiles_n = nnz_b.shape[0]
     n_k = nnz_a.shape[1]
     n_tiles = tiles_m * tiles_n
-    stats = np.zeros(N_STATS, dtype=np.int64)
+    # Port cycles by count of values read, for a full tile and for the edge tile's rows.
+    gather_a_full = _gather_table(tile_m, tile_m, word_bytes, ifmap_bpc, bitmaps)
+    gather_b_full = _gather_table(tile_n, tile_n, word_bytes, filter_bpc, bitmaps)
+    edge_m = m - (tiles_m - 1) * tile_m
+    edge_n = n - (tiles_n - 1) * tile_n
+    gather_a_edge = _gather_table(tile_m, edge_m, word_bytes, ifmap_bpc, bitmaps)
+    gather_b_edge = _gather_table(tile_n, edge_n, word_bytes, filter_bpc, bitmaps)
+    merge_table = np.full((tile_m + 1, tile_n + 1), -1, dtype=np.int64)
+    steps_table = np.zeros((tile_m + 1, tile_n + 1), dtype=np.int64)
+    steps = 0
+    pairs_total = 0
+    merge_total = 0
+    gather_total = 0
+    values_a = 0
+    values_b = 0
+    bitmap_bits = 0
+    drain_total = 0
+    bank_limited = 0
     end = 0
     for core in range(cores):
         gather_done = 0  # when the gather stage finished its last item
@@ -155,36 +197,37 @@ def schedule(
             nt = t % tiles_n
             tm = min(tile_m, m - mt * tile_m)
             tn = min(tile_n, n - nt * tile_n)
-            bitmap_bytes_a = _cdiv(tm, 8) if bitmaps else 0
-            bitmap_bytes_b = _cdiv(tn, 8) if bitmaps else 0
+            gather_a = gather_a_edge if mt == tiles_m - 1 else gather_a_full
+            gather_b = gather_b_edge if nt == tiles_n - 1 else gather_b_full
             bits = tm + tn if bitmaps else 0
+            gather_floor = max(1, _cdiv(bits, gather_bits)) if bitmaps else 1
+            row_a = nnz_a[mt]
+            row_b = nnz_b[nt]
+            most_row_a = most_a[mt]
+            most_row_b = most_b[nt]
             for k in range(n_k):
-                a = nnz_a[mt, k]
-                b = nnz_b[nt, k]
-                pairs = a * b
-                value_bytes_a = 0
-                value_bytes_b = 0
+                a = row_a[k]
+                b = row_b[k]
                 merge = 0
-                if pairs > 0:
-                    width_cycles = _merge_cycles(a, b, rows, cols, merge_width)
-                    bank_cycles = most_a[mt, k] * most_b[nt, k]
+                if a > 0 and b > 0:
+                    width_cycles = merge_table[a, b]
+                    if width_cycles < 0:
+                        width_cycles = _merge_cycles(a, b, rows, cols, merge_width)
+                        merge_table[a, b] = width_cycles
+                        steps_table[a, b] = _cdiv(a, rows) * _cdiv(b, cols)
+                    bank_cycles = most_row_a[k] * most_row_b[k]
                     merge = max(width_cycles, bank_cycles)
                     if bank_cycles > width_cycles:
-                        stats[BANK_LIMITED] += 1
-                    stats[STEPS] += _cdiv(a, rows) * _cdiv(b, cols)
-                    stats[PAIRS] += pairs
-                    stats[VALUES_A] += a
-                    stats[VALUES_B] += b
-                    value_bytes_a = a * word_bytes
-                    value_bytes_b = b * word_bytes
-                gather = 1
-                if bitmaps:
-                    gather = max(gather, _cdiv(bits, gather_bits))
-                gather = max(gather, _port_cycles(value_bytes_a + bitmap_bytes_a, ifmap_bpc))
-                gather = max(gather, _port_cycles(value_bytes_b + bitmap_bytes_b, filter_bpc))
-                stats[BITMAP_BITS] += bits
-                stats[GATHER_CYCLES] += gather
-                stats[MERGE_CYCLES] += merge
+                        bank_limited += 1
+                    steps += steps_table[a, b]
+                    pairs_total += a * b
+                    values_a += a
+                    values_b += b
+                    gather = max(gather_floor, max(gather_a[a], gather_b[b]))
+                else:
+                    gather = max(gather_floor, max(gather_a[0], gather_b[0]))
+                gather_total += gather
+                merge_total += merge
                 # gather: after its previous item, into a slot the merge of item-2 freed
                 gather_done = max(gather_done, merge_done_before) + gather
                 start = max(gather_done, merge_done)
@@ -192,11 +235,22 @@ def schedule(
                     start = max(start, drain_done_before)
                 merge_done_before = merge_done
                 merge_done = start + merge
+            bitmap_bits += bits * n_k
             out_bytes = tm * tn * word_bytes + (_cdiv(tm * tn, 8) if bitmaps else 0)
             drain = max(1, _port_cycles(out_bytes, ofmap_bpc))
-            stats[DRAIN_CYCLES] += drain
+            drain_total += drain
             drain_done_before = drain_done
             drain_done = max(merge_done, drain_done) + drain
         end = max(end, drain_done)
+    stats = np.zeros(N_STATS, dtype=np.int64)
     stats[CYCLES] = end
+    stats[STEPS] = steps
+    stats[PAIRS] = pairs_total
+    stats[MERGE_CYCLES] = merge_total
+    stats[GATHER_CYCLES] = gather_total
+    stats[VALUES_A] = values_a
+    stats[VALUES_B] = values_b
+    stats[BITMAP_BITS] = bitmap_bits
+    stats[DRAIN_CYCLES] = drain_total
+    stats[BANK_LIMITED] = bank_limited
     return stats

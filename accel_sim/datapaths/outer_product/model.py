@@ -95,8 +95,6 @@ class OuterProductStats:
 
 
 def _operand(mask, shape: tuple[int, int], name: str) -> np.ndarray:
-    if mask is None:
-        return np.ones(shape, dtype=bool)
     mask = np.asarray(mask)
     if mask.dtype != np.bool_ or mask.shape != shape:
         raise ValueError(
@@ -104,6 +102,13 @@ def _operand(mask, shape: tuple[int, int], name: str) -> np.ndarray:
             f"shape {mask.shape}"
         )
     return mask
+
+
+def _loads(mask, shape: tuple[int, int], tile: int, banks: int, name: str):
+    """``column_loads`` of one operand; a dense one (None) from its shape alone."""
+    if mask is None:
+        return kernels.dense_column_loads(shape[0], shape[1], tile, banks)
+    return kernels.column_loads(np.ascontiguousarray(_operand(mask, shape, name)), tile, banks)
 
 
 def simulate_outer_product(
@@ -116,14 +121,10 @@ def simulate_outer_product(
     the masks are ignored and every pair is computed.
     """
     g = geometry
-    if g.bitmaps:
-        x = _operand(activations, (m, k), "activations")
-        w = _operand(weights, (n, k), "weights")
-    else:
-        x = np.ones((m, k), dtype=bool)
-        w = np.ones((n, k), dtype=bool)
-    nnz_a, most_a = kernels.column_loads(np.ascontiguousarray(x), g.tile_m, g.bank_rows)
-    nnz_b, most_b = kernels.column_loads(np.ascontiguousarray(w), g.tile_n, g.bank_cols)
+    nnz_a, most_a = _loads(activations if g.bitmaps else None, (m, k), g.tile_m, g.bank_rows,
+                           "activations")  # fmt: skip
+    nnz_b, most_b = _loads(weights if g.bitmaps else None, (n, k), g.tile_n, g.bank_cols,
+                           "weights")  # fmt: skip
     s = kernels.schedule(
         nnz_a, most_a, nnz_b, most_b, m, n, g.tile_m, g.tile_n, g.rows, g.cols,
         g.merge_width, g.gather_bits, g.bitmaps, g.word_bytes,
