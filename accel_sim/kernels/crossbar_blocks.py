@@ -16,28 +16,34 @@ __all__ = ["block_counts"]
 
 
 @njit(**JIT_OPTIONS)
-def _slices_kept_words(mask, rows):
-    """``kept[j, rb]``: row j of ``mask`` keeps a weight among inputs ``rb * rows ..``; for
-    ``k`` and ``rows`` multiples of 8, OR-ing 8 bools at a time as one word (a loop
-    reduction over bools does not vectorise)."""
+def _scan_words(mask, rows, cols, input_live):
+    """One pass over ``mask`` read as words of 8 bools (``k`` and ``rows`` multiples of 8):
+    ORs each row's words into its column block's live inputs (``input_live``, bool
+    ``[col_blocks, k]``, updated) and returns ``kept[j, rb]``, whether row j keeps a weight
+    among inputs ``rb * rows ..`` (a loop reduction over bools does not vectorise; over words
+    it does not need to)."""
     n, k = mask.shape
     row_blocks = (k + rows - 1) // rows
     words = mask.reshape(n * k).view(np.uint64)
     row_words, block_words = k // 8, rows // 8
+    live_words = input_live.reshape(input_live.shape[0] * k).view(np.uint64)
     kept = np.zeros((n, row_blocks), dtype=np.bool_)
     for j in range(n):
+        row = words[j * row_words : (j + 1) * row_words]
+        live = live_words[(j // cols) * row_words : (j // cols + 1) * row_words]
+        for w in range(row_words):
+            live[w] |= row[w]
         for rb in range(row_blocks):
             bits = np.uint64(0)
-            first = j * row_words + rb * block_words
-            for w in range(first, min(first + block_words, (j + 1) * row_words)):
-                bits |= words[w]
+            for w in range(rb * block_words, min(rb * block_words + block_words, row_words)):
+                bits |= row[w]
             kept[j, rb] = bits != 0
     return kept
 
 
 @njit(**JIT_OPTIONS)
 def _slices_kept(mask, rows):
-    """``_slices_kept_words`` for any ``k`` and ``rows``, one bool at a time."""
+    """``kept`` of ``_scan_words`` for any ``k`` and ``rows``, one bool at a time."""
     n, k = mask.shape
     row_blocks = (k + rows - 1) // rows
     kept = np.zeros((n, row_blocks), dtype=np.bool_)
@@ -60,20 +66,19 @@ def block_counts(mask, rows, cols, adcs):
     row_blocks = (k + rows - 1) // rows
     col_blocks = (n + cols - 1) // cols
     group = cols // adcs
-    if k % 8 == 0 and rows % 8 == 0:
-        kept = _slices_kept_words(mask, rows)
-    else:
-        kept = _slices_kept(mask, rows)
     input_live = np.zeros((col_blocks, k), dtype=np.bool_)  # input i live in column block cb
+    words = k % 8 == 0 and rows % 8 == 0
+    kept = _scan_words(mask, rows, cols, input_live) if words else _slices_kept(mask, rows)
     adc_load = np.zeros((row_blocks, col_blocks, adcs), dtype=np.int64)
     active_outputs = 0
     for j in range(n):
         cb = j // cols
         adc = (j - cb * cols) // group
-        row = mask[j]
-        live = input_live[cb]
-        for i in range(k):
-            live[i] |= row[i]  # branch-free, so it vectorises
+        if not words:
+            row = mask[j]
+            live = input_live[cb]
+            for i in range(k):
+                live[i] |= row[i]  # branch-free, so it vectorises
         output_live = False
         for rb in range(row_blocks):
             if kept[j, rb]:

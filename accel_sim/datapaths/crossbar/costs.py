@@ -12,7 +12,7 @@ import numpy as np
 
 from accel_sim.datapaths.crossbar.mapping import BlockStats, program_passes
 from accel_sim.datapaths.crossbar.results import CROSSBAR_ENERGY_COMPONENTS
-from accel_sim.datapaths.crossbar.timing import crossbar_timing
+from accel_sim.datapaths.crossbar.timing import CrossbarTiming, crossbar_timing
 from accel_sim.kernels import preconditions as pre
 from accel_sim.spec.crossbar_chip import CrossbarChipConfig
 from accel_sim.traffic import vector_bytes
@@ -42,8 +42,15 @@ def _energy(**parts: float) -> dict[str, float]:
 
 
 def weight_gemm_cost(
-    op: GemmOp, chip: CrossbarChipConfig, stats: BlockStats, replication: int, reprogram: bool
+    op: GemmOp,
+    chip: CrossbarChipConfig,
+    stats: BlockStats,
+    replication: int,
+    reprogram: bool,
+    timing: CrossbarTiming | None = None,
 ) -> OpCharge:
+    """``op`` on its crossbars; ``timing``: its ``crossbar_timing`` at ``replication`` when the
+    caller already built it (without reprogramming)."""
     xb, enc, e = chip.crossbar, chip.encoding, chip.energy
     per_block = chip.crossbars_per_block
     vectors = op.m * op.count
@@ -76,7 +83,8 @@ def weight_gemm_cost(
         stall_s = sum(program_s(chip, p) for p in pass_stats)
     else:
         passes = 0
-        timing = crossbar_timing(chip, op, stats, replication)
+        if timing is None:
+            timing = crossbar_timing(chip, op, stats, replication)
         pass_ticks = [int(timing.finish_ticks(zeros).max(initial=0))]
         pass_crossbars = [crossbars * replication]
         stall_s = 0.0

@@ -84,8 +84,11 @@ class CrossbarChip(Datapath):
         results, timings = [], {}
         for op in workload:
             if isinstance(op, GemmOp) and op.weight_name is not None:
-                cost = weight_gemm_cost(op, chip, stats[id(op)], copies, reprogram=not fits)
-                timings[id(op)] = crossbar_timing(chip, op, stats[id(op)], copies)
+                if fits:  # one replica's pipeline: the op's cost and the pipelined pass
+                    timings[id(op)] = crossbar_timing(chip, op, stats[id(op)], copies)
+                cost = weight_gemm_cost(
+                    op, chip, stats[id(op)], copies, reprogram=not fits, timing=timings.get(id(op))
+                )
             elif isinstance(op, GemmOp):
                 cost = digital_gemm_cost(op, chip)
             else:

@@ -122,9 +122,8 @@ def register_depth(
         return 1
     row_block = np.repeat(np.nonzero(stats.mapped)[0], per_block)
     rows = np.repeat(stats.active_rows[stats.mapped], per_block)
-    keys = ima_of * stats.mapped.shape[0] + row_block
-    unique, inverse = np.unique(keys, return_inverse=True)
-    widest = np.zeros(len(unique), dtype=np.int64)
-    np.maximum.at(widest, inverse, rows)
-    per_ima = np.bincount(unique // stats.mapped.shape[0], weights=widest)
-    return max(1, int(tile.input_register_bytes // (per_ima.max() * in_bytes)))
+    row_blocks = stats.mapped.shape[0]
+    widest = np.zeros((int(ima_of[-1]) + 1, row_blocks), dtype=np.int64)  # [IMA, row block]
+    np.maximum.at(widest.reshape(-1), ima_of * row_blocks + row_block, rows)
+    per_ima = widest.sum(axis=1)
+    return max(1, int(tile.input_register_bytes // (float(per_ima.max()) * in_bytes)))

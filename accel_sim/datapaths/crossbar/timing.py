@@ -93,7 +93,10 @@ def crossbar_timing(
         busiest = np.maximum.reduceat(load.max(axis=1), starts)
         conversions = np.add.reduceat(load.sum(axis=1), starts)
         sa = np.ones_like(conversions) if sa_rate == 0 else -(-conversions // sa_rate)
-        classes = np.unique(np.stack([busiest, sa], axis=1), axis=0)
+        # distinct (busiest, sa) rows in lexicographic order, as one sorted int64 key
+        span = int(sa.max()) + 1
+        keys = np.unique(busiest.astype(np.int64) * span + sa)
+        classes = np.stack([keys // span, keys % span], axis=1)
     else:
         classes = np.zeros((0, 2), dtype=np.int64)
     tiles = max(1, math.ceil(n_xbars / tile.crossbars))
