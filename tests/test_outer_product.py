@@ -259,3 +259,20 @@ def test_a_dense_operands_loads_come_from_its_shape(rows, k, tile, banks):
     ones_nnz, ones_most = column_loads(np.ones((rows, k), dtype=bool), tile, banks)
     assert nnz.dtype == ones_nnz.dtype and most.dtype == ones_most.dtype
     assert np.array_equal(nnz, ones_nnz) and np.array_equal(most, ones_most)
+
+
+def test_tiles_too_large_for_the_merge_table_are_timed_per_item():
+    """Counts of up to 300 per tile side make an (a, b) table of over ``MERGE_TABLE_ENTRIES``:
+    the kernel then works out each item's merge cycles itself, equal to the twin's."""
+    from accel_sim.kernels.outer_product import MERGE_TABLE_ENTRIES
+
+    rng = np.random.default_rng(7)
+    m = n = 300
+    x = rng.random((m, 3)) < 0.95
+    w = rng.random((n, 3)) < 0.9
+    assert (m + 1) * (n + 1) > MERGE_TABLE_ENTRIES
+    g = geometry(rows=64, cols=64, tile_m=512, tile_n=512, merge_width=1000, bank_rows=512,
+                 bank_cols=512)  # fmt: skip
+    fast = simulate_outer_product(x, w, m, n, 3, g)
+    twin = naive_outer_product(x.tolist(), w.tolist(), m, n, 3, g)
+    assert {key: getattr(fast, key) for key in twin} == twin

@@ -36,6 +36,9 @@ DRAIN_CYCLES = 8
 BANK_LIMITED = 9  # items whose merge time the bank conflicts set
 N_STATS = 10
 
+# Largest (a, b) table of merge cycles ``schedule`` fills (entries; 512 KiB a table).
+MERGE_TABLE_ENTRIES = 1 << 16
+
 
 @njit(**JIT_OPTIONS)
 def column_loads(mask, tile, banks):
@@ -167,15 +170,20 @@ def schedule(
     tiles_n = nnz_b.shape[0]
     n_k = nnz_a.shape[1]
     n_tiles = tiles_m * tiles_n
+    a_max = nnz_a.max() if nnz_a.size else 0
+    b_max = nnz_b.max() if nnz_b.size else 0
     # Port cycles by count of values read, for a full tile and for the edge tile's rows.
-    gather_a_full = _gather_table(tile_m, tile_m, word_bytes, ifmap_bpc, bitmaps)
-    gather_b_full = _gather_table(tile_n, tile_n, word_bytes, filter_bpc, bitmaps)
+    gather_a_full = _gather_table(a_max, tile_m, word_bytes, ifmap_bpc, bitmaps)
+    gather_b_full = _gather_table(b_max, tile_n, word_bytes, filter_bpc, bitmaps)
     edge_m = m - (tiles_m - 1) * tile_m
     edge_n = n - (tiles_n - 1) * tile_n
-    gather_a_edge = _gather_table(tile_m, edge_m, word_bytes, ifmap_bpc, bitmaps)
-    gather_b_edge = _gather_table(tile_n, edge_n, word_bytes, filter_bpc, bitmaps)
-    merge_table = np.full((tile_m + 1, tile_n + 1), -1, dtype=np.int64)
-    steps_table = np.zeros((tile_m + 1, tile_n + 1), dtype=np.int64)
+    gather_a_edge = _gather_table(a_max, edge_m, word_bytes, ifmap_bpc, bitmaps)
+    gather_b_edge = _gather_table(b_max, edge_n, word_bytes, filter_bpc, bitmaps)
+    # (a, b) table of merge cycles and steps, where it is small (huge tiles: per item)
+    tabled = (a_max + 1) * (b_max + 1) <= MERGE_TABLE_ENTRIES
+    table_a, table_b = (a_max + 1, b_max + 1) if tabled else (1, 1)
+    merge_table = np.full((table_a, table_b), -1, dtype=np.int64)
+    steps_table = np.zeros((table_a, table_b), dtype=np.int64)
     steps = 0
     pairs_total = 0
     merge_total = 0
@@ -210,16 +218,20 @@ def schedule(
                 b = row_b[k]
                 merge = 0
                 if a > 0 and b > 0:
-                    width_cycles = merge_table[a, b]
-                    if width_cycles < 0:
+                    if tabled:
+                        width_cycles = merge_table[a, b]
+                        if width_cycles < 0:
+                            width_cycles = _merge_cycles(a, b, rows, cols, merge_width)
+                            merge_table[a, b] = width_cycles
+                            steps_table[a, b] = _cdiv(a, rows) * _cdiv(b, cols)
+                        steps += steps_table[a, b]
+                    else:
                         width_cycles = _merge_cycles(a, b, rows, cols, merge_width)
-                        merge_table[a, b] = width_cycles
-                        steps_table[a, b] = _cdiv(a, rows) * _cdiv(b, cols)
+                        steps += _cdiv(a, rows) * _cdiv(b, cols)
                     bank_cycles = most_row_a[k] * most_row_b[k]
                     merge = max(width_cycles, bank_cycles)
                     if bank_cycles > width_cycles:
                         bank_limited += 1
-                    steps += steps_table[a, b]
                     pairs_total += a * b
                     values_a += a
                     values_b += b
