@@ -10,9 +10,11 @@ buffer (``c`` cycles); when a tile's last k is merged, the tile drains to the of
 holds two tiles, and tiles go to the cores round-robin.
 
 Two kernels: ``column_loads`` counts, per tile of one operand and per k, its nonzeros and
-the largest number of them that share an accumulator bank; ``schedule`` evaluates the
-max-plus recurrence of the three stages over every (tile, k) item. A cycle-stepping twin
-lives in ``tests/naive/outer_product.py``.
+the largest number of them that share an accumulator bank (``dense_column_loads`` gives the
+same counts of an operand without a mask from its shape); ``schedule`` evaluates the
+max-plus recurrence of the three stages over every (tile, k) item, reading each item's port
+and merge cycles from small tables of its counts. A cycle-stepping twin lives in
+``tests/naive/outer_product.py``.
 """
 
 from __future__ import annotations
