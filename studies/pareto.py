@@ -18,6 +18,7 @@ __all__ = [
     "ParetoColumnError",
     "ParetoSettings",
     "check_numeric_columns",
+    "holds_numbers",
     "pareto_front",
     "pareto_mask",
     "parse_constraint",
@@ -93,11 +94,21 @@ def parse_constraint(rule: object) -> tuple[str, float]:
     return parsed
 
 
+def holds_numbers(values: pd.Series) -> bool:
+    """A numeric column, or one of Python objects that are all real numbers (missing values
+    aside): the one rule the front and the report's number formatting both apply."""
+    import numbers
+
+    if pd.api.types.is_numeric_dtype(values):
+        return True
+    return bool(values.dropna().map(lambda v: isinstance(v, numbers.Real)).all())
+
+
 def check_numeric_columns(frame: pd.DataFrame, settings: ParetoSettings) -> None:
     """ParetoColumnError when an objective or constraint names a column of ``frame`` that
-    is not numeric (``model``, ``hardware``: text a front cannot rank)."""
+    does not hold numbers (``model``, ``hardware``: text a front cannot rank)."""
     named = dict.fromkeys([*settings.columns(), *settings.constraints])
-    text = [c for c in named if c in frame and not pd.api.types.is_numeric_dtype(frame[c])]
+    text = [c for c in named if c in frame and not holds_numbers(frame[c])]
     if text:
         raise ParetoColumnError(
             f"pareto objective or constraint {', '.join(text)} is a text column: expected a "

@@ -82,20 +82,11 @@ def write_plots_and_report(out: Path, frame, run_info: dict) -> list[Path]:
 def _text_in_numeric_columns(frame) -> list[str]:
     """The columns the report and plots format as numbers that hold something else (a
     hand-edited or foreign results.parquet): formatting them raised a traceback."""
-    import numbers
-
-    import pandas as pd
-
+    from studies.pareto import holds_numbers
     from studies.report import NUMERIC_COLUMNS
 
-    bad = []
-    for column in sorted(NUMERIC_COLUMNS.intersection(frame.columns)):
-        values = frame[column]
-        if pd.api.types.is_numeric_dtype(values):
-            continue
-        if not values.dropna().map(lambda v: isinstance(v, numbers.Real)).all():
-            bad.append(column)
-    return bad
+    columns = sorted(NUMERIC_COLUMNS.intersection(frame.columns))
+    return [column for column in columns if not holds_numbers(frame[column])]
 
 
 def _cannot_write(out: Path | None, error: OSError) -> typer.Exit:

@@ -124,3 +124,21 @@ def test_energy_breakdown_of_mixed_chips_stacks_every_row_to_its_total() -> None
         assert np.isfinite(tops).all()
         heights = np.maximum(heights, tops)
     assert heights == pytest.approx(frame["energy_j"].to_numpy() * 1e3)
+
+
+def test_the_front_and_the_report_agree_on_which_columns_hold_numbers():
+    """One rule: an object column of real numbers (a hand-edited table, a concatenation) is a
+    number column for the Pareto check and the report alike; one string in it makes it text
+    for both."""
+    from studies.pareto import ParetoColumnError, ParetoSettings, check_numeric_columns
+    from studies.study_cmd import _text_in_numeric_columns
+
+    settings = ParetoSettings.from_mapping({"objectives": ["latency_s", "energy_j"]})
+    numbers = pd.DataFrame({"latency_s": pd.Series([1.0, 2, None], dtype=object),
+                            "energy_j": [3.0, 1.0, 2.0]})  # fmt: skip
+    check_numeric_columns(numbers, settings)
+    assert _text_in_numeric_columns(numbers) == []
+    text = numbers.assign(latency_s=pd.Series([1.0, "fast", None], dtype=object))
+    with pytest.raises(ParetoColumnError, match="latency_s is a text column"):
+        check_numeric_columns(text, settings)
+    assert _text_in_numeric_columns(text) == ["latency_s"]
