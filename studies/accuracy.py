@@ -86,6 +86,11 @@ TYPICAL_TOKENS = {"SST-2": 30, "CoLA": 20, "MRPC": 70, "STS-B": 45, "RTE": 140, 
 TRAIN_EXAMPLES = {
     "SST-2": 67349, "CoLA": 8551, "MRPC": 3668, "STS-B": 5749, "RTE": 2490, "QNLI": 2731,
 }  # fmt: skip
+# A new bi-encoder classifier starts as the cosine rule fitted on up to
+# pruning.cosine_head.MAX_FIT_EXAMPLES training pairs: each sentence encoded on its own,
+# forward only, about a third of a training step per batch of 32 sentences.
+COSINE_FIT_PAIRS = 2048
+FORWARD_STEP_FRACTION = 1 / 3
 # Relative cost per training step: distillation also runs the teacher unless its outputs
 # are cached; MixKD adds a teacher and a student forward (and backward) on the mixed batch.
 STEP_FACTOR = {
@@ -561,6 +566,18 @@ def _cell_name(point: Mapping[str, Any]) -> str:
     return f"{point['task']}-{point['method']}-{pattern}-{point['sparsity']:g}-{point_key(point)}"
 
 
+def _cosine_fit_s(point: Mapping[str, Any], examples: int, tokens: int) -> float:
+    """Seconds of the cosine start of a new bi-encoder classifier (a classification task with
+    two sentences): its pairs' sentences encoded one by one, half the pair's tokens each."""
+    from pruning.glue import get_task
+
+    task = get_task(point["task"])
+    if point["head"] != "bi-encoder" or task.text_b is None or not task.labels:
+        return 0.0
+    batches = math.ceil(2 * min(COSINE_FIT_PAIRS, examples) / 32)
+    return batches * (STEP_S_FIXED + STEP_S_PER_TOKEN * tokens / 2) * FORWARD_STEP_FRACTION
+
+
 def estimate_seconds(points: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     """A rough wall-time estimate from the step count, one thread, dynamic padding
     (``STEP_S_FIXED + STEP_S_PER_TOKEN x`` the task's typical longest example).
@@ -576,9 +593,10 @@ def estimate_seconds(points: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         steps_per_epoch = math.ceil(examples / s["batch_size"])
         tokens = min(s["seq_len"], TYPICAL_TOKENS.get(point["task"], s["seq_len"]))
         step_s = (STEP_S_FIXED + STEP_S_PER_TOKEN * tokens) * s["batch_size"] / 32
+        fit_s = _cosine_fit_s(point, examples, tokens)
         if _teacher_key(point) not in teachers:
             teachers.add(_teacher_key(point))
-            teacher_s += steps_per_epoch * s["epochs"] * step_s
+            teacher_s += steps_per_epoch * s["epochs"] * step_s + fit_s
         method = point["method"]
         if method == "dense":
             cell = 30.0
@@ -589,6 +607,8 @@ def estimate_seconds(points: Sequence[Mapping[str, Any]]) -> dict[str, float]:
             if method == "group-lasso":
                 epochs *= 2  # penalised training, then as long again of fixed-mask retraining
             cell = steps_per_epoch * epochs * step_s * STEP_FACTOR[method] + 60.0
+            if s.get("student_init", "pre-trained") == "pre-trained":
+                cell += fit_s  # the student's classifier is new too
         cells_s += cell
         per_cell = max(per_cell, cell)
     return {

@@ -196,6 +196,32 @@ def test_cells_hardware_and_estimate() -> None:
     assert result.exit_code != 0
 
 
+def test_the_estimate_counts_the_cosine_start_of_a_new_pair_classifier() -> None:
+    """A bi-encoder on a classification pair task fits its classifier's cosine start on up to
+    2,048 training pairs, forward only: once for the dense model and again for each student
+    that starts from the pre-trained weights (a new classifier), not for one that starts from
+    the fine-tuned model, nor for a mean head or a regression task."""
+    from pruning.cosine_head import MAX_FIT_EXAMPLES
+
+    assert accuracy.COSINE_FIT_PAIRS == MAX_FIT_EXAMPLES
+
+    def estimate(task, head, student_init="pre-trained"):
+        settings = accuracy.AccuracySettings(max_train_examples=None, seq_len=256, epochs=1,
+                                             student_init=student_init)
+        points = accuracy.cell_points([task], ["dense", "distill"], ["unstructured"], [0.9],
+                                      settings, heads=[head])  # fmt: skip
+        return accuracy.estimate_seconds(points)
+
+    mean, pair = estimate("RTE", "mean"), estimate("RTE", "bi-encoder")
+    fit = 128 * (accuracy.STEP_S_FIXED + accuracy.STEP_S_PER_TOKEN * 70) / 3  # 4,096 sentences
+    assert pair["teachers"] - mean["teachers"] == pytest.approx(fit)
+    assert pair["cells"] - mean["cells"] == pytest.approx(fit)
+    tuned = estimate("RTE", "bi-encoder", student_init="fine-tuned")
+    assert tuned["cells"] == pytest.approx(mean["cells"])
+    assert estimate("STS-B", "bi-encoder")["teachers"] == pytest.approx(
+        estimate("STS-B", "mean")["teachers"])  # fmt: skip
+
+
 @needs_glue
 def test_same_options_and_seed_give_identical_tables(study: dict, tmp_path: Path) -> None:
     """A second run from scratch (fresh work dir: teachers and cells trained again) writes a
