@@ -36,6 +36,7 @@ from accel_sim import load_hardware, simulate
 from accel_sim.mapping import cache
 from accel_sim.spec import derive
 from pruning.masks import compute_masks
+from safeio.limits import SizeLimitError
 from workloads import attach_masks, build_workload
 
 MODEL = "bert-base-uncased"
@@ -158,7 +159,12 @@ def main() -> None:
             workload = build_workload(MODEL, batch=batch, seq_len=seq_len)
             if masks is not None:
                 workload = attach_masks(workload, masks)
-            ms = point_ms(workload, hw, args.repeats)
+            try:
+                ms = point_ms(workload, hw, args.repeats)
+            except SizeLimitError as refused:  # the simulator's bound on kernel work
+                out(f"{name:<26}{pattern or '-':<18}{f'{seq_len} x {batch}':>15}"
+                    f"{mask_ms:>9.0f}   refused: {str(refused).split(':')[0]}")  # fmt: skip
+                continue
             speedup = simulate(workload, hw, baseline=True).speedup
             shown = "-" if speedup is None else f"{speedup:.2f}x"
             out(f"{name:<26}{pattern or '-':<18}{f'{seq_len} x {batch}':>15}"
