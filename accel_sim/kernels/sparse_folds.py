@@ -167,19 +167,52 @@ def _ceil_div(a, b):
 
 @njit(**JIT_OPTIONS)
 def _conflict(k_idx, start, stop, banks, counts):
-    """Most K indices of ``k_idx[start:stop]`` that share a bank (``counts``: scratch). With
-    a power-of-two bank count the bank is the index's low bits (an integer division per
-    index cost more than the rest of the compaction)."""
+    """Most K indices of ``k_idx[start:stop]`` (ascending) that share a bank (``counts``:
+    scratch). Indices spanning fewer than ``banks`` values sit in distinct banks. With a
+    power-of-two bank count the bank is the index's low bits (an integer division per index
+    cost more than the rest of the compaction)."""
+    if k_idx[stop - 1] - k_idx[start] < banks:
+        return 1
     worst = 0
-    low = banks - 1 if banks & (banks - 1) == 0 else -1
+    if banks & (banks - 1) == 0:
+        low = banks - 1
+        for j in range(start, stop):
+            counts[k_idx[j] & low] = 0
+        for j in range(start, stop):
+            b = k_idx[j] & low
+            counts[b] += 1
+            worst = max(worst, counts[b])
+        return worst
     for j in range(start, stop):
-        counts[k_idx[j] & low if low >= 0 else k_idx[j] % banks] = 0
+        counts[k_idx[j] % banks] = 0
     for j in range(start, stop):
-        b = k_idx[j] & low if low >= 0 else k_idx[j] % banks
+        b = k_idx[j] % banks
         counts[b] += 1
-        if counts[b] > worst:
-            worst = counts[b]
+        worst = max(worst, counts[b])
     return worst
+
+
+@njit(**JIT_OPTIONS)
+def _append_live_groups(live, granularity, out, used):
+    """Append to ``out[used:]`` the indices of every ``granularity``-wide group of ``live``
+    holding a live index; returns the new length. Branch-free: each group's indices are
+    written and kept only if it is live (``out`` has room for all of ``live`` past ``used``),
+    four times faster than testing first on masks whose groups are mostly live."""
+    k = live.shape[0]
+    if granularity == 1:
+        for i in range(k):
+            out[used] = i
+            used += live[i]
+        return used
+    for g0 in range(0, k, granularity):
+        g1 = min(k, g0 + granularity)
+        group_live = False
+        for i in range(g0, g1):
+            group_live |= live[i]
+            out[used + i - g0] = i
+        if group_live:
+            used += g1 - g0
+    return used
 
 
 @njit(**JIT_OPTIONS)
@@ -197,7 +230,7 @@ def skipping_folds(mask, rows, cols, granularity, banks):
     fold_rows = np.zeros(max_folds, dtype=np.int64)
     fold_conflict = np.zeros(max_folds, dtype=np.int64)
     fold_k_ptr = np.zeros(max_folds + 1, dtype=np.int64)
-    fold_k_idx = np.zeros(n_strips * k, dtype=np.int64)
+    fold_k_idx = np.empty(n_strips * k, dtype=np.int64)  # written before it is read
     live = np.zeros(k, dtype=np.bool_)
     counts = np.zeros(banks, dtype=np.int64)
     f = 0
@@ -212,17 +245,7 @@ def skipping_folds(mask, rows, cols, granularity, banks):
             for i in range(k):
                 live[i] |= row[i]  # branch-free, so it vectorises
         start = used
-        for g0 in range(0, k, granularity):
-            g1 = min(k, g0 + granularity)
-            group_live = False
-            for i in range(g0, g1):
-                if live[i]:
-                    group_live = True
-                    break
-            if group_live:
-                for i in range(g0, g1):
-                    fold_k_idx[used] = i
-                    used += 1
+        used = _append_live_groups(live, granularity, fold_k_idx, used)
         for s in range(start, used, rows):
             e = min(used, s + rows)
             fold_strip[f] = c
