@@ -221,19 +221,24 @@ class SystolicArray(ArrayDatapath):
         def search() -> OpCost:
             piece = self.piece(op, mask)
 
-            def evaluate(mapping: Mapping) -> OpCost:
-                composite = compose(piece, op.m, op.k, op.n, mapping, self.hw, residency,
-                                    ifmap, filt, scale)  # fmt: skip
-                return self._mapped_cost(op, composite, mapping)
+            # A candidate is priced (action counts, OpCost) only when its energy decides or
+            # it is chosen: cycles order the same unscaled as scaled by op.count.
+            def evaluate(mapping: Mapping) -> tuple[Mapping, Composite]:
+                return mapping, compose(piece, op.m, op.k, op.n, mapping, self.hw, residency,
+                                        ifmap, filt, scale)  # fmt: skip
 
-            chosen, cost = best_of(
+            def price(candidate: tuple[Mapping, Composite]) -> OpCost:
+                return self._mapped_cost(op, candidate[1], candidate[0])
+
+            chosen, candidate = best_of(
                 self.candidates(op),
                 evaluate,
-                cycles=lambda c: c.cycles,
-                compute_cycles=lambda c: c.compute_cycles,
-                energy_j=self._energy_j,
+                cycles=lambda c: c[1].cycles,
+                compute_cycles=lambda c: c[1].compute_cycles,
+                energy_j=lambda c: self._energy_j(price(c)),
                 objective=self.hw.mapping.objective,
             )
+            cost = price(candidate)
             described = chosen.describe(self.hw.pe_array.dataflow.value, op.m)
             return replace(cost, mapping=described + (cost.mapping or ""))
 
