@@ -28,8 +28,10 @@ from accel_sim.kernels.fold_memory import (
     accumulate_psums,
     finish,
     new_fold_log,
+    no_totals,
     operand_load,
     record_fold,
+    store_totals,
 )
 
 WS = 0
@@ -80,6 +82,7 @@ def dense_gemm_schedule(dataflow, rows, cols, m, k, n, mem, plan):
     filter_fits = k * n * word <= mem.filter_capacity_bytes
     log = new_fold_log(n_folds)
     prefetch, inflight, writeback, busy = log
+    totals = no_totals()
 
     f = 0
     for outer in range(row_folds if rows_outer else col_folds):
@@ -133,19 +136,21 @@ def dense_gemm_schedule(dataflow, rows, cols, m, k, n, mem, plan):
                 filter_load = 0.0
 
             if dataflow == OS:
-                psum_reads = 0.0
+                psum_reads = spill_written = spill_read = 0.0
                 if not plan.outputs_on_chip:
                     writeback[f] = psum_words * word
             else:
-                psum_reads = accumulate_psums(
-                    stats, inflight, writeback, f, psum_words, live_words, r == 0,
+                psum_reads, spill_written, spill_read = accumulate_psums(
+                    inflight, writeback, f, psum_words, live_words, r == 0,
                     r == row_folds - 1, mem, plan.outputs_on_chip,
                 )  # fmt: skip
-            record_fold(
-                stats, prefetch, writeback, busy, f, ifmap_words, filter_words, psum_words,
-                psum_reads, ifmap_load, filter_load, serial if f == 0 else steady, mem,
+            totals = record_fold(
+                totals, prefetch, writeback, busy, f, ifmap_words, filter_words, psum_words,
+                psum_reads, spill_written, spill_read, ifmap_load, filter_load,
+                serial if f == 0 else steady, mem,
             )  # fmt: skip
             f += 1
+    store_totals(stats, totals)
     return stats, log, n_folds
 
 

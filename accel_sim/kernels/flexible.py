@@ -64,12 +64,13 @@ from accel_sim.kernels._jit import JIT_OPTIONS, njit
 from accel_sim.kernels.fold_memory import (
     FOLDS,
     N_STATS,
-    OFMAP_DRAM_READ_BYTES,
     OFMAP_DRAM_WRITE_BYTES,
     TOTAL_CYCLES,
     finish,
     new_fold_log,
+    no_totals,
     record_fold,
+    store_totals,
 )
 
 __all__ = [
@@ -446,6 +447,8 @@ def flexible_schedule(folds, cycles, m, k, n, bandwidth, load_bandwidth, mem, pl
     group, group_live, group_new = folds.group, folds.group_live, folds.group_new
     nnz, unique, first, last = folds.nnz, folds.unique, folds.first, folds.last
     fold_segments = folds.segments
+    totals = no_totals()
+    stationary = segment_sum = load_sum = stream_sum = strip_sum = block_sum = 0.0
     for f in range(n_folds):
         g = group[f]
         group_start = f == 0 or group[f - 1] != g
@@ -469,22 +472,28 @@ def flexible_schedule(folds, cycles, m, k, n, bandwidth, load_bandwidth, mem, pl
         psum_reads = float(m * (segments - first[f]))
         if not plan.outputs_on_chip:
             writeback[f] = m * last[f] * word
+        spill = back = 0.0
         if not psums_fit:
-            spill = m * (segments - last[f]) * acc
-            back = m * (segments - first[f]) * acc
+            spill = float(m * (segments - last[f]) * acc)
+            back = float(m * (segments - first[f]) * acc)
             inflight[f] += spill + back
-            stats[OFMAP_DRAM_WRITE_BYTES] += spill
-            stats[OFMAP_DRAM_READ_BYTES] += back
-        stats[STATIONARY_WORDS] += nnz[f]
-        stats[SEGMENTS] += segments
-        stats[LOAD_CYCLES] += (nnz[f] + load_bandwidth - 1) // load_bandwidth
-        stats[STREAM_CYCLES] += m * max(1, (unique[f] + bandwidth - 1) // bandwidth)
-        stats[STRIP_SUM] += folds.width
-        stats[BLOCK_SUM] += min(folds.block, n)
-        record_fold(
-            stats, prefetch, writeback, busy, f, m * unique[f], nnz[f], psum_words,
-            psum_reads, ifmap_load, filter_load, cycles[f], mem,
+        stationary += nnz[f]
+        segment_sum += segments
+        load_sum += (nnz[f] + load_bandwidth - 1) // load_bandwidth
+        stream_sum += m * max(1, (unique[f] + bandwidth - 1) // bandwidth)
+        strip_sum += folds.width
+        block_sum += min(folds.block, n)
+        totals = record_fold(
+            totals, prefetch, writeback, busy, f, m * unique[f], nnz[f], psum_words,
+            psum_reads, spill, back, ifmap_load, filter_load, cycles[f], mem,
         )  # fmt: skip
+    store_totals(stats, totals)
+    stats[STATIONARY_WORDS] = stationary
+    stats[SEGMENTS] = segment_sum
+    stats[LOAD_CYCLES] = load_sum
+    stats[STREAM_CYCLES] = stream_sum
+    stats[STRIP_SUM] = strip_sum
+    stats[BLOCK_SUM] = block_sum
     stats[FOLDS] = n_folds
     dead = 0.0
     if not plan.outputs_on_chip:

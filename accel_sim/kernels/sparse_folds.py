@@ -100,13 +100,14 @@ from accel_sim.kernels._jit import JIT_OPTIONS, njit
 from accel_sim.kernels.dense_folds import OS
 from accel_sim.kernels.fold_memory import (
     N_STATS,
-    OFMAP_DRAM_READ_BYTES,
     OFMAP_DRAM_WRITE_BYTES,
     accumulate_psums,
     fetch_bytes,
     finish,
     new_fold_log,
+    no_totals,
     record_fold,
+    store_totals,
 )
 
 __all__ = [
@@ -489,6 +490,8 @@ def ws_schedule(folds, reuse, fold_cycles, cols, m, k, n, mem, plan):
     new_rows, changed, conflict = reuse.new_rows, reuse.changed, folds.conflict
     log = new_fold_log(n_folds)
     prefetch, inflight, writeback, busy = log
+    totals = no_totals()
+    compacted = conflict_sum = conflict_cycles = 0.0  # in registers, as ``totals``
 
     index_in_strip = 0
     for f in range(n_folds):
@@ -514,18 +517,22 @@ def ws_schedule(folds, reuse, fold_cycles, cols, m, k, n, mem, plan):
             ifmap_load = 0.0
         if plan.filter_on_chip:
             filter_load = 0.0
-        stats[COMPACTED_WEIGHTS] += filter_words
-        stats[CONFLICT_SUM] += conflict[f]
-        stats[BANK_CONFLICT_CYCLES] += m * (conflict[f] - 1)
-        psum_reads = accumulate_psums(
-            stats, inflight, writeback, f, psum_words, psum_words, index_in_strip == 0,
+        compacted += filter_words
+        conflict_sum += conflict[f]
+        conflict_cycles += m * (conflict[f] - 1)
+        psum_reads, spill_written, spill_read = accumulate_psums(
+            inflight, writeback, f, psum_words, psum_words, index_in_strip == 0,
             index_in_strip == strip_folds[c] - 1, mem, plan.outputs_on_chip,
         )  # fmt: skip
-        record_fold(
-            stats, prefetch, writeback, busy, f, ifmap_words, filter_words, psum_words,
-            psum_reads, ifmap_load, filter_load, fold_cycles[f], mem,
+        totals = record_fold(
+            totals, prefetch, writeback, busy, f, ifmap_words, filter_words, psum_words,
+            psum_reads, spill_written, spill_read, ifmap_load, filter_load, fold_cycles[f], mem,
         )  # fmt: skip
         index_in_strip += 1
+    store_totals(stats, totals)
+    stats[COMPACTED_WEIGHTS] = compacted
+    stats[CONFLICT_SUM] = conflict_sum
+    stats[BANK_CONFLICT_CYCLES] = conflict_cycles
 
     dead = 0.0
     for c in range(n_strips):
@@ -567,6 +574,7 @@ def os_schedule(folds, fold_cycles, rows, cols, m, k, n, mem, plan):
     strip_seen = np.zeros(n_strips, dtype=np.bool_)
     log = new_fold_log(n_folds)
     prefetch, _, writeback, busy = log
+    totals = no_totals()
     fold_tile, fold_strip, fold_t = folds.tile, folds.strip, folds.t
     for f in range(n_folds):
         r, c, t = fold_tile[f], fold_strip[f], fold_t[f]
@@ -594,13 +602,14 @@ def os_schedule(folds, fold_cycles, rows, cols, m, k, n, mem, plan):
             ifmap_load = 0.0
         if plan.filter_on_chip:
             filter_load = 0.0
-        stats[CONFLICT_SUM] += 1
         if not plan.outputs_on_chip:
             writeback[f] = psum_words * word
-        record_fold(
-            stats, prefetch, writeback, busy, f, ifmap_words, filter_words, psum_words, 0.0,
-            ifmap_load, filter_load, fold_cycles[f], mem,
+        totals = record_fold(
+            totals, prefetch, writeback, busy, f, ifmap_words, filter_words, psum_words, 0.0,
+            0.0, 0.0, ifmap_load, filter_load, fold_cycles[f], mem,
         )  # fmt: skip
+    store_totals(stats, totals)
+    stats[CONFLICT_SUM] = n_folds  # conflict 1 a fold
 
     dead = 0.0
     for c in range(n_strips):
@@ -651,6 +660,7 @@ def is_schedule(folds, fold_cycles, rows, cols, m, k, n, mem, plan):
     strip_seen = np.zeros(n_strips, dtype=np.bool_)
     log = new_fold_log(n_folds)
     prefetch, inflight, writeback, busy = log
+    totals = no_totals()
     fold_tile, fold_strip, fold_t = folds.tile, folds.strip, folds.t
     for f in range(n_folds):
         c, r, t = fold_tile[f], fold_strip[f], fold_t[f]
@@ -676,18 +686,19 @@ def is_schedule(folds, fold_cycles, rows, cols, m, k, n, mem, plan):
             ifmap_load = 0.0
         if plan.filter_on_chip:
             filter_load = 0.0
-        stats[CONFLICT_SUM] += 1
         if not plan.outputs_on_chip:
             writeback[f] = cc * final * word
+        spill_written = spill_read = 0.0
         if cc * n * acc > mem.ofmap_capacity_bytes:  # the run's psums spill
-            spill = cc * (t - final) * acc
-            inflight[f] += spill + psum_reads * acc
-            stats[OFMAP_DRAM_WRITE_BYTES] += spill
-            stats[OFMAP_DRAM_READ_BYTES] += psum_reads * acc
-        record_fold(
-            stats, prefetch, writeback, busy, f, ifmap_words, filter_words, psum_words,
-            psum_reads, ifmap_load, filter_load, fold_cycles[f], mem,
+            spill_written = float(cc * (t - final) * acc)
+            spill_read = psum_reads * acc
+            inflight[f] += spill_written + spill_read
+        totals = record_fold(
+            totals, prefetch, writeback, busy, f, ifmap_words, filter_words, psum_words,
+            psum_reads, spill_written, spill_read, ifmap_load, filter_load, fold_cycles[f], mem,
         )  # fmt: skip
+    store_totals(stats, totals)
+    stats[CONFLICT_SUM] = n_folds  # conflict 1 a fold
 
     dead = 0.0 if plan.outputs_on_chip else float(m * untouched * word)
     stats[OFMAP_DRAM_WRITE_BYTES] += dead
