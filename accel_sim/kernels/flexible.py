@@ -325,12 +325,12 @@ def pack_folds(bits, degree, k, width, block, multipliers, dpe):
             empty += 1
     folds = f + 1
     return FlexFolds(
-        f_group[:folds].copy(),
-        f_nnz[:folds].copy(),
-        f_unique[:folds].copy(),
-        f_segments[:folds].copy(),
-        f_first[:folds].copy(),
-        f_last[:folds].copy(),
+        f_group[:folds],  # views: a copy of each cost more than a pass of the packer
+        f_nnz[:folds],
+        f_unique[:folds],
+        f_segments[:folds],
+        f_first[:folds],
+        f_last[:folds],
         group_live,
         group_new,
         live_inputs,
