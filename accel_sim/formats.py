@@ -110,13 +110,15 @@ def format_size(
     nm: tuple[int, int] | None = None,
     run_bits: int = 4,
     rle_order: RleOrder | str = RleOrder.COLUMN,
+    nnz: int | None = None,
 ) -> FormatSize:
     """Exact bytes to store the weights kept by ``mask`` ``[out, in]`` in format ``fmt``.
 
     ``mask`` is a 2-D bool array (a numeric array counts its nonzeros as kept). See the
     module docstring for each format's layout. ``block=(r, c)`` is required for ``bsr``,
     ``nm=(N, M)`` for ``nm``; ``index_bits=None`` takes the fewest bits that address the
-    indexed dimension.
+    indexed dimension. ``nnz``: the mask's True count when the caller has already counted it
+    (a GEMM op counts its mask once), saving a pass over the mask.
     """
     weight_format = _as_enum(WeightFormat, fmt, "fmt")
     keep = _as_mask(mask)
@@ -130,7 +132,7 @@ def format_size(
     nm_pair = None if nm is None else _nm_pair(nm)
 
     out, inp = keep.shape
-    nnz = int(np.count_nonzero(keep))
+    nnz = int(np.count_nonzero(keep)) if nnz is None else _count(nnz, keep.size)
 
     def values(count: int) -> int:
         return _bytes(count * value_bits)
@@ -237,6 +239,12 @@ def _as_enum(kind: type[_E], value: object, name: str) -> _E:
 def _positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _count(value: object, size: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not 0 <= value <= size:
+        raise ValueError(f"nnz must be an int in [0, {size}] (the mask's entries), got {value!r}")
     return int(value)
 
 

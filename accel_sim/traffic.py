@@ -83,11 +83,15 @@ def fold_counts(stats: list[float], macs: float, hw: HardwareConfig) -> ActionCo
 
 
 def weight_storage_scale(
-    mask: np.ndarray | None, hw: HardwareConfig, value_bits: int | None = None
+    mask: np.ndarray | None,
+    hw: HardwareConfig,
+    value_bits: int | None = None,
+    nnz: int | None = None,
 ) -> tuple[float, str | None]:
     """Stored over dense bytes of a weight in ``hw``'s format, and a note when the format
     cannot hold this mask (then the weight is stored dense, scale 1). ``value_bits``: the
-    width each stored value takes (default the array's precision; a shared-weight index)."""
+    width each stored value takes (default the array's precision; a shared-weight index);
+    ``nnz``: the mask's True count, when already counted (``GemmOp.weight_nnz``)."""
     fmt = hw.sparse.weight_format
     dense_bits = 8 * hw.word_bytes
     bits = dense_bits if value_bits is None else value_bits
@@ -104,6 +108,7 @@ def weight_storage_scale(
             block=spec.format_block if fmt == WeightFormat.BSR else None,
             nm=spec.nm if fmt == WeightFormat.NM else None,
             run_bits=spec.run_bits,
+            nnz=nnz,
         )
     except ValueError as error:
         return 1.0, f"{fmt} format cannot hold this mask ({error}); stored dense"
@@ -166,5 +171,5 @@ def compulsory_dram_bytes(op: GemmOp, hw: HardwareConfig) -> float:
     elif mask is not None and not mask.any():
         weight_bytes = 0.0
     else:
-        weight_bytes = weight_storage_scale(mask, hw)[0] * op.k * op.n * word
+        weight_bytes = weight_storage_scale(mask, hw, nnz=op.weight_nnz)[0] * op.k * op.n * word
     return op.count * (op.m * live_inputs * word + weight_bytes + op.m * op.n * word)

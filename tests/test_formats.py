@@ -292,12 +292,28 @@ def test_numeric_and_strided_masks_match_bool():
         ({"fmt": "csc", "index_bits": 1}, "cannot address 4 rows; need >= 2"),
         ({"fmt": "csr", "pointer_bits": 2}, "pointer_bits=2 cannot hold pointer value 5"),
         ({"fmt": "bitmap", "block": (2, 0)}, "block entries"),  # validated even if unused
+        ({"nnz": -1}, r"nnz must be an int in \[0, 24\]"),
+        ({"nnz": 25}, r"nnz must be an int in \[0, 24\]"),
+        ({"nnz": 2.0}, "nnz must be an int"),
     ],
 )
 def test_invalid_arguments(kwargs, message):
     kwargs = {"fmt": "csr", **kwargs}
     with pytest.raises(ValueError, match=message):
         format_size(MASK, **kwargs)
+
+
+@pytest.mark.parametrize("fmt", list(WeightFormat))
+def test_a_count_given_by_the_caller_gives_the_same_size(fmt):
+    """A GEMM op passes its cached mask count (``nnz``): the size is the one counted here."""
+    extra = {"block": (2, 2)} if fmt == WeightFormat.BSR else {}
+    extra |= {"nm": (2, 4)} if fmt == WeightFormat.NM else {}
+    mask = np.random.default_rng(3).random((8, 12)) < 0.4
+    if fmt == WeightFormat.NM:
+        mask = np.tile([True, False, True, False], (8, 3))
+    counted = format_size(mask, fmt, **extra)
+    assert format_size(mask, fmt, nnz=int(mask.sum()), **extra) == counted
+    assert format_size(mask, fmt, nnz=np.int64(mask.sum()), **extra) == counted
 
 
 @pytest.mark.parametrize(

@@ -145,7 +145,7 @@ class ArrayDatapath(Datapath):
         """Stored over dense bytes of ``op``'s weight."""
         from accel_sim.traffic import weight_storage_scale
 
-        return weight_storage_scale(op.mask if op.mask is not None else None, self.hw)[0]
+        return weight_storage_scale(op.mask, self.hw, nnz=op.weight_nnz)[0]
 
     def weight_buffer_bytes(self) -> int:
         """Where resident weights live: the global buffer, else every core's filter buffer

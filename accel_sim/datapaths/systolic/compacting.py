@@ -479,7 +479,7 @@ class CompactingSystolicArray(SystolicArray):
     def gemm_cost(self, op: GemmOp, residency: OpResidency = NONE) -> OpCost:
         hw = self.hw
         mask = masked(op)
-        scale, note = weight_storage_scale(mask, hw)
+        scale, note = weight_storage_scale(mask, hw, nnz=op.weight_nnz)
         useful = self.useful_macs(op)
         dense = self.mapped(op, None, scale, residency)
         if mask is None:

@@ -278,7 +278,7 @@ class DenseSystolicArray(SystolicArray):
 
     def gemm_cost(self, op: GemmOp, residency: OpResidency = NONE) -> OpCost:
         mask = masked(op)
-        scale, note = weight_storage_scale(mask, self.hw)
+        scale, note = weight_storage_scale(mask, self.hw, nnz=op.weight_nnz)
         cost = self.mapped(op, mask, scale, residency)
         if self.hw.sparse.zero_handling == ZeroHandling.GATING and mask is not None:
             cost = _gated(cost, op.weight_density, self.useful_macs(op))
