@@ -167,15 +167,15 @@ def _ceil_div(a, b):
 
 
 @njit(**JIT_OPTIONS)
-def _conflict(k_idx, start, stop, banks, counts):
-    """Most K indices of ``k_idx[start:stop]`` (ascending) that share a bank (``counts``:
-    scratch). Indices spanning fewer than ``banks`` values sit in distinct banks. With a
-    power-of-two bank count the bank is the index's low bits (an integer division per index
-    cost more than the rest of the compaction)."""
+def _conflict(k_idx, start, stop, banks, counts, levels):
+    """Most K indices of ``k_idx[start:stop]`` (ascending) that share a bank (``counts``
+    and ``levels``: scratch). Indices spanning fewer than ``banks`` values sit in distinct
+    banks. With a power-of-two bank count the bank is the index's low bits (an integer
+    division per index cost more than the rest of the compaction)."""
     if k_idx[stop - 1] - k_idx[start] < banks:
         return 1
     if banks <= 64 and banks & (banks - 1) == 0:
-        return _conflict_bits(k_idx, start, stop, banks - 1, counts)
+        return _conflict_bits(k_idx, start, stop, banks - 1, levels)
     worst = 0
     for j in range(start, stop):
         counts[k_idx[j] % banks] = 0
@@ -203,7 +203,7 @@ def _conflict_bits(k_idx, start, stop, low, levels):
         while c < worst and levels[c] & bit != 0:
             c += 1
         if c == worst:
-            levels[c] = 0
+            levels[c] = np.uint64(0)
             worst += 1
         levels[c] |= bit
     return worst
@@ -249,7 +249,8 @@ def skipping_folds(mask, rows, cols, granularity, banks):
     fold_k_ptr = np.zeros(max_folds + 1, dtype=np.int64)
     fold_k_idx = np.empty(n_strips * k, dtype=np.int64)  # written before it is read
     live = np.zeros(k, dtype=np.bool_)
-    counts = np.zeros(max(banks, rows + 1), dtype=np.int64)  # per bank, or per level
+    counts = np.zeros(banks, dtype=np.int64)
+    levels = np.zeros(rows + 1, dtype=np.uint64)  # _conflict_bits's bit planes
     f = 0
     used = 0
     for c in range(n_strips):
@@ -267,7 +268,7 @@ def skipping_folds(mask, rows, cols, granularity, banks):
             e = min(used, s + rows)
             fold_strip[f] = c
             fold_rows[f] = e - s
-            fold_conflict[f] = _conflict(fold_k_idx, s, e, banks, counts)
+            fold_conflict[f] = _conflict(fold_k_idx, s, e, banks, counts, levels)
             fold_k_ptr[f + 1] = e
             f += 1
     # Views, not copies: copying BERT-base's fold lists (about 21 MB of indices, freshly
