@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -96,7 +97,7 @@ def stitched_elapsed(runs: list[tuple[TileRun, int]], mem: fm.MemoryParams) -> f
 class Composite:
     """One instance of a GEMM under one mapping."""
 
-    stats: np.ndarray  # summed over cores and tiles (fold_memory indices)
+    core_runs: tuple[tuple[tuple[TileRun, int], ...], ...]  # per core: (tile schedule, times)
     cycles: int  # the slowest core
     compute_cycles: int  # the slowest core's compute cycles
     macs: float  # performed, all cores
@@ -104,10 +105,21 @@ class Composite:
     global_read_bytes: float = 0.0
     global_write_bytes: float = 0.0
 
+    @cached_property
+    def stats(self) -> np.ndarray:
+        """Statistics summed over cores and tiles (fold_memory indices): worked out only for
+        a mapping the search prices, as most candidates are compared by cycles alone."""
+        return sum(_summed(runs) for runs in self.core_runs)
+
     @property
     def dram_bytes_saved(self) -> float:
         """DRAM reads the global buffer served: every copy but the one it fetched."""
         return self.global_read_bytes - self.global_write_bytes
+
+
+def _summed(runs: tuple[tuple[TileRun, int], ...]) -> np.ndarray:
+    """One core's statistics: its tiles' summed."""
+    return sum(run.stats * times for run, times in runs)
 
 
 def core_slices(extent: int, cores: int) -> list[tuple[int, int]]:
@@ -123,8 +135,9 @@ def core_slices(extent: int, cores: int) -> list[tuple[int, int]]:
 def _core_run(
     piece: Piece, rows: int, n_start: int, n_stop: int, mapping: Mapping, k: int,
     residency: OpResidency, ifmap_on_chip: bool, filter_on_chip: bool, mem: fm.MemoryParams,
-) -> tuple[np.ndarray, int, int, float]:  # fmt: skip
-    """One core's tiles: (stats, cycles, compute cycles, MACs)."""
+) -> tuple[tuple[tuple[TileRun, int], ...], int, int, float]:  # fmt: skip
+    """One core's tiles: ((tile schedule, times run) in order, cycles, compute cycles,
+    MACs)."""
     first = fm.FoldPlan(
         mapping.rows_outer, mapping.overlapped, ifmap_on_chip, filter_on_chip,
         residency.output_on_chip,
@@ -143,14 +156,13 @@ def _core_run(
         if (size, plan) not in scheduled:
             scheduled[(size, plan)] = piece(size, n_start, n_stop, plan, mem)
         runs.append((scheduled[(size, plan)], times))
-    stats = sum(run.stats * times for run, times in runs)
     # Compute: the cycles the folds take (the kernels' own statistics subtract one, SCALE-Sim's
     # last-cycle index, which the validation compares exactly; here cycles x PEs must never
     # fall below the MACs). Stalls: whatever the joined pipeline adds to that.
     compute = round(sum(float(run.stats[fm.COMPUTE_CYCLES]) * times for run, times in runs))
     elapsed = stitched_elapsed(runs, mem)
     stall = max(int(np.ceil(elapsed - compute - 1e-9)), 0)
-    return stats, compute + stall, compute, sum(run.macs * times for run, times in runs)
+    return tuple(runs), compute + stall, compute, sum(run.macs * times for run, times in runs)
 
 
 def compose(
@@ -178,18 +190,17 @@ def compose(
                   mem)
         for rows, start, stop in parts
     ]  # fmt: skip
-    stats = sum(run[0] for run in runs)
     slowest = max(runs, key=lambda run: (run[1], run[2]))
     global_read = global_write = 0.0
     if len(parts) > 1 and hw.global_buffer is not None:
         shared = fm.FILTER_DRAM_BYTES if mapping.split == "m" else fm.IFMAP_DRAM_BYTES
         shared_bytes = (k * n if mapping.split == "m" else m * k) * mem.word_bytes
         if shared_bytes <= hw.global_buffer.size_bytes:
-            copies = [float(run[0][shared]) for run in runs]
+            copies = [float(_summed(run[0])[shared]) for run in runs]
             global_write = max(copies)
             global_read = sum(copies)
     return Composite(
-        stats=stats,
+        core_runs=tuple(run[0] for run in runs),
         cycles=slowest[1],
         compute_cycles=slowest[2],
         macs=sum(run[3] for run in runs),
