@@ -414,3 +414,35 @@ def test_importing_workloads_does_not_import_torch() -> None:
     repo_root = Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", code], cwd=repo_root, check=False)
     assert result.returncode == 0
+
+
+def test_micro_batch_ops_keep_their_masks_digest_and_count():
+    """A micro-batch's GEMMs share the full batch's masks: the digest and the kept count carry
+    over (not recomputed) and equal what a freshly built op works out."""
+    import dataclasses
+
+    import numpy as np
+
+    from workloads import attach_masks
+
+    workload = build_workload("bert-base-uncased", batch=4, seq_len=16)
+    rng = np.random.default_rng(0)
+    masks = {
+        op.weight_name: rng.random((op.n, op.k)) < 0.3
+        for op in workload.gemms
+        if op.weight_name and op.layer == 0
+    }
+    full = attach_masks(workload, masks)
+    for op in full.gemms:
+        if op.mask is not None:
+            op.weight_density  # noqa: B018 -- counts the mask once, cached on the op
+    half = full.micro_batch(2)
+    masked = [(a, b) for a, b in zip(full.gemms, half.gemms, strict=True) if a.mask is not None]
+    assert len(masked) == len(masks)
+    for whole, part in masked:
+        assert part.mask is whole.mask
+        assert (part.m, part.count) != (whole.m, whole.count)
+        fresh = dataclasses.replace(part, mask=whole.mask.copy())
+        assert part.mask_digest == fresh.mask_digest == whole.mask_digest
+        assert part.weight_nnz == fresh.weight_nnz == whole.weight_nnz
+        assert part == fresh

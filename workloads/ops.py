@@ -152,6 +152,18 @@ class GemmOp:
     def macs(self) -> int:
         return self.count * self.m * self.k * self.n
 
+    def rescaled(self, *, m: int | None = None, count: int | None = None) -> GemmOp:
+        """This op with other rows or instances (a micro-batch's share), its mask's digest and
+        count carried over instead of worked out again: the mask is the same array, and
+        hashing it again for every micro-batch took a sixth of a batch-8 point."""
+        op = replace(self, mask=None, m=self.m if m is None else m,
+                     count=self.count if count is None else count)  # fmt: skip
+        object.__setattr__(op, "mask", self.mask)
+        object.__setattr__(op, "mask_digest", self.mask_digest)
+        if "_mask_nnz" in self.__dict__:
+            op.__dict__["_mask_nnz"] = self._mask_nnz
+        return op
+
     @cached_property
     def _mask_nnz(self):
         """The mask's True count, counted once (numpy's integer, as before it was cached)."""
@@ -258,9 +270,9 @@ class Workload:
         for op in self.ops:
             if isinstance(op, GemmOp):
                 if op.count % parts == 0 and op.count >= parts:
-                    ops.append(replace(op, count=op.count // parts))
+                    ops.append(op.rescaled(count=op.count // parts))
                 elif op.m % parts == 0:
-                    ops.append(replace(op, m=op.m // parts))
+                    ops.append(op.rescaled(m=op.m // parts))
                 else:
                     return None
             elif op.elements % parts == 0:
