@@ -252,3 +252,40 @@ def test_cycle_breakdown_splits_every_cycle_and_sparsity_shrinks_only_the_linear
     assert split["linear"] < base["linear"]
     assert split["attention"] == base["attention"] > 0
     assert split["vector"] == base["vector"] > 0
+
+
+def test_mask_facts_are_kept_per_mask_content_across_micro_batches() -> None:
+    """Facts about a mask (N:M fit, stored size) are worked out once per mask content and a
+    run's micro-batches reuse them; two different masks of one shape keep their own answers,
+    and two arrays with one content share one."""
+    workload = build_workload("bert-tiny", batch=4, seq_len=16)
+    rng = np.random.default_rng(1)
+    masks, fits = {}, {}
+    for op in workload.gemms:
+        if op.weight_name is None or op.role in (GemmRole.POOLER, GemmRole.CLASSIFIER):
+            continue
+        fits[op.weight_name] = op.layer == 0
+        if fits[op.weight_name]:  # two of every four kept: fits 2:4
+            keep = rng.random((op.n, op.k // 4, 4)).argsort(axis=2) < 2
+            masks[op.weight_name] = keep.reshape(op.n, op.k)
+        else:  # one group of four fully kept: breaks 2:4
+            mask = np.zeros((op.n, op.k), dtype=bool)
+            mask[0, :4] = True
+            masks[op.weight_name] = mask
+    hw = sparse_hw(zero_handling="nm", nm=[2, 4], weight_format="bitmap")
+    result = simulate(attach_masks(workload, masks), hw)
+    modes = {op.name: op.mode for op in result.ops if op.weight_nnz is not None}
+    for op in attach_masks(workload, masks).gemms:
+        if op.weight_name in fits:
+            assert modes[op.name] == ("nm" if fits[op.weight_name] else "nm-fallback-dense")
+
+    datapath = datapath_for(hw)
+    op = attach_masks(workload, masks).gemms[0]
+    twin = dataclasses.replace(op, mask=op.mask.copy())
+    calls = []
+    first = datapath.mask_fact(op, "probe", lambda: calls.append(1) or len(calls))
+    again = datapath.mask_fact(twin, "probe", lambda: calls.append(1) or len(calls))
+    assert first == again == 1 and len(calls) == 1
+    other = dataclasses.replace(op, mask=~op.mask)
+    assert datapath.mask_fact(other, "probe", lambda: calls.append(1) or len(calls)) == 2
+    assert datapath.storage_scale(op) == datapath.storage_scale(twin)

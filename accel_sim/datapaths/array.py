@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from collections.abc import Callable, Hashable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
+
+import numpy as np
 
 from accel_sim.activations import skips_activations_note
 from accel_sim.area import area_mm2
@@ -40,6 +43,8 @@ from accel_sim.vector_unit import vector_cost
 from accel_sim.version import __version__
 from safeio.limits import SizeLimitError
 from workloads.ops import GemmOp, VectorOp, Workload
+
+T = TypeVar("T")
 
 
 def divisors(number: int) -> list[int]:
@@ -79,6 +84,19 @@ class ArrayDatapath(Datapath):
         super().__init__(hw)
         self.prices = energy_prices(hw)
         self.leakage_w = leakage_power_w(hw)
+        self._mask_facts: dict[tuple[str, Hashable], object] = {}
+
+    def mask_fact(self, op: GemmOp, what: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``: a fact about ``op``'s mask in this spec (``what`` names it: its stored
+        size, whether it fits N:M), worked out once per mask content (its digest) by this
+        datapath. A batch's micro-batches share their masks, so a run asks each fact up to
+        four times per mask; a sweep builds a datapath per point."""
+        if op.mask_digest is None:
+            return compute()
+        key = (op.mask_digest, what)
+        if key not in self._mask_facts:
+            self._mask_facts[key] = compute()
+        return self._mask_facts[key]  # type: ignore[return-value]
 
     @abstractmethod
     def gemm_cost(self, op: GemmOp, residency: OpResidency = NONE) -> OpCost:
@@ -143,9 +161,18 @@ class ArrayDatapath(Datapath):
 
     def stored_weight_scale(self, op: GemmOp) -> float:
         """Stored over dense bytes of ``op``'s weight."""
+        return self.storage_scale(op)[0]
+
+    def storage_scale(self, op: GemmOp, value_bits: int | None = None) -> tuple[float, str | None]:
+        """``weight_storage_scale`` of ``op``'s own mask (once per mask, ``mask_fact``)."""
         from accel_sim.traffic import weight_storage_scale
 
-        return weight_storage_scale(op.mask, self.hw, nnz=op.weight_nnz)[0]
+        mask = op.mask if isinstance(op.mask, np.ndarray) else None
+        return self.mask_fact(
+            op,
+            ("storage", value_bits),
+            lambda: weight_storage_scale(mask, self.hw, value_bits, nnz=op.weight_nnz),
+        )
 
     def weight_buffer_bytes(self) -> int:
         """Where resident weights live: the global buffer, else every core's filter buffer

@@ -118,7 +118,10 @@ class UnstructuredPEArray(ArrayDatapath):
         """Stored over dense bytes: the format at the shared-weight index width, plus the
         codebook, when weights are shared."""
         bits = self.hw.fifo_array.weight_bits
-        scale, note = weight_storage_scale(mask, self.hw, bits)
+        if mask is op.mask:  # the op's own mask: once per mask
+            scale, note = self.storage_scale(op, bits)
+        else:
+            scale, note = weight_storage_scale(mask, self.hw, bits)
         if bits is not None:
             scale += 2**bits / (op.n * op.k)  # the codebook: 2**bits words per matrix
         return scale, note

@@ -86,7 +86,7 @@ from accel_sim.mapping.compose import TileRun
 from accel_sim.mapping.residency import NONE, OpResidency
 from accel_sim.op_cost import OpCost
 from accel_sim.spec import Dataflow, HardwareConfig, ZeroHandling
-from accel_sim.traffic import fold_counts, memory_params, weight_storage_scale
+from accel_sim.traffic import fold_counts, memory_params
 from workloads.ops import GemmOp
 
 __all__ = [
@@ -479,13 +479,15 @@ class CompactingSystolicArray(SystolicArray):
     def gemm_cost(self, op: GemmOp, residency: OpResidency = NONE) -> OpCost:
         hw = self.hw
         mask = masked(op)
-        scale, note = weight_storage_scale(mask, hw, nnz=op.weight_nnz)
+        scale, note = self.storage_scale(op)
         useful = self.useful_macs(op)
         dense = self.mapped(op, None, scale, residency)
         if mask is None:
             return dense.with_mode("dense", note, useful_macs=useful)
         handling = hw.sparse.zero_handling
-        if handling == ZeroHandling.NM and not satisfies_nm(mask, *hw.sparse.nm):
+        if handling == ZeroHandling.NM and not self.mask_fact(
+            op, ("nm", *hw.sparse.nm), lambda: satisfies_nm(mask, *hw.sparse.nm)
+        ):
             return dense.with_mode("nm-fallback-dense", note, useful_macs=useful)
         cost = self.mapped(op, mask, scale, residency)
         cost = cost.with_mode(handling.value, note, useful_macs=useful)

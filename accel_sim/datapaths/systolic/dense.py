@@ -40,7 +40,7 @@ from accel_sim.mapping.residency import NONE
 from accel_sim.mapping.space import tile_candidates
 from accel_sim.op_cost import OpCost
 from accel_sim.spec import Dataflow, HardwareConfig, ZeroHandling
-from accel_sim.traffic import fold_counts, memory_params, weight_storage_scale
+from accel_sim.traffic import fold_counts, memory_params
 from workloads.ops import GemmOp
 
 __all__ = ["DenseSystolicArray", "SystolicArray", "dense_gemm_cost", "gemm_stats", "warm_up"]
@@ -278,7 +278,7 @@ class DenseSystolicArray(SystolicArray):
 
     def gemm_cost(self, op: GemmOp, residency: OpResidency = NONE) -> OpCost:
         mask = masked(op)
-        scale, note = weight_storage_scale(mask, self.hw, nnz=op.weight_nnz)
+        scale, note = self.storage_scale(op)
         cost = self.mapped(op, mask, scale, residency)
         if self.hw.sparse.zero_handling == ZeroHandling.GATING and mask is not None:
             cost = _gated(cost, op.weight_density, self.useful_macs(op))
