@@ -320,13 +320,66 @@ def joined_terms(log, before, after, dram_bytes_per_cycle):
     with the previous tile's last write-back ``before`` moving during its first fold and the
     next tile's first prefetch ``after`` (instead of the log's trailing one) during its last:
     how ``mapping.compose`` joins tiles into one pipeline."""
-    folds = log.busy.shape[0]
+    return _joined(log.prefetch, log.inflight, log.writeback, log.busy, before, after,
+                   dram_bytes_per_cycle)  # fmt: skip
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _joined(prefetch, inflight, writeback, busy, before, after, dram_bytes_per_cycle):
+    folds = busy.shape[0]
     terms = np.empty(folds, dtype=np.float64)
     for f in range(folds):
-        moved = (after if f == folds - 1 else log.prefetch[f + 1]) + log.inflight[f]
-        moved += log.writeback[f - 1] if f > 0 else before
-        terms[f] = max(log.busy[f], moved / dram_bytes_per_cycle)
+        moved = (after if f == folds - 1 else prefetch[f + 1]) + inflight[f]
+        moved += writeback[f - 1] if f > 0 else before
+        terms[f] = max(busy[f], moved / dram_bytes_per_cycle)
     return 0.0 + pairwise_sum(terms, 0, folds)
+
+
+@njit(**JIT_OPTIONS)
+def stitched_terms(prefetch, inflight, writeback, busy, dead, times, bw):
+    """Cycles from the first DRAM load to the last write-back of up to three tile schedules
+    run one after another as one double-buffered pipeline (``mapping.compose``), run ``r``
+    repeated ``times[r]`` times (0: absent). Each argument but ``bw`` is a triple, one entry
+    per schedule: its ``FoldLog`` arrays and the write-back ``dead`` of outputs no fold
+    produced. One call per mapping instead of one per tile boundary: Numba's dispatch of a
+    record argument cost more than the terms of a short schedule. The arithmetic is
+    ``compose``'s, step for step."""
+    order = np.empty(3, dtype=np.int64)
+    used = 0
+    for r in range(3):
+        if times[r] > 0:
+            order[used] = r
+            used += 1
+    heads = np.zeros(3, dtype=np.float64)
+    tails = np.zeros(3, dtype=np.float64)
+    for r in range(3):
+        folds = busy[r].shape[0]
+        if folds:
+            heads[r] = prefetch[r][0]
+            tails[r] = writeback[r][folds - 1] + dead[r]
+    elapsed = heads[order[0]] / bw
+    for index in range(used):
+        r = order[index]
+        before = tails[order[index - 1]] if index else 0.0
+        after = heads[order[index + 1]] if index + 1 < used else 0.0
+        count = times[r]
+        if busy[r].shape[0] == 0:  # a tile with no folds only writes its zero outputs
+            first = middle = last = dead[r] / bw
+        else:
+            p, i, w, b = prefetch[r], inflight[r], writeback[r], busy[r]
+            if count == 1:
+                elapsed += _joined(p, i, w, b, before, after, bw)
+                continue
+            first = _joined(p, i, w, b, before, heads[r], bw)
+            middle = _joined(p, i, w, b, tails[r], heads[r], bw)
+            last = _joined(p, i, w, b, tails[r], after, bw)
+        if count == 1:
+            elapsed += first
+            continue
+        elapsed += first
+        elapsed += (count - 2) * middle
+        elapsed += last
+    return elapsed + tails[order[used - 1]] / bw
 
 
 @njit(**JIT_OPTIONS)

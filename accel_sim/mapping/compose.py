@@ -59,38 +59,35 @@ class TileRun:
         return float(self.log.writeback[folds - 1]) + self.dead_bytes if folds else 0.0
 
 
-def _terms(run: TileRun, before: float, after: float, bw: float) -> float:
-    """The double-buffered pipeline terms of ``run``'s folds (``pipeline_elapsed``), with the
-    previous tile's last write-back ``before`` moving during its first fold and the next
-    tile's first prefetch ``after`` during its last."""
-    if run.log.busy.shape[0] == 0:
-        return run.dead_bytes / bw
-    return float(fm.joined_terms(run.log, float(before), float(after), float(bw)))
-
-
 def _serial(run: TileRun, bw: float) -> float:
     """Without double buffering a fold waits for its loads, then for its stores."""
     return float(fm.serial_terms(run.log, float(bw))) + run.dead_bytes / bw
 
 
+_ABSENT = fm.FoldLog(np.zeros(1), np.zeros(0), np.zeros(0), np.zeros(0))
+
+
 def stitched_elapsed(runs: list[tuple[TileRun, int]], mem: fm.MemoryParams) -> float:
     """Cycles from the first DRAM load to the last write-back of ``runs`` (each repeated its
-    count of times, in order) as one pipeline: ``pipeline_elapsed`` over the joined logs."""
+    count of times, in order) as one pipeline: ``pipeline_elapsed`` over the joined logs, the
+    previous tile's last write-back moving during a tile's first fold and the next tile's
+    first prefetch during its last (``fold_memory.stitched_terms``). At most three distinct
+    runs: what ``_core_run`` builds (the first tile, the rest of its size, the other size)."""
     bw = mem.dram_bytes_per_cycle
     if not mem.double_buffered:
         return sum(_serial(run, bw) * times for run, times in runs)
-    sequence = [(run, times) for run, times in runs if times]
-    elapsed = sequence[0][0].head / bw
-    for index, (run, times) in enumerate(sequence):
-        before = sequence[index - 1][0].tail if index else 0.0
-        after = sequence[index + 1][0].head if index + 1 < len(sequence) else 0.0
-        if times == 1:
-            elapsed += _terms(run, before, after, bw)
-            continue
-        elapsed += _terms(run, before, run.head, bw)
-        elapsed += (times - 2) * _terms(run, run.tail, run.head, bw)
-        elapsed += _terms(run, run.tail, after, bw)
-    return elapsed + sequence[-1][0].tail / bw
+    present = [(run, times) for run, times in runs if times]
+    if not 1 <= len(present) <= 3:
+        raise ValueError(f"stitched_elapsed joins one to three tile runs, got {len(present)}")
+    present += [(None, 0)] * (3 - len(present))
+    (a, ta), (b, tb), (c, tc) = present
+    la, lb, lc = (_ABSENT if run is None else run.log for run in (a, b, c))
+    return float(fm.stitched_terms(
+        (la.prefetch, lb.prefetch, lc.prefetch), (la.inflight, lb.inflight, lc.inflight),
+        (la.writeback, lb.writeback, lc.writeback), (la.busy, lb.busy, lc.busy),
+        (float(a.dead_bytes), float(b.dead_bytes) if b else 0.0, float(c.dead_bytes) if c else 0.0),
+        (int(ta), int(tb), int(tc)), float(bw),
+    ))  # fmt: skip
 
 
 @dataclass(frozen=True)
