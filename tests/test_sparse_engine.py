@@ -289,3 +289,11 @@ def test_mask_facts_are_kept_per_mask_content_across_micro_batches() -> None:
     other = dataclasses.replace(op, mask=~op.mask)
     assert datapath.mask_fact(other, "probe", lambda: calls.append(1) or len(calls)) == 2
     assert datapath.storage_scale(op) == datapath.storage_scale(twin)
+    # The digest is of the bits alone: an all-ones [n, k] and [k, n] share it, not their facts.
+    oblong = next(o for o in workload.gemms if o.weight_name and o.n != o.k)
+    ones = dataclasses.replace(oblong, mask=np.ones((oblong.n, oblong.k), dtype=bool))
+    turned = dataclasses.replace(oblong, n=oblong.k, k=oblong.n, mask=ones.mask.T.copy())
+    assert ones.mask_digest == turned.mask_digest
+    assert datapath.mask_fact(ones, "shape", lambda: ones.mask.shape) != datapath.mask_fact(
+        turned, "shape", lambda: turned.mask.shape
+    )

@@ -84,16 +84,16 @@ class ArrayDatapath(Datapath):
         super().__init__(hw)
         self.prices = energy_prices(hw)
         self.leakage_w = leakage_power_w(hw)
-        self._mask_facts: dict[tuple[str, Hashable], object] = {}
+        self._mask_facts: dict[tuple[str, int, int, Hashable], object] = {}
 
     def mask_fact(self, op: GemmOp, what: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``: a fact about ``op``'s mask in this spec (``what`` names it: its stored
-        size, whether it fits N:M), worked out once per mask content (its digest) by this
+        size, whether it fits N:M), worked out once per mask (its digest and shape) by this
         datapath. A batch's micro-batches share their masks, so a run asks each fact up to
         four times per mask; a sweep builds a datapath per point."""
         if op.mask_digest is None:
             return compute()
-        key = (op.mask_digest, what)
+        key = (op.mask_digest, op.n, op.k, what)  # the digest is of the bits, not the shape
         if key not in self._mask_facts:
             self._mask_facts[key] = compute()
         return self._mask_facts[key]  # type: ignore[return-value]
