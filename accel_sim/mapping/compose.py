@@ -49,15 +49,6 @@ class TileRun:
     dead_bytes: float
     macs: float
 
-    @property
-    def head(self) -> float:
-        return float(self.log.prefetch[0]) if self.log.busy.shape[0] else 0.0
-
-    @property
-    def tail(self) -> float:
-        folds = self.log.busy.shape[0]
-        return float(self.log.writeback[folds - 1]) + self.dead_bytes if folds else 0.0
-
 
 def _serial(run: TileRun, bw: float) -> float:
     """Without double buffering a fold waits for its loads, then for its stores."""
