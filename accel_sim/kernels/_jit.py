@@ -5,8 +5,8 @@ Kernels inline helpers from other kernel modules (``fold_memory.record_fold`` in
 schedule kernel), and Numba checks a cached kernel only against the file that defines it, so
 an edit to a helper alone left the other files' kernels running their old machine code (found
 when a changed ``record_fold`` made cached kernels fail with "'descr' is NULL"). The locators
-below are Numba's own (a user's ``NUMBA_CACHE_DIR``, else the package's ``__pycache__``) with
-that stamp, for the files of this package only.
+below are Numba's own (a user's ``NUMBA_CACHE_DIR``, else the package's ``__pycache__``, else
+the user-wide cache folder) with that stamp, for the files of this package only.
 """
 
 from __future__ import annotations
@@ -57,12 +57,17 @@ class KernelsUserDirLocator(_KernelsStamp, caching.UserProvidedCacheLocator):
 
 
 class KernelsInTreeLocator(_KernelsStamp, caching.InTreeCacheLocator):
-    """In the package's ``__pycache__`` when writable (else Numba's user-wide locator)."""
+    """In the package's ``__pycache__`` when writable."""
+
+
+class KernelsUserWideLocator(_KernelsStamp, caching.UserWideCacheLocator):
+    """In the user's cache folder otherwise (a read-only install)."""
 
 
 def _register_locators() -> None:
     classes = caching.CacheImpl._locator_classes
-    for locator in (KernelsInTreeLocator, KernelsUserDirLocator):  # the user's folder first
+    # Tried in Numba's own order: the user's folder, the package's, the user-wide one.
+    for locator in (KernelsUserWideLocator, KernelsInTreeLocator, KernelsUserDirLocator):
         if locator not in classes:
             classes.insert(0, locator)
 
