@@ -292,9 +292,8 @@ def render_report(
         f"- points: {run_info.get('n_points', len(frame))} (evaluated this run: "
         f"{run_info.get('evaluated', '-')}, reused from the store: "
         f"{run_info.get('skipped', '-')}, failed: {run_info.get('failed', 0)})",
-        f"- wall time of the run: {run_info.get('wall_s', float('nan')):.1f} s; "
-        f"simulation time summed over points: "
-        f"{float(run_info.get('timing', {}).get('simulation_s', 0.0)):.1f} s",
+        f"- wall time of the run: {run_info.get('wall_s', float('nan')):.1f} s"
+        + _summed_times(run_info.get("timing", {})),
     ]
     if "command" in run_info:
         lines.append(f"- command: `{run_info['command']}`")
@@ -317,3 +316,13 @@ def render_report(
         "",
     ]
     return "\n".join(lines)
+
+
+def _summed_times(timing: dict) -> str:
+    """The per-point times a run recorded (a sweep's simulation, an accuracy study's training),
+    each only when recorded: an accuracy run printed a simulation time of 0.0 s."""
+    names = (("simulation_s", "simulation time summed over points"),
+             ("train_s", "training time summed over cells"))  # fmt: skip
+    return "".join(
+        f"; {label}: {float(timing[key]):.1f} s" for key, label in names if key in timing
+    )

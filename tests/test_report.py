@@ -61,3 +61,18 @@ def test_compression_report_has_the_breakdown_section(tmp_path: Path) -> None:
     assert "| chip datapath=pe-array | unstructured | 20.0 |" in section
     assert "| chip datapath=pe-array broadcast_width=16 | unstructured | 20.0 |" in section
     assert "46.2 %" in section  # the flexible run's vector share, 300 / 650
+
+
+def test_the_run_section_gives_only_the_times_the_run_recorded(tmp_path: Path) -> None:
+    """A sweep records simulation time, an accuracy study training time: each report gives
+    what its run recorded (an accuracy report said "simulation time ... 0.0 s")."""
+    frame = compression_frame()
+    info = {"kind": "compression", "study": "c", "wall_s": 12.0}
+    sweep = render_report(frame, {**info, "timing": {"simulation_s": 3.25}}, [],
+                          tmp_path / "a.md")  # fmt: skip
+    trained = render_report(frame, {**info, "timing": {"train_s": 3901.6, "seconds": 3902.9}},
+                            [], tmp_path / "b.md")  # fmt: skip
+    assert "- wall time of the run: 12.0 s; simulation time summed over points: 3.2 s" in sweep
+    assert "training time" not in sweep
+    assert "- wall time of the run: 12.0 s; training time summed over cells: 3901.6 s" in trained
+    assert "simulation time" not in trained
