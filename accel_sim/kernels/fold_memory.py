@@ -318,8 +318,9 @@ def pairwise_sum(values, start, count):
 def joined_terms(log, before, after, dram_bytes_per_cycle):
     """``pipeline_elapsed``'s per-fold terms of a non-empty ``log`` summed (double-buffered),
     with the previous tile's last write-back ``before`` moving during its first fold and the
-    next tile's first prefetch ``after`` (instead of the log's trailing one) during its last:
-    how ``mapping.compose`` joins tiles into one pipeline."""
+    next tile's first prefetch ``after`` (instead of the log's trailing one) during its last.
+    ``stitched_terms`` joins a mapping's tiles with these terms (``_joined``); this entry
+    point takes any boundary values, which the twin test exercises."""
     return _joined(log.prefetch, log.inflight, log.writeback, log.busy, before, after,
                    dram_bytes_per_cycle)  # fmt: skip
 
@@ -363,20 +364,18 @@ def stitched_terms(prefetch, inflight, writeback, busy, dead, times, bw):
         before = tails[order[index - 1]] if index else 0.0
         after = heads[order[index + 1]] if index + 1 < used else 0.0
         count = times[r]
-        if busy[r].shape[0] == 0:  # a tile with no folds only writes its zero outputs
+        p, i, w, b = prefetch[r], inflight[r], writeback[r], busy[r]
+        if b.shape[0] == 0:  # a tile with no folds only writes its zero outputs
             first = middle = last = dead[r] / bw
+        elif count == 1:
+            first = middle = last = _joined(p, i, w, b, before, after, bw)
         else:
-            p, i, w, b = prefetch[r], inflight[r], writeback[r], busy[r]
-            if count == 1:
-                elapsed += _joined(p, i, w, b, before, after, bw)
-                continue
             first = _joined(p, i, w, b, before, heads[r], bw)
             middle = _joined(p, i, w, b, tails[r], heads[r], bw)
             last = _joined(p, i, w, b, tails[r], after, bw)
-        if count == 1:
-            elapsed += first
-            continue
         elapsed += first
+        if count == 1:
+            continue
         elapsed += (count - 2) * middle
         elapsed += last
     return elapsed + tails[order[used - 1]] / bw
