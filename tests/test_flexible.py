@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from accel_sim import load_hardware, simulate
@@ -199,13 +199,36 @@ def dense_padding(hw, k: int, n: int) -> float:
     return worst
 
 
+def granular_case():
+    """What hypothesis found: 30 x 8 x 1 at half density on 4 multipliers (Flex-DPEs of 2,
+    one weight loaded a cycle), 512-byte double-buffered buffers, 4 bytes a DRAM cycle. Both
+    runs take 2 M tiles of 15 rows; a tile's inputs load during the previous fold. The dense
+    tile's two folds of 21 cycles hide 30 cycles of loads behind one 21-cycle fold (9
+    exposed); the sparse tile's one fold hides its 15 entirely. 128 cycles against 63: the
+    bound (2.0) and its cycle of rounding allow 127."""
+    spec = load_hardware("sigma-1024").model_dump(mode="json")
+    spec["pe_array"].update(rows=2, cols=2)
+    spec["flexible"] = {"dpe_size": 2, "distribution_bandwidth": 16, "load_bandwidth": 1}
+    for buffer in ("ifmap", "filter", "ofmap"):
+        spec["sram"][buffer]["size_bytes"] = 512
+    spec["sram"]["ofmap"]["bytes_per_cycle"] = 4096
+    spec["sram"]["double_buffered"] = True
+    spec["dram"]["bandwidth_bytes_per_s"] = 4e9
+    spec["sparse"]["weight_format"] = "dense"
+    mask = np.array([[False, False, True, False, True, True, False, True]])
+    return hardware_from_dict(spec), 30, 8, 1, mask
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bound_cases())
+@example(granular_case())
 def test_no_sparse_gemm_beats_its_bound_over_the_dense_baseline(case) -> None:
-    """Speedup <= g / d: d the kept fraction, g the dense packing's padding (module
-    docstring of ``tests/test_mapper.py``; for this array the slots partial folds leave). A
-    run's cycles round its stalls up to a whole cycle, so the dense run may exceed the bound
-    by that one cycle.
+    """Speedup <= g / d up to fold granularity: d the kept fraction, g the dense packing's
+    padding (module docstring of ``tests/test_mapper.py``; for this array the slots partial
+    folds leave). A run's cycles round its stalls up to a whole cycle, and a fold pipeline
+    hides a load only behind whole folds: where the sparse run's fewer folds hide what the
+    dense run's cannot, the dense run may exceed the bound by up to one of its folds
+    (``granular_case``: 128 cycles against an allowance of 127 without the fold, 148 with).
 
     The bound counts MAC slots. Where the ofmap port limits, partial sums set the time: an
     output whose kept weights fit one fold writes one partial sum and reads none back, while
@@ -218,7 +241,11 @@ def test_no_sparse_gemm_beats_its_bound_over_the_dense_baseline(case) -> None:
         return
     result = simulate(one_gemm(m, k, n, mask), hw)
     bound = dense_padding(hw, k, n) / density
-    assert result.baseline.cycles <= bound * result.cycles * (1 + 1e-9) + 1
+    dense = result.baseline.ops[0]
+    one_fold = dense.compute_cycles / dense.folds
+    assert result.baseline.cycles <= bound * result.cycles * (1 + 1e-9) + 1 + one_fold
+    if dense.stall_cycles == 0:  # nothing exposed: the bound and its cycle of rounding
+        assert result.baseline.cycles <= bound * result.cycles * (1 + 1e-9) + 1
 
 
 def test_cycles_times_multipliers_cover_the_macs_and_a_wider_port_never_slows() -> None:
