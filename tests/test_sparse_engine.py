@@ -297,3 +297,40 @@ def test_mask_facts_are_kept_per_mask_content_across_micro_batches() -> None:
     assert datapath.mask_fact(ones, "shape", lambda: ones.mask.shape) != datapath.mask_fact(
         turned, "shape", lambda: turned.mask.shape
     )
+
+
+def test_tile_schedules_and_fold_lists_are_shared_per_weight_within_a_run() -> None:
+    """A run's searches (the whole batch and each micro-batch) share one schedule per (weight,
+    tile rows, columns, plan, memory) and one fold list per weight: a twin mask (same bits,
+    another array) gets the very object, another mask or a transposed all-ones weight of the
+    same bits does not, and the shared schedule equals a fresh one."""
+    from accel_sim.datapaths.systolic.compacting import CompactedWeight
+    from accel_sim.kernels import fold_memory as fm
+    from accel_sim.traffic import memory_params
+
+    workload = masked_workload(density=0.3)
+    hw = sparse_hw(zero_handling="skipping", weight_format="bitmap")
+    datapath = datapath_for(hw)
+    op = next(o for o in workload.gemms if isinstance(o.mask, np.ndarray) and o.n != o.k)
+    twin = dataclasses.replace(op, mask=op.mask.copy())
+    plan, mem = fm.FoldPlan(False, True, False, False, False), memory_params(hw)
+    tile = datapath.shared_piece(op, op.mask)(8, 0, op.n, plan, mem)
+    assert datapath.shared_piece(twin, twin.mask)(8, 0, op.n, plan, mem) is tile
+    fresh = datapath.piece(op, op.mask)(8, 0, op.n, plan, mem)
+    assert np.array_equal(fresh.stats, tile.stats)
+    assert all(np.array_equal(a, b) for a, b in zip(fresh.log, tile.log, strict=True))
+    other = dataclasses.replace(op, mask=~op.mask)
+    assert datapath.shared_piece(other, other.mask)(8, 0, op.n, plan, mem) is not tile
+    assert datapath.shared_piece(op, op.mask)(4, 0, op.n, plan, mem) is not tile
+
+    # The piece built the whole weight's fold lists; columns [1, n) are a weight of their own.
+    assert isinstance(datapath.weight_model(op, op.mask, 0, op.n, lambda: None), CompactedWeight)
+    builds = []
+    model = datapath.weight_model(op, op.mask, 1, op.n, lambda: builds.append(1) or object())
+    assert datapath.weight_model(twin, twin.mask, 1, op.n, lambda: builds.append(1)) is model
+    ones = dataclasses.replace(op, mask=np.ones((op.n, op.k), dtype=bool))
+    turned = dataclasses.replace(op, n=op.k, k=op.n, mask=ones.mask.T.copy())
+    assert ones.mask_digest == turned.mask_digest
+    first = datapath.weight_model(ones, ones.mask, 0, op.n, lambda: "n x k")
+    assert datapath.weight_model(turned, turned.mask, 0, op.n, lambda: "k x n") != first
+    assert len(builds) == 1

@@ -112,14 +112,12 @@ class FlexibleDatapath(SystolicArray):
 
     def piece(self, op: GemmOp, mask: np.ndarray | None):
         hw = self.hw
-        weights: dict[tuple[int, int], PackedWeight] = {}
 
         def run(m_rows, n_start, n_stop, plan, mem):
-            weight = weights.get((n_start, n_stop))
-            if weight is None:
-                part = None if mask is None else mask[n_start:n_stop]
-                weight = PackedWeight(part, hw, (n_stop - n_start, op.k))
-                weights[(n_start, n_stop)] = weight
+            part = None if mask is None else mask[n_start:n_stop]
+            weight = self.weight_model(
+                op, mask, n_start, n_stop, lambda: PackedWeight(part, hw, (n_stop - n_start, op.k))
+            )
             return weight.best(m_rows, mem, plan)
 
         return run

@@ -457,13 +457,10 @@ class CompactingSystolicArray(SystolicArray):
                 m_rows, n_stop - n_start, mem, plan
             )
         mode = self.hw.sparse.zero_handling
-        weights: dict[tuple[int, int], CompactedWeight] = {}
 
         def run(m_rows, n_start, n_stop, plan, mem):
-            weight = weights.get((n_start, n_stop))
-            if weight is None:
-                arr = np.ascontiguousarray(mask[n_start:n_stop])
-                weight = weights[(n_start, n_stop)] = CompactedWeight(arr, self.hw, mode)
+            weight = self.weight_model(op, mask, n_start, n_stop, lambda: CompactedWeight(
+                np.ascontiguousarray(mask[n_start:n_stop]), self.hw, mode))  # fmt: skip
             return weight.schedule(m_rows, mem, plan)
 
         return run

@@ -22,9 +22,9 @@ order, M tiling, split across cores, preload), or SCALE-Sim's fixed loop order w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -42,6 +42,8 @@ from accel_sim.op_cost import OpCost
 from accel_sim.spec import Dataflow, HardwareConfig, ZeroHandling
 from accel_sim.traffic import fold_counts, memory_params
 from workloads.ops import GemmOp
+
+T = TypeVar("T")
 
 __all__ = ["DenseSystolicArray", "SystolicArray", "dense_gemm_cost", "gemm_stats", "warm_up"]
 
@@ -150,6 +152,11 @@ class SystolicArray(ArrayDatapath):
     def __init__(self, hw: HardwareConfig) -> None:
         super().__init__(hw)
         self._key = hw.config_hash()
+        # Tile schedules by (weight, rows, output columns, plan, memory), for one run: a
+        # batch's micro-batch plans ask again for most of the whole batch's tiles (the same
+        # rows under the same plan), which schedule alike.
+        self._tile_runs: dict[tuple, TileRun] = {}
+        self._weight_models: dict[tuple, Any] = {}
 
     def piece(self, op: GemmOp, mask: np.ndarray | None) -> Piece:
         """The kernel for ``op``'s sub-GEMMs (``accel_sim.mapping.compose.Piece``)."""
@@ -164,6 +171,39 @@ class SystolicArray(ArrayDatapath):
             return TileRun(stats, log, 0.0, float(m_rows * kdim * n))
 
         return run
+
+    def shared_piece(self, op: GemmOp, mask: np.ndarray | None) -> Piece:
+        """``piece``, its tile schedules shared by every search of this datapath on the same
+        weight (its shape and mask digest); unshared for a mask without a digest."""
+        piece = self.piece(op, mask)
+        if mask is not None and op.mask_digest is None:
+            return piece
+        weight = (op.k, op.n, None if mask is None else op.mask_digest)
+        runs = self._tile_runs
+
+        def run(m_rows, n_start, n_stop, plan, mem):
+            key = (weight, m_rows, n_start, n_stop, plan, mem)
+            tile = runs.get(key)
+            if tile is None:
+                tile = runs[key] = piece(m_rows, n_start, n_stop, plan, mem)
+            return tile
+
+        return run
+
+    def weight_model(
+        self, op: GemmOp, mask: np.ndarray | None, n_start: int, n_stop: int,
+        build: Callable[[], T],
+    ) -> T:  # fmt: skip
+        """``build()``: what a sparse piece precomputes for output columns ``[n_start,
+        n_stop)`` of ``op``'s weight (its fold lists), once per run of this datapath for that
+        weight (its shape and mask digest; every time for a mask without a digest)."""
+        if mask is not None and op.mask_digest is None:
+            return build()
+        key = (op.k, op.n, None if mask is None else op.mask_digest, n_start, n_stop)
+        model = self._weight_models.get(key)
+        if model is None:
+            model = self._weight_models[key] = build()
+        return model
 
     def candidates(self, op: GemmOp) -> Iterator[list[Mapping]]:
         """The mapper's space for ``op``, one list per (split, loop order), fewest M tiles
@@ -219,7 +259,7 @@ class SystolicArray(ArrayDatapath):
                residency.output_on_chip)  # fmt: skip
 
         def search() -> OpCost:
-            piece = self.piece(op, mask)
+            piece = self.shared_piece(op, mask)
 
             # A candidate is priced (action counts, OpCost) only when its energy decides or
             # it is chosen: cycles order the same unscaled as scaled by op.count.
