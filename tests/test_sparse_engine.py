@@ -334,3 +334,32 @@ def test_tile_schedules_and_fold_lists_are_shared_per_weight_within_a_run() -> N
     first = datapath.weight_model(ones, ones.mask, 0, op.n, lambda: "n x k")
     assert datapath.weight_model(turned, turned.mask, 0, op.n, lambda: "k x n") != first
     assert len(builds) == 1
+
+
+def test_kept_tile_schedules_stay_under_their_byte_limit_without_changing_results(
+    monkeypatch,
+) -> None:
+    """Past ``TILE_RUN_BYTES`` new schedules are computed but not kept: the run is the same."""
+    import accel_sim.datapaths.systolic.dense as dense
+    from accel_sim.mapping import cache
+
+    masks = {op.weight_name: op.mask for op in masked_workload(density=0.3).gemms
+             if isinstance(op.mask, np.ndarray)}  # fmt: skip
+    workload = attach_masks(build_workload("bert-tiny", batch=2, seq_len=16), masks)
+    hw = sparse_hw(zero_handling="skipping", weight_format="bitmap")
+    cache.clear()  # both runs search every GEMM
+    full = simulate(workload, hw).to_frame()
+    cache.clear()
+    monkeypatch.setattr(dense, "TILE_RUN_BYTES", 20_000)
+    kept = []
+    original = dense.SystolicArray.shared_piece
+
+    def spy(self, op, mask):
+        kept.append(self)
+        return original(self, op, mask)
+
+    monkeypatch.setattr(dense.SystolicArray, "shared_piece", spy)
+    capped = simulate(workload, hw).to_frame()
+    assert capped.drop(columns="simulation_s", errors="ignore").equals(
+        full.drop(columns="simulation_s", errors="ignore"))  # fmt: skip
+    assert kept and all(0 < d._tile_run_bytes <= 20_000 for d in kept)
