@@ -314,6 +314,9 @@ def test_tile_schedules_and_fold_lists_are_shared_per_weight_within_a_run() -> N
     op = next(o for o in workload.gemms if isinstance(o.mask, np.ndarray) and o.n != o.k)
     twin = dataclasses.replace(op, mask=op.mask.copy())
     plan, mem = fm.FoldPlan(False, True, False, False, False), memory_params(hw)
+    alone = datapath.shared_piece(op, op.mask)(8, 0, op.n, plan, mem)
+    assert datapath.shared_piece(op, op.mask)(8, 0, op.n, plan, mem) is not alone  # one plan
+    datapath.plans_share_work = True  # as a run with micro-batch plans sets it
     tile = datapath.shared_piece(op, op.mask)(8, 0, op.n, plan, mem)
     assert datapath.shared_piece(twin, twin.mask)(8, 0, op.n, plan, mem) is tile
     fresh = datapath.piece(op, op.mask)(8, 0, op.n, plan, mem)

@@ -85,6 +85,9 @@ class ArrayDatapath(Datapath):
         self.prices = energy_prices(hw)
         self.leakage_w = leakage_power_w(hw)
         self._mask_facts: dict[tuple[str, int, int, Hashable], object] = {}
+        # Whether this run has several execution plans (the whole batch and micro-batches):
+        # a datapath keeps work for reuse only then, as keeping it costs fresh memory.
+        self.plans_share_work = False
 
     def mask_fact(self, op: GemmOp, what: Hashable, compute: Callable[[], T]) -> T:
         """``compute()``: a fact about ``op``'s mask in this spec (``what`` names it: its stored
@@ -210,6 +213,8 @@ class ArrayDatapath(Datapath):
         when no plan is within them."""
         hw = self.hw
         micro = hw.mapping.search == "best" and hw.residency.activations_on_chip
+        # the micro-batch plans ask for much of what the whole batch's did
+        self.plans_share_work = micro and workload.batch > 1
         refused: SizeLimitError | None = None
         try:
             ops, notes = self._ops(workload)

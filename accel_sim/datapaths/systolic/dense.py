@@ -155,9 +155,9 @@ class SystolicArray(ArrayDatapath):
     def __init__(self, hw: HardwareConfig) -> None:
         super().__init__(hw)
         self._key = hw.config_hash()
-        # Tile schedules by (weight, rows, output columns, plan, memory), for one run: a
-        # batch's micro-batch plans ask again for most of the whole batch's tiles (the same
-        # rows under the same plan), which schedule alike.
+        # Tile schedules by (weight, rows, output columns, plan, memory), for one run with
+        # micro-batch plans (``plans_share_work``): they ask again for most of the whole
+        # batch's tiles (the same rows under the same plan), which schedule alike.
         self._tile_runs: dict[tuple, TileRun] = {}
         self._tile_run_bytes = 0  # their fold logs, kept under TILE_RUN_BYTES
         self._weight_models: dict[tuple, Any] = {}
@@ -178,9 +178,10 @@ class SystolicArray(ArrayDatapath):
 
     def shared_piece(self, op: GemmOp, mask: np.ndarray | None) -> Piece:
         """``piece``, its tile schedules shared by every search of this datapath on the same
-        weight (its shape and mask digest); unshared for a mask without a digest."""
+        weight (its shape and mask digest) when the run's plans share work; unshared for a
+        mask without a digest."""
         piece = self.piece(op, mask)
-        if mask is not None and op.mask_digest is None:
+        if not self.plans_share_work or (mask is not None and op.mask_digest is None):
             return piece
         weight = (op.k, op.n, None if mask is None else op.mask_digest)
         runs = self._tile_runs
