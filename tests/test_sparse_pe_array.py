@@ -90,6 +90,48 @@ def test_periodic_passes_added_in_one_step_equal_cycle_stepping(case):
     assert fast == run(case, engine="cycle_stepping")
 
 
+@settings(max_examples=150, deadline=None)
+@given(cases(min_m=1, max_m=60), st.lists(st.integers(1, 60), min_size=1, max_size=4))
+def test_a_kept_periodic_schedule_gives_any_other_token_count_exactly(case, token_counts):
+    """A batch's plans run one mask for several token counts (``memo``): the periodic summary
+    kept from one count gives every larger one the numbers the full recurrence gives, and a
+    count it cannot serve (too few passes) runs the recurrence; activation masks never reuse
+    it (their stream differs per token count)."""
+    memo: dict = {}
+    for m in (case["m"], *token_counts):
+        if isinstance(case["activations"], np.ndarray) and case["activations"].ndim == 2:
+            case = {**case, "activations": None}
+        kept = simulate_unstructured(
+            case["mask"], m, case["n_pes"], case["fifo_depth"], activations=case["activations"],
+            min_cycles_per_entry=case["min_cycles_per_entry"],
+            broadcast_width=case["broadcast_width"], run_bits=case["run_bits"], memo=memo,
+            nnz=int(np.count_nonzero(case["mask"])),
+        )  # fmt: skip
+        assert kept == run(case, m=m)
+    if case["activations"] is not None:
+        assert memo == {}
+
+
+def test_the_periodic_summary_skips_the_recurrence_for_more_tokens(monkeypatch):
+    """Once kept, a larger token count is answered from the summary: neither the PEs' work
+    table nor the recurrence is computed again."""
+    import accel_sim.kernels.sparse_pe as kernels
+
+    rng = np.random.default_rng(3)
+    mask = rng.random((40, 24)) < 0.3
+    memo: dict = {}
+    first = simulate_unstructured(mask, 64, 8, 4, run_bits=2, memo=memo)
+    assert memo and all(summary[0] < 64 for summary in memo.values())
+    calls = []
+    for name in ("fifo_event_periodic", "per_pe_entries"):
+        original = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name, lambda *a, f=original: calls.append(1) or f(*a))
+    again = simulate_unstructured(mask, 512, 8, 4, run_bits=2, memo=memo)
+    assert calls == [] and again.cycles > first.cycles
+    monkeypatch.undo()
+    assert again == simulate_unstructured(mask, 512, 8, 4, run_bits=2)
+
+
 @settings(max_examples=100, deadline=None)
 @given(cases())
 def test_kernels_equal_pure_python_twins(case):

@@ -155,6 +155,33 @@ def fifo_event_schedule(cost, entry_cols, repeats, fifo_depth, width):
     shift invariant, so once a pass of the stream leaves the state (times relative to the
     last broadcast) as the previous pass did, every later pass repeats it shifted by the same
     number of cycles: the remaining passes are then added in one step, exactly."""
+    cycles, stall, busy, _ = fifo_event_periodic(cost, entry_cols, repeats, fifo_depth, width)
+    return cycles, stall, busy
+
+
+@njit(**JIT_OPTIONS)
+def repeated_finish(periodic, n_cols, repeats, width):
+    """``fifo_event_schedule``'s (cycles, stall, busy) for ``repeats`` passes from the
+    ``periodic`` summary of a run that became periodic after ``passes < repeats`` passes:
+    those passes are the same whatever the number of repeats, and every later one shifts
+    the schedule by ``period`` cycles, as the recurrence adds them."""
+    passes, last_broadcast, period, free_at, pass_busy = periodic
+    shift = period * (repeats - passes)
+    finish = np.empty(free_at.shape[0], dtype=np.int64)
+    busy = np.empty(free_at.shape[0], dtype=np.int64)
+    for p in range(free_at.shape[0]):
+        finish[p] = max(free_at[p], last_broadcast + 1) + shift
+        busy[p] = pass_busy[p] * repeats
+    cycles, stall = _finish_times(last_broadcast + shift, finish, n_cols * repeats, width)
+    return cycles, stall, busy
+
+
+@njit(**JIT_OPTIONS)
+def fifo_event_periodic(cost, entry_cols, repeats, fifo_depth, width):
+    """``fifo_event_schedule``'s (cycles, stall, busy) and its periodic summary: (passes
+    before the state repeated, the last broadcast then, the cycles each later pass adds, the
+    PEs' free times then, each PE's busy cycles a pass), with ``passes = -1`` when the
+    repeats ran out first. ``repeated_finish`` gives any larger number of repeats from it."""
     n_pes = cost.shape[0]
     n_cols = entry_cols.shape[0]
     ptr = _column_pointers(cost)
@@ -178,6 +205,11 @@ def fifo_event_schedule(cost, entry_cols, repeats, fifo_depth, width):
     e = 0
     previous = np.empty(0, dtype=np.int64)
     previous_broadcast = 0
+    # the periodic summary, kept in plain variables: a tuple of arrays carried through the
+    # loop costs reference counting in its hot inner loops
+    periodic_passes = -1
+    periodic_broadcast = periodic_period = 0
+    periodic_free = np.zeros(n_pes, dtype=np.int64)
     r = 0
     while r < repeats:
         for k in range(n_cols):
@@ -229,6 +261,9 @@ def fifo_event_schedule(cost, entry_cols, repeats, fifo_depth, width):
         if previous.shape[0] == state.shape[0] and (previous == state).all():
             # the passes left each end ``last_broadcast - previous_broadcast`` cycles after
             # the one before; only the finish times are still needed
+            periodic_passes, periodic_broadcast = r, last_broadcast
+            periodic_period = last_broadcast - previous_broadcast
+            periodic_free[:] = free_at
             shift = (last_broadcast - previous_broadcast) * (repeats - r)
             for p in range(n_pes):
                 free_at[p] = max(free_at[p], last_broadcast + 1) + shift
@@ -240,7 +275,8 @@ def fifo_event_schedule(cost, entry_cols, repeats, fifo_depth, width):
     for p in range(n_pes):
         busy[p] = pass_busy[p] * repeats
     cycles, stall = _finish_times(last_broadcast, free_at, n_cols * repeats, width)
-    return cycles, stall, busy
+    periodic = (periodic_passes, periodic_broadcast, periodic_period, periodic_free, pass_busy)
+    return cycles, stall, busy, periodic
 
 
 @njit(**JIT_OPTIONS)

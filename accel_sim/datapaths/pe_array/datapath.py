@@ -63,6 +63,7 @@ class UnstructuredPEArray(ArrayDatapath):
 
     def __init__(self, hw: HardwareConfig) -> None:
         super().__init__(hw)
+        self._ones_memos: dict[tuple[int, int], dict] = {}  # _mask_memo of all-ones masks
         table = hw.energy
         bank = sram_j_per_byte(hw.sram.filter.size_bytes / hw.pe_count)
         self.prices = replace(
@@ -133,6 +134,14 @@ class UnstructuredPEArray(ArrayDatapath):
             return np.ones((op.n, op.k), dtype=bool)
         return mask
 
+    def _mask_memo(self, op: GemmOp, mask: np.ndarray) -> dict | None:
+        """What ``simulate_unstructured`` keeps for ``mask`` (the op's own, once per mask;
+        all ones, once per shape), so that a batch's micro-batch plans, each with its own
+        number of tokens, reuse its schedule; None for a mask without a digest."""
+        if mask is op.mask:
+            return None if op.mask_digest is None else self.mask_fact(op, "fifo memo", dict)
+        return self._ones_memos.setdefault(mask.shape, {})
+
     def gemm_cost(self, op: GemmOp, residency: OpResidency = NONE) -> OpCost:
         hw = self.hw
         array = hw.fifo_array
@@ -153,6 +162,8 @@ class UnstructuredPEArray(ArrayDatapath):
             broadcast_width=array.broadcast_width,
             run_bits=hw.sparse.run_bits if rle else 0,
             what=op.name,
+            memo=self._mask_memo(op, mask),
+            nnz=op.weight_nnz if mask is op.mask else mask.size,
         )
         ifmap, weights = operands_on_chip(op, residency)
         on_chip = (ifmap, weights, residency.output_on_chip)

@@ -181,6 +181,8 @@ def simulate_unstructured(
     run_bits: int = 0,
     engine: str = "fast",
     what: str = "the layer",
+    memo: dict | None = None,
+    nnz: int | None = None,
 ) -> UnstructuredPEStats:
     """Run ``m`` tokens of the layer with keep-mask ``mask`` ``[out, in]`` on the PE array.
 
@@ -188,6 +190,10 @@ def simulate_unstructured(
     (dense when None). ``run_bits``: the RLE run width whose padding entries cost cycles (0:
     no padding, e.g. CSC). ``engine``: ``"fast"`` (event recurrence) or ``"cycle_stepping"``.
     ``what`` names the layer in a size-limit error (``accel_sim.kernels.preconditions``).
+    ``memo``: a dict the caller keeps for this one mask: without an activation mask, the
+    fast engine's periodic summary is kept there, so a larger number of tokens skips the
+    PEs' work table and the recurrence (``sparse_pe.repeated_finish``: the same numbers,
+    exactly). ``nnz``: the mask's kept weights, when the caller knows them.
     """
     mask = _check_mask(mask)
     m = _check_count("m", m, 1)
@@ -210,15 +216,28 @@ def simulate_unstructured(
     owners = min(n_pes, out)
     simulated = owners + (1 if n_pes > out else 0)
     pre.check_fifo_array(what, simulated, mask.shape[1], entries, depth)
-    if run_bits == 0:
-        work = per_pe_work(mask, owners) if n_pes <= out else _one_row_each(mask, simulated)
-    else:  # RLE entries (padding included) of the same PEs (row p on PE p when n_pes > out)
-        work = kernels.per_pe_entries(mask, simulated, run_bits)
-    cost = np.maximum(work, min_cycles, out=work)
-    kernel = kernels.fifo_event_schedule if engine == "fast" else kernels.fifo_cycle_stepping
-    cycles, stall, busy = kernel(cost, cols, repeats, depth, width)
+    key = ("periodic", n_pes, run_bits, min_cycles, depth, width)
+    periodic = None
+    if memo is not None and activations is None and engine == "fast":
+        periodic = memo.get(key)
+    if periodic is not None and periodic[0] < repeats:
+        cycles, stall, busy = kernels.repeated_finish(periodic, cols.shape[0], repeats, width)
+    else:
+        if run_bits == 0:
+            work = per_pe_work(mask, owners) if n_pes <= out else _one_row_each(mask, simulated)
+        else:  # RLE entries (padding included) of the same PEs (row p on PE p when n_pes > out)
+            work = kernels.per_pe_entries(mask, simulated, run_bits)
+        cost = np.maximum(work, min_cycles, out=work)
+        if engine != "fast":
+            cycles, stall, busy = kernels.fifo_cycle_stepping(cost, cols, repeats, depth, width)
+        else:
+            cycles, stall, busy, periodic = kernels.fifo_event_periodic(cost, cols, repeats,
+                                                                        depth, width)  # fmt: skip
+            if memo is not None and activations is None and periodic[0] >= 0:
+                memo[key] = periodic  # a few PE-sized arrays: kept, not the work table
     if activations is None:  # every column broadcast once per token
-        macs = int(np.count_nonzero(mask)) * repeats
+        kept = int(np.count_nonzero(mask)) if nnz is None else nnz
+        macs = kept * repeats
     else:
         col_nnz = mask.sum(axis=0, dtype=np.int64)  # every PE's kept weights of each column
         macs = int(col_nnz[cols].sum()) * repeats
