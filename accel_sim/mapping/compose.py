@@ -20,6 +20,7 @@ record. Composition rules:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -125,32 +126,41 @@ def _core_run(
     residency: OpResidency, ifmap_on_chip: bool, filter_on_chip: bool, mem: fm.MemoryParams,
 ) -> tuple[tuple[tuple[TileRun, int], ...], int, int, float]:  # fmt: skip
     """One core's tiles: ((tile schedule, times run) in order, cycles, compute cycles,
-    MACs)."""
-    first = fm.FoldPlan(
-        mapping.rows_outer, mapping.overlapped, ifmap_on_chip, filter_on_chip,
-        residency.output_on_chip,
-    )  # fmt: skip
-    weights_stay = k * (n_stop - n_start) * mem.word_bytes <= mem.filter_capacity_bytes
-    later = first._replace(filter_on_chip=filter_on_chip or weights_stay)
-    sizes = balanced(rows, min(mapping.m_tiles, rows))
-    (largest, how_many), rest = sizes[0], sizes[1:]
-    plans = [(largest, first, 1)]
-    if how_many > 1:
-        plans.append((largest, later, how_many - 1))
-    plans.extend((size, later, count) for size, count in rest)
+    MACs). The first tile fetches the weights; later ones find them on chip when the core's
+    share fits its filter buffer. (Written out rather than through ``balanced`` and
+    ``FoldPlan._replace``: the mapper runs this for every candidate.)"""
+    outputs_on_chip = residency.output_on_chip
+    first = fm.FoldPlan(mapping.rows_outer, mapping.overlapped, ifmap_on_chip, filter_on_chip,
+                        outputs_on_chip)  # fmt: skip
+    later = first
+    if not filter_on_chip and k * (n_stop - n_start) * mem.word_bytes <= mem.filter_capacity_bytes:
+        later = fm.FoldPlan(mapping.rows_outer, mapping.overlapped, ifmap_on_chip, True,
+                            outputs_on_chip)  # fmt: skip
+    tiles = min(mapping.m_tiles, rows)
+    base, extra = divmod(rows, tiles)  # ``balanced``: extra tiles of base + 1, then base
+    if extra:
+        plans = [(base + 1, first, 1)]
+        if extra > 1:
+            plans.append((base + 1, later, extra - 1))
+        plans.append((base, later, tiles - extra))
+    else:
+        plans = [(base, first, 1)]
+        if tiles > 1:
+            plans.append((base, later, tiles - 1))
     scheduled: dict[tuple[int, fm.FoldPlan], TileRun] = {}  # equal tiles schedule alike
     runs = []
     for size, plan, times in plans:
-        if (size, plan) not in scheduled:
-            scheduled[(size, plan)] = piece(size, n_start, n_stop, plan, mem)
-        runs.append((scheduled[(size, plan)], times))
+        run = scheduled.get((size, plan))
+        if run is None:
+            run = scheduled[(size, plan)] = piece(size, n_start, n_stop, plan, mem)
+        runs.append((run, times))
     # Compute: the cycles the folds take (the kernels' own statistics subtract one, SCALE-Sim's
     # last-cycle index, which the validation compares exactly; here cycles x PEs must never
     # fall below the MACs). Stalls: whatever the joined pipeline adds to that.
-    compute = round(sum(float(run.stats[fm.COMPUTE_CYCLES]) * times for run, times in runs))
+    compute = round(sum([float(run.stats[fm.COMPUTE_CYCLES]) * times for run, times in runs]))
     elapsed = stitched_elapsed(runs, mem)
-    stall = max(int(np.ceil(elapsed - compute - 1e-9)), 0)
-    return tuple(runs), compute + stall, compute, sum(run.macs * times for run, times in runs)
+    stall = max(math.ceil(elapsed - compute - 1e-9), 0)
+    return tuple(runs), compute + stall, compute, sum([run.macs * times for run, times in runs])
 
 
 def compose(
@@ -164,15 +174,21 @@ def compose(
     ifmap_on_chip: bool,
     filter_on_chip: bool,
     filter_dram_scale: float = 1.0,
+    memory: Callable[[int], fm.MemoryParams] | None = None,
 ) -> Composite:
-    """The cost of one instance of an (m x k) @ (k x n) GEMM under ``mapping``."""
+    """The cost of one instance of an (m x k) @ (k x n) GEMM under ``mapping``. ``memory``
+    gives the memory record for a number of cores sharing DRAM (``memory_params`` at
+    ``filter_dram_scale``), when the caller keeps them for its candidates."""
     if mapping.split == "m":
         parts = [(stop - start, 0, n) for start, stop in core_slices(m, mapping.cores)]
     elif mapping.split == "n":
         parts = [(m, start, stop) for start, stop in core_slices(n, mapping.cores)]
     else:
         parts = [(m, 0, n)]
-    mem = memory_params(hw, filter_dram_scale, cores_sharing_dram=len(parts))
+    if memory is None:
+        mem = memory_params(hw, filter_dram_scale, cores_sharing_dram=len(parts))
+    else:
+        mem = memory(len(parts))
     runs = [
         _core_run(piece, rows, start, stop, mapping, k, residency, ifmap_on_chip, filter_on_chip,
                   mem)

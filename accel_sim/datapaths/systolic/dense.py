@@ -269,12 +269,19 @@ class SystolicArray(ArrayDatapath):
 
         def search() -> OpCost:
             piece = self.shared_piece(op, mask)
+            records: dict[int, fm.MemoryParams] = {}  # by cores sharing DRAM
+
+            def memory(cores: int) -> fm.MemoryParams:
+                record = records.get(cores)
+                if record is None:
+                    record = records[cores] = memory_params(self.hw, scale, cores)
+                return record
 
             # A candidate is priced (action counts, OpCost) only when its energy decides or
             # it is chosen: cycles order the same unscaled as scaled by op.count.
             def evaluate(mapping: Mapping) -> tuple[Mapping, Composite]:
                 return mapping, compose(piece, op.m, op.k, op.n, mapping, self.hw, residency,
-                                        ifmap, filt, scale)  # fmt: skip
+                                        ifmap, filt, scale, memory)  # fmt: skip
 
             def price(candidate: tuple[Mapping, Composite]) -> OpCost:
                 return self._mapped_cost(op, candidate[1], candidate[0])
