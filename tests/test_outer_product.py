@@ -62,6 +62,25 @@ def test_fast_engine_equals_cycle_stepping_twin(case):
     assert {key: getattr(fast, key) for key in twin} == twin
 
 
+@settings(max_examples=150, deadline=None)
+@given(cases(), st.integers(2, 14), st.booleans())
+def test_periods_of_alike_activation_tiles_added_in_one_step_equal_the_twin(case, tiles, dense):
+    """Many activation tiles alike (a dense operand, or one tile's pattern repeated, with an
+    edge tile that may differ): the fast engine adds a core's repeating periods in one step;
+    the twin steps through every item."""
+    x, w, _, n, k, geometry = case
+    pattern = x[: geometry.tile_m] if x.shape[0] >= geometry.tile_m else np.ones(
+        (geometry.tile_m, k), dtype=bool)  # fmt: skip
+    m = geometry.tile_m * tiles + (x.shape[0] % geometry.tile_m)
+    rows = np.concatenate([np.tile(pattern, (tiles, 1)), x[: m - geometry.tile_m * tiles]])
+    x = None if dense else rows
+    fast = simulate_outer_product(x, w, m, n, k, geometry)
+    twin = naive_outer_product(
+        (np.ones((m, k), dtype=bool) if x is None else x).tolist(), w.tolist(), m, n, k, geometry
+    )
+    assert {key: getattr(fast, key) for key in twin} == twin
+
+
 def geometry(**changes) -> OuterProductGeometry:
     base = dict(rows=2, cols=2, tile_m=4, tile_n=4, merge_width=4, bank_rows=4, bank_cols=4,
                 gather_bits=8, bitmaps=True, word_bytes=1, ifmap_bytes_per_cycle=64.0,

@@ -138,6 +138,41 @@ def _gather_table(nnz_max, tile_rows, word_bytes, bpc, bitmaps):
 
 
 @njit(**JIT_OPTIONS)
+def _lcm(a, b):
+    x, y = a, b
+    while y:
+        x, y = y, x % y
+    return a // x * b
+
+
+@njit(**JIT_OPTIONS)
+def _alike_rows(nnz, most, m, tile):
+    """How many leading activation tiles (rows of ``column_loads``) equal the first: the same
+    counts for every k and the same number of token rows (so the same port tables)."""
+    n_rows, n_k = nnz.shape
+    alike = 1 if n_rows else 0
+    while alike < n_rows:
+        if min(tile, m - alike * tile) != min(tile, m):
+            break
+        same = True
+        for k in range(n_k):
+            if nnz[alike, k] != nnz[0, k] or most[alike, k] != most[0, k]:
+                same = False
+                break
+        if not same:
+            break
+        alike += 1
+    return alike
+
+
+@njit(**JIT_OPTIONS)
+def _total(i, steps, pairs, merge, gather, values_a, values_b, bitmap_bits, drain, banked):
+    """Statistic ``i`` of the running totals (``schedule``'s locals, by index)."""
+    values = (0, steps, pairs, merge, gather, values_a, values_b, bitmap_bits, drain, banked)
+    return values[i]
+
+
+@njit(**JIT_OPTIONS)
 def schedule(
     nnz_a,
     most_a,
@@ -167,6 +202,13 @@ def schedule(
     An item's counts take few values (at most ``tile_m + 1`` and ``tile_n + 1``), so its port
     cycles come from per-tile-edge tables and its merge cycles and steps from an ``(a, b)``
     table filled on first use; the divisions are done once per value, not once per item.
+
+    Rows of activation tiles alike (every row of a dense operand; ``_alike_rows``) make a
+    core's items repeat every ``lcm(tiles along n, cores)`` tiles. The recurrence is max-plus
+    and shift invariant, so once a core ends such a period in the state (times relative to
+    its last merge, each clamped where a smaller value can no longer matter) it ended the
+    previous one in, every later period within the alike rows repeats it shifted by the same
+    number of cycles and adds the same statistics: they are added in one step, exactly.
     """
     tiles_m = nnz_a.shape[0]
     tiles_n = nnz_b.shape[0]
@@ -196,13 +238,62 @@ def schedule(
     drain_total = 0
     bank_limited = 0
     end = 0
+    alike_tiles = _alike_rows(nnz_a, most_a, m, tile_m) * tiles_n  # tiles [0, this) alike
+    period = _lcm(tiles_n, cores) // cores  # a core's tiles between repeats of its items
+    totals = np.zeros(N_STATS, dtype=np.int64)
     for core in range(cores):
         gather_done = 0  # when the gather stage finished its last item
         merge_done = 0  # when the merge stage finished its last item
         merge_done_before = 0  # ... and the item before it (frees a gather slot)
         drain_done = 0  # when the last tile drained
         drain_done_before = 0  # ... and the tile before it (frees an accumulation buffer)
-        for t in range(core, n_tiles, cores):
+        seen = -1  # the last period boundary's merge time (-1: none yet)
+        seen_gather = seen_drain = seen_drain_before = 0  # its state, relative to that
+        done = 0  # this core's tiles so far
+        t = core
+        while t < n_tiles:
+            if done > 0 and done % period == 0 and t - cores < alike_tiles:
+                # a period boundary after a period of alike tiles: the state (relative to the
+                # last merge; gather by its slot's free time; drains by the last merge,
+                # before which they cannot hold anything back)
+                rel_gather = max(gather_done, merge_done_before) - merge_done
+                rel_drain = max(drain_done, merge_done) - merge_done
+                rel_drain_before = max(drain_done_before, merge_done) - merge_done
+                if (seen >= 0 and rel_gather == seen_gather and rel_drain == seen_drain
+                        and rel_drain_before == seen_drain_before):  # fmt: skip
+                    # whole periods left whose tiles all lie within the alike rows
+                    left = ((alike_tiles - 1 - t) // cores + 1) // period
+                    if left > 0:
+                        shift = (merge_done - seen) * left
+                        for i in range(N_STATS):
+                            totals[i] = (
+                                _total(i, steps, pairs_total, merge_total, gather_total,
+                                       values_a, values_b, bitmap_bits, drain_total,
+                                       bank_limited) - totals[i]
+                            ) * left  # fmt: skip
+                        steps += totals[STEPS]
+                        pairs_total += totals[PAIRS]
+                        merge_total += totals[MERGE_CYCLES]
+                        gather_total += totals[GATHER_CYCLES]
+                        values_a += totals[VALUES_A]
+                        values_b += totals[VALUES_B]
+                        bitmap_bits += totals[BITMAP_BITS]
+                        drain_total += totals[DRAIN_CYCLES]
+                        bank_limited += totals[BANK_LIMITED]
+                        merge_done += shift
+                        gather_done = merge_done_before = merge_done + rel_gather
+                        drain_done = merge_done + rel_drain
+                        drain_done_before = merge_done + rel_drain_before
+                        t += left * period * cores
+                        done += left * period
+                        seen = -1
+                        continue
+                seen = merge_done
+                seen_gather, seen_drain, seen_drain_before = rel_gather, rel_drain, rel_drain_before
+                for i in range(N_STATS):
+                    totals[i] = _total(i, steps, pairs_total, merge_total, gather_total,
+                                       values_a, values_b, bitmap_bits, drain_total,
+                                       bank_limited)  # fmt: skip
             mt = t // tiles_n
             nt = t % tiles_n
             tm = min(tile_m, m - mt * tile_m)
@@ -255,6 +346,8 @@ def schedule(
             drain_total += drain
             drain_done_before = drain_done
             drain_done = max(merge_done, drain_done) + drain
+            t += cores
+            done += 1
         end = max(end, drain_done)
     stats = np.zeros(N_STATS, dtype=np.int64)
     stats[CYCLES] = end
