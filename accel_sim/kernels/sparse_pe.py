@@ -210,23 +210,23 @@ def fifo_event_periodic(cost, entry_cols, repeats, fifo_depth, width):
     periodic_passes = -1
     periodic_broadcast = periodic_period = 0
     periodic_free = np.zeros(n_pes, dtype=np.int64)
+    all_slot = all_accepted = 0  # slot and accepted of every PE when every PE takes every column
     r = 0
     while r < repeats:
         for k in range(n_cols):
             col = entry_cols[k]
             sent = max(last_broadcast, sent_ring[e % width] + 1)
             if every_pe:  # all rings advance together: contiguous, branch-free loops
-                if accepted[0] >= fifo_depth:
-                    oldest = finishes[slot[0]]
+                if all_accepted >= fifo_depth:
+                    oldest = finishes[all_slot]
                     for p in range(n_pes):
                         sent = max(sent, oldest[p])
-                ring, col_cost = finishes[slot[0]], by_col[col]
+                ring, col_cost = finishes[all_slot], by_col[col]
                 for p in range(n_pes):
                     free_at[p] = max(sent + 1, free_at[p]) + col_cost[p]
                     ring[p] = free_at[p]
-                following = slot[0] + 1 if slot[0] + 1 < fifo_depth else 0
-                slot[:] = following
-                accepted[:] += 1
+                all_slot = all_slot + 1 if all_slot + 1 < fifo_depth else 0
+                all_accepted += 1
                 if r == 0:
                     pass_busy += col_cost
             else:
@@ -246,6 +246,9 @@ def fifo_event_periodic(cost, entry_cols, repeats, fifo_depth, width):
             sent_ring[e % width] = sent
             last_broadcast = sent
             e += 1
+        if every_pe:  # every PE's ring position and count, kept as one scalar in the pass
+            slot[:] = all_slot
+            accepted[:] = all_accepted
         r += 1
         if r == repeats:
             break
