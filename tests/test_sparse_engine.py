@@ -327,16 +327,23 @@ def test_tile_schedules_and_fold_lists_are_shared_per_weight_within_a_run() -> N
     assert datapath.shared_piece(op, op.mask)(4, 0, op.n, plan, mem) is not tile
 
     # The piece built the whole weight's fold lists; columns [1, n) are a weight of their own.
-    assert isinstance(datapath.weight_model(op, op.mask, 0, op.n, lambda: None), CompactedWeight)
+    found = datapath.weight_model(op, op.mask, 0, op.n, lambda: None, {})
+    assert isinstance(found, CompactedWeight)
     builds = []
-    model = datapath.weight_model(op, op.mask, 1, op.n, lambda: builds.append(1) or object())
-    assert datapath.weight_model(twin, twin.mask, 1, op.n, lambda: builds.append(1)) is model
+    model = datapath.weight_model(op, op.mask, 1, op.n, lambda: builds.append(1) or object(), {})
+    assert datapath.weight_model(twin, twin.mask, 1, op.n, lambda: builds.append(1), {}) is model
     ones = dataclasses.replace(op, mask=np.ones((op.n, op.k), dtype=bool))
     turned = dataclasses.replace(op, n=op.k, k=op.n, mask=ones.mask.T.copy())
     assert ones.mask_digest == turned.mask_digest
-    first = datapath.weight_model(ones, ones.mask, 0, op.n, lambda: "n x k")
-    assert datapath.weight_model(turned, turned.mask, 0, op.n, lambda: "k x n") != first
+    first = datapath.weight_model(ones, ones.mask, 0, op.n, lambda: "n x k", {})
+    assert datapath.weight_model(turned, turned.mask, 0, op.n, lambda: "k x n", {}) != first
     assert len(builds) == 1
+    # Without plans that share work, a search's own dict keeps them, and nothing else does.
+    datapath.plans_share_work = False
+    search: dict = {}
+    alone = datapath.weight_model(op, op.mask, 2, op.n, lambda: object(), search)
+    assert datapath.weight_model(op, op.mask, 2, op.n, lambda: object(), search) is alone
+    assert datapath.weight_model(op, op.mask, 2, op.n, lambda: object(), {}) is not alone
 
 
 def test_kept_tile_schedules_stay_under_their_byte_limit_without_changing_results(

@@ -112,12 +112,14 @@ class FlexibleDatapath(SystolicArray):
 
     def piece(self, op: GemmOp, mask: np.ndarray | None):
         hw = self.hw
+        weights: dict = {}  # this search's packed weights (``weight_model``)
 
         def run(m_rows, n_start, n_stop, plan, mem):
             part = None if mask is None else mask[n_start:n_stop]
             weight = self.weight_model(
-                op, mask, n_start, n_stop, lambda: PackedWeight(part, hw, (n_stop - n_start, op.k))
-            )
+                op, mask, n_start, n_stop,
+                lambda: PackedWeight(part, hw, (n_stop - n_start, op.k)), weights,
+            )  # fmt: skip
             return weight.best(m_rows, mem, plan)
 
         return run

@@ -457,10 +457,11 @@ class CompactingSystolicArray(SystolicArray):
                 m_rows, n_stop - n_start, mem, plan
             )
         mode = self.hw.sparse.zero_handling
+        weights: dict = {}  # this search's fold lists (``weight_model``)
 
         def run(m_rows, n_start, n_stop, plan, mem):
             weight = self.weight_model(op, mask, n_start, n_stop, lambda: CompactedWeight(
-                np.ascontiguousarray(mask[n_start:n_stop]), self.hw, mode))  # fmt: skip
+                np.ascontiguousarray(mask[n_start:n_stop]), self.hw, mode), weights)  # fmt: skip
             return weight.schedule(m_rows, mem, plan)
 
         return run

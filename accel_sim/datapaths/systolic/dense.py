@@ -201,17 +201,19 @@ class SystolicArray(ArrayDatapath):
 
     def weight_model(
         self, op: GemmOp, mask: np.ndarray | None, n_start: int, n_stop: int,
-        build: Callable[[], T],
+        build: Callable[[], T], search: dict,
     ) -> T:  # fmt: skip
         """``build()``: what a sparse piece precomputes for output columns ``[n_start,
-        n_stop)`` of ``op``'s weight (its fold lists), once per run of this datapath for that
-        weight (its shape and mask digest; every time for a mask without a digest)."""
-        if mask is not None and op.mask_digest is None:
-            return build()
+        n_stop)`` of ``op``'s weight (its fold lists), once per search (kept in ``search``,
+        the piece's own dict) or, when the run's plans share work, once per run for that
+        weight (its shape and mask digest). Kept no longer than that: a run's worth of fold
+        lists held at once made every later one land in fresh memory, twice as slow."""
+        shared = self.plans_share_work and (mask is None or op.mask_digest is not None)
+        models = self._weight_models if shared else search
         key = (op.k, op.n, None if mask is None else op.mask_digest, n_start, n_stop)
-        model = self._weight_models.get(key)
+        model = models.get(key)
         if model is None:
-            model = self._weight_models[key] = build()
+            model = models[key] = build()
         return model
 
     def candidates(self, op: GemmOp) -> Iterator[list[Mapping]]:
