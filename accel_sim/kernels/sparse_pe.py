@@ -54,27 +54,25 @@ def per_pe_entries(mask, n_pes, run_bits):
     (local row ``i // n_pes``), run-length coded as EIE does: a kept weight after a run of L
     zeros of the PE's column takes ``1 + (L >> run_bits)`` entries (``L >> run_bits`` padding
     entries, each a stored zero the PE spends a cycle on); zeros after the last kept weight
-    are not stored. ``run_bits = 0`` counts kept weights only (no padding)."""
+    are not stored. ``run_bits = 0`` counts kept weights only (no padding).
+
+    Counted and returned in int32 (twice the vector lanes of int64, and half the table the
+    recurrence then reads: 9 MB instead of 19 for a 3072-input layer on 769 PEs): a column's
+    gap is at most the PE's rows, and its count at most twice that."""
     out, n_in = mask.shape
-    entries = np.zeros((n_pes, n_in), dtype=np.int64)
-    # Counted in int32 (twice the vector lanes of int64; a 3rd faster on BERT-base): a
-    # column's gap is at most the PE's rows, and its count at most twice that.
+    entries = np.zeros((n_pes, n_in), dtype=np.int32)
     gap = np.zeros(n_in, dtype=np.int32)  # zeros since the PE's last kept weight
-    count32 = np.zeros(n_in, dtype=np.int32)
     one = np.int32(1)
     for p in range(min(n_pes, out)):  # PE by PE: one run vector, reused
         count = entries[p]
         if run_bits > 0:
             gap[:] = 0
-            count32[:] = 0
             for i in range(p, out, n_pes):
                 row = mask[i]
                 for j in range(n_in):  # branch-free, so it vectorises
                     kept = np.int32(row[j])
-                    count32[j] += kept * (one + (gap[j] >> run_bits))
+                    count[j] += kept * (one + (gap[j] >> run_bits))
                     gap[j] = (gap[j] + one) * (one - kept)
-            for j in range(n_in):
-                count[j] = count32[j]
         else:
             for i in range(p, out, n_pes):
                 row = mask[i]
