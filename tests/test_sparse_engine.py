@@ -373,3 +373,16 @@ def test_kept_tile_schedules_stay_under_their_byte_limit_without_changing_result
     assert capped.drop(columns="simulation_s", errors="ignore").equals(
         full.drop(columns="simulation_s", errors="ignore"))  # fmt: skip
     assert kept and all(0 < d._tile_run_bytes <= 20_000 for d in kept)
+
+
+def test_kept_schedules_live_for_one_run() -> None:
+    """A datapath's kept schedules and fold lists are dropped when it starts another run."""
+    hw = sparse_hw(zero_handling="skipping", weight_format="bitmap")
+    datapath = datapath_for(hw)
+    runs = []
+    for seed in (0, 1):
+        masks = {op.weight_name: op.mask for op in masked_workload(density=0.3, seed=seed).gemms
+                 if isinstance(op.mask, np.ndarray)}  # fmt: skip
+        datapath.run(attach_masks(build_workload("bert-tiny", batch=2, seq_len=16), masks))
+        runs.append({key[0][2] for key in datapath._tile_runs} - {None})
+    assert runs[0] and runs[1] and not runs[0] & runs[1]

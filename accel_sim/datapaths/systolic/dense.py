@@ -39,9 +39,10 @@ from accel_sim.mapping.compose import Piece, TileRun
 from accel_sim.mapping.residency import NONE
 from accel_sim.mapping.space import tile_candidates
 from accel_sim.op_cost import OpCost
+from accel_sim.results import SimResult
 from accel_sim.spec import Dataflow, HardwareConfig, ZeroHandling
 from accel_sim.traffic import fold_counts, memory_params
-from workloads.ops import GemmOp
+from workloads.ops import GemmOp, Workload
 
 T = TypeVar("T")
 # The most bytes of tile schedules one datapath keeps for reuse within a run (BERT-base at 512
@@ -175,6 +176,14 @@ class SystolicArray(ArrayDatapath):
             return TileRun(stats, log, 0.0, float(m_rows * kdim * n))
 
         return run
+
+    def run(self, workload: Workload, seed: int = 0) -> SimResult:
+        """``ArrayDatapath.run``, with the schedules and fold lists kept for reuse dropped
+        first: they live for one run, not for the datapath."""
+        self._tile_runs.clear()
+        self._tile_run_bytes = 0
+        self._weight_models.clear()
+        return super().run(workload, seed)
 
     def shared_piece(self, op: GemmOp, mask: np.ndarray | None) -> Piece:
         """``piece``, its tile schedules shared by every search of this datapath on the same
