@@ -377,10 +377,13 @@ def test_kept_tile_schedules_stay_under_their_byte_limit_without_changing_result
 
 def test_kept_schedules_live_for_one_run() -> None:
     """A datapath's kept schedules and fold lists are dropped when it starts another run."""
+    from accel_sim.mapping import cache
+
     hw = sparse_hw(zero_handling="skipping", weight_format="bitmap")
     datapath = datapath_for(hw)
     runs = []
     for seed in (0, 1):
+        cache.clear()  # every GEMM searched, not found in the process-wide mapping cache
         masks = {op.weight_name: op.mask for op in masked_workload(density=0.3, seed=seed).gemms
                  if isinstance(op.mask, np.ndarray)}  # fmt: skip
         datapath.run(attach_masks(build_workload("bert-tiny", batch=2, seq_len=16), masks))
