@@ -251,6 +251,9 @@ def pack_folds(bits, degree, k, width, block, multipliers, dpe):
             strip_bits = _strip_word(full, 0, 0, i0 - 64 * w0, i1 - 64 * w0)
             narrow_fold = np.uint64(0)
             narrow_group = np.uint64(0)
+            # the open fold's segments, first and last segments, kept in registers and stored
+            # when it closes (its kept weights are then its filled positions)
+            fold_segments = fold_first = fold_last = 0
             for j in range(j0, j1):
                 if done[j] == degree[j]:
                     continue
@@ -273,6 +276,11 @@ def pack_folds(bits, degree, k, width, block, multipliers, dpe):
                             fold_inputs[w0] |= narrow_fold
                             narrow_fold = np.uint64(0)
                             f_unique[f] = _drain_count(fold_inputs, w0, w1)
+                            f_nnz[f] = pos
+                            f_segments[f] = fold_segments
+                            f_first[f] = fold_first
+                            f_last[f] = fold_last
+                            fold_segments = fold_first = fold_last = 0
                         f += 1
                         f_group[f] = g
                         pos = 0
@@ -286,10 +294,9 @@ def pack_folds(bits, degree, k, width, block, multipliers, dpe):
                         boundary += dpe
                     if boundary == end:
                         boundary += dpe
-                    f_segments[f] += segments
+                    fold_segments += segments
                     if taken == 0 and done[j] == 0:
-                        f_first[f] += 1
-                    f_nnz[f] += take
+                        fold_first += 1
                     if take == count and narrow:
                         narrow_fold |= x
                     elif take == count:
@@ -301,10 +308,14 @@ def pack_folds(bits, degree, k, width, block, multipliers, dpe):
                     taken += take
                 done[j] += count
                 if done[j] == degree[j]:
-                    f_last[f] += 1
+                    fold_last += 1
             if open_fold:
                 fold_inputs[w0] |= narrow_fold
                 f_unique[f] = _drain_count(fold_inputs, w0, w1)
+                f_nnz[f] = pos
+                f_segments[f] = fold_segments
+                f_first[f] = fold_first
+                f_last[f] = fold_last
             group_inputs[w0] |= narrow_group
             live = 0
             new = 0
