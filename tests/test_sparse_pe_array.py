@@ -132,6 +132,14 @@ def test_the_periodic_summary_skips_the_recurrence_for_more_tokens(monkeypatch):
     assert again == simulate_unstructured(mask, 512, 8, 4, run_bits=2)
 
 
+def test_a_minimum_entry_cost_beyond_int32_widens_the_entry_table():
+    """The run-length entry table is int32; a minimum cost per entry it cannot hold is still
+    applied exactly (in int64)."""
+    mask = np.array([[True, False, True], [False, True, True]])
+    stats = simulate_unstructured(mask, 3, 2, 4, min_cycles_per_entry=2**31, run_bits=1)
+    assert stats.cycles == 1 + 3 * 3 * 2**31  # one PE: 3 tokens x 3 columns, each 2**31
+
+
 @settings(max_examples=100, deadline=None)
 @given(cases())
 def test_kernels_equal_pure_python_twins(case):

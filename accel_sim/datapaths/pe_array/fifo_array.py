@@ -227,6 +227,8 @@ def simulate_unstructured(
             work = per_pe_work(mask, owners) if n_pes <= out else _one_row_each(mask, simulated)
         else:  # RLE entries (padding included) of the same PEs (row p on PE p when n_pes > out)
             work = kernels.per_pe_entries(mask, simulated, run_bits)
+        if min_cycles > np.iinfo(work.dtype).max:  # the int32 entry table cannot hold it
+            work = work.astype(np.int64)
         cost = np.maximum(work, min_cycles, out=work)
         if engine != "fast":
             cycles, stall, busy = kernels.fifo_cycle_stepping(cost, cols, repeats, depth, width)

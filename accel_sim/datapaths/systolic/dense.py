@@ -179,11 +179,19 @@ class SystolicArray(ArrayDatapath):
 
     def run(self, workload: Workload, seed: int = 0) -> SimResult:
         """``ArrayDatapath.run``, with the schedules and fold lists kept for reuse dropped
-        first: they live for one run, not for the datapath."""
+        before and after: they live for one run, not for the datapath (a ``gemm_cost`` asked
+        outside a run keeps nothing)."""
+        self._drop_kept()
+        try:
+            return super().run(workload, seed)
+        finally:
+            self.plans_share_work = False
+            self._drop_kept()
+
+    def _drop_kept(self) -> None:
         self._tile_runs.clear()
         self._tile_run_bytes = 0
         self._weight_models.clear()
-        return super().run(workload, seed)
 
     def shared_piece(self, op: GemmOp, mask: np.ndarray | None) -> Piece:
         """``piece``, its tile schedules shared by every search of this datapath on the same
