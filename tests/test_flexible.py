@@ -326,3 +326,24 @@ def test_total_cycles_is_the_finished_schedules_total(m) -> None:
                 weight.load_bandwidth, weight.levels, mem, plan,
             )  # fmt: skip
             assert fast == done[fm.TOTAL_CYCLES]
+
+
+def test_the_plain_tuple_ranking_entry_equals_total_cycles() -> None:
+    """``total_cycles_plain`` (records as plain tuples, the faster dispatch) ranks as
+    ``total_cycles`` does, for every strip width and output block of a weight."""
+    from accel_sim.kernels import fold_memory as fm
+    from accel_sim.traffic import memory_params
+
+    hw = sigma(**{"sram.ofmap.size_bytes": 4096})
+    rng = np.random.default_rng(5)
+    weight = PackedWeight(rng.random((40, 70)) < 0.3, hw)
+    mem = memory_params(hw, 0.5)
+    for width in weight.widths():
+        for block in (weight.n, 8, 1):
+            for plan in (fm.FoldPlan(True, False, False, False, False),
+                         fm.FoldPlan(True, False, True, True, True)):  # fmt: skip
+                folds = weight.folds(width, block)
+                args = (weight.k, weight.n, weight.bandwidth, weight.load_bandwidth, weight.levels)
+                assert kf.total_cycles_plain(tuple(folds), 9, *args, tuple(mem), tuple(plan)) == (
+                    kf.total_cycles(folds, 9, *args, mem, plan)
+                )

@@ -676,3 +676,38 @@ def test_stream_block_mask_saves_cycles_and_runs_compacted(dataflow):
     assert cost.note is None and cost.mode == "skipping"
     assert cost.compute_cycles < 2 * dense
     assert cost.counts.macs < 2 * 32 * 64 * 64
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(1, 9), min_size=0, max_size=40), st.integers(1, 16), st.integers(1, 16),
+    st.integers(1, 300), st.booleans(),
+)  # fmt: skip
+def test_plain_tuple_entries_equal_the_record_kernels(conflicts, rows, cols, m, overlapped):
+    """The one-call WS fold cycles equal ``fold_cycles_fast`` then ``overlapped_cycles``, and
+    the plain-tuple entries (``ws_schedule_plain``, ``dense_gemm_schedule_plain``) return
+    what the record-taking kernels return."""
+    conflict = np.asarray(conflicts, dtype=np.int64)
+    expected = sk.fold_cycles_fast(conflict, rows, cols, m)
+    if overlapped and expected.shape[0]:
+        expected = fm.overlapped_cycles(expected, 2 * rows + cols - 2, rows)
+    assert np.array_equal(sk.ws_fold_cycles(conflict, rows, cols, m, overlapped), expected)
+
+    rng = np.random.default_rng(len(conflicts) + 7 * m)
+    mask = rng.random((3 * cols + 1, 2 * rows + 3)) < 0.4
+    folds = sk.skipping_folds(mask, rows, cols, 1, max(rows, 2))
+    k, n = mask.shape[1], mask.shape[0]
+    reuse = sk.ws_reuse(folds, cols, k, n)
+    cycles = sk.fold_cycles_fast(folds.conflict, rows, cols, m)
+    mem = fm.MemoryParams(1, 4, 512.0, 256.0, 128.0, overlapped, 2.0, 8.0, 8.0, 16.0, 0.5)
+    plan = fm.FoldPlan(False, overlapped, False, m % 2 == 0, False)
+    for got, want in (
+        (sk.ws_schedule_plain(tuple(folds), tuple(reuse), cycles, cols, m, k, n, tuple(mem),
+                              tuple(plan)),
+         sk.ws_schedule(folds, reuse, cycles, cols, m, k, n, mem, plan)),
+        (dk.dense_gemm_schedule_plain(dk.WS, rows, cols, m, k, n, tuple(mem), tuple(plan)),
+         dk.dense_gemm_schedule(dk.WS, rows, cols, m, k, n, mem, plan)),
+    ):  # fmt: skip
+        assert np.array_equal(got[0], want[0])
+        assert all(np.array_equal(a, b) for a, b in zip(got[1], want[1], strict=True))
+        assert got[2:] == want[2:]

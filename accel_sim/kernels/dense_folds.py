@@ -25,6 +25,8 @@ import numpy as np
 from accel_sim.kernels._jit import JIT_OPTIONS, njit
 from accel_sim.kernels.fold_memory import (
     N_STATS,
+    FoldPlan,
+    MemoryParams,
     accumulate_psums,
     finish,
     new_fold_log,
@@ -152,6 +154,13 @@ def dense_gemm_schedule(dataflow, rows, cols, m, k, n, mem, plan):
             f += 1
     store_totals(stats, totals)
     return stats, log, n_folds
+
+
+@njit(**JIT_OPTIONS)
+def dense_gemm_schedule_plain(dataflow, rows, cols, m, k, n, mem, plan):
+    """``dense_gemm_schedule`` taking ``mem`` and ``plan`` as plain tuples, rebuilt here (a
+    named tuple argument costs Numba's dispatch about 3 µs more a call)."""
+    return dense_gemm_schedule(dataflow, rows, cols, m, k, n, MemoryParams(*mem), FoldPlan(*plan))
 
 
 @njit(**JIT_OPTIONS)

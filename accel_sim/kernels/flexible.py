@@ -66,6 +66,8 @@ from accel_sim.kernels.fold_memory import (
     N_STATS,
     OFMAP_DRAM_WRITE_BYTES,
     TOTAL_CYCLES,
+    FoldPlan,
+    MemoryParams,
     finish,
     new_fold_log,
     no_totals,
@@ -523,3 +525,12 @@ def total_cycles(folds, m, k, n, bandwidth, load_bandwidth, levels, mem, plan):
         folds, cycles, m, k, n, bandwidth, load_bandwidth, mem, plan
     )
     return finish(stats, log, n_folds, dead, mem)[TOTAL_CYCLES]
+
+
+@njit(**JIT_OPTIONS)
+def total_cycles_plain(folds, m, k, n, bandwidth, load_bandwidth, levels, mem, plan):
+    """``total_cycles`` taking ``folds``, ``mem`` and ``plan`` as plain tuples, rebuilt here:
+    Numba types a named tuple argument through Python, about 3 µs a call, and a SIGMA-style
+    point makes thousands of these calls."""
+    return total_cycles(FlexFolds(*folds), m, k, n, bandwidth, load_bandwidth, levels,
+                        MemoryParams(*mem), FoldPlan(*plan))  # fmt: skip

@@ -101,6 +101,8 @@ from accel_sim.kernels.dense_folds import OS
 from accel_sim.kernels.fold_memory import (
     N_STATS,
     OFMAP_DRAM_WRITE_BYTES,
+    FoldPlan,
+    MemoryParams,
     accumulate_psums,
     fetch_bytes,
     finish,
@@ -555,6 +557,28 @@ def ws_schedule(folds, reuse, fold_cycles, cols, m, k, n, mem, plan):
             dead += m * min(cols, n - c * cols) * word
     stats[OFMAP_DRAM_WRITE_BYTES] += dead
     return stats, log, n_folds, dead
+
+
+@njit(**JIT_OPTIONS)
+def ws_fold_cycles(conflict, rows, cols, m, overlapped):
+    """``fold_cycles_fast`` and, with overlapped preload, ``fold_memory.overlapped_cycles`` in
+    one call: ``2R + C - 2 + m x conflict``, every fold after the first ``max(m x conflict,
+    R)``."""
+    overhead = 2 * rows + cols - 2
+    out = np.empty(conflict.shape[0], dtype=np.int64)
+    for f in range(conflict.shape[0]):
+        serial = overhead + m * conflict[f]
+        out[f] = max(serial - overhead, rows) if overlapped and f > 0 else serial
+    return out
+
+
+@njit(**JIT_OPTIONS)
+def ws_schedule_plain(folds, reuse, fold_cycles, cols, m, k, n, mem, plan):
+    """``ws_schedule`` taking its four records as plain tuples, rebuilt here: Numba types a
+    plain tuple argument in C but a named one through Python, about 3 µs a call, and the
+    mapper makes hundreds of these calls a design point."""
+    return ws_schedule(CompactedFolds(*folds), WsReuse(*reuse), fold_cycles, cols, m, k, n,
+                       MemoryParams(*mem), FoldPlan(*plan))  # fmt: skip
 
 
 @njit(**JIT_OPTIONS)

@@ -75,6 +75,7 @@ class PackedWeight:
         self.load_bandwidth = load_bandwidth(hw)
         self.levels = kf.fan_levels(self.dpe)
         self._folds: dict[tuple[int, int], kf.FlexFolds] = {}
+        self._plain: dict[tuple[int, int], tuple] = {}  # the same, as plain tuples
 
     def widths(self) -> list[int]:
         """Strip widths to try: ``B, 2B, 4B, ...`` below K, and K."""
@@ -130,14 +131,18 @@ class PackedWeight:
         best, best_cycles = None, np.inf
         widths = self.widths()
         past_balance = False
+        plain_mem, plain_plan = tuple(mem), tuple(plan)
         for width in widths:
             if past_balance and width != widths[-1]:
                 continue  # only K is left to try
             improved = False
             for block in self.blocks(m, mem):
-                cycles = kf.total_cycles(
-                    self.folds(width, block), m, self.k, self.n, self.bandwidth,
-                    self.load_bandwidth, self.levels, mem, plan,
+                folds = self._plain.get((width, block))
+                if folds is None:
+                    folds = self._plain[(width, block)] = tuple(self.folds(width, block))
+                cycles = kf.total_cycles_plain(
+                    folds, m, self.k, self.n, self.bandwidth, self.load_bandwidth, self.levels,
+                    plain_mem, plain_plan,
                 )  # fmt: skip
                 if cycles < best_cycles:
                     best, best_cycles, improved = (width, block), cycles, True

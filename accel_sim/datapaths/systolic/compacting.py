@@ -232,6 +232,8 @@ class CompactedWeight:
             self.folds = _folds(arr, hw, mode)
             self.reuse = sk.ws_reuse(self.folds, cols, self.k, self.n)
             self.overhead = 2 * rows + cols - 2
+            # the records as plain tuples, for ``sk.ws_schedule_plain``'s faster dispatch
+            self._plain = (tuple(self.folds), tuple(self.reuse))
         elif self.dataflow == dk.OS:
             pre.check_strips(what, -(-self.n // cols), self.k)
             self.strips = sk.live_strips(arr, cols, granularity)
@@ -262,17 +264,17 @@ class CompactedWeight:
         check_sizes(f"a GEMM with a compacted [{self.n}, {self.k}] weight", m, self.k, self.n, hw)
         if self.dataflow == dk.WS:
             if engine == "fast":
-                cycles = sk.fold_cycles_fast(self.folds.conflict, rows, cols, m)
+                cycles = sk.ws_fold_cycles(self.folds.conflict, rows, cols, m, plan.overlapped)
             else:
                 nm_n, nm_m = hw.sparse.nm
                 cycles, _ = stepping.fold_cycles_stepping(
                     self.arr, m, rows, cols, hw.sparse.skip_granularity, hw.ifmap_banks, nm_n,
                     nm_m, self.mode == ZeroHandling.NM,
                 )  # fmt: skip
-            if plan.overlapped and cycles.shape[0]:
-                cycles = fm.overlapped_cycles(cycles, self.overhead, rows)
-            stats, log, _, dead = sk.ws_schedule(
-                self.folds, self.reuse, cycles, cols, m, self.k, self.n, mem, plan
+                if plan.overlapped and cycles.shape[0]:
+                    cycles = fm.overlapped_cycles(cycles, self.overhead, rows)
+            stats, log, _, dead = sk.ws_schedule_plain(
+                *self._plain, cycles, cols, m, self.k, self.n, tuple(mem), tuple(plan)
             )
             return TileRun(stats, log, dead, float(stats[sk.COMPACTED_WEIGHTS] * m))
         ptr, idx = self.strips

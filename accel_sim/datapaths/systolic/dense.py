@@ -172,7 +172,8 @@ class SystolicArray(ArrayDatapath):
         def run(m_rows, n_start, n_stop, plan, mem):
             n = n_stop - n_start
             check_sizes(op.name, m_rows, kdim, n, hw)
-            stats, log, _ = k.dense_gemm_schedule(dataflow, rows, cols, m_rows, kdim, n, mem, plan)
+            stats, log, _ = k.dense_gemm_schedule_plain(dataflow, rows, cols, m_rows, kdim, n,
+                                                        tuple(mem), tuple(plan))  # fmt: skip
             return TileRun(stats, log, 0.0, float(m_rows * kdim * n))
 
         return run
