@@ -108,6 +108,7 @@ from accel_sim.kernels.fold_memory import (
     finish,
     new_fold_log,
     no_totals,
+    overlapped_cycles,
     record_fold,
     store_totals,
 )
@@ -561,15 +562,12 @@ def ws_schedule(folds, reuse, fold_cycles, cols, m, k, n, mem, plan):
 
 @njit(**JIT_OPTIONS)
 def ws_fold_cycles(conflict, rows, cols, m, overlapped):
-    """``fold_cycles_fast`` and, with overlapped preload, ``fold_memory.overlapped_cycles`` in
-    one call: ``2R + C - 2 + m x conflict``, every fold after the first ``max(m x conflict,
-    R)``."""
-    overhead = 2 * rows + cols - 2
-    out = np.empty(conflict.shape[0], dtype=np.int64)
-    for f in range(conflict.shape[0]):
-        serial = overhead + m * conflict[f]
-        out[f] = max(serial - overhead, rows) if overlapped and f > 0 else serial
-    return out
+    """``fold_cycles_fast`` and, with overlapped preload, ``fold_memory.overlapped_cycles``,
+    in one call from Python."""
+    cycles = fold_cycles_fast(conflict, rows, cols, m)
+    if overlapped and cycles.shape[0]:
+        return overlapped_cycles(cycles, 2 * rows + cols - 2, rows)
+    return cycles
 
 
 @njit(**JIT_OPTIONS)

@@ -127,8 +127,7 @@ def _core_run(
 ) -> tuple[tuple[tuple[TileRun, int], ...], int, int, float]:  # fmt: skip
     """One core's tiles: ((tile schedule, times run) in order, cycles, compute cycles,
     MACs). The first tile fetches the weights; later ones find them on chip when the core's
-    share fits its filter buffer. (Written out rather than through ``balanced`` and
-    ``FoldPlan._replace``: the mapper runs this for every candidate.)"""
+    share fits its filter buffer."""
     outputs_on_chip = residency.output_on_chip
     first = fm.FoldPlan(mapping.rows_outer, mapping.overlapped, ifmap_on_chip, filter_on_chip,
                         outputs_on_chip)  # fmt: skip
@@ -136,17 +135,12 @@ def _core_run(
     if not filter_on_chip and k * (n_stop - n_start) * mem.word_bytes <= mem.filter_capacity_bytes:
         later = fm.FoldPlan(mapping.rows_outer, mapping.overlapped, ifmap_on_chip, True,
                             outputs_on_chip)  # fmt: skip
-    tiles = min(mapping.m_tiles, rows)
-    base, extra = divmod(rows, tiles)  # ``balanced``: extra tiles of base + 1, then base
-    if extra:
-        plans = [(base + 1, first, 1)]
-        if extra > 1:
-            plans.append((base + 1, later, extra - 1))
-        plans.append((base, later, tiles - extra))
-    else:
-        plans = [(base, first, 1)]
-        if tiles > 1:
-            plans.append((base, later, tiles - 1))
+    sizes = balanced(rows, min(mapping.m_tiles, rows))
+    (largest, how_many), rest = sizes[0], sizes[1:]
+    plans = [(largest, first, 1)]
+    if how_many > 1:
+        plans.append((largest, later, how_many - 1))
+    plans.extend((size, later, count) for size, count in rest)
     scheduled: dict[tuple[int, fm.FoldPlan], TileRun] = {}  # equal tiles schedule alike
     runs = []
     for size, plan, times in plans:

@@ -217,9 +217,9 @@ def simulate_unstructured(
     simulated = owners + (1 if n_pes > out else 0)
     pre.check_fifo_array(what, simulated, mask.shape[1], entries, depth)
     key = ("periodic", n_pes, run_bits, min_cycles, depth, width)
-    periodic = None
-    if memo is not None and activations is None and engine == "fast":
-        periodic = memo.get(key)
+    # only a repeated stream (no activation mask) under the fast engine has a summary to keep
+    keeps = memo is not None and activations is None and engine == "fast"
+    periodic = memo.get(key) if keeps else None
     if periodic is not None and periodic[0] < repeats:
         cycles, stall, busy = kernels.repeated_finish(periodic, cols.shape[0], repeats, width)
     else:
@@ -235,7 +235,7 @@ def simulate_unstructured(
         else:
             cycles, stall, busy, periodic = kernels.fifo_event_periodic(cost, cols, repeats,
                                                                         depth, width)  # fmt: skip
-            if memo is not None and activations is None and periodic[0] >= 0:
+            if keeps and periodic[0] >= 0:
                 memo[key] = periodic  # a few PE-sized arrays: kept, not the work table
     if activations is None:  # every column broadcast once per token
         kept = int(np.count_nonzero(mask)) if nnz is None else nnz

@@ -194,14 +194,22 @@ class SystolicArray(ArrayDatapath):
         self._tile_run_bytes = 0
         self._weight_models.clear()
 
+    def _shared_weight(self, op: GemmOp, mask: np.ndarray | None) -> tuple | None:
+        """What identifies ``op``'s weight across a run's searches (its shape and mask
+        digest), or None when nothing is shared: a run without micro-batch plans, or a mask
+        without a digest."""
+        if not self.plans_share_work or (mask is not None and op.mask_digest is None):
+            return None
+        return (op.k, op.n, None if mask is None else op.mask_digest)
+
     def shared_piece(self, op: GemmOp, mask: np.ndarray | None) -> Piece:
         """``piece``, its tile schedules shared by every search of this datapath on the same
         weight (its shape and mask digest) when the run's plans share work; unshared for a
         mask without a digest."""
         piece = self.piece(op, mask)
-        if not self.plans_share_work or (mask is not None and op.mask_digest is None):
+        weight = self._shared_weight(op, mask)
+        if weight is None:
             return piece
-        weight = (op.k, op.n, None if mask is None else op.mask_digest)
         runs = self._tile_runs
 
         def run(m_rows, n_start, n_stop, plan, mem):
@@ -226,9 +234,9 @@ class SystolicArray(ArrayDatapath):
         the piece's own dict) or, when the run's plans share work, once per run for that
         weight (its shape and mask digest). Kept no longer than that: a run's worth of fold
         lists held at once made every later one land in fresh memory, twice as slow."""
-        shared = self.plans_share_work and (mask is None or op.mask_digest is not None)
-        models = self._weight_models if shared else search
-        key = (op.k, op.n, None if mask is None else op.mask_digest, n_start, n_stop)
+        weight = self._shared_weight(op, mask)
+        models = search if weight is None else self._weight_models
+        key = (weight, n_start, n_stop)  # a search's own dict holds one weight
         model = models.get(key)
         if model is None:
             model = models[key] = build()
