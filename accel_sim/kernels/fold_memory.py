@@ -326,14 +326,47 @@ def joined_terms(log, before, after, dram_bytes_per_cycle):
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def _joined(prefetch, inflight, writeback, busy, before, after, dram_bytes_per_cycle):
+def _term(prefetch, inflight, writeback, busy, f, before, after, dram_bytes_per_cycle):
+    """Fold ``f``'s pipeline term: its busy cycles or the DRAM time of what moves during it."""
+    moved = (after if f == busy.shape[0] - 1 else prefetch[f + 1]) + inflight[f]
+    moved += writeback[f - 1] if f > 0 else before
+    return max(busy[f], moved / dram_bytes_per_cycle)
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _terms(prefetch, inflight, writeback, busy, before, after, dram_bytes_per_cycle):
+    """Every fold's ``_term``."""
     folds = busy.shape[0]
     terms = np.empty(folds, dtype=np.float64)
     for f in range(folds):
-        moved = (after if f == folds - 1 else prefetch[f + 1]) + inflight[f]
-        moved += writeback[f - 1] if f > 0 else before
-        terms[f] = max(busy[f], moved / dram_bytes_per_cycle)
-    return 0.0 + pairwise_sum(terms, 0, folds)
+        terms[f] = _term(prefetch, inflight, writeback, busy, f, before, after,
+                         dram_bytes_per_cycle)  # fmt: skip
+    return terms
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _joined(prefetch, inflight, writeback, busy, before, after, dram_bytes_per_cycle):
+    terms = _terms(prefetch, inflight, writeback, busy, before, after, dram_bytes_per_cycle)
+    return 0.0 + pairwise_sum(terms, 0, busy.shape[0])
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _joined_repeated(prefetch, inflight, writeback, busy, before, tail, head, after, bw):
+    """``_joined`` of a tile run several times in a row, (first, middle, last): the first run
+    joins ``before`` and ``head`` (its own next prefetch), the middle ones ``tail`` (its own
+    last write-back) and ``head``, the last ``tail`` and ``after``. Only the end folds'
+    terms differ, so the terms are worked out once and their ends replaced; each sum still
+    runs over the whole array in pairwise order, so the bits are ``_joined``'s."""
+    folds = busy.shape[0]
+    terms = _terms(prefetch, inflight, writeback, busy, tail, head, bw)
+    middle = 0.0 + pairwise_sum(terms, 0, folds)
+    kept = terms[0]
+    terms[0] = _term(prefetch, inflight, writeback, busy, 0, before, head, bw)
+    first = 0.0 + pairwise_sum(terms, 0, folds)
+    terms[0] = kept
+    terms[folds - 1] = _term(prefetch, inflight, writeback, busy, folds - 1, tail, after, bw)
+    last = 0.0 + pairwise_sum(terms, 0, folds)
+    return first, middle, last
 
 
 @njit(**JIT_OPTIONS)
@@ -370,9 +403,8 @@ def stitched_terms(prefetch, inflight, writeback, busy, dead, times, bw):
         elif count == 1:
             first = middle = last = _joined(p, i, w, b, before, after, bw)
         else:
-            first = _joined(p, i, w, b, before, heads[r], bw)
-            middle = _joined(p, i, w, b, tails[r], heads[r], bw)
-            last = _joined(p, i, w, b, tails[r], after, bw)
+            first, middle, last = _joined_repeated(p, i, w, b, before, tails[r], heads[r], after,
+                                                   bw)  # fmt: skip
         elapsed += first
         if count == 1:
             continue
