@@ -296,6 +296,28 @@ def test_padding_entries_take_a_pe_cycle():
     assert rle.macs == csc.macs == 1
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 5), st.integers(-1, 1), st.sampled_from((0.0, 0.1, 0.5)),
+       st.integers(0, 2**32 - 1))  # fmt: skip
+def test_entry_table_around_the_padding_threshold(run_bits, n_pes, offset, density, seed):
+    """A PE with at most ``2 ** run_bits`` rows never stores a padding entry, so only kept
+    weights are counted there; one row more and a column of zeros ending in a weight pads.
+    Either way the table equals the pure-Python twin's."""
+    rows_per_pe = (1 << run_bits) + offset
+    if rows_per_pe < 1:
+        return
+    rng = np.random.default_rng(seed)
+    mask = rng.random((rows_per_pe * n_pes, 7)) < density
+    mask[-n_pes:, 0] = True  # the last row of every PE keeps column 0: a run of zeros before
+    entries = per_pe_entries(mask, n_pes, run_bits)
+    assert entries.tolist() == naive_per_pe_entries(mask.tolist(), n_pes, run_bits)
+    padding = entries.sum() - mask.sum()
+    if offset < 1:
+        assert padding == 0
+    elif density == 0.0:  # 2 ** run_bits zeros before column 0's weight: one padding entry
+        assert padding == n_pes
+
+
 def test_wider_broadcast_lifts_the_broadcast_bound_once_empty_columns_are_filtered():
     """One activation per cycle bounds a layer at its entries. A wider broadcast lifts that
     only if PEs skip columns they hold nothing of (an occupancy bit at the FIFO input): with
