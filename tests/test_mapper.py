@@ -382,3 +382,70 @@ def test_latency_ties_go_to_less_energy_and_energy_is_asked_only_on_ties() -> No
     assert chosen == 11 and asked == []
     chosen, asked = _pick([[(100, 90, 5.0), (110, 100, 1.0)], [(80, 70, 9.0)]], "energy")
     assert chosen == 2 and sorted(asked) == [1, 2, 11]
+
+
+def test_a_compute_floor_ends_a_group_as_evaluating_would() -> None:
+    """A candidate whose compute floor exceeds the best latency is not evaluated: evaluating
+    it would have found it slower and ended its group. A floor equal to the best latency
+    could still tie (and win on energy), so that candidate is evaluated."""
+    from accel_sim.mapping.search import best_of
+    from accel_sim.mapping.space import Mapping
+
+    # (cycles, compute cycles, joules) by tile count; tile 3's compute (130) passes tile 2's
+    # latency (120) and tile 2's compute (115) is within FLOOR_GATE of it
+    costs = {1: (150, 100, 1.0), 2: (120, 115, 1.0), 3: (140, 130, 1.0), 4: (100, 140, 1.0)}
+    group = [Mapping(rows_outer=False, m_tiles=t) for t in costs]
+
+    def run(floor):
+        evaluated: list[int] = []
+
+        def evaluate(mapping):
+            evaluated.append(mapping.m_tiles)
+            return costs[mapping.m_tiles]
+
+        chosen, _ = best_of([group], evaluate, lambda c: c[0], lambda c: c[1], lambda c: c[2],
+                            "latency", compute_floor=floor)  # fmt: skip
+        return chosen.m_tiles, evaluated
+
+    assert run(None) == (2, [1, 2, 3])  # tile 3 evaluated, then the group ends
+    assert run(lambda m: costs[m.m_tiles][1]) == (2, [1, 2])  # same choice, tile 3 skipped
+    # a floor that only ties the best latency does not skip
+    tie = {**costs, 3: (120, 120, 0.5)}
+    chosen, _ = best_of([group], lambda m: tie[m.m_tiles], lambda c: c[0], lambda c: c[1],
+                        lambda c: c[2], "latency",
+                        compute_floor=lambda m: tie[m.m_tiles][1])  # fmt: skip
+    assert chosen.m_tiles == 3  # the tie with less energy wins, as without a floor
+
+
+@SETTINGS
+@given(sparse_cases())
+def test_the_compute_floor_changes_no_choice(case) -> None:
+    """With and without the compute floor the mapper chooses the same mapping at the same
+    cost, and the floor equals the compute cycles ``compose`` gives every one-core mapping."""
+    from accel_sim.mapping import search
+    from accel_sim.mapping.compose import compose, compute_floor
+
+    hw, workload, _ = case
+    op = workload.gemms[0]
+    datapath = datapath_for(hw)
+    cache.clear()
+    with_floor = datapath.gemm_cost(op)
+    gate = search.FLOOR_GATE
+    search.FLOOR_GATE = math.inf  # never asked
+    try:
+        cache.clear()
+        without = datapath_for(hw).gemm_cost(op)
+    finally:
+        search.FLOOR_GATE = gate
+    assert with_floor == without
+    piece = datapath.piece(op, op.mask)
+    if not hasattr(piece, "fold_cycles"):
+        return
+    mem = memory_params(hw)
+    for mapping in itertools.chain.from_iterable(datapath.candidates(op)):
+        floor = compute_floor(piece.fold_cycles, op.m, op.n, mapping)
+        if floor is None:
+            continue
+        composite = compose(piece, op.m, op.k, op.n, mapping, hw, datapath_for(hw).residency_plan(
+            workload)[0][0], False, False, memory=lambda cores: mem)  # fmt: skip
+        assert floor == composite.compute_cycles

@@ -33,7 +33,15 @@ from accel_sim.mapping.space import Mapping, balanced
 from accel_sim.spec import HardwareConfig
 from accel_sim.traffic import memory_params
 
-__all__ = ["Composite", "Piece", "TileRun", "compose", "core_slices", "stitched_elapsed"]
+__all__ = [
+    "Composite",
+    "Piece",
+    "TileRun",
+    "compose",
+    "compute_floor",
+    "core_slices",
+    "stitched_elapsed",
+]
 
 # (m_rows, n_start, n_stop, plan, mem) -> TileRun of one instance of that sub-GEMM
 Piece = Callable[[int, int, int, fm.FoldPlan, fm.MemoryParams], "TileRun"]
@@ -50,13 +58,25 @@ class TileRun:
     dead_bytes: float
     macs: float
 
+    @cached_property
+    def pipeline(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+        """(prefetch, inflight, writeback, busy, dead bytes): what ``stitched_terms`` reads
+        of this tile, gathered once (the mapper joins a tile into many candidates)."""
+        return (*self.log, float(self.dead_bytes))
+
+    @cached_property
+    def compute_cycles(self) -> float:
+        """The folds' cycles (its COMPUTE_CYCLES statistic)."""
+        return self.stats.item(fm.COMPUTE_CYCLES)
+
 
 def _serial(run: TileRun, bw: float) -> float:
     """Without double buffering a fold waits for its loads, then for its stores."""
     return float(fm.serial_terms(run.log, float(bw))) + run.dead_bytes / bw
 
 
-_ABSENT = fm.FoldLog(np.zeros(1), np.zeros(0), np.zeros(0), np.zeros(0))
+# a missing tile run's ``TileRun.pipeline``
+_ABSENT = (np.zeros(1), np.zeros(0), np.zeros(0), np.zeros(0), 0.0)
 
 
 def stitched_elapsed(runs: list[tuple[TileRun, int]], mem: fm.MemoryParams) -> float:
@@ -68,18 +88,16 @@ def stitched_elapsed(runs: list[tuple[TileRun, int]], mem: fm.MemoryParams) -> f
     bw = mem.dram_bytes_per_cycle
     if not mem.double_buffered:
         return sum(_serial(run, bw) * times for run, times in runs)
-    present = [(run, times) for run, times in runs if times]
-    if not 1 <= len(present) <= 3:
-        raise ValueError(f"stitched_elapsed joins one to three tile runs, got {len(present)}")
-    present += [(None, 0)] * (3 - len(present))
-    (a, ta), (b, tb), (c, tc) = present
-    la, lb, lc = (_ABSENT if run is None else run.log for run in (a, b, c))
-    return float(fm.stitched_terms(
-        (la.prefetch, lb.prefetch, lc.prefetch), (la.inflight, lb.inflight, lc.inflight),
-        (la.writeback, lb.writeback, lc.writeback), (la.busy, lb.busy, lc.busy),
-        (float(a.dead_bytes), float(b.dead_bytes) if b else 0.0, float(c.dead_bytes) if c else 0.0),
-        (int(ta), int(tb), int(tc)), float(bw),
-    ))  # fmt: skip
+    parts = [run.pipeline for run, times in runs if times]
+    times = [int(times) for _, times in runs if times]
+    if not 1 <= len(parts) <= 3:
+        raise ValueError(f"stitched_elapsed joins one to three tile runs, got {len(parts)}")
+    while len(parts) < 3:
+        parts.append(_ABSENT)
+        times.append(0)
+    prefetch, inflight, writeback, busy, dead = zip(*parts, strict=True)  # each a triple
+    return float(fm.stitched_terms(prefetch, inflight, writeback, busy, dead, tuple(times),
+                                   float(bw)))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -136,25 +154,36 @@ def _core_run(
         later = fm.FoldPlan(mapping.rows_outer, mapping.overlapped, ifmap_on_chip, True,
                             outputs_on_chip)  # fmt: skip
     sizes = balanced(rows, min(mapping.m_tiles, rows))
-    (largest, how_many), rest = sizes[0], sizes[1:]
-    plans = [(largest, first, 1)]
-    if how_many > 1:
-        plans.append((largest, later, how_many - 1))
-    plans.extend((size, later, count) for size, count in rest)
-    scheduled: dict[tuple[int, fm.FoldPlan], TileRun] = {}  # equal tiles schedule alike
-    runs = []
-    for size, plan, times in plans:
-        run = scheduled.get((size, plan))
-        if run is None:
-            run = scheduled[(size, plan)] = piece(size, n_start, n_stop, plan, mem)
-        runs.append((run, times))
+    largest, how_many = sizes[0]
+    run = piece(largest, n_start, n_stop, first, mem)
+    runs = [(run, 1)]
+    if how_many > 1:  # the other tiles of that size: the same schedule when the plan is
+        runs.append((run if later is first else piece(largest, n_start, n_stop, later, mem),
+                     how_many - 1))  # fmt: skip
+    for size, count in sizes[1:]:  # a row shorter
+        runs.append((piece(size, n_start, n_stop, later, mem), count))
     # Compute: the cycles the folds take (the kernels' own statistics subtract one, SCALE-Sim's
     # last-cycle index, which the validation compares exactly; here cycles x PEs must never
     # fall below the MACs). Stalls: whatever the joined pipeline adds to that.
-    compute = round(sum([float(run.stats[fm.COMPUTE_CYCLES]) * times for run, times in runs]))
+    compute = round(sum([run.compute_cycles * times for run, times in runs]))
     elapsed = stitched_elapsed(runs, mem)
     stall = max(math.ceil(elapsed - compute - 1e-9), 0)
     return tuple(runs), compute + stall, compute, sum([run.macs * times for run, times in runs])
+
+
+def compute_floor(
+    fold_cycles: Callable[[int, int, int, bool], int], m: int, n: int, mapping: Mapping
+) -> int | None:
+    """The compute cycles ``compose`` gives ``mapping`` on one core, from the tiles' fold
+    cycles alone (``fold_cycles(m_rows, n_start, n_stop, overlapped)``: a tile schedule's
+    COMPUTE_CYCLES, which the filter's place does not change), so the mapper can skip a
+    candidate whose compute alone exceeds the best latency without scheduling its memory
+    (``search.best_of``). None for a split across cores: their compute is the slowest
+    core's, which its stalls pick."""
+    if mapping.split != "none":
+        return None
+    sizes = balanced(m, min(mapping.m_tiles, m))
+    return sum(count * fold_cycles(size, 0, n, mapping.overlapped) for size, count in sizes)
 
 
 def compose(

@@ -6,7 +6,10 @@ Objectives (``mapping.objective``): ``latency`` (cycles; energy breaks ties), ``
 deterministic. Under ``latency`` the candidates of one loop order and split come largest
 tile first, and the rest of them are skipped once a tile's compute cycles alone reach the
 best latency found (smaller tiles only add fill, drain and reloads, so their compute cycles
-are larger still).
+are larger still). A datapath that can give a candidate's compute cycles without scheduling
+its memory (``compute_floor``) lets the search reach that conclusion without evaluating the
+candidate: when they exceed the best latency, evaluating it could only have ended the group
+(its latency is no better and cannot tie), so the group ends there, with the same choice.
 
 Chosen mappings and their costs are cached per (datapath, spec, GEMM shape, mask digest,
 on-chip operands), so a sweep that revisits a shape (every dense baseline, every layer of a
@@ -21,7 +24,7 @@ from typing import TypeVar
 
 from accel_sim.mapping.space import Mapping
 
-__all__ = ["CACHE_SIZE", "MappingCache", "best_of", "cache"]
+__all__ = ["CACHE_SIZE", "FLOOR_GATE", "MappingCache", "best_of", "cache"]
 
 CACHE_SIZE = 8192
 T = TypeVar("T")
@@ -34,12 +37,14 @@ def best_of(
     compute_cycles: Callable[[T], int],
     energy_j: Callable[[T], float],
     objective: str,
+    compute_floor: Callable[[Mapping], int | None] | None = None,
 ) -> tuple[Mapping, T]:
     """The best (mapping, cost) over ``groups`` (lists of mappings, largest tile first).
     Under ``latency`` a candidate's energy is worked out only when its latency ties the best
-    one's (the only time it decides)."""
+    one's (the only time it decides). ``compute_floor``: a candidate's compute cycles at most
+    (None: unknown) without evaluating it, used under ``latency``."""
     if objective == "latency":
-        return _fastest(groups, evaluate, cycles, compute_cycles, energy_j)
+        return _fastest(groups, evaluate, cycles, compute_cycles, energy_j, compute_floor)
     best: tuple[tuple, Mapping, T] | None = None
     order = 0
     for group in groups:
@@ -58,19 +63,37 @@ def best_of(
     return best[1], best[2]
 
 
+# A candidate's compute floor is asked for only once the previous candidate's compute cycles
+# come within this share of the best latency: compute cycles grow slowly with the tiles, so
+# only then can the next one's exceed it (elsewhere asking would cost more than it saves).
+FLOOR_GATE = 0.9
+
+
 def _fastest(
     groups: Iterable[list[Mapping]],
     evaluate: Callable[[Mapping], T],
     cycles: Callable[[T], int],
     compute_cycles: Callable[[T], int],
     energy_j: Callable[[T], float],
+    compute_floor: Callable[[Mapping], int | None] | None = None,
 ) -> tuple[Mapping, T]:
     """``best_of`` under ``latency``: least cycles, then least energy, then the earlier."""
     best: tuple[int, Mapping, T] | None = None
     best_joules: float | None = None
     for group in groups:
+        previous_compute = None
         for mapping in group:
+            if (
+                compute_floor is not None
+                and best is not None
+                and previous_compute is not None
+                and previous_compute >= FLOOR_GATE * best[0]
+            ):
+                floor = compute_floor(mapping)
+                if floor is not None and floor > best[0]:
+                    break  # what evaluating it would conclude: no faster, and compute >= best
             cost = evaluate(mapping)
+            previous_compute = compute_cycles(cost)
             latency = cycles(cost)
             if best is None or latency < best[0]:
                 best, best_joules = (latency, mapping, cost), None
@@ -82,7 +105,7 @@ def _fastest(
                 if joules < best_joules:
                     best, best_joules = (latency, mapping, cost), joules
                     continue
-            if compute_cycles(cost) >= best[0]:
+            if previous_compute >= best[0]:
                 break  # smaller tiles of this group cannot be faster
     assert best is not None, "no candidate mapping"
     return best[1], best[2]

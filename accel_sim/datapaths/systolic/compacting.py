@@ -220,6 +220,9 @@ class CompactedWeight:
         rows, cols = hw.pe_array.rows, hw.pe_array.cols
         self.dataflow = DATAFLOW_CODE[hw.pe_array.dataflow]
         granularity = hw.sparse.skip_granularity
+        # the most token rows whose sizes passed ``check_sizes``: every limit grows with the
+        # rows, so fewer pass too (the mapper asks for every tile of every candidate)
+        self._rows_checked = 0
         what = f"a compacted [{self.n}, {self.k}] weight"
         if self.dataflow == dk.WS:
             strips = -(-self.n // cols)
@@ -251,6 +254,12 @@ class CompactedWeight:
             return -(-m // rows) * -(-self.n // cols)
         return -(-self.k // rows) * -(-m // cols)
 
+    def compute_cycles(self, m: int, overlapped: bool) -> int:
+        """The fold cycles of ``m`` token rows summed (a fast WS ``schedule``'s COMPUTE_CYCLES
+        statistic), without the memory schedule."""
+        rows, cols = self.hw.pe_array.rows, self.hw.pe_array.cols
+        return int(sk.ws_fold_cycles(self.folds.conflict, rows, cols, m, overlapped).sum())
+
     def run(self, m: int, mem, plan, engine: str = "fast") -> np.ndarray:
         """Kernel statistics of ``m`` token rows (``sparse_folds`` indices)."""
         schedule = self.schedule(m, mem, plan, engine)
@@ -261,7 +270,10 @@ class CompactedWeight:
         """The fold schedule of ``m`` token rows, stalls not yet known."""
         hw = self.hw
         rows, cols = hw.pe_array.rows, hw.pe_array.cols
-        check_sizes(f"a GEMM with a compacted [{self.n}, {self.k}] weight", m, self.k, self.n, hw)
+        if m > self._rows_checked:
+            what = f"a GEMM with a compacted [{self.n}, {self.k}] weight"
+            check_sizes(what, m, self.k, self.n, hw)
+            self._rows_checked = m
         if self.dataflow == dk.WS:
             if engine == "fast":
                 cycles = sk.ws_fold_cycles(self.folds.conflict, rows, cols, m, plan.overlapped)
@@ -461,11 +473,17 @@ class CompactingSystolicArray(SystolicArray):
         mode = self.hw.sparse.zero_handling
         weights: dict = {}  # this search's fold lists (``weight_model``)
 
-        def run(m_rows, n_start, n_stop, plan, mem):
-            weight = self.weight_model(op, mask, n_start, n_stop, lambda: CompactedWeight(
+        def weight(n_start: int, n_stop: int) -> CompactedWeight:
+            return self.weight_model(op, mask, n_start, n_stop, lambda: CompactedWeight(
                 np.ascontiguousarray(mask[n_start:n_stop]), self.hw, mode), weights)  # fmt: skip
-            return weight.schedule(m_rows, mem, plan)
 
+        def run(m_rows, n_start, n_stop, plan, mem):
+            return weight(n_start, n_stop).schedule(m_rows, mem, plan)
+
+        if self.hw.pe_array.dataflow == Dataflow.WEIGHT_STATIONARY:  # its folds' cycles alone
+            run.fold_cycles = lambda m_rows, n_start, n_stop, overlapped: weight(  # type: ignore[attr-defined]
+                n_start, n_stop
+            ).compute_cycles(m_rows, overlapped)
         return run
 
     def _mapped_cost(self, op, composite, mapping):

@@ -35,7 +35,7 @@ from accel_sim.kernels import dense_folds as k
 from accel_sim.kernels import fold_memory as fm
 from accel_sim.kernels import preconditions as pre
 from accel_sim.mapping import Composite, Mapping, OpResidency, best_of, cache, compose
-from accel_sim.mapping.compose import Piece, TileRun
+from accel_sim.mapping.compose import Piece, TileRun, compute_floor
 from accel_sim.mapping.residency import NONE
 from accel_sim.mapping.space import tile_candidates
 from accel_sim.op_cost import OpCost
@@ -168,10 +168,13 @@ class SystolicArray(ArrayDatapath):
         hw = self.hw
         dataflow = DATAFLOW_CODE[hw.pe_array.dataflow]
         rows, cols, kdim = hw.pe_array.rows, hw.pe_array.cols, op.k
+        checked: set[tuple[int, int]] = set()  # (rows, columns) whose sizes passed
 
         def run(m_rows, n_start, n_stop, plan, mem):
             n = n_stop - n_start
-            check_sizes(op.name, m_rows, kdim, n, hw)
+            if (m_rows, n) not in checked:
+                check_sizes(op.name, m_rows, kdim, n, hw)
+                checked.add((m_rows, n))
             stats, log, _ = k.dense_gemm_schedule_plain(dataflow, rows, cols, m_rows, kdim, n,
                                                         tuple(mem), tuple(plan))  # fmt: skip
             return TileRun(stats, log, 0.0, float(m_rows * kdim * n))
@@ -223,6 +226,8 @@ class SystolicArray(ArrayDatapath):
                     self._tile_run_bytes += size
             return tile
 
+        if hasattr(piece, "fold_cycles"):
+            run.fold_cycles = piece.fold_cycles  # type: ignore[attr-defined]
         return run
 
     def weight_model(
@@ -314,6 +319,13 @@ class SystolicArray(ArrayDatapath):
             def price(candidate: tuple[Mapping, Composite]) -> OpCost:
                 return self._mapped_cost(op, candidate[1], candidate[0])
 
+            # a piece that gives its tiles' fold cycles alone lets the search skip candidates
+            # whose compute exceeds the best latency (``compose.compute_floor``)
+            fold_cycles = getattr(piece, "fold_cycles", None)
+            floor = None
+            if fold_cycles is not None:
+                floor = lambda mapping: compute_floor(fold_cycles, op.m, op.n, mapping)  # noqa: E731
+
             chosen, candidate = best_of(
                 self.candidates(op),
                 evaluate,
@@ -321,6 +333,7 @@ class SystolicArray(ArrayDatapath):
                 compute_cycles=lambda c: c[1].compute_cycles,
                 energy_j=lambda c: self._energy_j(price(c)),
                 objective=self.hw.mapping.objective,
+                compute_floor=floor,
             )
             cost = price(candidate)
             described = chosen.describe(self.hw.pe_array.dataflow.value, op.m)
