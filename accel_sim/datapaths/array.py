@@ -216,30 +216,27 @@ class ArrayDatapath(Datapath):
         # the micro-batch plans ask for much of what the whole batch's did
         self.plans_share_work = micro and workload.batch > 1
         refused: SizeLimitError | None = None
+        # the chosen plan's (op, cost) pairs and micro-batches; only its results are built
+        parts = 1
         try:
-            ops, notes = self._ops(workload)
-            best = sum(op.cycles for op in ops)
+            costs, notes = self._ops(workload)
+            best = sum(cost.cycles for _, cost in costs)
         except SizeLimitError as error:
             if not (micro and workload.batch > 1):
                 raise
-            refused, ops, notes, best = error, [], (), math.inf
+            refused, costs, notes, best = error, [], (), math.inf
         if micro and workload.batch > 1:
             for size in divisors(workload.batch)[:-1]:
                 part = workload.micro_batch(size)
                 if part is None:
                     continue
                 try:
-                    part_ops, part_notes = self._ops(part)
+                    part_costs, part_notes = self._ops(part)
                 except SizeLimitError:
                     continue  # larger micro-batches are beyond the limits too
-                parts = workload.batch // size
-                cycles = sum(op.cycles for op in part_ops) * parts
+                cycles = sum(cost.cycles for _, cost in part_costs) * (workload.batch // size)
                 if cycles < best:
-                    best = cycles
-                    ops = [
-                        _repeated(op, source, parts)
-                        for op, source in zip(part_ops, workload, strict=True)
-                    ]
+                    best, costs, parts = cycles, part_costs, workload.batch // size
                     why = (
                         "the whole batch is beyond the simulator's size limits"
                         if refused is not None
@@ -249,8 +246,11 @@ class ArrayDatapath(Datapath):
                         *part_notes,
                         f"ran as {parts} micro-batches of {size} sequence(s): {why}",
                     )
-        if not ops and refused is not None:
+        if not costs and refused is not None:
             raise refused
+        ops = [self._op_result(op, cost) for op, cost in costs]
+        if parts > 1:
+            ops = [_repeated(op, source, parts) for op, source in zip(ops, workload, strict=True)]
         return SimResult(
             model_name=workload.model_name,
             hardware_name=hw.name,
@@ -265,7 +265,11 @@ class ArrayDatapath(Datapath):
             notes=tuple(notes),
         )
 
-    def _ops(self, workload: Workload) -> tuple[list[OpResult], tuple[str, ...]]:
+    def _ops(
+        self, workload: Workload
+    ) -> tuple[list[tuple[GemmOp | VectorOp, OpCost]], tuple[str, ...]]:
+        """Every op of ``workload`` with its cost, and the run's notes (the results are built
+        for the plan ``run`` chooses only)."""
         hw = self.hw
         costs: dict[tuple, OpCost] = {}
         results = []
@@ -286,7 +290,7 @@ class ArrayDatapath(Datapath):
                 if ignored:
                     note = f"{cost.note}; {ignored}" if cost.note else ignored
                     cost = cost.with_mode(cost.mode, note)
-            results.append(self._op_result(op, cost))
+            results.append((op, cost))
         return results, notes
 
     def _op_result(self, op: GemmOp | VectorOp, cost: OpCost) -> OpResult:
