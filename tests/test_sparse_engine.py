@@ -399,3 +399,42 @@ def test_kept_schedules_live_for_one_run() -> None:
         assert datapath._tile_runs == {} and not datapath.plans_share_work  # dropped after
         runs.append({key[0][2] for key in kept[-1]} - {None})
     assert runs[0] and runs[1] and not runs[0] & runs[1]
+
+
+def test_the_collector_is_paused_during_a_run_and_left_as_it_was(monkeypatch):
+    """``simulate`` runs with Python's cyclic collector off and leaves it as it found it, on
+    or off, also when the block raises."""
+    import gc
+
+    from accel_sim.engine import collector_paused
+
+    seen = []
+    enabled = gc.isenabled()
+    try:
+        gc.enable()
+        with collector_paused():
+            seen.append(gc.isenabled())
+        assert seen == [False] and gc.isenabled()
+        with pytest.raises(RuntimeError), collector_paused():
+            raise RuntimeError("a run that fails")
+        assert gc.isenabled()
+        gc.disable()
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # a caller's own choice stays
+        gc.enable()
+        hw = load_hardware("systolic-32x32-ws-skip")
+        from accel_sim.datapaths.array import ArrayDatapath as datapath
+
+        during: list[bool] = []
+        run = datapath.run
+
+        def recorded(self, *args, **kwargs):
+            during.append(gc.isenabled())
+            return run(self, *args, **kwargs)
+
+        monkeypatch.setattr(datapath, "run", recorded)
+        simulate(build_workload("bert-tiny", batch=1, seq_len=8), hw, baseline=True)
+        assert during == [False, False] and gc.isenabled()  # the run and its dense baseline
+    finally:
+        (gc.enable if enabled else gc.disable)()
