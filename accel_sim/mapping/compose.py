@@ -47,27 +47,20 @@ __all__ = [
 Piece = Callable[[int, int, int, fm.FoldPlan, fm.MemoryParams], "TileRun"]
 
 
-@dataclass(frozen=True)
 class TileRun:
     """A fold schedule before its stalls are known: statistics (COMPUTE_CYCLES the folds'
     cycles, TOTAL_CYCLES unset), its ``FoldLog``, the write-back of outputs no fold produced
-    (zeros) and the MACs performed."""
+    (zeros) and the MACs performed. Also, read once when it is made (the mapper joins a tile
+    into many candidates): ``pipeline``, what ``stitched_terms`` reads of it (prefetch,
+    inflight, writeback, busy, dead bytes), and ``compute_cycles``, its COMPUTE_CYCLES. A
+    plain class with slots: a frozen dataclass took longer to make than some schedules."""
 
-    stats: np.ndarray
-    log: fm.FoldLog
-    dead_bytes: float
-    macs: float
+    __slots__ = ("compute_cycles", "dead_bytes", "log", "macs", "pipeline", "stats")
 
-    @cached_property
-    def pipeline(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
-        """(prefetch, inflight, writeback, busy, dead bytes): what ``stitched_terms`` reads
-        of this tile, gathered once (the mapper joins a tile into many candidates)."""
-        return (*self.log, float(self.dead_bytes))
-
-    @cached_property
-    def compute_cycles(self) -> float:
-        """The folds' cycles (its COMPUTE_CYCLES statistic)."""
-        return self.stats.item(fm.COMPUTE_CYCLES)
+    def __init__(self, stats: np.ndarray, log: fm.FoldLog, dead_bytes: float, macs: float):
+        self.stats, self.log, self.dead_bytes, self.macs = stats, log, dead_bytes, macs
+        self.pipeline = (*log, float(dead_bytes))
+        self.compute_cycles = stats.item(fm.COMPUTE_CYCLES)
 
 
 def _serial(run: TileRun, bw: float) -> float:
