@@ -438,3 +438,19 @@ def test_the_collector_is_paused_during_a_run_and_left_as_it_was(monkeypatch):
         assert during == [False, False] and gc.isenabled()  # the run and its dense baseline
     finally:
         (gc.enable if enabled else gc.disable)()
+
+
+def test_a_replaced_cost_equals_dataclasses_replace():
+    """``OpCost.replaced`` (the mapper's fast copy) gives what ``dataclasses.replace`` gives,
+    leaves the original as it was, and refuses a field the cost does not have."""
+    from accel_sim.energy import ActionCounts
+    from accel_sim.op_cost import OpCost
+
+    cost = OpCost(10, 5, ActionCounts(macs=4), folds=2, mode="skipping", note="kept")
+    copy = cost.replaced(mapping="ws m4", stall_cycles=7)
+    assert copy == dataclasses.replace(cost, mapping="ws m4", stall_cycles=7)
+    assert copy.cycles == 17 and cost.cycles == 15 and cost.mapping is None
+    assert hash(copy) == hash(dataclasses.replace(cost, mapping="ws m4", stall_cycles=7))
+    assert cost.with_mode("dense") == dataclasses.replace(cost, mode="dense")
+    with pytest.raises(TypeError, match="no field 'cycle'"):
+        cost.replaced(cycle=3)

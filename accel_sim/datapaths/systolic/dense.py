@@ -23,7 +23,6 @@ order, M tiling, split across cores, preload), or SCALE-Sim's fixed loop order w
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -337,7 +336,7 @@ class SystolicArray(ArrayDatapath):
             )
             cost = price(candidate)
             described = chosen.describe(self.hw.pe_array.dataflow.value, op.m)
-            return replace(cost, mapping=described + (cost.mapping or ""))
+            return cost.replaced(mapping=described + (cost.mapping or ""))
 
         cost = cache.get_or_compute(key, search)
         return replace_avoided(cost, op, self.hw, scale, ifmap, filt, residency)
