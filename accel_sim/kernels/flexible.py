@@ -136,7 +136,9 @@ def mask_bits(mask) -> tuple[np.ndarray, np.ndarray]:
     packed = np.zeros((n, 8 * words), dtype=np.uint8)
     packed[:, : (k + 7) // 8] = np.packbits(mask, axis=1, bitorder="little")
     bits = np.ascontiguousarray(packed.view("<u8").astype(np.uint64, copy=False).T)
-    return bits, np.count_nonzero(mask, axis=1).astype(np.int64)
+    # counted from the bits: numpy's count_nonzero along an axis sums a bool copy, five times
+    # slower than packing the mask
+    return bits, _degrees(bits)
 
 
 _ONE = np.uint64(1)
@@ -154,6 +156,17 @@ def _popcount(x):
     x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
     x = (x + (x >> np.uint64(4))) & _M4
     return np.int64((x * _H01) >> np.uint64(56))
+
+
+@njit(**JIT_OPTIONS)
+def _degrees(bits):
+    """Set bits of each column of ``bits [words, N]``: each output's kept weights."""
+    degree = np.zeros(bits.shape[1], dtype=np.int64)
+    for w in range(bits.shape[0]):
+        row = bits[w]
+        for j in range(bits.shape[1]):
+            degree[j] += _popcount(row[j])
+    return degree
 
 
 @njit(**JIT_OPTIONS)
