@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import gc
 import math
+import threading
 import time
 from collections.abc import Iterator
 
@@ -23,6 +24,11 @@ from workloads.ops import GemmOp, Workload
 __all__ = ["collector_paused", "simulate", "without_masks"]
 
 
+_pause_lock = threading.Lock()
+_pauses = 0  # blocks inside ``collector_paused``, all threads
+_was_enabled = True  # the collector's state when the first of them entered
+
+
 @contextlib.contextmanager
 def collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off for the block, as it was after. A run keeps tens
@@ -30,14 +36,22 @@ def collector_paused() -> Iterator[None]:
     costs) and frees them by reference count at its end, making no cycles worth collecting.
     With the collector on, its young passes promote them while they live, and every few
     batch-8 BERT-base points the promotions set off a full pass over every object in the
-    process (170,000 for torch alone): 100+ ms, about a tenth of such a point on average."""
-    enabled = gc.isenabled()
-    gc.disable()
+    process (170,000 for torch alone): 100+ ms, about a tenth of such a point on average.
+    Threads share the collector: it stays off while any of them is inside, and the last one
+    out leaves it as the first one in found it."""
+    global _pauses, _was_enabled
+    with _pause_lock:  # threads may run simulations at once: the first pause decides
+        if _pauses == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _pauses += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _pause_lock:  # the last one out restores what the first one found
+            _pauses -= 1
+            if _pauses == 0 and _was_enabled:
+                gc.enable()
 
 
 def without_masks(workload: Workload) -> Workload:

@@ -41,13 +41,17 @@ class OpCost:
         check): the fields copied, then ``changes``. A frozen dataclass's ``__init__`` sets
         each field through ``object.__setattr__``, and the mapper copies hundreds of costs a
         design point, so this is several times faster."""
-        unknown = changes.keys() - _FIELDS
+        cls = type(self)
+        names = _FIELDS.get(cls)
+        if names is None:  # a subclass adds fields (the dual-side array's accumulator bytes)
+            names = _FIELDS[cls] = frozenset(field.name for field in fields(cls))
+        unknown = changes.keys() - names
         if unknown:
-            raise TypeError(f"OpCost has no field {sorted(unknown)[0]!r}")
-        copy = object.__new__(OpCost)
+            raise TypeError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
+        copy = object.__new__(cls)
         copy.__dict__.update(self.__dict__)
         copy.__dict__.update(changes)
         return copy
 
 
-_FIELDS = frozenset(field.name for field in fields(OpCost))
+_FIELDS: dict[type, frozenset[str]] = {}  # each cost class's field names

@@ -436,6 +436,26 @@ def test_the_collector_is_paused_during_a_run_and_left_as_it_was(monkeypatch):
         monkeypatch.setattr(datapath, "run", recorded)
         simulate(build_workload("bert-tiny", batch=1, seq_len=8), hw, baseline=True)
         assert during == [False, False] and gc.isenabled()  # the run and its dense baseline
+        # threads pausing at once: whatever the interleaving, the last one out restores it
+        import sys
+        import threading
+
+        def pause_often() -> None:
+            for _ in range(3000):
+                with collector_paused():
+                    pass
+
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            threads = [threading.Thread(target=pause_often) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            sys.setswitchinterval(interval)
+        assert gc.isenabled()
     finally:
         (gc.enable if enabled else gc.disable)()
 
@@ -454,3 +474,9 @@ def test_a_replaced_cost_equals_dataclasses_replace():
     assert cost.with_mode("dense") == dataclasses.replace(cost, mode="dense")
     with pytest.raises(TypeError, match="no field 'cycle'"):
         cost.replaced(cycle=3)
+    # a subclass keeps its class and its own fields
+    from accel_sim.datapaths.outer_product.datapath import OuterProductCost
+
+    extra = OuterProductCost(10, 5, ActionCounts(macs=4), accumulator_bytes=8.0)
+    assert extra.with_mode("dense") == dataclasses.replace(extra, mode="dense")
+    assert type(extra.replaced(accumulator_bytes=2.0)) is OuterProductCost
