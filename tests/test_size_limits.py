@@ -235,10 +235,37 @@ def test_pe_array_kernels_refuse_huge_tables_and_loops() -> None:
     huge = simulate_unstructured(mask, 1, 2**30, 1 << 20, what="ffn_in")
     assert huge.cycles == simulate_unstructured(mask, 1, 5, 1 << 20).cycles
     assert huge.load_imbalance == 1.0 and huge.n_pes == 2**30
+    # 2**30 tokens of the same activations: the schedule repeats after a few passes and the
+    # rest is added in one step, exactly (each later pass adds the same cycles)
+    period = (simulate_unstructured(mask, 128, 64, 8).cycles
+              - simulate_unstructured(mask, 64, 64, 8).cycles) // 64  # fmt: skip
+    longest = simulate_unstructured(mask, 2**30, 64, 8, what="ffn_in")
+    assert longest.cycles == simulate_unstructured(mask, 128, 64, 8).cycles + (2**30 - 128) * period
+    # token by token (an activation mask), the whole stream is the kernel's work: refused
     with pytest.raises(SizeLimitError, match="kernel steps"):
-        simulate_unstructured(mask, 2**30, 64, 8, what="ffn_in")
+        simulate_unstructured(mask, 2**30, 64, 8, activations=np.ones(8, dtype=bool),
+                              what="ffn_in")  # fmt: skip
     # a FIFO depth of 2**20 allocates no more than the stream needs
     assert simulate_unstructured(mask, 2, 4, 1 << 20).cycles > 0
+
+
+def test_a_stream_that_does_not_repeat_within_the_step_limit_is_refused(monkeypatch) -> None:
+    """The recurrence runs at most the passes the kernel-step limit allows; a schedule that
+    has not repeated by then is refused with the whole stream's bound, not run further."""
+    import accel_sim.datapaths.pe_array.fifo_array as fifo_array
+    from accel_sim.kernels.sparse_pe import fifo_event_periodic
+
+    rng = np.random.default_rng(5)
+    mask = rng.random((12, 16)) < 0.4
+    cost = np.maximum(simulate_unstructured.__globals__["per_pe_work"](mask, 3), 1)
+    cols = np.arange(16, dtype=np.int64)
+    assert fifo_event_periodic(cost, cols, 50, 4, 1, 1)[0] == -1  # one pass cannot repeat
+    full = fifo_event_periodic(cost, cols, 50, 4, 1, 50)
+    assert full[0] > 0 and 0 < full[3][0] < 50
+    assert simulate_unstructured(mask, 50, 3, 4).cycles == full[0]
+    monkeypatch.setattr(fifo_array, "MAX_KERNEL_STEPS", 3 * 16)  # one pass of 3 PEs
+    with pytest.raises(SizeLimitError, match="kernel steps"):
+        simulate_unstructured(mask, 50, 3, 4)
 
 
 def test_divisors_are_every_divisor_in_order() -> None:

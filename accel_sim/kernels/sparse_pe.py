@@ -65,7 +65,7 @@ def per_pe_entries(mask, n_pes, run_bits):
     entries = np.zeros((n_pes, n_in), dtype=np.int32)
     gap = np.zeros(n_in, dtype=np.int32)  # zeros since the PE's last kept weight
     one = np.int32(1)
-    most_rows = (out + n_pes - 1) // n_pes
+    most_rows = (out + n_pes - 1) // n_pes if n_pes > 0 else 0
     padded = 0 < run_bits < 31 and most_rows - 1 >= (1 << run_bits)
     for p in range(min(n_pes, out)):  # PE by PE: one run vector, reused
         count = entries[p]
@@ -172,7 +172,8 @@ def fifo_event_schedule(cost, entry_cols, repeats, fifo_depth, width):
     shift invariant, so once a pass of the stream leaves the state (times relative to the
     last broadcast) as the previous pass did, every later pass repeats it shifted by the same
     number of cycles: the remaining passes are then added in one step, exactly."""
-    cycles, stall, busy, _ = fifo_event_periodic(cost, entry_cols, repeats, fifo_depth, width)
+    cycles, stall, busy, _ = fifo_event_periodic(cost, entry_cols, repeats, fifo_depth, width,
+                                                 repeats)  # fmt: skip
     return cycles, stall, busy
 
 
@@ -194,11 +195,14 @@ def repeated_finish(periodic, n_cols, repeats, width):
 
 
 @njit(**JIT_OPTIONS)
-def fifo_event_periodic(cost, entry_cols, repeats, fifo_depth, width):
+def fifo_event_periodic(cost, entry_cols, repeats, fifo_depth, width, max_passes):
     """``fifo_event_schedule``'s (cycles, stall, busy) and its periodic summary: (passes
     before the state repeated, the last broadcast then, the cycles each later pass adds, the
     PEs' free times then, each PE's busy cycles a pass), with ``passes = -1`` when the
-    repeats ran out first. ``repeated_finish`` gives any larger number of repeats from it."""
+    repeats ran out first. ``repeated_finish`` gives any larger number of repeats from it.
+    At most ``max_passes`` passes are run: when the schedule has not repeated by then (and
+    repeats remain), ``cycles`` is -1 and nothing else is meaningful (the caller's bound on
+    the kernel's work, which a periodic stream seldom needs: it repeats after a few passes)."""
     n_pes = cost.shape[0]
     n_cols = entry_cols.shape[0]
     ptr = _column_pointers(cost)
@@ -230,6 +234,9 @@ def fifo_event_periodic(cost, entry_cols, repeats, fifo_depth, width):
     all_slot = all_accepted = 0  # slot and accepted of every PE when every PE takes every column
     r = 0
     while r < repeats:
+        if r >= max_passes:  # not periodic within the caller's bound
+            empty = np.zeros(n_pes, dtype=np.int64)
+            return -1, -1, empty, (-1, 0, 0, empty, empty)
         for k in range(n_cols):
             col = entry_cols[k]
             sent = max(last_broadcast, sent_ring[e % width] + 1)

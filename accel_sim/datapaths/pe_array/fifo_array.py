@@ -43,6 +43,7 @@ import numpy as np
 
 from accel_sim.kernels import preconditions as pre
 from accel_sim.kernels import sparse_pe as kernels
+from safeio.limits import MAX_KERNEL_STEPS
 
 ENGINES = ("fast", "cycle_stepping")
 
@@ -215,7 +216,16 @@ def simulate_unstructured(
     out = mask.shape[0]
     owners = min(n_pes, out)
     simulated = owners + (1 if n_pes > out else 0)
-    pre.check_fifo_array(what, simulated, mask.shape[1], entries, depth)
+    # A repeated stream (no activation mask) under the fast engine: the recurrence adds the
+    # passes left in one step once the schedule repeats, after a few passes, so its work is
+    # the passes it runs; it runs at most as many as the kernel-step limit allows, and a
+    # schedule that has not repeated by then is refused as the whole stream would be.
+    per_pass = int(cols.shape[0])
+    max_passes = repeats
+    if activations is None and engine == "fast":
+        max_passes = min(repeats, max(1, MAX_KERNEL_STEPS // max(1, simulated * per_pass)))
+    pre.check_fifo_array(what, simulated, mask.shape[1], per_pass * max_passes, depth,
+                         MAX_KERNEL_STEPS)  # fmt: skip
     key = ("periodic", n_pes, run_bits, min_cycles, depth, width)
     # only a repeated stream (no activation mask) under the fast engine has a summary to keep
     keeps = memo is not None and activations is None and engine == "fast"
@@ -234,7 +244,11 @@ def simulate_unstructured(
             cycles, stall, busy = kernels.fifo_cycle_stepping(cost, cols, repeats, depth, width)
         else:
             cycles, stall, busy, periodic = kernels.fifo_event_periodic(cost, cols, repeats,
-                                                                        depth, width)  # fmt: skip
+                                                                        depth, width,
+                                                                        max_passes)  # fmt: skip
+            if cycles < 0:  # no repeat within the passes allowed: the whole stream's bound
+                pre.check_fifo_array(what, simulated, mask.shape[1], entries, depth,
+                                     MAX_KERNEL_STEPS)  # fmt: skip
             if keeps and periodic[0] >= 0:
                 memo[key] = periodic  # a few PE-sized arrays: kept, not the work table
     if activations is None:  # every column broadcast once per token
