@@ -326,14 +326,6 @@ def test_the_largest_accepted_batch_runs(preset: str) -> None:
     """MAX_BATCH runs on every preset (whole, or as micro-batches within the kernel limits)
     with cycles x PEs >= useful MACs, and no fewer cycles than a smaller batch."""
     hw = load_hardware(preset)
-    if hw.datapath == "pe-array":
-        pytest.skip("minutes at 2**20 sequences: see test_the_largest_batch_on_a_pe_array")
-    assert _cycles(hw, 2**10) <= _cycles(hw, limits.MAX_BATCH)
-
-
-@pytest.mark.slow
-def test_the_largest_batch_on_a_pe_array() -> None:
-    hw = load_hardware("eie-64pe")
     assert _cycles(hw, 2**10) <= _cycles(hw, limits.MAX_BATCH)
 
 
