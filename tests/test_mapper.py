@@ -449,3 +449,72 @@ def test_the_compute_floor_changes_no_choice(case) -> None:
         composite = compose(piece, op.m, op.k, op.n, mapping, hw, datapath_for(hw).residency_plan(
             workload)[0][0], False, False, memory=lambda cores: mem)  # fmt: skip
         assert floor == composite.compute_cycles
+
+
+@st.composite
+def skipping_cases(draw):
+    """One-core weight-stationary skipping GEMMs, few ifmap banks among them (many
+    conflicts: compaction often computes for longer than the dense schedule)."""
+    rows, cols = draw(st.sampled_from([4, 8, 16])), draw(st.sampled_from([4, 8, 16]))
+    m, k, n = draw(st.integers(1, 96)), draw(st.integers(1, 96)), draw(st.integers(1, 96))
+    spec = hardware_dict(
+        rows=rows, cols=cols, dataflow="ws",
+        sram_bytes=draw(st.sampled_from([4096, 65536, 1 << 20])),
+        dram_bytes_per_s=draw(st.sampled_from([4e9, 64e9, 1e12])),
+        double_buffered=draw(st.booleans()),
+    )  # fmt: skip
+    spec["sparse"] = {"zero_handling": "skipping", "weight_format": "bitmap",
+                      "ifmap_banks": draw(st.sampled_from([1, 2, 4, rows]))}  # fmt: skip
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    mask = rng.random((n, k)) < draw(st.floats(0.05, 1.0))
+    return hardware_from_dict(spec), one_gemm(m, k, n, mask, count=draw(st.integers(1, 3)))
+
+
+@SETTINGS
+@given(skipping_cases())
+def test_skipping_off_without_a_search_changes_nothing(case) -> None:
+    """A skipping layer whose every candidate mapping computes for longer than the dense
+    schedule takes runs dense (``skipping-off``) without the sparse search: the same cost as
+    searching first (the shortcut is taken in about a third of these cases)."""
+    from accel_sim.datapaths.systolic.compacting import CompactingSystolicArray
+
+    hw, workload = case
+    op = workload.gemms[0]
+    cache.clear()
+    shortcut = datapath_for(hw).gemm_cost(op)
+    original = CompactingSystolicArray._computes_longer
+    CompactingSystolicArray._computes_longer = lambda self, op, piece, cycles: False
+    try:
+        cache.clear()
+        searched = datapath_for(hw).gemm_cost(op)
+    finally:
+        CompactingSystolicArray._computes_longer = original
+    assert shortcut == searched
+
+
+def test_a_conflicting_unstructured_layer_runs_dense_without_the_sparse_search(
+    monkeypatch,
+) -> None:
+    """At 90 % unstructured sparsity on the 32x32 skipping preset, bank conflicts make every
+    compacted mapping of a 768x768 weight compute for longer than the dense schedule, so the
+    layer runs dense and the sparse search is not run; its cost is the searched one."""
+    from accel_sim.datapaths.systolic.compacting import CompactingSystolicArray
+
+    hw = load_hardware("systolic-32x32-ws-skip")
+    mask = np.random.default_rng(0).random((768, 768)) < 0.1
+    op = one_gemm(128, 768, 768, mask).gemms[0]
+    searches = []
+    mapped = CompactingSystolicArray.mapped
+
+    def counted(self, op, mask, *args):
+        searches.append(mask is not None)
+        return mapped(self, op, mask, *args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CompactingSystolicArray, "mapped", counted)
+        cache.clear()
+        cost = datapath_for(hw).gemm_cost(op)
+    assert cost.mode == "skipping-off" and searches == [False]  # only the dense search ran
+    monkeypatch.setattr(CompactingSystolicArray, "_computes_longer", lambda *args: False)
+    cache.clear()
+    assert datapath_for(hw).gemm_cost(op) == cost

@@ -82,7 +82,7 @@ from accel_sim.kernels import format_sizes
 from accel_sim.kernels import preconditions as pre
 from accel_sim.kernels import sparse_folds as sk
 from accel_sim.kernels import sparse_stepping as stepping
-from accel_sim.mapping.compose import TileRun
+from accel_sim.mapping.compose import TileRun, compute_floor
 from accel_sim.mapping.residency import NONE, OpResidency
 from accel_sim.op_cost import OpCost
 from accel_sim.spec import Dataflow, HardwareConfig, ZeroHandling
@@ -507,13 +507,34 @@ class CompactingSystolicArray(SystolicArray):
             op, ("nm", *hw.sparse.nm), lambda: satisfies_nm(mask, *hw.sparse.nm)
         ):
             return dense.with_mode("nm-fallback-dense", note, useful_macs=useful)
-        cost = self.mapped(op, mask, scale, residency)
+        piece = self.shared_piece(op, mask)
+        # Compaction that packs bank-conflicting rows can be slower than the dense schedule;
+        # the compiler then runs this layer dense (a per-layer mode bit). When every mapping
+        # the search would try computes for longer than the dense schedule takes, that is
+        # the outcome whatever the search finds, so it is not run.
+        if handling == ZeroHandling.SKIPPING and self._computes_longer(op, piece, dense.cycles):
+            return dense.with_mode("skipping-off", note, useful_macs=useful)
+        cost = self.mapped(op, mask, scale, residency, piece)
         cost = cost.with_mode(handling.value, note, useful_macs=useful)
         if handling == ZeroHandling.SKIPPING and dense.cycles < cost.cycles:
-            # Compaction that packs bank-conflicting rows can be slower than the dense
-            # schedule; the compiler then runs this layer dense (a per-layer mode bit).
             return dense.with_mode("skipping-off", note, useful_macs=useful)
         return cost
+
+    def _computes_longer(self, op: GemmOp, piece, cycles: int) -> bool:
+        """Whether every candidate mapping of ``op`` computes for more than ``cycles`` (all
+        instances), from its tiles' fold cycles alone (``compose.compute_floor``); False as
+        soon as one does not, or when a candidate's compute is not known that way (several
+        cores, a dataflow other than weight-stationary). A mapping's cycles are at least its
+        compute cycles, so then the best mapping is slower than ``cycles`` too."""
+        fold_cycles = getattr(piece, "fold_cycles", None)
+        if fold_cycles is None:
+            return False
+        for group in self.candidates(op):
+            for mapping in group:
+                floor = compute_floor(fold_cycles, op.m, op.n, mapping)
+                if floor is None or floor * op.count <= cycles:
+                    return False
+        return True
 
 
 def warm_up() -> None:

@@ -290,17 +290,21 @@ class SystolicArray(ArrayDatapath):
         return sum(dynamic.values()) + self.leakage_w * latency_s
 
     def mapped(
-        self, op: GemmOp, mask: np.ndarray | None, scale: float, residency: OpResidency
-    ) -> OpCost:
-        """The cost of ``op`` under its best mapping (cached)."""
+        self, op: GemmOp, mask: np.ndarray | None, scale: float, residency: OpResidency,
+        piece: Piece | None = None,
+    ) -> OpCost:  # fmt: skip
+        """The cost of ``op`` under its best mapping (cached). ``piece``: the search's kernel
+        when the caller has made it (``shared_piece(op, mask)``), its fold lists kept."""
         ifmap, filt = operands_on_chip(op, residency)
         key = (self.name, self._key, op.m, op.k, op.n, op.count, op.weight_name is None,
                mask is not None and (op.mask_digest if self.piece_reads_mask else True),
                scale, ifmap, filt,
                residency.output_on_chip)  # fmt: skip
 
+        given = piece
+
         def search() -> OpCost:
-            piece = self.shared_piece(op, mask)
+            piece = given if given is not None else self.shared_piece(op, mask)
             records: dict[int, fm.MemoryParams] = {}  # by cores sharing DRAM
 
             def memory(cores: int) -> fm.MemoryParams:
