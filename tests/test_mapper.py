@@ -384,6 +384,21 @@ def test_latency_ties_go_to_less_energy_and_energy_is_asked_only_on_ties() -> No
     assert chosen == 2 and sorted(asked) == [1, 2, 11]
 
 
+def _costs_with_and_without(hw, op: GemmOp, owner, name: str, replacement) -> tuple:
+    """``op``'s cost on ``hw`` as is, and with ``owner.name`` replaced (a shortcut turned
+    off), each searched afresh."""
+    cache.clear()
+    as_is = datapath_for(hw).gemm_cost(op)
+    original = getattr(owner, name)
+    setattr(owner, name, replacement)
+    try:
+        cache.clear()
+        replaced = datapath_for(hw).gemm_cost(op)
+    finally:
+        setattr(owner, name, original)
+    return as_is, replaced
+
+
 def test_a_compute_floor_ends_a_group_as_evaluating_would() -> None:
     """A candidate whose compute floor exceeds the best latency is not evaluated: evaluating
     it would have found it slower and ended its group. A floor equal to the best latency
@@ -428,16 +443,8 @@ def test_the_compute_floor_changes_no_choice(case) -> None:
     hw, workload, _ = case
     op = workload.gemms[0]
     datapath = datapath_for(hw)
-    cache.clear()
-    with_floor = datapath.gemm_cost(op)
-    gate = search.FLOOR_GATE
-    search.FLOOR_GATE = math.inf  # never asked
-    try:
-        cache.clear()
-        without = datapath_for(hw).gemm_cost(op)
-    finally:
-        search.FLOOR_GATE = gate
-    assert with_floor == without
+    with_floor, without = _costs_with_and_without(hw, op, search, "FLOOR_GATE", math.inf)
+    assert with_floor == without  # (a gate of infinity: the floor is never asked)
     piece = datapath.piece(op, op.mask)
     if not hasattr(piece, "fold_cycles"):
         return
@@ -479,16 +486,9 @@ def test_skipping_off_without_a_search_changes_nothing(case) -> None:
     from accel_sim.datapaths.systolic.compacting import CompactingSystolicArray
 
     hw, workload = case
-    op = workload.gemms[0]
-    cache.clear()
-    shortcut = datapath_for(hw).gemm_cost(op)
-    original = CompactingSystolicArray._computes_longer
-    CompactingSystolicArray._computes_longer = lambda self, op, piece, cycles: False
-    try:
-        cache.clear()
-        searched = datapath_for(hw).gemm_cost(op)
-    finally:
-        CompactingSystolicArray._computes_longer = original
+    shortcut, searched = _costs_with_and_without(
+        hw, workload.gemms[0], CompactingSystolicArray, "_computes_longer", lambda *args: False
+    )
     assert shortcut == searched
 
 
