@@ -252,7 +252,7 @@ def test_pe_array_kernels_refuse_huge_tables_and_loops() -> None:
 def test_a_stream_that_does_not_repeat_within_the_step_limit_is_refused(monkeypatch) -> None:
     """The recurrence runs at most the passes the kernel-step limit allows; a schedule that
     has not repeated by then is refused with the whole stream's bound, not run further."""
-    import accel_sim.datapaths.pe_array.fifo_array as fifo_array
+    import accel_sim.kernels.preconditions as preconditions
     from accel_sim.kernels.sparse_pe import fifo_event_periodic
 
     rng = np.random.default_rng(5)
@@ -263,7 +263,7 @@ def test_a_stream_that_does_not_repeat_within_the_step_limit_is_refused(monkeypa
     full = fifo_event_periodic(cost, cols, 50, 4, 1, 50)
     assert full[0] > 0 and 0 < full[3][0] < 50
     assert simulate_unstructured(mask, 50, 3, 4).cycles == full[0]
-    monkeypatch.setattr(fifo_array, "MAX_KERNEL_STEPS", 3 * 16)  # one pass of 3 PEs
+    monkeypatch.setattr(preconditions, "MAX_KERNEL_STEPS", 3 * 16)  # one pass of 3 PEs
     with pytest.raises(SizeLimitError, match="kernel steps"):
         simulate_unstructured(mask, 50, 3, 4)
 

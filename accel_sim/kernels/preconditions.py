@@ -80,13 +80,9 @@ def check_strips(what: str, strips: int, length: int) -> None:
                 strips * length * 8, MAX_KERNEL_ARRAY_BYTES, _HINT)  # fmt: skip
 
 
-def check_fifo_array(
-    what: str, n_pes: int, n_in: int, entries: int, fifo_depth: int,
-    step_limit: int = MAX_KERNEL_STEPS,
-) -> None:  # fmt: skip
+def check_fifo_array(what: str, n_pes: int, n_in: int, entries: int, fifo_depth: int) -> None:
     """Before the PE-array kernels: the per-PE work table (``n_pes x n_in`` int64), the FIFO
-    rings (``fifo_depth x n_pes``) and the event loop (``entries x n_pes`` steps, at most
-    ``step_limit``)."""
+    rings (``fifo_depth x n_pes``) and the event loop (``entries x n_pes`` steps)."""
     where = f"of {what} on {n_pes:,} PEs"
     check_limit(f"the per-PE work table ({n_in:,} inputs) {where} in bytes", n_pes * n_in * 8,
                 MAX_KERNEL_ARRAY_BYTES, "use fewer PEs")  # fmt: skip
@@ -94,7 +90,7 @@ def check_fifo_array(
                 n_pes * fifo_depth * 8, MAX_KERNEL_ARRAY_BYTES,
                 "use fewer PEs or a shallower FIFO")  # fmt: skip
     check_limit(f"the kernel steps ({entries:,} broadcast entries) {where}", n_pes * entries,
-                step_limit, _HINT)  # fmt: skip
+                MAX_KERNEL_STEPS, _HINT)  # fmt: skip
 
 
 def check_ticks(what: str, value: float) -> int:

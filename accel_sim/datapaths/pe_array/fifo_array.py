@@ -43,7 +43,6 @@ import numpy as np
 
 from accel_sim.kernels import preconditions as pre
 from accel_sim.kernels import sparse_pe as kernels
-from safeio.limits import MAX_KERNEL_STEPS
 
 ENGINES = ("fast", "cycle_stepping")
 
@@ -223,9 +222,9 @@ def simulate_unstructured(
     per_pass = int(cols.shape[0])
     max_passes = repeats
     if activations is None and engine == "fast":
-        max_passes = min(repeats, max(1, MAX_KERNEL_STEPS // max(1, simulated * per_pass)))
-    pre.check_fifo_array(what, simulated, mask.shape[1], per_pass * max_passes, depth,
-                         MAX_KERNEL_STEPS)  # fmt: skip
+        pass_steps = max(1, simulated * per_pass)
+        max_passes = min(repeats, max(1, pre.MAX_KERNEL_STEPS // pass_steps))
+    pre.check_fifo_array(what, simulated, mask.shape[1], per_pass * max_passes, depth)
     key = ("periodic", n_pes, run_bits, min_cycles, depth, width)
     # only a repeated stream (no activation mask) under the fast engine has a summary to keep
     keeps = memo is not None and activations is None and engine == "fast"
@@ -247,8 +246,7 @@ def simulate_unstructured(
                                                                         depth, width,
                                                                         max_passes)  # fmt: skip
             if cycles < 0:  # no repeat within the passes allowed: the whole stream's bound
-                pre.check_fifo_array(what, simulated, mask.shape[1], entries, depth,
-                                     MAX_KERNEL_STEPS)  # fmt: skip
+                pre.check_fifo_array(what, simulated, mask.shape[1], entries, depth)
             if keeps and periodic[0] >= 0:
                 memo[key] = periodic  # a few PE-sized arrays: kept, not the work table
     if activations is None:  # every column broadcast once per token
