@@ -95,6 +95,49 @@ def test_packing_wide_strips_spanning_several_words_equals_the_twin(
     assert folds.live_inputs == int(mask.any(axis=0).sum())
 
 
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(20, 150), st.integers(1, 40), st.integers(1, 150), st.integers(8, 64),
+    st.integers(1, 64), st.floats(0.0, 0.15), st.integers(0, 2**32 - 1),
+)  # fmt: skip
+def test_packing_many_short_outputs_per_fold_equals_the_twin(
+    n, k, block, multipliers, dpe, density, seed
+) -> None:
+    """Folds of tens of outputs with a weight or two each, so outputs start on Flex-DPE
+    boundaries often: the packer counts those by binary search when the boundaries are few
+    against the outputs (large Flex-DPEs) and by a walk otherwise (small ones)."""
+    block, dpe = min(block, n), min(dpe, multipliers)
+    mask = np.random.default_rng(seed).random((n, k)) < density
+    folds = kf.pack_folds(*kf.mask_bits(mask), k, k, block, multipliers, dpe)
+    naive, groups = naive_pack(mask.tolist(), k, block, multipliers, dpe)
+    assert folds.group.tolist() == groups
+    fast = list(zip(folds.nnz, folds.unique, folds.segments, folds.first, folds.last, strict=True))
+    assert [tuple(int(v) for v in row) for row in fast] == naive_fold_stats(naive, dpe)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 5), min_size=2, max_size=60), st.integers(0, 2**16),
+    st.integers(1, 12),
+)  # fmt: skip
+def test_flex_dpe_boundary_starts_by_search_and_by_walk_equal_a_direct_count(
+    counts, pick, dpe
+) -> None:
+    start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    total = int(start[-1])
+    if total == 0:
+        return
+    f0 = pick % total
+    f1 = min(total, f0 + 1 + pick // total % (3 * dpe + 4))
+    ia = int(np.searchsorted(start[:-1], f0, side="right")) - 1  # the output holding f0
+    ib = int(np.searchsorted(start[:-1], f1 - 1, side="right")) - 1
+    starts = set(start[ia + 1 : ib + 1].tolist())
+    expected = sum(1 for b in range(f0 + dpe, f1, dpe) if b in starts)
+    assert kf.dpe_starts_searched(start, ia, ib, f0, f1, dpe) == expected
+    assert kf.dpe_starts_walked(start, ia, ib, f0, f1, dpe) == expected
+    assert kf.dpe_starts(start, ia, ib, f0, f1, dpe) == expected
+
+
 @SETTINGS
 @given(
     st.integers(1, 12), st.integers(1, 12), st.integers(1, 12), st.integers(1, 12),

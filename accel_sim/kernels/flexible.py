@@ -84,6 +84,10 @@ __all__ = [
     "STREAM_CYCLES",
     "STRIP_SUM",
     "FlexFolds",
+    "MaskBits",
+    "dpe_starts",
+    "dpe_starts_searched",
+    "dpe_starts_walked",
     "fan_levels",
     "flexible_schedule",
     "fold_cycles",
@@ -126,10 +130,19 @@ def fan_levels(dpe: int) -> int:
     return max(dpe - 1, 0).bit_length()
 
 
-def mask_bits(mask) -> tuple[np.ndarray, np.ndarray]:
-    """(bit rows ``[ceil(K / 64), N]``, kept weights per output) of a bool ``mask [N, K]``:
-    bit ``i % 64`` of ``bits[i // 64, j]`` is ``mask[j, i]`` (what ``pack_folds`` reads, 64
-    inputs a word, word-major so that a strip's outputs lie side by side in memory)."""
+class MaskBits(NamedTuple):
+    """A mask as ``pack_folds`` reads it (``mask_bits``)."""
+
+    bits: np.ndarray  # [ceil(K / 64), N] uint64: bit i % 64 of bits[i // 64, j] is mask[j, i]
+    degree: np.ndarray  # kept weights of each output
+    lowest: np.ndarray  # each output's first kept input (K when it keeps none)
+    highest: np.ndarray  # each output's last kept input (K when it keeps none)
+
+
+def mask_bits(mask) -> MaskBits:
+    """A bool ``mask [N, K]`` as 64-input bit rows, word-major so that a strip's outputs lie
+    side by side in memory, with each output's kept weights and first and last kept input
+    (what ``pack_folds`` reads)."""
     mask = np.asarray(mask, dtype=bool)
     n, k = mask.shape
     words = max(1, (k + 63) // 64)
@@ -138,7 +151,7 @@ def mask_bits(mask) -> tuple[np.ndarray, np.ndarray]:
     bits = np.ascontiguousarray(packed.view("<u8").astype(np.uint64, copy=False).T)
     # counted from the bits: numpy's count_nonzero along an axis sums a bool copy, five times
     # slower than packing the mask
-    return bits, _degrees(bits)
+    return MaskBits(bits, _degrees(bits), *_kept_range(bits, k))
 
 
 _ONE = np.uint64(1)
@@ -207,23 +220,100 @@ def _or_ranks(acc, bits, j, w0, w1, i0, i1, r0, r1):
 
 
 @njit(**JIT_OPTIONS)
-def _drain_count(acc, w0, w1):
-    """Set bits of ``acc[w0..w1]``, which it clears."""
-    total = 0
-    for w in range(w0, w1 + 1):
-        total += _popcount(acc[w])
-        acc[w] = np.uint64(0)
-    return total
+def _last_at_most(start, lo, hi, value):
+    """The last index of ``start[lo:hi]`` (non-decreasing, ``start[lo] <= value``) whose
+    entry is at most ``value``."""
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if start[mid] <= value:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 @njit(**JIT_OPTIONS)
-def pack_folds(bits, degree, k, width, block, multipliers, dpe):
-    """Folds of a mask given as bit rows (``mask_bits``: N outputs, K inputs) with strips of
+def dpe_starts_searched(start, ia, ib, f0, f1, dpe):
+    """``dpe_starts`` by a binary search of ``start`` per Flex-DPE boundary."""
+    hits = 0
+    boundary = f0 + dpe
+    i = ia
+    while boundary < f1:
+        i = _last_at_most(start, i, ib + 1, boundary)
+        if start[i] == boundary:
+            hits += 1
+        boundary += dpe
+    return hits
+
+
+@njit(**JIT_OPTIONS)
+def dpe_starts_walked(start, ia, ib, f0, f1, dpe):
+    """``dpe_starts`` by one walk over outputs and boundaries together."""
+    hits = 0
+    boundary = f0 + dpe
+    i = ia + 1
+    while boundary < f1 and i <= ib:
+        if start[i] < boundary:
+            i += 1
+        else:
+            if start[i] == boundary:
+                hits += 1
+            boundary += dpe
+    return hits
+
+
+@njit(**JIT_OPTIONS)
+def dpe_starts(start, ia, ib, f0, f1, dpe):
+    """Of outputs ``ia..ib`` (first positions ``start``, non-decreasing), those beginning
+    exactly on a Flex-DPE's first position inside the fold ``[f0, f1)`` after its first
+    (``f0 + dpe``, ``f0 + 2 dpe``, ...): each saves the segment that a DPE boundary inside a
+    piece adds. A binary search per boundary when boundaries are few against the outputs,
+    else one walk."""
+    if ((f1 - f0 - 1) // dpe) * 8 < ib - ia:
+        return dpe_starts_searched(start, ia, ib, f0, f1, dpe)
+    return dpe_starts_walked(start, ia, ib, f0, f1, dpe)
+
+
+@njit(**JIT_OPTIONS)
+def _kept_range(bits, k):
+    """Each output's first and last kept input (``k`` for both when it keeps none): a strip
+    holds an output's first weights when it holds its first kept input (``pack_folds``'
+    first and last segments)."""
+    n = bits.shape[1]
+    lowest = np.full(n, k, dtype=np.int64)
+    highest = np.full(n, k, dtype=np.int64)
+    for j in range(n):
+        for w in range(bits.shape[0]):
+            x = bits[w, j]
+            if x:
+                lowest[j] = 64 * w + _popcount((x & (~x + _ONE)) - _ONE)
+                break
+        for w in range(bits.shape[0] - 1, -1, -1):
+            x = bits[w, j]
+            if x:
+                top = 63
+                while not (x >> np.uint64(top)) & _ONE:
+                    top -= 1
+                highest[j] = 64 * w + top
+                break
+    return lowest, highest
+
+
+@njit(**JIT_OPTIONS)
+def pack_folds(bits, degree, lowest, highest, k, width, block, multipliers, dpe):
+    """Folds of a mask given as ``mask_bits`` (N outputs, K inputs) with strips of
     ``width`` inputs and blocks of ``block`` outputs, on ``multipliers`` multipliers in
     Flex-DPEs of ``dpe`` (a ``FlexFolds`` record). Blocks run outermost, then strips; each
-    (block, strip) group starts a new fold. An output's kept weights of a strip land on
-    consecutive positions, so counts come from positions; distinct inputs are the set bits of
-    the OR of the fold's (and the group's) bit rows, 64 inputs a word."""
+    (block, strip) group starts a new fold.
+
+    Per group one pass over its outputs takes each one's kept weights of the strip (a
+    popcount) and keeps running sums: its first position (the group's weights lie back to
+    back, so fold q holds positions ``[qP, (q+1)P)``), and how many outputs so far have a
+    weight, start their output, finish it. Each fold's counts are then differences of those
+    sums between the outputs at its two ends (found by binary search); its segments are its
+    pieces plus the Flex-DPE boundaries inside pieces; its distinct inputs are the OR of its
+    outputs' bit rows, the outputs cut by a fold boundary contributing their kept inputs of
+    the ranks that fall in it. The group's inputs are the OR of its folds'."""
     n = degree.shape[0]
     n_words = bits.shape[0]
     n_strips = (k + width - 1) // width
@@ -238,16 +328,20 @@ def pack_folds(bits, degree, k, width, block, multipliers, dpe):
     f_last = np.zeros(max_folds, dtype=np.int64)
     group_live = np.zeros(n_groups, dtype=np.int64)
     group_new = np.zeros(n_groups, dtype=np.int64)
-    done = np.zeros(n, dtype=np.int64)  # each output's kept weights placed so far
     touched = np.zeros(n_words, dtype=np.uint64)  # inputs of earlier groups
     fold_inputs = np.zeros(n_words, dtype=np.uint64)
-    full = np.full((1, 1), _ALL, dtype=np.uint64)  # one word of ones, cut to a strip's bits
     group_inputs = np.zeros(n_words, dtype=np.uint64)
+    word_mask = np.zeros(n_words, dtype=np.uint64)  # the strip's inputs of each word
+    full = np.full((1, 1), _ALL, dtype=np.uint64)  # one word of ones, cut to a strip's bits
+    span = min(block, n)
+    count = np.zeros(span, dtype=np.int64)  # each output's kept weights in the strip
+    start = np.zeros(span + 1, dtype=np.int64)  # ... their first position in the group
     block_outputs = 0
     f = -1
     for b in range(n_blocks):
         j0 = b * block
         j1 = min(n, j0 + block)
+        outs = j1 - j0
         outputs = 0
         for j in range(j0, j1):
             if degree[j] > 0:
@@ -259,79 +353,67 @@ def pack_folds(bits, degree, k, width, block, multipliers, dpe):
             i1 = min(k, i0 + width)
             w0 = i0 // 64
             w1 = (i1 - 1) // 64
-            pos = multipliers  # a group starts a new fold
-            boundary = dpe  # the next Flex-DPE's first position
-            open_fold = False
-            narrow = w0 == w1  # the strip within one word: its ORs stay in registers
-            strip_bits = _strip_word(full, 0, 0, i0 - 64 * w0, i1 - 64 * w0)
-            narrow_fold = np.uint64(0)
-            narrow_group = np.uint64(0)
-            # the open fold's segments, first and last segments, kept in registers and stored
-            # when it closes (its kept weights are then its filled positions)
-            fold_segments = fold_first = fold_last = 0
-            for j in range(j0, j1):
-                if done[j] == degree[j]:
-                    continue
-                if narrow:
-                    x = bits[w0, j] & strip_bits
-                    narrow_group |= x
-                    count = _popcount(x)
-                else:
-                    count = 0
-                    for w in range(w0, w1 + 1):
-                        y = _strip_word(bits, j, w, i0, i1)
-                        group_inputs[w] |= y
-                        count += _popcount(y)
-                if count == 0:
-                    continue
-                taken = 0
-                while taken < count:
-                    if pos == multipliers:
-                        if open_fold:
-                            fold_inputs[w0] |= narrow_fold
-                            narrow_fold = np.uint64(0)
-                            f_unique[f] = _drain_count(fold_inputs, w0, w1)
-                            f_nnz[f] = pos
-                            f_segments[f] = fold_segments
-                            f_first[f] = fold_first
-                            f_last[f] = fold_last
-                            fold_segments = fold_first = fold_last = 0
-                        f += 1
-                        f_group[f] = g
-                        pos = 0
-                        boundary = dpe
-                        open_fold = True
-                    take = min(count - taken, multipliers - pos)
-                    end = pos + take
-                    segments = 1  # one per Flex-DPE that positions [pos, end) touch
-                    while boundary < end:
-                        segments += 1
-                        boundary += dpe
-                    if boundary == end:
-                        boundary += dpe
-                    fold_segments += segments
-                    if taken == 0 and done[j] == 0:
-                        fold_first += 1
-                    if take == count and narrow:
-                        narrow_fold |= x
-                    elif take == count:
-                        for w in range(w0, w1 + 1):
-                            fold_inputs[w] |= _strip_word(bits, j, w, i0, i1)
-                    else:
-                        _or_ranks(fold_inputs, bits, j, w0, w1, i0, i1, taken, taken + take)
-                    pos += take
-                    taken += take
-                done[j] += count
-                if done[j] == degree[j]:
-                    fold_last += 1
-            if open_fold:
-                fold_inputs[w0] |= narrow_fold
-                f_unique[f] = _drain_count(fold_inputs, w0, w1)
-                f_nnz[f] = pos
-                f_segments[f] = fold_segments
-                f_first[f] = fold_first
-                f_last[f] = fold_last
-            group_inputs[w0] |= narrow_group
+            count[:outs] = 0
+            for w in range(w0, w1 + 1):
+                cut = _strip_word(full, 0, 0, max(i0 - 64 * w, 0), min(i1 - 64 * w, 64))
+                word_mask[w] = cut
+                row = bits[w, j0:j1]  # views: indices from 0 need no negative-index check
+                for i in range(outs):
+                    count[i] += _popcount(row[i] & cut)
+            total = 0
+            for i in range(outs):
+                start[i] = total
+                total += count[i]
+            start[outs] = total
+            ia = 0
+            for f0 in range(0, total, multipliers):
+                f1 = min(total, f0 + multipliers)
+                ia = _last_at_most(start, ia, outs, f0)  # the output holding position f0
+                ib = _last_at_most(start, ia, outs, f1 - 1)  # ... and f1 - 1
+                head = start[ia] < f0  # ia began in the previous fold
+                tail = start[ib + 1] > f1  # ib goes on in the next fold
+                pieces = first = last = 0
+                counts = count[ia : ib + 1]
+                lows = lowest[j0 + ia : j0 + ib + 1]
+                highs = highest[j0 + ia : j0 + ib + 1]
+                for i in range(counts.shape[0]):  # vectorised: no branch, no negative index
+                    pieces += counts[i] > 0
+                    first += (lows[i] >= i0) & (lows[i] < i1)
+                    last += (highs[i] >= i0) & (highs[i] < i1)
+                if head and lowest[j0 + ia] >= i0:
+                    first -= 1  # its first weights were in the previous fold
+                if tail and highest[j0 + ib] < i1:
+                    last -= 1  # its last weights are in the next fold
+                f += 1
+                f_group[f] = g
+                f_nnz[f] = f1 - f0
+                f_segments[f] = (
+                    pieces + (f1 - f0 - 1) // dpe - dpe_starts(start, ia, ib, f0, f1, dpe)
+                )
+                f_first[f] = first
+                f_last[f] = last
+                whole_lo = ia + 1 if head else ia
+                whole_hi = ib if tail else ib + 1
+                for w in range(w0, w1 + 1):
+                    row = bits[w, j0 + whole_lo : j0 + max(whole_lo, whole_hi)]
+                    acc = np.uint64(0)
+                    for i in range(row.shape[0]):
+                        acc |= row[i]
+                    fold_inputs[w] |= acc & word_mask[w]
+                if head:
+                    r0 = f0 - start[ia]
+                    r1 = min(start[ia + 1], f1) - start[ia]
+                    _or_ranks(fold_inputs, bits, j0 + ia, w0, w1, i0, i1, r0, r1)
+                if tail and not (head and ia == ib):
+                    r1 = f1 - start[ib]
+                    _or_ranks(fold_inputs, bits, j0 + ib, w0, w1, i0, i1, 0, r1)
+                unique = 0
+                for w in range(w0, w1 + 1):
+                    x = fold_inputs[w]
+                    unique += _popcount(x)
+                    group_inputs[w] |= x
+                    fold_inputs[w] = np.uint64(0)
+                f_unique[f] = unique
             live = 0
             new = 0
             for w in range(w0, w1 + 1):

@@ -64,10 +64,10 @@ class PackedWeight:
         if mask is None:
             assert shape is not None, "a dense weight needs its shape"
             self.n, self.k = shape
-            self.bits = self.degree = None
+            self.bits = None
         else:
             self.n, self.k = mask.shape
-            self.bits, self.degree = kf.mask_bits(mask)
+            self.bits = kf.mask_bits(mask)
         self.hw = hw
         self.multipliers = multipliers(hw)
         self.dpe = flex_dpe_size(hw)
@@ -104,7 +104,7 @@ class PackedWeight:
                 )
             else:
                 self._folds[key] = kf.pack_folds(
-                    self.bits, self.degree, self.k, width, block, self.multipliers, self.dpe
+                    *self.bits, self.k, width, block, self.multipliers, self.dpe
                 )
         return self._folds[key]
 
