@@ -11,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accel_sim.datapaths.pe_array.fifo_array import per_pe_work, simulate_unstructured
+from accel_sim.kernels import sparse_pe
+from accel_sim.kernels.bitops import pack_rows
 from accel_sim.kernels.sparse_pe import per_pe_entries
 from tests.naive.sparse_pe import (
     naive_cycle_stepping,
@@ -123,7 +125,7 @@ def test_the_periodic_summary_skips_the_recurrence_for_more_tokens(monkeypatch):
     first = simulate_unstructured(mask, 64, 8, 4, run_bits=2, memo=memo)
     assert memo and all(summary[0] < 64 for summary in memo.values())
     calls = []
-    for name in ("fifo_event_periodic", "per_pe_entries"):
+    for name in ("fifo_event_periodic", "fifo_event_periodic_kept", "per_pe_entries"):
         original = getattr(kernels, name)
         monkeypatch.setattr(kernels, name, lambda *a, f=original: calls.append(1) or f(*a))
     again = simulate_unstructured(mask, 512, 8, 4, run_bits=2, memo=memo)
@@ -180,6 +182,59 @@ def test_pes_past_the_rows_match_the_twins(case, extra):
     assert as_tuple(run(case)) == stepped
     assert as_tuple(run(case, engine="cycle_stepping")) == stepped
     assert run(case).n_pes == case["n_pes"]
+
+
+def _kept_table(mask, n_pes):
+    """The fast engine's entry table of kept weights: ``[simulated, in]``, one PE standing
+    for all those past the rows."""
+    out = mask.shape[0]
+    if n_pes <= out:
+        return per_pe_work(mask, n_pes)
+    table = np.zeros((out + 1, mask.shape[1]), dtype=np.int64)
+    table[:out] = mask
+    return table
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 150), st.integers(1, 200), st.integers(1, 60),
+    st.sampled_from(DENSITIES), st.integers(0, 2**32 - 1),
+)  # fmt: skip
+def test_kept_weight_columns_from_bits_equal_the_csc_of_the_table(
+    out, n_in, n_pes, density, seed
+):
+    """Columns wider than one 64-bit word, PEs with several rows and PEs past the rows: the
+    CSC read from the mask's bits is the one the table gives."""
+    mask = np.random.default_rng(seed).random((out, n_in)) < density
+    table = _kept_table(mask, n_pes)
+    simulated = table.shape[0]
+    ptr, pes, costs = sparse_pe.kept_weight_columns(pack_rows(mask), simulated, n_in)
+    assert ptr.tolist() == sparse_pe._column_pointers(table).tolist()
+    table_pes, table_costs = sparse_pe._accepting_pes(table, ptr)
+    assert pes.tolist() == table_pes.tolist()
+    assert costs.tolist() == table_costs.tolist()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 40), st.integers(1, 90), st.integers(1, 12), st.sampled_from(DENSITIES),
+    st.integers(1, 6), st.integers(1, 4), st.integers(1, 3), st.integers(1, 6),
+    st.integers(0, 2**32 - 1),
+)  # fmt: skip
+def test_the_recurrence_from_bits_equals_it_from_the_table(
+    out, n_in, n_pes, density, repeats, depth, width, max_passes, seed
+):
+    """Everything the recurrence returns, periodic summary and the refusal past
+    ``max_passes`` included, is the same from the bits as from the table (a dense mask on
+    as many PEs as rows takes the every-PE path)."""
+    mask = np.random.default_rng(seed).random((out, n_in)) < density
+    table = _kept_table(mask, n_pes)
+    simulated = table.shape[0]
+    cols = np.arange(n_in, dtype=np.int64)
+    args = (cols, repeats, depth, width, max_passes)
+    from_table = sparse_pe.fifo_event_periodic(table, *args)
+    from_bits = sparse_pe.fifo_event_periodic_kept(pack_rows(mask), simulated, n_in, *args)
+    assert repr(from_bits) == repr(from_table)
 
 
 def test_idle_pes_cost_no_kernel_time():

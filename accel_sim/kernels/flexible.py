@@ -61,6 +61,8 @@ from typing import NamedTuple
 import numpy as np
 
 from accel_sim.kernels._jit import JIT_OPTIONS, njit
+from accel_sim.kernels.bitops import pack_rows
+from accel_sim.kernels.bitops import popcount as _popcount
 from accel_sim.kernels.fold_memory import (
     FOLDS,
     N_STATS,
@@ -144,31 +146,14 @@ def mask_bits(mask) -> MaskBits:
     side by side in memory, with each output's kept weights and first and last kept input
     (what ``pack_folds`` reads)."""
     mask = np.asarray(mask, dtype=bool)
-    n, k = mask.shape
-    words = max(1, (k + 63) // 64)
-    packed = np.zeros((n, 8 * words), dtype=np.uint8)
-    packed[:, : (k + 7) // 8] = np.packbits(mask, axis=1, bitorder="little")
-    bits = np.ascontiguousarray(packed.view("<u8").astype(np.uint64, copy=False).T)
+    bits = pack_rows(mask)
     # counted from the bits: numpy's count_nonzero along an axis sums a bool copy, five times
     # slower than packing the mask
-    return MaskBits(bits, _degrees(bits), *_kept_range(bits, k))
+    return MaskBits(bits, _degrees(bits), *_kept_range(bits, mask.shape[1]))
 
 
 _ONE = np.uint64(1)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
-_M1 = np.uint64(0x5555555555555555)
-_M2 = np.uint64(0x3333333333333333)
-_M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
-_H01 = np.uint64(0x0101010101010101)
-
-
-@njit(**JIT_OPTIONS)
-def _popcount(x):
-    """Set bits of a uint64 (SWAR)."""
-    x = x - ((x >> _ONE) & _M1)
-    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
-    x = (x + (x >> np.uint64(4))) & _M4
-    return np.int64((x * _H01) >> np.uint64(56))
 
 
 @njit(**JIT_OPTIONS)

@@ -38,7 +38,11 @@ entry p accepted and e'' the one it accepted ``fifo_depth`` places before e:
 
 The FIFO at p holds, when e is offered in cycle t, the accepted entries before e that have
 not finished by t; they finish in order, so it has room iff e'' has (f_{p,e''} <= t).
-``per_pe_entries`` counts each PE's entries per column, RLE padding entries included.
+``per_pe_entries`` counts each PE's entries per column, RLE padding entries included. When
+each entry is a kept weight (no padding can occur and there is no minimum cost),
+``fifo_event_periodic_kept`` runs the same recurrence from the mask's bit rows: its
+``kept_weight_columns`` builds the recurrence's per-column PE lists from the set bits,
+without the ``[P, in]`` table (three times faster on a 3,072-input layer on 769 PEs).
 """
 
 from __future__ import annotations
@@ -46,6 +50,17 @@ from __future__ import annotations
 import numpy as np
 
 from accel_sim.kernels._jit import JIT_OPTIONS, njit
+from accel_sim.kernels.bitops import lowest_bit
+
+
+@njit(**JIT_OPTIONS)
+def pads(out, n_pes, run_bits):
+    """Whether run-length coding with ``run_bits`` can store a padding entry on ``n_pes``
+    PEs sharing ``out`` rows: only when some PE's column holds a gap of ``2 ** run_bits``
+    zeros, so more rows than that. Otherwise a PE's entries of a column are its kept
+    weights there."""
+    most_rows = (out + n_pes - 1) // n_pes if n_pes > 0 else 0
+    return 0 < run_bits < 31 and most_rows - 1 >= (1 << run_bits)
 
 
 @njit(**JIT_OPTIONS)
@@ -65,8 +80,7 @@ def per_pe_entries(mask, n_pes, run_bits):
     entries = np.zeros((n_pes, n_in), dtype=np.int32)
     gap = np.zeros(n_in, dtype=np.int32)  # zeros since the PE's last kept weight
     one = np.int32(1)
-    most_rows = (out + n_pes - 1) // n_pes if n_pes > 0 else 0
-    padded = 0 < run_bits < 31 and most_rows - 1 >= (1 << run_bits)
+    padded = pads(out, n_pes, run_bits)
     for p in range(min(n_pes, out)):  # PE by PE: one run vector, reused
         count = entries[p]
         if padded:
@@ -204,7 +218,6 @@ def fifo_event_periodic(cost, entry_cols, repeats, fifo_depth, width, max_passes
     repeats remain), ``cycles`` is -1 and nothing else is meaningful (the caller's bound on
     the kernel's work, which a periodic stream seldom needs: it repeats after a few passes)."""
     n_pes = cost.shape[0]
-    n_cols = entry_cols.shape[0]
     ptr = _column_pointers(cost)
     every_pe = cost.size > 0 and ptr[-1] == cost.size  # every FIFO takes every column
     if every_pe:
@@ -213,6 +226,85 @@ def fifo_event_periodic(cost, entry_cols, repeats, fifo_depth, width, max_passes
     else:
         by_col = np.empty((0, n_pes), dtype=cost.dtype)
         pes, costs = _accepting_pes(cost, ptr)
+    return _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats,
+                     fifo_depth, width, max_passes)  # fmt: skip
+
+
+@njit(**JIT_OPTIONS)
+def kept_weight_columns(bits, n_pes, n_in):
+    """(column pointers, PEs, costs) as ``_column_pointers`` and ``_accepting_pes`` give them
+    for the table of kept weights per PE and column (row i on PE ``i % n_pes``), read from
+    the mask's word-major bit rows (``bitops.pack_rows``) without building the table: 64
+    columns at a time, PE by PE, each set bit of the OR of the PE's rows is one entry, its
+    cost the PE's rows that keep it. The table's build read every cell with a branch and
+    scattered its entries over the whole CSC; here only kept weights are visited, and the
+    writes go to the 64 columns of one word."""
+    n_words, out = bits.shape
+    owners = min(n_pes, out)
+    one = np.uint64(1)
+    count = np.zeros(n_in, dtype=np.int64)
+    for w in range(n_words):
+        row = bits[w]
+        for p in range(owners):
+            kept = row[p]
+            i = p + n_pes  # the PE's other rows (a while loop: a stepped range divides)
+            while i < out:
+                kept |= row[i]
+                i += n_pes
+            while kept:
+                count[64 * w + lowest_bit(kept)] += 1
+                kept &= kept - one
+    ptr = np.zeros(n_in + 1, dtype=np.int64)
+    for j in range(n_in):
+        ptr[j + 1] = ptr[j] + count[j]
+    fill = ptr[:-1].copy()
+    pes = np.empty(ptr[n_in], dtype=np.int64)
+    costs = np.empty(ptr[n_in], dtype=np.int64)
+    for w in range(n_words):
+        row = bits[w]
+        for p in range(owners):
+            kept = row[p]
+            i = p + n_pes
+            while i < out:
+                kept |= row[i]
+                i += n_pes
+            while kept:
+                bit = lowest_bit(kept)
+                rows = np.int64((row[p] >> np.uint64(bit)) & one)
+                i = p + n_pes
+                while i < out:
+                    rows += np.int64((row[i] >> np.uint64(bit)) & one)
+                    i += n_pes
+                j = 64 * w + bit
+                q = fill[j]
+                pes[q] = p
+                costs[q] = rows
+                fill[j] = q + 1
+                kept &= kept - one
+    return ptr, pes, costs
+
+
+@njit(**JIT_OPTIONS)
+def fifo_event_periodic_kept(bits, n_pes, n_in, entry_cols, repeats, fifo_depth, width,
+                             max_passes):  # fmt: skip
+    """``fifo_event_periodic`` of the table of kept weights per PE and column (no padding
+    entries, no minimum cost: an empty column is filtered), from the mask's bit rows
+    (``kept_weight_columns``)."""
+    ptr, pes, costs = kept_weight_columns(bits, n_pes, n_in)
+    every_pe = n_pes * n_in > 0 and ptr[n_in] == n_pes * n_in
+    # when each column lists every PE, in order, the CSC is the [in, P] table
+    empty = np.empty((0, n_pes), dtype=np.int64)
+    by_col = costs.reshape(n_in, n_pes) if every_pe else empty
+    return _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats,
+                     fifo_depth, width, max_passes)  # fmt: skip
+
+
+@njit(**JIT_OPTIONS)
+def _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats, fifo_depth,
+              width, max_passes):  # fmt: skip
+    """``fifo_event_periodic`` over the entry table as ``[in, P]`` (``by_col``, when every
+    PE takes every column) or as its CSC (``ptr``, ``pes``, ``costs``)."""
+    n_cols = entry_cols.shape[0]
     busy = np.zeros(n_pes, dtype=np.int64)
     pass_busy = np.zeros(n_pes, dtype=np.int64)
     free_at = np.zeros(n_pes, dtype=np.int64)

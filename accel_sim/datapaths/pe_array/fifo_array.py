@@ -41,6 +41,7 @@ from numbers import Integral
 
 import numpy as np
 
+from accel_sim.kernels import bitops
 from accel_sim.kernels import preconditions as pre
 from accel_sim.kernels import sparse_pe as kernels
 
@@ -154,6 +155,19 @@ def _one_row_each(mask: np.ndarray, simulated: int) -> np.ndarray:
     return work
 
 
+def _entry_costs(mask, n_pes, simulated, run_bits, min_cycles) -> np.ndarray:
+    """``[simulated, in]`` cycles each PE spends on each column's entry: its entries
+    (kept weights, with RLE padding when ``run_bits`` > 0), at least ``min_cycles``."""
+    if run_bits == 0:
+        out = mask.shape[0]
+        work = per_pe_work(mask, n_pes) if n_pes <= out else _one_row_each(mask, simulated)
+    else:  # RLE entries (padding included) of the same PEs (row p on PE p when n_pes > out)
+        work = kernels.per_pe_entries(mask, simulated, run_bits)
+    if min_cycles > np.iinfo(work.dtype).max:  # the int32 entry table cannot hold it
+        work = work.astype(np.int64)
+    return np.maximum(work, min_cycles, out=work)
+
+
 def _broadcast_stream(activations, m: int, n_in: int) -> tuple[np.ndarray, int]:
     """(columns of one pass, passes): the token-major stream of nonzero activations."""
     if activations is None:
@@ -231,24 +245,26 @@ def simulate_unstructured(
     periodic = memo.get(key) if keeps else None
     if periodic is not None and periodic[0] < repeats:
         cycles, stall, busy = kernels.repeated_finish(periodic, cols.shape[0], repeats, width)
+    elif engine != "fast":
+        cost = _entry_costs(mask, n_pes, simulated, run_bits, min_cycles)
+        cycles, stall, busy = kernels.fifo_cycle_stepping(cost, cols, repeats, depth, width)
     else:
-        if run_bits == 0:
-            work = per_pe_work(mask, owners) if n_pes <= out else _one_row_each(mask, simulated)
-        else:  # RLE entries (padding included) of the same PEs (row p on PE p when n_pes > out)
-            work = kernels.per_pe_entries(mask, simulated, run_bits)
-        if min_cycles > np.iinfo(work.dtype).max:  # the int32 entry table cannot hold it
-            work = work.astype(np.int64)
-        cost = np.maximum(work, min_cycles, out=work)
-        if engine != "fast":
-            cycles, stall, busy = kernels.fifo_cycle_stepping(cost, cols, repeats, depth, width)
+        if min_cycles == 0 and not kernels.pads(out, simulated, run_bits):
+            # each entry-table cell is a PE's kept weights of a column: the recurrence reads
+            # them from the mask's bits, without the [P, in] table (the same numbers)
+            cycles, stall, busy, periodic = kernels.fifo_event_periodic_kept(
+                bitops.pack_rows(mask), simulated, mask.shape[1], cols, repeats, depth, width,
+                max_passes,
+            )  # fmt: skip
         else:
-            cycles, stall, busy, periodic = kernels.fifo_event_periodic(cost, cols, repeats,
-                                                                        depth, width,
-                                                                        max_passes)  # fmt: skip
-            if cycles < 0:  # no repeat within the passes allowed: the whole stream's bound
-                pre.check_fifo_array(what, simulated, mask.shape[1], entries, depth)
-            if keeps and periodic[0] >= 0:
-                memo[key] = periodic  # a few PE-sized arrays: kept, not the work table
+            cost = _entry_costs(mask, n_pes, simulated, run_bits, min_cycles)
+            cycles, stall, busy, periodic = kernels.fifo_event_periodic(
+                cost, cols, repeats, depth, width, max_passes
+            )
+        if cycles < 0:  # no repeat within the passes allowed: the whole stream's bound
+            pre.check_fifo_array(what, simulated, mask.shape[1], entries, depth)
+        if keeps and periodic[0] >= 0:
+            memo[key] = periodic  # a few PE-sized arrays: kept, not the work table
     if activations is None:  # every column broadcast once per token
         kept = int(np.count_nonzero(mask)) if nnz is None else nnz
         macs = kept * repeats
