@@ -131,7 +131,7 @@ def _accepting_pes(cost, ptr):
     whose FIFO takes each column, PEs ascending."""
     n_pes, n_cols = cost.shape
     fill = ptr[:-1].copy()
-    pes = np.empty(ptr[n_cols], dtype=np.int64)
+    pes = np.empty(ptr[n_cols], dtype=np.uint32)  # unsigned: see _periodic
     costs = np.empty(ptr[n_cols], dtype=np.int64)
     for p in range(n_pes):
         row = cost[p]
@@ -139,7 +139,7 @@ def _accepting_pes(cost, ptr):
             c = row[j]
             if c > 0:
                 q = fill[j]
-                pes[q] = p
+                pes[q] = np.uint32(p)
                 costs[q] = c
                 fill[j] = q + 1
     return pes, costs
@@ -222,7 +222,8 @@ def fifo_event_periodic(cost, entry_cols, repeats, fifo_depth, width, max_passes
     every_pe = cost.size > 0 and ptr[-1] == cost.size  # every FIFO takes every column
     if every_pe:
         by_col = _by_column(cost)  # [in, P]
-        pes = costs = np.empty(0, dtype=np.int64)
+        pes = np.empty(0, dtype=np.uint32)
+        costs = np.empty(0, dtype=np.int64)
     else:
         by_col = np.empty((0, n_pes), dtype=cost.dtype)
         pes, costs = _accepting_pes(cost, ptr)
@@ -258,7 +259,7 @@ def kept_weight_columns(bits, n_pes, n_in):
     for j in range(n_in):
         ptr[j + 1] = ptr[j] + count[j]
     fill = ptr[:-1].copy()
-    pes = np.empty(ptr[n_in], dtype=np.int64)
+    pes = np.empty(ptr[n_in], dtype=np.uint32)
     costs = np.empty(ptr[n_in], dtype=np.int64)
     for w in range(n_words):
         row = bits[w]
@@ -277,7 +278,7 @@ def kept_weight_columns(bits, n_pes, n_in):
                     i += n_pes
                 j = 64 * w + bit
                 q = fill[j]
-                pes[q] = p
+                pes[q] = np.uint32(p)
                 costs[q] = rows
                 fill[j] = q + 1
                 kept &= kept - one
@@ -311,6 +312,10 @@ def _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats, fif
     # finish cycles of each PE's last ``fifo_depth`` accepted entries, as a ring; slot[p] is
     # the oldest (the one ``fifo_depth`` accepted entries back once the ring is full)
     finishes = np.zeros((fifo_depth, n_pes), dtype=np.int64)
+    # The CSC's PEs are unsigned and the ring is indexed flat through an unsigned index: Numba
+    # checks every signed index for a negative value to wrap, and in these scattered
+    # accesses those checks took a quarter of the recurrence's time.
+    ring_flat = finishes.reshape(-1)
     slot = np.zeros(n_pes, dtype=np.int64)
     accepted = np.zeros(n_pes, dtype=np.int64)
     sent_ring = np.full(width, -1, dtype=np.int64)
@@ -348,14 +353,13 @@ def _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats, fif
                         pass_busy[p] += col_cost[p]
             else:
                 for q in range(ptr[col], ptr[col + 1]):
-                    p = pes[q]
-                    if accepted[p] >= fifo_depth:
-                        sent = max(sent, finishes[slot[p], p])
+                    p = pes[q]  # a ring not yet full holds zeros, and sent >= 0: no test
+                    sent = max(sent, ring_flat[np.uint64(slot[p] * n_pes + p)])
                 for q in range(ptr[col], ptr[col + 1]):
                     p = pes[q]
                     c = costs[q]
                     free_at[p] = max(sent + 1, free_at[p]) + c
-                    finishes[slot[p], p] = free_at[p]
+                    ring_flat[np.uint64(slot[p] * n_pes + p)] = free_at[p]
                     slot[p] = slot[p] + 1 if slot[p] + 1 < fifo_depth else 0
                     accepted[p] += 1
                     if r == 0:
