@@ -125,7 +125,9 @@ def test_the_periodic_summary_skips_the_recurrence_for_more_tokens(monkeypatch):
     first = simulate_unstructured(mask, 64, 8, 4, run_bits=2, memo=memo)
     assert memo and all(summary[0] < 64 for summary in memo.values())
     calls = []
-    for name in ("fifo_event_periodic", "fifo_event_periodic_kept", "per_pe_entries"):
+    kernel_names = ("fifo_event_periodic", "fifo_event_periodic_kept",
+                    "fifo_event_periodic_uniform", "per_pe_entries")  # fmt: skip
+    for name in kernel_names:
         original = getattr(kernels, name)
         monkeypatch.setattr(kernels, name, lambda *a, f=original: calls.append(1) or f(*a))
     again = simulate_unstructured(mask, 512, 8, 4, run_bits=2, memo=memo)
@@ -235,6 +237,34 @@ def test_the_recurrence_from_bits_equals_it_from_the_table(
     from_table = sparse_pe.fifo_event_periodic(table, *args)
     from_bits = sparse_pe.fifo_event_periodic_kept(pack_rows(mask), simulated, n_in, *args)
     assert repr(from_bits) == repr(from_table)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 30), st.integers(1, 70), st.integers(1, 40), st.integers(0, 3),
+    st.integers(1, 6), st.integers(1, 4), st.integers(1, 3), st.integers(1, 6),
+)  # fmt: skip
+def test_a_dense_layer_on_equal_pes_runs_one_pe_for_all(
+    out, n_in, n_pes, min_cycles, repeats, depth, width, max_passes
+):
+    """A dense layer whose PEs own equal rows (or one row each, the PE past the rows
+    reading every pointer or filtering every column): one PE run and copied returns what
+    the whole table's recurrence returns."""
+    mask = np.ones((out, n_in), dtype=bool)
+    if n_pes <= out and out % n_pes:
+        n_pes = out  # equal rows
+    table = np.maximum(_kept_table(mask, n_pes), min_cycles)
+    working = int((table[:, 0] > 0).sum())
+    cols = np.arange(n_in, dtype=np.int64)
+    args = (cols, repeats, depth, width, max_passes)
+    uniform = sparse_pe.fifo_event_periodic_uniform(
+        int(table.max()), working, table.shape[0] - working, n_in, *args
+    )
+    assert repr(uniform) == repr(sparse_pe.fifo_event_periodic(table, *args))
+    case = {"mask": mask, "m": repeats, "n_pes": n_pes, "fifo_depth": depth,
+            "activations": None, "min_cycles_per_entry": min_cycles,
+            "broadcast_width": width, "run_bits": 0}  # fmt: skip
+    assert as_tuple(run(case)) == as_tuple(run(case, engine="cycle_stepping"))
 
 
 def test_idle_pes_cost_no_kernel_time():

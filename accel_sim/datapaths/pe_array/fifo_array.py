@@ -155,6 +155,18 @@ def _one_row_each(mask: np.ndarray, simulated: int) -> np.ndarray:
     return work
 
 
+def _uniform_cost(out: int, n_pes: int, min_cycles: int) -> tuple[int, int] | None:
+    """(cycles, PEs) when ``PEs`` of the simulated ones spend the same cycles on every
+    column of a dense layer and any other takes none (a dense column stores no RLE
+    padding); else None. Past the rows one PE stands for those owning none: it reads every
+    pointer when entries cost at least a cycle, else it filters every column."""
+    if n_pes > out:
+        return (min_cycles, out + 1) if min_cycles >= 1 else (1, out)
+    if out % n_pes:  # some PEs own a row more than others
+        return None
+    return max(out // n_pes, min_cycles), n_pes
+
+
 def _entry_costs(mask, n_pes, simulated, run_bits, min_cycles) -> np.ndarray:
     """``[simulated, in]`` cycles each PE spends on each column's entry: its entries
     (kept weights, with RLE padding when ``run_bits`` > 0), at least ``min_cycles``."""
@@ -239,6 +251,7 @@ def simulate_unstructured(
         pass_steps = max(1, simulated * per_pass)
         max_passes = min(repeats, max(1, pre.MAX_KERNEL_STEPS // pass_steps))
     pre.check_fifo_array(what, simulated, mask.shape[1], per_pass * max_passes, depth)
+    kept = int(np.count_nonzero(mask)) if nnz is None else nnz
     key = ("periodic", n_pes, run_bits, min_cycles, depth, width)
     # only a repeated stream (no activation mask) under the fast engine has a summary to keep
     keeps = memo is not None and activations is None and engine == "fast"
@@ -249,7 +262,14 @@ def simulate_unstructured(
         cost = _entry_costs(mask, n_pes, simulated, run_bits, min_cycles)
         cycles, stall, busy = kernels.fifo_cycle_stepping(cost, cols, repeats, depth, width)
     else:
-        if min_cycles == 0 and not kernels.pads(out, simulated, run_bits):
+        uniform = _uniform_cost(out, n_pes, min_cycles) if kept == mask.size else None
+        if uniform is not None:
+            cost, working = uniform
+            cycles, stall, busy, periodic = kernels.fifo_event_periodic_uniform(
+                cost, working, simulated - working, mask.shape[1], cols, repeats, depth,
+                width, max_passes,
+            )  # fmt: skip
+        elif min_cycles == 0 and not kernels.pads(out, simulated, run_bits):
             # each entry-table cell is a PE's kept weights of a column: the recurrence reads
             # them from the mask's bits, without the [P, in] table (the same numbers)
             cycles, stall, busy, periodic = kernels.fifo_event_periodic_kept(
@@ -266,7 +286,6 @@ def simulate_unstructured(
         if keeps and periodic[0] >= 0:
             memo[key] = periodic  # a few PE-sized arrays: kept, not the work table
     if activations is None:  # every column broadcast once per token
-        kept = int(np.count_nonzero(mask)) if nnz is None else nnz
         macs = kept * repeats
     else:
         col_nnz = mask.sum(axis=0, dtype=np.int64)  # every PE's kept weights of each column
