@@ -365,9 +365,8 @@ def test_total_cycles_is_the_finished_schedules_total(m) -> None:
             folds = run.log.busy.shape[0]
             done = fm.finish(run.stats.copy(), run.log, folds, run.dead_bytes, mem)
             fast = kf.total_cycles(
-                weight.folds(width, block), m, weight.k, weight.n, weight.bandwidth,
-                weight.load_bandwidth, weight.levels, mem, plan,
-            )  # fmt: skip
+                *weight.packed(width, block), m, weight.k, weight.n, weight.levels, mem, plan
+            )
             assert fast == done[fm.TOTAL_CYCLES]
 
 
@@ -385,8 +384,9 @@ def test_the_plain_tuple_ranking_entry_equals_total_cycles() -> None:
         for block in (weight.n, 8, 1):
             for plan in (fm.FoldPlan(True, False, False, False, False),
                          fm.FoldPlan(True, False, True, True, True)):  # fmt: skip
-                folds = weight.folds(width, block)
-                args = (weight.k, weight.n, weight.bandwidth, weight.load_bandwidth, weight.levels)
-                assert kf.total_cycles_plain(tuple(folds), 9, *args, tuple(mem), tuple(plan)) == (
-                    kf.total_cycles(folds, 9, *args, mem, plan)
+                folds, times = weight.packed(width, block)
+                args = (weight.k, weight.n, weight.levels)
+                plain = (tuple(folds), tuple(times), 9, *args, tuple(mem), tuple(plan))
+                assert kf.total_cycles_plain(*plain) == kf.total_cycles(
+                    folds, times, 9, *args, mem, plan
                 )

@@ -86,13 +86,16 @@ __all__ = [
     "STREAM_CYCLES",
     "STRIP_SUM",
     "FlexFolds",
+    "FoldTimes",
     "MaskBits",
+    "cycles_of",
     "dpe_starts",
     "dpe_starts_searched",
     "dpe_starts_walked",
     "fan_levels",
     "flexible_schedule",
     "fold_cycles",
+    "fold_times",
     "mask_bits",
     "pack_dense_folds",
     "pack_folds",
@@ -509,19 +512,43 @@ def pack_dense_folds(n, k, width, block, multipliers, dpe):
     )
 
 
+class FoldTimes(NamedTuple):
+    """Each fold's cycles loading its stationary words and streaming one token row: fixed by
+    its counts and the networks, so worked out once per packing (``fold_times``), not in
+    every ranking of the schedule (a division by a run-time width costs tens of cycles)."""
+
+    load: np.ndarray  # ceil(nnz / B_load)
+    per_row: np.ndarray  # max(1, ceil(U / B))
+
+
 @njit(**JIT_OPTIONS)
-def fold_cycles(nnz, unique, m, bandwidth, load_bandwidth, levels):
-    """Compute cycles of each fold: ``ceil(nnz / B_load) + m max(1, ceil(U / B)) + 1 + L``."""
-    out = np.empty(nnz.shape[0], dtype=np.int64)
+def fold_times(nnz, unique, bandwidth, load_bandwidth):
+    """``FoldTimes`` of folds with ``nnz`` stationary words and ``unique`` distinct inputs."""
+    load = np.empty(nnz.shape[0], dtype=np.int64)
+    per_row = np.empty(nnz.shape[0], dtype=np.int64)
     for f in range(nnz.shape[0]):
-        load = (nnz[f] + load_bandwidth - 1) // load_bandwidth
-        per_row = max(1, (unique[f] + bandwidth - 1) // bandwidth)
-        out[f] = load + m * per_row + 1 + levels
+        load[f] = (nnz[f] + load_bandwidth - 1) // load_bandwidth
+        per_row[f] = max(1, (unique[f] + bandwidth - 1) // bandwidth)
+    return FoldTimes(load, per_row)
+
+
+@njit(**JIT_OPTIONS)
+def cycles_of(times, m, levels):
+    """Compute cycles of each fold: ``load + m per_row + 1 + L``."""
+    out = np.empty(times.load.shape[0], dtype=np.int64)
+    for f in range(out.shape[0]):
+        out[f] = times.load[f] + m * times.per_row[f] + 1 + levels
     return out
 
 
 @njit(**JIT_OPTIONS)
-def flexible_schedule(folds, cycles, m, k, n, bandwidth, load_bandwidth, mem, plan):
+def fold_cycles(nnz, unique, m, bandwidth, load_bandwidth, levels):
+    """Compute cycles of each fold: ``ceil(nnz / B_load) + m max(1, ceil(U / B)) + 1 + L``."""
+    return cycles_of(fold_times(nnz, unique, bandwidth, load_bandwidth), m, levels)
+
+
+@njit(**JIT_OPTIONS)
+def flexible_schedule(folds, times, cycles, m, k, n, mem, plan):
     """Per-fold memory schedule (module docstring). Returns (stats ``N_FLEX_STATS`` long,
     ``FoldLog``, folds, dead write-back bytes: the zero outputs, written after the last
     fold)."""
@@ -572,8 +599,8 @@ def flexible_schedule(folds, cycles, m, k, n, bandwidth, load_bandwidth, mem, pl
             inflight[f] += spill + back
         stationary += nnz[f]
         segment_sum += segments
-        load_sum += (nnz[f] + load_bandwidth - 1) // load_bandwidth
-        stream_sum += m * max(1, (unique[f] + bandwidth - 1) // bandwidth)
+        load_sum += times.load[f]
+        stream_sum += m * times.per_row[f]
         strip_sum += folds.width
         block_sum += min(folds.block, n)
         totals = record_fold(
@@ -596,21 +623,19 @@ def flexible_schedule(folds, cycles, m, k, n, bandwidth, load_bandwidth, mem, pl
 
 
 @njit(**JIT_OPTIONS)
-def total_cycles(folds, m, k, n, bandwidth, load_bandwidth, levels, mem, plan):
-    """Cycles of ``folds``' schedule, stalls included: ``fold_cycles``, ``flexible_schedule``
+def total_cycles(folds, times, m, k, n, levels, mem, plan):
+    """Cycles of ``folds``' schedule, stalls included: ``cycles_of``, ``flexible_schedule``
     and ``fold_memory.finish`` in one call (what the datapath compares strip widths and
     output blocks by, many times per weight)."""
-    cycles = fold_cycles(folds.nnz, folds.unique, m, bandwidth, load_bandwidth, levels)
-    stats, log, n_folds, dead = flexible_schedule(
-        folds, cycles, m, k, n, bandwidth, load_bandwidth, mem, plan
-    )
+    cycles = cycles_of(times, m, levels)
+    stats, log, n_folds, dead = flexible_schedule(folds, times, cycles, m, k, n, mem, plan)
     return finish(stats, log, n_folds, dead, mem)[TOTAL_CYCLES]
 
 
 @njit(**JIT_OPTIONS)
-def total_cycles_plain(folds, m, k, n, bandwidth, load_bandwidth, levels, mem, plan):
-    """``total_cycles`` taking ``folds``, ``mem`` and ``plan`` as plain tuples, rebuilt here:
-    Numba types a named tuple argument through Python, about 3 µs a call, and a SIGMA-style
-    point makes thousands of these calls."""
-    return total_cycles(FlexFolds(*folds), m, k, n, bandwidth, load_bandwidth, levels,
+def total_cycles_plain(folds, times, m, k, n, levels, mem, plan):
+    """``total_cycles`` taking ``folds``, ``times``, ``mem`` and ``plan`` as plain tuples,
+    rebuilt here: Numba types a named tuple argument through Python, about 3 µs a call, and a
+    SIGMA-style point makes thousands of these calls."""
+    return total_cycles(FlexFolds(*folds), FoldTimes(*times), m, k, n, levels,
                         MemoryParams(*mem), FoldPlan(*plan))  # fmt: skip

@@ -74,7 +74,7 @@ class PackedWeight:
         self.bandwidth = distribution_bandwidth(hw)
         self.load_bandwidth = load_bandwidth(hw)
         self.levels = kf.fan_levels(self.dpe)
-        self._folds: dict[tuple[int, int], kf.FlexFolds] = {}
+        self._folds: dict[tuple[int, int], tuple[kf.FlexFolds, kf.FoldTimes]] = {}
         self._plain: dict[tuple[int, int], tuple] = {}  # the same, as plain tuples
 
     def widths(self) -> list[int]:
@@ -95,17 +95,18 @@ class PackedWeight:
             return [self.n]
         return [self.n, 1 << max(fit, 1).bit_length() - 1]
 
-    def folds(self, width: int, block: int) -> kf.FlexFolds:
+    def packed(self, width: int, block: int) -> tuple[kf.FlexFolds, kf.FoldTimes]:
+        """The folds at strip ``width`` and output ``block``, and their load and row times."""
         key = (width, block)
         if key not in self._folds:
             if self.bits is None:
-                self._folds[key] = kf.pack_dense_folds(
+                folds = kf.pack_dense_folds(
                     self.n, self.k, width, block, self.multipliers, self.dpe
                 )
             else:
-                self._folds[key] = kf.pack_folds(
-                    *self.bits, self.k, width, block, self.multipliers, self.dpe
-                )
+                folds = kf.pack_folds(*self.bits, self.k, width, block, self.multipliers, self.dpe)
+            times = kf.fold_times(folds.nnz, folds.unique, self.bandwidth, self.load_bandwidth)
+            self._folds[key] = (folds, times)
         return self._folds[key]
 
     def schedule(
@@ -113,12 +114,10 @@ class PackedWeight:
     ) -> TileRun:
         """The fold schedule of ``m`` token rows at strip ``width`` and output ``block``,
         stalls not yet known."""
-        folds = self.folds(width, block)
-        cycles = kf.fold_cycles(
-            folds.nnz, folds.unique, m, self.bandwidth, self.load_bandwidth, self.levels
-        )
+        folds, times = self.packed(width, block)
+        cycles = kf.cycles_of(times, m, self.levels)
         stats, log, _, dead = kf.flexible_schedule(
-            folds, cycles, m, self.k, self.n, self.bandwidth, self.load_bandwidth, mem, plan
+            folds, times, cycles, m, self.k, self.n, mem, plan
         )
         return TileRun(stats, log, dead, float(stats[kf.STATIONARY_WORDS] * m))
 
@@ -137,13 +136,13 @@ class PackedWeight:
                 continue  # only K is left to try
             improved = False
             for block in self.blocks(m, mem):
-                folds = self._plain.get((width, block))
-                if folds is None:
-                    folds = self._plain[(width, block)] = tuple(self.folds(width, block))
+                plain = self._plain.get((width, block))
+                if plain is None:
+                    folds, times = self.packed(width, block)
+                    plain = self._plain[(width, block)] = (tuple(folds), tuple(times))
                 cycles = kf.total_cycles_plain(
-                    folds, m, self.k, self.n, self.bandwidth, self.load_bandwidth, self.levels,
-                    plain_mem, plain_plan,
-                )  # fmt: skip
+                    *plain, m, self.k, self.n, self.levels, plain_mem, plain_plan
+                )
                 if cycles < best_cycles:
                     best, best_cycles, improved = (width, block), cycles, True
             past_balance = past_balance or not improved
