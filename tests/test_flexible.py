@@ -135,7 +135,7 @@ def test_flex_dpe_boundary_starts_by_search_and_by_walk_equal_a_direct_count(
     expected = sum(1 for b in range(f0 + dpe, f1, dpe) if b in starts)
     assert kf.dpe_starts_searched(start, ia, ib, f0, f1, dpe) == expected
     assert kf.dpe_starts_walked(start, ia, ib, f0, f1, dpe) == expected
-    assert kf.dpe_starts(start, ia, ib, f0, f1, dpe) == expected
+    assert kf.dpe_starts(start, ia, ib, f0, f1, dpe, (f1 - f0 - 1) // dpe) == expected
 
 
 @SETTINGS

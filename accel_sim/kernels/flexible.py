@@ -251,13 +251,13 @@ def dpe_starts_walked(start, ia, ib, f0, f1, dpe):
 
 
 @njit(**JIT_OPTIONS)
-def dpe_starts(start, ia, ib, f0, f1, dpe):
+def dpe_starts(start, ia, ib, f0, f1, dpe, inner):
     """Of outputs ``ia..ib`` (first positions ``start``, non-decreasing), those beginning
     exactly on a Flex-DPE's first position inside the fold ``[f0, f1)`` after its first
-    (``f0 + dpe``, ``f0 + 2 dpe``, ...): each saves the segment that a DPE boundary inside a
-    piece adds. A binary search per boundary when boundaries are few against the outputs,
-    else one walk."""
-    if ((f1 - f0 - 1) // dpe) * 8 < ib - ia:
+    (``f0 + dpe``, ``f0 + 2 dpe``, ...; ``inner`` of them, ``(f1 - f0 - 1) // dpe``): each
+    saves the segment that a DPE boundary inside a piece adds. A binary search per boundary
+    when boundaries are few against the outputs, else one walk."""
+    if inner * 8 < ib - ia:
         return dpe_starts_searched(start, ia, ib, f0, f1, dpe)
     return dpe_starts_walked(start, ia, ib, f0, f1, dpe)
 
@@ -324,6 +324,7 @@ def pack_folds(bits, degree, lowest, highest, k, width, block, multipliers, dpe)
     span = min(block, n)
     count = np.zeros(span, dtype=np.int64)  # each output's kept weights in the strip
     start = np.zeros(span + 1, dtype=np.int64)  # ... their first position in the group
+    full_inner = (multipliers - 1) // dpe  # Flex-DPE boundaries inside a full fold
     block_outputs = 0
     f = -1
     for b in range(n_blocks):
@@ -345,29 +346,30 @@ def pack_folds(bits, degree, lowest, highest, k, width, block, multipliers, dpe)
             for w in range(w0, w1 + 1):
                 cut = _strip_word(full, 0, 0, max(i0 - 64 * w, 0), min(i1 - 64 * w, 64))
                 word_mask[w] = cut
-                row = bits[w, j0:j1]  # views: indices from 0 need no negative-index check
+                row = bits[w]
                 for i in range(outs):
-                    count[i] += _popcount(row[i] & cut)
+                    count[i] += _popcount(row[np.uint64(j0 + i)] & cut)
             total = 0
             for i in range(outs):
                 start[i] = total
                 total += count[i]
             start[outs] = total
             ia = 0
-            for f0 in range(0, total, multipliers):
+            f0 = 0
+            while f0 < total:  # a stepped range divides for its length
                 f1 = min(total, f0 + multipliers)
+                inner = full_inner if f1 - f0 == multipliers else (f1 - f0 - 1) // dpe
                 ia = _last_at_most(start, ia, outs, f0)  # the output holding position f0
                 ib = _last_at_most(start, ia, outs, f1 - 1)  # ... and f1 - 1
                 head = start[ia] < f0  # ia began in the previous fold
                 tail = start[ib + 1] > f1  # ib goes on in the next fold
                 pieces = first = last = 0
-                counts = count[ia : ib + 1]
-                lows = lowest[j0 + ia : j0 + ib + 1]
-                highs = highest[j0 + ia : j0 + ib + 1]
-                for i in range(counts.shape[0]):  # vectorised: no branch, no negative index
-                    pieces += counts[i] > 0
-                    first += (lows[i] >= i0) & (lows[i] < i1)
-                    last += (highs[i] >= i0) & (highs[i] < i1)
+                for i in range(ia, ib + 1):  # vectorised: no branch, no negative index
+                    u = np.uint64(i)
+                    v = np.uint64(j0 + i)
+                    pieces += count[u] > 0
+                    first += (lowest[v] >= i0) & (lowest[v] < i1)
+                    last += (highest[v] >= i0) & (highest[v] < i1)
                 if head and lowest[j0 + ia] >= i0:
                     first -= 1  # its first weights were in the previous fold
                 if tail and highest[j0 + ib] < i1:
@@ -375,18 +377,16 @@ def pack_folds(bits, degree, lowest, highest, k, width, block, multipliers, dpe)
                 f += 1
                 f_group[f] = g
                 f_nnz[f] = f1 - f0
-                f_segments[f] = (
-                    pieces + (f1 - f0 - 1) // dpe - dpe_starts(start, ia, ib, f0, f1, dpe)
-                )
+                f_segments[f] = pieces + inner - dpe_starts(start, ia, ib, f0, f1, dpe, inner)
                 f_first[f] = first
                 f_last[f] = last
                 whole_lo = ia + 1 if head else ia
                 whole_hi = ib if tail else ib + 1
                 for w in range(w0, w1 + 1):
-                    row = bits[w, j0 + whole_lo : j0 + max(whole_lo, whole_hi)]
+                    row = bits[w]
                     acc = np.uint64(0)
-                    for i in range(row.shape[0]):
-                        acc |= row[i]
+                    for j in range(j0 + whole_lo, j0 + whole_hi):
+                        acc |= row[np.uint64(j)]
                     fold_inputs[w] |= acc & word_mask[w]
                 if head:
                     r0 = f0 - start[ia]
@@ -402,6 +402,7 @@ def pack_folds(bits, degree, lowest, highest, k, width, block, multipliers, dpe)
                     group_inputs[w] |= x
                     fold_inputs[w] = np.uint64(0)
                 f_unique[f] = unique
+                f0 += multipliers
             live = 0
             new = 0
             for w in range(w0, w1 + 1):
