@@ -210,7 +210,8 @@ def test_kept_weight_columns_from_bits_equal_the_csc_of_the_table(
     mask = np.random.default_rng(seed).random((out, n_in)) < density
     table = _kept_table(mask, n_pes)
     simulated = table.shape[0]
-    ptr, pes, costs = sparse_pe.kept_weight_columns(pack_rows(mask), simulated, n_in)
+    types = sparse_pe.csc_types(simulated, out)
+    ptr, pes, costs = sparse_pe.kept_weight_columns(pack_rows(mask), simulated, n_in, *types)
     assert ptr.tolist() == sparse_pe._column_pointers(table).tolist()
     table_pes, table_costs = sparse_pe._accepting_pes(table, ptr)
     assert pes.tolist() == table_pes.tolist()
@@ -235,8 +236,23 @@ def test_the_recurrence_from_bits_equals_it_from_the_table(
     cols = np.arange(n_in, dtype=np.int64)
     args = (cols, repeats, depth, width, max_passes)
     from_table = sparse_pe.fifo_event_periodic(table, *args)
-    from_bits = sparse_pe.fifo_event_periodic_kept(pack_rows(mask), simulated, n_in, *args)
+    types = sparse_pe.csc_types(simulated, out)
+    from_bits = sparse_pe.fifo_event_periodic_kept(pack_rows(mask), simulated, n_in, *types, *args)
     assert repr(from_bits) == repr(from_table)
+    wide = sparse_pe.fifo_event_periodic_kept(
+        pack_rows(mask), simulated, n_in, np.uint32, np.uint32, *args
+    )
+    assert repr(wide) == repr(from_table)  # the types a PE past 2**16 or 256 rows a PE get
+
+
+@pytest.mark.parametrize(("n_pes", "out"), [(1 << 16, 1 << 16), (1 << 16 + 1, 70_000), (2, 600)])
+def test_csc_types_hold_every_pe_and_every_count(n_pes, out):
+    """A PE index past 2**16 and a PE with 256 rows or more widen the CSC's types; below
+    that they are 2 and 1 bytes."""
+    pe_type, cost_type = sparse_pe.csc_types(n_pes, out)
+    assert np.iinfo(pe_type).max >= n_pes - 1
+    assert np.iinfo(cost_type).max >= -(-out // n_pes)
+    assert sparse_pe.csc_types(769, 768) == (np.uint16, np.uint8)
 
 
 @settings(max_examples=150, deadline=None)

@@ -232,14 +232,16 @@ def fifo_event_periodic(cost, entry_cols, repeats, fifo_depth, width, max_passes
 
 
 @njit(**JIT_OPTIONS)
-def kept_weight_columns(bits, n_pes, n_in):
+def kept_weight_columns(bits, n_pes, n_in, pe_type, cost_type):
     """(column pointers, PEs, costs) as ``_column_pointers`` and ``_accepting_pes`` give them
     for the table of kept weights per PE and column (row i on PE ``i % n_pes``), read from
     the mask's word-major bit rows (``bitops.pack_rows``) without building the table: 64
     columns at a time, PE by PE, each set bit of the OR of the PE's rows is one entry, its
     cost the PE's rows that keep it. The table's build read every cell with a branch and
     scattered its entries over the whole CSC; here only kept weights are visited, and the
-    writes go to the 64 columns of one word."""
+    writes go to the 64 columns of one word. PEs and costs are stored as ``pe_type`` and
+    ``cost_type`` (``csc_types``): at 2 and 1 bytes the CSC of a 3,072-input layer on 769
+    PEs stays in the core's cache while it is written, twice as fast as at 4 and 8."""
     n_words, out = bits.shape
     owners = min(n_pes, out)
     one = np.uint64(1)
@@ -259,8 +261,8 @@ def kept_weight_columns(bits, n_pes, n_in):
     for j in range(n_in):
         ptr[j + 1] = ptr[j] + count[j]
     fill = ptr[:-1].copy()
-    pes = np.empty(ptr[n_in], dtype=np.uint32)
-    costs = np.empty(ptr[n_in], dtype=np.int64)
+    pes = np.empty(ptr[n_in], dtype=pe_type)
+    costs = np.empty(ptr[n_in], dtype=cost_type)
     for w in range(n_words):
         row = bits[w]
         for p in range(owners):
@@ -278,23 +280,32 @@ def kept_weight_columns(bits, n_pes, n_in):
                     i += n_pes
                 j = 64 * w + bit
                 q = fill[j]
-                pes[q] = np.uint32(p)
+                pes[q] = p
                 costs[q] = rows
                 fill[j] = q + 1
                 kept &= kept - one
     return ptr, pes, costs
 
 
+def csc_types(n_pes: int, out: int) -> tuple[type, type]:
+    """The narrowest unsigned types (``kept_weight_columns``) holding a PE index below
+    ``n_pes`` and a PE's kept weights of a column (at most its rows of ``out``)."""
+    pe_type = np.uint16 if n_pes <= 1 << 16 else np.uint32
+    most_rows = -(-out // n_pes)
+    cost_type = np.uint8 if most_rows < 1 << 8 else np.uint32
+    return pe_type, cost_type
+
+
 @njit(**JIT_OPTIONS)
-def fifo_event_periodic_kept(bits, n_pes, n_in, entry_cols, repeats, fifo_depth, width,
-                             max_passes):  # fmt: skip
+def fifo_event_periodic_kept(bits, n_pes, n_in, pe_type, cost_type, entry_cols, repeats,
+                             fifo_depth, width, max_passes):  # fmt: skip
     """``fifo_event_periodic`` of the table of kept weights per PE and column (no padding
     entries, no minimum cost: an empty column is filtered), from the mask's bit rows
-    (``kept_weight_columns``)."""
-    ptr, pes, costs = kept_weight_columns(bits, n_pes, n_in)
+    (``kept_weight_columns``, with ``csc_types``)."""
+    ptr, pes, costs = kept_weight_columns(bits, n_pes, n_in, pe_type, cost_type)
     every_pe = n_pes * n_in > 0 and ptr[n_in] == n_pes * n_in
     # when each column lists every PE, in order, the CSC is the [in, P] table
-    empty = np.empty((0, n_pes), dtype=np.int64)
+    empty = np.empty((0, n_pes), dtype=cost_type)
     by_col = costs.reshape(n_in, n_pes) if every_pe else empty
     return _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats,
                      fifo_depth, width, max_passes)  # fmt: skip

@@ -273,8 +273,8 @@ def simulate_unstructured(
             # each entry-table cell is a PE's kept weights of a column: the recurrence reads
             # them from the mask's bits, without the [P, in] table (the same numbers)
             cycles, stall, busy, periodic = kernels.fifo_event_periodic_kept(
-                bitops.pack_rows(mask), simulated, mask.shape[1], cols, repeats, depth, width,
-                max_passes,
+                bitops.pack_rows(mask), simulated, mask.shape[1],
+                *kernels.csc_types(simulated, out), cols, repeats, depth, width, max_passes,
             )  # fmt: skip
         else:
             cost = _entry_costs(mask, n_pes, simulated, run_bits, min_cycles)
