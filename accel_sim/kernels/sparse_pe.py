@@ -353,6 +353,7 @@ def _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats, fif
     ring_flat = finishes.reshape(-1)
     slot = np.zeros(n_pes, dtype=np.int64)
     accepted = np.zeros(n_pes, dtype=np.int64)
+    taken = np.zeros(n_pes, dtype=np.int64)  # entries each PE takes a pass
     sent_ring = np.full(width, -1, dtype=np.int64)
     last_broadcast = -1
     e = 0
@@ -396,15 +397,18 @@ def _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats, fif
                     free_at[p] = max(sent + 1, free_at[p]) + c
                     ring_flat[np.uint64(slot[p] * n_pes + p)] = free_at[p]
                     slot[p] = slot[p] + 1 if slot[p] + 1 < fifo_depth else 0
-                    accepted[p] += 1
-                    if r == 0:
+                    if r == 0:  # every pass gives each PE the same entries
                         pass_busy[p] += c
+                        taken[p] += 1
             sent_ring[e % width] = sent
             last_broadcast = sent
             e += 1
         if every_pe:  # every PE's ring position and count, kept as one scalar in the pass
             slot[:] = all_slot
             accepted[:] = all_accepted
+        else:
+            for p in range(n_pes):
+                accepted[p] += taken[p]
         r += 1
         if r == repeats:
             break
