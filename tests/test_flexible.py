@@ -73,6 +73,16 @@ def test_fast_engine_equals_cycle_stepping_on_random_folds(case) -> None:
         assert psums == m * folds.segments[f]
 
 
+def _packing_equal_to_the_twin(mask, width, block, multipliers, dpe) -> kf.FlexFolds:
+    """``pack_folds``' fold groups and per-fold counts, checked against the twin's."""
+    folds = kf.pack_folds(*kf.mask_bits(mask), mask.shape[1], width, block, multipliers, dpe)
+    naive, groups = naive_pack(mask.tolist(), width, block, multipliers, dpe)
+    assert folds.group.tolist() == groups
+    fast = list(zip(folds.nnz, folds.unique, folds.segments, folds.first, folds.last, strict=True))
+    assert [tuple(int(v) for v in row) for row in fast] == naive_fold_stats(naive, dpe)
+    return folds
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.integers(1, 6), st.integers(1, 200), st.integers(1, 200), st.integers(1, 6),
@@ -85,11 +95,7 @@ def test_packing_wide_strips_spanning_several_words_equals_the_twin(
     outputs split across folds mid-word."""
     width, block, dpe = min(width, k), min(block, n), min(dpe, multipliers)
     mask = np.random.default_rng(seed).random((n, k)) < density
-    folds = kf.pack_folds(*kf.mask_bits(mask), k, width, block, multipliers, dpe)
-    naive, groups = naive_pack(mask.tolist(), width, block, multipliers, dpe)
-    assert folds.group.tolist() == groups
-    fast = list(zip(folds.nnz, folds.unique, folds.segments, folds.first, folds.last, strict=True))
-    assert [tuple(int(v) for v in row) for row in fast] == naive_fold_stats(naive, dpe)
+    folds = _packing_equal_to_the_twin(mask, width, block, multipliers, dpe)
     inputs = naive_group_inputs(mask.tolist(), width, block)
     assert list(zip(folds.group_live.tolist(), folds.group_new.tolist(), strict=True)) == inputs
     assert folds.live_inputs == int(mask.any(axis=0).sum())
@@ -108,11 +114,7 @@ def test_packing_many_short_outputs_per_fold_equals_the_twin(
     against the outputs (large Flex-DPEs) and by a walk otherwise (small ones)."""
     block, dpe = min(block, n), min(dpe, multipliers)
     mask = np.random.default_rng(seed).random((n, k)) < density
-    folds = kf.pack_folds(*kf.mask_bits(mask), k, k, block, multipliers, dpe)
-    naive, groups = naive_pack(mask.tolist(), k, block, multipliers, dpe)
-    assert folds.group.tolist() == groups
-    fast = list(zip(folds.nnz, folds.unique, folds.segments, folds.first, folds.last, strict=True))
-    assert [tuple(int(v) for v in row) for row in fast] == naive_fold_stats(naive, dpe)
+    _packing_equal_to_the_twin(mask, k, block, multipliers, dpe)
 
 
 @settings(max_examples=200, deadline=None)
