@@ -233,7 +233,10 @@ def test_the_recurrence_from_bits_equals_it_from_the_table(
     mask = np.random.default_rng(seed).random((out, n_in)) < density
     table = _kept_table(mask, n_pes)
     simulated = table.shape[0]
+    rng = np.random.default_rng(seed + 1)
     cols = np.arange(n_in, dtype=np.int64)
+    if seed % 2:  # a stream of some columns, some of them more than once
+        cols = rng.integers(0, n_in, size=int(rng.integers(1, 2 * n_in + 1))).astype(np.int64)
     args = (cols, repeats, depth, width, max_passes)
     from_table = sparse_pe.fifo_event_periodic(table, *args)
     types = sparse_pe.csc_types(simulated, out)
@@ -245,14 +248,36 @@ def test_the_recurrence_from_bits_equals_it_from_the_table(
     assert repr(wide) == repr(from_table)  # the types a PE past 2**16 or 256 rows a PE get
 
 
-@pytest.mark.parametrize(("n_pes", "out"), [(1 << 16, 1 << 16), (1 << 16 + 1, 70_000), (2, 600)])
-def test_csc_types_hold_every_pe_and_every_count(n_pes, out):
-    """A PE index past 2**16 and a PE with 256 rows or more widen the CSC's types; below
-    that they are 2 and 1 bytes."""
+@pytest.mark.parametrize(
+    ("n_pes", "out", "types"),
+    [
+        ((1 << 16), (1 << 16) - 1, (np.uint16, np.uint8)),  # PE indices up to 65,535
+        ((1 << 16) + 1, 1 << 16, (np.uint32, np.uint8)),  # index 65,536
+        (1, 255, (np.uint16, np.uint8)),  # 255 rows on one PE
+        (1, 256, (np.uint16, np.uint32)),
+        (769, 768, (np.uint16, np.uint8)),
+    ],
+)
+def test_csc_types_hold_every_pe_and_every_count(n_pes, out, types):
+    """A PE index past 2**16 - 1 or a PE with 256 rows or more widens the CSC's types;
+    below that they are 2 and 1 bytes."""
     pe_type, cost_type = sparse_pe.csc_types(n_pes, out)
+    assert (pe_type, cost_type) == types
     assert np.iinfo(pe_type).max >= n_pes - 1
     assert np.iinfo(cost_type).max >= -(-out // n_pes)
-    assert sparse_pe.csc_types(769, 768) == (np.uint16, np.uint8)
+
+
+@pytest.mark.parametrize("min_cycles", [0, 1, 2])
+@pytest.mark.parametrize("run_bits", [0, 2])
+def test_a_layer_without_rows_matches_cycle_stepping(min_cycles, run_bits):
+    """No output rows: the one PE standing for all of them filters every column (or reads
+    every pointer), on whichever path the fast engine takes."""
+    mask = np.zeros((0, 3), dtype=bool)
+    case = {
+        "mask": mask, "m": 2, "n_pes": 1, "fifo_depth": 2, "activations": None,
+        "min_cycles_per_entry": min_cycles, "broadcast_width": 1, "run_bits": run_bits,
+    }  # fmt: skip
+    assert as_tuple(run(case)) == as_tuple(run(case, engine="cycle_stepping"))
 
 
 @settings(max_examples=150, deadline=None)

@@ -81,8 +81,10 @@ def check_strips(what: str, strips: int, length: int) -> None:
 
 
 def check_fifo_array(what: str, n_pes: int, n_in: int, entries: int, fifo_depth: int) -> None:
-    """Before the PE-array kernels: the per-PE work table (``n_pes x n_in`` int64), the FIFO
-    rings (``fifo_depth x n_pes``) and the event loop (``entries x n_pes`` steps)."""
+    """Before the PE-array kernels: the per-PE work table (``n_pes x n_in`` int64; the paths
+    that read a dense layer's or a mask's kept weights without it are held to the same
+    bound, so a size is refused or run whichever path takes it), the FIFO rings
+    (``fifo_depth x n_pes``) and the event loop (``entries x n_pes`` steps)."""
     where = f"of {what} on {n_pes:,} PEs"
     check_limit(f"the per-PE work table ({n_in:,} inputs) {where} in bytes", n_pes * n_in * 8,
                 MAX_KERNEL_ARRAY_BYTES, "use fewer PEs")  # fmt: skip

@@ -160,6 +160,8 @@ def _uniform_cost(out: int, n_pes: int, min_cycles: int) -> tuple[int, int] | No
     column of a dense layer and any other takes none (a dense column stores no RLE
     padding); else None. Past the rows one PE stands for those owning none: it reads every
     pointer when entries cost at least a cycle, else it filters every column."""
+    if out == 0:  # no rows: the one PE filters every column or reads every pointer
+        return None
     if n_pes > out:
         return (min_cycles, out + 1) if min_cycles >= 1 else (1, out)
     if out % n_pes:  # some PEs own a row more than others
@@ -219,7 +221,8 @@ def simulate_unstructured(
     ``memo``: a dict the caller keeps for this one mask: without an activation mask, the
     fast engine's periodic summary is kept there, so a larger number of tokens skips the
     PEs' work table and the recurrence (``sparse_pe.repeated_finish``: the same numbers,
-    exactly). ``nnz``: the mask's kept weights, when the caller knows them.
+    exactly). ``nnz``: the mask's kept weights, when the caller knows them (exactly: a count
+    equal to the mask's size sends it down the dense layer's path).
     """
     mask = _check_mask(mask)
     m = _check_count("m", m, 1)
@@ -303,7 +306,12 @@ def simulate_unstructured(
 
 
 def warm_up() -> None:
-    """Compile (or load from the on-disk cache) both kernels, so timings exclude JIT."""
-    mask = np.ones((2, 2), dtype=bool)
+    """Compile (or load from the on-disk cache) both engines and the fast engine's three
+    paths (a dense layer on equal PEs, kept weights read from bits, the entry table), so
+    timings exclude JIT."""
+    dense = np.ones((2, 2), dtype=bool)
+    sparse = np.array([[True, False], [False, True]])
     for engine in ENGINES:
-        simulate_unstructured(mask, 1, 2, 1, engine=engine, run_bits=4)
+        simulate_unstructured(dense, 1, 2, 1, engine=engine, run_bits=4)
+    simulate_unstructured(sparse, 1, 2, 1, min_cycles_per_entry=0)
+    simulate_unstructured(sparse, 1, 2, 1, min_cycles_per_entry=1)
