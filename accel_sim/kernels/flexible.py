@@ -61,7 +61,7 @@ from typing import NamedTuple
 import numpy as np
 
 from accel_sim.kernels._jit import JIT_OPTIONS, njit
-from accel_sim.kernels.bitops import pack_rows
+from accel_sim.kernels.bitops import lowest_bit, pack_rows
 from accel_sim.kernels.bitops import popcount as _popcount
 from accel_sim.kernels.fold_memory import (
     FOLDS,
@@ -274,7 +274,7 @@ def _kept_range(bits, k):
         for w in range(bits.shape[0]):
             x = bits[w, j]
             if x:
-                lowest[j] = 64 * w + _popcount((x & (~x + _ONE)) - _ONE)
+                lowest[j] = 64 * w + lowest_bit(x)
                 break
         for w in range(bits.shape[0] - 1, -1, -1):
             x = bits[w, j]
@@ -294,14 +294,17 @@ def pack_folds(bits, degree, lowest, highest, k, width, block, multipliers, dpe)
     Flex-DPEs of ``dpe`` (a ``FlexFolds`` record). Blocks run outermost, then strips; each
     (block, strip) group starts a new fold.
 
-    Per group one pass over its outputs takes each one's kept weights of the strip (a
-    popcount) and keeps running sums: its first position (the group's weights lie back to
-    back, so fold q holds positions ``[qP, (q+1)P)``), and how many outputs so far have a
-    weight, start their output, finish it. Each fold's counts are then differences of those
-    sums between the outputs at its two ends (found by binary search); its segments are its
-    pieces plus the Flex-DPE boundaries inside pieces; its distinct inputs are the OR of its
-    outputs' bit rows, the outputs cut by a fold boundary contributing their kept inputs of
-    the ranks that fall in it. The group's inputs are the OR of its folds'."""
+    Per group a popcount pass per 64-input word gives each output's kept weights of the strip
+    and a running sum their first position: the group's weights lie back to back, so fold q
+    holds positions ``[qP, (q+1)P)``, and a binary search finds the outputs at its two ends.
+    Over the outputs between them the fold counts its pieces (outputs with weights), first
+    and last segments (outputs whose first or last kept input, ``lowest``/``highest``, lies
+    in the strip, less the cut output at either end); its segments are its pieces plus the
+    Flex-DPE boundaries inside pieces; its distinct inputs are the OR of its whole outputs'
+    bit rows, the outputs cut by a fold boundary contributing their kept inputs of the ranks
+    that fall in it. The group's inputs are the OR of its folds'. Indices into the bit rows
+    and per-output arrays go through unsigned casts: Numba checks a signed index for a
+    negative value to wrap, which kept these loops from vectorising."""
     n = degree.shape[0]
     n_words = bits.shape[0]
     n_strips = (k + width - 1) // width
@@ -364,7 +367,7 @@ def pack_folds(bits, degree, lowest, highest, k, width, block, multipliers, dpe)
                 head = start[ia] < f0  # ia began in the previous fold
                 tail = start[ib + 1] > f1  # ib goes on in the next fold
                 pieces = first = last = 0
-                for i in range(ia, ib + 1):  # vectorised: no branch, no negative index
+                for i in range(ia, ib + 1):  # branch-free and unsigned: it vectorises
                     u = np.uint64(i)
                     v = np.uint64(j0 + i)
                     pieces += count[u] > 0

@@ -232,6 +232,19 @@ def fifo_event_periodic(cost, entry_cols, repeats, fifo_depth, width, max_passes
 
 
 @njit(**JIT_OPTIONS)
+def _owned(row, p, n_pes, out):
+    """The OR of PE ``p``'s rows (``p``, ``p + n_pes``, ...) in one 64-column word ``row``:
+    the columns it keeps a weight in (a while loop: a stepped range divides for its
+    length)."""
+    kept = row[p]
+    i = p + n_pes
+    while i < out:
+        kept |= row[i]
+        i += n_pes
+    return kept
+
+
+@njit(**JIT_OPTIONS)
 def kept_weight_columns(bits, n_pes, n_in, pe_type, cost_type):
     """(column pointers, PEs, costs) as ``_column_pointers`` and ``_accepting_pes`` give them
     for the table of kept weights per PE and column (row i on PE ``i % n_pes``), read from
@@ -249,11 +262,7 @@ def kept_weight_columns(bits, n_pes, n_in, pe_type, cost_type):
     for w in range(n_words):
         row = bits[w]
         for p in range(owners):
-            kept = row[p]
-            i = p + n_pes  # the PE's other rows (a while loop: a stepped range divides)
-            while i < out:
-                kept |= row[i]
-                i += n_pes
+            kept = _owned(row, p, n_pes, out)
             while kept:
                 count[64 * w + lowest_bit(kept)] += 1
                 kept &= kept - one
@@ -266,11 +275,7 @@ def kept_weight_columns(bits, n_pes, n_in, pe_type, cost_type):
     for w in range(n_words):
         row = bits[w]
         for p in range(owners):
-            kept = row[p]
-            i = p + n_pes
-            while i < out:
-                kept |= row[i]
-                i += n_pes
+            kept = _owned(row, p, n_pes, out)
             while kept:
                 bit = lowest_bit(kept)
                 rows = np.int64((row[p] >> np.uint64(bit)) & one)
@@ -320,9 +325,10 @@ def fifo_event_periodic_uniform(cost, owners, idle, n_in, entry_cols, repeats, f
     numbers copied, the idle PE's being zeros. The dense baselines' tables were 19 MB at
     3,072 inputs, to be transposed and read once per pass."""
     by_col = np.full((n_in, 1), cost, dtype=np.int64)
-    ptr = np.zeros(n_in + 1, dtype=np.int64)
+    ptr = np.zeros(n_in + 1, dtype=np.int64)  # no per-column lists: one PE takes every column
     pes = np.empty(0, dtype=np.uint32)
-    cycles, stall, busy, periodic = _periodic(1, True, by_col, ptr, pes, ptr, entry_cols,
+    costs = np.empty(0, dtype=np.int64)
+    cycles, stall, busy, periodic = _periodic(1, True, by_col, ptr, pes, costs, entry_cols,
                                               repeats, fifo_depth, width, max_passes)  # fmt: skip
     passes, last_broadcast, period, free_at, pass_busy = periodic
     n_pes = owners + idle
