@@ -59,6 +59,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import types
+from numba.typed import Dict
 
 from accel_sim.kernels._jit import JIT_OPTIONS, njit
 from accel_sim.kernels.bitops import lowest_bit, pack_rows
@@ -88,6 +90,8 @@ __all__ = [
     "FlexFolds",
     "FoldTimes",
     "MaskBits",
+    "best_schedule",
+    "compute_floor",
     "cycles_of",
     "dpe_starts",
     "dpe_starts_searched",
@@ -97,8 +101,10 @@ __all__ = [
     "fold_cycles",
     "fold_times",
     "mask_bits",
+    "new_packings",
     "pack_dense_folds",
     "pack_folds",
+    "packing",
     "total_cycles",
 ]
 
@@ -636,10 +642,86 @@ def total_cycles(folds, times, m, k, n, levels, mem, plan):
     return finish(stats, log, n_folds, dead, mem)[TOTAL_CYCLES]
 
 
+# A weight's packings by (strip width, output block): its folds, their times and the sums
+# of their load and per-row cycles (``compute_floor``). A Numba dictionary, so that the
+# ranking of a ``best_schedule`` call packs, looks up and ranks without returning to Python.
+_INT_ARRAY = types.Array(types.int64, 1, "C")
+_PACKING = types.Tuple((
+    types.NamedTuple([_INT_ARRAY] * 8 + [types.int64] * 5, FlexFolds),
+    types.NamedUniTuple(_INT_ARRAY, 2, FoldTimes),
+    types.int64,
+    types.int64,
+))  # fmt: skip
+_PACKING_KEY = types.UniTuple(types.int64, 2)
+
+
 @njit(**JIT_OPTIONS)
-def total_cycles_plain(folds, times, m, k, n, levels, mem, plan):
-    """``total_cycles`` taking ``folds``, ``times``, ``mem`` and ``plan`` as plain tuples,
-    rebuilt here: Numba types a named tuple argument through Python, about 3 µs a call, and a
-    SIGMA-style point makes thousands of these calls."""
-    return total_cycles(FlexFolds(*folds), FoldTimes(*times), m, k, n, levels,
-                        MemoryParams(*mem), FoldPlan(*plan))  # fmt: skip
+def new_packings():
+    """An empty store of packings for ``packing`` and ``best_schedule`` (made here: from
+    Python a typed dictionary takes about 140 µs, from here 4)."""
+    return Dict.empty(_PACKING_KEY, _PACKING)
+
+
+@njit(**JIT_OPTIONS)
+def packing(store, weight, width, block):
+    """The folds of ``weight`` at strip ``width`` and output ``block``, their ``FoldTimes``
+    and the sums of their load and per-row cycles, packed on first use and kept in ``store``
+    (``new_packings``). ``weight``: (the four fields of ``mask_bits``; dense: the all-ones
+    mask, those unread; N; K; multipliers; Flex-DPE size; B; B_load)."""
+    key = (width, block)
+    if key in store:
+        return store[key]
+    bits, degree, lowest, highest, dense, n, k = weight[:7]
+    multipliers, dpe, bandwidth, load_bandwidth = weight[7:]
+    if dense:
+        folds = pack_dense_folds(n, k, width, block, multipliers, dpe)
+    else:
+        folds = pack_folds(bits, degree, lowest, highest, k, width, block, multipliers, dpe)
+    times = fold_times(folds.nnz, folds.unique, bandwidth, load_bandwidth)
+    entry = (folds, times, times.load.sum(), times.per_row.sum())
+    store[key] = entry
+    return entry
+
+
+@njit(**JIT_OPTIONS)
+def compute_floor(entry, m, levels):
+    """What a packing's schedule of ``m`` rows takes at least: its compute cycles (the folds'
+    ``load + m per_row + 1 + L`` summed, less one as ``fold_memory.finish`` counts them);
+    stalls only add to that."""
+    folds, _, load_sum, per_row_sum = entry
+    return load_sum + m * per_row_sum + folds.nnz.shape[0] * (1 + levels) - 1
+
+
+@njit(**JIT_OPTIONS)
+def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
+    """The fastest (strip width, output block) schedule of ``m`` rows, stalls included, as
+    ``flexible_schedule`` gives it: (width, block, stats, log, dead bytes). ``widths`` are
+    tried in order until one improves on none of the earlier (only the last is tried after
+    that), each with every entry of ``blocks``; ties go to the earlier. A packing whose
+    ``compute_floor`` already reaches the best total is not ranked: it cannot be faster.
+    ``mem`` and ``plan`` come as plain tuples (Numba types a named tuple argument through
+    Python, about 3 µs a call)."""
+    mem = MemoryParams(*mem)
+    plan = FoldPlan(*plan)
+    n, k = weight[5], weight[6]
+    best_width = best_block = 0
+    best_cycles = np.inf
+    past_balance = False
+    last = widths.shape[0] - 1
+    for i in range(widths.shape[0]):
+        if past_balance and i != last:
+            continue  # only the whole of K is left to try
+        improved = False
+        for block in blocks:
+            entry = packing(store, weight, widths[i], block)
+            if compute_floor(entry, m, levels) >= best_cycles:
+                continue
+            cycles = total_cycles(entry[0], entry[1], m, k, n, levels, mem, plan)
+            if cycles < best_cycles:
+                best_width, best_block, best_cycles, improved = widths[i], block, cycles, True
+        past_balance = past_balance or not improved
+    folds, times, _, _ = packing(store, weight, best_width, best_block)
+    stats, log, _, dead = flexible_schedule(
+        folds, times, cycles_of(times, m, levels), m, k, n, mem, plan
+    )
+    return best_width, best_block, stats, log, dead

@@ -64,18 +64,22 @@ class PackedWeight:
         if mask is None:
             assert shape is not None, "a dense weight needs its shape"
             self.n, self.k = shape
-            self.bits = None
+            none = np.zeros(0, dtype=np.int64)
+            bits = kf.MaskBits(np.zeros((0, 0), dtype=np.uint64), none, none, none)  # unread
         else:
             self.n, self.k = mask.shape
-            self.bits = kf.mask_bits(mask)
+            bits = kf.mask_bits(mask)
         self.hw = hw
         self.multipliers = multipliers(hw)
         self.dpe = flex_dpe_size(hw)
         self.bandwidth = distribution_bandwidth(hw)
         self.load_bandwidth = load_bandwidth(hw)
         self.levels = kf.fan_levels(self.dpe)
-        self._folds: dict[tuple[int, int], tuple[kf.FlexFolds, kf.FoldTimes]] = {}
-        self._plain: dict[tuple[int, int], tuple] = {}  # the same, as plain tuples
+        # what ``kf.packing`` reads; the packings themselves live in a Numba dictionary
+        self._weight = (*bits, mask is None, self.n, self.k, self.multipliers, self.dpe,
+                        self.bandwidth, self.load_bandwidth)  # fmt: skip
+        self._packings = kf.new_packings()
+        self._widths = np.array(self.widths(), dtype=np.int64)
 
     def widths(self) -> list[int]:
         """Strip widths to try: ``B, 2B, 4B, ...`` below K, and K."""
@@ -97,17 +101,8 @@ class PackedWeight:
 
     def packed(self, width: int, block: int) -> tuple[kf.FlexFolds, kf.FoldTimes]:
         """The folds at strip ``width`` and output ``block``, and their load and row times."""
-        key = (width, block)
-        if key not in self._folds:
-            if self.bits is None:
-                folds = kf.pack_dense_folds(
-                    self.n, self.k, width, block, self.multipliers, self.dpe
-                )
-            else:
-                folds = kf.pack_folds(*self.bits, self.k, width, block, self.multipliers, self.dpe)
-            times = kf.fold_times(folds.nnz, folds.unique, self.bandwidth, self.load_bandwidth)
-            self._folds[key] = (folds, times)
-        return self._folds[key]
+        folds, times, _, _ = kf.packing(self._packings, self._weight, width, block)
+        return folds, times
 
     def schedule(
         self, m: int, mem: fm.MemoryParams, plan: fm.FoldPlan, width: int, block: int
@@ -126,25 +121,10 @@ class PackedWeight:
         narrower strip, then the larger block). Widths ``B, 2B, ...`` are tried narrowest
         first until one is slower than the best so far (wider strips trade rows that take
         more cycles for fewer partial sums; past the balance point wider ones are slower
-        still); the whole of K (each output's weights in one strip) is always tried."""
-        best, best_cycles = None, np.inf
-        widths = self.widths()
-        past_balance = False
-        plain_mem, plain_plan = tuple(mem), tuple(plan)
-        for width in widths:
-            if past_balance and width != widths[-1]:
-                continue  # only K is left to try
-            improved = False
-            for block in self.blocks(m, mem):
-                plain = self._plain.get((width, block))
-                if plain is None:
-                    folds, times = self.packed(width, block)
-                    plain = self._plain[(width, block)] = (tuple(folds), tuple(times))
-                cycles = kf.total_cycles_plain(
-                    *plain, m, self.k, self.n, self.levels, plain_mem, plain_plan
-                )
-                if cycles < best_cycles:
-                    best, best_cycles, improved = (width, block), cycles, True
-            past_balance = past_balance or not improved
-        assert best is not None
-        return self.schedule(m, mem, plan, *best)
+        still); the whole of K (each output's weights in one strip) is always tried. The
+        search runs in one kernel call (``kf.best_schedule``)."""
+        _, _, stats, log, dead = kf.best_schedule(
+            self._packings, self._weight, self._widths, tuple(self.blocks(m, mem)), m,
+            self.levels, tuple(mem), tuple(plan),
+        )  # fmt: skip
+        return TileRun(stats, log, dead, float(stats[kf.STATIONARY_WORDS] * m))
