@@ -451,3 +451,53 @@ def test_a_packings_compute_floor_never_exceeds_its_total(m) -> None:
                 assert floor <= total
                 equal += floor == total
     assert equal  # the bound is tight somewhere: not an arbitrary small number
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_the_one_pass_ranking_equals_the_finished_schedules_total(data) -> None:
+    """``ranking_total`` (one pass, no log, power-of-two divisions as multiplications) is
+    ``total_cycles`` exactly, with and without double buffering, on- and off-chip operands,
+    spills, ifmap overflow and port widths that are and are not powers of two."""
+    from accel_sim.kernels import fold_memory as fm
+    from accel_sim.traffic import memory_params
+
+    port = st.sampled_from([1, 3, 8, 32, 48, 256])
+    hw = sigma(**{
+        "sram.double_buffered": data.draw(st.booleans()),
+        "sram.ifmap.size_bytes": data.draw(st.sampled_from([64, 1024, 65536])),
+        "sram.ofmap.size_bytes": data.draw(st.sampled_from([64, 4096, 65536])),
+        "sram.ifmap.bytes_per_cycle": data.draw(port),
+        "sram.filter.bytes_per_cycle": data.draw(port),
+        "sram.ofmap.bytes_per_cycle": data.draw(port),
+        "dram.bandwidth_bytes_per_s": data.draw(st.sampled_from([3e8, 1e9, 16e9, 7e11])),
+        "flexible.dpe_size": data.draw(st.sampled_from([2, 16, 128])),
+    })  # fmt: skip
+    n, k = data.draw(st.integers(1, 50)), data.draw(st.integers(1, 200))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    mask = rng.random((n, k)) < data.draw(st.floats(0.0, 1.0))
+    if data.draw(st.booleans()):
+        mask[rng.integers(0, n, size=n // 2)] = False  # empty outputs: dead write-backs
+    weight = PackedWeight(mask, hw)
+    mem = memory_params(hw, data.draw(st.sampled_from([0.3, 1.0])))
+    m = data.draw(st.integers(1, 600))
+    plan = fm.FoldPlan(True, False, *[data.draw(st.booleans()) for _ in range(3)])
+    width = data.draw(st.sampled_from(weight.widths()))
+    block = data.draw(st.sampled_from([n, 1, 4]))
+    folds, times = weight.packed(width, block)
+    args = (m, weight.k, weight.n, weight.levels, mem, plan)
+    assert kf.ranking_total(folds, times, *args) == kf.total_cycles(folds, times, *args)
+
+
+def test_divisions_by_port_widths_are_exact_whichever_way_they_run() -> None:
+    """``_over`` multiplies by the reciprocal only for a power of two (exact); any other
+    width divides, since ``x * (1 / d)`` differs from ``x / d`` in the last bit for some x."""
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.random(2000) * 1e7, rng.integers(0, 10**9, 2000)])
+    for divisor in (1.0, 2.0, 16.0, 256.0, 0.5, 2.0**-20, 3.0, 48.0, 7.5, 0.1, 1e9 / 3):
+        reciprocal = kf._reciprocal(divisor)
+        power_of_two = math.frexp(divisor)[0] == 0.5
+        assert (reciprocal > 0) == power_of_two
+        for x in values:
+            assert kf._over(float(x), divisor, reciprocal) == float(x) / divisor
+    assert any(x * (1 / 3.0) != x / 3.0 for x in values)  # what the division guards against

@@ -56,6 +56,7 @@ come back. Outputs without a kept weight are zeros written after the last fold.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -105,6 +106,7 @@ __all__ = [
     "pack_dense_folds",
     "pack_folds",
     "packing",
+    "ranking_total",
     "total_cycles",
 ]
 
@@ -642,6 +644,118 @@ def total_cycles(folds, times, m, k, n, levels, mem, plan):
     return finish(stats, log, n_folds, dead, mem)[TOTAL_CYCLES]
 
 
+@njit(**JIT_OPTIONS)
+def _reciprocal(divisor):
+    """``1 / divisor`` when ``divisor`` is a power of two (then ``x * it`` is exactly ``x /
+    divisor``), else 0 (divide)."""
+    if divisor > 0.0 and math.frexp(divisor)[0] == 0.5:
+        return 1.0 / divisor
+    return 0.0
+
+
+@njit(**JIT_OPTIONS)
+def _over(x, divisor, reciprocal):
+    """``x / divisor``, by ``_reciprocal``'s exact multiplication where it has one (a
+    division takes several times as long, and a ranking makes four a fold)."""
+    return x * reciprocal if reciprocal > 0.0 else x / divisor
+
+
+@njit(**JIT_OPTIONS)
+def ranking_total(folds, times, m, k, n, levels, mem, plan):
+    """``total_cycles`` in one pass over the folds, as the search ranks candidates: the same
+    arithmetic in the same order as ``flexible_schedule``, ``record_fold``,
+    ``pipeline_elapsed`` and ``finish``, but with only the compute sum and the elapsed time
+    kept (no statistics, no fold log: each fold's pipeline term is added once the next
+    fold's prefetch is known) and divisions by power-of-two widths done as multiplications.
+    Equal to ``total_cycles`` (a test holds them to that)."""
+    n_folds = folds.nnz.shape[0]
+    word = mem.word_bytes
+    acc = mem.acc_bytes
+    bw = mem.dram_bytes_per_cycle
+    per_bw = _reciprocal(bw)
+    per_ifmap = _reciprocal(mem.ifmap_sram_bytes_per_cycle)
+    per_filter = _reciprocal(mem.filter_sram_bytes_per_cycle)
+    per_ofmap = _reciprocal(mem.ofmap_sram_bytes_per_cycle)
+    nnz, unique, first, last = folds.nnz, folds.unique, folds.first, folds.last
+    group, group_live, group_new = folds.group, folds.group_live, folds.group_new
+    fold_segments = folds.segments
+    total = float(nnz.sum())  # integers: the float running sum is the same
+    ratio = (k * n) / total if total > 0 else 0.0
+    psums_fit = m * folds.block_outputs * acc <= mem.ofmap_capacity_bytes
+    ifmap_fits = m * folds.live_inputs * word <= mem.ifmap_capacity_bytes
+    capacity = mem.ifmap_capacity_bytes
+    compute = 0.0
+    elapsed = 0.0
+    # the previous fold's busy cycles and in-flight bytes, the write-backs of the two before
+    busy_1 = inflight_1 = writeback_1 = writeback_2 = 0.0
+    for f in range(n_folds):
+        g = group[f]
+        group_start = f == 0 or group[f - 1] != g
+        chunk = float(m * group_live[g] * word)
+        if ifmap_fits:
+            ifmap_load = float(m * group_new[g] * word) if group_start else 0.0
+        elif chunk <= capacity:
+            ifmap_load = chunk if group_start else 0.0
+        else:
+            kept = capacity / chunk
+            ifmap_load = (1.0 - kept) * m * unique[f] * word
+            if group_start:
+                ifmap_load += capacity
+        filter_load = nnz[f] * word * ratio * mem.filter_dram_scale
+        if plan.ifmap_on_chip:
+            ifmap_load = 0.0
+        if plan.filter_on_chip:
+            filter_load = 0.0
+        segments = fold_segments[f]
+        psum_words = m * segments
+        psum_reads = float(m * (segments - first[f]))
+        writeback = 0.0 if plan.outputs_on_chip else float(m * last[f] * word)
+        inflight = 0.0
+        if not psums_fit:
+            spill = float(m * (segments - last[f]) * acc)
+            back = float(m * (segments - first[f]) * acc)
+            inflight += spill + back
+        sram_cycles = max(
+            _over(m * unique[f] * word, mem.ifmap_sram_bytes_per_cycle, per_ifmap),
+            _over(nnz[f] * word, mem.filter_sram_bytes_per_cycle, per_filter),
+            _over((psum_words + psum_reads) * acc, mem.ofmap_sram_bytes_per_cycle, per_ofmap),
+        )
+        cycles = times.load[f] + m * times.per_row[f] + 1 + levels
+        compute += cycles
+        busy = max(float(cycles), sram_cycles)
+        prefetch = ifmap_load + filter_load
+        if mem.double_buffered:
+            if f == 0:
+                elapsed += _over(prefetch, bw, per_bw)
+            else:  # the previous fold's term: its in-flight bytes, this prefetch, write-back
+                moved = prefetch + inflight_1
+                if f > 1:
+                    moved += writeback_2
+                elapsed += max(busy_1, _over(moved, bw, per_bw))
+        else:
+            elapsed += _over(prefetch, bw, per_bw)
+            elapsed += max(busy, _over(inflight, bw, per_bw))
+            if f < n_folds - 1:
+                elapsed += _over(writeback, bw, per_bw)
+        busy_1, inflight_1, writeback_2, writeback_1 = busy, inflight, writeback_1, writeback
+    dead = 0.0 if plan.outputs_on_chip else float(m * folds.empty_outputs * word)
+    compute = max(compute - 1.0, 0.0)
+    if n_folds == 0:
+        elapsed = dead / bw
+        ideal = 0.0
+    else:
+        writeback_1 += dead
+        if mem.double_buffered:  # the last fold's term (no prefetch after it), its write-back
+            moved = 0.0 + inflight_1
+            if n_folds > 1:
+                moved += writeback_2
+            elapsed += max(busy_1, _over(moved, bw, per_bw))
+        elapsed += _over(writeback_1, bw, per_bw)
+        ideal = compute + 1
+    stall = np.ceil(elapsed - ideal - 1e-9)
+    return compute + max(stall, 0.0)
+
+
 # A weight's packings by (strip width, output block): its folds, their times and the sums
 # of their load and per-row cycles (``compute_floor``). A Numba dictionary, so that the
 # ranking of a ``best_schedule`` call packs, looks up and ranks without returning to Python.
@@ -716,7 +830,7 @@ def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
             entry = packing(store, weight, widths[i], block)
             if compute_floor(entry, m, levels) >= best_cycles:
                 continue
-            cycles = total_cycles(entry[0], entry[1], m, k, n, levels, mem, plan)
+            cycles = ranking_total(entry[0], entry[1], m, k, n, levels, mem, plan)
             if cycles < best_cycles:
                 best_width, best_block, best_cycles, improved = widths[i], block, cycles, True
         past_balance = past_balance or not improved
