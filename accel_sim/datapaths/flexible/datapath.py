@@ -26,9 +26,7 @@ fold's load never hides behind the previous fold (``mapping.preload`` does not a
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -45,7 +43,6 @@ from accel_sim.datapaths.systolic.dense import SystolicArray, masked
 from accel_sim.kernels import flexible as kf
 from accel_sim.kernels import fold_memory as fm
 from accel_sim.mapping.residency import NONE, OpResidency
-from accel_sim.mapping.space import Mapping
 from accel_sim.op_cost import OpCost
 from accel_sim.spec import HardwareConfig, ZeroHandling
 from accel_sim.traffic import weight_storage_scale
@@ -95,6 +92,7 @@ class FlexibleDatapath(SystolicArray):
 
     name = "flexible"
     orders = (True,)  # K strips outermost
+    preload_applies = False  # the stationary words come over the streaming network
 
     @classmethod
     def handles(cls, hw: Any) -> bool:
@@ -104,11 +102,6 @@ class FlexibleDatapath(SystolicArray):
         """The distribution and reduction networks and the sparsity controller (part of the
         array whatever it does with zeros, so its dense baseline has them too)."""
         return sum(network_area_um2(self.hw).values())
-
-    def candidates(self, op: GemmOp) -> Iterator[list[Mapping]]:
-        """The mapper's M tilings and core splits, under the one loop order and preload."""
-        for group in super().candidates(op):
-            yield [dataclasses.replace(m, rows_outer=True, overlapped=False) for m in group]
 
     def piece(self, op: GemmOp, mask: np.ndarray | None):
         hw = self.hw

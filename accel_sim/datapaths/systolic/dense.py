@@ -148,6 +148,9 @@ class SystolicArray(ArrayDatapath):
     hw: HardwareConfig
     # Loop orders this datapath can run (rows_outer values); the compacting one has one.
     orders: tuple[bool, ...] = (False, True)
+    # Whether ``mapping.preload`` applies (a datapath whose stationary words come over the
+    # network that streams never hides a fold's load: every candidate is serial).
+    preload_applies = True
     # Whether ``piece`` reads the mask (where the zeros are), so the mapper's cache key needs
     # its digest; otherwise the mask acts only through the weight's storage scale.
     piece_reads_mask = True
@@ -250,11 +253,12 @@ class SystolicArray(ArrayDatapath):
         """The mapper's space for ``op``, one list per (split, loop order), fewest M tiles
         first (``accel_sim.mapping.space``)."""
         hw = self.hw
-        overlapped = hw.mapping.preload == "overlapped"
+        overlapped = hw.mapping.preload == "overlapped" and self.preload_applies
         if hw.mapping.search == "fixed":
             split = "n" if hw.cores > 1 else "none"
-            yield [Mapping(FIXED_ROWS_OUTER[hw.pe_array.dataflow], 1, split, min(hw.cores, op.n),
-                           overlapped)]  # fmt: skip
+            fixed = FIXED_ROWS_OUTER[hw.pe_array.dataflow]
+            rows_outer = fixed if fixed in self.orders else self.orders[0]
+            yield [Mapping(rows_outer, 1, split, min(hw.cores, op.n), overlapped)]
             return
         splits = [("none", 1)]
         if hw.cores > 1:
