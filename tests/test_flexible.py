@@ -501,3 +501,26 @@ def test_divisions_by_port_widths_are_exact_whichever_way_they_run() -> None:
         for x in values:
             assert kf._over(float(x), divisor, reciprocal) == float(x) / divisor
     assert any(x * (1 / 3.0) != x / 3.0 for x in values)  # what the division guards against
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_one_fold_groups_pack_as_the_group_by_group_packer_does(data) -> None:
+    """``pack_folds`` takes ``_pack_one_fold_groups`` when no (block, strip) group can
+    overflow a fold; it must give ``_pack_groups``' record field for field (strips within a
+    word and across words, Flex-DPE boundaries inside a group, empty outputs and groups)."""
+    n, k = data.draw(st.integers(1, 70)), data.draw(st.integers(1, 260))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    mask = rng.random((n, k)) < data.draw(st.sampled_from([0.0, 0.05, 0.3, 1.0]))
+    mask[rng.integers(0, n, size=n // 3)] = False
+    width = data.draw(st.sampled_from(sorted({min(k, w) for w in (1, 7, 32, 64, 100, 128, k)})))
+    block = min(n, data.draw(st.sampled_from([1, 2, 4, 8, 16, 64])))
+    bits = kf.mask_bits(mask)
+    most = max(int(np.minimum(bits.degree[j:j + block], width).sum()) for j in range(0, n, block))
+    multipliers = max(most, 1) + data.draw(st.integers(0, 3))
+    dpe = data.draw(st.integers(1, multipliers))
+    one = kf._pack_one_fold_groups(*bits, k, width, block, dpe)
+    groups = kf._pack_groups(*bits, k, width, block, multipliers, dpe)
+    for name, ours, theirs in zip(kf.FlexFolds._fields, one, groups, strict=True):
+        assert np.array_equal(ours, theirs), name
+    assert np.array_equal(kf.pack_folds(*bits, k, width, block, multipliers, dpe).nnz, one.nnz)
