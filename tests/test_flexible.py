@@ -457,7 +457,8 @@ def test_a_packings_compute_floor_never_exceeds_its_total(m) -> None:
 @given(data=st.data())
 def test_the_one_pass_ranking_equals_the_finished_schedules_total(data) -> None:
     """``ranking_total`` (one pass, no log, power-of-two divisions as multiplications) is
-    ``total_cycles`` exactly, with and without double buffering, on- and off-chip operands,
+    ``total_cycles`` exactly (below a bound given; at least the bound otherwise), with and
+    without double buffering, on- and off-chip operands,
     spills, ifmap overflow and port widths that are and are not powers of two."""
     from accel_sim.kernels import fold_memory as fm
     from accel_sim.traffic import memory_params
@@ -486,7 +487,12 @@ def test_the_one_pass_ranking_equals_the_finished_schedules_total(data) -> None:
     block = data.draw(st.sampled_from([n, 1, 4]))
     folds, times = weight.packed(width, block)
     args = (m, weight.k, weight.n, weight.levels, mem, plan)
-    assert kf.ranking_total(folds, times, *args) == kf.total_cycles(folds, times, *args)
+    total = kf.total_cycles(folds, times, *args)
+    assert kf.ranking_total(folds, times, *args) == total
+    # with a bound: exact below it, else possibly stopped early but never under it
+    for bound in (total + 1, total, total - 1, total / 2, 0.0):
+        bounded = kf.ranking_total(folds, times, *args, bound)
+        assert bounded == total if total < bound else bounded >= bound
 
 
 def test_divisions_by_port_widths_are_exact_whichever_way_they_run() -> None:

@@ -785,13 +785,16 @@ def _over(x, divisor, reciprocal):
 
 
 @njit(**JIT_OPTIONS)
-def ranking_total(folds, times, m, k, n, levels, mem, plan):
+def ranking_total(folds, times, m, k, n, levels, mem, plan, bound=np.inf):
     """``total_cycles`` in one pass over the folds, as the search ranks candidates: the same
     arithmetic in the same order as ``flexible_schedule``, ``record_fold``,
     ``pipeline_elapsed`` and ``finish``, but with only the compute sum and the elapsed time
     kept (no statistics, no fold log: each fold's pipeline term is added once the next
     fold's prefetch is known) and divisions by power-of-two widths done as multiplications.
-    Equal to ``total_cycles`` (a test holds them to that)."""
+    Equal to ``total_cycles`` (a test holds them to that) when that is below ``bound``;
+    otherwise it may stop early and return a number at least ``bound``: the elapsed time
+    only grows fold by fold and the total is at least it less one, so once the part summed
+    reaches ``bound + 2`` the candidate cannot be faster than the one that set the bound."""
     n_folds = folds.nnz.shape[0]
     word = mem.word_bytes
     acc = mem.acc_bytes
@@ -861,6 +864,8 @@ def ranking_total(folds, times, m, k, n, levels, mem, plan):
             elapsed += max(busy, _over(inflight, bw, per_bw))
             if f < n_folds - 1:
                 elapsed += _over(writeback, bw, per_bw)
+        if elapsed - 2.0 >= bound:
+            return elapsed - 2.0
         busy_1, inflight_1, writeback_2, writeback_1 = busy, inflight, writeback_1, writeback
     dead = 0.0 if plan.outputs_on_chip else float(m * folds.empty_outputs * word)
     compute = max(compute - 1.0, 0.0)
@@ -954,7 +959,7 @@ def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
             entry = packing(store, weight, widths[i], block)
             if compute_floor(entry, m, levels) >= best_cycles:
                 continue
-            cycles = ranking_total(entry[0], entry[1], m, k, n, levels, mem, plan)
+            cycles = ranking_total(entry[0], entry[1], m, k, n, levels, mem, plan, best_cycles)
             if cycles < best_cycles:
                 best_width, best_block, best_cycles, improved = widths[i], block, cycles, True
         past_balance = past_balance or not improved
