@@ -98,6 +98,11 @@ class FlexibleDatapath(SystolicArray):
     def handles(cls, hw: Any) -> bool:
         return isinstance(hw, HardwareConfig) and hw.datapath == "flexible"
 
+    def __init__(self, hw: HardwareConfig) -> None:
+        super().__init__(hw)
+        # the storage scale of an all-kept weight by shape (the dense baseline's weights)
+        self._all_kept_scales: dict[tuple[int, int], tuple[float, str | None]] = {}
+
     def sparse_area_um2(self) -> float:
         """The distribution and reduction networks and the sparsity controller (part of the
         array whatever it does with zeros, so its dense baseline has them too)."""
@@ -133,9 +138,13 @@ class FlexibleDatapath(SystolicArray):
         mask = masked(op) if skipping else None
         if op.weight_name is None:
             scale, note = 1.0, None  # activations, read dense
-        else:
-            stored = mask if mask is not None else np.ones((op.n, op.k), dtype=bool)
-            scale, note = weight_storage_scale(stored, hw)
+        elif mask is not None:
+            scale, note = self.storage_scale(op)  # once per mask
+        else:  # every weight stored in the format (once per shape)
+            shape = (op.n, op.k)
+            if shape not in self._all_kept_scales:
+                self._all_kept_scales[shape] = weight_storage_scale(np.ones(shape, bool), hw)
+            scale, note = self._all_kept_scales[shape]
         cost = self.mapped(op, mask, scale, residency)
         mode = "flexible" if mask is not None else "dense"
         return cost.with_mode(mode, note, useful_macs=self.useful_macs(op))
