@@ -455,3 +455,25 @@ def test_removing_nonzeros_never_grows_sparse_formats(mask, data):
             small = format_size(smaller, fmt, rle_order=order, **kw)
             assert small.total_bytes <= big.total_bytes, fmt
             assert small.stored_values <= big.stored_values, fmt
+
+
+@pytest.mark.parametrize(
+    ("preset", "fmt", "bits"),
+    [("sigma-1024", "bitmap", None), ("eie-64pe", "rle", None), ("eie-64pe", "csr", 4),
+     ("dual-side-32x32", "bitmap", None), ("sigma-1024", "dense", None)],
+)  # fmt: skip
+def test_a_datapaths_all_kept_storage_scale_is_the_all_ones_masks(preset, fmt, bits) -> None:
+    """``ArrayDatapath.all_kept_storage_scale`` (once per shape, for dense baselines and
+    weights stored whole) equals ``weight_storage_scale`` of the all-ones mask, per shape
+    and value width."""
+    from accel_sim import load_hardware
+    from accel_sim.datapaths import datapath_for
+    from accel_sim.spec import derive
+    from accel_sim.traffic import weight_storage_scale
+
+    hw = derive(load_hardware(preset), {"sparse.weight_format": fmt})
+    datapath = datapath_for(hw)
+    for n, k in ((3, 5), (64, 40), (40, 64)):
+        expected = weight_storage_scale(np.ones((n, k), dtype=bool), hw, bits)
+        assert datapath.all_kept_storage_scale(n, k, bits) == expected
+        assert datapath.all_kept_storage_scale(n, k, bits) == expected  # from its cache

@@ -85,6 +85,7 @@ class ArrayDatapath(Datapath):
         self.prices = energy_prices(hw)
         self.leakage_w = leakage_power_w(hw)
         self._mask_facts: dict[tuple[str, int, int, Hashable], object] = {}
+        self._all_kept_scales: dict[tuple[int, int, int | None], tuple[float, str | None]] = {}
         # Whether this run has several execution plans (the whole batch and micro-batches):
         # a datapath keeps work for reuse only then, as keeping it costs fresh memory.
         self.plans_share_work = False
@@ -176,6 +177,20 @@ class ArrayDatapath(Datapath):
             ("storage", value_bits),
             lambda: weight_storage_scale(mask, self.hw, value_bits, nnz=op.weight_nnz),
         )
+
+    def all_kept_storage_scale(
+        self, n: int, k: int, value_bits: int | None = None
+    ) -> tuple[float, str | None]:
+        """``weight_storage_scale`` of an ``[n, k]`` weight with every entry kept (a dense
+        baseline's, or a datapath storing the whole weight), once per shape: building and
+        counting the all-ones mask took up to a millisecond a layer."""
+        from accel_sim.traffic import weight_storage_scale
+
+        key = (n, k, value_bits)
+        if key not in self._all_kept_scales:
+            ones = np.ones((n, k), dtype=bool)
+            self._all_kept_scales[key] = weight_storage_scale(ones, self.hw, value_bits, nnz=n * k)
+        return self._all_kept_scales[key]
 
     def weight_buffer_bytes(self) -> int:
         """Where resident weights live: the global buffer, else every core's filter buffer

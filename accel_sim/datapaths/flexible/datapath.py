@@ -45,7 +45,6 @@ from accel_sim.kernels import fold_memory as fm
 from accel_sim.mapping.residency import NONE, OpResidency
 from accel_sim.op_cost import OpCost
 from accel_sim.spec import HardwareConfig, ZeroHandling
-from accel_sim.traffic import weight_storage_scale
 from workloads.ops import GemmOp
 
 __all__ = ["FlexibleDatapath", "network_area_um2"]
@@ -98,11 +97,6 @@ class FlexibleDatapath(SystolicArray):
     def handles(cls, hw: Any) -> bool:
         return isinstance(hw, HardwareConfig) and hw.datapath == "flexible"
 
-    def __init__(self, hw: HardwareConfig) -> None:
-        super().__init__(hw)
-        # the storage scale of an all-kept weight by shape (the dense baseline's weights)
-        self._all_kept_scales: dict[tuple[int, int], tuple[float, str | None]] = {}
-
     def sparse_area_um2(self) -> float:
         """The distribution and reduction networks and the sparsity controller (part of the
         array whatever it does with zeros, so its dense baseline has them too)."""
@@ -140,11 +134,8 @@ class FlexibleDatapath(SystolicArray):
             scale, note = 1.0, None  # activations, read dense
         elif mask is not None:
             scale, note = self.storage_scale(op)  # once per mask
-        else:  # every weight stored in the format (once per shape)
-            shape = (op.n, op.k)
-            if shape not in self._all_kept_scales:
-                self._all_kept_scales[shape] = weight_storage_scale(np.ones(shape, bool), hw)
-            scale, note = self._all_kept_scales[shape]
+        else:  # every weight stored in the format
+            scale, note = self.all_kept_storage_scale(op.n, op.k)
         cost = self.mapped(op, mask, scale, residency)
         mode = "flexible" if mask is not None else "dense"
         return cost.with_mode(mode, note, useful_macs=self.useful_macs(op))

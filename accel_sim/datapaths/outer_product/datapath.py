@@ -50,7 +50,6 @@ from accel_sim.op_cost import OpCost
 from accel_sim.results import OpResult
 from accel_sim.spec import HardwareConfig, ZeroHandling
 from accel_sim.spec.outer_product import OuterProductSpec
-from accel_sim.traffic import weight_storage_scale
 from workloads.ops import GemmOp, VectorOp
 
 __all__ = ["OuterProductArray", "OuterProductCost"]
@@ -149,7 +148,11 @@ class OuterProductArray(ArrayDatapath):
         if op.weight_name is None:  # a second activation, bitmap-coded when skipping
             right = op.n * op.k * word + (math.ceil(op.n * op.k / 8) if coded else 0)
         else:
-            scale, note = weight_storage_scale(self._stored_mask(op), hw)
+            mask = self._stored_mask(op)
+            if mask is op.mask:  # the op's own mask: once per mask
+                scale, note = self.storage_scale(op)
+            else:  # all kept: once per shape
+                scale, note = self.all_kept_storage_scale(op.n, op.k)
             right = scale * op.n * op.k * word
         outputs = op.m * op.n * word + (math.ceil(op.m * op.n / 8) if coded else 0)
         return inputs, right, outputs, note

@@ -49,7 +49,7 @@ from accel_sim.energy import ActionCounts, sram_j_per_byte
 from accel_sim.mapping.residency import NONE, OpResidency
 from accel_sim.op_cost import OpCost
 from accel_sim.spec import HardwareConfig, SparseSupport, WeightFormat, ZeroHandling
-from accel_sim.traffic import streamed_counts, weight_storage_scale
+from accel_sim.traffic import streamed_counts
 from workloads.ops import GemmOp
 
 __all__ = ["UnstructuredPEArray"]
@@ -121,8 +121,8 @@ class UnstructuredPEArray(ArrayDatapath):
         bits = self.hw.fifo_array.weight_bits
         if mask is op.mask:  # the op's own mask: once per mask
             scale, note = self.storage_scale(op, bits)
-        else:
-            scale, note = weight_storage_scale(mask, self.hw, bits)
+        else:  # all kept (``_stored_mask``): once per shape
+            scale, note = self.all_kept_storage_scale(op.n, op.k, bits)
         if bits is not None:
             scale += 2**bits / (op.n * op.k)  # the codebook: 2**bits words per matrix
         return scale, note
