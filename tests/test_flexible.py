@@ -414,9 +414,11 @@ def test_the_search_kernel_picks_what_ranking_every_candidate_picks(data) -> Non
     for m in (1, data.draw(st.integers(2, 700))):
         flags = [data.draw(st.booleans()) for _ in range(3)]
         plan = fm.FoldPlan(True, False, *flags)
+        blocks = weight.blocks(m, mem)
+        pair = (blocks[0], blocks[1] if len(blocks) > 1 else 0)
         width, block, stats, log, dead = kf.best_schedule(
-            weight._packings, weight._weight, weight._widths, tuple(weight.blocks(m, mem)),
-            m, weight.levels, tuple(mem), tuple(plan),
+            weight._packings, weight._weight, weight._widths, pair, m, weight.levels,
+            tuple(mem), tuple(plan),
         )  # fmt: skip
         assert (width, block) == _reference_best(twin, m, mem, plan)
         run = twin.schedule(m, mem, plan, width, block)

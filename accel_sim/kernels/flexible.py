@@ -940,7 +940,8 @@ def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
     """The fastest (strip width, output block) schedule of ``m`` rows, stalls included, as
     ``flexible_schedule`` gives it: (width, block, stats, log, dead bytes). ``widths`` are
     tried in order until one improves on none of the earlier (only the last is tried after
-    that), each with every entry of ``blocks``; ties go to the earlier. A packing whose
+    that), each with the output blocks in ``blocks`` (a pair, 0 for none: one signature to
+    compile, not one per count); ties go to the earlier. A packing whose
     ``compute_floor`` already reaches the best total is not ranked: it cannot be faster.
     ``mem`` and ``plan`` come as plain tuples (Numba types a named tuple argument through
     Python, about 3 µs a call)."""
@@ -956,6 +957,8 @@ def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
             continue  # only the whole of K is left to try
         improved = False
         for block in blocks:
+            if block <= 0:
+                continue  # no second block
             entry = packing(store, weight, widths[i], block)
             if compute_floor(entry, m, levels) >= best_cycles:
                 continue

@@ -123,8 +123,10 @@ class PackedWeight:
         more cycles for fewer partial sums; past the balance point wider ones are slower
         still); the whole of K (each output's weights in one strip) is always tried. The
         search runs in one kernel call (``kf.best_schedule``)."""
+        blocks = self.blocks(m, mem)
+        pair = (blocks[0], blocks[1] if len(blocks) > 1 else 0)
         _, _, stats, log, dead = kf.best_schedule(
-            self._packings, self._weight, self._widths, tuple(self.blocks(m, mem)), m,
-            self.levels, tuple(mem), tuple(plan),
+            self._packings, self._weight, self._widths, pair, m, self.levels, tuple(mem),
+            tuple(plan),
         )  # fmt: skip
         return TileRun(stats, log, dead, float(stats[kf.STATIONARY_WORDS] * m))
