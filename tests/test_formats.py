@@ -474,6 +474,7 @@ def test_a_datapaths_all_kept_storage_scale_is_the_all_ones_masks(preset, fmt, b
     hw = derive(load_hardware(preset), {"sparse.weight_format": fmt})
     datapath = datapath_for(hw)
     for n, k in ((3, 5), (64, 40), (40, 64)):
-        expected = weight_storage_scale(np.ones((n, k), dtype=bool), hw, bits)
-        assert datapath.all_kept_storage_scale(n, k, bits) == expected
-        assert datapath.all_kept_storage_scale(n, k, bits) == expected  # from its cache
+        for width in (bits, None, 3):  # the value width is part of what is cached
+            expected = weight_storage_scale(np.ones((n, k), dtype=bool), hw, width)
+            assert datapath.all_kept_storage_scale(n, k, width) == expected
+            assert datapath.all_kept_storage_scale(n, k, width) == expected  # from its cache

@@ -761,8 +761,8 @@ def flexible_schedule(folds, times, cycles, m, k, n, mem, plan):
 @njit(**JIT_OPTIONS)
 def total_cycles(folds, times, m, k, n, levels, mem, plan):
     """Cycles of ``folds``' schedule, stalls included: ``cycles_of``, ``flexible_schedule``
-    and ``fold_memory.finish`` in one call (what the datapath compares strip widths and
-    output blocks by, many times per weight)."""
+    and ``fold_memory.finish`` in one call. The reference the search's ``ranking_total`` is
+    held to (the search ranks by that)."""
     cycles = cycles_of(times, m, levels)
     stats, log, n_folds, dead = flexible_schedule(folds, times, cycles, m, k, n, mem, plan)
     return finish(stats, log, n_folds, dead, mem)[TOTAL_CYCLES]
@@ -772,7 +772,7 @@ def total_cycles(folds, times, m, k, n, levels, mem, plan):
 def _reciprocal(divisor):
     """``1 / divisor`` when ``divisor`` is a power of two (then ``x * it`` is exactly ``x /
     divisor``), else 0 (divide)."""
-    if divisor > 0.0 and math.frexp(divisor)[0] == 0.5:
+    if divisor > 0.0 and math.frexp(divisor)[0] == 0.5 and 1.0 / divisor < math.inf:
         return 1.0 / divisor
     return 0.0
 
@@ -793,8 +793,9 @@ def ranking_total(folds, times, m, k, n, levels, mem, plan, bound=np.inf):
     fold's prefetch is known) and divisions by power-of-two widths done as multiplications.
     Equal to ``total_cycles`` (a test holds them to that) when that is below ``bound``;
     otherwise it may stop early and return a number at least ``bound``: the elapsed time
-    only grows fold by fold and the total is at least it less one, so once the part summed
-    reaches ``bound + 2`` the candidate cannot be faster than the one that set the bound."""
+    only grows fold by fold and the total is at least it less one (and ``finish``'s 1e-9),
+    so once the part summed reaches ``bound + 2`` the candidate cannot be faster than the
+    one that set the bound."""
     n_folds = folds.nnz.shape[0]
     word = mem.word_bytes
     acc = mem.acc_bytes
@@ -909,8 +910,9 @@ def new_packings():
 def packing(store, weight, width, block):
     """The folds of ``weight`` at strip ``width`` and output ``block``, their ``FoldTimes``
     and the sums of their load and per-row cycles, packed on first use and kept in ``store``
-    (``new_packings``). ``weight``: (the four fields of ``mask_bits``; dense: the all-ones
-    mask, those unread; N; K; multipliers; Flex-DPE size; B; B_load)."""
+    (``new_packings``). ``weight``, read by position: the four fields of ``mask_bits`` (0-3),
+    a ``dense`` flag (4; all weights kept: the mask fields are unread), N (5), K (6),
+    multipliers (7), Flex-DPE size (8), B (9), B_load (10)."""
     key = (width, block)
     if key in store:
         return store[key]
@@ -966,6 +968,8 @@ def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
             if cycles < best_cycles:
                 best_width, best_block, best_cycles, improved = widths[i], block, cycles, True
         past_balance = past_balance or not improved
+    if best_width == 0:
+        raise ValueError("no (strip width, output block) schedule has a finite cycle count")
     folds, times, _, _ = packing(store, weight, best_width, best_block)
     stats, log, _, dead = flexible_schedule(
         folds, times, cycles_of(times, m, levels), m, k, n, mem, plan

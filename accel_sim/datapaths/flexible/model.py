@@ -75,7 +75,8 @@ class PackedWeight:
         self.bandwidth = distribution_bandwidth(hw)
         self.load_bandwidth = load_bandwidth(hw)
         self.levels = kf.fan_levels(self.dpe)
-        # what ``kf.packing`` reads; the packings themselves live in a Numba dictionary
+        # what ``kf.packing`` reads, by position (its docstring lists them); the packings
+        # themselves live in a Numba dictionary
         self._weight = (*bits, mask is None, self.n, self.k, self.multipliers, self.dpe,
                         self.bandwidth, self.load_bandwidth)  # fmt: skip
         self._packings = kf.new_packings()
@@ -100,7 +101,8 @@ class PackedWeight:
         return [self.n, 1 << max(fit, 1).bit_length() - 1]
 
     def packed(self, width: int, block: int) -> tuple[kf.FlexFolds, kf.FoldTimes]:
-        """The folds at strip ``width`` and output ``block``, and their load and row times."""
+        """The folds at strip ``width`` and output ``block``, and their load and row times
+        (to inspect a packing: ``best`` finds them in its kernel call)."""
         folds, times, _, _ = kf.packing(self._packings, self._weight, width, block)
         return folds, times
 
@@ -108,7 +110,7 @@ class PackedWeight:
         self, m: int, mem: fm.MemoryParams, plan: fm.FoldPlan, width: int, block: int
     ) -> TileRun:
         """The fold schedule of ``m`` token rows at strip ``width`` and output ``block``,
-        stalls not yet known."""
+        stalls not yet known (any candidate's; ``best`` returns the fastest's)."""
         folds, times = self.packed(width, block)
         cycles = kf.cycles_of(times, m, self.levels)
         stats, log, _, dead = kf.flexible_schedule(

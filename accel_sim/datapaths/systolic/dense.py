@@ -146,7 +146,8 @@ class SystolicArray(ArrayDatapath):
     ``piece``."""
 
     hw: HardwareConfig
-    # Loop orders this datapath can run (rows_outer values); the compacting one has one.
+    # Loop orders this datapath can run (rows_outer values); the compacting and flexible
+    # ones have one.
     orders: tuple[bool, ...] = (False, True)
     # Whether ``mapping.preload`` applies (a datapath whose stationary words come over the
     # network that streams never hides a fold's load: every candidate is serial).
