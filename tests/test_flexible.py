@@ -492,10 +492,13 @@ def test_the_one_pass_ranking_equals_the_finished_schedules_total(data) -> None:
     total = kf.total_cycles(folds, times, *args)
     assert kf.ranking_total(folds, times, *args) == total
     # with a bound: exact below it, else possibly stopped early but never under it
+    # and with the folds' compute cycles to come counted in (what the search passes)
+    compute_total = float(kf.cycles_of(times, m, weight.levels).sum())
     for bound in (total + 1, total + 0.5, np.nextafter(total, np.inf), total, total - 1,
                   total / 2, 0.0):  # fmt: skip
-        bounded = kf.ranking_total(folds, times, *args, bound)
-        assert bounded == total if total < bound else bounded >= bound
+        for bounded in (kf.ranking_total(folds, times, *args, bound),
+                        kf.ranking_total(folds, times, *args, bound, compute_total)):  # fmt: skip
+            assert bounded == total if total < bound else bounded >= bound
 
 
 def test_divisions_by_port_widths_are_exact_whichever_way_they_run() -> None:

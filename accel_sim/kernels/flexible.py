@@ -785,19 +785,24 @@ def _over(x, divisor, reciprocal):
 
 
 @njit(**JIT_OPTIONS)
-def ranking_total(folds, times, m, k, n, levels, mem, plan, bound=np.inf):
+def ranking_total(folds, times, m, k, n, levels, mem, plan, bound=np.inf, compute_total=0.0):
     """``total_cycles`` in one pass over the folds, as the search ranks candidates: the same
     arithmetic in the same order as ``flexible_schedule``, ``record_fold``,
     ``pipeline_elapsed`` and ``finish``, but with only the compute sum and the elapsed time
     kept (no statistics, no fold log: each fold's pipeline term is added once the next
     fold's prefetch is known) and divisions by power-of-two widths done as multiplications.
     Equal to ``total_cycles`` (a test holds them to that) when that is below ``bound``;
-    otherwise it may stop early and return a number at least ``bound``: the elapsed time
-    only grows fold by fold and the total is at least it less one (and ``finish``'s 1e-9),
-    so once the part summed reaches ``bound + 2`` the candidate cannot be faster than the
-    one that set the bound. Its per-fold traffic restates ``flexible_schedule``'s on
-    purpose: taken out into a shared helper (inlined or not, the record's fields passed
-    whole or one by one), both fold loops ran four times slower."""
+    otherwise it may stop early and return ``bound``. The total is at least the elapsed
+    time less one (and ``finish``'s 1e-9), and each fold adds at least its compute cycles
+    to the elapsed time, so the part summed plus the compute cycles of the folds still to
+    come (``compute_total``, the folds' summed cycles, less those seen; 0 weakens the bound
+    but keeps it sound) bounds it from below: once that reaches ``bound + 2`` (and a
+    millionth of it, far more than the rounding of the sums) the candidate cannot be faster
+    than the one that set the bound. The test per fold is one subtraction and compare.
+
+    Its per-fold traffic restates ``flexible_schedule``'s on purpose: taken out into a
+    shared helper (inlined or not, the record's fields passed whole or one by one), both
+    fold loops ran four times slower."""
     n_folds = folds.nnz.shape[0]
     word = mem.word_bytes
     acc = mem.acc_bytes
@@ -818,6 +823,8 @@ def ranking_total(folds, times, m, k, n, levels, mem, plan, bound=np.inf):
     elapsed = 0.0
     # the previous fold's busy cycles and in-flight bytes, the write-backs of the two before
     busy_1 = inflight_1 = writeback_1 = writeback_2 = 0.0
+    # stop once elapsed - compute so far + compute_total reaches bound + 2 + margin
+    limit = bound + 2.0 + 1e-6 * bound - compute_total
     for f in range(n_folds):
         g = group[f]
         group_start = f == 0 or group[f - 1] != g
@@ -867,8 +874,8 @@ def ranking_total(folds, times, m, k, n, levels, mem, plan, bound=np.inf):
             elapsed += max(busy, _over(inflight, bw, per_bw))
             if f < n_folds - 1:
                 elapsed += _over(writeback, bw, per_bw)
-        if elapsed - 2.0 >= bound:
-            return elapsed - 2.0
+        if elapsed - compute >= limit:
+            return bound
         busy_1, inflight_1, writeback_2, writeback_1 = busy, inflight, writeback_1, writeback
     dead = 0.0 if plan.outputs_on_chip else float(m * folds.empty_outputs * word)
     compute = max(compute - 1.0, 0.0)
@@ -964,9 +971,11 @@ def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
             if block <= 0:
                 continue  # no second block
             entry = packing(store, weight, widths[i], block)
-            if compute_floor(entry, m, levels) >= best_cycles:
+            floor = compute_floor(entry, m, levels)
+            if floor >= best_cycles:
                 continue
-            cycles = ranking_total(entry[0], entry[1], m, k, n, levels, mem, plan, best_cycles)
+            cycles = ranking_total(entry[0], entry[1], m, k, n, levels, mem, plan, best_cycles,
+                                   floor + 1.0)  # fmt: skip
             if cycles < best_cycles:
                 best_width, best_block, best_cycles, improved = widths[i], block, cycles, True
         past_balance = past_balance or not improved
