@@ -297,6 +297,27 @@ def _kept_range(bits, k):
 
 
 @njit(**JIT_OPTIONS)
+def _mask_totals(touched, degree, block):
+    """What both packers report beside their folds: (inputs with a kept weight, from the
+    OR of every group's inputs ``touched``; most outputs with a kept weight in one block of
+    ``block``; outputs without any)."""
+    live_inputs = 0
+    for w in range(touched.shape[0]):
+        live_inputs += _popcount(touched[w])
+    n = degree.shape[0]
+    block_outputs = 0
+    for j0 in range(0, n, block):
+        outputs = 0
+        for j in range(j0, min(n, j0 + block)):
+            outputs += degree[j] > 0
+        block_outputs = max(block_outputs, outputs)
+    empty = 0
+    for j in range(n):
+        empty += degree[j] == 0
+    return live_inputs, block_outputs, empty
+
+
+@njit(**JIT_OPTIONS)
 def pack_folds(bits, degree, lowest, highest, k, width, block, multipliers, dpe):
     """Folds of a mask given as ``mask_bits`` (N outputs, K inputs) with strips of
     ``width`` inputs and blocks of ``block`` outputs, on ``multipliers`` multipliers in
@@ -352,17 +373,11 @@ def _pack_groups(bits, degree, lowest, highest, k, width, block, multipliers, dp
     count = np.zeros(span, dtype=np.int64)  # each output's kept weights in the strip
     start = np.zeros(span + 1, dtype=np.int64)  # ... their first position in the group
     full_inner = (multipliers - 1) // dpe  # Flex-DPE boundaries inside a full fold
-    block_outputs = 0
     f = -1
     for b in range(n_blocks):
         j0 = b * block
         j1 = min(n, j0 + block)
         outs = j1 - j0
-        outputs = 0
-        for j in range(j0, j1):
-            if degree[j] > 0:
-                outputs += 1
-        block_outputs = max(block_outputs, outputs)
         for s in range(n_strips):
             g = b * n_strips + s
             i0 = s * width
@@ -440,13 +455,7 @@ def _pack_groups(bits, degree, lowest, highest, k, width, block, multipliers, dp
                 group_inputs[w] = np.uint64(0)
             group_live[g] = live
             group_new[g] = new
-    live_inputs = 0
-    for w in range(n_words):
-        live_inputs += _popcount(touched[w])
-    empty = 0
-    for j in range(n):
-        if degree[j] == 0:
-            empty += 1
+    live_inputs, block_outputs, empty = _mask_totals(touched, degree, block)
     folds = f + 1
     return FlexFolds(
         f_group[:folds],  # views: a copy of each cost more than a pass of the packer
@@ -490,12 +499,6 @@ def _pack_one_fold_groups(bits, degree, lowest, highest, k, width, block, dpe):
     touched = np.zeros(n_words, dtype=np.uint64)  # inputs of earlier groups
     count = np.empty(n, dtype=np.int64)  # each output's kept weights in the strip
     start = np.empty(min(block, n) + 1, dtype=np.int64)
-    block_outputs = 0
-    for j0 in range(0, n, block):
-        outputs = 0
-        for j in range(j0, min(n, j0 + block)):
-            outputs += degree[j] > 0
-        block_outputs = max(block_outputs, outputs)
     for s in range(n_strips):
         i0 = s * width
         i1 = min(k, i0 + width)
@@ -561,12 +564,7 @@ def _pack_one_fold_groups(bits, degree, lowest, highest, k, width, block, dpe):
             f_first[f] = f_first[g]
             f_last[f] = f_last[g]
             f += 1
-    live_inputs = 0
-    for w in range(n_words):
-        live_inputs += _popcount(touched[w])
-    empty = 0
-    for j in range(n):
-        empty += degree[j] == 0
+    live_inputs, block_outputs, empty = _mask_totals(touched, degree, block)
     return FlexFolds(
         f_group[:f], f_nnz[:f], f_unique[:f], f_segments[:f], f_first[:f], f_last[:f],
         group_live, group_new, live_inputs, block_outputs, empty, width, block,

@@ -148,10 +148,9 @@ class OuterProductArray(ArrayDatapath):
         if op.weight_name is None:  # a second activation, bitmap-coded when skipping
             right = op.n * op.k * word + (math.ceil(op.n * op.k / 8) if coded else 0)
         else:
-            mask = self._stored_mask(op)
-            if mask is op.mask:  # the op's own mask: once per mask
+            if self.skipping and masked(op) is not None:  # its own mask: once per mask
                 scale, note = self.storage_scale(op)
-            else:  # all kept: once per shape
+            else:  # stored whole (``_stored_mask``): once per shape, no all-ones mask built
                 scale, note = self.all_kept_storage_scale(op.n, op.k)
             right = scale * op.n * op.k * word
         outputs = op.m * op.n * word + (math.ceil(op.m * op.n / 8) if coded else 0)
