@@ -112,27 +112,30 @@ class UnstructuredPEArray(ArrayDatapath):
         if op.weight_name is None:
             weight = op.k * op.n * word
         else:
-            weight = self._storage_scale(self._stored_mask(op), op)[0] * op.k * op.n * word
+            weight = self._storage_scale(op)[0] * op.k * op.n * word
         return op.count * (op.m * op.k * word + weight + op.m * op.n * word)
 
-    def _storage_scale(self, mask: np.ndarray, op: GemmOp) -> tuple[float, str | None]:
+    def _storage_scale(self, op: GemmOp) -> tuple[float, str | None]:
         """Stored over dense bytes: the format at the shared-weight index width, plus the
         codebook, when weights are shared."""
         bits = self.hw.fifo_array.weight_bits
-        if mask is op.mask:  # the op's own mask: once per mask
+        if self._stores_own_mask(op):  # once per mask
             scale, note = self.storage_scale(op, bits)
-        else:  # all kept (``_stored_mask``): once per shape
+        else:  # every weight: once per shape, no all-ones mask built
             scale, note = self.all_kept_storage_scale(op.n, op.k, bits)
         if bits is not None:
             scale += 2**bits / (op.n * op.k)  # the codebook: 2**bits words per matrix
         return scale, note
 
+    def _stores_own_mask(self, op: GemmOp) -> bool:
+        """Whether this array stores ``op``'s kept weights only (skipping, with a mask), not
+        all of them."""
+        return masked(op) is not None and self.hw.sparse.zero_handling == ZeroHandling.SKIPPING
+
     def _stored_mask(self, op: GemmOp) -> np.ndarray:
-        mask = masked(op)
-        skipping = self.hw.sparse.zero_handling == ZeroHandling.SKIPPING
-        if mask is None or not skipping:
-            return np.ones((op.n, op.k), dtype=bool)
-        return mask
+        if self._stores_own_mask(op):
+            return op.mask
+        return np.ones((op.n, op.k), dtype=bool)
 
     def _mask_memo(self, op: GemmOp, mask: np.ndarray) -> dict | None:
         """What ``simulate_unstructured`` keeps for ``mask`` (the op's own, once per mask;
@@ -148,7 +151,7 @@ class UnstructuredPEArray(ArrayDatapath):
         mask = self._stored_mask(op)
         weighted = op.weight_name is not None
         if weighted:
-            scale, note = self._storage_scale(mask, op)
+            scale, note = self._storage_scale(op)
         else:
             scale, note = 1.0, None  # activations, read dense
         rle = weighted and hw.sparse.weight_format == WeightFormat.RLE
