@@ -308,6 +308,79 @@ def test_a_dense_layer_on_equal_pes_runs_one_pe_for_all(
     assert as_tuple(run(case)) == as_tuple(run(case, engine="cycle_stepping"))
 
 
+def _recurrence_inputs(table):
+    """``_periodic``'s table arguments: ``[in, P]`` when every PE takes every column, else
+    the CSC."""
+    n_pes = table.shape[0]
+    ptr = sparse_pe._column_pointers(table)
+    if table.size and ptr[-1] == table.size:
+        return n_pes, True, sparse_pe._by_column(table), ptr, np.empty(0, np.uint32), np.empty(0)
+    pes, costs = sparse_pe._accepting_pes(table, ptr)
+    return n_pes, False, np.empty((0, n_pes), table.dtype), ptr, pes, costs
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 40), st.integers(1, 40), st.integers(1, 12), st.sampled_from(DENSITIES),
+    st.integers(0, 2), st.integers(1, 40), st.integers(1, 5), st.integers(1, 3),
+    st.integers(1, 41), st.integers(1, 40), st.integers(0, 2**32 - 1),
+)  # fmt: skip
+def test_a_repeat_found_at_a_checkpoint_changes_nothing(
+    out, n_in, n_pes, density, min_cycles, repeats, depth, width, max_passes, checkpoints, seed
+):
+    """A pass cut at checkpoints and stopped where its state repeats its predecessor's
+    returns exactly what the whole passes return (every field, the periodic summary and the
+    refusal past ``max_passes`` included), on both the every-PE and the CSC path, for any
+    number of checkpoints; it never runs more entries."""
+    rng = np.random.default_rng(seed)
+    mask = rng.random((out, n_in)) < density
+    table = np.maximum(_kept_table(mask, n_pes), min_cycles)
+    cols = np.arange(n_in, dtype=np.int64)
+    if seed % 3 == 0:  # a stream of some columns, some of them more than once
+        cols = rng.integers(0, n_in, size=int(rng.integers(1, 2 * n_in + 1))).astype(np.int64)
+    depth = min(depth, cols.shape[0] * repeats)
+    args = (*_recurrence_inputs(table), cols, repeats, depth, width, max_passes)
+    whole = sparse_pe._periodic(*args, 0)
+    cut = sparse_pe._periodic(*args, checkpoints)
+    assert repr(cut[:4]) == repr(whole[:4])
+    assert cut[4] <= whole[4]
+    stepping = sparse_pe.fifo_cycle_stepping(table, cols, repeats, depth, width)
+    if whole[0] >= 0:
+        assert repr(cut[:3]) == repr(stepping)
+
+
+@pytest.mark.parametrize(
+    ("n_pes", "depth", "width", "density"), [(8, 4, 1, 0.3), (64, 8, 16, 0.1), (5, 2, 3, 0.3)]
+)
+def test_the_second_pass_stops_where_it_repeats_the_first(n_pes, depth, width, density):
+    """On a sparse 96 x 256 layer the second pass reaches the first pass's state before its
+    end: the recurrence runs fewer than two passes of entries, and the numbers are those of
+    the whole passes and of cycle stepping."""
+    mask = np.random.default_rng(7).random((96, 256)) < density
+    table = _kept_table(mask, n_pes)
+    cols = np.arange(256, dtype=np.int64)
+    args = (*_recurrence_inputs(table), cols, 40, depth, width, 40)
+    whole = sparse_pe._periodic(*args, 0)
+    cut = sparse_pe._periodic(*args, 15)
+    assert whole[3][0] == 2 and whole[4] == 2 * 256  # the end of pass 2 repeats pass 1's
+    assert cut[4] < 2 * 256
+    assert repr(cut[:4]) == repr(whole[:4])
+    assert repr(cut[:3]) == repr(sparse_pe.fifo_cycle_stepping(table, cols, 40, depth, width))
+
+
+def test_checkpoints_cost_at_most_a_quarter_of_a_pass():
+    """Copying the state at every checkpoint costs at most a quarter of the pass's PE
+    visits; never more than ``MAX_CHECKPOINTS``, nor a checkpoint at a pass's end."""
+    count = sparse_pe.checkpoint_count
+    assert count(769, 8, 16, 58_983, 768) == 2  # 6,937 values a state, 59k visits a pass
+    assert count(64, 8, 1, 141_102, 3072) == sparse_pe.MAX_CHECKPOINTS
+    assert count(64, 8, 1, 10**9, 4) == 3
+    assert count(1024, 4096, 1, 10**6, 768) == 0  # a state bigger than the pass
+    for n_pes, depth, width, visits, n_cols in [(769, 8, 16, 58_983, 768), (7, 3, 2, 500, 50)]:
+        checks = count(n_pes, depth, width, visits, n_cols)
+        assert 4 * checks * (n_pes * (depth + 1) + width) <= visits
+
+
 def test_idle_pes_cost_no_kernel_time():
     """A layer of 4 rows on 2**22 PEs runs as 5 PEs: no per-PE table of 2**22 rows."""
     mask = np.ones((4, 8), dtype=bool)

@@ -52,6 +52,8 @@ import numpy as np
 from accel_sim.kernels._jit import JIT_OPTIONS, njit
 from accel_sim.kernels.bitops import lowest_bit
 
+MAX_CHECKPOINTS = 15  # where ``_periodic`` compares a pass's state with its predecessor's
+
 
 @njit(**JIT_OPTIONS)
 def pads(out, n_pes, run_bits):
@@ -227,8 +229,10 @@ def fifo_event_periodic(cost, entry_cols, repeats, fifo_depth, width, max_passes
     else:
         by_col = np.empty((0, n_pes), dtype=cost.dtype)
         pes, costs = _accepting_pes(cost, ptr)
-    return _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats,
-                     fifo_depth, width, max_passes)  # fmt: skip
+    cycles, stall, busy, periodic, _ = _periodic(n_pes, every_pe, by_col, ptr, pes, costs,
+                                                 entry_cols, repeats, fifo_depth, width,
+                                                 max_passes, -1)  # fmt: skip
+    return cycles, stall, busy, periodic
 
 
 @njit(**JIT_OPTIONS)
@@ -312,8 +316,10 @@ def fifo_event_periodic_kept(bits, n_pes, n_in, pe_type, cost_type, entry_cols, 
     # when each column lists every PE, in order, the CSC is the [in, P] table
     empty = np.empty((0, n_pes), dtype=cost_type)
     by_col = costs.reshape(n_in, n_pes) if every_pe else empty
-    return _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats,
-                     fifo_depth, width, max_passes)  # fmt: skip
+    cycles, stall, busy, periodic, _ = _periodic(n_pes, every_pe, by_col, ptr, pes, costs,
+                                                 entry_cols, repeats, fifo_depth, width,
+                                                 max_passes, -1)  # fmt: skip
+    return cycles, stall, busy, periodic
 
 
 @njit(**JIT_OPTIONS)
@@ -328,8 +334,9 @@ def fifo_event_periodic_uniform(cost, owners, idle, n_in, entry_cols, repeats, f
     ptr = np.zeros(n_in + 1, dtype=np.int64)  # no per-column lists: one PE takes every column
     pes = np.empty(0, dtype=np.uint32)
     costs = np.empty(0, dtype=np.int64)
-    cycles, stall, busy, periodic = _periodic(1, True, by_col, ptr, pes, costs, entry_cols,
-                                              repeats, fifo_depth, width, max_passes)  # fmt: skip
+    cycles, stall, busy, periodic, _ = _periodic(1, True, by_col, ptr, pes, costs, entry_cols,
+                                                 repeats, fifo_depth, width, max_passes,
+                                                 -1)  # fmt: skip
     passes, last_broadcast, period, free_at, pass_busy = periodic
     n_pes = owners + idle
     every = np.zeros(n_pes, dtype=np.int64)
@@ -342,10 +349,53 @@ def fifo_event_periodic_uniform(cost, owners, idle, n_in, entry_cols, repeats, f
 
 
 @njit(**JIT_OPTIONS)
+def checkpoint_count(n_pes, fifo_depth, width, pass_entries, n_cols):
+    """Checkpoints a pass of ``n_cols`` entries (``pass_entries`` PE visits) is cut at for
+    ``_periodic``'s early repeat: at most ``MAX_CHECKPOINTS``, none at the pass's end, and
+    few enough that copying the state at each (``n_pes`` slots and rings of ``fifo_depth``,
+    ``width`` broadcasts) costs at most a quarter of the pass's visits (each costs several
+    times a copied value)."""
+    state_size = n_pes * (fifo_depth + 1) + width
+    return max(0, min(MAX_CHECKPOINTS, n_cols - 1, pass_entries // (4 * state_size)))
+
+
+@njit(**JIT_OPTIONS)
+def _same_state(finishes, slot, sent_ring, e, origin, snap_finishes, snap_slot, snap_sent,
+                snap_e, snap_origin):  # fmt: skip
+    """Whether two schedules' states are equal as ``_state`` compares them (times relative
+    to each one's last broadcast, clamped where they can no longer matter), without
+    building either: stops at the first difference. A PE's free time is its ring's newest
+    finish (0 in both before its first entry), clamped at 0 rather than 1 there: equal rings
+    make equal free times, and only the rings are compared."""
+    depth, n_pes = finishes.shape
+    width = sent_ring.shape[0]
+    for i in range(width):
+        now = max(sent_ring[(e + i) % width] - origin, -1)
+        if now != max(snap_sent[(snap_e + i) % width] - snap_origin, -1):
+            return False
+    for p in range(n_pes):
+        for i in range(depth):
+            now = max(finishes[(slot[p] + i) % depth, p] - origin, 0)
+            if now != max(snap_finishes[(snap_slot[p] + i) % depth, p] - snap_origin, 0):
+                return False
+    return True
+
+
+@njit(**JIT_OPTIONS)
 def _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats, fifo_depth,
-              width, max_passes):  # fmt: skip
+              width, max_passes, checkpoints):  # fmt: skip
     """``fifo_event_periodic`` over the entry table as ``[in, P]`` (``by_col``, when every
-    PE takes every column) or as its CSC (``ptr``, ``pes``, ``costs``)."""
+    PE takes every column) or as its CSC (``ptr``, ``pes``, ``costs``), and the entries the
+    recurrence ran (the work; ``checkpoints`` < 0 takes ``checkpoint_count``'s).
+
+    Early repeat: a pass is cut at ``checkpoints`` positions and the state at each is kept.
+    The next pass, once its predecessor ended settled, compares its state at each position
+    with the one kept: when they are equal it goes on as its predecessor did, shifted by the
+    difference of their last broadcasts, and so ends in the same state, shifted; the repeat
+    the pass's end would find is taken there and then, the rest of the pass not run. A PE's
+    finish at that end is its predecessor's shifted when it takes an entry after the
+    position, else its own so far. The first repeat is usually found within a third of the
+    second pass on BERT's layers."""
     n_cols = entry_cols.shape[0]
     busy = np.zeros(n_pes, dtype=np.int64)
     pass_busy = np.zeros(n_pes, dtype=np.int64)
@@ -360,11 +410,30 @@ def _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats, fif
     slot = np.zeros(n_pes, dtype=np.int64)
     accepted = np.zeros(n_pes, dtype=np.int64)
     taken = np.zeros(n_pes, dtype=np.int64)  # entries each PE takes a pass
+    last_taken = np.full(n_pes, -1, dtype=np.int64)  # the position of each PE's last one
     sent_ring = np.full(width, -1, dtype=np.int64)
     last_broadcast = -1
     e = 0
     previous = np.empty(0, dtype=np.int64)
     previous_broadcast = 0
+    previous_free = np.zeros(n_pes, dtype=np.int64)
+    if checkpoints < 0:
+        pass_entries = n_cols * n_pes
+        if not every_pe:
+            pass_entries = 0
+            for k in range(n_cols):
+                pass_entries += ptr[entry_cols[k] + 1] - ptr[entry_cols[k]]
+        checkpoints = checkpoint_count(n_pes, fifo_depth, width, pass_entries, n_cols)
+    n_checks = max(0, min(checkpoints, n_cols - 1))
+    ends = np.empty(n_checks + 1, dtype=np.int64)  # each segment's end; the last, the pass's
+    for j in range(n_checks):
+        ends[j] = (j + 1) * n_cols // (n_checks + 1)
+    ends[n_checks] = n_cols
+    snap_finishes = np.empty((n_checks, fifo_depth, n_pes), dtype=np.int64)
+    snap_slot = np.empty((n_checks, n_pes), dtype=np.int64)
+    snap_sent = np.empty((n_checks, width), dtype=np.int64)
+    snap_origin = np.empty(n_checks, dtype=np.int64)
+    snap_e = np.empty(n_checks, dtype=np.int64)
     # the periodic summary, kept in plain variables: a tuple of arrays carried through the
     # loop costs reference counting in its hot inner loops
     periodic_passes = -1
@@ -375,46 +444,79 @@ def _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats, fif
     while r < repeats:
         if r >= max_passes:  # not periodic within the caller's bound
             empty = np.zeros(n_pes, dtype=np.int64)
-            return -1, -1, empty, (-1, 0, 0, empty, empty)
-        for k in range(n_cols):
-            col = entry_cols[k]
-            sent = max(last_broadcast, sent_ring[e % width] + 1)
-            if every_pe:  # all rings advance together: contiguous, branch-free loops
-                if all_accepted >= fifo_depth:
-                    oldest = finishes[all_slot]
+            return -1, -1, empty, (-1, 0, 0, empty, empty), e
+        # this pass may repeat its predecessor's at a checkpoint when that one ended settled
+        # (its end state kept) and the end of this one would be compared; it keeps its own
+        # states for the next when that one may run and be compared
+        compares = previous.shape[0] > 0 and r + 1 < repeats
+        keeps = r + 2 < repeats and r + 1 < max_passes
+        repeated_at = -1
+        start = 0
+        for j in range(n_checks + 1):
+            for k in range(start, ends[j]):
+                col = entry_cols[k]
+                sent = max(last_broadcast, sent_ring[e % width] + 1)
+                if every_pe:  # all rings advance together: contiguous, branch-free loops
+                    if all_accepted >= fifo_depth:
+                        oldest = finishes[all_slot]
+                        for p in range(n_pes):
+                            sent = max(sent, oldest[p])
+                    ring, col_cost = finishes[all_slot], by_col[col]
                     for p in range(n_pes):
-                        sent = max(sent, oldest[p])
-                ring, col_cost = finishes[all_slot], by_col[col]
-                for p in range(n_pes):
-                    free_at[p] = max(sent + 1, free_at[p]) + col_cost[p]
-                    ring[p] = free_at[p]
-                all_slot = all_slot + 1 if all_slot + 1 < fifo_depth else 0
-                all_accepted += 1
-                if r == 0:  # a loop: ``pass_busy += col_cost`` made a temporary per entry
-                    for p in range(n_pes):
-                        pass_busy[p] += col_cost[p]
-            else:
-                for q in range(ptr[col], ptr[col + 1]):
-                    p = pes[q]  # a ring not yet full holds zeros, and sent >= 0: no test
-                    sent = max(sent, ring_flat[np.uint64(slot[p] * n_pes + p)])
-                for q in range(ptr[col], ptr[col + 1]):
-                    p = pes[q]
-                    c = costs[q]
-                    free_at[p] = max(sent + 1, free_at[p]) + c
-                    ring_flat[np.uint64(slot[p] * n_pes + p)] = free_at[p]
-                    slot[p] = slot[p] + 1 if slot[p] + 1 < fifo_depth else 0
-                    if r == 0:  # every pass gives each PE the same entries
-                        pass_busy[p] += c
-                        taken[p] += 1
-            sent_ring[e % width] = sent
-            last_broadcast = sent
-            e += 1
+                        free_at[p] = max(sent + 1, free_at[p]) + col_cost[p]
+                        ring[p] = free_at[p]
+                    all_slot = all_slot + 1 if all_slot + 1 < fifo_depth else 0
+                    all_accepted += 1
+                    if r == 0:  # a loop: ``pass_busy += col_cost`` made a temporary per entry
+                        for p in range(n_pes):
+                            pass_busy[p] += col_cost[p]
+                else:
+                    for q in range(ptr[col], ptr[col + 1]):
+                        p = pes[q]  # a ring not yet full holds zeros, and sent >= 0: no test
+                        sent = max(sent, ring_flat[np.uint64(slot[p] * n_pes + p)])
+                    for q in range(ptr[col], ptr[col + 1]):
+                        p = pes[q]
+                        c = costs[q]
+                        free_at[p] = max(sent + 1, free_at[p]) + c
+                        ring_flat[np.uint64(slot[p] * n_pes + p)] = free_at[p]
+                        slot[p] = slot[p] + 1 if slot[p] + 1 < fifo_depth else 0
+                        if r == 0:  # every pass gives each PE the same entries
+                            pass_busy[p] += c
+                            taken[p] += 1
+                            last_taken[p] = k
+                sent_ring[e % width] = sent
+                last_broadcast = sent
+                e += 1
+            start = ends[j]
+            if j == n_checks:
+                break
+            if every_pe:
+                slot[:] = all_slot
+            if compares and _same_state(finishes, slot, sent_ring, e, last_broadcast,
+                                        snap_finishes[j], snap_slot[j], snap_sent[j],
+                                        snap_e[j], snap_origin[j]):  # fmt: skip
+                repeated_at = j
+                break
+            if keeps:
+                snap_finishes[j] = finishes
+                snap_slot[j] = slot
+                snap_sent[j] = sent_ring
+                snap_origin[j] = last_broadcast
+                snap_e[j] = e
         if every_pe:  # every PE's ring position and count, kept as one scalar in the pass
             slot[:] = all_slot
             accepted[:] = all_accepted
+            if r == 0:
+                last_taken[:] = n_cols - 1
         else:
             for p in range(n_pes):
                 accepted[p] += taken[p]
+        if repeated_at >= 0:  # this pass ends as its predecessor did, ``period`` later
+            period = last_broadcast - snap_origin[repeated_at]
+            for p in range(n_pes):
+                if last_taken[p] >= start:
+                    free_at[p] = previous_free[p] + period
+            last_broadcast = previous_broadcast + period
         r += 1
         if r == repeats:
             break
@@ -426,8 +528,12 @@ def _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats, fif
                 settled = False
         if not settled:
             continue
-        state = _state(free_at, finishes, slot, sent_ring, e, width, last_broadcast)
-        if previous.shape[0] == state.shape[0] and (previous == state).all():
+        repeats_now = repeated_at >= 0
+        state = previous
+        if not repeats_now:
+            state = _state(free_at, finishes, slot, sent_ring, e, width, last_broadcast)
+            repeats_now = previous.shape[0] == state.shape[0] and (previous == state).all()
+        if repeats_now:
             # the passes left each end ``last_broadcast - previous_broadcast`` cycles after
             # the one before; only the finish times are still needed
             periodic_passes, periodic_broadcast = r, last_broadcast
@@ -441,11 +547,12 @@ def _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats, fif
             break
         previous = state
         previous_broadcast = last_broadcast
+        previous_free[:] = free_at
     for p in range(n_pes):
         busy[p] = pass_busy[p] * repeats
     cycles, stall = _finish_times(last_broadcast, free_at, n_cols * repeats, width)
     periodic = (periodic_passes, periodic_broadcast, periodic_period, periodic_free, pass_busy)
-    return cycles, stall, busy, periodic
+    return cycles, stall, busy, periodic, e
 
 
 @njit(**JIT_OPTIONS)
