@@ -541,3 +541,96 @@ def test_one_fold_groups_pack_as_the_group_by_group_packer_does(data) -> None:
             direct = kf._pack_groups(*bits, k, width, block, fewer, min(dpe, fewer))
             for name, ours, theirs in zip(kf.FlexFolds._fields, packed, direct, strict=True):
                 assert np.array_equal(ours, theirs), name
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bound_cases(), st.sampled_from([1, 2, 4]), st.booleans(), st.booleans(), st.booleans())
+@example(memory_bound_case(), 1, False, False, False)
+def test_the_dram_floor_bounds_every_candidate_and_changes_no_choice(
+    case, cores, ifmap_on_chip, filter_on_chip, output_on_chip
+) -> None:
+    """``compose.dram_floor`` from the packed weight's least DRAM bytes: no schedule of any
+    (strip width, output block) moves fewer bytes, no candidate mapping takes fewer cycles,
+    it never falls along a group (more M tiles), and the mapper picks the same mapping at the
+    same cost with the floor ending groups as with it off."""
+    from accel_sim.kernels import fold_memory as fm
+    from accel_sim.mapping import cache, search
+    from accel_sim.mapping.compose import compose, dram_floor
+    from accel_sim.mapping.residency import OpResidency
+    from accel_sim.traffic import memory_params
+
+    hw, m, k, n, mask = case
+    hw = derive(hw, {"cores": cores})
+    op = one_gemm(m, k, n, mask).gemms[0]
+    datapath = datapath_for(hw)
+    scale = datapath.storage_scale(op)[0]
+    residency = OpResidency(output_on_chip=output_on_chip)
+    plan = fm.FoldPlan(True, False, ifmap_on_chip, filter_on_chip, output_on_chip)
+    weight = PackedWeight(mask, hw)
+    mem = memory_params(hw, scale)
+    dram = (fm.IFMAP_DRAM_BYTES, fm.FILTER_DRAM_BYTES, fm.OFMAP_DRAM_READ_BYTES,
+            fm.OFMAP_DRAM_WRITE_BYTES)  # fmt: skip
+    for rows in {1, m}:
+        least = weight.dram_bytes(rows, mem, plan)
+        for width in weight.widths():
+            for block in weight.blocks(rows, mem):
+                moved = weight.schedule(rows, mem, plan, width, block).stats[list(dram)].sum()
+                assert least <= moved * (1 + 1e-12)
+    piece = datapath.piece(op, mask)
+
+    def memory(sharing: int) -> fm.MemoryParams:
+        return memory_params(hw, scale, sharing)
+
+    for group in datapath.candidates(op):
+        floors = []
+        for mapping in group:
+            composite = compose(piece, m, k, n, mapping, hw, residency, ifmap_on_chip,
+                                filter_on_chip, memory=memory)  # fmt: skip
+            floor = dram_floor(piece.dram_bytes, m, k, n, mapping, residency, ifmap_on_chip,
+                               filter_on_chip, memory)  # fmt: skip
+            assert floor <= composite.cycles * (1 + 1e-12)
+            floors.append(floor)
+        # never falling, up to the rounding of its float sums (the mapper's margin covers it)
+        assert all(later >= sooner * (1 - 1e-12) for sooner, later in zip(floors, floors[1:]))
+    original = search.DRAM_FLOOR_MARGIN
+    try:
+        cache.clear()
+        with_floor = datapath.gemm_cost(op)
+        search.DRAM_FLOOR_MARGIN = math.inf  # best x inf: never exceeded
+        cache.clear()
+        without = datapath_for(hw).gemm_cost(op)
+    finally:
+        search.DRAM_FLOOR_MARGIN = original
+        cache.clear()
+    assert with_floor == without
+
+
+def test_the_dram_floor_ends_a_group_of_weight_refetching_tiles(monkeypatch) -> None:
+    """A 128-row GEMM whose weight does not fit the filter buffer, on a DRAM-bound chip:
+    every further M tile fetches the weight again, so once a tile count's weight traffic
+    alone outlasts the best latency the rest of the group is not evaluated, and the choice
+    and its cost are those of evaluating every candidate."""
+    from accel_sim.datapaths.systolic import dense
+    from accel_sim.mapping import cache, search
+
+    hw = sigma(**{"sram.filter.size_bytes": 4096, "dram.bandwidth_bytes_per_s": 4e9})
+    mask = np.random.default_rng(5).random((256, 256)) < 0.3
+    op = one_gemm(128, 256, 256, mask).gemms[0]
+    evaluated = []
+    real = dense.compose
+
+    def counted(*args, **kwargs):
+        evaluated.append(args[4].m_tiles)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dense, "compose", counted)
+    cache.clear()
+    with_floor, tried = datapath_for(hw).gemm_cost(op), list(evaluated)
+    evaluated.clear()
+    monkeypatch.setattr(search, "DRAM_FLOOR_MARGIN", math.inf)
+    cache.clear()
+    without, all_tried = datapath_for(hw).gemm_cost(op), list(evaluated)
+    cache.clear()
+    assert with_floor == without
+    assert len(tried) < len(all_tried)
+    assert tried == all_tried[: len(tried)]  # the same candidates, in order, fewer of them

@@ -40,6 +40,7 @@ __all__ = [
     "compose",
     "compute_floor",
     "core_slices",
+    "dram_floor",
     "stitched_elapsed",
 ]
 
@@ -132,6 +133,22 @@ def core_slices(extent: int, cores: int) -> list[tuple[int, int]]:
     return slices
 
 
+def _tile_plans(
+    mapping: Mapping, k: int, n_cols: int, residency: OpResidency, ifmap_on_chip: bool,
+    filter_on_chip: bool, mem: fm.MemoryParams,
+) -> tuple[fm.FoldPlan, fm.FoldPlan]:  # fmt: skip
+    """The plans of a core's first tile and of its later ones: those find the weights on
+    chip when the core's share (``k x n_cols`` words) fits its filter buffer."""
+    outputs_on_chip = residency.output_on_chip
+    first = fm.FoldPlan(mapping.rows_outer, mapping.overlapped, ifmap_on_chip, filter_on_chip,
+                        outputs_on_chip)  # fmt: skip
+    if filter_on_chip or k * n_cols * mem.word_bytes > mem.filter_capacity_bytes:
+        return first, first
+    later = fm.FoldPlan(mapping.rows_outer, mapping.overlapped, ifmap_on_chip, True,
+                        outputs_on_chip)  # fmt: skip
+    return first, later
+
+
 def _core_run(
     piece: Piece, rows: int, n_start: int, n_stop: int, mapping: Mapping, k: int,
     residency: OpResidency, ifmap_on_chip: bool, filter_on_chip: bool, mem: fm.MemoryParams,
@@ -139,13 +156,8 @@ def _core_run(
     """One core's tiles: ((tile schedule, times run) in order, cycles, compute cycles,
     MACs). The first tile fetches the weights; later ones find them on chip when the core's
     share fits its filter buffer."""
-    outputs_on_chip = residency.output_on_chip
-    first = fm.FoldPlan(mapping.rows_outer, mapping.overlapped, ifmap_on_chip, filter_on_chip,
-                        outputs_on_chip)  # fmt: skip
-    later = first
-    if not filter_on_chip and k * (n_stop - n_start) * mem.word_bytes <= mem.filter_capacity_bytes:
-        later = fm.FoldPlan(mapping.rows_outer, mapping.overlapped, ifmap_on_chip, True,
-                            outputs_on_chip)  # fmt: skip
+    first, later = _tile_plans(mapping, k, n_stop - n_start, residency, ifmap_on_chip,
+                               filter_on_chip, mem)  # fmt: skip
     sizes = balanced(rows, min(mapping.m_tiles, rows))
     largest, how_many = sizes[0]
     run = piece(largest, n_start, n_stop, first, mem)
@@ -179,6 +191,50 @@ def compute_floor(
     return sum(count * fold_cycles(size, 0, n, mapping.overlapped) for size, count in sizes)
 
 
+# (m_rows, n_start, n_stop, plan, mem) -> DRAM bytes one instance of that sub-GEMM moves at
+# least (a piece's ``dram_bytes``, when it can tell without scheduling)
+TileBytes = Callable[[int, int, int, fm.FoldPlan, fm.MemoryParams], float]
+
+
+def _parts(m: int, n: int, mapping: Mapping) -> list[tuple[int, int, int]]:
+    """(rows, n_start, n_stop) of each core's share of an (m x n) output under ``mapping``."""
+    if mapping.split == "m":
+        return [(stop - start, 0, n) for start, stop in core_slices(m, mapping.cores)]
+    if mapping.split == "n":
+        return [(m, start, stop) for start, stop in core_slices(n, mapping.cores)]
+    return [(m, 0, n)]
+
+
+def dram_floor(
+    tile_bytes: TileBytes, m: int, k: int, n: int, mapping: Mapping, residency: OpResidency,
+    ifmap_on_chip: bool, filter_on_chip: bool, memory: Callable[[int], fm.MemoryParams],
+) -> float:  # fmt: skip
+    """Cycles ``compose`` gives ``mapping`` at least: the busiest core's DRAM bytes (its
+    tiles' ``tile_bytes`` under the plans ``_core_run`` gives them) over its share of the
+    bandwidth. Every byte a fold pipeline moves is in one of its terms, each at least those
+    bytes over the bandwidth, and the cycles are at least the pipeline's elapsed time. Within
+    one loop order and split it never falls as the M tiles grow (tiles only add weight
+    fetches; its float sums may round a last digit apart, which ``search.DRAM_FLOOR_MARGIN``
+    covers), so the mapper may end the group once it exceeds the best latency
+    (``search.best_of``)."""
+    parts = _parts(m, n, mapping)
+    mem = memory(len(parts))
+    busiest = 0.0
+    for rows, start, stop in parts:
+        first, later = _tile_plans(mapping, k, stop - start, residency, ifmap_on_chip,
+                                   filter_on_chip, mem)  # fmt: skip
+        sizes = balanced(rows, min(mapping.m_tiles, rows))
+        moved = 0.0
+        for i, (size, count) in enumerate(sizes):
+            if i == 0:
+                moved += tile_bytes(size, start, stop, first, mem)
+                count -= 1
+            if count:
+                moved += count * tile_bytes(size, start, stop, later, mem)
+        busiest = max(busiest, moved)
+    return busiest / mem.dram_bytes_per_cycle
+
+
 def compose(
     piece: Piece,
     m: int,
@@ -195,12 +251,7 @@ def compose(
     """The cost of one instance of an (m x k) @ (k x n) GEMM under ``mapping``. ``memory``
     gives the memory record for a number of cores sharing DRAM (``memory_params`` at
     ``filter_dram_scale``), when the caller keeps them for its candidates."""
-    if mapping.split == "m":
-        parts = [(stop - start, 0, n) for start, stop in core_slices(m, mapping.cores)]
-    elif mapping.split == "n":
-        parts = [(m, start, stop) for start, stop in core_slices(n, mapping.cores)]
-    else:
-        parts = [(m, 0, n)]
+    parts = _parts(m, n, mapping)
     if memory is None:
         mem = memory_params(hw, filter_dram_scale, cores_sharing_dram=len(parts))
     else:

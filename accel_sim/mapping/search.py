@@ -10,6 +10,10 @@ are larger still). A datapath that can give a candidate's compute cycles without
 its memory (``compute_floor``) lets the search reach that conclusion without evaluating the
 candidate: when they exceed the best latency, evaluating it could only have ended the group
 (its latency is no better and cannot tie), so the group ends there, with the same choice.
+Likewise a datapath that can give the DRAM bytes a candidate moves at least
+(``compose.dram_floor``, which never falls as a group's tiles grow): once those take longer
+than the best latency, neither it nor any later candidate of the group can be faster or tie,
+and the group ends, again with the same choice.
 
 Chosen mappings and their costs are cached per (datapath, spec, GEMM shape, mask digest,
 on-chip operands), so a sweep that revisits a shape (every dense baseline, every layer of a
@@ -24,7 +28,7 @@ from typing import TypeVar
 
 from accel_sim.mapping.space import Mapping
 
-__all__ = ["CACHE_SIZE", "FLOOR_GATE", "MappingCache", "best_of", "cache"]
+__all__ = ["CACHE_SIZE", "DRAM_FLOOR_MARGIN", "FLOOR_GATE", "MappingCache", "best_of", "cache"]
 
 CACHE_SIZE = 8192
 T = TypeVar("T")
@@ -38,13 +42,16 @@ def best_of(
     energy_j: Callable[[T], float],
     objective: str,
     compute_floor: Callable[[Mapping], int | None] | None = None,
+    dram_floor: Callable[[Mapping], float] | None = None,
 ) -> tuple[Mapping, T]:
     """The best (mapping, cost) over ``groups`` (lists of mappings, largest tile first).
     Under ``latency`` a candidate's energy is worked out only when its latency ties the best
     one's (the only time it decides). ``compute_floor``: a candidate's compute cycles at most
-    (None: unknown) without evaluating it, used under ``latency``."""
+    (None: unknown) without evaluating it; ``dram_floor``: cycles its DRAM traffic takes at
+    least, never falling along a group; both used under ``latency``."""
     if objective == "latency":
-        return _fastest(groups, evaluate, cycles, compute_cycles, energy_j, compute_floor)
+        return _fastest(groups, evaluate, cycles, compute_cycles, energy_j, compute_floor,
+                        dram_floor)  # fmt: skip
     best: tuple[tuple, Mapping, T] | None = None
     order = 0
     for group in groups:
@@ -68,6 +75,10 @@ def best_of(
 # only then can the next one's exceed it (elsewhere asking would cost more than it saves).
 FLOOR_GATE = 0.9
 
+# A DRAM floor ends a group only when it exceeds the best latency by more than a cycle and
+# this share: its float sum of bytes may round differently from the kernels' own.
+DRAM_FLOOR_MARGIN = 1e-9
+
 
 def _fastest(
     groups: Iterable[list[Mapping]],
@@ -76,6 +87,7 @@ def _fastest(
     compute_cycles: Callable[[T], int],
     energy_j: Callable[[T], float],
     compute_floor: Callable[[Mapping], int | None] | None = None,
+    dram_floor: Callable[[Mapping], float] | None = None,
 ) -> tuple[Mapping, T]:
     """``best_of`` under ``latency``: least cycles, then least energy, then the earlier."""
     best: tuple[int, Mapping, T] | None = None
@@ -83,6 +95,12 @@ def _fastest(
     for group in groups:
         previous_compute = None
         for mapping in group:
+            if (
+                dram_floor is not None
+                and best is not None
+                and dram_floor(mapping) > best[0] * (1 + DRAM_FLOOR_MARGIN) + 1
+            ):
+                break  # it and every later tile count of the group are slower than the best
             if (
                 compute_floor is not None
                 and best is not None

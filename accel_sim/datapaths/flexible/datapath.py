@@ -106,14 +106,20 @@ class FlexibleDatapath(SystolicArray):
         hw = self.hw
         weights: dict = {}  # this search's packed weights (``weight_model``)
 
-        def run(m_rows, n_start, n_stop, plan, mem):
+        def packed(n_start, n_stop):
             part = None if mask is None else mask[n_start:n_stop]
-            weight = self.weight_model(
+            return self.weight_model(
                 op, mask, n_start, n_stop,
                 lambda: PackedWeight(part, hw, (n_stop - n_start, op.k)), weights,
             )  # fmt: skip
-            return weight.best(m_rows, mem, plan)
 
+        def run(m_rows, n_start, n_stop, plan, mem):
+            return packed(n_start, n_stop).best(m_rows, mem, plan)
+
+        def dram_bytes(m_rows, n_start, n_stop, plan, mem):
+            return packed(n_start, n_stop).dram_bytes(m_rows, mem, plan)
+
+        run.dram_bytes = dram_bytes  # the mapper's DRAM floor (``compose.dram_floor``)
         return run
 
     def _mapped_cost(self, op, composite, mapping):

@@ -81,6 +81,7 @@ class PackedWeight:
                         self.bandwidth, self.load_bandwidth)  # fmt: skip
         self._packings = kf.new_packings()
         self._widths = np.array(self.widths(), dtype=np.int64)
+        self._live_inputs: int | None = None
 
     def widths(self) -> list[int]:
         """Strip widths to try: ``B, 2B, 4B, ...`` below K, and K."""
@@ -90,6 +91,36 @@ class PackedWeight:
             width *= 2
         widths.append(self.k)
         return widths
+
+    @property
+    def live_inputs(self) -> int:
+        """Inputs with a kept weight (K for a dense weight), counted from the bit rows."""
+        if self._live_inputs is None:
+            bits = self._weight[0]
+            if self._weight[4]:  # dense
+                self._live_inputs = self.k if self.n else 0
+            elif bits.size == 0:
+                self._live_inputs = 0
+            else:
+                self._live_inputs = int(np.bitwise_count(np.bitwise_or.reduce(bits, axis=1)).sum())
+        return self._live_inputs
+
+    def dram_bytes(self, m: int, mem: fm.MemoryParams, plan: fm.FoldPlan) -> float:
+        """DRAM bytes any schedule of ``m`` token rows moves (``kf.flexible_schedule``'s
+        rules): the weight, ``filter_dram_scale x K N`` words, unless on chip (none when it
+        keeps no weight); each live input once a row, unless on chip (a group that reloads
+        its strip or overflows the buffer fetches more); every output once a row, unless
+        kept on chip. Spilled partial sums only add to that."""
+        word = mem.word_bytes
+        moved = 0.0
+        kept = self._weight[4] or bool(self._weight[1].sum())
+        if not plan.filter_on_chip and kept:
+            moved += self.k * self.n * word * mem.filter_dram_scale
+        if not plan.ifmap_on_chip:
+            moved += m * self.live_inputs * word
+        if not plan.outputs_on_chip:
+            moved += m * self.n * word
+        return moved
 
     def blocks(self, m: int, mem: fm.MemoryParams) -> list[int]:
         """Output blocks to try: all N at once (every output's partial sums live while the

@@ -34,7 +34,7 @@ from accel_sim.kernels import dense_folds as k
 from accel_sim.kernels import fold_memory as fm
 from accel_sim.kernels import preconditions as pre
 from accel_sim.mapping import Composite, Mapping, OpResidency, best_of, cache, compose
-from accel_sim.mapping.compose import Piece, TileRun, compute_floor
+from accel_sim.mapping.compose import Piece, TileRun, compute_floor, dram_floor
 from accel_sim.mapping.residency import NONE
 from accel_sim.mapping.space import tile_candidates
 from accel_sim.op_cost import OpCost
@@ -229,8 +229,9 @@ class SystolicArray(ArrayDatapath):
                     self._tile_run_bytes += size
             return tile
 
-        if hasattr(piece, "fold_cycles"):
-            run.fold_cycles = piece.fold_cycles  # type: ignore[attr-defined]
+        for floor in ("fold_cycles", "dram_bytes"):  # what the mapper's floors read
+            if hasattr(piece, floor):
+                setattr(run, floor, getattr(piece, floor))
         return run
 
     def weight_model(
@@ -333,6 +334,13 @@ class SystolicArray(ArrayDatapath):
             floor = None
             if fold_cycles is not None:
                 floor = lambda mapping: compute_floor(fold_cycles, op.m, op.n, mapping)  # noqa: E731
+            # and one that gives its tiles' least DRAM bytes, those whose traffic alone
+            # takes longer (``compose.dram_floor``)
+            tile_bytes = getattr(piece, "dram_bytes", None)
+            dram = None
+            if tile_bytes is not None:
+                dram = lambda mapping: dram_floor(tile_bytes, op.m, op.k, op.n, mapping,  # noqa: E731
+                                                  residency, ifmap, filt, memory)  # fmt: skip
 
             chosen, candidate = best_of(
                 self.candidates(op),
@@ -342,6 +350,7 @@ class SystolicArray(ArrayDatapath):
                 energy_j=lambda c: self._energy_j(price(c)),
                 objective=self.hw.mapping.objective,
                 compute_floor=floor,
+                dram_floor=dram,
             )
             cost = price(candidate)
             described = chosen.describe(self.hw.pe_array.dataflow.value, op.m)
