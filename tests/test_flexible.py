@@ -3,6 +3,7 @@ cycle-stepping twin, the paper's walkthrough, the physical bound, the spec secti
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -393,9 +394,10 @@ def _reference_best(weight, m, mem, plan):
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_the_search_kernel_picks_what_ranking_every_candidate_picks(data) -> None:
-    """``best_schedule`` (one kernel call: packs on demand, skips a packing whose compute
-    floor reaches the best so far) chooses the (width, block) that ranking every candidate
-    by ``total_cycles`` chooses, and returns that candidate's schedule."""
+    """``best_schedule`` (one kernel call: packs on demand, skips a candidate whose traffic
+    floor or a packing whose compute floor reaches the best so far) chooses the (width,
+    block) that ranking every candidate by ``total_cycles`` chooses, and returns that
+    candidate's schedule."""
     from accel_sim.kernels import fold_memory as fm
     from accel_sim.traffic import memory_params
 
@@ -591,7 +593,7 @@ def test_the_dram_floor_bounds_every_candidate_and_changes_no_choice(
             assert floor <= composite.cycles * (1 + 1e-12)
             floors.append(floor)
         # never falling, up to the rounding of its float sums (the mapper's margin covers it)
-        assert all(later >= sooner * (1 - 1e-12) for sooner, later in zip(floors, floors[1:]))
+        assert all(later >= sooner * (1 - 1e-12) for sooner, later in itertools.pairwise(floors))
     original = search.DRAM_FLOOR_MARGIN
     try:
         cache.clear()
@@ -634,3 +636,80 @@ def test_the_dram_floor_ends_a_group_of_weight_refetching_tiles(monkeypatch) -> 
     assert with_floor == without
     assert len(tried) < len(all_tried)
     assert tried == all_tried[: len(tried)]  # the same candidates, in order, fewer of them
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 300), st.sampled_from([1, 3, 12, 16, 32, 64, 128, 192]),
+       st.integers(1, 64), st.floats(0.0, 1.0), st.integers(0, 2**32 - 1))  # fmt: skip
+def test_the_traffic_floors_mask_counts_equal_counting_the_mask(n, k, width, block, density,
+                                                                seed) -> None:  # fmt: skip
+    """The counts ``traffic_floor`` reads, from the bit rows (word-major fast paths for
+    strips of whole words or whole fractions of one), equal them counted on the mask."""
+    mask = np.random.default_rng(seed).random((n, k)) < density
+    bits = kf.mask_bits(mask)
+    strips = [mask[:, i : i + width].any(axis=1) for i in range(0, k, width)]
+    assert kf._strip_outputs(bits.bits, n, k, width) == int(np.sum(strips))
+    blocks = [mask[j : j + block] for j in range(0, n, block)]
+    assert kf._block_inputs(bits.bits, n, block) == sum(int(b.any(axis=0).sum()) for b in blocks)
+    assert kf._block_outputs(bits.degree, n, block) == max(int(b.any(axis=1).sum()) for b in blocks)
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_the_traffic_floor_never_exceeds_a_packings_total(data) -> None:
+    """``best_schedule`` skips, without packing it, a candidate whose ``traffic_floor``
+    reaches the best total: sound only when the floor is at most every packing's own total
+    at that (width, block), whatever the plan; and it is no arbitrary small number, as on a
+    DRAM-bound chip it is within a cycle of some total and leaves candidates unpacked."""
+    from accel_sim.kernels import fold_memory as fm
+    from accel_sim.traffic import memory_params
+
+    hw = sigma(**{
+        "sram.ifmap.size_bytes": data.draw(st.sampled_from([512, 4096, 65536])),
+        "sram.ofmap.size_bytes": data.draw(st.sampled_from([512, 4096, 65536])),
+        "dram.bandwidth_bytes_per_s": data.draw(st.sampled_from([1e8, 1e9, 16e9])),
+        "flexible.distribution_bandwidth": data.draw(st.sampled_from([None, 3, 16])),
+    })  # fmt: skip
+    n, k = data.draw(st.integers(1, 60)), data.draw(st.integers(1, 300))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    mask = None if data.draw(st.booleans()) else rng.random((n, k)) < data.draw(st.floats(0, 1))
+    weight = PackedWeight(mask, hw, (n, k))
+    mem = memory_params(hw, data.draw(st.sampled_from([0.25, 1.0])))
+    for m in (1, data.draw(st.integers(2, 700))):
+        plan = fm.FoldPlan(True, False, *[data.draw(st.booleans()) for _ in range(3)])
+        for index, width in enumerate(weight.widths()):
+            for block in [*weight.blocks(m, mem), 1, 4]:
+                floor = kf.traffic_floor(weight._weight, index, width, block, m, mem, plan)
+                total = kf.total_cycles(*weight.packed(width, block), m, weight.k, weight.n,
+                                        weight.levels, mem, plan)  # fmt: skip
+                assert floor <= total + 1e-9 * total
+
+
+def test_the_traffic_floor_leaves_slower_candidates_unpacked() -> None:
+    """On a DRAM-bound chip whose ofmap buffer is overflowed by the partial sums, a search
+    leaves unpacked the candidates whose traffic floor reaches the winner's total, and
+    chooses what ranking every candidate chooses."""
+    from accel_sim.kernels import fold_memory as fm
+    from accel_sim.traffic import memory_params
+
+    hw = sigma(**{"sram.ofmap.size_bytes": 4096, "sram.ifmap.size_bytes": 4096,
+                  "dram.bandwidth_bytes_per_s": 1e9})  # fmt: skip
+    mask = np.random.default_rng(11).random((256, 512)) < 0.1
+    weight, twin = PackedWeight(mask, hw), PackedWeight(mask, hw)
+    mem = memory_params(hw, 0.5)
+    plan = fm.FoldPlan(True, False, False, False, False)
+    m = 64
+    blocks = weight.blocks(m, mem)
+    width, block, _, _, _ = kf.best_schedule(
+        weight._packings, weight._weight, weight._widths, (blocks[0], blocks[1]), m,
+        weight.levels, tuple(mem), tuple(plan),
+    )  # fmt: skip
+    assert (width, block) == _reference_best(twin, m, mem, plan)
+    assert len(weight._packings) < len(twin._packings)  # the twin packed every candidate
+    best = kf.total_cycles(*weight.packed(width, block), m, weight.k, weight.n, weight.levels,
+                           mem, plan)  # fmt: skip
+    unpacked = [(i, w, b) for i, w in enumerate(weight.widths()) for b in blocks
+                if (w, b) in twin._packings and (w, b) not in weight._packings]  # fmt: skip
+    assert unpacked
+    for index, w, b in unpacked:  # each skipped because its traffic alone outlasts the best
+        assert kf.traffic_floor(weight._weight, index, w, b, m, mem, plan) >= best

@@ -108,6 +108,8 @@ __all__ = [
     "packing",
     "ranking_total",
     "total_cycles",
+    "traffic_cache",
+    "traffic_floor",
 ]
 
 # Statistics beyond fold_memory's (indices into the same vector).
@@ -893,6 +895,158 @@ def ranking_total(folds, times, m, k, n, levels, mem, plan, bound=np.inf, comput
     return compute + max(stall, 0.0)
 
 
+def traffic_cache(n_widths: int, n: int) -> np.ndarray:
+    """``traffic_floor``'s cache of a weight's mask counts, -1 until counted: the (output,
+    strip) pairs with a kept weight at each strip width (by its index in the widths tried),
+    then at each output block (``_block_slot``) the summed live inputs of the blocks, then
+    the most outputs with a kept weight in one block."""
+    return np.full(n_widths + 2 * (n.bit_length() + 2), -1, dtype=np.int64)
+
+
+@njit(**JIT_OPTIONS)
+def _bit_length(x):
+    """``int.bit_length`` of a count (Numba's integers have none)."""
+    length = 0
+    while x > 0:
+        x >>= 1
+        length += 1
+    return length
+
+
+@njit(**JIT_OPTIONS)
+def _block_slot(block, n):
+    """A block's place in the cache: its bit length for a power of two below N, past those
+    for N (the two blocks a search tries; N's bit length may be a power of two's)."""
+    return _bit_length(n) + 1 if block >= n else _bit_length(block)
+
+
+@njit(**JIT_OPTIONS)
+def _block_inputs(bits, n, block):
+    """Summed over the blocks of ``block`` outputs: the inputs with a kept weight in the
+    block (a packing's ``group_live`` summed over its groups: strips cut a block's inputs
+    into parts). ``block = N``: the live inputs."""
+    total = 0
+    for b0 in range(0, n, block):
+        b1 = min(n, b0 + block)
+        for w in range(bits.shape[0]):
+            word = np.uint64(0)
+            for j in range(b0, b1):
+                word |= bits[w, j]
+            total += _popcount(word)
+    return total
+
+
+@njit(**JIT_OPTIONS)
+def _strip_outputs(bits, n, k, width):
+    """(output, strip) pairs with a kept weight at strip ``width``: each has a segment in
+    every packing, as all the output's kept weights of the strip belong to one group.
+    Word-major, over all outputs at once (loops that vectorise) when strips are whole words
+    or whole fractions of one; strip by strip otherwise."""
+    n_words = bits.shape[0]
+    pairs = 0
+    if width % 64 == 0:  # a strip is width / 64 whole words
+        per_strip = width // 64
+        any_kept = np.zeros(n, dtype=np.uint64)
+        for w0 in range(0, n_words, per_strip):
+            any_kept[:] = 0
+            for w in range(w0, min(n_words, w0 + per_strip)):
+                row = bits[w]
+                for j in range(n):
+                    any_kept[j] |= row[j]
+            for j in range(n):
+                pairs += any_kept[j] != 0
+        return pairs
+    if 64 % width == 0:  # a word holds 64 / width strips
+        field = (_ONE << np.uint64(width)) - _ONE
+        for w in range(n_words):
+            row = bits[w]
+            for f in range(64 // width):
+                shift = np.uint64(f * width)
+                for j in range(n):
+                    pairs += ((row[j] >> shift) & field) != 0
+        return pairs
+    for j in range(n):
+        for i0 in range(0, k, width):
+            i1 = min(k, i0 + width)
+            for w in range(i0 // 64, (i1 - 1) // 64 + 1):
+                if _strip_word(bits, j, w, i0, i1):
+                    pairs += 1
+                    break
+    return pairs
+
+
+@njit(**JIT_OPTIONS)
+def _block_outputs(degree, n, block):
+    """The most outputs with a kept weight in one block (``FlexFolds.block_outputs``)."""
+    most = 0
+    for b0 in range(0, n, block):
+        live = 0
+        for j in range(b0, min(n, b0 + block)):
+            live += degree[j] > 0
+        most = max(most, live)
+    return most
+
+
+STRIP_OUTPUTS, BLOCK_INPUTS, BLOCK_OUTPUTS = 0, 1, 2  # what ``_cached_count`` counts
+
+
+@njit(**JIT_OPTIONS)
+def _cached_count(cache, slot, what, bits, degree, n, k, width, block, dense):
+    """``_strip_outputs`` at ``width``, ``_block_inputs`` or ``_block_outputs`` at
+    ``block`` (``what``), kept in ``cache[slot]``; closed forms for an all-ones weight."""
+    if cache[slot] < 0:
+        if what == STRIP_OUTPUTS:
+            cache[slot] = n * ((k + width - 1) // width) if dense else _strip_outputs(
+                bits, n, k, width)
+        elif what == BLOCK_INPUTS:
+            cache[slot] = ((n + block - 1) // block) * k if dense else _block_inputs(
+                bits, n, block)
+        else:
+            cache[slot] = min(block, n) if dense else _block_outputs(degree, n, block)
+    return cache[slot]
+
+
+@njit(**JIT_OPTIONS)
+def traffic_floor(weight, width_index, width, block, m, mem, plan):
+    """Cycles any packing of ``weight`` at strip ``width`` and output ``block`` takes at
+    least, stalls included, without packing it: the DRAM bytes its schedule of ``m`` rows
+    must move (``ranking_total``'s rules) over the bandwidth, less one (the total is at
+    least the elapsed time less one, and every byte moved is in one of its terms, each at
+    least those bytes over the bandwidth). The bytes: the weight, ``filter_dram_scale x K
+    N`` words, unless on chip (none when nothing is kept); every output once a row, unless
+    kept on chip; each live input once a row when all fit the ifmap buffer, else each
+    group's live inputs once a row at least (a group loads its strip's, or more), unless on
+    chip; and when the partial sums of the largest block overflow the ofmap buffer, every
+    segment but an output's last spills and every one but its first comes back: at least
+    one segment per (output, strip) with a kept weight."""
+    bits, degree, _, _, dense, n, k = weight[:7]
+    live_outputs, cache = weight[11], weight[12]
+    slots = _bit_length(n) + 2  # per count by block
+    inputs_at = cache.shape[0] - 2 * slots  # the first block count's; the width counts before
+    outputs_at = inputs_at + slots
+    word = mem.word_bytes
+    acc = mem.acc_bytes
+    moved = 0.0
+    if not plan.filter_on_chip and live_outputs > 0:
+        moved += k * n * word * mem.filter_dram_scale
+    if not plan.outputs_on_chip:
+        moved += float(m * n * word)
+    if not plan.ifmap_on_chip and live_outputs > 0:
+        live = _cached_count(cache, inputs_at + _block_slot(n, n), BLOCK_INPUTS, bits, degree,
+                             n, k, width, n, dense)  # fmt: skip
+        if m * live * word > mem.ifmap_capacity_bytes:
+            live = _cached_count(cache, inputs_at + _block_slot(block, n), BLOCK_INPUTS, bits,
+                                 degree, n, k, width, block, dense)  # fmt: skip
+        moved += float(m * live * word)
+    most = _cached_count(cache, outputs_at + _block_slot(block, n), BLOCK_OUTPUTS, bits,
+                         degree, n, k, width, block, dense)  # fmt: skip
+    if m * most * acc > mem.ofmap_capacity_bytes:
+        pairs = _cached_count(cache, width_index, STRIP_OUTPUTS, bits, degree, n, k, width,
+                              block, dense)  # fmt: skip
+        moved += float(2 * m * (pairs - live_outputs) * acc)
+    return moved / mem.dram_bytes_per_cycle - 1.0
+
+
 # A weight's packings by (strip width, output block): its folds, their times and the sums
 # of their load and per-row cycles (``compute_floor``). A Numba dictionary, so that the
 # ranking of a ``best_schedule`` call packs, looks up and ranks without returning to Python.
@@ -919,12 +1073,13 @@ def packing(store, weight, width, block):
     and the sums of their load and per-row cycles, packed on first use and kept in ``store``
     (``new_packings``). ``weight``, read by position: the four fields of ``mask_bits`` (0-3),
     a ``dense`` flag (4; all weights kept: the mask fields are unread), N (5), K (6),
-    multipliers (7), Flex-DPE size (8), B (9), B_load (10)."""
+    multipliers (7), Flex-DPE size (8), B (9), B_load (10), and for ``traffic_floor`` the
+    outputs with a kept weight (11) and its cache of mask counts (12, ``traffic_cache``)."""
     key = (width, block)
     if key in store:
         return store[key]
     bits, degree, lowest, highest, dense, n, k = weight[:7]
-    multipliers, dpe, bandwidth, load_bandwidth = weight[7:]
+    multipliers, dpe, bandwidth, load_bandwidth = weight[7:11]
     if dense:
         folds = pack_dense_folds(n, k, width, block, multipliers, dpe)
     else:
@@ -950,8 +1105,10 @@ def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
     ``flexible_schedule`` gives it: (width, block, stats, log, dead bytes). ``widths`` are
     tried in order until one improves on none of the earlier (only the last is tried after
     that), each with the output blocks in ``blocks`` (a pair, 0 for none: one signature to
-    compile, not one per count); ties go to the earlier. A packing whose
-    ``compute_floor`` already reaches the best total is not ranked: it cannot be faster.
+    compile, not one per count); ties go to the earlier. A candidate whose
+    ``traffic_floor`` reaches the best total so far (a cycle and a millionth of it beyond,
+    for the rounding of float sums) is neither packed nor ranked, and a packing whose
+    ``compute_floor`` reaches it is not ranked: neither can be faster.
     ``mem`` and ``plan`` come as plain tuples (Numba types a named tuple argument through
     Python, about 3 µs a call)."""
     mem = MemoryParams(*mem)
@@ -968,6 +1125,10 @@ def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
         for block in blocks:
             if block <= 0:
                 continue  # no second block
+            if best_cycles < np.inf:
+                traffic = traffic_floor(weight, i, widths[i], block, m, mem, plan)
+                if traffic >= best_cycles + 1.0 + 1e-6 * best_cycles:
+                    continue  # its DRAM traffic alone is no faster: not even packed
             entry = packing(store, weight, widths[i], block)
             floor = compute_floor(entry, m, levels)
             if floor >= best_cycles:

@@ -75,12 +75,14 @@ class PackedWeight:
         self.bandwidth = distribution_bandwidth(hw)
         self.load_bandwidth = load_bandwidth(hw)
         self.levels = kf.fan_levels(self.dpe)
-        # what ``kf.packing`` reads, by position (its docstring lists them); the packings
-        # themselves live in a Numba dictionary
-        self._weight = (*bits, mask is None, self.n, self.k, self.multipliers, self.dpe,
-                        self.bandwidth, self.load_bandwidth)  # fmt: skip
-        self._packings = kf.new_packings()
         self._widths = np.array(self.widths(), dtype=np.int64)
+        live_outputs = self.n if mask is None else int(np.count_nonzero(bits.degree))
+        # what ``kf.packing`` and ``kf.traffic_floor`` read, by position (``kf.packing``'s
+        # docstring lists them); the packings themselves live in a Numba dictionary
+        self._weight = (*bits, mask is None, self.n, self.k, self.multipliers, self.dpe,
+                        self.bandwidth, self.load_bandwidth, live_outputs,
+                        kf.traffic_cache(len(self._widths), self.n))  # fmt: skip
+        self._packings = kf.new_packings()
         self._live_inputs: int | None = None
 
     def widths(self) -> list[int]:
