@@ -551,10 +551,11 @@ def test_one_fold_groups_pack_as_the_group_by_group_packer_does(data) -> None:
 def test_the_dram_floor_bounds_every_candidate_and_changes_no_choice(
     case, cores, ifmap_on_chip, filter_on_chip, output_on_chip
 ) -> None:
-    """``compose.dram_floor`` from the packed weight's least DRAM bytes: no schedule of any
-    (strip width, output block) moves fewer bytes, no candidate mapping takes fewer cycles,
-    it never falls along a group (more M tiles), and the mapper picks the same mapping at the
-    same cost with the floor ending groups as with it off."""
+    """``compose.dram_floor`` from the packed weight's least DRAM bytes (the weight, a row's
+    inputs and outputs): no schedule of any (strip width, output block) moves fewer bytes,
+    no candidate mapping takes fewer cycles, it never falls along a group (more M tiles),
+    and the mapper picks the same mapping at the same cost with the floor ending groups as
+    with it off."""
     from accel_sim.kernels import fold_memory as fm
     from accel_sim.mapping import cache, search
     from accel_sim.mapping.compose import compose, dram_floor
@@ -572,8 +573,10 @@ def test_the_dram_floor_bounds_every_candidate_and_changes_no_choice(
     mem = memory_params(hw, scale)
     dram = (fm.IFMAP_DRAM_BYTES, fm.FILTER_DRAM_BYTES, fm.OFMAP_DRAM_READ_BYTES,
             fm.OFMAP_DRAM_WRITE_BYTES)  # fmt: skip
+    weight_bytes, input_row, output_row = weight.dram_bytes(mem)
     for rows in {1, m}:
-        least = weight.dram_bytes(rows, mem, plan)
+        least = ((not filter_on_chip) * weight_bytes + (not ifmap_on_chip) * rows * input_row
+                 + (not output_on_chip) * rows * output_row)  # fmt: skip
         for width in weight.widths():
             for block in weight.blocks(rows, mem):
                 moved = weight.schedule(rows, mem, plan, width, block).stats[list(dram)].sum()

@@ -133,6 +133,12 @@ def core_slices(extent: int, cores: int) -> list[tuple[int, int]]:
     return slices
 
 
+def _weights_stay(k: int, n_cols: int, mem: fm.MemoryParams) -> bool:
+    """Whether a core's share of the weight (``k x n_cols`` words) fits its filter buffer,
+    so that its later M tiles find it on chip."""
+    return k * n_cols * mem.word_bytes <= mem.filter_capacity_bytes
+
+
 def _tile_plans(
     mapping: Mapping, k: int, n_cols: int, residency: OpResidency, ifmap_on_chip: bool,
     filter_on_chip: bool, mem: fm.MemoryParams,
@@ -142,7 +148,7 @@ def _tile_plans(
     outputs_on_chip = residency.output_on_chip
     first = fm.FoldPlan(mapping.rows_outer, mapping.overlapped, ifmap_on_chip, filter_on_chip,
                         outputs_on_chip)  # fmt: skip
-    if filter_on_chip or k * n_cols * mem.word_bytes > mem.filter_capacity_bytes:
+    if filter_on_chip or not _weights_stay(k, n_cols, mem):
         return first, first
     later = fm.FoldPlan(mapping.rows_outer, mapping.overlapped, ifmap_on_chip, True,
                         outputs_on_chip)  # fmt: skip
@@ -191,9 +197,10 @@ def compute_floor(
     return sum(count * fold_cycles(size, 0, n, mapping.overlapped) for size, count in sizes)
 
 
-# (m_rows, n_start, n_stop, plan, mem) -> DRAM bytes one instance of that sub-GEMM moves at
-# least (a piece's ``dram_bytes``, when it can tell without scheduling)
-TileBytes = Callable[[int, int, int, fm.FoldPlan, fm.MemoryParams], float]
+# (n_start, n_stop, mem) -> (weight bytes, input bytes a row, output bytes a row): what any
+# schedule of some rows of those output columns moves at least, each part unless its operand
+# is on chip (a piece's ``dram_bytes``, when it can tell without scheduling)
+DramBytes = Callable[[int, int, fm.MemoryParams], tuple[float, float, float]]
 
 
 def _parts(m: int, n: int, mapping: Mapping) -> list[tuple[int, int, int]]:
@@ -206,31 +213,31 @@ def _parts(m: int, n: int, mapping: Mapping) -> list[tuple[int, int, int]]:
 
 
 def dram_floor(
-    tile_bytes: TileBytes, m: int, k: int, n: int, mapping: Mapping, residency: OpResidency,
+    dram_bytes: DramBytes, m: int, k: int, n: int, mapping: Mapping, residency: OpResidency,
     ifmap_on_chip: bool, filter_on_chip: bool, memory: Callable[[int], fm.MemoryParams],
 ) -> float:  # fmt: skip
-    """Cycles ``compose`` gives ``mapping`` at least: the busiest core's DRAM bytes (its
-    tiles' ``tile_bytes`` under the plans ``_core_run`` gives them) over its share of the
-    bandwidth. Every byte a fold pipeline moves is in one of its terms, each at least those
-    bytes over the bandwidth, and the cycles are at least the pipeline's elapsed time. Within
-    one loop order and split it never falls as the M tiles grow (tiles only add weight
-    fetches; its float sums may round a last digit apart, which ``search.DRAM_FLOOR_MARGIN``
-    covers), so the mapper may end the group once it exceeds the best latency
-    (``search.best_of``)."""
+    """Cycles ``compose`` gives ``mapping`` at least: the busiest core's DRAM bytes over its
+    share of the bandwidth. A core moves its rows' inputs and outputs once (``dram_bytes``'
+    per row) and its share of the weight once per tile that fetches it (every tile, or only
+    the first when the share stays in the filter buffer, as ``_core_run`` plans them). Every
+    byte a fold pipeline moves is in one of its terms, each at least those bytes over the
+    bandwidth, and the cycles are at least the pipeline's elapsed time. Within one loop
+    order and split it never falls as the M tiles grow (tiles only add weight fetches; its
+    float sums may round a last digit apart, which ``search.DRAM_FLOOR_MARGIN`` covers), so
+    the mapper may end the group once it exceeds the best latency (``search.best_of``)."""
     parts = _parts(m, n, mapping)
     mem = memory(len(parts))
     busiest = 0.0
     for rows, start, stop in parts:
-        first, later = _tile_plans(mapping, k, stop - start, residency, ifmap_on_chip,
-                                   filter_on_chip, mem)  # fmt: skip
-        sizes = balanced(rows, min(mapping.m_tiles, rows))
+        weight, per_input_row, per_output_row = dram_bytes(start, stop, mem)
         moved = 0.0
-        for i, (size, count) in enumerate(sizes):
-            if i == 0:
-                moved += tile_bytes(size, start, stop, first, mem)
-                count -= 1
-            if count:
-                moved += count * tile_bytes(size, start, stop, later, mem)
+        if not filter_on_chip:
+            fetches = 1 if _weights_stay(k, stop - start, mem) else min(mapping.m_tiles, rows)
+            moved += fetches * weight
+        if not ifmap_on_chip:
+            moved += rows * per_input_row
+        if not residency.output_on_chip:
+            moved += rows * per_output_row
         busiest = max(busiest, moved)
     return busiest / mem.dram_bytes_per_cycle
 

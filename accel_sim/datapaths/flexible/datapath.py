@@ -116,8 +116,13 @@ class FlexibleDatapath(SystolicArray):
         def run(m_rows, n_start, n_stop, plan, mem):
             return packed(n_start, n_stop).best(m_rows, mem, plan)
 
-        def dram_bytes(m_rows, n_start, n_stop, plan, mem):
-            return packed(n_start, n_stop).dram_bytes(m_rows, mem, plan)
+        least: dict = {}  # the mapper asks once per candidate: kept per columns and memory
+
+        def dram_bytes(n_start, n_stop, mem):
+            key = (n_start, n_stop, mem)
+            if key not in least:
+                least[key] = packed(n_start, n_stop).dram_bytes(mem)
+            return least[key]
 
         run.dram_bytes = dram_bytes  # the mapper's DRAM floor (``compose.dram_floor``)
         return run

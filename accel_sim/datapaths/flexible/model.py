@@ -107,22 +107,17 @@ class PackedWeight:
                 self._live_inputs = int(np.bitwise_count(np.bitwise_or.reduce(bits, axis=1)).sum())
         return self._live_inputs
 
-    def dram_bytes(self, m: int, mem: fm.MemoryParams, plan: fm.FoldPlan) -> float:
-        """DRAM bytes any schedule of ``m`` token rows moves (``kf.flexible_schedule``'s
-        rules): the weight, ``filter_dram_scale x K N`` words, unless on chip (none when it
-        keeps no weight); each live input once a row, unless on chip (a group that reloads
-        its strip or overflows the buffer fetches more); every output once a row, unless
-        kept on chip. Spilled partial sums only add to that."""
+    def dram_bytes(self, mem: fm.MemoryParams) -> tuple[float, float, float]:
+        """What any schedule of some token rows moves in DRAM at least
+        (``kf.flexible_schedule``'s rules), each unless its operand is on chip: the weight,
+        ``filter_dram_scale x K N`` words (none when it keeps no weight); then a row's live
+        inputs once (a group that reloads its strip or overflows the buffer fetches more) and
+        its outputs once. Spilled partial sums only add to that. (weight bytes, input bytes
+        a row, output bytes a row)."""
         word = mem.word_bytes
-        moved = 0.0
-        kept = self._weight[4] or bool(self._weight[1].sum())
-        if not plan.filter_on_chip and kept:
-            moved += self.k * self.n * word * mem.filter_dram_scale
-        if not plan.ifmap_on_chip:
-            moved += m * self.live_inputs * word
-        if not plan.outputs_on_chip:
-            moved += m * self.n * word
-        return moved
+        kept = self._weight[11] > 0  # outputs with a kept weight
+        weight = self.k * self.n * word * mem.filter_dram_scale if kept else 0.0
+        return weight, float(self.live_inputs * word), float(self.n * word)
 
     def blocks(self, m: int, mem: fm.MemoryParams) -> list[int]:
         """Output blocks to try: all N at once (every output's partial sums live while the

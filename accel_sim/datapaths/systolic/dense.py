@@ -334,12 +334,12 @@ class SystolicArray(ArrayDatapath):
             floor = None
             if fold_cycles is not None:
                 floor = lambda mapping: compute_floor(fold_cycles, op.m, op.n, mapping)  # noqa: E731
-            # and one that gives its tiles' least DRAM bytes, those whose traffic alone
-            # takes longer (``compose.dram_floor``)
-            tile_bytes = getattr(piece, "dram_bytes", None)
+            # and one that gives its least DRAM bytes, those whose traffic alone takes
+            # longer (``compose.dram_floor``)
+            dram_bytes = getattr(piece, "dram_bytes", None)
             dram = None
-            if tile_bytes is not None:
-                dram = lambda mapping: dram_floor(tile_bytes, op.m, op.k, op.n, mapping,  # noqa: E731
+            if dram_bytes is not None:
+                dram = lambda mapping: dram_floor(dram_bytes, op.m, op.k, op.n, mapping,  # noqa: E731
                                                   residency, ifmap, filt, memory)  # fmt: skip
 
             chosen, candidate = best_of(
