@@ -299,6 +299,18 @@ def _kept_range(bits, k):
 
 
 @njit(**JIT_OPTIONS)
+def _block_outputs(degree, n, block):
+    """The most outputs with a kept weight in one block (``FlexFolds.block_outputs``)."""
+    most = 0
+    for b0 in range(0, n, block):
+        live = 0
+        for j in range(b0, min(n, b0 + block)):
+            live += degree[j] > 0
+        most = max(most, live)
+    return most
+
+
+@njit(**JIT_OPTIONS)
 def _mask_totals(touched, degree, block):
     """What both packers report beside their folds: (inputs with a kept weight, from the
     OR of every group's inputs ``touched``; most outputs with a kept weight in one block of
@@ -307,12 +319,7 @@ def _mask_totals(touched, degree, block):
     for w in range(touched.shape[0]):
         live_inputs += _popcount(touched[w])
     n = degree.shape[0]
-    block_outputs = 0
-    for j0 in range(0, n, block):
-        outputs = 0
-        for j in range(j0, min(n, j0 + block)):
-            outputs += degree[j] > 0
-        block_outputs = max(block_outputs, outputs)
+    block_outputs = _block_outputs(degree, n, block)
     empty = 0
     for j in range(n):
         empty += degree[j] == 0
@@ -973,18 +980,6 @@ def _strip_outputs(bits, n, k, width):
                     pairs += 1
                     break
     return pairs
-
-
-@njit(**JIT_OPTIONS)
-def _block_outputs(degree, n, block):
-    """The most outputs with a kept weight in one block (``FlexFolds.block_outputs``)."""
-    most = 0
-    for b0 in range(0, n, block):
-        live = 0
-        for j in range(b0, min(n, b0 + block)):
-            live += degree[j] > 0
-        most = max(most, live)
-    return most
 
 
 STRIP_OUTPUTS, BLOCK_INPUTS, BLOCK_OUTPUTS = 0, 1, 2  # what ``_cached_count`` counts
