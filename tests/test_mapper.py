@@ -432,6 +432,37 @@ def test_a_compute_floor_ends_a_group_as_evaluating_would() -> None:
     assert chosen.m_tiles == 3  # the tie with less energy wins, as without a floor
 
 
+def test_a_dram_floor_ends_a_group_only_past_the_best_latency() -> None:
+    """A candidate whose DRAM floor exceeds the best latency by more than a cycle ends its
+    group unevaluated (the floor never falls along a group, so no later candidate can win
+    or tie); a floor within a cycle of it could still tie and win on energy, so that
+    candidate is evaluated."""
+    from accel_sim.mapping.search import best_of
+    from accel_sim.mapping.space import Mapping
+
+    # (cycles, compute cycles, joules) by tile count; floors by tile count
+    costs = {1: (150, 50, 1.0), 2: (120, 60, 1.0), 3: (121, 70, 0.5), 4: (90, 80, 1.0)}
+    group = [Mapping(rows_outer=False, m_tiles=t) for t in costs]
+
+    def run(floors):
+        evaluated: list[int] = []
+
+        def evaluate(mapping):
+            evaluated.append(mapping.m_tiles)
+            return costs[mapping.m_tiles]
+
+        chosen, _ = best_of([group], evaluate, lambda c: c[0], lambda c: c[1], lambda c: c[2],
+                            "latency", dram_floor=lambda m: floors[m.m_tiles])  # fmt: skip
+        return chosen.m_tiles, evaluated
+
+    assert run({1: 0, 2: 0, 3: 0, 4: 0}) == (4, [1, 2, 3, 4])
+    # tile 3's floor is past tile 2's latency by more than a cycle: the group ends there,
+    # and tile 4 (whose floor, never falling, would be higher still) is not tried
+    assert run({1: 0, 2: 0, 3: 121.5, 4: 122}) == (2, [1, 2])
+    # within a cycle of the best latency: evaluated (tile 3 could have tied)
+    assert run({1: 0, 2: 0, 3: 121.0, 4: 121.0}) == (4, [1, 2, 3, 4])
+
+
 @SETTINGS
 @given(sparse_cases())
 def test_the_compute_floor_changes_no_choice(case) -> None:
