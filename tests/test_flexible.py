@@ -716,3 +716,26 @@ def test_the_traffic_floor_leaves_slower_candidates_unpacked() -> None:
     assert unpacked
     for index, w, b in unpacked:  # each skipped because its traffic alone outlasts the best
         assert kf.traffic_floor(weight._weight, index, w, b, m, mem, plan) >= best
+
+
+def test_a_block_the_search_never_tries_is_counted_not_cached() -> None:
+    """Counts are kept per strip width and per block of N or a power of two below it (the
+    blocks a search tries); any other block shares a power of two's place, so it is counted
+    afresh: asking block 3 first leaves block 2's floor what it is alone, and both at most
+    their packings' totals."""
+    from accel_sim.kernels import fold_memory as fm
+
+    hw = sigma()
+    mask = np.ones((12, 64), dtype=bool)
+    mem = fm.MemoryParams(1, 4, 1e9, 65536.0, 64.0, True, 0.5, 32.0, 32.0, 256.0, 1.0)
+    plan = fm.FoldPlan(True, False, False, False, False)
+    alone = PackedWeight(mask, hw)
+    width = alone.widths()[0]
+    floor_alone = kf.traffic_floor(alone._weight, 0, width, 2, 8, mem, plan)
+    asked = PackedWeight(mask, hw)
+    for block in (3, 2):
+        floor = kf.traffic_floor(asked._weight, 0, width, block, 8, mem, plan)
+        total = kf.total_cycles(*asked.packed(width, block), 8, asked.k, asked.n, asked.levels,
+                                mem, plan)  # fmt: skip
+        assert floor <= total
+    assert floor == floor_alone

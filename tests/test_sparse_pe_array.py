@@ -349,6 +349,19 @@ def test_a_repeat_found_at_a_checkpoint_changes_nothing(
         assert repr(cut[:3]) == repr(stepping)
 
 
+def test_a_ring_free_at_the_last_broadcast_is_not_a_ring_free_before_it():
+    """The comparison clamps ring finishes at the last broadcast, not one later: a finish
+    one cycle after it still holds a FIFO slot. One PE, FIFO depth 1, broadcasts two wide,
+    one column filtered: clamping at one later takes a repeat that is not one (4 cycles
+    where the passes take 6)."""
+    table = np.array([[0, 1]], dtype=np.int64)
+    cols = np.arange(2, dtype=np.int64)
+    args = (*_recurrence_inputs(table), cols, 3, 1, 2, 3)
+    cut = sparse_pe._periodic(*args, 1)
+    assert repr(cut[:4]) == repr(sparse_pe._periodic(*args, 0)[:4])
+    assert cut[0] == sparse_pe.fifo_cycle_stepping(table, cols, 3, 1, 2)[0] == 6
+
+
 @pytest.mark.parametrize(
     ("n_pes", "depth", "width", "density"), [(8, 4, 1, 0.3), (64, 8, 16, 0.1), (5, 2, 3, 0.3)]
 )

@@ -923,8 +923,18 @@ def _bit_length(x):
 @njit(**JIT_OPTIONS)
 def _block_slot(block, n):
     """A block's place in the cache: its bit length for a power of two below N, past those
-    for N (the two blocks a search tries; N's bit length may be a power of two's)."""
-    return _bit_length(n) + 1 if block >= n else _bit_length(block)
+    for N (the two blocks a search tries; N's bit length may be a power of two's); -1 (not
+    kept) for any other block, which would share a power of two's place."""
+    if block >= n:
+        return _bit_length(n) + 1
+    return _bit_length(block) if block > 0 and block & (block - 1) == 0 else -1
+
+
+@njit(**JIT_OPTIONS)
+def _slot_at(first, block, n):
+    """The cache index of ``block``'s count among those starting at ``first`` (-1: none)."""
+    slot = _block_slot(block, n)
+    return first + slot if slot >= 0 else -1
 
 
 @njit(**JIT_OPTIONS)
@@ -988,22 +998,25 @@ STRIP_OUTPUTS, BLOCK_INPUTS, BLOCK_OUTPUTS = 0, 1, 2  # what ``_cached_count`` c
 @njit(**JIT_OPTIONS)
 def _cached_count(cache, slot, what, bits, degree, n, k, width, block, dense):
     """``_strip_outputs`` at ``width``, ``_block_inputs`` or ``_block_outputs`` at
-    ``block`` (``what``), kept in ``cache[slot]``; closed forms for an all-ones weight."""
-    if cache[slot] < 0:
-        if what == STRIP_OUTPUTS:
-            cache[slot] = n * ((k + width - 1) // width) if dense else _strip_outputs(
-                bits, n, k, width)
-        elif what == BLOCK_INPUTS:
-            cache[slot] = ((n + block - 1) // block) * k if dense else _block_inputs(
-                bits, n, block)
-        else:
-            cache[slot] = min(block, n) if dense else _block_outputs(degree, n, block)
-    return cache[slot]
+    ``block`` (``what``), kept in ``cache[slot]`` (counted afresh for a negative ``slot``);
+    closed forms for an all-ones weight."""
+    if slot >= 0 and cache[slot] >= 0:
+        return cache[slot]
+    if what == STRIP_OUTPUTS:
+        count = n * ((k + width - 1) // width) if dense else _strip_outputs(bits, n, k, width)
+    elif what == BLOCK_INPUTS:
+        count = ((n + block - 1) // block) * k if dense else _block_inputs(bits, n, block)
+    else:
+        count = min(block, n) if dense else _block_outputs(degree, n, block)
+    if slot >= 0:
+        cache[slot] = count
+    return count
 
 
 @njit(**JIT_OPTIONS)
 def traffic_floor(weight, width_index, width, block, m, mem, plan):
-    """Cycles any packing of ``weight`` at strip ``width`` and output ``block`` takes at
+    """Cycles any packing of ``weight`` at strip ``width`` (``width_index``: its place in the
+    widths the weight's search tries, where its count is kept) and output ``block`` takes at
     least, stalls included, without packing it: the DRAM bytes its schedule of ``m`` rows
     must move (``ranking_total``'s rules) over the bandwidth, less one (the total is at
     least the elapsed time less one, and every byte moved is in one of its terms, each at
@@ -1027,14 +1040,14 @@ def traffic_floor(weight, width_index, width, block, m, mem, plan):
     if not plan.outputs_on_chip:
         moved += float(m * n * word)
     if not plan.ifmap_on_chip and live_outputs > 0:
-        live = _cached_count(cache, inputs_at + _block_slot(n, n), BLOCK_INPUTS, bits, degree,
-                             n, k, width, n, dense)  # fmt: skip
+        live = _cached_count(cache, _slot_at(inputs_at, n, n), BLOCK_INPUTS, bits, degree, n,
+                             k, width, n, dense)  # fmt: skip
         if m * live * word > mem.ifmap_capacity_bytes:
-            live = _cached_count(cache, inputs_at + _block_slot(block, n), BLOCK_INPUTS, bits,
+            live = _cached_count(cache, _slot_at(inputs_at, block, n), BLOCK_INPUTS, bits,
                                  degree, n, k, width, block, dense)  # fmt: skip
         moved += float(m * live * word)
-    most = _cached_count(cache, outputs_at + _block_slot(block, n), BLOCK_OUTPUTS, bits,
-                         degree, n, k, width, block, dense)  # fmt: skip
+    most = _cached_count(cache, _slot_at(outputs_at, block, n), BLOCK_OUTPUTS, bits, degree,
+                         n, k, width, block, dense)  # fmt: skip
     if m * most * acc > mem.ofmap_capacity_bytes:
         pairs = _cached_count(cache, width_index, STRIP_OUTPUTS, bits, degree, n, k, width,
                               block, dense)  # fmt: skip

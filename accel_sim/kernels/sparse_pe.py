@@ -394,8 +394,8 @@ def _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats, fif
     difference of their last broadcasts, and so ends in the same state, shifted; the repeat
     the pass's end would find is taken there and then, the rest of the pass not run. A PE's
     finish at that end is its predecessor's shifted when it takes an entry after the
-    position, else its own so far. The first repeat is usually found within a third of the
-    second pass on BERT's layers."""
+    position, else its own so far. On BERT-base at 1,024 PEs the 3,072-wide layers repeat
+    within a sixth of the second pass, the 768 x 768 ones past half of it."""
     n_cols = entry_cols.shape[0]
     busy = np.zeros(n_pes, dtype=np.int64)
     pass_busy = np.zeros(n_pes, dtype=np.int64)

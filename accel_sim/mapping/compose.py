@@ -222,9 +222,9 @@ def dram_floor(
     the first when the share stays in the filter buffer, as ``_core_run`` plans them). Every
     byte a fold pipeline moves is in one of its terms, each at least those bytes over the
     bandwidth, and the cycles are at least the pipeline's elapsed time. Within one loop
-    order and split it never falls as the M tiles grow (tiles only add weight fetches; its
-    float sums may round a last digit apart, which ``search.DRAM_FLOOR_MARGIN`` covers), so
-    the mapper may end the group once it exceeds the best latency (``search.best_of``)."""
+    order and split it never falls as the M tiles grow (tiles only add weight fetches), so
+    the mapper may end the group once it exceeds the best latency (``search.best_of``; its
+    margin covers the floor's float sums rounding apart from the kernels')."""
     parts = _parts(m, n, mapping)
     mem = memory(len(parts))
     busiest = 0.0

@@ -103,8 +103,8 @@ class PackedWeight:
                 self._live_inputs = self.k if self.n else 0
             elif bits.size == 0:
                 self._live_inputs = 0
-            else:
-                self._live_inputs = int(np.bitwise_count(np.bitwise_or.reduce(bits, axis=1)).sum())
+            else:  # one block of all N outputs: its live inputs
+                self._live_inputs = int(kf._block_inputs(bits, self.n, self.n))
         return self._live_inputs
 
     def dram_bytes(self, mem: fm.MemoryParams) -> tuple[float, float, float]:
