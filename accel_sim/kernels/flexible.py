@@ -101,6 +101,7 @@ __all__ = [
     "flexible_schedule",
     "fold_cycles",
     "fold_times",
+    "live_inputs",
     "mask_bits",
     "new_packings",
     "pack_dense_folds",
@@ -1014,6 +1015,28 @@ def _cached_count(cache, slot, what, bits, degree, n, k, width, block, dense):
 
 
 @njit(**JIT_OPTIONS)
+def _block_counts_at(cache, n):
+    """Where ``traffic_cache`` keeps its counts by block: (the live inputs', the most
+    outputs'); the counts by strip width come before."""
+    slots = _bit_length(n) + 2
+    inputs_at = cache.shape[0] - 2 * slots
+    return inputs_at, inputs_at + slots
+
+
+@njit(**JIT_OPTIONS)
+def live_inputs(weight):
+    """Inputs of ``weight`` (``packing``'s tuple) with a kept weight: the one block of all N
+    outputs' live inputs, counted once and kept in its ``traffic_cache``."""
+    bits, degree, _, _, dense, n, k = weight[:7]
+    live_outputs, cache = weight[11], weight[12]
+    if live_outputs == 0:
+        return 0
+    inputs_at, _ = _block_counts_at(cache, n)
+    return _cached_count(cache, _slot_at(inputs_at, n, n), BLOCK_INPUTS, bits, degree, n, k,
+                         k, n, dense)  # fmt: skip
+
+
+@njit(**JIT_OPTIONS)
 def traffic_floor(weight, width_index, width, block, m, mem, plan):
     """Cycles any packing of ``weight`` at strip ``width`` (``width_index``: its place in the
     widths the weight's search tries, where its count is kept) and output ``block`` takes at
@@ -1029,9 +1052,7 @@ def traffic_floor(weight, width_index, width, block, m, mem, plan):
     one segment per (output, strip) with a kept weight."""
     bits, degree, _, _, dense, n, k = weight[:7]
     live_outputs, cache = weight[11], weight[12]
-    slots = _bit_length(n) + 2  # per count by block
-    inputs_at = cache.shape[0] - 2 * slots  # the first block count's; the width counts before
-    outputs_at = inputs_at + slots
+    inputs_at, outputs_at = _block_counts_at(cache, n)
     word = mem.word_bytes
     acc = mem.acc_bytes
     moved = 0.0
@@ -1040,8 +1061,7 @@ def traffic_floor(weight, width_index, width, block, m, mem, plan):
     if not plan.outputs_on_chip:
         moved += float(m * n * word)
     if not plan.ifmap_on_chip and live_outputs > 0:
-        live = _cached_count(cache, _slot_at(inputs_at, n, n), BLOCK_INPUTS, bits, degree, n,
-                             k, width, n, dense)  # fmt: skip
+        live = live_inputs(weight)
         if m * live * word > mem.ifmap_capacity_bytes:
             live = _cached_count(cache, _slot_at(inputs_at, block, n), BLOCK_INPUTS, bits,
                                  degree, n, k, width, block, dense)  # fmt: skip

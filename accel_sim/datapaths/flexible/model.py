@@ -76,14 +76,13 @@ class PackedWeight:
         self.load_bandwidth = load_bandwidth(hw)
         self.levels = kf.fan_levels(self.dpe)
         self._widths = np.array(self.widths(), dtype=np.int64)
-        live_outputs = self.n if mask is None else int(np.count_nonzero(bits.degree))
+        self.live_outputs = self.n if mask is None else int(np.count_nonzero(bits.degree))
         # what ``kf.packing`` and ``kf.traffic_floor`` read, by position (``kf.packing``'s
         # docstring lists them); the packings themselves live in a Numba dictionary
         self._weight = (*bits, mask is None, self.n, self.k, self.multipliers, self.dpe,
-                        self.bandwidth, self.load_bandwidth, live_outputs,
+                        self.bandwidth, self.load_bandwidth, self.live_outputs,
                         kf.traffic_cache(len(self._widths), self.n))  # fmt: skip
         self._packings = kf.new_packings()
-        self._live_inputs: int | None = None
 
     def widths(self) -> list[int]:
         """Strip widths to try: ``B, 2B, 4B, ...`` below K, and K."""
@@ -94,19 +93,6 @@ class PackedWeight:
         widths.append(self.k)
         return widths
 
-    @property
-    def live_inputs(self) -> int:
-        """Inputs with a kept weight (K for a dense weight), counted from the bit rows."""
-        if self._live_inputs is None:
-            bits = self._weight[0]
-            if self._weight[4]:  # dense
-                self._live_inputs = self.k if self.n else 0
-            elif bits.size == 0:
-                self._live_inputs = 0
-            else:  # one block of all N outputs: its live inputs
-                self._live_inputs = int(kf._block_inputs(bits, self.n, self.n))
-        return self._live_inputs
-
     def dram_bytes(self, mem: fm.MemoryParams) -> tuple[float, float, float]:
         """What any schedule of some token rows moves in DRAM at least
         (``kf.flexible_schedule``'s rules), each unless its operand is on chip: the weight,
@@ -115,9 +101,9 @@ class PackedWeight:
         its outputs once. Spilled partial sums only add to that. (weight bytes, input bytes
         a row, output bytes a row)."""
         word = mem.word_bytes
-        kept = self._weight[11] > 0  # outputs with a kept weight
+        kept = self.live_outputs > 0
         weight = self.k * self.n * word * mem.filter_dram_scale if kept else 0.0
-        return weight, float(self.live_inputs * word), float(self.n * word)
+        return weight, float(kf.live_inputs(self._weight) * word), float(self.n * word)
 
     def blocks(self, m: int, mem: fm.MemoryParams) -> list[int]:
         """Output blocks to try: all N at once (every output's partial sums live while the
