@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from accel_sim.datapaths.pe_array.fifo_array import per_pe_work, simulate_unstructured
 from accel_sim.kernels import sparse_pe
-from accel_sim.kernels.bitops import pack_rows
+from accel_sim.kernels.bitops import highest_bit, pack_rows
 from accel_sim.kernels.sparse_pe import per_pe_entries
 from tests.naive.sparse_pe import (
     naive_cycle_stepping,
@@ -216,6 +216,39 @@ def test_kept_weight_columns_from_bits_equal_the_csc_of_the_table(
     table_pes, table_costs = sparse_pe._accepting_pes(table, ptr)
     assert pes.tolist() == table_pes.tolist()
     assert costs.tolist() == table_costs.tolist()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 150), st.integers(1, 200), st.integers(1, 60),
+    st.sampled_from(DENSITIES), st.integers(0, 2**32 - 1),
+)  # fmt: skip
+def test_each_pes_pass_from_the_bits_is_the_one_its_entries_give(
+    out, n_in, n_pes, density, seed
+):
+    """For the stream of every column once, each PE's cycles, entries and last entry's
+    position a pass, read off the mask's bits (its rows' kept weights, the OR of its rows,
+    the highest set bit), are what a visit to each of its entries counts; a PE without an
+    entry keeps -1."""
+    mask = np.random.default_rng(seed).random((out, n_in)) < density
+    simulated = _kept_table(mask, n_pes).shape[0]
+    bits = pack_rows(mask)
+    ptr, pes, costs = sparse_pe.kept_weight_columns(
+        bits, simulated, n_in, *sparse_pe.csc_types(simulated, out)
+    )
+    counted = (np.zeros(simulated, dtype=np.int64), np.zeros(simulated, dtype=np.int64),
+               np.full(simulated, -1, dtype=np.int64))  # fmt: skip
+    sparse_pe._pass_totals(ptr, pes, costs, np.arange(n_in, dtype=np.int64), *counted)
+    from_bits = sparse_pe.kept_pass_totals(bits, simulated)
+    for read, visited in zip(from_bits, counted, strict=True):
+        assert read.tolist() == visited.tolist()
+
+
+def test_the_highest_set_bit():
+    rng = np.random.default_rng(3)
+    words = [1, 2, 3, 1 << 63, (1 << 64) - 1, *rng.integers(1, 2**63, 200, dtype=np.int64).tolist()]
+    for word in words:
+        assert highest_bit(np.uint64(word)) == int(word).bit_length() - 1
 
 
 @settings(max_examples=150, deadline=None)

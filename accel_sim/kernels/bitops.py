@@ -46,3 +46,11 @@ def popcount(x):
 def lowest_bit(x):
     """Index of the lowest set bit of a nonzero uint64."""
     return popcount((x & (~x + _ONE)) - _ONE)
+
+
+@njit(**JIT_OPTIONS)
+def highest_bit(x):
+    """Index of the highest set bit of a nonzero uint64 (the bits below it set, counted)."""
+    for shift in (1, 2, 4, 8, 16, 32):
+        x |= x >> np.uint64(shift)
+    return popcount(x) - 1

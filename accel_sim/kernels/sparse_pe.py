@@ -50,7 +50,7 @@ from __future__ import annotations
 import numpy as np
 
 from accel_sim.kernels._jit import JIT_OPTIONS, njit
-from accel_sim.kernels.bitops import lowest_bit
+from accel_sim.kernels.bitops import highest_bit, lowest_bit, popcount
 
 MAX_CHECKPOINTS = 15  # where ``_periodic`` compares a pass's state with its predecessor's
 
@@ -315,10 +315,20 @@ def fifo_event_periodic_kept(bits, n_pes, n_in, pe_type, cost_type, entry_cols, 
     every_pe = n_pes * n_in > 0 and ptr[n_in] == n_pes * n_in
     # when each column lists every PE, in order, the CSC is the [in, P] table
     empty = np.empty((0, n_pes), dtype=cost_type)
-    by_col = costs.reshape(n_in, n_pes) if every_pe else empty
-    cycles, stall, busy, periodic, _ = _periodic(n_pes, every_pe, by_col, ptr, pes, costs,
-                                                 entry_cols, repeats, fifo_depth, width,
-                                                 max_passes, -1)  # fmt: skip
+    if every_pe:
+        by_col = costs.reshape(n_in, n_pes)
+        cycles, stall, busy, periodic, _ = _periodic(n_pes, every_pe, by_col, ptr, pes, costs,
+                                                     entry_cols, repeats, fifo_depth, width,
+                                                     max_passes, -1)  # fmt: skip
+    elif _identity(entry_cols, n_in):  # each PE's pass from the bits, not from its entries
+        cycles, stall, busy, periodic, _ = _periodic(n_pes, every_pe, empty, ptr, pes, costs,
+                                                     entry_cols, repeats, fifo_depth, width,
+                                                     max_passes, -1,
+                                                     kept_pass_totals(bits, n_pes))  # fmt: skip
+    else:
+        cycles, stall, busy, periodic, _ = _periodic(n_pes, every_pe, empty, ptr, pes, costs,
+                                                     entry_cols, repeats, fifo_depth, width,
+                                                     max_passes, -1)  # fmt: skip
     return cycles, stall, busy, periodic
 
 
@@ -382,11 +392,65 @@ def _same_state(finishes, slot, sent_ring, e, origin, snap_finishes, snap_slot, 
 
 
 @njit(**JIT_OPTIONS)
+def _pass_totals(ptr, pes, costs, entry_cols, pass_busy, taken, last_taken):
+    """Each PE's cycles, entries and last entry's position in one pass of ``entry_cols``
+    over the CSC, added into ``pass_busy`` and ``taken`` and set in ``last_taken``."""
+    for k in range(entry_cols.shape[0]):
+        col = entry_cols[k]
+        for q in range(ptr[col], ptr[col + 1]):
+            p = pes[q]
+            pass_busy[p] += costs[q]
+            taken[p] += 1
+            last_taken[p] = k
+
+
+@njit(**JIT_OPTIONS)
+def kept_pass_totals(bits, n_pes):
+    """``_pass_totals`` of ``kept_weight_columns``' CSC for the stream of every column once,
+    in order, from the mask's bit rows, word by word: a PE's cycles are its rows' kept
+    weights, its entries the columns its rows keep a weight in (the OR of its rows), its
+    last one the highest of those. Far cheaper than a visit per entry."""
+    n_words, out = bits.shape
+    pass_busy = np.zeros(n_pes, dtype=np.int64)
+    taken = np.zeros(n_pes, dtype=np.int64)
+    last_taken = np.full(n_pes, -1, dtype=np.int64)
+    for w in range(n_words):
+        row = bits[w]
+        for p in range(min(n_pes, out)):
+            kept = row[p]
+            weights = popcount(kept)
+            i = p + n_pes
+            while i < out:
+                kept |= row[i]
+                weights += popcount(row[i])
+                i += n_pes
+            pass_busy[p] += weights
+            taken[p] += popcount(kept)
+            if kept:
+                last_taken[p] = 64 * w + highest_bit(kept)
+    return pass_busy, taken, last_taken
+
+
+@njit(**JIT_OPTIONS)
+def _identity(entry_cols, n_cols):
+    """Whether ``entry_cols`` is every one of ``n_cols`` columns once, in order."""
+    if entry_cols.shape[0] != n_cols:
+        return False
+    in_order = True
+    for k in range(n_cols):
+        in_order = in_order and entry_cols[k] == k
+    return in_order
+
+
+@njit(**JIT_OPTIONS)
 def _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats, fifo_depth,
-              width, max_passes, checkpoints):  # fmt: skip
+              width, max_passes, checkpoints, totals=None):  # fmt: skip
     """``fifo_event_periodic`` over the entry table as ``[in, P]`` (``by_col``, when every
     PE takes every column) or as its CSC (``ptr``, ``pes``, ``costs``), and the entries the
     recurrence ran (the work; ``checkpoints`` < 0 takes ``checkpoint_count``'s).
+    ``totals``: each PE's (cycles, entries, last entry's position) in one pass
+    (``_pass_totals``), when the caller has them; else they are counted here. Only for the
+    CSC path: the every-PE path sums its own.
 
     Early repeat: a pass is cut at ``checkpoints`` positions and the state at each is kept.
     The next pass, once its predecessor ended settled, compares its state at each position
@@ -411,6 +475,15 @@ def _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats, fif
     accepted = np.zeros(n_pes, dtype=np.int64)
     taken = np.zeros(n_pes, dtype=np.int64)  # entries each PE takes a pass
     last_taken = np.full(n_pes, -1, dtype=np.int64)  # the position of each PE's last one
+    # Every pass gives each PE the same entries: counted before the passes (given, or from
+    # the CSC), not in the recurrence, where the three updates a visit took a quarter of its
+    # time. The every-PE path sums its busy cycles in its first pass.
+    if totals is not None:
+        pass_busy[:] = totals[0]
+        taken[:] = totals[1]
+        last_taken[:] = totals[2]
+    elif not every_pe:
+        _pass_totals(ptr, pes, costs, entry_cols, pass_busy, taken, last_taken)
     sent_ring = np.full(width, -1, dtype=np.int64)
     last_broadcast = -1
     e = 0
@@ -476,14 +549,9 @@ def _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats, fif
                         sent = max(sent, ring_flat[np.uint64(slot[p] * n_pes + p)])
                     for q in range(ptr[col], ptr[col + 1]):
                         p = pes[q]
-                        c = costs[q]
-                        free_at[p] = max(sent + 1, free_at[p]) + c
+                        free_at[p] = max(sent + 1, free_at[p]) + costs[q]
                         ring_flat[np.uint64(slot[p] * n_pes + p)] = free_at[p]
                         slot[p] = slot[p] + 1 if slot[p] + 1 < fifo_depth else 0
-                        if r == 0:  # every pass gives each PE the same entries
-                            pass_busy[p] += c
-                            taken[p] += 1
-                            last_taken[p] = k
                 sent_ring[e % width] = sent
                 last_broadcast = sent
                 e += 1
