@@ -244,6 +244,29 @@ def test_each_pes_pass_from_the_bits_is_the_one_its_entries_give(
         assert read.tolist() == visited.tolist()
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 150), st.integers(1, 200), st.integers(0, 3), st.sampled_from(DENSITIES),
+    st.integers(0, 2**32 - 1),
+)  # fmt: skip
+def test_the_csc_from_each_columns_row_bits_is_the_one_from_the_bit_rows(
+    out, n_in, idle, density, seed
+):
+    """With one row a PE (and up to 3 PEs past the rows), the CSC built from each column's
+    row bits and each PE's pass read off its row are those of the word-major bit rows."""
+    mask = np.random.default_rng(seed).random((out, n_in)) < density
+    n_pes = out + idle
+    types = sparse_pe.csc_types(n_pes, out)
+    *csc, totals = sparse_pe.one_row_columns(mask, n_pes, *types)
+    bits = pack_rows(mask)
+    for built, expected in zip(csc, sparse_pe.kept_weight_columns(bits, n_pes, n_in, *types),
+                               strict=True):  # fmt: skip
+        assert built.dtype == expected.dtype
+        assert built.tolist() == expected.tolist()
+    for built, expected in zip(totals, sparse_pe.kept_pass_totals(bits, n_pes), strict=True):
+        assert built.tolist() == expected.tolist()
+
+
 def test_the_highest_set_bit():
     rng = np.random.default_rng(3)
     words = [1, 2, 3, 1 << 63, (1 << 64) - 1, *rng.integers(1, 2**63, 200, dtype=np.int64).tolist()]
@@ -279,6 +302,9 @@ def test_the_recurrence_from_bits_equals_it_from_the_table(
         pack_rows(mask), simulated, n_in, np.uint32, np.uint32, *args
     )
     assert repr(wide) == repr(from_table)  # the types a PE past 2**16 or 256 rows a PE get
+    if simulated >= out:  # one row a PE: the CSC from each column's row bits
+        one_row = sparse_pe.fifo_event_periodic_one_row(mask, simulated, *types, *args)
+        assert repr(one_row) == repr(from_table)
 
 
 @pytest.mark.parametrize(

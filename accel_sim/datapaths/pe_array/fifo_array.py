@@ -274,11 +274,19 @@ def simulate_unstructured(
             )  # fmt: skip
         elif min_cycles == 0 and not kernels.pads(out, simulated, run_bits):
             # each entry-table cell is a PE's kept weights of a column: the recurrence reads
-            # them from the mask's bits, without the [P, in] table (the same numbers)
-            cycles, stall, busy, periodic = kernels.fifo_event_periodic_kept(
-                bitops.pack_rows(mask), simulated, mask.shape[1],
-                *kernels.csc_types(simulated, out), cols, repeats, depth, width, max_passes,
-            )  # fmt: skip
+            # them from the mask's bits, without the [P, in] table (the same numbers); with
+            # one row a PE, from each column's row bits
+            types = kernels.csc_types(simulated, out)
+            if simulated >= out:
+                cycles, stall, busy, periodic = kernels.fifo_event_periodic_one_row(
+                    np.ascontiguousarray(mask), simulated, *types, cols, repeats, depth, width,
+                    max_passes,
+                )  # fmt: skip
+            else:
+                cycles, stall, busy, periodic = kernels.fifo_event_periodic_kept(
+                    bitops.pack_rows(mask), simulated, mask.shape[1], *types, cols, repeats,
+                    depth, width, max_passes,
+                )  # fmt: skip
         else:
             cost = _entry_costs(mask, n_pes, simulated, run_bits, min_cycles)
             cycles, stall, busy, periodic = kernels.fifo_event_periodic(
