@@ -206,41 +206,24 @@ def test_kept_weight_columns_from_bits_equal_the_csc_of_the_table(
     out, n_in, n_pes, density, seed
 ):
     """Columns wider than one 64-bit word, PEs with several rows and PEs past the rows: the
-    CSC read from the mask's bits is the one the table gives."""
+    CSC read from the mask's bits is the one the table gives. And for the stream of every
+    column once, each PE's cycles, entries and last entry's position a pass, read off the
+    bits (its rows' kept weights, the OR of its rows, the highest set bit), are what a visit
+    to each of its entries counts; a PE without an entry keeps -1."""
     mask = np.random.default_rng(seed).random((out, n_in)) < density
     table = _kept_table(mask, n_pes)
     simulated = table.shape[0]
     types = sparse_pe.csc_types(simulated, out)
-    ptr, pes, costs = sparse_pe.kept_weight_columns(pack_rows(mask), simulated, n_in, *types)
+    bits = pack_rows(mask)
+    ptr, pes, costs = sparse_pe.kept_weight_columns(bits, simulated, n_in, *types)
     assert ptr.tolist() == sparse_pe._column_pointers(table).tolist()
     table_pes, table_costs = sparse_pe._accepting_pes(table, ptr)
     assert pes.tolist() == table_pes.tolist()
     assert costs.tolist() == table_costs.tolist()
-
-
-@settings(max_examples=150, deadline=None)
-@given(
-    st.integers(1, 150), st.integers(1, 200), st.integers(1, 60),
-    st.sampled_from(DENSITIES), st.integers(0, 2**32 - 1),
-)  # fmt: skip
-def test_each_pes_pass_from_the_bits_is_the_one_its_entries_give(
-    out, n_in, n_pes, density, seed
-):
-    """For the stream of every column once, each PE's cycles, entries and last entry's
-    position a pass, read off the mask's bits (its rows' kept weights, the OR of its rows,
-    the highest set bit), are what a visit to each of its entries counts; a PE without an
-    entry keeps -1."""
-    mask = np.random.default_rng(seed).random((out, n_in)) < density
-    simulated = _kept_table(mask, n_pes).shape[0]
-    bits = pack_rows(mask)
-    ptr, pes, costs = sparse_pe.kept_weight_columns(
-        bits, simulated, n_in, *sparse_pe.csc_types(simulated, out)
-    )
     counted = (np.zeros(simulated, dtype=np.int64), np.zeros(simulated, dtype=np.int64),
                np.full(simulated, -1, dtype=np.int64))  # fmt: skip
     sparse_pe._pass_totals(ptr, pes, costs, np.arange(n_in, dtype=np.int64), *counted)
-    from_bits = sparse_pe.kept_pass_totals(bits, simulated)
-    for read, visited in zip(from_bits, counted, strict=True):
+    for read, visited in zip(sparse_pe.kept_pass_totals(bits, simulated), counted, strict=True):
         assert read.tolist() == visited.tolist()
 
 
