@@ -42,7 +42,10 @@ not finished by t; they finish in order, so it has room iff e'' has (f_{p,e''} <
 each entry is a kept weight (no padding can occur and there is no minimum cost),
 ``fifo_event_periodic_kept`` runs the same recurrence from the mask's bit rows: its
 ``kept_weight_columns`` builds the recurrence's per-column PE lists from the set bits,
-without the ``[P, in]`` table (three times faster on a 3,072-input layer on 769 PEs).
+without the ``[P, in]`` table (three times faster on a 3,072-input layer on 769 PEs). With
+one row a PE, ``fifo_event_periodic_one_row`` builds them from each column's row bits
+(``one_row_columns``). Each PE's totals of a pass (cycles, entries, last entry), the same in
+every pass, are counted before the passes, not in them (``_pass_totals``).
 """
 
 from __future__ import annotations
