@@ -6,8 +6,10 @@ Objectives (``mapping.objective``): ``latency`` (cycles; energy breaks ties), ``
 deterministic. Under ``latency`` the candidates of one loop order and split come largest
 tile first, and the rest of them are skipped once a tile's compute cycles alone reach the
 best latency found (smaller tiles only add fill, drain and reloads, so their compute cycles
-are larger still). A datapath that can give a candidate's compute cycles without scheduling
-its memory (``compute_floor``) lets the search reach that conclusion without evaluating the
+are larger still; a heuristic where each tile size picks its own schedule, as the
+SIGMA-style array's strip width and output block, whose compute can fall: docs/mapper.md).
+A datapath that can give a candidate's compute cycles without scheduling its memory
+(``compute_floor``) lets the search reach that conclusion without evaluating the
 candidate: when they exceed the best latency, evaluating it could only have ended the group
 (its latency is no better and cannot tie), so the group ends there, with the same choice.
 Likewise a datapath that can give the DRAM bytes a candidate moves at least
