@@ -220,9 +220,8 @@ def test_kept_weight_columns_from_bits_equal_the_csc_of_the_table(
     table_pes, table_costs = sparse_pe._accepting_pes(table, ptr)
     assert pes.tolist() == table_pes.tolist()
     assert costs.tolist() == table_costs.tolist()
-    counted = (np.zeros(simulated, dtype=np.int64), np.zeros(simulated, dtype=np.int64),
-               np.full(simulated, -1, dtype=np.int64))  # fmt: skip
-    sparse_pe._pass_totals(ptr, pes, costs, np.arange(n_in, dtype=np.int64), *counted)
+    counted = sparse_pe._pass_totals(ptr, pes, costs, np.arange(n_in, dtype=np.int64),
+                                     simulated)  # fmt: skip
     for read, visited in zip(sparse_pe.kept_pass_totals(bits, simulated), counted, strict=True):
         assert read.tolist() == visited.tolist()
 

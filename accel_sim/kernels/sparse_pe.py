@@ -379,12 +379,8 @@ def fifo_event_periodic_kept(bits, n_pes, n_in, pe_type, cost_type, entry_cols, 
     entries, no minimum cost: an empty column is filtered), from the mask's bit rows
     (``kept_weight_columns``, with ``csc_types``)."""
     ptr, pes, costs = kept_weight_columns(bits, n_pes, n_in, pe_type, cost_type)
-    none = np.empty(0, dtype=np.int64)
-    totals = (none, none, none)
-    if _identity(entry_cols, n_in):  # each PE's pass from the bits, not from its entries
-        totals = kept_pass_totals(bits, n_pes)
-    return _csc_periodic(n_pes, n_in, ptr, pes, costs, totals, entry_cols, repeats,
-                         fifo_depth, width, max_passes)  # fmt: skip
+    return _csc_periodic(n_pes, n_in, ptr, pes, costs, kept_pass_totals(bits, n_pes),
+                         entry_cols, repeats, fifo_depth, width, max_passes)  # fmt: skip
 
 
 @njit(**JIT_OPTIONS)
@@ -402,23 +398,21 @@ def fifo_event_periodic_one_row(mask, n_pes, pe_type, cost_type, entry_cols, rep
 def _csc_periodic(n_pes, n_in, ptr, pes, costs, totals, entry_cols, repeats, fifo_depth,
                   width, max_passes):  # fmt: skip
     """``fifo_event_periodic``'s four values from a CSC of kept weights, with each PE's
-    ``totals`` of a pass (``_pass_totals``), used when the stream is every column once in
-    order (else counted from the CSC)."""
+    ``totals`` of a pass (``_pass_totals``) for the stream of every column once, in order
+    (counted from the CSC for any other stream)."""
     every_pe = n_pes * n_in > 0 and ptr[n_in] == n_pes * n_in
-    empty = np.empty((0, n_pes), dtype=costs.dtype)
     if every_pe:  # each column lists every PE, in order: the CSC is the [in, P] table
         by_col = costs.reshape(n_in, n_pes)
         cycles, stall, busy, periodic, _ = _periodic(n_pes, every_pe, by_col, ptr, pes, costs,
                                                      entry_cols, repeats, fifo_depth, width,
                                                      max_passes, -1)  # fmt: skip
-    elif _identity(entry_cols, n_in):
-        cycles, stall, busy, periodic, _ = _periodic(n_pes, every_pe, empty, ptr, pes, costs,
-                                                     entry_cols, repeats, fifo_depth, width,
-                                                     max_passes, -1, totals)  # fmt: skip
-    else:
-        cycles, stall, busy, periodic, _ = _periodic(n_pes, every_pe, empty, ptr, pes, costs,
-                                                     entry_cols, repeats, fifo_depth, width,
-                                                     max_passes, -1)  # fmt: skip
+        return cycles, stall, busy, periodic
+    if not _identity(entry_cols, n_in):
+        totals = _pass_totals(ptr, pes, costs, entry_cols, n_pes)
+    empty = np.empty((0, n_pes), dtype=costs.dtype)
+    cycles, stall, busy, periodic, _ = _periodic(n_pes, every_pe, empty, ptr, pes, costs,
+                                                 entry_cols, repeats, fifo_depth, width,
+                                                 max_passes, -1, totals)  # fmt: skip
     return cycles, stall, busy, periodic
 
 
@@ -482,9 +476,12 @@ def _same_state(finishes, slot, sent_ring, e, origin, snap_finishes, snap_slot, 
 
 
 @njit(**JIT_OPTIONS)
-def _pass_totals(ptr, pes, costs, entry_cols, pass_busy, taken, last_taken):
-    """Each PE's cycles, entries and last entry's position in one pass of ``entry_cols``
-    over the CSC, added into ``pass_busy`` and ``taken`` and set in ``last_taken``."""
+def _pass_totals(ptr, pes, costs, entry_cols, n_pes):
+    """Each of ``n_pes`` PEs' cycles, entries and last entry's position (-1: none) in one
+    pass of ``entry_cols`` over the CSC."""
+    pass_busy = np.zeros(n_pes, dtype=np.int64)
+    taken = np.zeros(n_pes, dtype=np.int64)
+    last_taken = np.full(n_pes, -1, dtype=np.int64)
     for k in range(entry_cols.shape[0]):
         col = entry_cols[k]
         for q in range(ptr[col], ptr[col + 1]):
@@ -492,6 +489,7 @@ def _pass_totals(ptr, pes, costs, entry_cols, pass_busy, taken, last_taken):
             pass_busy[p] += costs[q]
             taken[p] += 1
             last_taken[p] = k
+    return pass_busy, taken, last_taken
 
 
 @njit(**JIT_OPTIONS)
@@ -573,7 +571,7 @@ def _periodic(n_pes, every_pe, by_col, ptr, pes, costs, entry_cols, repeats, fif
         taken[:] = totals[1]
         last_taken[:] = totals[2]
     elif not every_pe:
-        _pass_totals(ptr, pes, costs, entry_cols, pass_busy, taken, last_taken)
+        pass_busy, taken, last_taken = _pass_totals(ptr, pes, costs, entry_cols, n_pes)
     sent_ring = np.full(width, -1, dtype=np.int64)
     last_broadcast = -1
     e = 0
