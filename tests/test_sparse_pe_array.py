@@ -249,6 +249,45 @@ def test_the_csc_from_each_columns_row_bits_is_the_one_from_the_bit_rows(
         assert built.tolist() == expected.tolist()
 
 
+def _column_bits_twin(mask):
+    """``column_bits`` cell by cell in Python."""
+    out, n_in = mask.shape
+    col = np.zeros(((out + 63) // 64, n_in), dtype=np.uint64)
+    for i, j in zip(*np.nonzero(mask), strict=True):
+        col[i // 64, j] |= np.uint64(1) << np.uint64(i % 64)
+    last = [max(np.flatnonzero(row), default=-1) for row in mask]
+    return col, mask.sum(axis=1), np.array(last, dtype=np.int64)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 140), st.integers(1, 30), st.booleans(), st.sampled_from(DENSITIES),
+    st.integers(0, 2**32 - 1),
+)  # fmt: skip
+def test_column_bits_equal_a_cell_by_cell_twin(out, width_octets, whole_octets, density, seed):
+    """Widths that are whole octets take the eight-cells-a-word path, others the cell path;
+    rows cross the 8-row bytes and 64-row words."""
+    n_in = 8 * width_octets if whole_octets else 8 * width_octets - 3
+    mask = np.random.default_rng(seed).random((out, n_in)) < density
+    for built, expected in zip(sparse_pe.column_bits(mask), _column_bits_twin(mask), strict=True):
+        assert built.tolist() == expected.tolist()
+    assert sparse_pe.column_bits(mask)[0].dtype == np.uint64
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 40), st.integers(0, 4), st.integers(-1, 1), st.integers(0, 2**32 - 1))
+def test_pack_rows_equals_a_cell_by_cell_twin(rows, words, offset, seed):
+    """Whole 64-column words (packbits' bytes read as words) and ragged widths alike."""
+    cols = max(0, 64 * words + offset)
+    mask = np.random.default_rng(seed).random((rows, cols)) < 0.3
+    expected = np.zeros((max(1, (cols + 63) // 64), rows), dtype=np.uint64)
+    for i, j in zip(*np.nonzero(mask), strict=True):
+        expected[j // 64, i] |= np.uint64(1) << np.uint64(j % 64)
+    packed = pack_rows(mask)
+    assert packed.dtype == np.uint64 and packed.flags.c_contiguous
+    assert packed.shape == expected.shape and packed.tolist() == expected.tolist()
+
+
 def test_the_highest_set_bit():
     rng = np.random.default_rng(3)
     words = [1, 2, 3, 1 << 63, (1 << 64) - 1, *rng.integers(1, 2**63, 200, dtype=np.int64).tolist()]

@@ -27,6 +27,9 @@ def pack_rows(mask) -> np.ndarray:
     ``mask[i, j]``."""
     mask = np.asarray(mask, dtype=bool)
     rows, cols = mask.shape
+    if cols and cols % 64 == 0:  # whole words: packbits' bytes are the words, no padding
+        packed_words = np.packbits(mask, axis=1, bitorder="little").view("<u8")
+        return np.ascontiguousarray(packed_words.astype(np.uint64, copy=False).T)
     words = max(1, (cols + 63) // 64)
     packed = np.zeros((rows, 8 * words), dtype=np.uint8)
     packed[:, : (cols + 7) // 8] = np.packbits(mask, axis=1, bitorder="little")

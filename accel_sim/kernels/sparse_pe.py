@@ -302,9 +302,68 @@ def kept_weight_columns(bits, n_pes, n_in, pe_type, cost_type):
 @njit(**JIT_OPTIONS)
 def column_bits(mask):
     """A bool mask ``[out, in]`` as each column's rows in 64-row words, ``[ceil(out / 64),
-    in]`` uint64 (bit ``i % 64`` of word ``[i // 64, j]`` is ``mask[i, j]``: a row-word's
-    columns side by side, so the pass over the mask is contiguous and vectorises), with each
-    row's kept weights and its last kept column (-1: none), in the same pass."""
+    in]`` uint64 (bit ``i % 64`` of word ``[i // 64, j]`` is ``mask[i, j]``), with each
+    row's kept weights and its last kept column (-1: none). With ``in`` a multiple of 8 the
+    mask is read as words of eight cells (``_column_bytes``, three times faster on BERT's
+    layers than a cell at a time); otherwise cell by cell (``_column_bits_cells``)."""
+    out, n_in = mask.shape
+    if out == 0 or n_in % 8 != 0:
+        return _column_bits_cells(mask)
+    cells = mask.reshape(out * n_in).view(np.uint64).reshape(out, n_in // 8)
+    octets = _column_bytes(cells)
+    col = np.zeros(((out + 63) // 64, n_in), dtype=np.uint64)
+    for g in range(octets.shape[0]):  # eight rows a byte, eight bytes a word
+        words = col[g >> 3]
+        rows = octets[g]
+        shift = np.uint64(8 * (g & 7))
+        for j in range(n_in):
+            words[j] |= np.uint64(rows[j]) << shift
+    degree = np.zeros(out, dtype=np.int64)
+    last = np.full(out, -1, dtype=np.int64)
+    for i in range(out):
+        row = cells[i]
+        kept = 0
+        for c in range(row.shape[0]):
+            kept += popcount(row[c])  # a cell is a byte of 0 or 1
+        degree[i] = kept
+        c = row.shape[0] - 1
+        while c >= 0 and row[c] == 0:
+            c -= 1
+        if c >= 0:
+            last[i] = 8 * c + (highest_bit(row[c]) >> 3)
+    return col, degree, last
+
+
+@njit(**JIT_OPTIONS)
+def _column_bytes(cells):
+    """``[ceil(out / 8), in]`` uint8 from a bool mask read as ``cells [out, in / 8]`` uint64
+    (eight cells of 0 or 1 a word): bit ``i % 8`` of byte ``[i // 8, j]`` is ``mask[i, j]``.
+    Eight rows' words are shifted into one, whose byte ``c`` then holds column ``8 x word +
+    c`` of all eight: one operation moves 64 cells."""
+    out, per_row = cells.shape
+    groups = out // 8
+    octets = np.zeros(((out + 7) // 8, per_row), dtype=np.uint64)
+    for g in range(groups):
+        r = 8 * g
+        a0, a1, a2, a3 = cells[r], cells[r + 1], cells[r + 2], cells[r + 3]
+        a4, a5, a6, a7 = cells[r + 4], cells[r + 5], cells[r + 6], cells[r + 7]
+        rows = octets[g]
+        for c in range(per_row):
+            rows[c] = (a0[c] | (a1[c] << np.uint64(1)) | (a2[c] << np.uint64(2))
+                       | (a3[c] << np.uint64(3)) | (a4[c] << np.uint64(4))
+                       | (a5[c] << np.uint64(5)) | (a6[c] << np.uint64(6))
+                       | (a7[c] << np.uint64(7)))  # fmt: skip
+    rows = octets[octets.shape[0] - 1]
+    for r in range(8 * groups, out):  # fewer than eight rows left
+        cell = cells[r]
+        for c in range(per_row):
+            rows[c] |= cell[c] << np.uint64(r - 8 * groups)
+    return octets.reshape(octets.size).view(np.uint8).reshape(octets.shape[0], 8 * per_row)
+
+
+@njit(**JIT_OPTIONS)
+def _column_bits_cells(mask):
+    """``column_bits`` a cell at a time (any width)."""
     out, n_in = mask.shape
     col = np.zeros(((out + 63) // 64, n_in), dtype=np.uint64)
     degree = np.zeros(out, dtype=np.int64)
