@@ -249,6 +249,35 @@ def test_the_csc_from_each_columns_row_bits_is_the_one_from_the_bit_rows(
         assert built.tolist() == expected.tolist()
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 3), st.integers(1, 400), st.integers(1, 150), st.sampled_from(DENSITIES),
+    st.integers(0, 2**32 - 1),
+)  # fmt: skip
+def test_the_csc_from_64_pe_words_is_the_one_from_the_bit_rows(
+    pe_words, out, n_in, density, seed
+):
+    """On a multiple of 64 PEs with rows to spare (up to eight a PE, rows cut mid-PE, idle
+    PEs when rows run out first), the CSC and pass totals from the column bits' 64-PE words
+    are those of the word-major bit rows."""
+    n_pes = 64 * pe_words
+    out = n_pes + out  # more rows than PEs
+    mask = np.random.default_rng(seed).random((out, n_in)) < density
+    types = sparse_pe.csc_types(n_pes, out)
+    *csc, totals = sparse_pe.pe_word_columns(mask, n_pes, *types)
+    bits = pack_rows(mask)
+    for built, expected in zip(csc, sparse_pe.kept_weight_columns(bits, n_pes, n_in, *types),
+                               strict=True):  # fmt: skip
+        assert built.dtype == expected.dtype
+        assert built.tolist() == expected.tolist()
+    for built, expected in zip(totals, sparse_pe.kept_pass_totals(bits, n_pes), strict=True):
+        assert built.tolist() == expected.tolist()
+    args = (np.arange(n_in, dtype=np.int64), 5, 3, 2, 5)
+    assert repr(sparse_pe.fifo_event_periodic_pe_words(mask, n_pes, *types, *args)) == repr(
+        sparse_pe.fifo_event_periodic_kept(bits, n_pes, n_in, *types, *args)
+    )
+
+
 def _column_bits_twin(mask):
     """``column_bits`` cell by cell in Python."""
     out, n_in = mask.shape

@@ -275,10 +275,15 @@ def simulate_unstructured(
         elif min_cycles == 0 and not kernels.pads(out, simulated, run_bits):
             # each entry-table cell is a PE's kept weights of a column: the recurrence reads
             # them from the mask's bits, without the [P, in] table (the same numbers); with
-            # one row a PE, from each column's row bits
+            # one row a PE, or PEs a multiple of 64, from each column's row bits
             types = kernels.csc_types(simulated, out)
             if simulated >= out:
                 cycles, stall, busy, periodic = kernels.fifo_event_periodic_one_row(
+                    np.ascontiguousarray(mask), simulated, *types, cols, repeats, depth, width,
+                    max_passes,
+                )  # fmt: skip
+            elif simulated % 64 == 0:  # several rows a PE, each PE's rows at one bit
+                cycles, stall, busy, periodic = kernels.fifo_event_periodic_pe_words(
                     np.ascontiguousarray(mask), simulated, *types, cols, repeats, depth, width,
                     max_passes,
                 )  # fmt: skip
