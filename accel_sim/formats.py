@@ -165,7 +165,10 @@ def format_size(
         r, c = block_rc
         block_rows, block_cols = _ceil_div(out, r), _ceil_div(inp, c)
         bits = _index_bits(index_bits, block_cols, "block columns")
-        blocks = int(kernels.occupied_blocks(keep, r, c)) if nnz else 0
+        if nnz == keep.size:  # every weight kept (a dense baseline's): every block
+            blocks = block_rows * block_cols
+        else:
+            blocks = int(kernels.occupied_blocks(keep, r, c)) if nnz else 0
         return FormatSize(
             weight_format,
             blocks * r * c,
@@ -185,8 +188,8 @@ def format_size(
         return FormatSize(weight_format, slots, values(slots), index_bytes=_bytes(slots * bits))
     # RLE
     lines = inp if order is RleOrder.COLUMN else out
-    if nnz == 0:
-        entries = 0
+    if nnz == 0 or nnz == keep.size:  # no weight, or no zero: one entry a weight
+        entries = nnz
     elif order is RleOrder.COLUMN:
         entries = int(kernels.rle_entries_along_columns(keep, run_bits))
     else:

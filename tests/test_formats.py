@@ -235,6 +235,21 @@ def test_all_zero_and_all_one(fmt):
     assert full.total_bytes >= format_size(ones, "dense").total_bytes
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (40, 17), (70, 33)])
+@pytest.mark.parametrize("run_bits", [1, 2, 4])
+def test_an_all_kept_mask_is_sized_without_reading_it_as_the_kernels_count_it(shape, run_bits):
+    """Every weight kept: run-length entries are the weights (no zero runs) and every block
+    is occupied, the closed forms ``format_size`` takes instead of scanning the mask."""
+    ones = np.ones(shape, dtype=bool)
+    for order, count in (("column", kernels.rle_entries_along_columns),
+                         ("row", kernels.rle_entries_along_rows)):  # fmt: skip
+        size = format_size(ones, "rle", run_bits=run_bits, rle_order=order)
+        assert size.stored_values == count(ones, run_bits) == ones.size
+    for block in ((1, 1), (2, 3), (5, 4)):
+        size = format_size(ones, "bsr", block=block)
+        assert size.stored_values == kernels.occupied_blocks(ones, *block) * block[0] * block[1]
+
+
 @pytest.mark.parametrize("shape", [(1, 9), (9, 1), (1, 1)])
 @pytest.mark.parametrize("fmt", SPARSE_FORMATS)
 def test_vectors(shape, fmt):
