@@ -226,6 +226,18 @@ def test_kept_weight_columns_from_bits_equal_the_csc_of_the_table(
         assert read.tolist() == visited.tolist()
 
 
+def _assert_the_bit_rows_give(csc, totals, mask, n_pes, types):
+    """``csc`` and ``totals`` are what ``kept_weight_columns`` and ``kept_pass_totals`` build
+    from the mask's word-major bit rows."""
+    bits = pack_rows(mask)
+    expected_csc = sparse_pe.kept_weight_columns(bits, n_pes, mask.shape[1], *types)
+    for built, expected in zip(csc, expected_csc, strict=True):
+        assert built.dtype == expected.dtype
+        assert built.tolist() == expected.tolist()
+    for built, expected in zip(totals, sparse_pe.kept_pass_totals(bits, n_pes), strict=True):
+        assert built.tolist() == expected.tolist()
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     st.integers(1, 150), st.integers(1, 200), st.integers(0, 3), st.sampled_from(DENSITIES),
@@ -240,13 +252,7 @@ def test_the_csc_from_each_columns_row_bits_is_the_one_from_the_bit_rows(
     n_pes = out + idle
     types = sparse_pe.csc_types(n_pes, out)
     *csc, totals = sparse_pe.one_row_columns(mask, n_pes, *types)
-    bits = pack_rows(mask)
-    for built, expected in zip(csc, sparse_pe.kept_weight_columns(bits, n_pes, n_in, *types),
-                               strict=True):  # fmt: skip
-        assert built.dtype == expected.dtype
-        assert built.tolist() == expected.tolist()
-    for built, expected in zip(totals, sparse_pe.kept_pass_totals(bits, n_pes), strict=True):
-        assert built.tolist() == expected.tolist()
+    _assert_the_bit_rows_give(csc, totals, mask, n_pes, types)
 
 
 @settings(max_examples=150, deadline=None)
@@ -265,16 +271,10 @@ def test_the_csc_from_64_pe_words_is_the_one_from_the_bit_rows(
     mask = np.random.default_rng(seed).random((out, n_in)) < density
     types = sparse_pe.csc_types(n_pes, out)
     *csc, totals = sparse_pe.pe_word_columns(mask, n_pes, *types)
-    bits = pack_rows(mask)
-    for built, expected in zip(csc, sparse_pe.kept_weight_columns(bits, n_pes, n_in, *types),
-                               strict=True):  # fmt: skip
-        assert built.dtype == expected.dtype
-        assert built.tolist() == expected.tolist()
-    for built, expected in zip(totals, sparse_pe.kept_pass_totals(bits, n_pes), strict=True):
-        assert built.tolist() == expected.tolist()
+    _assert_the_bit_rows_give(csc, totals, mask, n_pes, types)
     args = (np.arange(n_in, dtype=np.int64), 5, 3, 2, 5)
     assert repr(sparse_pe.fifo_event_periodic_pe_words(mask, n_pes, *types, *args)) == repr(
-        sparse_pe.fifo_event_periodic_kept(bits, n_pes, n_in, *types, *args)
+        sparse_pe.fifo_event_periodic_kept(pack_rows(mask), n_pes, n_in, *types, *args)
     )
 
 

@@ -254,6 +254,15 @@ def _owned(row, p, n_pes, out):
 
 
 @njit(**JIT_OPTIONS)
+def _pointers(count):
+    """Column pointers from each column's entry count: the counts cumulated, from 0."""
+    ptr = np.zeros(count.shape[0] + 1, dtype=np.int64)
+    for j in range(count.shape[0]):
+        ptr[j + 1] = ptr[j] + count[j]
+    return ptr
+
+
+@njit(**JIT_OPTIONS)
 def kept_weight_columns(bits, n_pes, n_in, pe_type, cost_type):
     """(column pointers, PEs, costs) as ``_column_pointers`` and ``_accepting_pes`` give them
     for the table of kept weights per PE and column (row i on PE ``i % n_pes``), read from
@@ -275,9 +284,7 @@ def kept_weight_columns(bits, n_pes, n_in, pe_type, cost_type):
             while kept:
                 count[64 * w + lowest_bit(kept)] += 1
                 kept &= kept - one
-    ptr = np.zeros(n_in + 1, dtype=np.int64)
-    for j in range(n_in):
-        ptr[j + 1] = ptr[j] + count[j]
+    ptr = _pointers(count)
     fill = ptr[:-1].copy()
     pes = np.empty(ptr[n_in], dtype=pe_type)
     costs = np.empty(ptr[n_in], dtype=cost_type)
@@ -402,9 +409,7 @@ def one_row_columns(mask, n_pes, pe_type, cost_type):
         words = col[w]
         for j in range(n_in):
             count[j] += popcount(words[j])
-    ptr = np.zeros(n_in + 1, dtype=np.int64)
-    for j in range(n_in):
-        ptr[j + 1] = ptr[j] + count[j]
+    ptr = _pointers(count)
     pes = np.empty(ptr[n_in], dtype=pe_type)
     costs = np.ones(ptr[n_in], dtype=cost_type)
     q = 0
@@ -461,9 +466,7 @@ def pe_word_columns(mask, n_pes, pe_type, cost_type):
             w += pe_words
         for j in range(n_in):
             count[j] += popcount(any_row[j])
-    ptr = np.zeros(n_in + 1, dtype=np.int64)
-    for j in range(n_in):
-        ptr[j + 1] = ptr[j] + count[j]
+    ptr = _pointers(count)
     pes = np.empty(ptr[n_in], dtype=pe_type)
     costs = np.empty(ptr[n_in], dtype=cost_type)
     taken = np.zeros(n_pes, dtype=np.int64)
