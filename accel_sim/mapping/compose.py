@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
@@ -94,23 +92,37 @@ def stitched_elapsed(runs: list[tuple[TileRun, int]], mem: fm.MemoryParams) -> f
                                    float(bw)))  # fmt: skip
 
 
-@dataclass(frozen=True)
 class Composite:
-    """One instance of a GEMM under one mapping."""
+    """One instance of a GEMM under one mapping: per core its (tile schedule, times run)
+    pairs, the slowest core's cycles and compute cycles, the MACs performed on all cores, and
+    the shared operand's copies the global buffer served instead of DRAM. A plain class with
+    slots (the mapper makes one per candidate; a frozen dataclass took a tenth of the
+    candidate's Python time to make)."""
 
-    core_runs: tuple[tuple[tuple[TileRun, int], ...], ...]  # per core: (tile schedule, times)
-    cycles: int  # the slowest core
-    compute_cycles: int  # the slowest core's compute cycles
-    macs: float  # performed, all cores
-    # the shared operand's copies served by the global buffer instead of DRAM
-    global_read_bytes: float = 0.0
-    global_write_bytes: float = 0.0
+    __slots__ = ("_stats", "compute_cycles", "core_runs", "cycles", "global_read_bytes",
+                 "global_write_bytes", "macs")  # fmt: skip
 
-    @cached_property
+    def __init__(
+        self,
+        core_runs: tuple[tuple[tuple[TileRun, int], ...], ...],
+        cycles: int,
+        compute_cycles: int,
+        macs: float,
+        global_read_bytes: float = 0.0,
+        global_write_bytes: float = 0.0,
+    ) -> None:
+        self.core_runs, self.cycles, self.compute_cycles = core_runs, cycles, compute_cycles
+        self.macs = macs
+        self.global_read_bytes, self.global_write_bytes = global_read_bytes, global_write_bytes
+        self._stats: np.ndarray | None = None
+
+    @property
     def stats(self) -> np.ndarray:
         """Statistics summed over cores and tiles (fold_memory indices): worked out only for
         a mapping the search prices, as most candidates are compared by cycles alone."""
-        return sum(_summed(runs) for runs in self.core_runs)
+        if self._stats is None:
+            self._stats = sum(_summed(runs) for runs in self.core_runs)
+        return self._stats
 
     @property
     def dram_bytes_saved(self) -> float:
@@ -146,13 +158,23 @@ def _tile_plans(
     """The plans of a core's first tile and of its later ones: those find the weights on
     chip when the core's share (``k x n_cols`` words) fits its filter buffer."""
     outputs_on_chip = residency.output_on_chip
-    first = fm.FoldPlan(mapping.rows_outer, mapping.overlapped, ifmap_on_chip, filter_on_chip,
-                        outputs_on_chip)  # fmt: skip
+    first = _plan(mapping.rows_outer, mapping.overlapped, ifmap_on_chip, filter_on_chip,
+                  outputs_on_chip)  # fmt: skip
     if filter_on_chip or not _weights_stay(k, n_cols, mem):
         return first, first
-    later = fm.FoldPlan(mapping.rows_outer, mapping.overlapped, ifmap_on_chip, True,
+    return first, _plan(mapping.rows_outer, mapping.overlapped, ifmap_on_chip, True,
                         outputs_on_chip)  # fmt: skip
-    return first, later
+
+
+_PLANS: dict[tuple[bool, ...], fm.FoldPlan] = {}  # each of the 32 plans, made once
+
+
+def _plan(*flags: bool) -> fm.FoldPlan:
+    """The ``FoldPlan`` of these flags (one object per value: a candidate asks for two)."""
+    plan = _PLANS.get(flags)
+    if plan is None:
+        plan = _PLANS[flags] = fm.FoldPlan(*flags)
+    return plan
 
 
 def _core_run(
@@ -263,6 +285,10 @@ def compose(
         mem = memory_params(hw, filter_dram_scale, cores_sharing_dram=len(parts))
     else:
         mem = memory(len(parts))
+    if len(parts) == 1:  # one core: no slowest to pick, nothing shared
+        core, cycles, compute, macs = _core_run(piece, *parts[0], mapping, k, residency,
+                                                ifmap_on_chip, filter_on_chip, mem)  # fmt: skip
+        return Composite((core,), cycles, compute, macs)
     runs = [
         _core_run(piece, rows, start, stop, mapping, k, residency, ifmap_on_chip, filter_on_chip,
                   mem)
