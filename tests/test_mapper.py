@@ -32,6 +32,7 @@ from accel_sim.datapaths import datapath_for
 from accel_sim.engine import without_masks
 from accel_sim.kernels import fold_memory as fm
 from accel_sim.mapping import cache
+from accel_sim.mapping.space import Mapping, balanced, tile_candidates, tilings
 from accel_sim.spec import derive, hardware_from_dict
 from accel_sim.traffic import memory_params
 from tests.conftest import hardware_dict
@@ -94,6 +95,20 @@ def padded_bound(hw, op: GemmOp, density: float) -> float:
     rows, cols = hw.pe_array.rows, hw.pe_array.cols
     padding = (math.ceil(op.k / rows) * rows * math.ceil(op.n / cols) * cols) / (op.k * op.n)
     return padding / density
+
+
+@pytest.mark.parametrize("m", [1, 5, 128, 4096])
+def test_a_group_of_the_space_is_its_tile_counts_made_once(m):
+    """``tilings`` gives one mapping per tile count, fewest first, the same objects every
+    time (the mapper shares them across searches); ``balanced`` splits exactly."""
+    group = tilings(True, m, "none", 1, True)
+    assert group == tuple(Mapping(True, t, "none", 1, True) for t in tile_candidates(m))
+    assert tilings(True, m, "none", 1, True) is group
+    for mapping in group:
+        sizes = balanced(m, min(mapping.m_tiles, m))
+        assert sum(size * count for size, count in sizes) == m
+        assert sum(count for _, count in sizes) == min(mapping.m_tiles, m)
+        assert max(size for size, _ in sizes) - min(size for size, _ in sizes) <= 1
 
 
 @SETTINGS

@@ -25,7 +25,7 @@ model) searches it once per process.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TypeVar
 
 from accel_sim.mapping.space import Mapping
@@ -37,7 +37,7 @@ T = TypeVar("T")
 
 
 def best_of(
-    groups: Iterable[list[Mapping]],
+    groups: Iterable[Sequence[Mapping]],
     evaluate: Callable[[Mapping], T],
     cycles: Callable[[T], int],
     compute_cycles: Callable[[T], int],
@@ -46,7 +46,7 @@ def best_of(
     compute_floor: Callable[[Mapping], int | None] | None = None,
     dram_floor: Callable[[Mapping], float] | None = None,
 ) -> tuple[Mapping, T]:
-    """The best (mapping, cost) over ``groups`` (lists of mappings, largest tile first).
+    """The best (mapping, cost) over ``groups`` (sequences of mappings, largest tile first).
     Under ``latency`` a candidate's energy is worked out only when its latency ties the best
     one's (the only time it decides). ``compute_floor``: a candidate's compute cycles at most
     (None: unknown) without evaluating it; ``dram_floor``: cycles its DRAM traffic takes at
@@ -83,7 +83,7 @@ DRAM_FLOOR_MARGIN = 1e-9
 
 
 def _fastest(
-    groups: Iterable[list[Mapping]],
+    groups: Iterable[Sequence[Mapping]],
     evaluate: Callable[[Mapping], T],
     cycles: Callable[[T], int],
     compute_cycles: Callable[[T], int],

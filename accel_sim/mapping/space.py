@@ -22,6 +22,7 @@ divisor of it (``accel_sim.datapaths.array``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = [
     "TILE_COUNTS",
@@ -29,6 +30,7 @@ __all__ = [
     "balanced",
     "dimension_names",
     "tile_candidates",
+    "tilings",
 ]
 
 TILE_COUNTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
@@ -64,6 +66,7 @@ class Mapping:
         return " ".join(parts)
 
 
+@lru_cache(maxsize=4096)
 def tile_candidates(m: int) -> tuple[int, ...]:
     """Numbers of M tiles to try: every ``TILE_COUNTS`` entry clamped to ``m`` (a count above
     M means M one-row tiles), so that one more row of M keeps every candidate of the shorter
@@ -71,9 +74,21 @@ def tile_candidates(m: int) -> tuple[int, ...]:
     return tuple(sorted({min(count, max(1, m)) for count in TILE_COUNTS}))
 
 
-def balanced(extent: int, parts: int) -> list[tuple[int, int]]:
+@lru_cache(maxsize=4096)
+def balanced(extent: int, parts: int) -> tuple[tuple[int, int], ...]:
     """(size, how many) of ``parts`` pieces of ``extent`` whose sizes differ by at most one,
-    larger first (pieces of 0 dropped)."""
+    larger first (pieces of 0 dropped). Cached: the mapper asks it for every candidate."""
     base, extra = divmod(extent, parts)
     pieces = ((base + 1, extra), (base, parts - extra))
-    return [(size, count) for size, count in pieces if size and count]
+    return tuple((size, count) for size, count in pieces if size and count)
+
+
+@lru_cache(maxsize=4096)
+def tilings(
+    rows_outer: bool, m: int, split: str, cores: int, overlapped: bool
+) -> tuple[Mapping, ...]:
+    """One group of the space: a mapping per ``tile_candidates(m)`` count, fewest tiles
+    first. Made once per group's parameters and shared (mappings are frozen): a search
+    usually ends a group after a few of them."""
+    return tuple(Mapping(rows_outer, tiles, split, cores, overlapped)
+                 for tiles in tile_candidates(m))  # fmt: skip

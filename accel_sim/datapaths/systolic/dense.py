@@ -22,7 +22,7 @@ order, M tiling, split across cores, preload), or SCALE-Sim's fixed loop order w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -36,7 +36,7 @@ from accel_sim.kernels import preconditions as pre
 from accel_sim.mapping import Composite, Mapping, OpResidency, best_of, cache, compose
 from accel_sim.mapping.compose import Piece, TileRun, compute_floor, dram_floor
 from accel_sim.mapping.residency import NONE
-from accel_sim.mapping.space import tile_candidates
+from accel_sim.mapping.space import tilings
 from accel_sim.op_cost import OpCost
 from accel_sim.results import SimResult
 from accel_sim.spec import Dataflow, HardwareConfig, ZeroHandling
@@ -251,7 +251,7 @@ class SystolicArray(ArrayDatapath):
             model = models[key] = build()
         return model
 
-    def candidates(self, op: GemmOp) -> Iterator[list[Mapping]]:
+    def candidates(self, op: GemmOp) -> Iterator[Sequence[Mapping]]:
         """The mapper's space for ``op``, one list per (split, loop order), fewest M tiles
         first (``accel_sim.mapping.space``)."""
         hw = self.hw
@@ -268,8 +268,7 @@ class SystolicArray(ArrayDatapath):
         for split, cores in splits:
             rows_per_core = -(-op.m // cores) if split == "m" else op.m
             for rows_outer in self.orders:
-                yield [Mapping(rows_outer, tiles, split, cores, overlapped)
-                       for tiles in tile_candidates(rows_per_core)]  # fmt: skip
+                yield tilings(rows_outer, rows_per_core, split, cores, overlapped)
 
     def _mapped_cost(self, op: GemmOp, composite: Composite, mapping: Mapping) -> OpCost:
         s = composite.stats.tolist()
