@@ -252,7 +252,7 @@ class SystolicArray(ArrayDatapath):
         return model
 
     def candidates(self, op: GemmOp) -> Iterator[Sequence[Mapping]]:
-        """The mapper's space for ``op``, one list per (split, loop order), fewest M tiles
+        """The mapper's space for ``op``, one group per (split, loop order), fewest M tiles
         first (``accel_sim.mapping.space``)."""
         hw = self.hw
         overlapped = hw.mapping.preload == "overlapped" and self.preload_applies
