@@ -86,6 +86,7 @@ class ArrayDatapath(Datapath):
         self.leakage_w = leakage_power_w(hw)
         self._mask_facts: dict[tuple[str, int, int, Hashable], object] = {}
         self._all_kept_scales: dict[tuple[int, int, int | None], tuple[float, str | None]] = {}
+        self._all_ones: dict[tuple[int, int], np.ndarray] = {}
         # Whether this run has several execution plans (the whole batch and micro-batches):
         # a datapath keeps work for reuse only then, as keeping it costs fresh memory.
         self.plans_share_work = False
@@ -188,9 +189,19 @@ class ArrayDatapath(Datapath):
 
         key = (n, k, value_bits)
         if key not in self._all_kept_scales:
-            ones = np.ones((n, k), dtype=bool)
+            ones = self.all_ones(n, k)
             self._all_kept_scales[key] = weight_storage_scale(ones, self.hw, value_bits, nnz=n * k)
         return self._all_kept_scales[key]
+
+    def all_ones(self, n: int, k: int) -> np.ndarray:
+        """The ``[n, k]`` mask that keeps every weight, built once per shape and read-only
+        (dense baselines ask for it every op: allocating it took a millisecond a 3,072-wide
+        layer)."""
+        ones = self._all_ones.get((n, k))
+        if ones is None:
+            ones = self._all_ones[(n, k)] = np.ones((n, k), dtype=bool)
+            ones.flags.writeable = False
+        return ones
 
     def weight_buffer_bytes(self) -> int:
         """Where resident weights live: the global buffer, else every core's filter buffer

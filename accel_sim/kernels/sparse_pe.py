@@ -117,6 +117,15 @@ def _finish_times(last_broadcast, free_at, n_entries, width):
 
 
 @njit(**JIT_OPTIONS)
+def _pointers(count):
+    """Column pointers from each column's entry count: the counts cumulated, from 0."""
+    ptr = np.zeros(count.shape[0] + 1, dtype=np.int64)
+    for j in range(count.shape[0]):
+        ptr[j + 1] = ptr[j] + count[j]
+    return ptr
+
+
+@njit(**JIT_OPTIONS)
 def _column_pointers(cost):
     """Column pointers of the CSC of ``cost [P, in]``: how many PEs' FIFOs take each column,
     cumulated (read row by row, in memory order, branch-free)."""
@@ -126,10 +135,7 @@ def _column_pointers(cost):
         row = cost[p]
         for j in range(n_cols):
             count[j] += np.int64(row[j] > 0)
-    ptr = np.zeros(n_cols + 1, dtype=np.int64)
-    for j in range(n_cols):
-        ptr[j + 1] = ptr[j] + count[j]
-    return ptr
+    return _pointers(count)
 
 
 @njit(**JIT_OPTIONS)
@@ -251,15 +257,6 @@ def _owned(row, p, n_pes, out):
         kept |= row[i]
         i += n_pes
     return kept
-
-
-@njit(**JIT_OPTIONS)
-def _pointers(count):
-    """Column pointers from each column's entry count: the counts cumulated, from 0."""
-    ptr = np.zeros(count.shape[0] + 1, dtype=np.int64)
-    for j in range(count.shape[0]):
-        ptr[j + 1] = ptr[j] + count[j]
-    return ptr
 
 
 @njit(**JIT_OPTIONS)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 
@@ -166,15 +167,11 @@ def _tile_plans(
                         outputs_on_chip)  # fmt: skip
 
 
-_PLANS: dict[tuple[bool, ...], fm.FoldPlan] = {}  # each of the 32 plans, made once
-
-
+@cache
 def _plan(*flags: bool) -> fm.FoldPlan:
-    """The ``FoldPlan`` of these flags (one object per value: a candidate asks for two)."""
-    plan = _PLANS.get(flags)
-    if plan is None:
-        plan = _PLANS[flags] = fm.FoldPlan(*flags)
-    return plan
+    """The ``FoldPlan`` of these flags, one object per value (32 at most): a candidate asks
+    for two."""
+    return fm.FoldPlan(*flags)
 
 
 def _core_run(

@@ -64,7 +64,6 @@ class UnstructuredPEArray(ArrayDatapath):
     def __init__(self, hw: HardwareConfig) -> None:
         super().__init__(hw)
         self._ones_memos: dict[tuple[int, int], dict] = {}  # _mask_memo of all-ones masks
-        self._ones: dict[tuple[int, int], np.ndarray] = {}  # the all-ones masks themselves
         table = hw.energy
         bank = sram_j_per_byte(hw.sram.filter.size_bytes / hw.pe_count)
         self.prices = replace(
@@ -134,17 +133,10 @@ class UnstructuredPEArray(ArrayDatapath):
         return masked(op) is not None and self.hw.sparse.zero_handling == ZeroHandling.SKIPPING
 
     def _stored_mask(self, op: GemmOp) -> np.ndarray:
-        """The op's own mask, or an all-ones one, built once per shape and read-only (a
-        dense baseline's ops ask for it every op: allocating it took a millisecond a
-        3,072-wide layer)."""
+        """The op's own mask, or the all-ones one of its shape (``all_ones``)."""
         if self._stores_own_mask(op):
             return op.mask
-        shape = (op.n, op.k)
-        ones = self._ones.get(shape)
-        if ones is None:
-            ones = self._ones[shape] = np.ones(shape, dtype=bool)
-            ones.flags.writeable = False
-        return ones
+        return self.all_ones(op.n, op.k)
 
     def _mask_memo(self, op: GemmOp, mask: np.ndarray) -> dict | None:
         """What ``simulate_unstructured`` keeps for ``mask`` (the op's own, once per mask;

@@ -277,13 +277,10 @@ def simulate_unstructured(
             # them from the mask's bits, without the [P, in] table (the same numbers); with
             # one row a PE, or PEs a multiple of 64, from each column's row bits
             types = kernels.csc_types(simulated, out)
-            if simulated >= out:
-                cycles, stall, busy, periodic = kernels.fifo_event_periodic_one_row(
-                    np.ascontiguousarray(mask), simulated, *types, cols, repeats, depth, width,
-                    max_passes,
-                )  # fmt: skip
-            elif simulated % 64 == 0:  # several rows a PE, each PE's rows at one bit
-                cycles, stall, busy, periodic = kernels.fifo_event_periodic_pe_words(
+            if simulated >= out or simulated % 64 == 0:  # one row a PE, or a PE's rows at one bit
+                from_columns = (kernels.fifo_event_periodic_one_row if simulated >= out
+                                else kernels.fifo_event_periodic_pe_words)  # fmt: skip
+                cycles, stall, busy, periodic = from_columns(
                     np.ascontiguousarray(mask), simulated, *types, cols, repeats, depth, width,
                     max_passes,
                 )  # fmt: skip
