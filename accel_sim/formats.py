@@ -111,6 +111,7 @@ def format_size(
     run_bits: int = 4,
     rle_order: RleOrder | str = RleOrder.COLUMN,
     nnz: int | None = None,
+    column_bits: np.ndarray | None = None,
 ) -> FormatSize:
     """Exact bytes to store the weights kept by ``mask`` ``[out, in]`` in format ``fmt``.
 
@@ -118,7 +119,9 @@ def format_size(
     module docstring for each format's layout. ``block=(r, c)`` is required for ``bsr``,
     ``nm=(N, M)`` for ``nm``; ``index_bits=None`` takes the fewest bits that address the
     indexed dimension. ``nnz``: the mask's True count when the caller has already counted it
-    (a GEMM op counts its mask once), saving a pass over the mask.
+    (a GEMM op counts its mask once), saving a pass over the mask. ``column_bits``: the
+    mask's columns as 64-row words (``sparse_pe.column_bits``' first array) when the caller
+    has them: run-length entries along columns are then counted 64 rows at a time.
     """
     weight_format = _as_enum(WeightFormat, fmt, "fmt")
     keep = _as_mask(mask)
@@ -190,6 +193,13 @@ def format_size(
     lines = inp if order is RleOrder.COLUMN else out
     if nnz == 0 or nnz == keep.size:  # no weight, or no zero: one entry a weight
         entries = nnz
+    elif order is RleOrder.COLUMN and column_bits is not None:
+        if column_bits.shape != (_ceil_div(out, 64), inp) or column_bits.dtype != np.uint64:
+            raise ValueError(
+                f"column_bits must be the mask's uint64 column words, shape "
+                f"({_ceil_div(out, 64)}, {inp}); got {column_bits.dtype} {column_bits.shape}"
+            )
+        entries = int(kernels.rle_entries_from_column_bits(column_bits, run_bits))
     elif order is RleOrder.COLUMN:
         entries = int(kernels.rle_entries_along_columns(keep, run_bits))
     else:

@@ -87,11 +87,13 @@ def weight_storage_scale(
     hw: HardwareConfig,
     value_bits: int | None = None,
     nnz: int | None = None,
+    column_bits: np.ndarray | None = None,
 ) -> tuple[float, str | None]:
     """Stored over dense bytes of a weight in ``hw``'s format, and a note when the format
     cannot hold this mask (then the weight is stored dense, scale 1). ``value_bits``: the
     width each stored value takes (default the array's precision; a shared-weight index);
-    ``nnz``: the mask's True count, when already counted (``GemmOp.weight_nnz``)."""
+    ``nnz``: the mask's True count, when already counted (``GemmOp.weight_nnz``);
+    ``column_bits``: its column words, when already built (``formats.format_size``)."""
     fmt = hw.sparse.weight_format
     dense_bits = 8 * hw.word_bytes
     bits = dense_bits if value_bits is None else value_bits
@@ -109,6 +111,7 @@ def weight_storage_scale(
             nm=spec.nm if fmt == WeightFormat.NM else None,
             run_bits=spec.run_bits,
             nnz=nnz,
+            column_bits=column_bits,
         )
     except ValueError as error:
         return 1.0, f"{fmt} format cannot hold this mask ({error}); stored dense"

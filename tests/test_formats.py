@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from accel_sim.formats import FormatSize, RleOrder, WeightFormat, format_size
 from accel_sim.kernels import format_sizes as kernels
+from accel_sim.kernels.sparse_pe import column_bits
 
 # 4x6 mask used by the hand-worked cases: nnz = 5, out = 4, in = 6.
 MASK = np.array(
@@ -248,6 +249,46 @@ def test_an_all_kept_mask_is_sized_without_reading_it_as_the_kernels_count_it(sh
     for block in ((1, 1), (2, 3), (5, 4)):
         size = format_size(ones, "bsr", block=block)
         assert size.stored_values == kernels.occupied_blocks(ones, *block) * block[0] * block[1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 200), st.integers(1, 24),
+    st.sampled_from([0.0, 0.005, 0.02, 0.1, 0.4, 1.0]), st.integers(1, 9),
+    st.integers(0, 2**32 - 1),
+)  # fmt: skip
+def test_run_length_entries_from_column_words_are_the_encoders(out, inp, density, bits, seed):
+    """Counted 64 rows at a time from the mask's column words (both paths: runs of four bits
+    or more branch-free, narrower ones a loop per multiple of the run), the run-length
+    entries along columns are the encoder's stream length: runs across word boundaries,
+    several paddings inside one word, empty columns, zeros after a column's last weight."""
+    mask = np.random.default_rng(seed).random((out, inp)) < density
+    words = column_bits(mask)[0]
+    expected = sum(len(stream) for stream in rle_encode(mask, bits, "column"))
+    assert kernels.rle_entries_from_column_bits(words, bits) == expected
+    by_words = format_size(mask, "rle", run_bits=bits, column_bits=words)
+    assert by_words == format_size(mask, "rle", run_bits=bits)
+
+
+@pytest.mark.parametrize("bits", [1, 3, 4, 5, 6])
+def test_run_length_entries_from_column_words_at_every_gap_length(bits):
+    """One column per gap length: a kept weight at row 0 and one after ``gap`` zeros, placed
+    so that the gap lies inside a word or crosses one or two word boundaries; the count is
+    the encoder's (a padding entry every ``2**bits`` zeros)."""
+    gaps = range(0, 200)
+    out = 3 + max(gaps) + 70
+    for offset in (0, 1, 40, 63):
+        mask = np.zeros((out, len(gaps)), dtype=bool)
+        for j, gap in enumerate(gaps):
+            mask[offset, j] = mask[offset + gap + 1, j] = True
+        expected = sum(len(stream) for stream in rle_encode(mask, bits, "column"))
+        assert kernels.rle_entries_from_column_bits(column_bits(mask)[0], bits) == expected
+
+
+def test_column_words_of_another_shape_are_refused():
+    mask = np.eye(70, 9, dtype=bool)
+    with pytest.raises(ValueError, match=r"column words, shape \(2, 9\)"):
+        format_size(mask, "rle", column_bits=column_bits(mask[:64])[0])
 
 
 @pytest.mark.parametrize("shape", [(1, 9), (9, 1), (1, 1)])

@@ -251,7 +251,7 @@ def test_the_csc_from_each_columns_row_bits_is_the_one_from_the_bit_rows(
     mask = np.random.default_rng(seed).random((out, n_in)) < density
     n_pes = out + idle
     types = sparse_pe.csc_types(n_pes, out)
-    *csc, totals = sparse_pe.one_row_columns(mask, n_pes, *types)
+    *csc, totals = sparse_pe.one_row_columns(sparse_pe.column_bits(mask), n_pes, *types)
     _assert_the_bit_rows_give(csc, totals, mask, n_pes, types)
 
 
@@ -270,10 +270,11 @@ def test_the_csc_from_64_pe_words_is_the_one_from_the_bit_rows(
     out = n_pes + out  # more rows than PEs
     mask = np.random.default_rng(seed).random((out, n_in)) < density
     types = sparse_pe.csc_types(n_pes, out)
-    *csc, totals = sparse_pe.pe_word_columns(mask, n_pes, *types)
+    columns = sparse_pe.column_bits(mask)
+    *csc, totals = sparse_pe.pe_word_columns(columns, n_pes, *types)
     _assert_the_bit_rows_give(csc, totals, mask, n_pes, types)
     args = (np.arange(n_in, dtype=np.int64), 5, 3, 2, 5)
-    assert repr(sparse_pe.fifo_event_periodic_pe_words(mask, n_pes, *types, *args)) == repr(
+    assert repr(sparse_pe.fifo_event_periodic_pe_words(columns, n_pes, *types, *args)) == repr(
         sparse_pe.fifo_event_periodic_kept(pack_rows(mask), n_pes, n_in, *types, *args)
     )
 
@@ -353,7 +354,8 @@ def test_the_recurrence_from_bits_equals_it_from_the_table(
     )
     assert repr(wide) == repr(from_table)  # the types a PE past 2**16 or 256 rows a PE get
     if simulated >= out:  # one row a PE: the CSC from each column's row bits
-        one_row = sparse_pe.fifo_event_periodic_one_row(mask, simulated, *types, *args)
+        columns = sparse_pe.column_bits(mask)
+        one_row = sparse_pe.fifo_event_periodic_one_row(columns, simulated, *types, *args)
         assert repr(one_row) == repr(from_table)
 
 

@@ -168,16 +168,22 @@ class ArrayDatapath(Datapath):
         """Stored over dense bytes of ``op``'s weight."""
         return self.storage_scale(op)[0]
 
-    def storage_scale(self, op: GemmOp, value_bits: int | None = None) -> tuple[float, str | None]:
-        """``weight_storage_scale`` of ``op``'s own mask (once per mask, ``mask_fact``)."""
+    def storage_scale(
+        self, op: GemmOp, value_bits: int | None = None,
+        column_bits: Callable[[], np.ndarray] | None = None,
+    ) -> tuple[float, str | None]:  # fmt: skip
+        """``weight_storage_scale`` of ``op``'s own mask (once per mask, ``mask_fact``).
+        ``column_bits``: gives the mask's column words, when the datapath keeps them."""
         from accel_sim.traffic import weight_storage_scale
 
         mask = op.mask if isinstance(op.mask, np.ndarray) else None
-        return self.mask_fact(
-            op,
-            ("storage", value_bits),
-            lambda: weight_storage_scale(mask, self.hw, value_bits, nnz=op.weight_nnz),
-        )
+
+        def size() -> tuple[float, str | None]:
+            words = None if column_bits is None or mask is None else column_bits()
+            return weight_storage_scale(mask, self.hw, value_bits, nnz=op.weight_nnz,
+                                        column_bits=words)  # fmt: skip
+
+        return self.mask_fact(op, ("storage", value_bits), size)
 
     def all_kept_storage_scale(
         self, n: int, k: int, value_bits: int | None = None

@@ -391,15 +391,15 @@ def _column_bits_cells(mask):
 
 
 @njit(**JIT_OPTIONS)
-def one_row_columns(mask, n_pes, pe_type, cost_type):
+def one_row_columns(columns, n_pes, pe_type, cost_type):
     """(column pointers, PEs, costs) as ``kept_weight_columns`` gives them, and each PE's
     (cycles, entries, last entry's position) in a pass of every column in order
-    (``_pass_totals``), when each PE has one row at most (``n_pes >= out``): from
-    ``column_bits`` each column's PEs are the set bits of its row-words, emitted in order
-    (the CSC is written front to back, every cost 1), and a PE's totals are its row's kept
-    weights and last kept column."""
-    out, n_in = mask.shape
-    col, degree, last = column_bits(mask)
+    (``_pass_totals``), when each PE has one row at most (``n_pes >= out``): from the mask's
+    ``column_bits`` (``columns``) each column's PEs are the set bits of its row-words,
+    emitted in order (the CSC is written front to back, every cost 1), and a PE's totals are
+    its row's kept weights and last kept column."""
+    col, degree, last = columns
+    out, n_in = degree.shape[0], col.shape[1]
     n_words = col.shape[0]
     count = np.zeros(n_in, dtype=np.int64)
     for w in range(n_words):
@@ -425,7 +425,7 @@ def one_row_columns(mask, n_pes, pe_type, cost_type):
 
 
 @njit(**JIT_OPTIONS)
-def pe_word_columns(mask, n_pes, pe_type, cost_type):
+def pe_word_columns(columns, n_pes, pe_type, cost_type):
     """(column pointers, PEs, costs, each PE's pass totals) as ``one_row_columns`` gives
     them, for PEs with several rows each when ``n_pes`` is a multiple of 64: PE p's rows p,
     p + P, p + 2P, ... then sit at the same bit (p % 64) of the column words (``column_bits``)
@@ -434,9 +434,10 @@ def pe_word_columns(mask, n_pes, pe_type, cost_type):
     sum of them (``planes`` binary digits, a ripple of ANDs and XORs per word) counts each
     PE's rows that keep it, its cost. A PE's totals are its rows' kept weights, the columns it
     takes and its rows' last kept column. On BERT-base's 3,072 x 768 layer at 1,024 PEs,
-    about 40 % less time than ``kept_weight_columns`` and its bit rows."""
-    out, n_in = mask.shape
-    col, degree, last = column_bits(mask)
+    about 40 % less time than ``kept_weight_columns`` and its bit rows. ``columns``: the
+    mask's ``column_bits``."""
+    col, degree, last = columns
+    out, n_in = degree.shape[0], col.shape[1]
     n_words = col.shape[0]
     pe_words = n_pes // 64
     most_rows = (out + n_pes - 1) // n_pes
@@ -519,24 +520,25 @@ def fifo_event_periodic_kept(bits, n_pes, n_in, pe_type, cost_type, entry_cols, 
 
 
 @njit(**JIT_OPTIONS)
-def fifo_event_periodic_one_row(mask, n_pes, pe_type, cost_type, entry_cols, repeats,
+def fifo_event_periodic_one_row(columns, n_pes, pe_type, cost_type, entry_cols, repeats,
                                 fifo_depth, width, max_passes):  # fmt: skip
-    """``fifo_event_periodic_kept`` of a bool ``mask`` whose PEs have one row at most
-    (``n_pes >= out``): the CSC and each PE's pass from ``one_row_columns``, without the
-    word-major bit rows (a fifth less time on a BERT-base layer at 769 PEs)."""
-    ptr, pes, costs, totals = one_row_columns(mask, n_pes, pe_type, cost_type)
-    return _csc_periodic(n_pes, mask.shape[1], ptr, pes, costs, totals, entry_cols, repeats,
-                         fifo_depth, width, max_passes)  # fmt: skip
+    """``fifo_event_periodic_kept`` of a mask (given as its ``column_bits``) whose PEs have
+    one row at most (``n_pes >= out``): the CSC and each PE's pass from ``one_row_columns``,
+    without the word-major bit rows (a fifth less time on a BERT-base layer at 769 PEs)."""
+    ptr, pes, costs, totals = one_row_columns(columns, n_pes, pe_type, cost_type)
+    return _csc_periodic(n_pes, columns[0].shape[1], ptr, pes, costs, totals, entry_cols,
+                         repeats, fifo_depth, width, max_passes)  # fmt: skip
 
 
 @njit(**JIT_OPTIONS)
-def fifo_event_periodic_pe_words(mask, n_pes, pe_type, cost_type, entry_cols, repeats,
+def fifo_event_periodic_pe_words(columns, n_pes, pe_type, cost_type, entry_cols, repeats,
                                  fifo_depth, width, max_passes):  # fmt: skip
-    """``fifo_event_periodic_kept`` of a bool ``mask`` on ``n_pes`` PEs, a multiple of 64
-    with several rows each: the CSC and each PE's pass from ``pe_word_columns``."""
-    ptr, pes, costs, totals = pe_word_columns(mask, n_pes, pe_type, cost_type)
-    return _csc_periodic(n_pes, mask.shape[1], ptr, pes, costs, totals, entry_cols, repeats,
-                         fifo_depth, width, max_passes)  # fmt: skip
+    """``fifo_event_periodic_kept`` of a mask (given as its ``column_bits``) on ``n_pes``
+    PEs, a multiple of 64 with several rows each: the CSC and each PE's pass from
+    ``pe_word_columns``."""
+    ptr, pes, costs, totals = pe_word_columns(columns, n_pes, pe_type, cost_type)
+    return _csc_periodic(n_pes, columns[0].shape[1], ptr, pes, costs, totals, entry_cols,
+                         repeats, fifo_depth, width, max_passes)  # fmt: skip
 
 
 @njit(**JIT_OPTIONS)

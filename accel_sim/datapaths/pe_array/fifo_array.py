@@ -36,6 +36,7 @@ the equivalent event recurrence; they agree exactly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral
 
@@ -211,6 +212,7 @@ def simulate_unstructured(
     what: str = "the layer",
     memo: dict | None = None,
     nnz: int | None = None,
+    columns: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
 ) -> UnstructuredPEStats:
     """Run ``m`` tokens of the layer with keep-mask ``mask`` ``[out, in]`` on the PE array.
 
@@ -222,7 +224,9 @@ def simulate_unstructured(
     fast engine's periodic summary is kept there, so a larger number of tokens skips the
     PEs' work table and the recurrence (``sparse_pe.repeated_finish``: the same numbers,
     exactly). ``nnz``: the mask's kept weights, when the caller knows them (exactly: a count
-    equal to the mask's size sends it down the dense layer's path).
+    equal to the mask's size sends it down the dense layer's path). ``columns``: gives the
+    mask's ``sparse_pe.column_bits`` when the caller keeps them (the PE array's run-length
+    size reads them too); asked only where the PE lists are built from them.
     """
     mask = _check_mask(mask)
     m = _check_count("m", m, 1)
@@ -280,10 +284,13 @@ def simulate_unstructured(
             if simulated >= out or simulated % 64 == 0:  # one row a PE, or a PE's rows at one bit
                 from_columns = (kernels.fifo_event_periodic_one_row if simulated >= out
                                 else kernels.fifo_event_periodic_pe_words)  # fmt: skip
+                if columns is None:
+                    bits = kernels.column_bits(np.ascontiguousarray(mask))
+                else:
+                    bits = columns()
                 cycles, stall, busy, periodic = from_columns(
-                    np.ascontiguousarray(mask), simulated, *types, cols, repeats, depth, width,
-                    max_passes,
-                )  # fmt: skip
+                    bits, simulated, *types, cols, repeats, depth, width, max_passes
+                )
             else:
                 cycles, stall, busy, periodic = kernels.fifo_event_periodic_kept(
                     bitops.pack_rows(mask), simulated, mask.shape[1], *types, cols, repeats,
