@@ -181,6 +181,17 @@ def eie_hw(rows: int = 4, cols: int = 4):
     return hw.model_copy(update={"datapath": "pe-array"})
 
 
+def test_the_all_ones_mask_is_shared_and_cannot_be_written() -> None:
+    """Every datapath and point of a process gets the same all-ones mask of a shape, so none
+    may change it: it is read-only."""
+    from accel_sim.datapaths.array import all_ones_mask
+
+    ones = all_ones_mask(3, 5)
+    assert ones is all_ones_mask(3, 5) and ones.shape == (3, 5) and ones.all()
+    with pytest.raises(ValueError, match="read-only"):
+        ones[0, 0] = False
+
+
 def test_unmasked_weights_on_the_eie_array_cost_what_all_ones_masks_cost() -> None:
     # The array reads weights only in RLE: a weight without a mask must be stored and walked
     # exactly like an attached all-ones mask (it used to be priced dense, 1 byte a weight).

@@ -160,7 +160,7 @@ class OuterProductArray(ArrayDatapath):
         """The weight as stored and multiplied: its mask when skipping, else all of it."""
         mask = masked(op)
         if mask is None or not self.skipping:
-            return np.ones((op.n, op.k), dtype=bool)
+            return self.all_ones(op.n, op.k)
         return mask
 
     def compulsory_dram_bytes(self, op: GemmOp) -> float:
