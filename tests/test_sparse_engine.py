@@ -181,13 +181,15 @@ def eie_hw(rows: int = 4, cols: int = 4):
     return hw.model_copy(update={"datapath": "pe-array"})
 
 
-def test_the_all_ones_mask_is_shared_and_cannot_be_written() -> None:
-    """Every datapath and point of a process gets the same all-ones mask of a shape, so none
-    may change it: it is read-only."""
-    from accel_sim.datapaths.array import all_ones_mask
+def test_the_all_ones_mask_is_kept_once_per_shape_and_cannot_be_written() -> None:
+    """A datapath hands every op of a shape the same all-ones mask (the dual-side array's
+    unmasked weights among them), so none may change it: it is read-only."""
+    from accel_sim import load_hardware
+    from accel_sim.datapaths.base import datapath_for
 
-    ones = all_ones_mask(3, 5)
-    assert ones is all_ones_mask(3, 5) and ones.shape == (3, 5) and ones.all()
+    datapath = datapath_for(load_hardware("dual-side-32x32"))
+    ones = datapath.all_ones(3, 5)
+    assert ones is datapath.all_ones(3, 5) and ones.shape == (3, 5) and ones.all()
     with pytest.raises(ValueError, match="read-only"):
         ones[0, 0] = False
 

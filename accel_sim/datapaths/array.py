@@ -11,7 +11,6 @@ costed once per run.
 
 from __future__ import annotations
 
-import functools
 import math
 from abc import abstractmethod
 from collections.abc import Callable, Hashable
@@ -77,16 +76,6 @@ def _repeated(result: OpResult, op: GemmOp | VectorOp, parts: int) -> OpResult:
 
 
 
-@functools.lru_cache(maxsize=8)
-def all_ones_mask(n: int, k: int) -> np.ndarray:
-    """The ``[n, k]`` mask that keeps every weight, read-only, built once per shape in a
-    process: dense baselines ask for it every op, a point's sparse run and its baseline
-    each, and every point of a sweep for the same shapes (allocating a 3,072-wide layer's
-    took 0.3 to 1 ms)."""
-    ones = np.ones((n, k), dtype=bool)
-    ones.flags.writeable = False
-    return ones
-
 class ArrayDatapath(Datapath):
     """Base of the array datapaths (``HardwareConfig`` chips)."""
 
@@ -98,6 +87,7 @@ class ArrayDatapath(Datapath):
         self.leakage_w = leakage_power_w(hw)
         self._mask_facts: dict[tuple[str, int, int, Hashable], object] = {}
         self._all_kept_scales: dict[tuple[int, int, int | None], tuple[float, str | None]] = {}
+        self._all_ones: dict[tuple[int, int], np.ndarray] = {}
         # Whether this run has several execution plans (the whole batch and micro-batches):
         # a datapath keeps work for reuse only then, as keeping it costs fresh memory.
         self.plans_share_work = False
@@ -211,8 +201,16 @@ class ArrayDatapath(Datapath):
         return self._all_kept_scales[key]
 
     def all_ones(self, n: int, k: int) -> np.ndarray:
-        """The ``[n, k]`` mask that keeps every weight (``all_ones_mask``)."""
-        return all_ones_mask(n, k)
+        """The ``[n, k]`` mask that keeps every weight, built once per shape and read-only
+        (dense baselines ask for it every op: allocating it took a millisecond a 3,072-wide
+        layer). Kept for the run only: held for the process, these masks left the
+        allocator handing later large arrays fresh pages (the dual-side point at 512 x 8
+        took 15 % longer)."""
+        ones = self._all_ones.get((n, k))
+        if ones is None:
+            ones = self._all_ones[(n, k)] = np.ones((n, k), dtype=bool)
+            ones.flags.writeable = False
+        return ones
 
     def weight_buffer_bytes(self) -> int:
         """Where resident weights live: the global buffer, else every core's filter buffer
