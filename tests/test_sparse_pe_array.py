@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from accel_sim.datapaths.pe_array.fifo_array import per_pe_work, simulate_unstructured
 from accel_sim.kernels import sparse_pe
-from accel_sim.kernels.bitops import highest_bit, pack_rows
+from accel_sim.kernels.bitops import highest_bit, lowest_bit, pack_rows
 from accel_sim.kernels.sparse_pe import per_pe_entries
 from tests.naive.sparse_pe import (
     naive_cycle_stepping,
@@ -318,11 +318,15 @@ def test_pack_rows_equals_a_cell_by_cell_twin(rows, words, offset, seed):
     assert packed.shape == expected.shape and packed.tolist() == expected.tolist()
 
 
-def test_the_highest_set_bit():
+def test_the_highest_and_lowest_set_bits():
+    """Zero included: -1 and 64, which the run-length count from column words relies on."""
     rng = np.random.default_rng(3)
-    words = [1, 2, 3, 1 << 63, (1 << 64) - 1, *rng.integers(1, 2**63, 200, dtype=np.int64).tolist()]
+    words = [0, 1, 2, 3, 1 << 63, (1 << 64) - 1,
+             *rng.integers(1, 2**63, 200, dtype=np.int64).tolist()]  # fmt: skip
     for word in words:
         assert highest_bit(np.uint64(word)) == int(word).bit_length() - 1
+        lowest = (word & -word).bit_length() - 1 if word else 64
+        assert lowest_bit(np.uint64(word)) == lowest
 
 
 @settings(max_examples=150, deadline=None)

@@ -47,13 +47,14 @@ def popcount(x):
 
 @njit(**JIT_OPTIONS)
 def lowest_bit(x):
-    """Index of the lowest set bit of a nonzero uint64."""
+    """Index of the lowest set bit of a uint64 (64 for 0)."""
     return popcount((x & (~x + _ONE)) - _ONE)
 
 
 @njit(**JIT_OPTIONS)
 def highest_bit(x):
-    """Index of the highest set bit of a nonzero uint64 (the bits below it set, counted)."""
+    """Index of the highest set bit of a uint64 (the bits below it set, counted; -1 for
+    0)."""
     for shift in (1, 2, 4, 8, 16, 32):
         x |= x >> np.uint64(shift)
     return popcount(x) - 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from accel_sim.kernels._jit import JIT_OPTIONS, njit
-from accel_sim.kernels.bitops import popcount
+from accel_sim.kernels.bitops import highest_bit, lowest_bit, popcount
 
 
 @njit(**JIT_OPTIONS)
@@ -172,8 +172,7 @@ def rle_entries_from_column_bits(col, run_bits):
         words = col[w]
         for j in range(n_in):
             x = words[j]
-            lowest = x & (~x + _ONE)
-            first = (run[j] + popcount(lowest - _ONE)) >> run_bits
+            first = (run[j] + lowest_bit(x)) >> run_bits  # lowest_bit(0) is 64: unused
             near = x  # bit p: a kept bit among the span's positions up to p
             near |= (near << np.uint64(1)) & s1
             near |= (near << np.uint64(2)) & s2
@@ -182,20 +181,14 @@ def rle_entries_from_column_bits(col, run_bits):
             near |= (near << np.uint64(16)) & s5
             near |= (near << np.uint64(32)) & s6
             below = near << _ONE  # ... among the span below p
-            rest = x ^ lowest
+            rest = x & (x - _ONE)  # all but the lowest kept bit
             b1 = below
             b2 = b1 | ((below << shift2) & second)
             b3 = b2 | ((below << shift3) & third)
             padding = popcount(rest & ~b1) + popcount(rest & ~b2) + popcount(rest & ~b3)
             entries += popcount(x) + (first + padding) * (x != 0)
-            top = x  # every bit at or below the highest kept one
-            top |= top >> np.uint64(1)
-            top |= top >> np.uint64(2)
-            top |= top >> np.uint64(4)
-            top |= top >> np.uint64(8)
-            top |= top >> np.uint64(16)
-            top |= top >> np.uint64(32)
-            run[j] = 64 - popcount(top) + run[j] * (x == 0)
+            # the zeros above the highest kept bit carry (highest_bit(0) is -1: all 64)
+            run[j] = 63 - highest_bit(x) + run[j] * (x == 0)
     return entries
 
 
@@ -214,9 +207,8 @@ def _rle_narrow_runs(col, run_bits):
             if not x:
                 run[j] += 64
                 continue
-            lowest = x & (~x + _ONE)
-            entries += popcount(x) + ((run[j] + popcount(lowest - _ONE)) >> run_bits)
-            rest = x ^ lowest
+            entries += popcount(x) + ((run[j] + lowest_bit(x)) >> run_bits)
+            rest = x & (x - _ONE)
             near = x
             reach = 1
             while reach < span:
@@ -229,8 +221,5 @@ def _rle_narrow_runs(col, run_bits):
                 entries += popcount(rest & ~blocked)
                 blocked |= below << np.uint64(gap)
                 gap += span
-            top = x
-            for shift in (1, 2, 4, 8, 16, 32):
-                top |= top >> np.uint64(shift)
-            run[j] = 64 - popcount(top)
+            run[j] = 63 - highest_bit(x)
     return entries
