@@ -598,6 +598,36 @@ def test_pipelined_bert_is_faster_than_layer_by_layer() -> None:
     assert piped.totals()["latency_s"] == pytest.approx(piped.cycles / chip.clock_hz)
 
 
+@pytest.mark.parametrize("tiles", [1, 8192])
+def test_unmasked_weights_are_costed_once_per_shape(tiles: int, monkeypatch) -> None:
+    """Unmasked weights of one shape share one cost (the dense baseline's layers repeat a
+    few shapes): the same per-op results, pipelined forward included, as all-ones masks,
+    which are costed op by op; on a chip they fit (8,192 tiles) and one they do not (1)."""
+    from accel_sim.datapaths.crossbar import datapath as chip_module
+
+    chip = hardware_from_dict(chip_dict(tiles=tiles, mapping={"execution": "pipelined"}))
+    dense = build_workload("bert-tiny", batch=1, seq_len=8)
+    ones = attach_masks(dense, {
+        op.weight_name: np.ones((op.n, op.k), dtype=bool) for op in dense.gemms
+        if op.weight_name is not None
+    })  # fmt: skip
+    calls = []
+    costed = chip_module.weight_gemm_cost
+    monkeypatch.setattr(chip_module, "weight_gemm_cost", lambda *a, **kw: (
+        calls.append(a[0].name), costed(*a, **kw))[1])  # fmt: skip
+    unmasked = chip_module.CrossbarChip(chip).run(dense)
+    shapes = {(op.m, op.n, op.k, op.count) for op in dense.gemms if op.weight_name is not None}
+    assert len(calls) == len(shapes) < sum(op.weight_name is not None for op in dense.gemms)
+    masked = chip_module.CrossbarChip(chip).run(ones)
+    assert unmasked.fits_on_chip == masked.fits_on_chip == (tiles > 1)
+    assert unmasked.forward_cycles == masked.forward_cycles
+    drop = {"weight_nnz"}  # the op identity: None without a mask
+    for a, b in zip(unmasked.ops, masked.ops, strict=True):
+        assert {k: v for k, v in vars(a).items() if k not in drop} == {
+            k: v for k, v in vars(b).items() if k not in drop
+        }
+
+
 def test_pipelined_falls_back_when_the_model_does_not_fit() -> None:
     chip = hardware_from_dict(chip_dict(tiles=1, mapping={"execution": "pipelined"}))
     result = simulate(one_gemm(np.ones((20, 12), dtype=bool)), chip)
