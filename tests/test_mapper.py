@@ -504,6 +504,58 @@ def test_the_compute_floor_changes_no_choice(case) -> None:
         assert floor == composite.compute_cycles
 
 
+@SETTINGS
+@given(sparse_cases(), st.booleans(), st.booleans(), st.booleans())
+def test_the_compacted_dram_floor_bounds_every_candidate_and_changes_no_choice(
+    case, ifmap_on_chip, filter_on_chip, output_on_chip
+) -> None:
+    """A compacted weight-stationary weight's least DRAM bytes (the weight, a row's live
+    inputs and its outputs): no schedule of 1 or m rows moves fewer; ``compose.dram_floor``
+    from them is below every candidate's cycles and never falls along a group; and the
+    mapper picks the same mapping at the same cost with the floor ending groups as without."""
+    from accel_sim.datapaths.systolic.compacting import CompactedWeight
+    from accel_sim.mapping import search
+    from accel_sim.mapping.compose import compose, dram_floor
+    from accel_sim.mapping.residency import OpResidency
+
+    hw, workload, _ = case
+    op = workload.gemms[0]
+    datapath = datapath_for(hw)
+    piece = datapath.piece(op, op.mask)
+    if not hasattr(piece, "dram_bytes"):  # output- and input-stationary: no floor
+        assert hw.pe_array.dataflow.value != "ws"
+        return
+    scale = datapath.storage_scale(op)[0]
+    residency = OpResidency(output_on_chip=output_on_chip)
+    mem = memory_params(hw, scale)
+    weight = CompactedWeight(op.mask, hw, hw.sparse.zero_handling)
+    weight_bytes, input_row, output_row = weight.dram_bytes(mem)
+    assert (weight_bytes, input_row, output_row) == piece.dram_bytes(0, op.n, mem)
+    dram = (fm.IFMAP_DRAM_BYTES, fm.FILTER_DRAM_BYTES, fm.OFMAP_DRAM_READ_BYTES,
+            fm.OFMAP_DRAM_WRITE_BYTES)  # fmt: skip
+    for rows, overlapped in itertools.product({1, op.m}, (False, True)):
+        plan = fm.FoldPlan(True, overlapped, ifmap_on_chip, filter_on_chip, output_on_chip)
+        least = ((not filter_on_chip) * weight_bytes + (not ifmap_on_chip) * rows * input_row
+                 + (not output_on_chip) * rows * output_row)  # fmt: skip
+        assert least <= weight.run(rows, mem, plan)[list(dram)].sum() * (1 + 1e-12)
+
+    def memory(sharing: int) -> fm.MemoryParams:
+        return memory_params(hw, scale, sharing)
+
+    for group in datapath.candidates(op):
+        floors = []
+        for mapping in group:
+            composite = compose(piece, op.m, op.k, op.n, mapping, hw, residency, ifmap_on_chip,
+                                filter_on_chip, memory=memory)  # fmt: skip
+            floor = dram_floor(piece.dram_bytes, op.m, op.k, op.n, mapping, residency,
+                               ifmap_on_chip, filter_on_chip, memory)  # fmt: skip
+            assert floor <= composite.cycles * (1 + 1e-12)
+            floors.append(floor)
+        assert all(later >= sooner * (1 - 1e-12) for sooner, later in itertools.pairwise(floors))
+    with_floor, without = _costs_with_and_without(hw, op, search, "DRAM_FLOOR_MARGIN", math.inf)
+    assert with_floor == without
+
+
 @st.composite
 def skipping_cases(draw):
     """One-core weight-stationary skipping GEMMs, few ifmap banks among them (many

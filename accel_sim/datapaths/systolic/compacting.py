@@ -254,6 +254,20 @@ class CompactedWeight:
             return -(-m // rows) * -(-self.n // cols)
         return -(-self.k // rows) * -(-m // cols)
 
+    def dram_bytes(self, mem: fm.MemoryParams) -> tuple[float, float, float]:
+        """What a weight-stationary schedule of any token rows (``sk.ws_schedule``) moves in
+        DRAM at least, each unless its operand is on chip: the weight, ``filter_dram_scale x
+        K N`` words (its folds' compacted words at the ``K N / compacted`` ratio; none when it
+        keeps no weight); a row's live inputs once (every fold's K indices are fetched, or
+        are the previous fold's); its outputs once (the last fold of a strip, or the zeros
+        of a strip without folds). Spilled partial sums only add to that. (weight bytes,
+        input bytes a row, output bytes a row); the mapper's DRAM floor
+        (``compose.dram_floor``)."""
+        word = mem.word_bytes
+        kept = self.reuse.compact_words > 0
+        weight = self.k * self.n * word * mem.filter_dram_scale if kept else 0.0
+        return weight, float(self.reuse.live_k * word), float(self.n * word)
+
     def compute_cycles(self, m: int, overlapped: bool) -> int:
         """The fold cycles of ``m`` token rows summed (a fast WS ``schedule``'s COMPUTE_CYCLES
         statistic), without the memory schedule."""
@@ -484,6 +498,10 @@ class CompactingSystolicArray(SystolicArray):
             run.fold_cycles = lambda m_rows, n_start, n_stop, overlapped: weight(  # type: ignore[attr-defined]
                 n_start, n_stop
             ).compute_cycles(m_rows, overlapped)
+            # and its least DRAM bytes (the mapper's DRAM floor, ``compose.dram_floor``)
+            run.dram_bytes = lambda n_start, n_stop, mem: weight(  # type: ignore[attr-defined]
+                n_start, n_stop
+            ).dram_bytes(mem)
         return run
 
     def _mapped_cost(self, op, composite, mapping):
