@@ -299,9 +299,12 @@ def test_column_bits_equal_a_cell_by_cell_twin(out, width_octets, whole_octets, 
     rows cross the 8-row bytes and 64-row words."""
     n_in = 8 * width_octets if whole_octets else 8 * width_octets - 3
     mask = np.random.default_rng(seed).random((out, n_in)) < density
-    for built, expected in zip(sparse_pe.column_bits(mask), _column_bits_twin(mask), strict=True):
+    col, degree, last = _column_bits_twin(mask)
+    for built, expected in zip(sparse_pe.column_bits(mask), (col, degree, last), strict=True):
         assert built.tolist() == expected.tolist()
-    assert sparse_pe.column_bits(mask)[0].dtype == np.uint64
+    words = sparse_pe.column_words(mask)  # the run-length size reads these alone
+    assert words.dtype == np.uint64 and words.tolist() == col.tolist()
+    assert [part.tolist() for part in sparse_pe.row_kept(mask)] == [degree.tolist(), last.tolist()]
 
 
 @settings(max_examples=100, deadline=None)

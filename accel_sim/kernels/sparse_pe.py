@@ -307,14 +307,22 @@ def kept_weight_columns(bits, n_pes, n_in, pe_type, cost_type):
 
 @njit(**JIT_OPTIONS)
 def column_bits(mask):
+    """A bool mask ``[out, in]`` as each column's rows in 64-row words (``column_words``),
+    with each row's kept weights and its last kept column (``row_kept``)."""
+    degree, last = row_kept(mask)
+    return column_words(mask), degree, last
+
+
+@njit(**JIT_OPTIONS)
+def column_words(mask):
     """A bool mask ``[out, in]`` as each column's rows in 64-row words, ``[ceil(out / 64),
-    in]`` uint64 (bit ``i % 64`` of word ``[i // 64, j]`` is ``mask[i, j]``), with each
-    row's kept weights and its last kept column (-1: none). With ``in`` a multiple of 8 the
-    mask is read as words of eight cells (``_column_bytes``, three times faster on BERT's
-    layers than a cell at a time); otherwise cell by cell (``_column_bits_cells``)."""
+    in]`` uint64 (bit ``i % 64`` of word ``[i // 64, j]`` is ``mask[i, j]``). With ``in`` a
+    multiple of 8 the mask is read as words of eight cells (``_column_bytes``, three times
+    faster on BERT's layers than a cell at a time); otherwise cell by cell
+    (``_column_bits_cells``)."""
     out, n_in = mask.shape
     if out == 0 or n_in % 8 != 0:
-        return _column_bits_cells(mask)
+        return _column_bits_cells(mask)[0]
     cells = mask.reshape(out * n_in).view(np.uint64).reshape(out, n_in // 8)
     octets = _column_bytes(cells)
     col = np.zeros(((out + 63) // 64, n_in), dtype=np.uint64)
@@ -324,6 +332,21 @@ def column_bits(mask):
         shift = np.uint64(8 * (g & 7))
         for j in range(n_in):
             words[j] |= np.uint64(rows[j]) << shift
+    return col
+
+
+@njit(**JIT_OPTIONS)
+def row_kept(mask):
+    """Each row's kept weights and its last kept column (-1: none) of a bool mask ``[out,
+    in]``: the PE lists' totals read them, the run-length size does not, so they are a pass
+    of their own (as long as ``column_words`` on BERT's layers). With ``in`` a multiple of
+    8 a row is read as words of eight cells (a popcount each: byte-lane sums were slower),
+    and only its tail for the last column."""
+    out, n_in = mask.shape
+    if out == 0 or n_in % 8 != 0:
+        _, degree, last = _column_bits_cells(mask)
+        return degree, last
+    cells = mask.reshape(out * n_in).view(np.uint64).reshape(out, n_in // 8)
     degree = np.zeros(out, dtype=np.int64)
     last = np.full(out, -1, dtype=np.int64)
     for i in range(out):
@@ -332,12 +355,12 @@ def column_bits(mask):
         for c in range(row.shape[0]):
             kept += popcount(row[c])  # a cell is a byte of 0 or 1
         degree[i] = kept
-        c = row.shape[0] - 1
-        while c >= 0 and row[c] == 0:
-            c -= 1
-        if c >= 0:
+        if kept:
+            c = row.shape[0] - 1
+            while row[c] == 0:
+                c -= 1
             last[i] = 8 * c + (highest_bit(row[c]) >> 3)
-    return col, degree, last
+    return degree, last
 
 
 @njit(**JIT_OPTIONS)

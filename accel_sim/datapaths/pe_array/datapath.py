@@ -46,7 +46,7 @@ from accel_sim.datapaths.base import register
 from accel_sim.datapaths.pe_array.fifo_array import simulate_unstructured
 from accel_sim.datapaths.systolic.dense import masked, operands_on_chip
 from accel_sim.energy import ActionCounts, sram_j_per_byte
-from accel_sim.kernels.sparse_pe import column_bits
+from accel_sim.kernels.sparse_pe import column_words, row_kept
 from accel_sim.mapping.residency import NONE, OpResidency
 from accel_sim.op_cost import OpCost
 from accel_sim.spec import HardwareConfig, SparseSupport, WeightFormat, ZeroHandling
@@ -123,7 +123,7 @@ class UnstructuredPEArray(ArrayDatapath):
         if self._stores_own_mask(op):  # once per mask
             columns = None
             if self.hw.sparse.weight_format == WeightFormat.RLE:  # counted from the columns
-                columns = lambda: self._columns(op)[0]  # noqa: E731
+                columns = lambda: self._column_words(op)  # noqa: E731
             scale, note = self.storage_scale(op, bits, columns)
         else:  # every weight: once per shape, no all-ones mask built
             scale, note = self.all_kept_storage_scale(op.n, op.k, bits)
@@ -136,14 +136,23 @@ class UnstructuredPEArray(ArrayDatapath):
         all of them."""
         return masked(op) is not None and self.hw.sparse.zero_handling == ZeroHandling.SKIPPING
 
-    def _columns(self, op: GemmOp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The op's own mask as ``sparse_pe.column_bits`` (once per mask): the run-length
+    def _column_words(self, op: GemmOp) -> np.ndarray:
+        """The op's own mask as ``sparse_pe.column_words`` (once per mask): the run-length
         size and the PE lists both read them, and building them costs more than either's
-        count (a BERT-base point: 22 ms to build, 3 ms to size the run-length storage from
+        count (a BERT-base point: 8 ms to build, 3 ms to size the run-length storage from
         them, 28 ms a cell at a time)."""
         return self.mask_fact(
-            op, "column bits", lambda: column_bits(np.ascontiguousarray(op.mask))
+            op, "column words", lambda: column_words(np.ascontiguousarray(op.mask))
         )
+
+    def _column_bits(self, op: GemmOp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``sparse_pe.column_bits`` of the op's own mask, for the PE lists: its column words
+        and, counted only here (the run-length size does not read them), each row's kept
+        weights and last kept column."""
+        degree, last = self.mask_fact(
+            op, "row kept", lambda: row_kept(np.ascontiguousarray(op.mask))
+        )
+        return self._column_words(op), degree, last
 
     def _stored_mask(self, op: GemmOp) -> np.ndarray:
         """The op's own mask, or the all-ones one of its shape (``all_ones``)."""
@@ -181,7 +190,7 @@ class UnstructuredPEArray(ArrayDatapath):
             what=op.name,
             memo=self._mask_memo(op, mask),
             nnz=op.weight_nnz if mask is op.mask else mask.size,
-            columns=(lambda: self._columns(op)) if mask is op.mask else None,
+            columns=(lambda: self._column_bits(op)) if mask is op.mask else None,
         )
         ifmap, weights = operands_on_chip(op, residency)
         on_chip = (ifmap, weights, residency.output_on_chip)
