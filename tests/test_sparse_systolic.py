@@ -684,14 +684,19 @@ def test_stream_block_mask_saves_cycles_and_runs_compacted(dataflow):
     st.integers(1, 300), st.booleans(),
 )  # fmt: skip
 def test_plain_tuple_entries_equal_the_record_kernels(conflicts, rows, cols, m, overlapped):
-    """The one-call WS fold cycles equal ``fold_cycles_fast`` then ``overlapped_cycles``, and
-    the plain-tuple entries (``ws_schedule_plain``, ``dense_gemm_schedule_plain``) return
-    what the record-taking kernels return."""
+    """The one-call WS fold cycles equal ``fold_cycles_fast`` then ``overlapped_cycles`` (and
+    ``ws_compute_cycles`` their sum), and the plain-tuple entries (``ws_schedule_plain``,
+    ``dense_gemm_schedule_plain``) return what the record-taking kernels return."""
     conflict = np.asarray(conflicts, dtype=np.int64)
     expected = sk.fold_cycles_fast(conflict, rows, cols, m)
     if overlapped and expected.shape[0]:
         expected = fm.overlapped_cycles(expected, 2 * rows + cols - 2, rows)
     assert np.array_equal(sk.ws_fold_cycles(conflict, rows, cols, m, overlapped), expected)
+    # their sum without the array (the mapper's compute floor), and as its formula in Python
+    overhead = 2 * rows + cols - 2
+    twin = sum(overhead + m * c if f == 0 or not overlapped else max(m * c, rows)
+               for f, c in enumerate(conflicts))  # fmt: skip
+    assert sk.ws_compute_cycles(conflict, rows, cols, m, overlapped) == int(expected.sum()) == twin
 
     rng = np.random.default_rng(len(conflicts) + 7 * m)
     mask = rng.random((3 * cols + 1, 2 * rows + 3)) < 0.4

@@ -571,6 +571,22 @@ def ws_fold_cycles(conflict, rows, cols, m, overlapped):
 
 
 @njit(**JIT_OPTIONS)
+def ws_compute_cycles(conflict, rows, cols, m, overlapped):
+    """The sum of ``ws_fold_cycles`` without the per-fold array: the first fold's ``2R + C -
+    2 + T x conflict``, each later one the same serially or ``max(T x conflict, R)`` with
+    overlapped preload (the mapper's compute floors ask for it per candidate tile)."""
+    n_folds = conflict.shape[0]
+    if n_folds == 0:
+        return 0
+    overhead = 2 * rows + cols - 2
+    total = overhead + m * conflict[0]
+    for f in range(1, n_folds):
+        streamed = m * conflict[f]
+        total += max(streamed, rows) if overlapped else overhead + streamed
+    return total
+
+
+@njit(**JIT_OPTIONS)
 def ws_schedule_plain(folds, reuse, fold_cycles, cols, m, k, n, mem, plan):
     """``ws_schedule`` taking its four records as plain tuples, rebuilt here: Numba types a
     plain tuple argument in C but a named one through Python, about 3 µs a call, and the

@@ -223,6 +223,7 @@ class CompactedWeight:
         # the most token rows whose sizes passed ``check_sizes``: every limit grows with the
         # rows, so fewer pass too (the mapper asks for every tile of every candidate)
         self._rows_checked = 0
+        self._compute: dict[tuple[int, bool], int] = {}  # ``compute_cycles`` asked before
         what = f"a compacted [{self.n}, {self.k}] weight"
         if self.dataflow == dk.WS:
             strips = -(-self.n // cols)
@@ -270,9 +271,17 @@ class CompactedWeight:
 
     def compute_cycles(self, m: int, overlapped: bool) -> int:
         """The fold cycles of ``m`` token rows summed (a fast WS ``schedule``'s COMPUTE_CYCLES
-        statistic), without the memory schedule."""
-        rows, cols = self.hw.pe_array.rows, self.hw.pe_array.cols
-        return int(sk.ws_fold_cycles(self.folds.conflict, rows, cols, m, overlapped).sum())
+        statistic), without the memory schedule; kept per (rows, preload), as the check
+        for a layer that computes longer than dense and the search's compute floor ask for
+        the same tiles."""
+        key = (m, overlapped)
+        cycles = self._compute.get(key)
+        if cycles is None:
+            rows, cols = self.hw.pe_array.rows, self.hw.pe_array.cols
+            cycles = self._compute[key] = int(
+                sk.ws_compute_cycles(self.folds.conflict, rows, cols, m, overlapped)
+            )
+        return cycles
 
     def run(self, m: int, mem, plan, engine: str = "fast") -> np.ndarray:
         """Kernel statistics of ``m`` token rows (``sparse_folds`` indices)."""
@@ -566,6 +575,7 @@ def warm_up() -> None:
     plan = fm.FoldPlan(False, True, False, False, False)
     sk.sparse_gemm_folds(folds, cycles, 2, 1, 2, 2, mem, plan)
     fm.overlapped_cycles(cycles, 4, 2)
+    sk.ws_compute_cycles(folds.conflict, 2, 2, 1, True)
     ptr, idx = sk.live_strips(mask, 2, 1)
     streamed = sk.stream_folds(ptr, idx, 1)
     fold_cycles = sk.streamed_fold_cycles(streamed.t, 2)
