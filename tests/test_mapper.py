@@ -522,12 +522,15 @@ def test_the_compacted_dram_floor_bounds_every_candidate_and_changes_no_choice(
     op = workload.gemms[0]
     datapath = datapath_for(hw)
     piece = datapath.piece(op, op.mask)
+    scale = datapath.storage_scale(op)[0]
+    mem = memory_params(hw, scale)
     if not hasattr(piece, "dram_bytes"):  # output- and input-stationary: no floor
         assert hw.pe_array.dataflow.value != "ws"
+        if op.mask is not None and hw.sparse.zero_handling.value == "skipping":
+            with pytest.raises(ValueError, match="weight-stationary"):
+                CompactedWeight(op.mask, hw, hw.sparse.zero_handling).dram_bytes(mem)
         return
-    scale = datapath.storage_scale(op)[0]
     residency = OpResidency(output_on_chip=output_on_chip)
-    mem = memory_params(hw, scale)
     weight = CompactedWeight(op.mask, hw, hw.sparse.zero_handling)
     weight_bytes, input_row, output_row = weight.dram_bytes(mem)
     assert (weight_bytes, input_row, output_row) == piece.dram_bytes(0, op.n, mem)

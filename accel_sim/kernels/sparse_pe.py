@@ -309,6 +309,9 @@ def kept_weight_columns(bits, n_pes, n_in, pe_type, cost_type):
 def column_bits(mask):
     """A bool mask ``[out, in]`` as each column's rows in 64-row words (``column_words``),
     with each row's kept weights and its last kept column (``row_kept``)."""
+    out, n_in = mask.shape
+    if out == 0 or n_in % 8 != 0:
+        return _column_bits_cells(mask)  # one pass gives all three
     degree, last = row_kept(mask)
     return column_words(mask), degree, last
 
@@ -343,12 +346,21 @@ def row_kept(mask):
     8 a row is read as words of eight cells (a popcount each: byte-lane sums were slower),
     and only its tail for the last column."""
     out, n_in = mask.shape
-    if out == 0 or n_in % 8 != 0:
-        _, degree, last = _column_bits_cells(mask)
-        return degree, last
-    cells = mask.reshape(out * n_in).view(np.uint64).reshape(out, n_in // 8)
     degree = np.zeros(out, dtype=np.int64)
     last = np.full(out, -1, dtype=np.int64)
+    if out == 0 or n_in % 8 != 0:  # a cell at a time
+        for i in range(out):
+            row = mask[i]
+            kept = 0
+            for j in range(n_in):
+                kept += row[j]
+            degree[i] = kept
+            j = n_in - 1
+            while j >= 0 and not row[j]:
+                j -= 1
+            last[i] = j
+        return degree, last
+    cells = mask.reshape(out * n_in).view(np.uint64).reshape(out, n_in // 8)
     for i in range(out):
         row = cells[i]
         kept = 0

@@ -263,7 +263,10 @@ class CompactedWeight:
         are the previous fold's); its outputs once (the last fold of a strip, or the zeros
         of a strip without folds). Spilled partial sums only add to that. (weight bytes,
         input bytes a row, output bytes a row); the mapper's DRAM floor
-        (``compose.dram_floor``)."""
+        (``compose.dram_floor``). Weight-stationary only: the other dataflows' schedules
+        fetch by other rules."""
+        if self.dataflow != dk.WS:
+            raise ValueError("dram_bytes: a weight-stationary compacted weight's bound only")
         word = mem.word_bytes
         kept = self.reuse.compact_words > 0
         weight = self.k * self.n * word * mem.filter_dram_scale if kept else 0.0
