@@ -120,7 +120,7 @@ def format_size(
     ``nm=(N, M)`` for ``nm``; ``index_bits=None`` takes the fewest bits that address the
     indexed dimension. ``nnz``: the mask's True count when the caller has already counted it
     (a GEMM op counts its mask once), saving a pass over the mask. ``column_bits``: the
-    mask's columns as 64-row words (``sparse_pe.column_bits``' first array) when the caller
+    mask's columns as 64-row words (``sparse_pe.column_words``) when the caller
     has them: run-length entries along columns are then counted 64 rows at a time.
     """
     weight_format = _as_enum(WeightFormat, fmt, "fmt")

@@ -75,7 +75,6 @@ def _repeated(result: OpResult, op: GemmOp | VectorOp, parts: int) -> OpResult:
                    energy_breakdown_j=energy)  # fmt: skip
 
 
-
 class ArrayDatapath(Datapath):
     """Base of the array datapaths (``HardwareConfig`` chips)."""
 

@@ -139,7 +139,7 @@ _ONE = np.uint64(1)
 def rle_entries_from_column_bits(col, run_bits):
     """``rle_entries_along_columns`` of a mask given as its column bits (``[ceil(out / 64),
     in]`` uint64, bit ``i % 64`` of word ``[i // 64, j]`` the mask's ``[i, j]``:
-    ``sparse_pe.column_bits``), 64 rows of a column a step instead of one.
+    ``sparse_pe.column_words``), 64 rows of a column a step instead of one.
 
     A kept weight after ``L`` zeros costs ``1 + (L >> run_bits)`` entries. Per word: the
     lowest kept bit's run is the zeros carried from the words above plus those below it in

@@ -350,15 +350,7 @@ def row_kept(mask):
     last = np.full(out, -1, dtype=np.int64)
     if out == 0 or n_in % 8 != 0:  # a cell at a time
         for i in range(out):
-            row = mask[i]
-            kept = 0
-            for j in range(n_in):
-                kept += row[j]
-            degree[i] = kept
-            j = n_in - 1
-            while j >= 0 and not row[j]:
-                j -= 1
-            last[i] = j
+            degree[i], last[i] = _row_cells(mask[i])
         return degree, last
     cells = mask.reshape(out * n_in).view(np.uint64).reshape(out, n_in // 8)
     for i in range(out):
@@ -413,16 +405,22 @@ def _column_bits_cells(mask):
         shift = np.uint64(i & 63)
         words = col[i >> 6]
         row = mask[i]
-        kept = 0
         for j in range(n_in):
             words[j] |= np.uint64(row[j]) << shift
-            kept += row[j]
-        degree[i] = kept
-        j = n_in - 1
-        while j >= 0 and not row[j]:
-            j -= 1
-        last[i] = j
+        degree[i], last[i] = _row_cells(row)
     return col, degree, last
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _row_cells(row):
+    """A bool row's kept cells and its last kept index (-1: none), a cell at a time."""
+    kept = 0
+    for j in range(row.shape[0]):
+        kept += row[j]
+    j = row.shape[0] - 1
+    while j >= 0 and not row[j]:
+        j -= 1
+    return kept, j
 
 
 @njit(**JIT_OPTIONS)
