@@ -626,6 +626,41 @@ def test_padding_entries_take_a_pe_cycle():
     assert rle.macs == csc.macs == 1
 
 
+@settings(max_examples=120, deadline=None)
+@given(
+    st.integers(1, 70), st.integers(1, 40), st.integers(1, 40), st.integers(0, 5),
+    st.integers(1, 3), st.sampled_from(DENSITIES), st.integers(0, 2**32 - 1),
+)  # fmt: skip
+def test_the_table_by_column_is_the_clamped_entry_table_transposed(
+    out, n_in, n_pes, run_bits, min_cycles, density, seed
+):
+    """``entry_cost_columns`` (counted in eight- or sixteen-bit lanes, written sixteen PEs
+    at a time) is the pure-Python twin's entry table at least ``min_cycles``, transposed,
+    padded or not, with PEs past the rows; and the recurrence over it returns what the
+    recurrence over the table returns."""
+    rng = np.random.default_rng(seed)
+    mask = rng.random((out, n_in)) < density
+    table = np.maximum(np.array(naive_per_pe_entries(mask.tolist(), n_pes, run_bits)), min_cycles)
+    by_col = sparse_pe.entry_cost_columns(mask, n_pes, run_bits, min_cycles)
+    assert by_col.dtype == np.int32 and by_col.tolist() == table.T.tolist()
+    args = (np.arange(n_in, dtype=np.int64), int(rng.integers(1, 5)), 2, 1, 4)
+    from_columns = sparse_pe.fifo_event_periodic_columns(by_col, *args)
+    assert repr(from_columns) == repr(sparse_pe.fifo_event_periodic(table.astype(np.int32), *args))
+
+
+@pytest.mark.parametrize("rows_per_pe", [255, 256, 1 << 16])
+def test_the_table_by_column_counts_past_each_narrow_type(rows_per_pe):
+    """A PE with 255 rows counts in eight bits, 256 in sixteen, 65,536 in thirty-two: a
+    column of zeros ending in a weight pads to the same entries as the twin's."""
+    n_pes = 2
+    mask = np.zeros((rows_per_pe * n_pes, 2), dtype=bool)
+    mask[-n_pes:, 0] = True  # a run of rows_per_pe - 1 zeros, then a weight
+    mask[:, 1] = True  # every row kept: a PE's count is its rows
+    by_col = sparse_pe.entry_cost_columns(mask, n_pes, 4, 1)
+    padded = 1 + ((rows_per_pe - 1) >> 4)
+    assert by_col.tolist() == [[padded] * n_pes, [rows_per_pe] * n_pes]
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 3), st.integers(1, 5), st.integers(-1, 1), st.sampled_from((0.0, 0.1, 0.5)),
        st.integers(0, 2**32 - 1))  # fmt: skip

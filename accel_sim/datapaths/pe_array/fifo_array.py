@@ -296,6 +296,15 @@ def simulate_unstructured(
                     bitops.pack_rows(mask), simulated, mask.shape[1], *types, cols, repeats,
                     depth, width, max_passes,
                 )  # fmt: skip
+        elif 1 <= min_cycles <= np.iinfo(np.int32).max and mask.size:
+            # each entry costs a cycle at least, so every FIFO takes every column: the
+            # recurrence reads the table by column, built so in one kernel (the same numbers)
+            by_col = kernels.entry_cost_columns(
+                np.ascontiguousarray(mask), simulated, run_bits, min_cycles
+            )
+            cycles, stall, busy, periodic = kernels.fifo_event_periodic_columns(
+                by_col, cols, repeats, depth, width, max_passes
+            )
         else:
             cost = _entry_costs(mask, n_pes, simulated, run_bits, min_cycles)
             cycles, stall, busy, periodic = kernels.fifo_event_periodic(
@@ -324,8 +333,8 @@ def simulate_unstructured(
 
 def warm_up() -> None:
     """Compile (or load from the on-disk cache) both engines and the fast engine's three
-    paths (a dense layer on equal PEs, kept weights read from bits, the entry table), so
-    timings exclude JIT."""
+    paths (a dense layer on equal PEs, kept weights read from bits, the entry table by
+    column), so timings exclude JIT."""
     dense = np.ones((2, 2), dtype=bool)
     sparse = np.array([[True, False], [False, True]])
     for engine in ENGINES:
