@@ -171,7 +171,7 @@ def format_size(
         if nnz == keep.size:  # every weight kept (a dense baseline's): every block
             blocks = block_rows * block_cols
         else:
-            blocks = int(kernels.occupied_blocks(keep, r, c)) if nnz else 0
+            blocks = int(kernels.occupied_blocks(np.ascontiguousarray(keep), r, c)) if nnz else 0
         return FormatSize(
             weight_format,
             blocks * r * c,
@@ -201,9 +201,9 @@ def format_size(
             )
         entries = int(kernels.rle_entries_from_column_bits(column_bits, run_bits))
     elif order is RleOrder.COLUMN:
-        entries = int(kernels.rle_entries_along_columns(keep, run_bits))
+        entries = int(kernels.rle_entries_along_columns(np.ascontiguousarray(keep), run_bits))
     else:
-        entries = int(kernels.rle_entries_along_rows(keep, run_bits))
+        entries = int(kernels.rle_entries_along_rows(np.ascontiguousarray(keep), run_bits))
     return FormatSize(
         weight_format,
         entries,
@@ -217,7 +217,7 @@ def _check_nm(keep: np.ndarray, n: int, m: int, nnz: int) -> None:
     """Raise ``ValueError`` naming the first group of ``keep`` with more than ``n`` kept."""
     if nnz <= n:  # no group can exceed n
         return
-    flat = int(kernels.first_nm_violation(keep, n, m))
+    flat = int(kernels.first_nm_violation(np.ascontiguousarray(keep), n, m))
     if flat < 0:
         return
     groups = keep.shape[1] // m
@@ -230,7 +230,10 @@ def _check_nm(keep: np.ndarray, n: int, m: int, nnz: int) -> None:
 
 
 def _as_mask(mask: object) -> np.ndarray:
-    """A C-contiguous 2-D bool array (no copy when ``mask`` already is one)."""
+    """A 2-D bool array (no copy when ``mask`` already is one, whatever its layout: the
+    kernels that read it take ``np.ascontiguousarray`` of it, and a size from the shape and
+    the count alone, as every format's is when every weight is kept, reads no cell, so a
+    broadcast all-ones view of any shape costs nothing)."""
     arr = np.asarray(mask)
     if arr.ndim != 2:
         raise ValueError(f"mask must be a 2-D [out, in] array, got shape {arr.shape}")
@@ -238,7 +241,7 @@ def _as_mask(mask: object) -> np.ndarray:
         if not np.issubdtype(arr.dtype, np.number):
             raise ValueError(f"mask must be bool or numeric (nonzero = kept), got {arr.dtype}")
         arr = arr != 0
-    return np.ascontiguousarray(arr)
+    return arr
 
 
 def _as_enum(kind: type[_E], value: object, name: str) -> _E:

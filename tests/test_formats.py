@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -511,6 +512,27 @@ def test_removing_nonzeros_never_grows_sparse_formats(mask, data):
             small = format_size(smaller, fmt, rle_order=order, **kw)
             assert small.total_bytes <= big.total_bytes, fmt
             assert small.stored_values <= big.stored_values, fmt
+
+
+@settings(max_examples=40, deadline=None)
+@given(masks(max_side=40), st.integers(1, 5))
+def test_a_mask_of_any_layout_sizes_as_its_contiguous_copy(mask, run_bits) -> None:
+    """``format_size`` keeps the caller's layout and the kernels read a contiguous copy: a
+    transposed view, and a broadcast all-ones view of the shape, give exactly what their
+    contiguous copies give, every format and run-length order."""
+    view = np.ascontiguousarray(mask.T).T  # the same cells, column-major
+    ones = np.broadcast_to(np.True_, mask.shape)
+    for fmt in (*SPARSE_FORMATS, "nm", "dense"):
+        for order in ("column", "row"):
+            kw = {"block": (2, 2), "nm": (1, 2), "run_bits": run_bits, "rle_order": order}
+            for layout, copy in ((view, mask), (ones, np.ones(mask.shape, dtype=bool))):
+                try:
+                    expected = format_size(copy, fmt, **kw)
+                except ValueError as error:
+                    with pytest.raises(ValueError, match=re.escape(str(error))):
+                        format_size(layout, fmt, **kw)
+                    continue
+                assert format_size(layout, fmt, **kw) == expected
 
 
 @pytest.mark.parametrize(
