@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from accel_sim import simulate
 from accel_sim.datapaths import datapath_for
 from accel_sim.formats import format_size
-from accel_sim.spec import hardware_from_dict, load_hardware
+from accel_sim.spec import derive, hardware_from_dict, load_hardware
 from tests.conftest import hardware_dict
 from workloads import attach_masks, build_workload
 from workloads.ops import GemmOp, GemmRole
@@ -194,16 +194,27 @@ def test_the_all_ones_mask_is_kept_once_per_shape_and_cannot_be_written() -> Non
         ones[0, 0] = False
 
 
-def test_unmasked_weights_on_the_eie_array_cost_what_all_ones_masks_cost() -> None:
+@pytest.mark.parametrize(
+    ("rows", "cols", "filtered"),
+    [(4, 4, False), (8, 6, False), (8, 6, True), (8, 8, True), (16, 16, True), (1, 3, True)],
+)
+def test_unmasked_weights_on_the_eie_array_cost_what_all_ones_masks_cost(
+    rows, cols, filtered
+) -> None:
     # The array reads weights only in RLE: a weight without a mask must be stored and walked
     # exactly like an attached all-ones mask (it used to be priced dense, 1 byte a weight).
+    # Its stored mask is a broadcast view: on 16 PEs every PE owns equal rows (the shape
+    # alone is read); on 48 some own a row more, so the table is built from the cells; with
+    # empty columns filtered the PE lists come from the bit rows (48 PEs), the PEs' words
+    # (64) or one row a PE (256, on the 128-wide layers); on 3 PEs (43 rows, 42 for some) a
+    # run of zeros could pad, so the table is counted from the cells.
     workload = build_workload("bert-tiny", batch=1, seq_len=16)
     ones = {
         op.weight_name: np.ones((op.n, op.k), bool)
         for op in workload.gemms
         if op.weight_name is not None
     }
-    hw = eie_hw()
+    hw = derive(eie_hw(rows, cols), {"fifo_array.filter_empty_columns": filtered})
     unmasked = simulate(workload, hw)
     masked = simulate(attach_masks(workload, ones), hw)
     for plain, dense_mask in zip(unmasked.ops, masked.ops, strict=True):

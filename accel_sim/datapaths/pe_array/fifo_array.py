@@ -177,7 +177,7 @@ def _entry_costs(mask, n_pes, simulated, run_bits, min_cycles) -> np.ndarray:
         out = mask.shape[0]
         work = per_pe_work(mask, n_pes) if n_pes <= out else _one_row_each(mask, simulated)
     else:  # RLE entries (padding included) of the same PEs (row p on PE p when n_pes > out)
-        work = kernels.per_pe_entries(mask, simulated, run_bits)
+        work = kernels.per_pe_entries(np.ascontiguousarray(mask), simulated, run_bits)
     if min_cycles > np.iinfo(work.dtype).max:  # the int32 entry table cannot hold it
         work = work.astype(np.int64)
     return np.maximum(work, min_cycles, out=work)
