@@ -628,7 +628,7 @@ def test_padding_entries_take_a_pe_cycle():
 
 @settings(max_examples=120, deadline=None)
 @given(
-    st.integers(1, 70), st.integers(1, 40), st.integers(1, 40), st.integers(0, 5),
+    st.integers(1, 150), st.integers(1, 40), st.integers(1, 40), st.integers(0, 8),
     st.integers(1, 3), st.sampled_from(DENSITIES), st.integers(0, 2**32 - 1),
 )  # fmt: skip
 def test_the_table_by_column_is_the_clamped_entry_table_transposed(
