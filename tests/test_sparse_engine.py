@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from accel_sim import simulate
 from accel_sim.datapaths import datapath_for
 from accel_sim.formats import format_size
-from accel_sim.spec import derive, hardware_from_dict, load_hardware
+from accel_sim.spec import hardware_from_dict, load_hardware
 from tests.conftest import hardware_dict
 from workloads import attach_masks, build_workload
 from workloads.ops import GemmOp, GemmRole
@@ -194,27 +194,16 @@ def test_the_all_ones_mask_is_kept_once_per_shape_and_cannot_be_written() -> Non
         ones[0, 0] = False
 
 
-@pytest.mark.parametrize(
-    ("rows", "cols", "filtered"),
-    [(4, 4, False), (8, 6, False), (8, 6, True), (8, 8, True), (16, 16, True), (1, 3, True)],
-)
-def test_unmasked_weights_on_the_eie_array_cost_what_all_ones_masks_cost(
-    rows, cols, filtered
-) -> None:
+def test_unmasked_weights_on_the_eie_array_cost_what_all_ones_masks_cost() -> None:
     # The array reads weights only in RLE: a weight without a mask must be stored and walked
     # exactly like an attached all-ones mask (it used to be priced dense, 1 byte a weight).
-    # Its stored mask is a broadcast view: on 16 PEs every PE owns equal rows (the shape
-    # alone is read); on 48 some own a row more, so the table is built from the cells; with
-    # empty columns filtered the PE lists come from the bit rows (48 PEs), the PEs' words
-    # (64) or one row a PE (256, on the 128-wide layers); on 3 PEs (43 rows, 42 for some) a
-    # run of zeros could pad, so the table is counted from the cells.
     workload = build_workload("bert-tiny", batch=1, seq_len=16)
     ones = {
         op.weight_name: np.ones((op.n, op.k), bool)
         for op in workload.gemms
         if op.weight_name is not None
     }
-    hw = derive(eie_hw(rows, cols), {"fifo_array.filter_empty_columns": filtered})
+    hw = eie_hw()
     unmasked = simulate(workload, hw)
     masked = simulate(attach_masks(workload, ones), hw)
     for plain, dense_mask in zip(unmasked.ops, masked.ops, strict=True):
@@ -222,6 +211,31 @@ def test_unmasked_weights_on_the_eie_array_cost_what_all_ones_masks_cost(
         assert plain.dram_read_bytes == dense_mask.dram_read_bytes
         assert plain.energy_breakdown_j == pytest.approx(dense_mask.energy_breakdown_j)
     assert unmasked.energy_ratio == pytest.approx(masked.energy_ratio)
+
+
+@pytest.mark.parametrize(
+    ("n_pes", "min_cycles", "run_bits"),
+    [(20, 1, 4), (48, 1, 4), (48, 0, 0), (64, 0, 4), (3, 0, 4), (3, 1, 4)],
+)
+@pytest.mark.parametrize("activations", [None, "per_column", "per_token"])
+def test_a_broadcast_all_ones_view_runs_as_an_all_ones_mask(
+    n_pes, min_cycles, run_bits, activations
+) -> None:
+    """The PE array's weight stored whole is a broadcast all-ones view (``_stored_mask``);
+    on every path of the fast engine it runs as the all-ones array does: PEs owning equal
+    rows (20 on 100 rows: the shape alone is read), some a row more with a minimum entry
+    cost (the table by column), without one (the bit rows, 48 PEs; the PEs' words, 64), and
+    PEs with rows enough to pad (3, both ways)."""
+    from accel_sim.datapaths.pe_array.fifo_array import simulate_unstructured
+
+    shape, m = (100, 30), 3
+    rng = np.random.default_rng(n_pes)
+    act = {None: None, "per_column": rng.random(shape[1]) < 0.6,
+           "per_token": rng.random((m, shape[1])) < 0.6}[activations]  # fmt: skip
+    kw = {"activations": act, "min_cycles_per_entry": min_cycles, "run_bits": run_bits,
+          "nnz": shape[0] * shape[1]}  # fmt: skip
+    view = simulate_unstructured(np.broadcast_to(np.True_, shape), m, n_pes, 4, **kw)
+    assert view == simulate_unstructured(np.ones(shape, dtype=bool), m, n_pes, 4, **kw)
 
 
 def test_dense_mask_on_the_eie_array_runs_its_own_dense_baseline_schedule() -> None:

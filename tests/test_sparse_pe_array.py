@@ -126,7 +126,9 @@ def test_the_periodic_summary_skips_the_recurrence_for_more_tokens(monkeypatch):
     assert memo and all(summary[0] < 64 for summary in memo.values())
     calls = []
     kernel_names = ("fifo_event_periodic", "fifo_event_periodic_kept",
-                    "fifo_event_periodic_uniform", "per_pe_entries")  # fmt: skip
+                    "fifo_event_periodic_uniform", "fifo_event_periodic_columns",
+                    "fifo_event_periodic_one_row", "fifo_event_periodic_pe_words",
+                    "per_pe_entries", "entry_cost_columns")  # fmt: skip
     for name in kernel_names:
         original = getattr(kernels, name)
         monkeypatch.setattr(kernels, name, lambda *a, f=original: calls.append(1) or f(*a))
@@ -628,17 +630,21 @@ def test_padding_entries_take_a_pe_cycle():
 
 @settings(max_examples=120, deadline=None)
 @given(
-    st.integers(1, 150), st.integers(1, 40), st.integers(1, 40), st.integers(0, 8),
-    st.integers(1, 3), st.sampled_from(DENSITIES), st.integers(0, 2**32 - 1),
+    st.integers(1, 150), st.integers(1, 40), st.integers(1, 40), st.integers(0, 10),
+    st.integers(1, 3), st.sampled_from(DENSITIES), st.booleans(), st.integers(0, 2**32 - 1),
 )  # fmt: skip
 def test_the_table_by_column_is_the_clamped_entry_table_transposed(
-    out, n_in, n_pes, run_bits, min_cycles, density, seed
+    out, n_in, n_pes, run_bits, min_cycles, density, tall, seed
 ):
-    """``entry_cost_columns`` (counted in eight- or sixteen-bit lanes, written sixteen PEs
-    at a time) is the pure-Python twin's entry table at least ``min_cycles``, transposed,
-    padded or not, with PEs past the rows; and the recurrence over it returns what the
-    recurrence over the table returns."""
+    """``entry_cost_columns`` (written sixteen PEs at a time) is the pure-Python twin's
+    entry table at least ``min_cycles``, transposed, padded or not, with PEs past the rows,
+    counted in eight-bit lanes (up to 255 rows a PE) and in sixteen (``tall``: 256 to 600
+    rows a PE, where runs of 8 bits and more pad); and the recurrence over it returns what
+    the recurrence over the table returns."""
     rng = np.random.default_rng(seed)
+    if tall:  # one or two PEs, a few columns: 256 rows a PE or more
+        n_pes, n_in = 1 + seed % 2, min(n_in, 6)
+        out = n_pes * int(rng.integers(256, 601))
     mask = rng.random((out, n_in)) < density
     table = np.maximum(np.array(naive_per_pe_entries(mask.tolist(), n_pes, run_bits)), min_cycles)
     by_col = sparse_pe.entry_cost_columns(mask, n_pes, run_bits, min_cycles)
@@ -646,6 +652,16 @@ def test_the_table_by_column_is_the_clamped_entry_table_transposed(
     args = (np.arange(n_in, dtype=np.int64), int(rng.integers(1, 5)), 2, 1, 4)
     from_columns = sparse_pe.fifo_event_periodic_columns(by_col, *args)
     assert repr(from_columns) == repr(sparse_pe.fifo_event_periodic(table.astype(np.int32), *args))
+
+
+@pytest.mark.parametrize(
+    ("n_pes", "run_bits", "min_cycles"), [(0, 4, 1), (1, -1, 1), (1, 4, -1), (1, 4, 2**31)]
+)
+def test_the_table_by_column_refuses_what_it_cannot_hold(n_pes, run_bits, min_cycles):
+    """No PEs, a negative run width, or a minimum cost outside int32 (the table's type,
+    which would wrap it) is refused by name, not counted wrong."""
+    with pytest.raises(ValueError, match="entry_cost_columns needs n_pes >= 1"):
+        sparse_pe.entry_cost_columns(np.ones((3, 2), dtype=bool), n_pes, run_bits, min_cycles)
 
 
 @pytest.mark.parametrize("rows_per_pe", [255, 256, 1 << 16])

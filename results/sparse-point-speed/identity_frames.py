@@ -1,6 +1,7 @@
 """Hash the per-op result frame of the benchmark's flexible and EIE-style points, so two
-checkouts can be compared: the RLE-coded EIE-style weights take a kernel path
-(``per_pe_entries``) that the identity-check study's CSC points do not.
+checkouts can be compared: the RLE-coded EIE-style weights take a kernel path (the
+run-length entry table, ``sparse_pe.entry_cost_columns``; ``per_pe_entries`` in older
+checkouts) that the identity-check study's CSC points do not.
 
 Run from a checkout's root: python results/sparse-point-speed/identity_frames.py
 """

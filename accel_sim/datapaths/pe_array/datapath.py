@@ -156,9 +156,10 @@ class UnstructuredPEArray(ArrayDatapath):
 
     def _stored_mask(self, op: GemmOp) -> np.ndarray:
         """The op's own mask, or a broadcast all-ones view of its shape: with every weight
-        kept the fast engine's schedule (``fifo_array._uniform_cost``) reads the shape
-        alone, and the paths that read cells take a contiguous copy (allocating the masks
-        took 3 ms of a BERT-base dense baseline)."""
+        kept on PEs owning equal rows the fast engine's schedule
+        (``fifo_array._uniform_cost``) reads the shape alone, and the other paths read the
+        view or a contiguous copy of it (allocating the masks took 3 ms of a BERT-base
+        dense baseline)."""
         if self._stores_own_mask(op):
             return op.mask
         return np.broadcast_to(np.True_, (op.n, op.k))
