@@ -88,24 +88,37 @@ def per_pe_entries(mask, n_pes, run_bits):
     out, n_in = mask.shape
     entries = np.zeros((n_pes, n_in), dtype=np.int32)
     gap = np.zeros(n_in, dtype=np.int32)  # zeros since the PE's last kept weight
-    one = np.int32(1)
     padded = pads(out, n_pes, run_bits)
     for p in range(min(n_pes, out)):  # PE by PE: one run vector, reused
-        count = entries[p]
-        if padded:
-            gap[:] = 0
-            for i in range(p, out, n_pes):
-                row = mask[i]
-                for j in range(n_in):  # branch-free, so it vectorises
-                    kept = np.int32(row[j])
-                    count[j] += kept * (one + (gap[j] >> run_bits))
-                    gap[j] = (gap[j] + one) * (one - kept)
-        else:
-            for i in range(p, out, n_pes):
-                row = mask[i]
-                for j in range(n_in):
-                    count[j] += row[j]
+        _add_pe_entries(entries[p], gap, mask, p, n_pes, np.int32(run_bits), padded)
     return entries
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _add_pe_entries(count, gap, mask, p, n_pes, shift, padded):
+    """Add PE ``p``'s entries of each column (its rows ``p``, ``p + n_pes``, ...) to
+    ``count``, run-length padding included when ``padded`` (``pads``), in ``count``'s type:
+    ``gap`` is scratch of that type, ``shift`` the run bits in it. The run is shifted by
+    ``np.right_shift`` of two values of the type, which stays in it (``>>`` widens to 64
+    bits, and a shift by a variable then kept the loop from narrowing to 8-bit lanes:
+    ``entry_cost_columns`` took 0.47 ms instead of 0.25 on a 3,072 x 768 layer on 64 PEs);
+    a padded table's shift is below the type's width, as padding needs a PE with more than
+    ``2 ** run_bits`` rows."""
+    out, n_in = mask.shape
+    one = count.dtype.type(1)
+    if padded:
+        gap[:] = 0
+        for i in range(p, out, n_pes):
+            row = mask[i]
+            for j in range(n_in):  # branch-free, so it vectorises
+                kept = count.dtype.type(row[j])
+                count[j] += kept * (one + np.right_shift(gap[j], shift))
+                gap[j] = (gap[j] + one) * (one - kept)
+    else:
+        for i in range(p, out, n_pes):
+            row = mask[i]
+            for j in range(n_in):
+                count[j] += count.dtype.type(row[j])
 
 
 # PEs whose costs ``entry_cost_columns`` writes together: sixteen int32 costs are one
@@ -143,16 +156,11 @@ def entry_cost_columns(mask, n_pes, run_bits, min_cycles):
 def _entry_cost_columns(mask, n_pes, run_bits, min_cycles, counts):
     """``entry_cost_columns`` with ``counts`` ``[min(PE_BLOCK, n_pes), in]`` (zeros, in the
     count type) to count in: ``PE_BLOCK`` PEs' entries counted as ``per_pe_entries``
-    counts them, then clamped and written down the table's column rows. The run is shifted
-    by ``np.right_shift`` of two count-type values, which stays in the count type (``>>``
-    widens to 64 bits, and a shift by a variable then kept the loop from narrowing: the
-    kernel took 0.47 ms instead of 0.25 on a 3,072 x 768 layer on 64 PEs); a padded table's
-    shift is below the type's width, as padding needs a PE with more than ``2 ** run_bits``
+    counts them (``_add_pe_entries``), then clamped and written down the table's column
     rows."""
     out, n_in = mask.shape
     table = np.empty((n_in, n_pes), dtype=np.int32)
     gap = np.zeros(n_in, dtype=counts.dtype)  # zeros since the PE's last kept weight
-    one = counts.dtype.type(1)
     shift = counts.dtype.type(run_bits)
     floor = np.int32(min_cycles)
     padded = pads(out, n_pes, run_bits)
@@ -161,19 +169,7 @@ def _entry_cost_columns(mask, n_pes, run_bits, min_cycles, counts):
         for p in range(p0, p1):
             count = counts[p - p0]
             count[:] = 0
-            if padded:
-                gap[:] = 0
-                for i in range(p, out, n_pes):
-                    row = mask[i]
-                    for j in range(n_in):  # branch-free, so it vectorises
-                        kept = counts.dtype.type(row[j])
-                        count[j] += kept * (one + np.right_shift(gap[j], shift))
-                        gap[j] = (gap[j] + one) * (one - kept)
-            else:
-                for i in range(p, out, n_pes):
-                    row = mask[i]
-                    for j in range(n_in):
-                        count[j] += counts.dtype.type(row[j])
+            _add_pe_entries(count, gap, mask, p, n_pes, shift, padded)
         for j in range(n_in):
             column = table[j]
             for p in range(p0, p1):
@@ -308,14 +304,12 @@ def fifo_event_periodic(cost, entry_cols, repeats, fifo_depth, width, max_passes
     n_pes = cost.shape[0]
     ptr = _column_pointers(cost)
     every_pe = cost.size > 0 and ptr[-1] == cost.size  # every FIFO takes every column
-    if every_pe:
-        by_col = _by_column(cost)  # [in, P]
-        pes = np.empty(0, dtype=np.uint32)
-        costs = np.empty(0, dtype=np.int64)
-    else:
-        by_col = np.empty((0, n_pes), dtype=cost.dtype)
-        pes, costs = _accepting_pes(cost, ptr)
-    cycles, stall, busy, periodic, _ = _periodic(n_pes, every_pe, by_col, ptr, pes, costs,
+    if every_pe:  # the table by column, [in, P]
+        return fifo_event_periodic_columns(_by_column(cost), entry_cols, repeats, fifo_depth,
+                                           width, max_passes)  # fmt: skip
+    pes, costs = _accepting_pes(cost, ptr)
+    empty = np.empty((0, n_pes), dtype=cost.dtype)
+    cycles, stall, busy, periodic, _ = _periodic(n_pes, False, empty, ptr, pes, costs,
                                                  entry_cols, repeats, fifo_depth, width,
                                                  max_passes, -1)  # fmt: skip
     return cycles, stall, busy, periodic
@@ -323,9 +317,11 @@ def fifo_event_periodic(cost, entry_cols, repeats, fifo_depth, width, max_passes
 
 @njit(**JIT_OPTIONS)
 def fifo_event_periodic_columns(by_col, entry_cols, repeats, fifo_depth, width, max_passes):
-    """``fifo_event_periodic`` of the table given as ``[in, P]`` (``entry_cost_columns``)
-    when every cost is positive (every FIFO takes every column: each entry costs a cycle at
-    least), without the column count that finds it so and the transpose."""
+    """``fifo_event_periodic`` of the table given as ``[in, P]`` when every cost is positive
+    (every FIFO takes every column): the every-PE recurrence, which ``fifo_event_periodic``
+    and ``_csc_periodic`` take once they find it so, and the PE array takes directly when
+    each entry costs a cycle at least (``entry_cost_columns``), without the column count
+    and the transpose."""
     n_pes = by_col.shape[1]
     ptr = np.empty(0, dtype=np.int64)  # unread on the every-PE path
     pes = np.empty(0, dtype=np.uint32)
@@ -672,15 +668,12 @@ def _csc_periodic(n_pes, n_in, ptr, pes, costs, totals, entry_cols, repeats, fif
     (counted from the CSC for any other stream)."""
     every_pe = n_pes * n_in > 0 and ptr[n_in] == n_pes * n_in
     if every_pe:  # each column lists every PE, in order: the CSC is the [in, P] table
-        by_col = costs.reshape(n_in, n_pes)
-        cycles, stall, busy, periodic, _ = _periodic(n_pes, every_pe, by_col, ptr, pes, costs,
-                                                     entry_cols, repeats, fifo_depth, width,
-                                                     max_passes, -1)  # fmt: skip
-        return cycles, stall, busy, periodic
+        return fifo_event_periodic_columns(costs.reshape(n_in, n_pes), entry_cols, repeats,
+                                           fifo_depth, width, max_passes)  # fmt: skip
     if not _identity(entry_cols, n_in):
         totals = _pass_totals(ptr, pes, costs, entry_cols, n_pes)
     empty = np.empty((0, n_pes), dtype=costs.dtype)
-    cycles, stall, busy, periodic, _ = _periodic(n_pes, every_pe, empty, ptr, pes, costs,
+    cycles, stall, busy, periodic, _ = _periodic(n_pes, False, empty, ptr, pes, costs,
                                                  entry_cols, repeats, fifo_depth, width,
                                                  max_passes, -1, totals)  # fmt: skip
     return cycles, stall, busy, periodic
