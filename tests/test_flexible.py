@@ -646,8 +646,9 @@ def test_the_dram_floor_ends_a_group_of_weight_refetching_tiles(monkeypatch) -> 
        st.integers(1, 64), st.floats(0.0, 1.0), st.integers(0, 2**32 - 1))  # fmt: skip
 def test_the_traffic_floors_mask_counts_equal_counting_the_mask(n, k, width, block, density,
                                                                 seed) -> None:  # fmt: skip
-    """The counts ``traffic_floor`` reads, from the bit rows (word-major fast paths for
-    strips of whole words or whole fractions of one), equal them counted on the mask."""
+    """The counts ``traffic_floor`` and ``group_floor`` read, from the bit rows (word-major
+    fast paths for strips of whole words or whole fractions of one), equal them counted on
+    the mask."""
     mask = np.random.default_rng(seed).random((n, k)) < density
     bits = kf.mask_bits(mask)
     strips = [mask[:, i : i + width].any(axis=1) for i in range(0, k, width)]
@@ -655,6 +656,8 @@ def test_the_traffic_floors_mask_counts_equal_counting_the_mask(n, k, width, blo
     blocks = [mask[j : j + block] for j in range(0, n, block)]
     assert kf._block_inputs(bits.bits, n, block) == sum(int(b.any(axis=0).sum()) for b in blocks)
     assert kf._block_outputs(bits.degree, n, block) == max(int(b.any(axis=1).sum()) for b in blocks)
+    groups = sum(int(b[:, i : i + width].any()) for b in blocks for i in range(0, k, width))
+    assert kf._nonempty_groups(bits.bits, n, k, width, block) == groups
 
 
 @settings(max_examples=80, deadline=None)
@@ -716,6 +719,70 @@ def test_the_traffic_floor_leaves_slower_candidates_unpacked() -> None:
     assert unpacked
     for index, w, b in unpacked:  # each skipped because its traffic alone outlasts the best
         assert kf.traffic_floor(weight._weight, index, w, b, m, mem, plan) >= best
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_the_group_floor_never_exceeds_a_packings_compute_floor(data) -> None:
+    """``best_schedule`` skips, without packing it, a candidate whose ``group_floor`` reaches
+    the best total: sound only when that floor is at most the packing's ``compute_floor``
+    (which ``best_schedule`` would otherwise have found reaching the best), whether it
+    counts the groups (a best within reach) or not; and it is the compute floor itself
+    when every fold is one group's one weight streaming one input."""
+    hw = sigma(**{
+        "flexible.dpe_size": data.draw(st.sampled_from([4, 128])),
+        "flexible.distribution_bandwidth": data.draw(st.sampled_from([None, 3, 16])),
+    })  # fmt: skip
+    n, k = data.draw(st.integers(1, 60)), data.draw(st.integers(1, 300))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    mask = None if data.draw(st.booleans()) else rng.random((n, k)) < data.draw(st.floats(0, 1))
+    m = data.draw(st.sampled_from([1, 7, 700]))
+    weight = PackedWeight(mask, hw, (n, k))
+    for index, width in enumerate(weight.widths()):
+        for block in sorted({n, 1, 4, 3}):
+            entry = kf.packing(weight._packings, weight._weight, width, block)
+            floor = kf.compute_floor(entry, m, weight.levels)
+            for best in (0.0, np.inf):  # groups counted; the floor of ceil(nnz / P) folds
+                assert kf.group_floor(weight._weight, index, width, block, m, weight.levels,
+                                      best) <= floor  # fmt: skip
+    single = np.zeros((n, k), dtype=bool)
+    single[:, 0] = True  # each output keeps one weight: a fold per output at block 1
+    one = PackedWeight(single, hw)
+    entry = kf.packing(one._packings, one._weight, one.widths()[0], 1)
+    assert kf.group_floor(one._weight, 0, one.widths()[0], 1, m, one.levels, 0.0) == (
+        kf.compute_floor(entry, m, one.levels)
+    )
+
+
+def test_the_group_floor_leaves_tiny_blocks_at_many_rows_unpacked() -> None:
+    """At many token rows an ofmap buffer that holds a few outputs' partial sums makes the
+    search try tiny output blocks: a fold per (block, strip) group and ``m`` cycles a fold.
+    With DRAM fast enough that no traffic floor tells, the search leaves such candidates
+    unpacked by their group floor and chooses what ranking every candidate chooses."""
+    from accel_sim.kernels import fold_memory as fm
+    from accel_sim.traffic import memory_params
+
+    hw = sigma(**{"sram.ofmap.size_bytes": 65536, "dram.bandwidth_bytes_per_s": 1e15})
+    mask = np.random.default_rng(5).random((96, 256)) < 0.1
+    weight, twin = PackedWeight(mask, hw), PackedWeight(mask, hw)
+    mem = memory_params(hw, 0.5)
+    plan = fm.FoldPlan(True, False, False, False, False)
+    m = 4096
+    blocks = weight.blocks(m, mem)
+    assert blocks[1] <= 2  # tiny blocks: what the search tries at many rows
+    width, block, _, _, _ = kf.best_schedule(
+        weight._packings, weight._weight, weight._widths, (blocks[0], blocks[1]), m,
+        weight.levels, tuple(mem), tuple(plan),
+    )  # fmt: skip
+    assert (width, block) == _reference_best(twin, m, mem, plan)
+    best = kf.total_cycles(*weight.packed(width, block), m, weight.k, weight.n, weight.levels,
+                           mem, plan)  # fmt: skip
+    unpacked = [(i, w, b) for i, w in enumerate(weight.widths()) for b in blocks
+                if (w, b) in twin._packings and (w, b) not in weight._packings]  # fmt: skip
+    assert unpacked
+    for index, w, b in unpacked:  # by the group floor, not the traffic floor
+        assert kf.traffic_floor(weight._weight, index, w, b, m, mem, plan) < best
+        assert kf.group_floor(weight._weight, index, w, b, m, weight.levels, best) >= best
 
 
 def test_a_block_the_search_never_tries_is_counted_not_cached() -> None:

@@ -101,6 +101,7 @@ __all__ = [
     "flexible_schedule",
     "fold_cycles",
     "fold_times",
+    "group_floor",
     "live_inputs",
     "mask_bits",
     "new_packings",
@@ -904,11 +905,13 @@ def ranking_total(folds, times, m, k, n, levels, mem, plan, bound=np.inf, comput
 
 
 def traffic_cache(n_widths: int, n: int) -> np.ndarray:
-    """``traffic_floor``'s cache of a weight's mask counts, -1 until counted: the (output,
-    strip) pairs with a kept weight at each strip width (by its index in the widths tried),
-    then at each output block (``_block_slot``) the summed live inputs of the blocks, then
-    the most outputs with a kept weight in one block."""
-    return np.full(n_widths + 2 * (n.bit_length() + 2), -1, dtype=np.int64)
+    """``traffic_floor``'s and ``group_floor``'s cache of a weight's mask counts, -1 until
+    counted: the (output, strip) pairs with a kept weight at each strip width (by its index
+    in the widths tried), then the (block, strip) groups with a kept weight at each strip
+    width and output block (``_block_slot``), then at each output block the summed live
+    inputs of the blocks, then the most outputs with a kept weight in one block."""
+    slots = n.bit_length() + 2
+    return np.full(n_widths * (1 + slots) + 2 * slots, -1, dtype=np.int64)
 
 
 @njit(**JIT_OPTIONS)
@@ -993,18 +996,22 @@ def _strip_outputs(bits, n, k, width):
     return pairs
 
 
-STRIP_OUTPUTS, BLOCK_INPUTS, BLOCK_OUTPUTS = 0, 1, 2  # what ``_cached_count`` counts
+STRIP_OUTPUTS, BLOCK_INPUTS, BLOCK_OUTPUTS, GROUPS = 0, 1, 2, 3  # what ``_cached_count`` counts
 
 
 @njit(**JIT_OPTIONS)
 def _cached_count(cache, slot, what, bits, degree, n, k, width, block, dense):
     """``_strip_outputs`` at ``width``, ``_block_inputs`` or ``_block_outputs`` at
-    ``block`` (``what``), kept in ``cache[slot]`` (counted afresh for a negative ``slot``);
-    closed forms for an all-ones weight."""
+    ``block``, or ``_nonempty_groups`` at both (``what``), kept in ``cache[slot]`` (counted
+    afresh for a negative ``slot``); closed forms for an all-ones weight."""
     if slot >= 0 and cache[slot] >= 0:
         return cache[slot]
     if what == STRIP_OUTPUTS:
         count = n * ((k + width - 1) // width) if dense else _strip_outputs(bits, n, k, width)
+    elif what == GROUPS:
+        strips = (k + width - 1) // width
+        count = ((n + block - 1) // block) * strips if dense else _nonempty_groups(bits, n, k,
+                                                                                   width, block)
     elif what == BLOCK_INPUTS:
         count = ((n + block - 1) // block) * k if dense else _block_inputs(bits, n, block)
     else:
@@ -1012,6 +1019,44 @@ def _cached_count(cache, slot, what, bits, degree, n, k, width, block, dense):
     if slot >= 0:
         cache[slot] = count
     return count
+
+
+@njit(**JIT_OPTIONS)
+def _nonempty_groups(bits, n, k, width, block):
+    """(block, strip) groups with a kept weight at strip ``width`` and output ``block``: each
+    starts at least one fold of any packing. Each block's inputs are ORed into one bit row
+    (its words read in order, all blocks at once), then its strips' words tested."""
+    n_words = bits.shape[0]
+    n_blocks = (n + block - 1) // block
+    inputs = np.zeros((n_words, n_blocks), dtype=np.uint64)  # each block's kept inputs
+    for w in range(n_words):
+        row = bits[w]
+        for b in range(n_blocks):
+            x = np.uint64(0)
+            for j in range(b * block, min(n, (b + 1) * block)):
+                x |= row[np.uint64(j)]
+            inputs[w, b] = x
+    groups = 0
+    for b in range(n_blocks):
+        for i0 in range(0, k, width):
+            i1 = min(k, i0 + width)
+            for w in range(i0 // 64, (i1 - 1) // 64 + 1):
+                if _strip_word(inputs, b, w, i0, i1):
+                    groups += 1
+                    break
+    return groups
+
+
+@njit(**JIT_OPTIONS)
+def _groups_at(cache, n, width_index, block):
+    """The cache index of the groups count at the ``width_index``-th width and ``block``
+    (-1: not kept, a block the search never tries)."""
+    slots = _bit_length(n) + 2
+    slot = _block_slot(block, n)
+    if slot < 0:
+        return -1
+    n_widths = (cache.shape[0] - 2 * slots) // (1 + slots)
+    return n_widths + width_index * slots + slot
 
 
 @njit(**JIT_OPTIONS)
@@ -1128,6 +1173,38 @@ def compute_floor(entry, m, levels):
 
 
 @njit(**JIT_OPTIONS)
+def _folds_floor(folds, nnz, m, levels, load_bandwidth):
+    """``compute_floor`` of a packing with at least ``folds`` folds holding ``nnz`` weights:
+    each fold loads at least a word (``ceil(nnz / B_load)`` in all at least) and streams a
+    row in at least a cycle."""
+    loads = max(folds, (nnz + load_bandwidth - 1) // load_bandwidth)
+    return loads + m * folds + folds * (1 + levels) - 1
+
+
+@njit(**JIT_OPTIONS)
+def group_floor(weight, width_index, width, block, m, levels, best):
+    """What ``compute_floor`` of ``weight``'s packing at strip ``width`` and output ``block``
+    (``width_index``: its place in the widths tried, where its count is kept) is at least,
+    without packing it: a packing has a fold per (block, strip) group with a kept weight and
+    ``ceil(nnz / P)`` folds at least, each loading a word and streaming a row in a cycle at
+    least (``_folds_floor``). The groups are counted (once per weight, width and block) only
+    when ``best`` (the best total so far) is within reach of the floor with every group
+    kept; otherwise the floor of ``ceil(nnz / P)`` folds is returned, below ``best``. Tiny
+    output blocks at many token rows are where it tells: a fold per group and ``m`` cycles
+    a fold make such a candidate slower than the best before it is packed."""
+    bits, degree, _, _, dense, n, k = weight[:7]
+    multipliers, load_bandwidth, cache = weight[7], weight[10], weight[12]
+    nnz = n * k if dense else degree.sum()
+    least = (nnz + multipliers - 1) // multipliers
+    most = max(least, ((n + block - 1) // block) * ((k + width - 1) // width))
+    if _folds_floor(most, nnz, m, levels, load_bandwidth) < best:
+        return _folds_floor(least, nnz, m, levels, load_bandwidth)
+    groups = _cached_count(cache, _groups_at(cache, n, width_index, block), GROUPS, bits,
+                           degree, n, k, width, block, dense)  # fmt: skip
+    return _folds_floor(max(least, groups), nnz, m, levels, load_bandwidth)
+
+
+@njit(**JIT_OPTIONS)
 def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
     """The fastest (strip width, output block) schedule of ``m`` rows, stalls included, as
     ``flexible_schedule`` gives it: (width, block, stats, log, dead bytes). ``widths`` are
@@ -1135,8 +1212,9 @@ def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
     that), each with the output blocks in ``blocks`` (a pair, 0 for none: one signature to
     compile, not one per count); ties go to the earlier. A candidate whose
     ``traffic_floor`` reaches the best total so far (a cycle and a millionth of it beyond,
-    for the rounding of float sums) is neither packed nor ranked, and a packing whose
-    ``compute_floor`` reaches it is not ranked: neither can be faster.
+    for the rounding of float sums) is neither packed nor ranked, nor is one not yet packed
+    whose ``group_floor`` reaches it, and a packing whose ``compute_floor`` reaches it is not
+    ranked: none can be faster (and a candidate that is not ranked improves on nothing).
     ``mem`` and ``plan`` come as plain tuples (Numba types a named tuple argument through
     Python, about 3 µs a call)."""
     mem = MemoryParams(*mem)
@@ -1157,6 +1235,10 @@ def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
                 traffic = traffic_floor(weight, i, widths[i], block, m, mem, plan)
                 if traffic >= best_cycles + 1.0 + 1e-6 * best_cycles:
                     continue  # its DRAM traffic alone is no faster: not even packed
+                unpacked = (widths[i], block) not in store
+                if unpacked and group_floor(weight, i, widths[i], block, m, levels,
+                                            best_cycles) >= best_cycles:  # fmt: skip
+                    continue  # what its compute floor would conclude: not packed
             entry = packing(store, weight, widths[i], block)
             floor = compute_floor(entry, m, levels)
             if floor >= best_cycles:

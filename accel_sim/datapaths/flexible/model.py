@@ -77,8 +77,9 @@ class PackedWeight:
         self.levels = kf.fan_levels(self.dpe)
         self._widths = np.array(self.widths(), dtype=np.int64)
         self.live_outputs = self.n if mask is None else int(np.count_nonzero(bits.degree))
-        # what ``kf.packing`` and ``kf.traffic_floor`` read, by position (``kf.packing``'s
-        # docstring lists them); the packings themselves live in a Numba dictionary
+        # what ``kf.packing`` and the floors (``kf.traffic_floor``, ``kf.group_floor``) read,
+        # by position (``kf.packing``'s docstring lists them); the packings themselves live
+        # in a Numba dictionary
         self._weight = (*bits, mask is None, self.n, self.k, self.multipliers, self.dpe,
                         self.bandwidth, self.load_bandwidth, self.live_outputs,
                         kf.traffic_cache(len(self._widths), self.n))  # fmt: skip
