@@ -61,9 +61,7 @@ def collector_paused() -> Iterator[None]:
 
 def without_masks(workload: Workload) -> Workload:
     """The same model with every mask removed."""
-    ops = tuple(
-        dataclasses.replace(op, mask=None) if isinstance(op, GemmOp) else op for op in workload
-    )
+    ops = tuple(op.unmasked() if isinstance(op, GemmOp) else op for op in workload)
     return dataclasses.replace(workload, ops=ops)
 
 

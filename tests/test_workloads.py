@@ -446,3 +446,39 @@ def test_micro_batch_ops_keep_their_masks_digest_and_count():
         assert part.mask_digest == fresh.mask_digest == whole.mask_digest
         assert part.weight_nnz == fresh.weight_nnz == whole.weight_nnz
         assert part == fresh
+
+
+def test_micro_batch_ops_equal_ops_built_afresh_and_refuse_a_bad_extent():
+    """A micro-batch's ops are copies with their extents changed (not re-validated whole):
+    each equals the op ``dataclasses.replace`` builds, field for field, vector ops too; so
+    does a masked op without its mask (the dense baseline's); and an extent that is not a
+    positive int is refused by name."""
+    import dataclasses
+
+    import numpy as np
+
+    from workloads import attach_masks
+    from workloads.ops import GemmOp, _extents_changed
+
+    full = build_workload("bert-base-uncased", batch=4, seq_len=16)
+    quarter = full.micro_batch(1)
+    assert quarter.batch == 1
+    for whole, part in zip(full.ops, quarter.ops, strict=True):
+        if isinstance(whole, GemmOp):
+            extent = "count" if part.count != whole.count else "m"
+            fresh = dataclasses.replace(whole, **{extent: getattr(part, extent)})
+        else:
+            fresh = dataclasses.replace(whole, elements=part.elements)
+        assert part == fresh and vars(part) == vars(fresh)
+        assert part is not whole and vars(whole) != vars(part)
+    masked = attach_masks(full, {op.weight_name: np.ones((op.n, op.k), dtype=bool)
+                                 for op in full.gemms if op.weight_name and op.layer == 0})
+    for op in masked.gemms:  # the dense baseline's ops: as replace() builds them
+        op.weight_nnz  # noqa: B018 -- counts the mask, cached on the op
+        plain = op.unmasked()
+        fresh = dataclasses.replace(op, mask=None)
+        assert plain == fresh and vars(plain) == vars(fresh) and plain.mask_digest is None
+    op = full.gemms[0]
+    for bad in (0, -3, 2.0, "4"):
+        with pytest.raises(ValueError, match="m must be a positive int"):
+            _extents_changed(op, {"m": bad})
