@@ -695,16 +695,25 @@ def test_the_traffic_floor_leaves_slower_candidates_unpacked() -> None:
     """On a DRAM-bound chip whose ofmap buffer is overflowed by the partial sums, a search
     leaves unpacked the candidates whose traffic floor reaches the winner's total, and
     chooses what ranking every candidate chooses."""
-    from accel_sim.kernels import fold_memory as fm
-    from accel_sim.traffic import memory_params
-
     hw = sigma(**{"sram.ofmap.size_bytes": 4096, "sram.ifmap.size_bytes": 4096,
                   "dram.bandwidth_bytes_per_s": 1e9})  # fmt: skip
     mask = np.random.default_rng(11).random((256, 512)) < 0.1
+    weight, m, mem, plan, best, unpacked = _searched_leaving_unpacked(hw, mask, 64)
+    for index, w, b in unpacked:  # each skipped because its traffic alone outlasts the best
+        assert kf.traffic_floor(weight._weight, index, w, b, m, mem, plan) >= best
+
+
+def _searched_leaving_unpacked(hw, mask, m):
+    """One ``best_schedule`` search of ``m`` rows of ``mask`` on ``hw`` (every operand from
+    DRAM), checked against ranking every candidate: (the searched weight, m, memory record,
+    plan, the winner's total, the (width index, width, block) candidates it left unpacked,
+    at least one)."""
+    from accel_sim.kernels import fold_memory as fm
+    from accel_sim.traffic import memory_params
+
     weight, twin = PackedWeight(mask, hw), PackedWeight(mask, hw)
     mem = memory_params(hw, 0.5)
     plan = fm.FoldPlan(True, False, False, False, False)
-    m = 64
     blocks = weight.blocks(m, mem)
     width, block, _, _, _ = kf.best_schedule(
         weight._packings, weight._weight, weight._widths, (blocks[0], blocks[1]), m,
@@ -717,8 +726,7 @@ def test_the_traffic_floor_leaves_slower_candidates_unpacked() -> None:
     unpacked = [(i, w, b) for i, w in enumerate(weight.widths()) for b in blocks
                 if (w, b) in twin._packings and (w, b) not in weight._packings]  # fmt: skip
     assert unpacked
-    for index, w, b in unpacked:  # each skipped because its traffic alone outlasts the best
-        assert kf.traffic_floor(weight._weight, index, w, b, m, mem, plan) >= best
+    return weight, m, mem, plan, best, unpacked
 
 
 @settings(max_examples=100, deadline=None)
@@ -759,27 +767,10 @@ def test_the_group_floor_leaves_tiny_blocks_at_many_rows_unpacked() -> None:
     search try tiny output blocks: a fold per (block, strip) group and ``m`` cycles a fold.
     With DRAM fast enough that no traffic floor tells, the search leaves such candidates
     unpacked by their group floor and chooses what ranking every candidate chooses."""
-    from accel_sim.kernels import fold_memory as fm
-    from accel_sim.traffic import memory_params
-
     hw = sigma(**{"sram.ofmap.size_bytes": 65536, "dram.bandwidth_bytes_per_s": 1e15})
     mask = np.random.default_rng(5).random((96, 256)) < 0.1
-    weight, twin = PackedWeight(mask, hw), PackedWeight(mask, hw)
-    mem = memory_params(hw, 0.5)
-    plan = fm.FoldPlan(True, False, False, False, False)
-    m = 4096
-    blocks = weight.blocks(m, mem)
-    assert blocks[1] <= 2  # tiny blocks: what the search tries at many rows
-    width, block, _, _, _ = kf.best_schedule(
-        weight._packings, weight._weight, weight._widths, (blocks[0], blocks[1]), m,
-        weight.levels, tuple(mem), tuple(plan),
-    )  # fmt: skip
-    assert (width, block) == _reference_best(twin, m, mem, plan)
-    best = kf.total_cycles(*weight.packed(width, block), m, weight.k, weight.n, weight.levels,
-                           mem, plan)  # fmt: skip
-    unpacked = [(i, w, b) for i, w in enumerate(weight.widths()) for b in blocks
-                if (w, b) in twin._packings and (w, b) not in weight._packings]  # fmt: skip
-    assert unpacked
+    weight, m, mem, plan, best, unpacked = _searched_leaving_unpacked(hw, mask, 4096)
+    assert weight.blocks(m, mem)[1] <= 2  # tiny blocks: what the search tries at many rows
     for index, w, b in unpacked:  # by the group floor, not the traffic floor
         assert kf.traffic_floor(weight._weight, index, w, b, m, mem, plan) < best
         assert kf.group_floor(weight._weight, index, w, b, m, weight.levels, best) >= best

@@ -987,13 +987,21 @@ def _strip_outputs(bits, n, k, width):
                     pairs += ((row[j] >> shift) & field) != 0
         return pairs
     for j in range(n):
-        for i0 in range(0, k, width):
-            i1 = min(k, i0 + width)
-            for w in range(i0 // 64, (i1 - 1) // 64 + 1):
-                if _strip_word(bits, j, w, i0, i1):
-                    pairs += 1
-                    break
+        pairs += _kept_strips(bits, j, k, width)
     return pairs
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _kept_strips(bits, j, k, width):
+    """Strips of ``width`` inputs with a kept bit in row ``j`` of ``bits [words, rows]``."""
+    strips = 0
+    for i0 in range(0, k, width):
+        i1 = min(k, i0 + width)
+        for w in range(i0 // 64, (i1 - 1) // 64 + 1):
+            if _strip_word(bits, j, w, i0, i1):
+                strips += 1
+                break
+    return strips
 
 
 STRIP_OUTPUTS, BLOCK_INPUTS, BLOCK_OUTPUTS, GROUPS = 0, 1, 2, 3  # what ``_cached_count`` counts
@@ -1038,12 +1046,7 @@ def _nonempty_groups(bits, n, k, width, block):
             inputs[w, b] = x
     groups = 0
     for b in range(n_blocks):
-        for i0 in range(0, k, width):
-            i1 = min(k, i0 + width)
-            for w in range(i0 // 64, (i1 - 1) // 64 + 1):
-                if _strip_word(inputs, b, w, i0, i1):
-                    groups += 1
-                    break
+        groups += _kept_strips(inputs, b, k, width)
     return groups
 
 
