@@ -103,3 +103,34 @@ def test_bert_base_on_32x32_ws_matches_the_fold_formula_for_every_gemm():
         folds = math.ceil(op.k / 32) * math.ceil(op.n / 32)
         assert op.compute_cycles == op.count * folds * (2 * 32 + 32 + op.m - 2), op.name
         assert op.mapping == "N>K serial", op.name
+
+
+def test_a_runs_vector_ops_cost_what_vector_cost_gives_each():
+    """The array datapaths cost a vector op once per (kind, elements, outputs, reads, reads
+    on chip, output on chip) and reuse it: every vector op of a batch-4 run, with activations
+    kept on chip and its micro-batch plans, and of bi-encoders at two lengths (mean pooling
+    writes the same values from more or fewer tokens), costs what ``vector_cost`` gives it
+    alone."""
+    from accel_sim import load_hardware
+    from accel_sim.datapaths import datapath_for
+    from accel_sim.vector_unit import vector_cost
+    from workloads import build_workload
+    from workloads.ops import VectorOp
+
+    hw = load_hardware("systolic-32x32-ws")
+    workload = build_workload("bert-base-uncased", batch=4, seq_len=32)
+    pooled = build_workload("bert-base-uncased", batch=4, seq_len=32, head="bi-encoder")
+    shorter = build_workload("bert-base-uncased", batch=4, seq_len=16, head="bi-encoder")
+    datapath = datapath_for(hw)  # one cache for every run below, as across a batch's plans
+    checked = 0
+    for part in (workload, workload.micro_batch(2), workload.micro_batch(1), pooled, shorter):
+        costs, _ = datapath._ops(part)
+        plan, _ = datapath.residency_plan(part)
+        for (op, cost), residency in zip(costs, plan, strict=True):
+            if isinstance(op, VectorOp):
+                assert cost == vector_cost(op, hw, residency), op.name
+                checked += 1
+    assert checked == 3 * len(workload.vector_ops) + 2 * len(pooled.vector_ops)
+    pools = [op for op in (*pooled.vector_ops, *shorter.vector_ops) if op.name == "pooler.mean"]
+    assert len({op.outputs for op in pools}) == 1 and len({op.elements for op in pools}) == 2
+    assert len(datapath._vector_costs) < len(workload.vector_ops)  # reused, not one per op
