@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -134,3 +135,31 @@ def test_a_runs_vector_ops_cost_what_vector_cost_gives_each():
     pools = [op for op in (*pooled.vector_ops, *shorter.vector_ops) if op.name == "pooler.mean"]
     assert len({op.outputs for op in pools}) == 1 and len({op.elements for op in pools}) == 2
     assert len(datapath._vector_costs) < len(workload.vector_ops)  # reused, not one per op
+
+
+def test_op_results_set_in_one_step_equal_those_built_field_by_field():
+    """The array datapaths build each op's result with ``OpResult.from_fields`` (its fields
+    set in one step): every op of a run equals, field for field, the ``OpResult`` its own
+    fields construct, survives a pickle round trip and ``dataclasses.replace``; a missing or
+    unknown field is refused by name."""
+    import dataclasses
+    import pickle
+
+    from accel_sim import load_hardware, simulate
+    from accel_sim.results import OpResult
+    from workloads import build_workload
+
+    result = simulate(build_workload("bert-base-uncased", batch=2, seq_len=16),
+                      load_hardware("eie-64pe"), baseline=False)  # fmt: skip
+    assert result.ops
+    for op in result.ops:
+        built = OpResult(**vars(op))
+        assert op == built and vars(op) == vars(built) and repr(op) == repr(built)
+        assert pickle.loads(pickle.dumps(op)) == op
+        assert dataclasses.replace(op, note="x").note == "x"
+    fields = dict(vars(result.ops[0]))
+    del fields["mapping"]
+    with pytest.raises(TypeError, match=r"missing \['mapping'\], unknown \[\]"):
+        OpResult.from_fields(fields)
+    with pytest.raises(TypeError, match=r"unknown \['colour'\]"):
+        OpResult.from_fields({**vars(result.ops[0]), "colour": 1})

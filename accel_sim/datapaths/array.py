@@ -347,8 +347,8 @@ class ArrayDatapath(Datapath):
         energy["leakage"] = self.leakage_w * latency_s
         is_gemm = isinstance(op, GemmOp)
         counts = cost.counts
-        return OpResult(
-            **op_identity(op),
+        return OpResult.from_fields(dict(
+            op_identity(op),
             macs=int(counts.macs) if is_gemm else 0,
             compute_cycles=cost.compute_cycles,
             stall_cycles=cost.stall_cycles,
@@ -369,7 +369,7 @@ class ArrayDatapath(Datapath):
             note=cost.note,
             mapping=cost.mapping,
             dram_bytes_avoided=cost.dram_bytes_avoided,
-        )
+        ))
 
     def study_columns(self, result: SimResult) -> dict[str, Any]:
         hw = self.hw
