@@ -406,22 +406,82 @@ def column_bits(mask):
 def column_words(mask):
     """A bool mask ``[out, in]`` as each column's rows in 64-row words, ``[ceil(out / 64),
     in]`` uint64 (bit ``i % 64`` of word ``[i // 64, j]`` is ``mask[i, j]``). With ``in`` a
-    multiple of 8 the mask is read as words of eight cells (``_column_bytes``, three times
-    faster on BERT's layers than a cell at a time); otherwise cell by cell
-    (``_column_bits_cells``)."""
+    multiple of 8 the mask is read as words of eight cells, 64 rows at a time
+    (``_column_octets``, then an 8 x 8 byte transpose per eight columns: ``_byte_transpose``;
+    1.2 times the mask-scan floor over BERT-base's masks, where building each 8-row byte
+    first and shifting it into its word took 1.4), the rows past the last 64 cell by cell;
+    otherwise cell by cell (``_column_bits_cells``)."""
     out, n_in = mask.shape
     if out == 0 or n_in % 8 != 0:
         return _column_bits_cells(mask)[0]
-    cells = mask.reshape(out * n_in).view(np.uint64).reshape(out, n_in // 8)
-    octets = _column_bytes(cells)
-    col = np.zeros(((out + 63) // 64, n_in), dtype=np.uint64)
-    for g in range(octets.shape[0]):  # eight rows a byte, eight bytes a word
-        words = col[g >> 3]
-        rows = octets[g]
-        shift = np.uint64(8 * (g & 7))
-        for j in range(n_in):
-            words[j] |= np.uint64(rows[j]) << shift
+    per_row = n_in // 8
+    cells = mask.reshape(out * n_in).view(np.uint64).reshape(out, per_row)
+    col = np.empty(((out + 63) // 64, n_in), dtype=np.uint64)
+    octets = np.empty((8, per_row), dtype=np.uint64)
+    full = out // 64
+    for g in range(full):
+        for r in range(8):
+            _column_octets(cells, 64 * g + 8 * r, octets[r])
+        words = col[g]
+        o0, o1, o2, o3 = octets[0], octets[1], octets[2], octets[3]
+        o4, o5, o6, o7 = octets[4], octets[5], octets[6], octets[7]
+        for c in range(per_row):  # byte b of octets[r][c] becomes byte r of word 8c + b
+            x0, x1, x2, x3, x4, x5, x6, x7 = _byte_transpose(
+                o0[c], o1[c], o2[c], o3[c], o4[c], o5[c], o6[c], o7[c]
+            )
+            j = 8 * c
+            words[j], words[j + 1], words[j + 2], words[j + 3] = x0, x1, x2, x3
+            words[j + 4], words[j + 5], words[j + 6], words[j + 7] = x4, x5, x6, x7
+    if full * 64 < out:  # fewer than 64 rows left
+        col[full] = _column_bits_cells(mask[64 * full :])[0][0]
     return col
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _column_octets(cells, r0, octets):
+    """Rows ``r0 .. r0 + 7`` of a bool mask read as ``cells [out, in / 8]`` uint64 (eight
+    cells of 0 or 1 a word) into ``octets [in / 8]``: bit ``r`` of byte ``c`` of word ``w``
+    is ``mask[r0 + r, 8 w + c]``. Eight rows' words are shifted into one: one operation
+    moves 64 cells."""
+    a0, a1, a2, a3 = cells[r0], cells[r0 + 1], cells[r0 + 2], cells[r0 + 3]
+    a4, a5, a6, a7 = cells[r0 + 4], cells[r0 + 5], cells[r0 + 6], cells[r0 + 7]
+    for c in range(octets.shape[0]):
+        octets[c] = (a0[c] | (a1[c] << np.uint64(1)) | (a2[c] << np.uint64(2))
+                     | (a3[c] << np.uint64(3)) | (a4[c] << np.uint64(4))
+                     | (a5[c] << np.uint64(5)) | (a6[c] << np.uint64(6))
+                     | (a7[c] << np.uint64(7)))  # fmt: skip
+
+
+_LOW32 = np.uint64(0x00000000FFFFFFFF)
+_LOW16 = np.uint64(0x0000FFFF0000FFFF)
+_LOW8 = np.uint64(0x00FF00FF00FF00FF)
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _swap_fields(a, b, low, shift):
+    """``a``'s high ``shift``-bit fields (of each pair selected by ``low``) swapped with
+    ``b``'s low ones."""
+    t = ((a >> shift) ^ b) & low
+    return a ^ (t << shift), b ^ t
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _byte_transpose(x0, x1, x2, x3, x4, x5, x6, x7):
+    """Eight uint64 as an 8 x 8 byte matrix (row ``r`` the ``r``-th word, column ``b`` its
+    byte ``b``), transposed: halves, then quarters, then bytes swapped across words."""
+    x0, x4 = _swap_fields(x0, x4, _LOW32, np.uint64(32))
+    x1, x5 = _swap_fields(x1, x5, _LOW32, np.uint64(32))
+    x2, x6 = _swap_fields(x2, x6, _LOW32, np.uint64(32))
+    x3, x7 = _swap_fields(x3, x7, _LOW32, np.uint64(32))
+    x0, x2 = _swap_fields(x0, x2, _LOW16, np.uint64(16))
+    x1, x3 = _swap_fields(x1, x3, _LOW16, np.uint64(16))
+    x4, x6 = _swap_fields(x4, x6, _LOW16, np.uint64(16))
+    x5, x7 = _swap_fields(x5, x7, _LOW16, np.uint64(16))
+    x0, x1 = _swap_fields(x0, x1, _LOW8, np.uint64(8))
+    x2, x3 = _swap_fields(x2, x3, _LOW8, np.uint64(8))
+    x4, x5 = _swap_fields(x4, x5, _LOW8, np.uint64(8))
+    x6, x7 = _swap_fields(x6, x7, _LOW8, np.uint64(8))
+    return x0, x1, x2, x3, x4, x5, x6, x7
 
 
 @njit(**JIT_OPTIONS)
@@ -451,33 +511,6 @@ def row_kept(mask):
                 c -= 1
             last[i] = 8 * c + (highest_bit(row[c]) >> 3)
     return degree, last
-
-
-@njit(**JIT_OPTIONS)
-def _column_bytes(cells):
-    """``[ceil(out / 8), in]`` uint8 from a bool mask read as ``cells [out, in / 8]`` uint64
-    (eight cells of 0 or 1 a word): bit ``i % 8`` of byte ``[i // 8, j]`` is ``mask[i, j]``.
-    Eight rows' words are shifted into one, whose byte ``c`` then holds column ``8 x word +
-    c`` of all eight: one operation moves 64 cells."""
-    out, per_row = cells.shape
-    groups = out // 8
-    octets = np.zeros(((out + 7) // 8, per_row), dtype=np.uint64)
-    for g in range(groups):
-        r = 8 * g
-        a0, a1, a2, a3 = cells[r], cells[r + 1], cells[r + 2], cells[r + 3]
-        a4, a5, a6, a7 = cells[r + 4], cells[r + 5], cells[r + 6], cells[r + 7]
-        rows = octets[g]
-        for c in range(per_row):
-            rows[c] = (a0[c] | (a1[c] << np.uint64(1)) | (a2[c] << np.uint64(2))
-                       | (a3[c] << np.uint64(3)) | (a4[c] << np.uint64(4))
-                       | (a5[c] << np.uint64(5)) | (a6[c] << np.uint64(6))
-                       | (a7[c] << np.uint64(7)))  # fmt: skip
-    rows = octets[octets.shape[0] - 1]
-    for r in range(8 * groups, out):  # fewer than eight rows left
-        cell = cells[r]
-        for c in range(per_row):
-            rows[c] |= cell[c] << np.uint64(r - 8 * groups)
-    return octets.reshape(octets.size).view(np.uint8).reshape(octets.shape[0], 8 * per_row)
 
 
 @njit(**JIT_OPTIONS)
