@@ -83,10 +83,19 @@ def _extents_changed(op: GemmOp | VectorOp, extents: dict[str, int]) -> Any:
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{op.kind} op {op.name!r}: {name} must be a positive int, got "
                              f"{value!r}")  # fmt: skip
-    changed = object.__new__(type(op))
-    changed.__dict__.update(op.__dict__)
-    changed.__dict__.update(extents)
-    return changed
+    return _copied(op, extents)
+
+
+def _copied(op: Any, changed: dict[str, Any], dropped: tuple[str, ...] = ()) -> Any:
+    """A copy of the frozen ``op`` with the ``changed`` fields set and the ``dropped``
+    attributes removed (back to their class default or, for a cached property, uncounted),
+    every other attribute shared; the caller vouches for the fields it changes."""
+    copy = object.__new__(type(op))
+    copy.__dict__.update(op.__dict__)
+    copy.__dict__.update(changed)
+    for name in dropped:
+        copy.__dict__.pop(name, None)
+    return copy
 
 
 @dataclass(frozen=True)
@@ -184,12 +193,7 @@ class GemmOp:
         builds it, its other fields shared: checked when this op was made."""
         if self.mask is None:
             return self
-        changed = object.__new__(GemmOp)
-        changed.__dict__.update(self.__dict__)
-        changed.__dict__["mask"] = None
-        for derived in ("mask_digest", "_mask_nnz"):  # the class's default (None) / uncounted
-            changed.__dict__.pop(derived, None)
-        return changed
+        return _copied(self, {"mask": None}, dropped=("mask_digest", "_mask_nnz"))
 
     @cached_property
     def _mask_nnz(self):
