@@ -117,6 +117,7 @@ def test_a_kept_periodic_schedule_gives_any_other_token_count_exactly(case, toke
 def test_the_periodic_summary_skips_the_recurrence_for_more_tokens(monkeypatch):
     """Once kept, a larger token count is answered from the summary: neither the PEs' work
     table nor the recurrence is computed again."""
+    import accel_sim.kernels.fifo_bitsliced as bitsliced
     import accel_sim.kernels.sparse_pe as kernels
 
     rng = np.random.default_rng(3)
@@ -127,11 +128,13 @@ def test_the_periodic_summary_skips_the_recurrence_for_more_tokens(monkeypatch):
     calls = []
     kernel_names = ("fifo_event_periodic", "fifo_event_periodic_kept",
                     "fifo_event_periodic_uniform", "fifo_event_periodic_columns",
-                    "fifo_event_periodic_one_row", "fifo_event_periodic_pe_words",
-                    "per_pe_entries", "entry_cost_columns")  # fmt: skip
-    for name in kernel_names:
-        original = getattr(kernels, name)
-        monkeypatch.setattr(kernels, name, lambda *a, f=original: calls.append(1) or f(*a))
+                    "fifo_event_periodic_pe_words", "per_pe_entries",
+                    "entry_cost_columns")  # fmt: skip
+    patched = [(kernels, name) for name in kernel_names]
+    patched.append((bitsliced, "fifo_bitsliced_one_row"))
+    for module, name in patched:
+        original = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, f=original: calls.append(1) or f(*a))
     again = simulate_unstructured(mask, 512, 8, 4, run_bits=2, memo=memo)
     assert calls == [] and again.cycles > first.cycles
     monkeypatch.undo()
@@ -242,23 +245,6 @@ def _assert_the_bit_rows_give(csc, totals, mask, n_pes, types):
 
 @settings(max_examples=150, deadline=None)
 @given(
-    st.integers(1, 150), st.integers(1, 200), st.integers(0, 3), st.sampled_from(DENSITIES),
-    st.integers(0, 2**32 - 1),
-)  # fmt: skip
-def test_the_csc_from_each_columns_row_bits_is_the_one_from_the_bit_rows(
-    out, n_in, idle, density, seed
-):
-    """With one row a PE (and up to 3 PEs past the rows), the CSC built from each column's
-    row bits and each PE's pass read off its row are those of the word-major bit rows."""
-    mask = np.random.default_rng(seed).random((out, n_in)) < density
-    n_pes = out + idle
-    types = sparse_pe.csc_types(n_pes, out)
-    *csc, totals = sparse_pe.one_row_columns(sparse_pe.column_bits(mask), n_pes, *types)
-    _assert_the_bit_rows_give(csc, totals, mask, n_pes, types)
-
-
-@settings(max_examples=150, deadline=None)
-@given(
     st.integers(1, 3), st.integers(1, 400), st.integers(1, 150), st.sampled_from(DENSITIES),
     st.integers(0, 2**32 - 1),
 )  # fmt: skip
@@ -362,10 +348,6 @@ def test_the_recurrence_from_bits_equals_it_from_the_table(
         pack_rows(mask), simulated, n_in, np.uint32, np.uint32, *args
     )
     assert repr(wide) == repr(from_table)  # the types a PE past 2**16 or 256 rows a PE get
-    if simulated >= out:  # one row a PE: the CSC from each column's row bits
-        columns = sparse_pe.column_bits(mask)
-        one_row = sparse_pe.fifo_event_periodic_one_row(columns, simulated, *types, *args)
-        assert repr(one_row) == repr(from_table)
 
 
 @pytest.mark.parametrize(

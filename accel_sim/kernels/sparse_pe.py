@@ -43,9 +43,9 @@ each entry is a kept weight (no padding can occur and there is no minimum cost),
 ``fifo_event_periodic_kept`` runs the same recurrence from the mask's bit rows: its
 ``kept_weight_columns`` builds the recurrence's per-column PE lists from the set bits,
 without the ``[P, in]`` table (three times faster on a 3,072-input layer on 769 PEs). With
-one row a PE, ``fifo_event_periodic_one_row`` builds them from each column's row bits
-(``one_row_columns``), and with several rows a PE on a multiple of 64 PEs,
-``fifo_event_periodic_pe_words`` from the same bits (``pe_word_columns``). Each PE's
+several rows a PE on a multiple of 64 PEs, ``fifo_event_periodic_pe_words`` builds them
+from each column's row bits (``column_bits``: ``pe_word_columns``); with one row a PE,
+every entry costs a cycle and ``fifo_bitsliced`` steps 64 FIFOs a word instead. Each PE's
 totals of a pass (cycles, entries, last entry), the same in every pass, are counted before
 the passes, not in them (``_pass_totals``). When every entry costs a cycle at least,
 every FIFO takes every column and the recurrence reads the table by column
@@ -543,50 +543,17 @@ def _row_cells(row):
 
 
 @njit(**JIT_OPTIONS)
-def one_row_columns(columns, n_pes, pe_type, cost_type):
-    """(column pointers, PEs, costs) as ``kept_weight_columns`` gives them, and each PE's
-    (cycles, entries, last entry's position) in a pass of every column in order
-    (``_pass_totals``), when each PE has one row at most (``n_pes >= out``): from the mask's
-    ``column_bits`` (``columns``) each column's PEs are the set bits of its row-words,
-    emitted in order (the CSC is written front to back, every cost 1), and a PE's totals are
-    its row's kept weights and last kept column."""
-    col, degree, last = columns
-    out, n_in = degree.shape[0], col.shape[1]
-    n_words = col.shape[0]
-    count = np.zeros(n_in, dtype=np.int64)
-    for w in range(n_words):
-        words = col[w]
-        for j in range(n_in):
-            count[j] += popcount(words[j])
-    ptr = _pointers(count)
-    pes = np.empty(ptr[n_in], dtype=pe_type)
-    costs = np.ones(ptr[n_in], dtype=cost_type)
-    q = 0
-    for j in range(n_in):
-        for w in range(n_words):
-            kept = col[w, j]
-            while kept:
-                pes[q] = 64 * w + lowest_bit(kept)
-                q += 1
-                kept &= kept - np.uint64(1)
-    pass_busy = np.zeros(n_pes, dtype=np.int64)
-    last_taken = np.full(n_pes, -1, dtype=np.int64)
-    pass_busy[:out] = degree
-    last_taken[:out] = last
-    return ptr, pes, costs, (pass_busy, pass_busy.copy(), last_taken)
-
-
-@njit(**JIT_OPTIONS)
 def pe_word_columns(columns, n_pes, pe_type, cost_type):
-    """(column pointers, PEs, costs, each PE's pass totals) as ``one_row_columns`` gives
-    them, for PEs with several rows each when ``n_pes`` is a multiple of 64: PE p's rows p,
-    p + P, p + 2P, ... then sit at the same bit (p % 64) of the column words (``column_bits``)
-    p // 64, p // 64 + P / 64, ..., so for each column the OR of those words marks the PEs
-    that take it (their bits emitted in order write the CSC front to back) and a bit-sliced
-    sum of them (``planes`` binary digits, a ripple of ANDs and XORs per word) counts each
-    PE's rows that keep it, its cost. A PE's totals are its rows' kept weights, the columns it
-    takes and its rows' last kept column. On BERT-base's 3,072 x 768 layer at 1,024 PEs,
-    about 40 % less time than ``kept_weight_columns`` and its bit rows. ``columns``: the
+    """(column pointers, PEs, costs, each PE's pass totals) as ``kept_weight_columns`` and
+    ``_pass_totals`` give them, for PEs with several rows each when ``n_pes`` is a multiple
+    of 64: PE p's rows p, p + P, p + 2P, ... then sit at the same bit (p % 64) of the column
+    words (``column_bits``) p // 64, p // 64 + P / 64, ..., so for each column the OR of
+    those words marks the PEs that take it (their bits emitted in order write the CSC front
+    to back) and a bit-sliced sum of them (``planes`` binary digits, a ripple of ANDs and
+    XORs per word) counts each PE's rows that keep it, its cost. A PE's totals are its rows'
+    kept weights, the columns it takes and its rows' last kept column. On BERT-base's 3,072
+    x 768 layer at 1,024 PEs, about 40 % less time than ``kept_weight_columns`` and its bit
+    rows. ``columns``: the
     mask's ``column_bits``."""
     col, degree, last = columns
     out, n_in = degree.shape[0], col.shape[1]
@@ -669,17 +636,6 @@ def fifo_event_periodic_kept(bits, n_pes, n_in, pe_type, cost_type, entry_cols, 
     ptr, pes, costs = kept_weight_columns(bits, n_pes, n_in, pe_type, cost_type)
     return _csc_periodic(n_pes, n_in, ptr, pes, costs, kept_pass_totals(bits, n_pes),
                          entry_cols, repeats, fifo_depth, width, max_passes)  # fmt: skip
-
-
-@njit(**JIT_OPTIONS)
-def fifo_event_periodic_one_row(columns, n_pes, pe_type, cost_type, entry_cols, repeats,
-                                fifo_depth, width, max_passes):  # fmt: skip
-    """``fifo_event_periodic_kept`` of a mask (given as its ``column_bits``) whose PEs have
-    one row at most (``n_pes >= out``): the CSC and each PE's pass from ``one_row_columns``,
-    without the word-major bit rows (a fifth less time on a BERT-base layer at 769 PEs)."""
-    ptr, pes, costs, totals = one_row_columns(columns, n_pes, pe_type, cost_type)
-    return _csc_periodic(n_pes, columns[0].shape[1], ptr, pes, costs, totals, entry_cols,
-                         repeats, fifo_depth, width, max_passes)  # fmt: skip
 
 
 @njit(**JIT_OPTIONS)

@@ -42,7 +42,7 @@ from numbers import Integral
 
 import numpy as np
 
-from accel_sim.kernels import bitops
+from accel_sim.kernels import bitops, fifo_bitsliced
 from accel_sim.kernels import preconditions as pre
 from accel_sim.kernels import sparse_pe as kernels
 
@@ -279,18 +279,22 @@ def simulate_unstructured(
         elif min_cycles == 0 and not kernels.pads(out, simulated, run_bits):
             # each entry-table cell is a PE's kept weights of a column: the recurrence reads
             # them from the mask's bits, without the [P, in] table (the same numbers); with
-            # one row a PE, or PEs a multiple of 64, from each column's row bits
+            # one row a PE (entries of one cycle), 64 FIFOs a word, cycle by cycle; with PEs a
+            # multiple of 64, from each column's row bits
             types = kernels.csc_types(simulated, out)
             if simulated >= out or simulated % 64 == 0:  # one row a PE, or a PE's rows at one bit
-                from_columns = (kernels.fifo_event_periodic_one_row if simulated >= out
-                                else kernels.fifo_event_periodic_pe_words)  # fmt: skip
                 if columns is None:
                     bits = kernels.column_bits(np.ascontiguousarray(mask))
                 else:
                     bits = columns()
-                cycles, stall, busy, periodic = from_columns(
-                    bits, simulated, *types, cols, repeats, depth, width, max_passes
-                )
+                if simulated >= out:
+                    cycles, stall, busy, periodic = fifo_bitsliced.fifo_bitsliced_one_row(
+                        bits, simulated, cols, repeats, depth, width, max_passes
+                    )
+                else:
+                    cycles, stall, busy, periodic = kernels.fifo_event_periodic_pe_words(
+                        bits, simulated, *types, cols, repeats, depth, width, max_passes
+                    )
             else:
                 cycles, stall, busy, periodic = kernels.fifo_event_periodic_kept(
                     bitops.pack_rows(mask), simulated, mask.shape[1], *types, cols, repeats,
