@@ -131,7 +131,7 @@ def test_the_periodic_summary_skips_the_recurrence_for_more_tokens(monkeypatch):
                     "fifo_event_periodic_pe_words", "per_pe_entries",
                     "entry_cost_columns")  # fmt: skip
     patched = [(kernels, name) for name in kernel_names]
-    patched.append((bitsliced, "fifo_bitsliced_one_row"))
+    patched.append((bitsliced, "fifo_bitsliced"))
     for module, name in patched:
         original = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, f=original: calls.append(1) or f(*a))

@@ -279,16 +279,17 @@ def simulate_unstructured(
         elif min_cycles == 0 and not kernels.pads(out, simulated, run_bits):
             # each entry-table cell is a PE's kept weights of a column: the recurrence reads
             # them from the mask's bits, without the [P, in] table (the same numbers); with
-            # one row a PE (entries of one cycle), 64 FIFOs a word, cycle by cycle; with PEs a
-            # multiple of 64, from each column's row bits
+            # one row a PE, or PEs a multiple of 64, the FIFOs step 64 a word, cycle by cycle,
+            # where that is faster (``fifo_bitsliced.applies``), else the recurrence reads
+            # each column's row bits
             types = kernels.csc_types(simulated, out)
             if simulated >= out or simulated % 64 == 0:  # one row a PE, or a PE's rows at one bit
                 if columns is None:
                     bits = kernels.column_bits(np.ascontiguousarray(mask))
                 else:
                     bits = columns()
-                if simulated >= out:
-                    cycles, stall, busy, periodic = fifo_bitsliced.fifo_bitsliced_one_row(
+                if fifo_bitsliced.applies(simulated, out, depth):
+                    cycles, stall, busy, periodic = fifo_bitsliced.fifo_bitsliced(
                         bits, simulated, cols, repeats, depth, width, max_passes
                     )
                 else:
