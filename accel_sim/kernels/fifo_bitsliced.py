@@ -89,9 +89,7 @@ def fifo_bitsliced(columns, n_pes, entry_cols, repeats, fifo_depth, width, max_p
     occ = np.zeros((planes, groups), dtype=np.uint64)  # entries held, the one in progress too
     rem = np.zeros((max(cost_planes, 1), groups), dtype=np.uint64)  # its cycles left
     slots = np.zeros((fifo_depth if cost_planes else 0, cost_planes, groups), dtype=np.uint64)
-    unlike = np.empty(planes, dtype=np.uint64)  # a plane's bits where the depth's bit is 0
-    for t in range(planes):
-        unlike[t] = np.uint64(0) if (fifo_depth >> t) & 1 else ~np.uint64(0)
+    depth_bits = np.array([t for t in range(planes) if (fifo_depth >> t) & 1], dtype=np.int64)
     full = np.zeros(groups, dtype=np.uint64)  # PEs holding fifo_depth entries
     scratch = np.empty((2, groups), dtype=np.uint64)
     # the state at every CHECK_EVERY-th position of the last pass, the entries sent in the
@@ -111,7 +109,7 @@ def fifo_bitsliced(columns, n_pes, entry_cols, repeats, fifo_depth, width, max_p
     n = 0  # passes done
     while n < repeats:
         if sent == width:  # the cycle is over: compare where the next one starts
-            cycle = _end_cycle(occ, rem, slots, full, unlike, scratch, cycle)
+            cycle = _end_cycle(occ, rem, slots, full, depth_bits, scratch, cycle)
             sent = 0
         if n > 0 and n_checks and sent == snap_sent[0] and _same(
             occ, rem, slots, snap_occ[0], snap_rem[0], snap_slots[0]
@@ -127,7 +125,7 @@ def fifo_bitsliced(columns, n_pes, entry_cols, repeats, fifo_depth, width, max_p
                 c = k // CHECK_EVERY
                 if k > 0:
                     if sent == width:
-                        cycle = _end_cycle(occ, rem, slots, full, unlike, scratch, cycle)
+                        cycle = _end_cycle(occ, rem, slots, full, depth_bits, scratch, cycle)
                         sent = 0
                     if n > 0 and sent == snap_sent[c] and _same(
                         occ, rem, slots, snap_occ[c], snap_rem[c], snap_slots[c]
@@ -148,9 +146,9 @@ def fifo_bitsliced(columns, n_pes, entry_cols, repeats, fifo_depth, width, max_p
             j = entry_cols[k]
             takers = take[j]
             while sent == width or _blocked(takers, full):
-                cycle = _end_cycle(occ, rem, slots, full, unlike, scratch, cycle)
+                cycle = _end_cycle(occ, rem, slots, full, depth_bits, scratch, cycle)
                 sent = 0
-            _take(occ, slots, full, unlike, scratch, takers, cost[j])
+            _take(occ, slots, full, depth_bits, scratch, takers, cost[j])
             for q in range(ends_ptr[k], ends_ptr[k + 1]):  # PEs whose last entry this is
                 p = ends_pes[q]
                 finish[p] = cycle + _work_ahead(occ, rem, slots, p >> 6, np.uint64(p & 63))
@@ -306,17 +304,20 @@ def _equal(planes, value, mask):
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def _full(occ, full, unlike):
-    """The PEs holding as many entries as the depth (``unlike``: its bits, inverted)."""
+def _full(occ, full, depth_bits):
+    """The PEs holding as many entries as the depth: as a count never exceeds the depth,
+    those with every bit the depth has (``depth_bits``, its set bits' planes) set."""
+    first = occ[depth_bits[0]]
     for v in range(full.shape[0]):
-        full[v] = ~np.uint64(0)
-    for t in range(occ.shape[0]):
+        full[v] = first[v]
+    for i in range(1, depth_bits.shape[0]):
+        plane = occ[depth_bits[i]]
         for v in range(full.shape[0]):
-            full[v] &= occ[t, v] ^ unlike[t]
+            full[v] &= plane[v]
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def _take(occ, slots, full, unlike, scratch, takers, cost):
+def _take(occ, slots, full, depth_bits, scratch, takers, cost):
     """The takers' FIFOs take the entry: its cost goes in at the newest end of each queue
     (queued costs shift one slot up; a slot past the queue is zero) and their counts grow by
     one (a ripple-carry add; a count stays below ``2 ** planes``, being at most the
@@ -339,18 +340,18 @@ def _take(occ, slots, full, unlike, scratch, takers, cost):
             before = occ[t, v]
             occ[t, v] = before ^ carry[v]
             carry[v] = before & carry[v]
-    _full(occ, full, unlike)
+    _full(occ, full, depth_bits)
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def _end_cycle(occ, rem, slots, full, unlike, scratch, cycle):
+def _end_cycle(occ, rem, slots, full, depth_bits, scratch, cycle):
     """The compute phase (every working PE does a cycle of its entry, which leaves its FIFO
     when done: a ripple borrow of the cycles left, then of the count), then the next cycle's
     pop (an idle PE holding entries starts the oldest, the highest queued slot): the next
     cycle's index."""
     groups = full.shape[0]
     if slots.shape[0] == 0:  # one-cycle entries: every working PE finishes its entry
-        _one_cycle_entries_end(occ, rem[0], full, unlike, scratch[0])
+        _one_cycle_entries_end(occ, rem[0], full, depth_bits, scratch[0])
         return cycle + 1
     borrow, done = scratch[0], scratch[1]
     for v in range(groups):
@@ -391,12 +392,12 @@ def _end_cycle(occ, rem, slots, full, unlike, scratch, cycle):
             for v in range(groups):
                 rem[t, v] |= slots[s, t, v] & at[v]
                 slots[s, t, v] &= ~at[v]
-    _full(occ, full, unlike)
+    _full(occ, full, depth_bits)
     return cycle + 1
 
 
 @njit(inline="always", **JIT_OPTIONS)
-def _one_cycle_entries_end(occ, working, full, unlike, borrow):
+def _one_cycle_entries_end(occ, working, full, depth_bits, borrow):
     """``_end_cycle`` when every entry costs one cycle: the working PEs' counts drop by one
     (a ripple borrow), and a PE works the next cycle iff it still holds an entry."""
     planes, groups = occ.shape
@@ -410,7 +411,7 @@ def _one_cycle_entries_end(occ, working, full, unlike, borrow):
             borrow[v] = ~before & borrow[v]
             occ[t, v] = after
             working[v] |= after
-    _full(occ, full, unlike)
+    _full(occ, full, depth_bits)
 
 
 @njit(inline="always", **JIT_OPTIONS)
