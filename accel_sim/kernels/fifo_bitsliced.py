@@ -335,12 +335,22 @@ def _take(occ, slots, full, depth_bits, scratch, takers, cost):
     carry = scratch[0]
     for v in range(groups):
         carry[v] = takers[v]
-    for t in range(occ.shape[0]):
-        for v in range(groups):
-            before = occ[t, v]
-            occ[t, v] = before ^ carry[v]
-            carry[v] = before & carry[v]
+    _ripple(occ, carry, _UP)
     _full(occ, full, depth_bits)
+
+
+_UP, _DOWN = np.uint64(0), ~np.uint64(0)
+
+
+@njit(inline="always", **JIT_OPTIONS)
+def _ripple(planes, carry, direction):
+    """Add one (``_UP``) or subtract one (``_DOWN``) at the PEs set in ``carry`` (consumed)
+    of the numbers bit-sliced in ``planes``: a ripple carry or borrow."""
+    for t in range(planes.shape[0]):
+        for v in range(carry.shape[0]):
+            before = planes[t, v]
+            planes[t, v] = before ^ carry[v]
+            carry[v] = (before ^ direction) & carry[v]
 
 
 @njit(inline="always", **JIT_OPTIONS)
@@ -361,19 +371,11 @@ def _end_cycle(occ, rem, slots, full, depth_bits, scratch, cycle):
             borrow[v] |= rem[t, v]  # working
     for v in range(groups):
         done[v] = borrow[v]
-    for t in range(rem.shape[0]):
-        for v in range(groups):
-            before = rem[t, v]
-            rem[t, v] = before ^ borrow[v]
-            borrow[v] = ~before & borrow[v]
+    _ripple(rem, borrow, _DOWN)
     for t in range(rem.shape[0]):
         for v in range(groups):
             done[v] &= ~rem[t, v]  # worked, now idle: the entry is done
-    for t in range(occ.shape[0]):
-        for v in range(groups):
-            before = occ[t, v]
-            occ[t, v] = before ^ done[v]
-            done[v] = ~before & done[v]
+    _ripple(occ, done, _DOWN)
     starts = scratch[0]  # idle PEs holding entries
     for v in range(groups):
         starts[v] = 0
@@ -404,13 +406,10 @@ def _one_cycle_entries_end(occ, working, full, depth_bits, borrow):
     for v in range(groups):
         borrow[v] = working[v]
         working[v] = 0
+    _ripple(occ, borrow, _DOWN)
     for t in range(planes):
         for v in range(groups):
-            before = occ[t, v]
-            after = before ^ borrow[v]
-            borrow[v] = ~before & borrow[v]
-            occ[t, v] = after
-            working[v] |= after
+            working[v] |= occ[t, v]
     _full(occ, full, depth_bits)
 
 
