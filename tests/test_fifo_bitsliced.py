@@ -184,3 +184,23 @@ def test_the_pe_array_takes_the_bitsliced_kernel_where_it_applies(monkeypatch, n
     fast = simulate_unstructured(mask, 9, n_pes, 3, **kwargs)
     assert calls == [1]
     assert fast == simulate_unstructured(mask, 9, n_pes, 3, engine="cycle_stepping", **kwargs)
+
+
+def test_a_pe_count_it_cannot_map_is_refused():
+    """Fewer PEs than rows and not a multiple of 64 is refused by name, not mapped to the
+    wrong PEs (``applies`` never sends it)."""
+    mask = np.ones((100, 8), dtype=bool)
+    cols = np.arange(8, dtype=np.int64)
+    with pytest.raises(ValueError, match="n_pes"):
+        fifo_bitsliced(sparse_pe.column_bits(mask), 50, cols, 2, 4, 1, 2)
+    assert not applies(50, 100, 4)
+
+
+def test_a_single_pass_of_a_long_stream_equals_cycle_stepping():
+    """One pass (a stream of per-token activation masks keeps no state to compare) of 600
+    entries equals cycle stepping."""
+    rng = np.random.default_rng(4)
+    mask, simulated, table, cols = _inputs(rng, 70, 30, 1, 0.3, "all")
+    cols = rng.integers(0, 30, size=600).astype(np.int64)
+    got = fifo_bitsliced(sparse_pe.column_bits(mask), simulated, cols, 1, 3, 2, 1)
+    assert _numbers(got) == _numbers(sparse_pe.fifo_cycle_stepping(table, cols, 1, 3, 2))

@@ -20,11 +20,13 @@ A cycle runs the module's three phases for every PE at once:
   left with none leaves its FIFO.
 
 With one row a PE every entry costs one cycle: a PE starts and finishes its head in the
-same cycle, so there are no slots and a PE works iff it holds an entry. An entry taken in
+same cycle, so there are no slots and a PE works in a cycle iff it held an entry at the
+cycle's pop (one taken in the cycle waits for the next). An entry taken in
 cycle t finishes at t + (cycles left, at least 1) + the queued costs up to it; only each
 PE's last entry of a pass is read so.
 
-A pass costs (entries + cycles) x words instead of a visit per PE taking an entry
+A pass costs (entries + cycles) x words (times the depth's slots of cost planes with
+several rows a PE) instead of a visit per PE taking an entry
 (``_periodic``'s recurrence, and the CSC it reads): on BERT-base at 1,024 PEs a fourth of
 the time or less (``applies`` says where it is faster). The passes repeat the same stream:
 the state every ``CHECK_EVERY`` entries (the words above and the entries sent in the cycle)
@@ -76,6 +78,8 @@ def fifo_bitsliced(columns, n_pes, entry_cols, repeats, fifo_depth, width, max_p
     take no entry) or a multiple of 64."""
     col, degree, _ = columns
     out = degree.shape[0]
+    if n_pes < out and n_pes % 64:
+        raise ValueError("fifo_bitsliced: n_pes must be at least the rows or a multiple of 64")
     take, cost = _column_costs(col, n_pes, out)
     groups = take.shape[1]
     cost_planes = cost.shape[1]  # 0: every entry costs one cycle (one row a PE)
@@ -94,7 +98,9 @@ def fifo_bitsliced(columns, n_pes, entry_cols, repeats, fifo_depth, width, max_p
     scratch = np.empty((2, groups), dtype=np.uint64)
     # the state at every CHECK_EVERY-th position of the last pass, the entries sent in the
     # cycle so far, and the cycle
-    n_checks = (n_cols + CHECK_EVERY - 1) // CHECK_EVERY
+    # (none for a single pass, such as a stream of per-token activation masks: nothing
+    # would be compared with them)
+    n_checks = (n_cols + CHECK_EVERY - 1) // CHECK_EVERY if repeats > 1 else 0
     snap_occ = np.zeros((n_checks, occ.shape[0], groups), dtype=np.uint64)
     snap_rem = np.zeros((n_checks, rem.shape[0], groups), dtype=np.uint64)
     snap_slots = np.zeros((n_checks, slots.shape[0], cost_planes, groups), dtype=np.uint64)
@@ -121,7 +127,7 @@ def fifo_bitsliced(columns, n_pes, entry_cols, repeats, fifo_depth, width, max_p
             none = np.zeros(n_pes, dtype=np.int64)
             return -1, -1, none, (-1, 0, 0, none, none)
         for k in range(n_cols):
-            if k % CHECK_EVERY == 0:
+            if n_checks and k % CHECK_EVERY == 0:
                 c = k // CHECK_EVERY
                 if k > 0:
                     if sent == width:

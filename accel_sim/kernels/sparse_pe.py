@@ -44,8 +44,8 @@ each entry is a kept weight (no padding can occur and there is no minimum cost),
 ``kept_weight_columns`` builds the recurrence's per-column PE lists from the set bits,
 without the ``[P, in]`` table (three times faster on a 3,072-input layer on 769 PEs). With
 several rows a PE on a multiple of 64 PEs, ``fifo_event_periodic_pe_words`` builds them
-from each column's row bits (``column_bits``: ``pe_word_columns``); with one row a PE,
-every entry costs a cycle and ``fifo_bitsliced`` steps 64 FIFOs a word instead. Each PE's
+from each column's row bits (``column_bits``: ``pe_word_columns``); with one row a PE, or
+many PEs with a few rows each, ``fifo_bitsliced`` steps 64 FIFOs a word instead. Each PE's
 totals of a pass (cycles, entries, last entry), the same in every pass, are counted before
 the passes, not in them (``_pass_totals``). When every entry costs a cycle at least,
 every FIFO takes every column and the recurrence reads the table by column
@@ -553,8 +553,7 @@ def pe_word_columns(columns, n_pes, pe_type, cost_type):
     XORs per word) counts each PE's rows that keep it, its cost. A PE's totals are its rows'
     kept weights, the columns it takes and its rows' last kept column. On BERT-base's 3,072
     x 768 layer at 1,024 PEs, about 40 % less time than ``kept_weight_columns`` and its bit
-    rows. ``columns``: the
-    mask's ``column_bits``."""
+    rows. ``columns``: the mask's ``column_bits``."""
     col, degree, last = columns
     out, n_in = degree.shape[0], col.shape[1]
     n_words = col.shape[0]
