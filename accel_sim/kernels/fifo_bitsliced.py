@@ -44,7 +44,7 @@ import numpy as np
 
 from accel_sim.kernels._jit import JIT_OPTIONS, njit
 from accel_sim.kernels.bitops import lowest_bit
-from accel_sim.kernels.sparse_pe import _finish_times
+from accel_sim.kernels.sparse_pe import _finish_times, _pointers
 
 __all__ = ["CHECK_EVERY", "MAX_SLOT_PLANES", "applies", "fifo_bitsliced"]
 
@@ -258,20 +258,19 @@ def _stream_totals(take, cost, degree, entry_cols, n_pes):
 @njit(**JIT_OPTIONS)
 def _pes_by_last_position(last_pos, n_cols):
     """The PEs whose last entry of a pass is at each stream position, as (pointers, PEs)."""
-    count = np.zeros(n_cols + 1, dtype=np.int64)
+    count = np.zeros(n_cols, dtype=np.int64)
     for p in range(last_pos.shape[0]):
         if last_pos[p] >= 0:
-            count[last_pos[p] + 1] += 1
-    for k in range(n_cols):
-        count[k + 1] += count[k]
-    fill = count[:-1].copy()
-    pes = np.empty(count[n_cols], dtype=np.int64)
+            count[last_pos[p]] += 1
+    ptr = _pointers(count)
+    fill = ptr[:-1].copy()
+    pes = np.empty(ptr[n_cols], dtype=np.int64)
     for p in range(last_pos.shape[0]):
         k = last_pos[p]
         if k >= 0:
             pes[fill[k]] = p
             fill[k] += 1
-    return count, pes
+    return ptr, pes
 
 
 @njit(inline="always", **JIT_OPTIONS)
