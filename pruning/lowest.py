@@ -68,7 +68,10 @@ def _bracket(flats: Sequence[np.ndarray], n: int, k: int, key: Key) -> tuple[flo
     ordered = np.partition(sample, inside) if inside else sample
     lo = ordered[lo_at] if lo_at >= 0 else -np.inf
     hi = ordered[hi_at] if hi_at < SAMPLE_SIZE else np.inf
-    return lo, hi
+    # NaN sorts last, so a quantile can land on one; no score compares with NaN, and a NaN
+    # ``hi`` would leave every score outside the bracket, so such a bound opens to infinity
+    # (``NaN`` scores are kept regardless: they fail ``score <= hi``)
+    return (-np.inf if np.isnan(lo) else lo), (np.inf if np.isnan(hi) else hi)
 
 
 def _scan(

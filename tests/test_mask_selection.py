@@ -57,6 +57,28 @@ def test_keep_above_lowest_matches_a_stable_sort(arrays, data, sample) -> None:
         assert g.dtype == bool and np.array_equal(g, e)
 
 
+def test_keep_above_lowest_with_nan_at_the_brackets_upper_quantile() -> None:
+    """NaN sorts last in the sample, so the bracket's upper quantile can land on one: a NaN
+    ``hi`` compared false with every score, the candidates were the scores below ``lo`` and
+    nothing was pruned. Here 40 scores of -1 and 88 of 0 or NaN, placed so the sample holds
+    20 zeros then 44 NaN; the 60 lowest are the 40 ones of -1 and the first 20 zeros."""
+    n, k = 128, 60
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lowest, "SMALL", 2)
+        patch.setattr(lowest, "SAMPLE_SIZE", 64)
+        picks = lowest._sample_positions(n, 64)
+        rest = np.setdiff1d(np.arange(n), picks)
+        scores = np.full(n, -1.0, dtype=np.float32)
+        scores[rest[40:]] = 0.0
+        scores[picks[:20]] = 0.0
+        scores[picks[20:]] = np.nan
+        lo, hi = lowest._bracket([scores], n, k, None)
+        got = lowest.keep_above_lowest([scores], k)[0]
+    assert lo == 0.0 and hi == np.inf
+    assert np.array_equal(got, naive_keep_above_lowest([scores], k)[0])
+    assert np.count_nonzero(~got) == k and not got[scores == -1.0].any()
+
+
 def test_keep_above_lowest_uses_the_bracket_on_large_inputs() -> None:
     """On BERT-sized random scores the sampled bracket holds the threshold (no sort)."""
     rng = np.random.default_rng(1)
