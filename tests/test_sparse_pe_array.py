@@ -292,7 +292,22 @@ def test_column_bits_equal_a_cell_by_cell_twin(out, width_octets, whole_octets, 
         assert built.tolist() == expected.tolist()
     words = sparse_pe.column_words(mask)  # the run-length size reads these alone
     assert words.dtype == np.uint64 and words.tolist() == col.tolist()
-    assert [part.tolist() for part in sparse_pe.row_kept(mask)] == [degree.tolist(), last.tolist()]
+    counted = sparse_pe.row_kept_from_columns(words, out)  # the PE array's, from the words
+    assert [part.tolist() for part in counted] == [degree.tolist(), last.tolist()]
+
+
+@pytest.mark.parametrize(
+    ("out", "n_in", "density"),
+    [(200, 4097, 1.0), (1, 4096, 1.0), (70, 31, 1.0), (65, 3072, 0.97), (3, 17, 0.0), (64, 0, 1.0)],
+)
+def test_row_kept_from_columns_on_long_rows(out, n_in, density):
+    """Counts up to 4,097 (every carry-save plane and the rippled ones above the eights),
+    rows of only full sixteens or with a tail, a row word cut short, no kept weight, no
+    column."""
+    mask = np.random.default_rng(out + n_in).random((out, n_in)) < density
+    col, degree, last = _column_bits_twin(mask)
+    counted = sparse_pe.row_kept_from_columns(col, out)
+    assert [part.tolist() for part in counted] == [degree.tolist(), last.tolist()]
 
 
 @settings(max_examples=100, deadline=None)

@@ -46,7 +46,7 @@ from accel_sim.datapaths.base import register
 from accel_sim.datapaths.pe_array.fifo_array import simulate_unstructured
 from accel_sim.datapaths.systolic.dense import masked, operands_on_chip
 from accel_sim.energy import ActionCounts, sram_j_per_byte
-from accel_sim.kernels.sparse_pe import column_words, row_kept
+from accel_sim.kernels.sparse_pe import column_words, row_kept_from_columns
 from accel_sim.mapping.residency import NONE, OpResidency
 from accel_sim.op_cost import OpCost
 from accel_sim.spec import HardwareConfig, SparseSupport, WeightFormat, ZeroHandling
@@ -147,12 +147,13 @@ class UnstructuredPEArray(ArrayDatapath):
 
     def _column_bits(self, op: GemmOp) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``sparse_pe.column_bits`` of the op's own mask, for the PE lists: its column words
-        and, counted only here (the run-length size does not read them), each row's kept
-        weights and last kept column."""
+        and, counted from them only here (the run-length size does not read them), each
+        row's kept weights and last kept column."""
+        words = self._column_words(op)
         degree, last = self.mask_fact(
-            op, "row kept", lambda: row_kept(np.ascontiguousarray(op.mask))
+            op, "row kept", lambda: row_kept_from_columns(words, op.mask.shape[0])
         )
-        return self._column_words(op), degree, last
+        return words, degree, last
 
     def _stored_mask(self, op: GemmOp) -> np.ndarray:
         """The op's own mask, or a broadcast all-ones view of its shape: with every weight
