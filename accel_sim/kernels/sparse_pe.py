@@ -495,6 +495,20 @@ def _carry_save(a, b, c):
     return (a & b) | (u & c), u ^ c
 
 
+@njit(inline="always", **JIT_OPTIONS)
+def _add_eight(words, j, ones, twos, fours):
+    """``words[j : j + 8]`` added into the running ones, twos and fours by carry-save
+    adders: (the eights carried out, ones, twos, fours)."""
+    t0, ones = _carry_save(ones, words[j], words[j + 1])
+    t1, ones = _carry_save(ones, words[j + 2], words[j + 3])
+    f0, twos = _carry_save(twos, t0, t1)
+    t0, ones = _carry_save(ones, words[j + 4], words[j + 5])
+    t1, ones = _carry_save(ones, words[j + 6], words[j + 7])
+    f1, twos = _carry_save(twos, t0, t1)
+    eights, fours = _carry_save(fours, f0, f1)
+    return eights, ones, twos, fours
+
+
 @njit(**JIT_OPTIONS)
 def row_kept_from_columns(col, out):
     """Each row's kept weights and its last kept column (-1: none) of an ``out``-row mask
@@ -518,20 +532,8 @@ def row_kept_from_columns(col, out):
         high[:] = 0
         j = 0
         while j + 16 <= n_in:
-            t0, ones = _carry_save(ones, words[j], words[j + 1])
-            t1, ones = _carry_save(ones, words[j + 2], words[j + 3])
-            f0, twos = _carry_save(twos, t0, t1)
-            t0, ones = _carry_save(ones, words[j + 4], words[j + 5])
-            t1, ones = _carry_save(ones, words[j + 6], words[j + 7])
-            f1, twos = _carry_save(twos, t0, t1)
-            e0, fours = _carry_save(fours, f0, f1)
-            t0, ones = _carry_save(ones, words[j + 8], words[j + 9])
-            t1, ones = _carry_save(ones, words[j + 10], words[j + 11])
-            f0, twos = _carry_save(twos, t0, t1)
-            t0, ones = _carry_save(ones, words[j + 12], words[j + 13])
-            t1, ones = _carry_save(ones, words[j + 14], words[j + 15])
-            f1, twos = _carry_save(twos, t0, t1)
-            e1, fours = _carry_save(fours, f0, f1)
+            e0, ones, twos, fours = _add_eight(words, j, ones, twos, fours)
+            e1, ones, twos, fours = _add_eight(words, j + 8, ones, twos, fours)
             carry, eights = _carry_save(eights, e0, e1)
             for t in range(1, high.shape[0]):  # the sixteens, rippled up
                 before = high[t]
