@@ -560,7 +560,7 @@ def row_kept_from_columns(col, out):
                 kept |= _ONE << np.uint64(i)
         seen = np.uint64(0)
         c = n_in - 1
-        while seen != kept and c >= 0:  # (c >= 0 always holds: a guard)
+        while seen != kept and c >= 0:  # every kept row is seen before c < 0: a guard
             new = words[c] & ~seen
             seen |= new
             while new:
