@@ -171,9 +171,11 @@ def prepare_masks(
     sets = _mask_sets(points)
     missing = [s for s in sets if not mask_file(mask_dir, *s).is_file()]
     if jobs > 1 and len(missing) > 1:
-        from joblib import Parallel, delayed, parallel_config
+        from joblib import Parallel, delayed
 
-        with parallel_config(backend="loky", inner_max_num_threads=1):
+        from studies.runner import loky_pool
+
+        with loky_pool():
             Parallel(n_jobs=min(jobs, len(missing)))(
                 delayed(_ensure_mask_file)(mask_dir, *entry) for entry in missing
             )

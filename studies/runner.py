@@ -56,6 +56,8 @@ THREAD_ENV = {
 
 # Seconds to reach a Dask scheduler and hear its identity.
 CONNECT_TIMEOUT_S = 5.0
+# Memory growth after which loky restarts a worker (``_raise_leak_threshold``).
+WORKER_GROWTH_BYTES = 4 << 30
 # At most this many points per loky task; fewer when that would leave a worker idle (each
 # worker gets at least CHUNKS_PER_JOB tasks, so the last ones finish close together).
 MAX_CHUNK_POINTS = 16
@@ -152,6 +154,32 @@ def chunk_points(n_points: int, jobs: int) -> int:
     return max(1, min(MAX_CHUNK_POINTS, n_points // (jobs * CHUNKS_PER_JOB)))
 
 
+def _raise_leak_threshold() -> None:
+    """A loky worker's initializer: raise loky's memory-leak threshold to
+    ``WORKER_GROWTH_BYTES``. Loky restarts a worker whose memory grew more than 300 MB since
+    its first task; a sweep's worker grows past that as its bounded caches fill (the
+    model's weights while it computes mask sets, then two mask sets and their workloads:
+    about 1 GB on BERT-base), so the restart printed a 'memory leak' warning mid-sweep and
+    paid the worker's imports again. The threshold is a private module constant: where a
+    loky version lacks it, nothing is changed."""
+    from joblib.externals.loky import process_executor
+
+    if hasattr(process_executor, "_MAX_MEMORY_LEAK_SIZE"):
+        process_executor._MAX_MEMORY_LEAK_SIZE = WORKER_GROWTH_BYTES
+
+
+def loky_pool() -> Any:
+    """joblib's ``parallel_config`` for the sweep's loky workers: single-threaded numerics
+    (``inner_max_num_threads=1`` puts NUMBA/OMP/MKL/..._NUM_THREADS=1 in their environment)
+    and ``_raise_leak_threshold``. Mask preparation and the sweep use this same config, so
+    the sweep reuses the workers (joblib reuses a pool only for equal arguments)."""
+    from joblib import parallel_config
+
+    return parallel_config(
+        backend="loky", inner_max_num_threads=1, initializer=_raise_leak_threshold
+    )
+
+
 def _run_inline(evaluate: Evaluate, todo: list[tuple[str, Mapping]]) -> Iterator[Outcome]:
     for key, point in todo:
         yield _evaluate_one(evaluate, key, point)
@@ -167,7 +195,7 @@ def _run_loky(
     breaks without finishing any point counts against ``retries``, after which the points
     left are reported failed.
     """
-    from joblib import Parallel, delayed, parallel_config
+    from joblib import Parallel, delayed
     from joblib.externals.loky.process_executor import BrokenProcessPool
 
     remaining = dict(todo)
@@ -175,8 +203,7 @@ def _run_loky(
     while remaining:
         finished_this_pass = 0
         try:
-            # inner_max_num_threads=1 puts NUMBA/OMP/MKL/..._NUM_THREADS=1 in the workers' env
-            with parallel_config(backend="loky", inner_max_num_threads=1):
+            with loky_pool():
                 items = list(remaining.items())
                 size = chunk_points(len(items), jobs)
                 chunks = Parallel(n_jobs=jobs, return_as="generator_unordered")(

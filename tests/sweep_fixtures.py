@@ -60,6 +60,13 @@ def env_evaluate(point: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def worker_evaluate(point: Mapping[str, Any]) -> dict[str, Any]:
+    """The worker's process id and the growth after which loky would restart it."""
+    from joblib.externals.loky import process_executor
+
+    return {"pid": os.getpid(), "leak_bytes": process_executor._MAX_MEMORY_LEAK_SIZE}
+
+
 def crash_once_evaluate(point: Mapping[str, Any]) -> dict[str, Any]:
     """SIGKILLs its own worker on the first attempt at point ``a == point['crash_at']``.
 

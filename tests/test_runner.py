@@ -14,7 +14,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from studies.runner import RunSummary, _chunk_outcomes, local_cluster, run_points
+from studies.runner import (
+    WORKER_GROWTH_BYTES,
+    RunSummary,
+    _chunk_outcomes,
+    local_cluster,
+    loky_pool,
+    run_points,
+)
 from studies.store import ResultStore, point_key
 from tests import sweep_fixtures as fx
 
@@ -215,6 +222,21 @@ def test_loky_gives_up_on_a_point_that_always_kills_its_worker(tmp_path: Path) -
     assert len(summary.failed) == 1
     assert "worker died" in summary.failed[0][1]
     assert store.keys() == set()
+
+
+def test_loky_workers_grow_past_lokys_leak_threshold_and_are_reused(tmp_path: Path) -> None:
+    """A worker's caches legitimately grow past loky's 300 MB leak heuristic (about 1 GB on
+    BERT-base), so the sweep's workers restart only past ``WORKER_GROWTH_BYTES``; mask
+    preparation and the sweep share one config, so a second pool call reuses the workers."""
+    from joblib import Parallel, delayed
+
+    with loky_pool():
+        first = Parallel(n_jobs=2)(delayed(fx.worker_evaluate)({"i": i}) for i in range(4))
+    _, store = _run([{"i": i} for i in range(8)], fx.worker_evaluate, tmp_path, jobs=2)
+    frame = store.frame()
+    assert {row["leak_bytes"] for row in first} == {WORKER_GROWTH_BYTES}
+    assert set(frame["leak_bytes"]) == {WORKER_GROWTH_BYTES}
+    assert set(frame["pid"]) <= {row["pid"] for row in first} - {os.getpid()}
 
 
 def test_workers_run_single_threaded_numerics(
