@@ -227,16 +227,20 @@ def test_loky_gives_up_on_a_point_that_always_kills_its_worker(tmp_path: Path) -
 def test_loky_workers_grow_past_lokys_leak_threshold_and_are_reused(tmp_path: Path) -> None:
     """A worker's caches legitimately grow past loky's 300 MB leak heuristic (about 1 GB on
     BERT-base), so the sweep's workers restart only past ``WORKER_GROWTH_BYTES``; mask
-    preparation and the sweep share one config, so a second pool call reuses the workers."""
+    preparation and the sweep share one config, so the sweep keeps the pool (loky's one
+    reusable executor) that a first pool call started."""
     from joblib import Parallel, delayed
+    from joblib.externals.loky import reusable_executor
 
     with loky_pool():
         first = Parallel(n_jobs=2)(delayed(fx.worker_evaluate)({"i": i}) for i in range(4))
+    pool = reusable_executor._executor
     _, store = _run([{"i": i} for i in range(8)], fx.worker_evaluate, tmp_path, jobs=2)
     frame = store.frame()
     assert {row["leak_bytes"] for row in first} == {WORKER_GROWTH_BYTES}
     assert set(frame["leak_bytes"]) == {WORKER_GROWTH_BYTES}
-    assert set(frame["pid"]) <= {row["pid"] for row in first} - {os.getpid()}
+    assert pool is not None and reusable_executor._executor is pool
+    assert os.getpid() not in set(frame["pid"])  # the points ran in the workers
 
 
 def test_workers_run_single_threaded_numerics(
