@@ -329,6 +329,21 @@ def _mask_totals(touched, degree, block):
 
 
 @njit(**JIT_OPTIONS)
+def _piece_counts(count, lowest, highest, j0, ia, ib, i0, i1):
+    """Of a group's outputs ``ia..ib`` (``count``: their kept weights in strip ``[i0, i1)``,
+    indexed from the group's first output ``j0``): those with a weight there, and those
+    whose first and last kept input lie there. Branch-free and unsigned: it vectorises."""
+    pieces = first = last = 0
+    for i in range(ia, ib + 1):
+        u = np.uint64(i)
+        v = np.uint64(j0 + i)
+        pieces += count[u] > 0
+        first += (lowest[v] >= i0) & (lowest[v] < i1)
+        last += (highest[v] >= i0) & (highest[v] < i1)
+    return pieces, first, last
+
+
+@njit(**JIT_OPTIONS)
 def pack_folds(bits, degree, lowest, highest, k, width, block, multipliers, dpe):
     """Folds of a mask given as ``mask_bits`` (N outputs, K inputs) with strips of
     ``width`` inputs and blocks of ``block`` outputs, on ``multipliers`` multipliers in
@@ -352,16 +367,18 @@ def _pack_groups(bits, degree, lowest, highest, k, width, block, multipliers, dp
     """``pack_folds``, group by group.
 
     Per group a popcount pass per 64-input word gives each output's kept weights of the strip
-    and a running sum their first position: the group's weights lie back to back, so fold q
-    holds positions ``[qP, (q+1)P)``, and a binary search finds the outputs at its two ends.
-    Over the outputs between them the fold counts its pieces (outputs with weights), first
-    and last segments (outputs whose first or last kept input, ``lowest``/``highest``, lies
-    in the strip, less the cut output at either end); its segments are its pieces plus the
-    Flex-DPE boundaries inside pieces; its distinct inputs are the OR of its whole outputs'
-    bit rows, the outputs cut by a fold boundary contributing their kept inputs of the ranks
-    that fall in it. The group's inputs are the OR of its folds'. Indices into the bit rows
-    and per-output arrays go through unsigned casts: Numba checks a signed index for a
-    negative value to wrap, which kept these loops from vectorising."""
+    and the group's inputs (the OR of its outputs' bits), and a running sum each output's
+    first position. A group of at most ``P`` weights is one fold of whole outputs, whose
+    inputs are the group's. Otherwise the group's weights lie back to back, so fold q holds
+    positions ``[qP, (q+1)P)``, and a binary search finds the outputs at its two ends. Over
+    the outputs between them the fold counts its pieces (outputs with weights), first and last
+    segments (outputs whose first or last kept input, ``lowest``/``highest``, lies in the
+    strip, less the cut output at either end); its segments are its pieces plus the Flex-DPE
+    boundaries inside pieces; its distinct inputs are the OR of its whole outputs' bit rows,
+    the outputs cut by a fold boundary contributing their kept inputs of the ranks that fall
+    in it. Indices into the bit rows and per-output arrays go through unsigned casts: Numba
+    checks a signed index for a negative value to wrap, which kept these loops from
+    vectorising."""
     n = degree.shape[0]
     n_words = bits.shape[0]
     n_strips = (k + width - 1) // width
@@ -400,15 +417,35 @@ def _pack_groups(bits, degree, lowest, highest, k, width, block, multipliers, dp
                 cut = _strip_word(_FULL, 0, 0, max(i0 - 64 * w, 0), min(i1 - 64 * w, 64))
                 word_mask[w] = cut
                 row = bits[w]
+                acc = np.uint64(0)
                 for i in range(outs):
-                    count[i] += _popcount(row[np.uint64(j0 + i)] & cut)
+                    x = row[np.uint64(j0 + i)] & cut
+                    count[i] += _popcount(x)
+                    acc |= x
+                group_inputs[w] = acc  # the union of its folds' inputs, however it folds
             total = 0
             for i in range(outs):
                 start[i] = total
                 total += count[i]
             start[outs] = total
-            ia = 0
             f0 = 0
+            if 0 < total <= multipliers:  # one fold of whole outputs: its inputs are the group's
+                inner = (total - 1) // dpe
+                pieces, first, last = _piece_counts(count, lowest, highest, j0, 0, outs - 1,
+                                                    i0, i1)  # fmt: skip
+                unique = 0
+                for w in range(w0, w1 + 1):
+                    unique += _popcount(group_inputs[w])
+                f += 1
+                f_group[f] = g
+                f_nnz[f] = total
+                f_segments[f] = pieces + inner - dpe_starts(start, 0, outs - 1, 0, total, dpe,
+                                                            inner)  # fmt: skip
+                f_first[f] = first
+                f_last[f] = last
+                f_unique[f] = unique
+                f0 = total  # no fold boundaries to search
+            ia = 0
             while f0 < total:  # a stepped range divides for its length
                 f1 = min(total, f0 + multipliers)
                 inner = full_inner if f1 - f0 == multipliers else (f1 - f0 - 1) // dpe
@@ -416,13 +453,7 @@ def _pack_groups(bits, degree, lowest, highest, k, width, block, multipliers, dp
                 ib = _last_at_most(start, ia, outs, f1 - 1)  # ... and f1 - 1
                 head = start[ia] < f0  # ia began in the previous fold
                 tail = start[ib + 1] > f1  # ib goes on in the next fold
-                pieces = first = last = 0
-                for i in range(ia, ib + 1):  # branch-free and unsigned: it vectorises
-                    u = np.uint64(i)
-                    v = np.uint64(j0 + i)
-                    pieces += count[u] > 0
-                    first += (lowest[v] >= i0) & (lowest[v] < i1)
-                    last += (highest[v] >= i0) & (highest[v] < i1)
+                pieces, first, last = _piece_counts(count, lowest, highest, j0, ia, ib, i0, i1)
                 if head and lowest[j0 + ia] >= i0:
                     first -= 1  # its first weights were in the previous fold
                 if tail and highest[j0 + ib] < i1:
@@ -450,9 +481,7 @@ def _pack_groups(bits, degree, lowest, highest, k, width, block, multipliers, dp
                     _or_ranks(fold_inputs, bits, j0 + ib, w0, w1, i0, i1, 0, r1)
                 unique = 0
                 for w in range(w0, w1 + 1):
-                    x = fold_inputs[w]
-                    unique += _popcount(x)
-                    group_inputs[w] |= x
+                    unique += _popcount(fold_inputs[w])
                     fold_inputs[w] = np.uint64(0)
                 f_unique[f] = unique
                 f0 += multipliers
