@@ -703,6 +703,106 @@ def test_the_traffic_floor_leaves_slower_candidates_unpacked() -> None:
         assert kf.traffic_floor(weight._weight, index, w, b, m, mem, plan) >= best
 
 
+def test_a_spilling_block_of_all_outputs_is_tried_second_and_left_unpacked() -> None:
+    """All N outputs at once comes first in the order, but its partial sums overflow the
+    ofmap buffer: the search tries the smaller block first at each width, whose total the
+    spilling block's traffic floor then reaches, so even at the first width (where nothing
+    is known before the first candidate) the spilling block is never packed."""
+    hw = sigma(**{"sram.ofmap.size_bytes": 4096, "sram.ifmap.size_bytes": 4096,
+                  "dram.bandwidth_bytes_per_s": 1e9})  # fmt: skip
+    mask = np.random.default_rng(11).random((256, 512)) < 0.1
+    weight, m, mem, plan, best, unpacked = _searched_leaving_unpacked(hw, mask, 64)
+    every, fitting = weight.blocks(m, mem)
+    width = weight.widths()[0]
+    assert (0, width, every) in unpacked
+    spilling = kf.traffic_floor(weight._weight, 0, width, every, m, mem, plan)
+    assert spilling > kf.traffic_floor(weight._weight, 0, width, fitting, m, mem, plan)
+    assert spilling >= best
+
+
+def test_a_block_tried_second_keeps_its_tie_with_the_block_after_it() -> None:
+    """Ties go to the earlier candidate in the order, all N outputs before the smaller
+    block, even when the search tries the smaller block first (its lower traffic floor):
+    here both blocks pack the same folds (each fold is two whole outputs of a strip of
+    512), the spilled partial sums of all 8 outputs hide behind compute, and the totals tie."""
+    from accel_sim.kernels import fold_memory as fm
+    from accel_sim.traffic import memory_params
+
+    hw = sigma(**{"sram.ofmap.size_bytes": 512, "dram.bandwidth_bytes_per_s": 5e10})
+    weight = PackedWeight(np.ones((8, 1024), dtype=bool), hw)
+    mem = memory_params(hw, 0.5)
+    plan = fm.FoldPlan(True, False, False, False, False)
+    m, width = 32, 512
+    blocks = weight.blocks(m, mem)
+    assert blocks == [8, 2]
+    index = weight.widths().index(width)
+    assert kf._block_order(weight._weight, index, width, np.array(blocks), m, weight.levels,
+                           mem, plan) == (2, 8)  # fmt: skip
+    totals = {block: kf.total_cycles(*weight.packed(width, block), m, weight.k, weight.n,
+                                     weight.levels, mem, plan) for block in blocks}  # fmt: skip
+    assert totals[8] == totals[2]
+    chosen = kf.best_schedule(kf.new_packings(), weight._weight, np.array([width]), (8, 2), m,
+                              weight.levels, tuple(mem), tuple(plan))  # fmt: skip
+    assert chosen[:2] == (width, 8)
+
+
+def test_a_block_tried_second_and_slower_is_not_taken_for_a_tie() -> None:
+    """The ranking of a candidate may stop once it cannot beat the best and return the best
+    itself; for all N outputs tried second (which would keep a tie) the search ranks against
+    half a cycle more, so a total that is only known to be above the best never passes for
+    one equal to it."""
+    from accel_sim.kernels import fold_memory as fm
+    from accel_sim.traffic import memory_params
+
+    hw = sigma(**{"sram.ofmap.size_bytes": 512, "dram.bandwidth_bytes_per_s": 1e10,
+                  "flexible.dpe_size": 16})  # fmt: skip
+    weight = PackedWeight(np.ones((64, 512), dtype=bool), hw)
+    mem = memory_params(hw, 0.5)
+    plan = fm.FoldPlan(True, False, False, False, False)
+    m, width = 32, 64
+    every, fitting = weight.blocks(m, mem)
+    entries = {block: kf.packing(weight._packings, weight._weight, width, block)
+               for block in (every, fitting)}  # fmt: skip
+    best = kf.total_cycles(*entries[fitting][:2], m, weight.k, weight.n, weight.levels, mem, plan)
+    floor = kf.compute_floor(entries[every], m, weight.levels)
+    assert floor < best  # ranked, and its ranking stops early at the best
+    assert kf.ranking_total(*entries[every][:2], m, weight.k, weight.n, weight.levels, mem,
+                            plan, best, floor + 1.0) == best  # fmt: skip
+    pair = (every, fitting)
+    chosen = kf.best_schedule(kf.new_packings(), weight._weight, np.array([width]), pair, m,
+                              weight.levels, tuple(mem), tuple(plan))  # fmt: skip
+    assert chosen[:2] == (width, fitting)
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_a_candidate_that_keeps_a_tie_is_ranked_when_its_floor_equals_the_best(packed) -> None:
+    """``_ranked``: a floor (``compute_floor`` of a packing, ``group_floor`` before one)
+    that equals the best skips a candidate that would lose the tie, but not one that keeps
+    it, which then comes back with its total. With every operand on chip and one weight per
+    output at output blocks of one, the floors and the total are all equal."""
+    from accel_sim.kernels import fold_memory as fm
+    from accel_sim.traffic import memory_params
+
+    hw = sigma(**{"dram.bandwidth_bytes_per_s": 1e15})
+    single = np.zeros((12, 64), dtype=bool)
+    single[:, 0] = True
+    weight = PackedWeight(single, hw)
+    mem = memory_params(hw, 0.5)
+    plan = fm.FoldPlan(True, False, True, True, True)
+    m, width, block = 9, weight.widths()[0], 1
+    twin = PackedWeight(single, hw)
+    entry = kf.packing(twin._packings, twin._weight, width, block)
+    total = kf.total_cycles(*entry[:2], m, weight.k, weight.n, weight.levels, mem, plan)
+    assert kf.compute_floor(entry, m, weight.levels) == total
+    assert kf.group_floor(weight._weight, 0, width, block, m, weight.levels, total) == total
+    if packed:
+        kf.packing(weight._packings, weight._weight, width, block)
+    store = weight._packings
+    args = (store, weight._weight, 0, width, block, m, weight.levels, mem, plan, total)
+    assert kf._ranked(*args, True) == total
+    assert kf._ranked(*args, False) == np.inf
+
+
 def _searched_leaving_unpacked(hw, mask, m):
     """One ``best_schedule`` search of ``m`` rows of ``mask`` on ``hw`` (every operand from
     DRAM), checked against ranking every candidate: (the searched weight, m, memory record,

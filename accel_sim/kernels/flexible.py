@@ -1228,12 +1228,24 @@ def group_floor(weight, width_index, width, block, m, levels, best):
     multipliers, load_bandwidth, cache = weight[7], weight[10], weight[12]
     nnz = n * k if dense else degree.sum()
     least = (nnz + multipliers - 1) // multipliers
-    most = max(least, ((n + block - 1) // block) * ((k + width - 1) // width))
-    if _folds_floor(most, nnz, m, levels, load_bandwidth) < best:
+    if _every_group_floor(weight, width, block, m, levels) < best:
         return _folds_floor(least, nnz, m, levels, load_bandwidth)
     groups = _cached_count(cache, _groups_at(cache, n, width_index, block), GROUPS, bits,
                            degree, n, k, width, block, dense)  # fmt: skip
     return _folds_floor(max(least, groups), nnz, m, levels, load_bandwidth)
+
+
+@njit(**JIT_OPTIONS)
+def _every_group_floor(weight, width, block, m, levels):
+    """What ``group_floor`` gives when every (block, strip) group keeps a weight, without
+    reading the mask: the most that floor can be (so whether counting the groups can tell
+    against a best), and ``_block_order``'s estimate of the candidate's compute."""
+    degree, dense, n, k = weight[1], weight[4], weight[5], weight[6]
+    multipliers, load_bandwidth = weight[7], weight[10]
+    nnz = n * k if dense else degree.sum()
+    least = (nnz + multipliers - 1) // multipliers
+    most = max(least, ((n + block - 1) // block) * ((k + width - 1) // width))
+    return _folds_floor(most, nnz, m, levels, load_bandwidth)
 
 
 @njit(**JIT_OPTIONS)
@@ -1247,11 +1259,17 @@ def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
     for the rounding of float sums) is neither packed nor ranked, nor is one not yet packed
     whose ``group_floor`` reaches it, and a packing whose ``compute_floor`` reaches it is not
     ranked: none can be faster (and a candidate that is not ranked improves on nothing).
-    ``mem`` and ``plan`` come as plain tuples (Numba types a named tuple argument through
-    Python, about 3 µs a call)."""
+
+    Within a width the block with the lower estimate is tried first (``_block_order``): all
+    N at once comes first in the order, but when its partial sums spill its traffic is often
+    many times the smaller block's total, so tried second it is skipped unpacked. The order of
+    trial changes no choice: the first block in the order keeps a tie, so tried second it may
+    equal the best where that best is its own width's other block's, and then a floor that
+    merely reaches the best does not skip it (``_ranked``). ``mem`` and ``plan``
+    come as plain tuples (Numba types a named tuple argument through Python, about 3 µs a
+    call)."""
     mem = MemoryParams(*mem)
     plan = FoldPlan(*plan)
-    n, k = weight[5], weight[6]
     best_width = best_block = 0
     best_cycles = np.inf
     past_balance = False
@@ -1259,31 +1277,67 @@ def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
     for i in range(widths.shape[0]):
         if past_balance and i != last:
             continue  # only the whole of K is left to try
-        improved = False
-        for block in blocks:
+        width = widths[i]
+        before = best_cycles
+        tried_first, tried_second = _block_order(weight, i, width, blocks, m, levels, mem, plan)
+        for block in (tried_first, tried_second):
             if block <= 0:
                 continue  # no second block
-            if best_cycles < np.inf:
-                traffic = traffic_floor(weight, i, widths[i], block, m, mem, plan)
-                if traffic >= best_cycles + 1.0 + 1e-6 * best_cycles:
-                    continue  # its DRAM traffic alone is no faster: not even packed
-                unpacked = (widths[i], block) not in store
-                if unpacked and group_floor(weight, i, widths[i], block, m, levels,
-                                            best_cycles) >= best_cycles:  # fmt: skip
-                    continue  # what its compute floor would conclude: not packed
-            entry = packing(store, weight, widths[i], block)
-            floor = compute_floor(entry, m, levels)
-            if floor >= best_cycles:
-                continue
-            cycles = ranking_total(entry[0], entry[1], m, k, n, levels, mem, plan, best_cycles,
-                                   floor + 1.0)  # fmt: skip
-            if cycles < best_cycles:
-                best_width, best_block, best_cycles, improved = widths[i], block, cycles, True
-        past_balance = past_balance or not improved
+            # all N, tried after the other block, which set the best: a tie is still its
+            keeps_tie = block == blocks[0] and best_width == width
+            cycles = _ranked(store, weight, i, width, block, m, levels, mem, plan,
+                             best_cycles, keeps_tie)  # fmt: skip
+            if cycles < best_cycles or (keeps_tie and cycles == best_cycles):
+                best_width, best_block, best_cycles = width, block, cycles
+        past_balance = past_balance or not best_cycles < before
     if best_width == 0:
         raise ValueError("no (strip width, output block) schedule has a finite cycle count")
     folds, times, _, _ = packing(store, weight, best_width, best_block)
     stats, log, _, dead = flexible_schedule(
-        folds, times, cycles_of(times, m, levels), m, k, n, mem, plan
+        folds, times, cycles_of(times, m, levels), m, weight[6], weight[5], mem, plan
     )
     return best_width, best_block, stats, log, dead
+
+
+@njit(**JIT_OPTIONS)
+def _block_order(weight, width_index, width, blocks, m, levels, mem, plan):
+    """The pair of output ``blocks`` in the order ``best_schedule`` tries them at one width:
+    as given, unless the second has the lower estimate, the larger of its ``traffic_floor``
+    and ``_every_group_floor``. The traffic floor puts a block whose partial sums spill
+    second; the group estimate keeps a tiny block at many token rows (thousands of one-fold
+    groups, the dearest packs) from going first against all N, whose first width's
+    spilling estimate is smaller. An order only: it changes which packs are made, never the
+    choice."""
+    first, second = blocks[0], blocks[1]
+    if second <= 0:
+        return first, second
+    floor_first = max(traffic_floor(weight, width_index, width, first, m, mem, plan),
+                      _every_group_floor(weight, width, first, m, levels))
+    floor_second = max(traffic_floor(weight, width_index, width, second, m, mem, plan),
+                       _every_group_floor(weight, width, second, m, levels))
+    if floor_second < floor_first:
+        return second, first
+    return first, second
+
+
+@njit(**JIT_OPTIONS)
+def _ranked(store, weight, width_index, width, block, m, levels, mem, plan, best, keeps_tie):
+    """The total of the candidate (``width``, ``block``) when it can beat ``best`` (or tie
+    it, when it ``keeps_tie``), packing it on first use; otherwise a number it does not beat:
+    ``best`` or more (``best_schedule``'s skips, by the floors)."""
+    if best < np.inf:
+        traffic = traffic_floor(weight, width_index, width, block, m, mem, plan)
+        if traffic >= best + 1.0 + 1e-6 * best:
+            return np.inf  # its DRAM traffic alone is slower (no tie): not even packed
+        if (width, block) not in store:
+            floor = group_floor(weight, width_index, width, block, m, levels, best)
+            if floor > best or (floor == best and not keeps_tie):
+                return np.inf  # what its compute floor would conclude: not packed
+    entry = packing(store, weight, width, block)
+    floor = compute_floor(entry, m, levels)
+    if floor > best or (floor == best and not keeps_tie):
+        return np.inf
+    # a total above ``best`` may come back as ``best``: half a cycle above, it cannot tie
+    bound = best + 0.5 if keeps_tie else best
+    return ranking_total(entry[0], entry[1], m, weight[6], weight[5], levels, mem, plan,
+                         bound, floor + 1.0)  # fmt: skip
