@@ -720,6 +720,20 @@ def test_a_spilling_block_of_all_outputs_is_tried_second_and_left_unpacked() -> 
     assert spilling >= best
 
 
+def test_one_output_is_one_block_however_little_of_it_fits() -> None:
+    """A weight of one output has one block to try, even when the ofmap buffer holds less
+    than that output's partial sums (the largest power of two that fits is then one, the
+    same block: tried twice, it would be ranked twice)."""
+    from accel_sim.traffic import memory_params
+
+    hw = sigma(**{"sram.ofmap.size_bytes": 512})
+    weight = PackedWeight(np.ones((1, 64), dtype=bool), hw)
+    mem = memory_params(hw, 0.5)
+    assert weight.blocks(1, mem) == [1]
+    assert weight.blocks(4096, mem) == [1]  # not one row's sums fit
+    assert PackedWeight(np.ones((4, 64), dtype=bool), hw).blocks(4096, mem) == [4, 1]
+
+
 def test_a_block_tried_second_keeps_its_tie_with_the_block_after_it() -> None:
     """Ties go to the earlier candidate in the order, all N outputs before the smaller
     block, even when the search tries the smaller block first (its lower traffic floor):
@@ -741,8 +755,10 @@ def test_a_block_tried_second_keeps_its_tie_with_the_block_after_it() -> None:
     totals = {block: kf.total_cycles(*weight.packed(width, block), m, weight.k, weight.n,
                                      weight.levels, mem, plan) for block in blocks}  # fmt: skip
     assert totals[8] == totals[2]
-    chosen = kf.best_schedule(kf.new_packings(), weight._weight, np.array([width]), (8, 2), m,
-                              weight.levels, tuple(mem), tuple(plan))  # fmt: skip
+    # a weight of its own: a search of the one width keeps that width's counts at index 0
+    alone = PackedWeight(np.ones((8, 1024), dtype=bool), hw)
+    chosen = kf.best_schedule(kf.new_packings(), alone._weight, np.array([width]), (8, 2), m,
+                              alone.levels, tuple(mem), tuple(plan))  # fmt: skip
     assert chosen[:2] == (width, 8)
 
 
@@ -768,9 +784,14 @@ def test_a_block_tried_second_and_slower_is_not_taken_for_a_tie() -> None:
     assert floor < best  # ranked, and its ranking stops early at the best
     assert kf.ranking_total(*entries[every][:2], m, weight.k, weight.n, weight.levels, mem,
                             plan, best, floor + 1.0) == best  # fmt: skip
+    index = weight.widths().index(width)
+    assert kf._block_order(weight._weight, index, width, np.array([every, fitting]), m,
+                           weight.levels, mem, plan) == (fitting, every)  # fmt: skip
+    # a weight of its own: a search of the one width keeps that width's counts at index 0
+    alone = PackedWeight(np.ones((64, 512), dtype=bool), hw)
     pair = (every, fitting)
-    chosen = kf.best_schedule(kf.new_packings(), weight._weight, np.array([width]), pair, m,
-                              weight.levels, tuple(mem), tuple(plan))  # fmt: skip
+    chosen = kf.best_schedule(kf.new_packings(), alone._weight, np.array([width]), pair, m,
+                              alone.levels, tuple(mem), tuple(plan))  # fmt: skip
     assert chosen[:2] == (width, fitting)
 
 

@@ -111,9 +111,10 @@ class PackedWeight:
         strips go by), and, when ``m`` rows of those overflow the ofmap buffer, the largest
         power of two of outputs whose partial sums fit."""
         fit = int(mem.ofmap_capacity_bytes // (m * mem.acc_bytes))
-        if fit >= self.n:
+        smaller = 1 << max(fit, 1).bit_length() - 1
+        if fit >= self.n or smaller >= self.n:  # (one output, not even its sums fitting)
             return [self.n]
-        return [self.n, 1 << max(fit, 1).bit_length() - 1]
+        return [self.n, smaller]
 
     def packed(self, width: int, block: int) -> tuple[kf.FlexFolds, kf.FoldTimes]:
         """The folds at strip ``width`` and output ``block``, and their load and row times
