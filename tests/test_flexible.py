@@ -750,8 +750,12 @@ def test_a_block_tried_second_keeps_its_tie_with_the_block_after_it() -> None:
     blocks = weight.blocks(m, mem)
     assert blocks == [8, 2]
     index = weight.widths().index(width)
-    assert kf._block_order(weight._weight, index, width, np.array(blocks), m, weight.levels,
-                           mem, plan) == (2, 8)  # fmt: skip
+    order = kf._block_order(weight._weight, index, width, np.array(blocks), m, weight.levels,
+                            mem, plan)  # fmt: skip
+    assert [block for block, _ in order] == [2, 8]
+    assert [traffic for _, traffic in order] == [
+        kf.traffic_floor(weight._weight, index, width, block, m, mem, plan) for block in (2, 8)
+    ]  # each block's traffic floor comes with it, for the search to skip by
     totals = {block: kf.total_cycles(*weight.packed(width, block), m, weight.k, weight.n,
                                      weight.levels, mem, plan) for block in blocks}  # fmt: skip
     assert totals[8] == totals[2]
@@ -785,8 +789,9 @@ def test_a_block_tried_second_and_slower_is_not_taken_for_a_tie() -> None:
     assert kf.ranking_total(*entries[every][:2], m, weight.k, weight.n, weight.levels, mem,
                             plan, best, floor + 1.0) == best  # fmt: skip
     index = weight.widths().index(width)
-    assert kf._block_order(weight._weight, index, width, np.array([every, fitting]), m,
-                           weight.levels, mem, plan) == (fitting, every)  # fmt: skip
+    order = kf._block_order(weight._weight, index, width, np.array([every, fitting]), m,
+                            weight.levels, mem, plan)  # fmt: skip
+    assert [block for block, _ in order] == [fitting, every]
     # a weight of its own: a search of the one width keeps that width's counts at index 0
     alone = PackedWeight(np.ones((64, 512), dtype=bool), hw)
     pair = (every, fitting)
@@ -819,7 +824,9 @@ def test_a_candidate_that_keeps_a_tie_is_ranked_when_its_floor_equals_the_best(p
     if packed:
         kf.packing(weight._packings, weight._weight, width, block)
     store = weight._packings
-    args = (store, weight._weight, 0, width, block, m, weight.levels, mem, plan, total)
+    traffic = kf.traffic_floor(weight._weight, 0, width, block, m, mem, plan)
+    assert traffic < total  # nothing from DRAM: only the floors tell
+    args = (store, weight._weight, 0, width, block, traffic, m, weight.levels, mem, plan, total)
     assert kf._ranked(*args, True) == total
     assert kf._ranked(*args, False) == np.inf
 

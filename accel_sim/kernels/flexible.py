@@ -1178,8 +1178,9 @@ def packing(store, weight, width, block):
     and the sums of their load and per-row cycles, packed on first use and kept in ``store``
     (``new_packings``). ``weight``, read by position: the four fields of ``mask_bits`` (0-3),
     a ``dense`` flag (4; all weights kept: the mask fields are unread), N (5), K (6),
-    multipliers (7), Flex-DPE size (8), B (9), B_load (10), and for ``traffic_floor`` the
-    outputs with a kept weight (11) and its cache of mask counts (12, ``traffic_cache``)."""
+    multipliers (7), Flex-DPE size (8), B (9), B_load (10), and for the floors the outputs
+    with a kept weight (11), its cache of mask counts (12, ``traffic_cache``) and its kept
+    weights (13, N K when dense)."""
     key = (width, block)
     if key in store:
         return store[key]
@@ -1225,8 +1226,7 @@ def group_floor(weight, width_index, width, block, m, levels, best):
     output blocks at many token rows are where it tells: a fold per group and ``m`` cycles
     a fold make such a candidate slower than the best before it is packed."""
     bits, degree, _, _, dense, n, k = weight[:7]
-    multipliers, load_bandwidth, cache = weight[7], weight[10], weight[12]
-    nnz = n * k if dense else degree.sum()
+    multipliers, load_bandwidth, cache, nnz = weight[7], weight[10], weight[12], weight[13]
     least = (nnz + multipliers - 1) // multipliers
     if _every_group_floor(weight, width, block, m, levels) < best:
         return _folds_floor(least, nnz, m, levels, load_bandwidth)
@@ -1240,9 +1240,7 @@ def _every_group_floor(weight, width, block, m, levels):
     """What ``group_floor`` gives when every (block, strip) group keeps a weight, without
     reading the mask: the most that floor can be (so whether counting the groups can tell
     against a best), and ``_block_order``'s estimate of the candidate's compute."""
-    degree, dense, n, k = weight[1], weight[4], weight[5], weight[6]
-    multipliers, load_bandwidth = weight[7], weight[10]
-    nnz = n * k if dense else degree.sum()
+    n, k, multipliers, load_bandwidth, nnz = weight[5], weight[6], weight[7], weight[10], weight[13]
     least = (nnz + multipliers - 1) // multipliers
     most = max(least, ((n + block - 1) // block) * ((k + width - 1) // width))
     return _folds_floor(most, nnz, m, levels, load_bandwidth)
@@ -1279,13 +1277,13 @@ def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
             continue  # only the whole of K is left to try
         width = widths[i]
         before = best_cycles
-        tried_first, tried_second = _block_order(weight, i, width, blocks, m, levels, mem, plan)
-        for block in (tried_first, tried_second):
+        tried = _block_order(weight, i, width, blocks, m, levels, mem, plan)
+        for block, traffic in tried:
             if block <= 0:
                 continue  # no second block
             # all N, tried after the other block, which set the best: a tie is still its
             keeps_tie = block == blocks[0] and best_width == width
-            cycles = _ranked(store, weight, i, width, block, m, levels, mem, plan,
+            cycles = _ranked(store, weight, i, width, block, traffic, m, levels, mem, plan,
                              best_cycles, keeps_tie)  # fmt: skip
             if cycles < best_cycles or (keeps_tie and cycles == best_cycles):
                 best_width, best_block, best_cycles = width, block, cycles
@@ -1307,26 +1305,28 @@ def _block_order(weight, width_index, width, blocks, m, levels, mem, plan):
     second; the group estimate keeps a tiny block at many token rows (thousands of one-fold
     groups, the dearest packs) from going first against all N, whose first width's
     spilling estimate is smaller. An order only: it changes which packs are made, never the
-    choice."""
+    choice. Each block comes with its traffic floor, which ``_ranked`` reads (the second
+    block 0 and its floor infinite when there is none)."""
     first, second = blocks[0], blocks[1]
+    traffic_first = traffic_floor(weight, width_index, width, first, m, mem, plan)
     if second <= 0:
-        return first, second
-    floor_first = max(traffic_floor(weight, width_index, width, first, m, mem, plan),
-                      _every_group_floor(weight, width, first, m, levels))
-    floor_second = max(traffic_floor(weight, width_index, width, second, m, mem, plan),
-                       _every_group_floor(weight, width, second, m, levels))
-    if floor_second < floor_first:
-        return second, first
-    return first, second
+        return (first, traffic_first), (second, np.inf)
+    traffic_second = traffic_floor(weight, width_index, width, second, m, mem, plan)
+    estimate_first = max(traffic_first, _every_group_floor(weight, width, first, m, levels))
+    estimate_second = max(traffic_second, _every_group_floor(weight, width, second, m, levels))
+    if estimate_second < estimate_first:
+        return (second, traffic_second), (first, traffic_first)
+    return (first, traffic_first), (second, traffic_second)
 
 
 @njit(**JIT_OPTIONS)
-def _ranked(store, weight, width_index, width, block, m, levels, mem, plan, best, keeps_tie):
-    """The total of the candidate (``width``, ``block``) when it can beat ``best`` (or tie
-    it, when it ``keeps_tie``), packing it on first use; otherwise a number it does not beat:
-    ``best`` or more (``best_schedule``'s skips, by the floors)."""
+def _ranked(store, weight, width_index, width, block, traffic, m, levels, mem, plan, best,
+            keeps_tie):  # fmt: skip
+    """The total of the candidate (``width``, ``block``; ``traffic``: its
+    ``traffic_floor``) when it can beat ``best`` (or tie it, when it ``keeps_tie``), packing
+    it on first use; otherwise a number it does not beat: ``best`` or more
+    (``best_schedule``'s skips, by the floors)."""
     if best < np.inf:
-        traffic = traffic_floor(weight, width_index, width, block, m, mem, plan)
         if traffic >= best + 1.0 + 1e-6 * best:
             return np.inf  # its DRAM traffic alone is slower (no tie): not even packed
         if (width, block) not in store:

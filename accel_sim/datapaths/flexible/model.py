@@ -77,12 +77,13 @@ class PackedWeight:
         self.levels = kf.fan_levels(self.dpe)
         self._widths = np.array(self.widths(), dtype=np.int64)
         self.live_outputs = self.n if mask is None else int(np.count_nonzero(bits.degree))
+        kept = self.n * self.k if mask is None else int(bits.degree.sum())
         # what ``kf.packing`` and the floors (``kf.traffic_floor``, ``kf.group_floor``) read,
         # by position (``kf.packing``'s docstring lists them); the packings themselves live
         # in a Numba dictionary
         self._weight = (*bits, mask is None, self.n, self.k, self.multipliers, self.dpe,
                         self.bandwidth, self.load_bandwidth, self.live_outputs,
-                        kf.traffic_cache(len(self._widths), self.n))  # fmt: skip
+                        kf.traffic_cache(len(self._widths), self.n), kept)  # fmt: skip
         self._packings = kf.new_packings()
 
     def widths(self) -> list[int]:
