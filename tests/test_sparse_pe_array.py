@@ -10,7 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accel_sim.datapaths.pe_array.fifo_array import per_pe_work, simulate_unstructured
+from accel_sim.datapaths.pe_array.fifo_array import (
+    UnstructuredPEStats,
+    per_pe_work,
+    simulate_unstructured,
+)
 from accel_sim.kernels import sparse_pe
 from accel_sim.kernels.bitops import highest_bit, lowest_bit, pack_rows
 from accel_sim.kernels.sparse_pe import per_pe_entries
@@ -81,6 +85,36 @@ def test_fast_engine_equals_cycle_stepping(case):
     assert fast == stepping  # every field of the frozen dataclass
     assert fast.idle_cycles == stepping.idle_cycles
     assert fast.load_imbalance == stepping.load_imbalance
+
+
+@settings(max_examples=200, deadline=None)
+@given(cases())
+def test_load_imbalance_and_idle_fraction_equal_their_per_pe_definitions(case):
+    """The record keeps the busiest owner and the owners' sum from the kernel's array: the
+    figures read from them equal the definitions over every PE's busy cycles (``n_pes``
+    entries, the PEs that own no row included)."""
+    stats = run(case)
+    busy = stats.busy_cycles
+    assert len(busy) == stats.n_pes
+    assert stats.busiest == max(stats.owner_busy)
+    assert stats.owner_busy_sum == sum(stats.owner_busy)
+    total = sum(busy)
+    assert stats.load_imbalance == (max(busy) * stats.n_pes / total if total else 1.0)
+    if stats.cycles:
+        assert stats.idle_fraction == (stats.n_pes * stats.cycles - total) / (
+            stats.n_pes * stats.cycles
+        )
+
+
+def test_busy_sum_past_int64_is_exact():
+    """Busy cycles whose sum overflows int64 are summed in Python's integers."""
+    busy = np.full(3, 2**62, dtype=np.int64)
+    stats = UnstructuredPEStats.from_busy(
+        busy, n_pes=3, fifo_depth=1, tokens=1, entries=1, cycles=2**62,
+        broadcast_stall_cycles=0, macs=0,
+    )  # fmt: skip
+    assert stats.owner_busy_sum == 3 * 2**62 and stats.busiest == 2**62
+    assert stats.load_imbalance == 1.0
 
 
 @settings(max_examples=200, deadline=None)
