@@ -899,9 +899,70 @@ def test_the_group_floor_leaves_tiny_blocks_at_many_rows_unpacked() -> None:
     mask = np.random.default_rng(5).random((96, 256)) < 0.1
     weight, m, mem, plan, best, unpacked = _searched_leaving_unpacked(hw, mask, 4096)
     assert weight.blocks(m, mem)[1] <= 2  # tiny blocks: what the search tries at many rows
+    assert any(w < weight.k for _, w, _ in unpacked)
     for index, w, b in unpacked:  # by the group floor, not the traffic floor
         assert kf.traffic_floor(weight._weight, index, w, b, m, mem, plan) < best
-        assert kf.group_floor(weight._weight, index, w, b, m, weight.levels, best) >= best
+        if w < weight.k:  # (strips of all of K have a floor of their own as well)
+            assert kf.group_floor(weight._weight, index, w, b, m, weight.levels, best) >= best
+        else:
+            assert kf.whole_k_floor(weight._weight, b, m, weight.levels) >= best
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_the_whole_k_floor_never_exceeds_a_packings_compute_floor(data) -> None:
+    """``best_schedule`` skips, without packing it, a candidate at the whole of K whose
+    ``whole_k_floor`` reaches the best total: sound only when that floor is at most the
+    packing's ``compute_floor``, at every number of rows from the counts kept at the first.
+    Dense weights (mask unread) included, and folds cut inside an output at any fold size;
+    and it is at least ``group_floor``, which it stands in for at the whole of K."""
+    hw = sigma(**{
+        "pe_array.rows": data.draw(st.sampled_from([1, 2, 8])),
+        "pe_array.cols": data.draw(st.sampled_from([3, 8, 32])),
+        "flexible.dpe_size": data.draw(st.sampled_from([4, 128])),
+        "flexible.distribution_bandwidth": data.draw(st.sampled_from([None, 1, 3, 16])),
+    })  # fmt: skip
+    n, k = data.draw(st.integers(1, 60)), data.draw(st.integers(1, 300))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    mask = None if data.draw(st.booleans()) else rng.random((n, k)) < data.draw(st.floats(0, 1))
+    weight = PackedWeight(mask, hw, (n, k))
+    for block in sorted({n, 1, 4, 3}):
+        entry = kf.packing(weight._packings, weight._weight, k, block)
+        for m in (1, 7, 700):  # counted at the first, kept (a power of two or N) for the rest
+            floor = kf.whole_k_floor(weight._weight, block, m, weight.levels)
+            assert floor <= kf.compute_floor(entry, m, weight.levels)
+            for best in (0.0, np.inf):
+                assert floor >= kf.group_floor(weight._weight, len(weight.widths()) - 1, k,
+                                               block, m, weight.levels, best)  # fmt: skip
+
+
+def test_the_whole_k_floor_is_the_compute_floor_when_every_output_is_whole() -> None:
+    """When each group fits one fold, every output is whole in its fold, so the floor's
+    inputs are the fold's: it equals the packing's compute floor."""
+    hw = sigma(**{"flexible.distribution_bandwidth": 4})
+    mask = np.random.default_rng(3).random((40, 200)) < 0.2
+    weight = PackedWeight(mask, hw)
+    for block in (1, 2, 5):  # at most 5 x 200 weights a group, below the 1,024 multipliers
+        entry = kf.packing(weight._packings, weight._weight, weight.k, block)
+        assert kf.whole_k_floor(weight._weight, block, 9, weight.levels) == (
+            kf.compute_floor(entry, 9, weight.levels)
+        )
+
+
+def test_the_whole_k_floor_leaves_whole_k_strips_unpacked() -> None:
+    """A sparse weight at K of hundreds: a fold of whole-K strips streams hundreds of inputs
+    a row, several times the narrow strips' one or two cycles. The search leaves both whole-K
+    candidates unpacked, by this floor (the group floor, counting folds, stays below the
+    best), and chooses what ranking every candidate chooses."""
+    hw = sigma(**{"dram.bandwidth_bytes_per_s": 1e15})
+    mask = np.random.default_rng(7).random((256, 768)) < 0.1
+    weight, m, mem, plan, best, unpacked = _searched_leaving_unpacked(hw, mask, 128)
+    whole = [(index, w, b) for index, w, b in unpacked if w == weight.k]
+    assert len(whole) == 2  # both blocks
+    for index, w, b in whole:
+        assert kf.traffic_floor(weight._weight, index, w, b, m, mem, plan) < best
+        assert kf.group_floor(weight._weight, index, w, b, m, weight.levels, best) < best
+        assert kf.whole_k_floor(weight._weight, b, m, weight.levels) > best
 
 
 def test_a_block_the_search_never_tries_is_counted_not_cached() -> None:

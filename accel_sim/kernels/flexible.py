@@ -112,6 +112,7 @@ __all__ = [
     "total_cycles",
     "traffic_cache",
     "traffic_floor",
+    "whole_k_floor",
 ]
 
 # Statistics beyond fold_memory's (indices into the same vector).
@@ -933,14 +934,19 @@ def ranking_total(folds, times, m, k, n, levels, mem, plan, bound=np.inf, comput
     return compute + max(stall, 0.0)
 
 
+BLOCK_COUNTS = 5  # counts ``traffic_cache`` keeps per output block
+
+
 def traffic_cache(n_widths: int, n: int) -> np.ndarray:
-    """``traffic_floor``'s and ``group_floor``'s cache of a weight's mask counts, -1 until
-    counted: the (output, strip) pairs with a kept weight at each strip width (by its index
-    in the widths tried), then the (block, strip) groups with a kept weight at each strip
-    width and output block (``_block_slot``), then at each output block the summed live
-    inputs of the blocks, then the most outputs with a kept weight in one block."""
+    """The floors' cache of a weight's mask counts (``traffic_floor``, ``group_floor``,
+    ``whole_k_floor``), -1 until counted: the (output, strip) pairs with a kept weight at
+    each strip width (by its index in the widths tried), then the (block, strip) groups with
+    a kept weight at each strip width and output block (``_block_slot``), then at each
+    output block (``BLOCK_COUNTS`` of them): the summed live inputs of the blocks, the most
+    outputs with a kept weight in one block, and at a strip of the whole of K the folds'
+    loads, the folds, and their cycles a row beyond one (``_whole_k_counts``)."""
     slots = n.bit_length() + 2
-    return np.full(n_widths * (1 + slots) + 2 * slots, -1, dtype=np.int64)
+    return np.full(n_widths * (1 + slots) + BLOCK_COUNTS * slots, -1, dtype=np.int64)
 
 
 @njit(**JIT_OPTIONS)
@@ -1087,7 +1093,7 @@ def _groups_at(cache, n, width_index, block):
     slot = _block_slot(block, n)
     if slot < 0:
         return -1
-    n_widths = (cache.shape[0] - 2 * slots) // (1 + slots)
+    n_widths = (cache.shape[0] - BLOCK_COUNTS * slots) // (1 + slots)
     return n_widths + width_index * slots + slot
 
 
@@ -1096,7 +1102,7 @@ def _block_counts_at(cache, n):
     """Where ``traffic_cache`` keeps its counts by block: (the live inputs', the most
     outputs'); the counts by strip width come before."""
     slots = _bit_length(n) + 2
-    inputs_at = cache.shape[0] - 2 * slots
+    inputs_at = cache.shape[0] - BLOCK_COUNTS * slots
     return inputs_at, inputs_at + slots
 
 
@@ -1247,6 +1253,75 @@ def _every_group_floor(weight, width, block, m, levels):
 
 
 @njit(**JIT_OPTIONS)
+def _rows_beyond_one(inputs, bandwidth):
+    """A fold's cycles a row beyond one when it streams at least the inputs set in ``inputs``
+    (``fold_times``' ``max(1, ceil(U / B)) - 1``), clearing them for the next fold."""
+    unique = 0
+    for w in range(inputs.shape[0]):
+        unique += _popcount(inputs[w])
+        inputs[w] = np.uint64(0)
+    return max(1, (unique + bandwidth - 1) // bandwidth) - 1
+
+
+@njit(**JIT_OPTIONS)
+def _whole_k_counts(weight, block):
+    """(loads, folds, cycles a row beyond one) of ``weight``'s folds at a strip of the whole
+    of K and output ``block``, the last a floor (``whole_k_floor``), worked out once per
+    block and kept in its ``traffic_cache``. Each output's weights of the one strip are all
+    its weights, so the folds and their kept weights follow from the degrees alone; a fold
+    streams at least the inputs of the outputs it holds whole (the OR of their bit rows; none
+    for a dense weight, whose mask is unread)."""
+    bits, degree, _, _, dense, n, k = weight[:7]
+    multipliers, bandwidth, load_bandwidth, cache = weight[7], weight[9], weight[10], weight[12]
+    _, outputs_at = _block_counts_at(cache, n)
+    slots = _bit_length(n) + 2
+    slot = _slot_at(outputs_at + slots, block, n)
+    if slot >= 0 and cache[slot] >= 0:
+        return cache[slot], cache[slot + slots], cache[slot + 2 * slots]
+    loads = folds = beyond = 0
+    inputs = np.zeros(bits.shape[0], dtype=np.uint64)  # the current fold's whole outputs'
+    for j0 in range(0, n, block):
+        j1 = min(n, j0 + block)
+        total = (j1 - j0) * k
+        if not dense:
+            total = 0
+            for j in range(j0, j1):
+                total += degree[j]
+        for f0 in range(0, total, multipliers):
+            loads += (min(total, f0 + multipliers) - f0 + load_bandwidth - 1) // load_bandwidth
+            folds += 1
+        if dense:
+            continue
+        position = 0  # the group's weights before output j
+        fold = 0  # the fold ``inputs`` gathers for
+        for j in range(j0, j1):
+            start, position = position, position + degree[j]
+            if degree[j] == 0 or start // multipliers != (position - 1) // multipliers:
+                continue  # no weights, or cut by a fold boundary: whole in no fold
+            if start // multipliers != fold:  # a later fold's: count the one gathered
+                beyond += _rows_beyond_one(inputs, bandwidth)
+                fold = start // multipliers
+            for w in range(inputs.shape[0]):
+                inputs[w] |= bits[w, j]
+        beyond += _rows_beyond_one(inputs, bandwidth)
+    if slot >= 0:
+        cache[slot], cache[slot + slots], cache[slot + 2 * slots] = loads, folds, beyond
+    return loads, folds, beyond
+
+
+@njit(**JIT_OPTIONS)
+def whole_k_floor(weight, block, m, levels):
+    """What ``compute_floor`` of ``weight``'s packing at a strip of the whole of K and output
+    ``block`` is at least, without packing it (``_whole_k_counts``: the loads and folds
+    exact, the inputs a fold streams at least those of the outputs it holds whole). It is
+    ``group_floor``'s at least, and the one that tells at K of hundreds: a fold of a few
+    dozen outputs streams hundreds of inputs a row against a narrow strip's one cycle,
+    which counting folds cannot see. Linear in ``m``: the mask is read once per block."""
+    loads, folds, beyond = _whole_k_counts(weight, block)
+    return loads + folds * (m + 1 + levels) - 1 + m * beyond
+
+
+@njit(**JIT_OPTIONS)
 def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
     """The fastest (strip width, output block) schedule of ``m`` rows, stalls included, as
     ``flexible_schedule`` gives it: (width, block, stats, log, dead bytes). ``widths`` are
@@ -1330,7 +1405,10 @@ def _ranked(store, weight, width_index, width, block, traffic, m, levels, mem, p
         if traffic >= best + 1.0 + 1e-6 * best:
             return np.inf  # its DRAM traffic alone is slower (no tie): not even packed
         if (width, block) not in store:
-            floor = group_floor(weight, width_index, width, block, m, levels, best)
+            if width == weight[6]:  # the whole of K: its inputs a row tell
+                floor = whole_k_floor(weight, block, m, levels)
+            else:
+                floor = group_floor(weight, width_index, width, block, m, levels, best)
             if floor > best or (floor == best and not keeps_tie):
                 return np.inf  # what its compute floor would conclude: not packed
     entry = packing(store, weight, width, block)
