@@ -905,7 +905,7 @@ def test_the_group_floor_leaves_tiny_blocks_at_many_rows_unpacked() -> None:
         if w < weight.k:  # (strips of all of K have a floor of their own as well)
             assert kf.group_floor(weight._weight, index, w, b, m, weight.levels, best) >= best
         else:
-            assert kf.whole_k_floor(weight._weight, b, m, weight.levels) >= best
+            assert kf.whole_k_floor(weight._weight, b, m, weight.levels, best) >= best
 
 
 @settings(max_examples=100, deadline=None)
@@ -915,7 +915,9 @@ def test_the_whole_k_floor_never_exceeds_a_packings_compute_floor(data) -> None:
     ``whole_k_floor`` reaches the best total: sound only when that floor is at most the
     packing's ``compute_floor``, at every number of rows from the counts kept at the first.
     Dense weights (mask unread) included, and folds cut inside an output at any fold size;
-    and it is at least ``group_floor``, which it stands in for at the whole of K."""
+    it is at least ``group_floor``, which it stands in for at the whole of K; and where it
+    leaves the mask unread (its most below the best) its verdict against the best is the
+    full floor's."""
     hw = sigma(**{
         "pe_array.rows": data.draw(st.sampled_from([1, 2, 8])),
         "pe_array.cols": data.draw(st.sampled_from([3, 8, 32])),
@@ -929,11 +931,16 @@ def test_the_whole_k_floor_never_exceeds_a_packings_compute_floor(data) -> None:
     for block in sorted({n, 1, 4, 3}):
         entry = kf.packing(weight._packings, weight._weight, k, block)
         for m in (1, 7, 700):  # counted at the first, kept (a power of two or N) for the rest
-            floor = kf.whole_k_floor(weight._weight, block, m, weight.levels)
+            floor = kf.whole_k_floor(weight._weight, block, m, weight.levels, 0.0)
             assert floor <= kf.compute_floor(entry, m, weight.levels)
             for best in (0.0, np.inf):
                 assert floor >= kf.group_floor(weight._weight, len(weight.widths()) - 1, k,
                                                block, m, weight.levels, best)  # fmt: skip
+            for best in (floor - 1.0, float(floor), floor + 1.0, 2.0 * floor, np.inf):
+                # left unread where it cannot reach the best: a lower floor, the same verdict
+                gated = kf.whole_k_floor(weight._weight, block, m, weight.levels, best)
+                assert gated <= floor
+                assert (gated > best, gated >= best) == (floor > best, floor >= best)
 
 
 def test_the_whole_k_floor_is_the_compute_floor_when_every_output_is_whole() -> None:
@@ -944,7 +951,7 @@ def test_the_whole_k_floor_is_the_compute_floor_when_every_output_is_whole() -> 
     weight = PackedWeight(mask, hw)
     for block in (1, 2, 5):  # at most 5 x 200 weights a group, below the 1,024 multipliers
         entry = kf.packing(weight._packings, weight._weight, weight.k, block)
-        assert kf.whole_k_floor(weight._weight, block, 9, weight.levels) == (
+        assert kf.whole_k_floor(weight._weight, block, 9, weight.levels, 0.0) == (
             kf.compute_floor(entry, 9, weight.levels)
         )
 
@@ -962,7 +969,7 @@ def test_the_whole_k_floor_leaves_whole_k_strips_unpacked() -> None:
     for index, w, b in whole:
         assert kf.traffic_floor(weight._weight, index, w, b, m, mem, plan) < best
         assert kf.group_floor(weight._weight, index, w, b, m, weight.levels, best) < best
-        assert kf.whole_k_floor(weight._weight, b, m, weight.levels) > best
+        assert kf.whole_k_floor(weight._weight, b, m, weight.levels, best) > best
 
 
 def test_a_block_the_search_never_tries_is_counted_not_cached() -> None:

@@ -934,7 +934,7 @@ def ranking_total(folds, times, m, k, n, levels, mem, plan, bound=np.inf, comput
     return compute + max(stall, 0.0)
 
 
-BLOCK_COUNTS = 5  # counts ``traffic_cache`` keeps per output block
+BLOCK_COUNTS = 6  # counts ``traffic_cache`` keeps per output block
 
 
 def traffic_cache(n_widths: int, n: int) -> np.ndarray:
@@ -944,7 +944,8 @@ def traffic_cache(n_widths: int, n: int) -> np.ndarray:
     a kept weight at each strip width and output block (``_block_slot``), then at each
     output block (``BLOCK_COUNTS`` of them): the summed live inputs of the blocks, the most
     outputs with a kept weight in one block, and at a strip of the whole of K the folds'
-    loads, the folds, and their cycles a row beyond one (``_whole_k_counts``)."""
+    loads, the folds, and their cycles a row beyond one, at most (``_whole_k_folds``) and at
+    least (``_whole_k_beyond``)."""
     slots = n.bit_length() + 2
     return np.full(n_widths * (1 + slots) + BLOCK_COUNTS * slots, -1, dtype=np.int64)
 
@@ -1264,61 +1265,101 @@ def _rows_beyond_one(inputs, bandwidth):
 
 
 @njit(**JIT_OPTIONS)
-def _whole_k_counts(weight, block):
-    """(loads, folds, cycles a row beyond one) of ``weight``'s folds at a strip of the whole
-    of K and output ``block``, the last a floor (``whole_k_floor``), worked out once per
-    block and kept in its ``traffic_cache``. Each output's weights of the one strip are all
-    its weights, so the folds and their kept weights follow from the degrees alone; a fold
-    streams at least the inputs of the outputs it holds whole (the OR of their bit rows; none
-    for a dense weight, whose mask is unread)."""
-    bits, degree, _, _, dense, n, k = weight[:7]
-    multipliers, bandwidth, load_bandwidth, cache = weight[7], weight[9], weight[10], weight[12]
+def _whole_k_slot(weight, block, count):
+    """The cache index of ``block``'s ``count``-th whole-K count (``traffic_cache``; -1:
+    not kept)."""
+    n, cache = weight[5], weight[12]
     _, outputs_at = _block_counts_at(cache, n)
     slots = _bit_length(n) + 2
-    slot = _slot_at(outputs_at + slots, block, n)
-    if slot >= 0 and cache[slot] >= 0:
-        return cache[slot], cache[slot + slots], cache[slot + 2 * slots]
-    loads = folds = beyond = 0
-    inputs = np.zeros(bits.shape[0], dtype=np.uint64)  # the current fold's whole outputs'
-    for j0 in range(0, n, block):
-        j1 = min(n, j0 + block)
-        total = (j1 - j0) * k
-        if not dense:
-            total = 0
-            for j in range(j0, j1):
-                total += degree[j]
-        for f0 in range(0, total, multipliers):
-            loads += (min(total, f0 + multipliers) - f0 + load_bandwidth - 1) // load_bandwidth
-            folds += 1
-        if dense:
-            continue
-        position = 0  # the group's weights before output j
-        fold = 0  # the fold ``inputs`` gathers for
-        for j in range(j0, j1):
-            start, position = position, position + degree[j]
-            if degree[j] == 0 or start // multipliers != (position - 1) // multipliers:
-                continue  # no weights, or cut by a fold boundary: whole in no fold
-            if start // multipliers != fold:  # a later fold's: count the one gathered
-                beyond += _rows_beyond_one(inputs, bandwidth)
-                fold = start // multipliers
-            for w in range(inputs.shape[0]):
-                inputs[w] |= bits[w, j]
-        beyond += _rows_beyond_one(inputs, bandwidth)
-    if slot >= 0:
-        cache[slot], cache[slot + slots], cache[slot + 2 * slots] = loads, folds, beyond
-    return loads, folds, beyond
+    return _slot_at(outputs_at + (1 + count) * slots, block, n)
 
 
 @njit(**JIT_OPTIONS)
-def whole_k_floor(weight, block, m, levels):
+def _group_weights(weight, j0, j1):
+    """Kept weights of outputs ``[j0, j1)`` (all K each for a dense weight)."""
+    if weight[4]:
+        return (j1 - j0) * weight[6]
+    degree = weight[1]
+    total = 0
+    for j in range(j0, j1):
+        total += degree[j]
+    return total
+
+
+@njit(**JIT_OPTIONS)
+def _whole_k_folds(weight, block):
+    """(loads, folds, cycles a row beyond one at most) of ``weight``'s folds at a strip of
+    the whole of K and output ``block``, kept in its ``traffic_cache``: each output's weights
+    of the one strip are all its weights, so the folds and their kept weights follow from
+    the degrees alone, and a fold of ``nnz`` weights streams at most ``min(nnz, K)``
+    inputs."""
+    n, k, multipliers = weight[5], weight[6], weight[7]
+    bandwidth, load_bandwidth, cache = weight[9], weight[10], weight[12]
+    slot = _whole_k_slot(weight, block, 0)
+    slots = _bit_length(n) + 2
+    if slot >= 0 and cache[slot] >= 0:
+        return cache[slot], cache[slot + slots], cache[slot + 2 * slots]
+    loads = folds = most = 0
+    for j0 in range(0, n, block):
+        total = _group_weights(weight, j0, min(n, j0 + block))
+        for f0 in range(0, total, multipliers):
+            nnz = min(total, f0 + multipliers) - f0
+            loads += (nnz + load_bandwidth - 1) // load_bandwidth
+            folds += 1
+            most += max(1, (min(nnz, k) + bandwidth - 1) // bandwidth) - 1
+    if slot >= 0:
+        cache[slot], cache[slot + slots], cache[slot + 2 * slots] = loads, folds, most
+    return loads, folds, most
+
+
+@njit(**JIT_OPTIONS)
+def _whole_k_beyond(weight, block):
+    """The cycles a row beyond one of ``weight``'s folds at a strip of the whole of K and
+    output ``block``, at least, kept in its ``traffic_cache``: a fold streams at least the
+    inputs of the outputs it holds whole (the OR of their bit rows; none counted for a dense
+    weight, whose mask is unread)."""
+    bits, degree, dense, n = weight[0], weight[1], weight[4], weight[5]
+    multipliers, bandwidth, cache = weight[7], weight[9], weight[12]
+    slot = _whole_k_slot(weight, block, 3)
+    if slot >= 0 and cache[slot] >= 0:
+        return cache[slot]
+    beyond = 0
+    if not dense:
+        inputs = np.zeros(bits.shape[0], dtype=np.uint64)  # the current fold's whole outputs'
+        for j0 in range(0, n, block):
+            position = 0  # the group's weights before output j
+            fold = 0  # the fold ``inputs`` gathers for
+            for j in range(j0, min(n, j0 + block)):
+                start, position = position, position + degree[j]
+                if degree[j] == 0 or start // multipliers != (position - 1) // multipliers:
+                    continue  # no weights, or cut by a fold boundary: whole in no fold
+                if start // multipliers != fold:  # a later fold's: count the one gathered
+                    beyond += _rows_beyond_one(inputs, bandwidth)
+                    fold = start // multipliers
+                for w in range(inputs.shape[0]):
+                    inputs[w] |= bits[w, j]
+            beyond += _rows_beyond_one(inputs, bandwidth)
+    if slot >= 0:
+        cache[slot] = beyond
+    return beyond
+
+
+@njit(**JIT_OPTIONS)
+def whole_k_floor(weight, block, m, levels, best):
     """What ``compute_floor`` of ``weight``'s packing at a strip of the whole of K and output
-    ``block`` is at least, without packing it (``_whole_k_counts``: the loads and folds
-    exact, the inputs a fold streams at least those of the outputs it holds whole). It is
-    ``group_floor``'s at least, and the one that tells at K of hundreds: a fold of a few
-    dozen outputs streams hundreds of inputs a row against a narrow strip's one cycle,
-    which counting folds cannot see. Linear in ``m``: the mask is read once per block."""
-    loads, folds, beyond = _whole_k_counts(weight, block)
-    return loads + folds * (m + 1 + levels) - 1 + m * beyond
+    ``block`` is at least, without packing it: the loads and folds exact
+    (``_whole_k_folds``), and the inputs a fold streams at least those of the outputs it
+    holds whole (``_whole_k_beyond``). It is ``group_floor``'s at least, and the one that
+    tells at K of hundreds: a fold of a few dozen outputs streams hundreds of inputs a row
+    against a narrow strip's one cycle, which counting folds cannot see. The mask is read
+    (once per block) only when the floor with every fold streaming ``min(nnz, K)`` inputs
+    would reach ``best`` (the best total so far; 0 always reads it): otherwise the floor of
+    one cycle a row is returned, below ``best`` as the full one would be."""
+    loads, folds, most = _whole_k_folds(weight, block)
+    floor = loads + folds * (m + 1 + levels) - 1
+    if floor + m * most < best:
+        return floor
+    return floor + m * _whole_k_beyond(weight, block)
 
 
 @njit(**JIT_OPTIONS)
@@ -1406,7 +1447,7 @@ def _ranked(store, weight, width_index, width, block, traffic, m, levels, mem, p
             return np.inf  # its DRAM traffic alone is slower (no tie): not even packed
         if (width, block) not in store:
             if width == weight[6]:  # the whole of K: its inputs a row tell
-                floor = whole_k_floor(weight, block, m, levels)
+                floor = whole_k_floor(weight, block, m, levels, best)
             else:
                 floor = group_floor(weight, width_index, width, block, m, levels, best)
             if floor > best or (floor == best and not keeps_tie):
