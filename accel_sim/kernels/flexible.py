@@ -108,6 +108,7 @@ __all__ = [
     "pack_dense_folds",
     "pack_folds",
     "packing",
+    "port_floor",
     "ranking_total",
     "total_cycles",
     "traffic_cache",
@@ -1363,32 +1364,66 @@ def whole_k_floor(weight, block, m, levels, best):
 
 
 @njit(**JIT_OPTIONS)
+def port_floor(weight, width_index, width, m, mem, best):
+    """Cycles any packing of ``weight`` at strip ``width`` (``width_index``: its place in the
+    widths tried, where its count is kept) takes at least, stalls included, from its partial
+    sums over the ofmap SRAM port: each fold is busy at least as long as its port takes
+    (``record_fold``), and the elapsed time adds every fold's busy time; each (output, strip)
+    pair with a kept weight is a segment at least, written for each of ``m`` rows and, all
+    but an output's first, read back. Less one, as ``traffic_floor``. The pairs are counted
+    (once per width) only when the floor with as many pairs as there can be (a weight each,
+    or every output in every strip) would reach ``best``; otherwise the floor of one pair per
+    output is returned, below ``best`` as the counted one would be."""
+    bits, degree, _, _, dense, n, k = weight[:7]
+    live, cache, nnz = weight[11], weight[12], weight[13]
+    per_pair = m * mem.acc_bytes / mem.ofmap_sram_bytes_per_cycle
+    most = min(nnz, live * ((k + width - 1) // width))
+    if per_pair * (2 * most - live) - 1.0 < best + 1.0 + 1e-6 * best:
+        return per_pair * live - 1.0
+    pairs = _cached_count(cache, width_index, STRIP_OUTPUTS, bits, degree, n, k, width, n,
+                          dense)  # fmt: skip
+    return per_pair * (2 * pairs - live) - 1.0
+
+
+@njit(**JIT_OPTIONS)
 def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
     """The fastest (strip width, output block) schedule of ``m`` rows, stalls included, as
     ``flexible_schedule`` gives it: (width, block, stats, log, dead bytes). ``widths`` are
     tried in order until one improves on none of the earlier (only the last is tried after
     that), each with the output blocks in ``blocks`` (a pair, 0 for none: one signature to
     compile, not one per count); ties go to the earlier. A candidate whose
-    ``traffic_floor`` reaches the best total so far (a cycle and a millionth of it beyond,
-    for the rounding of float sums) is neither packed nor ranked, nor is one not yet packed
-    whose ``group_floor`` reaches it, and a packing whose ``compute_floor`` reaches it is not
-    ranked: none can be faster (and a candidate that is not ranked improves on nothing).
+    ``traffic_floor`` or ``port_floor`` reaches the best total so far (a cycle and a
+    millionth of it beyond, for the rounding of float sums) is neither packed nor ranked, nor
+    is one not yet packed whose ``group_floor`` (``whole_k_floor`` at the whole of K)
+    reaches it, and a packing whose ``compute_floor`` reaches it is not ranked: none can be
+    faster (and a candidate that is not ranked improves on nothing).
 
-    Within a width the block with the lower estimate is tried first (``_block_order``): all
-    N at once comes first in the order, but when its partial sums spill its traffic is often
-    many times the smaller block's total, so tried second it is skipped unpacked. The order of
-    trial changes no choice: the first block in the order keeps a tie, so tried second it may
-    equal the best where that best is its own width's other block's, and then a floor that
-    merely reaches the best does not skip it (``_ranked``). ``mem`` and ``plan``
-    come as plain tuples (Numba types a named tuple argument through Python, about 3 µs a
-    call)."""
+    The order of trial is not the order above, and changes no choice. The second width goes
+    before the first (when both are narrower than K): the narrowest strip's partial sums
+    often make it slower than the next, and tried against that width's best its port floor
+    skips it unpacked; tried first it would be packed with nothing to beat. The first width's
+    candidates then keep a tie with the second's, and the second width has improved on the
+    first when the best is still its. Within a width the block with the lower estimate is
+    tried first (``_block_order``): all N at once comes first in the order above, but when
+    its partial sums spill its traffic is often many times the smaller block's total, so
+    tried second it is skipped unpacked. A candidate tried after one that comes later in the
+    order above keeps a tie with it, so a floor that merely reaches the best does not skip it
+    (``_ranked``). Totals are finite for memory parameters from a spec (bandwidths bounded
+    above zero), so a width skipped unranked is one slower than the best. ``mem`` and
+    ``plan`` come as plain tuples (Numba types a named tuple argument through Python, about
+    3 µs a call)."""
     mem = MemoryParams(*mem)
     plan = FoldPlan(*plan)
+    best_index = -1  # the best's width, by its place in ``widths``
     best_width = best_block = 0
     best_cycles = np.inf
     past_balance = False
     last = widths.shape[0] - 1
-    for i in range(widths.shape[0]):
+    second_first = last >= 2  # the second width before the first (both narrower than K)
+    for step in range(widths.shape[0]):
+        i = step
+        if second_first and step < 2:
+            i = 1 - step
         if past_balance and i != last:
             continue  # only the whole of K is left to try
         width = widths[i]
@@ -1397,13 +1432,19 @@ def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
         for block, traffic in tried:
             if block <= 0:
                 continue  # no second block
-            # all N, tried after the other block, which set the best: a tie is still its
-            keeps_tie = block == blocks[0] and best_width == width
+            # a tie is its when it comes earlier in the order of trial than the best: at an
+            # earlier width, or all N after its own width's other block
+            keeps_tie = i < best_index or (i == best_index and block == blocks[0])
             cycles = _ranked(store, weight, i, width, block, traffic, m, levels, mem, plan,
                              best_cycles, keeps_tie)  # fmt: skip
             if cycles < best_cycles or (keeps_tie and cycles == best_cycles):
-                best_width, best_block, best_cycles = width, block, cycles
-        past_balance = past_balance or not best_cycles < before
+                best_index, best_width, best_block, best_cycles = i, width, block, cycles
+        if second_first and step == 0:
+            continue  # the second width's verdict waits for the first's
+        if second_first and step == 1:
+            past_balance = best_index != 1  # the second width improved on the first
+        else:
+            past_balance = past_balance or not best_cycles < before
     if best_width == 0:
         raise ValueError("no (strip width, output block) schedule has a finite cycle count")
     folds, times, _, _ = packing(store, weight, best_width, best_block)
@@ -1445,6 +1486,8 @@ def _ranked(store, weight, width_index, width, block, traffic, m, levels, mem, p
     if best < np.inf:
         if traffic >= best + 1.0 + 1e-6 * best:
             return np.inf  # its DRAM traffic alone is slower (no tie): not even packed
+        if port_floor(weight, width_index, width, m, mem, best) >= best + 1.0 + 1e-6 * best:
+            return np.inf  # its partial sums alone take the ofmap port longer: not packed
         if (width, block) not in store:
             if width == weight[6]:  # the whole of K: its inputs a row tell
                 floor = whole_k_floor(weight, block, m, levels, best)
