@@ -857,6 +857,21 @@ def _searched_leaving_unpacked(hw, mask, m):
     return weight, m, mem, plan, best, unpacked
 
 
+def _drawn_weight(data, **changes):
+    """A weight for the floors' property tests: a random mask (or none) of up to 60 x 300
+    on a SIGMA-style array of drawn Flex-DPE size and distribution bandwidth (and
+    ``changes``), with a number of rows: (weight, m)."""
+    hw = sigma(**{
+        "flexible.dpe_size": data.draw(st.sampled_from([4, 128])),
+        "flexible.distribution_bandwidth": data.draw(st.sampled_from([None, 3, 16])),
+        **changes,
+    })  # fmt: skip
+    n, k = data.draw(st.integers(1, 60)), data.draw(st.integers(1, 300))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    mask = None if data.draw(st.booleans()) else rng.random((n, k)) < data.draw(st.floats(0, 1))
+    return PackedWeight(mask, hw, (n, k)), data.draw(st.sampled_from([1, 7, 700]))
+
+
 @settings(max_examples=100, deadline=None)
 @given(data=st.data())
 def test_the_group_floor_never_exceeds_a_packings_compute_floor(data) -> None:
@@ -865,15 +880,8 @@ def test_the_group_floor_never_exceeds_a_packings_compute_floor(data) -> None:
     (which ``best_schedule`` would otherwise have found reaching the best), whether it
     counts the groups (a best within reach) or not; and it is the compute floor itself
     when every fold is one group's one weight streaming one input."""
-    hw = sigma(**{
-        "flexible.dpe_size": data.draw(st.sampled_from([4, 128])),
-        "flexible.distribution_bandwidth": data.draw(st.sampled_from([None, 3, 16])),
-    })  # fmt: skip
-    n, k = data.draw(st.integers(1, 60)), data.draw(st.integers(1, 300))
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
-    mask = None if data.draw(st.booleans()) else rng.random((n, k)) < data.draw(st.floats(0, 1))
-    m = data.draw(st.sampled_from([1, 7, 700]))
-    weight = PackedWeight(mask, hw, (n, k))
+    weight, m = _drawn_weight(data)
+    n, k, hw = weight.n, weight.k, weight.hw
     for index, width in enumerate(weight.widths()):
         for block in sorted({n, 1, 4, 3}):
             entry = kf.packing(weight._packings, weight._weight, width, block)
@@ -921,16 +929,10 @@ def test_the_whole_k_floor_never_exceeds_a_packings_compute_floor(data) -> None:
     it is at least ``group_floor``, which it stands in for at the whole of K; and where it
     leaves the mask unread (its most below the best) its verdict against the best is the
     full floor's."""
-    hw = sigma(**{
-        "pe_array.rows": data.draw(st.sampled_from([1, 2, 8])),
-        "pe_array.cols": data.draw(st.sampled_from([3, 8, 32])),
-        "flexible.dpe_size": data.draw(st.sampled_from([4, 128])),
-        "flexible.distribution_bandwidth": data.draw(st.sampled_from([None, 1, 3, 16])),
-    })  # fmt: skip
-    n, k = data.draw(st.integers(1, 60)), data.draw(st.integers(1, 300))
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
-    mask = None if data.draw(st.booleans()) else rng.random((n, k)) < data.draw(st.floats(0, 1))
-    weight = PackedWeight(mask, hw, (n, k))
+    rows = data.draw(st.sampled_from([1, 2, 8]))
+    cols = data.draw(st.sampled_from([3, 8, 32]))
+    weight, _ = _drawn_weight(data, **{"pe_array.rows": rows, "pe_array.cols": cols})
+    n, k = weight.n, weight.k
     for block in sorted({n, 1, 4, 3}):
         entry = kf.packing(weight._packings, weight._weight, k, block)
         for m in (1, 7, 700):  # counted at the first, kept (a power of two or N) for the rest
@@ -985,16 +987,9 @@ def test_the_port_floor_never_exceeds_a_packings_total(data) -> None:
     from accel_sim.kernels import fold_memory as fm
     from accel_sim.traffic import memory_params
 
-    hw = sigma(**{
-        "sram.ofmap.bytes_per_cycle": data.draw(st.sampled_from([1.0, 8.0, 64.0])),
-        "flexible.dpe_size": data.draw(st.sampled_from([4, 128])),
-        "flexible.distribution_bandwidth": data.draw(st.sampled_from([None, 3, 16])),
-    })  # fmt: skip
-    n, k = data.draw(st.integers(1, 60)), data.draw(st.integers(1, 300))
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
-    mask = None if data.draw(st.booleans()) else rng.random((n, k)) < data.draw(st.floats(0, 1))
-    m = data.draw(st.sampled_from([1, 7, 700]))
-    weight = PackedWeight(mask, hw, (n, k))
+    port = data.draw(st.sampled_from([1.0, 8.0, 64.0]))
+    weight, m = _drawn_weight(data, **{"sram.ofmap.bytes_per_cycle": port})
+    n, k, hw = weight.n, weight.k, weight.hw
     mem = memory_params(hw, 0.5)
     plan = fm.FoldPlan(True, False, *[data.draw(st.booleans()) for _ in range(3)])
     for index, width in enumerate(weight.widths()):
