@@ -1364,6 +1364,14 @@ def whole_k_floor(weight, block, m, levels, best):
 
 
 @njit(**JIT_OPTIONS)
+def _slower(floor, best):
+    """Whether a candidate whose total is at least ``floor`` (a ``traffic_floor`` or
+    ``port_floor``, float sums of bytes over a bandwidth) is slower than ``best``, no tie: the
+    floor is above it by a cycle and a millionth of it, beyond the rounding of those sums."""
+    return floor >= best + 1.0 + 1e-6 * best
+
+
+@njit(**JIT_OPTIONS)
 def port_floor(weight, width_index, width, m, mem, best):
     """Cycles any packing of ``weight`` at strip ``width`` (``width_index``: its place in the
     widths tried, where its count is kept) takes at least, stalls included, from its partial
@@ -1378,7 +1386,7 @@ def port_floor(weight, width_index, width, m, mem, best):
     live, cache, nnz = weight[11], weight[12], weight[13]
     per_pair = m * mem.acc_bytes / mem.ofmap_sram_bytes_per_cycle
     most = min(nnz, live * ((k + width - 1) // width))
-    if per_pair * (2 * most - live) - 1.0 < best + 1.0 + 1e-6 * best:
+    if not _slower(per_pair * (2 * most - live) - 1.0, best):
         return per_pair * live - 1.0
     pairs = _cached_count(cache, width_index, STRIP_OUTPUTS, bits, degree, n, k, width, n,
                           dense)  # fmt: skip
@@ -1484,9 +1492,9 @@ def _ranked(store, weight, width_index, width, block, traffic, m, levels, mem, p
     it on first use; otherwise a number it does not beat: ``best`` or more
     (``best_schedule``'s skips, by the floors)."""
     if best < np.inf:
-        if traffic >= best + 1.0 + 1e-6 * best:
+        if _slower(traffic, best):
             return np.inf  # its DRAM traffic alone is slower (no tie): not even packed
-        if port_floor(weight, width_index, width, m, mem, best) >= best + 1.0 + 1e-6 * best:
+        if _slower(port_floor(weight, width_index, width, m, mem, best), best):
             return np.inf  # its partial sums alone take the ofmap port longer: not packed
         if (width, block) not in store:
             if width == weight[6]:  # the whole of K: its inputs a row tell
