@@ -961,6 +961,61 @@ def test_the_whole_k_floor_is_the_compute_floor_when_every_output_is_whole() -> 
         )
 
 
+def _whole_k_beyond_twin(mask, block, multipliers, bandwidth) -> int:
+    """``kf._whole_k_beyond`` cell by cell: lay each block's weights back to back,
+    ``multipliers`` a fold; a fold streams at least the inputs of the outputs all of whose
+    weights it holds, ``max(1, ceil(U / B)) - 1`` cycles a row beyond one."""
+    beyond = 0
+    n = mask.shape[0]
+    for j0 in range(0, n, block):
+        degrees = mask[j0 : j0 + block].sum(axis=1)
+        ends = np.cumsum(degrees)
+        starts = ends - degrees
+        for f0 in range(0, int(ends[-1]), multipliers):
+            whole = [j0 + i for i in range(len(degrees))
+                     if degrees[i] and starts[i] >= f0 and ends[i] <= f0 + multipliers]  # fmt: skip
+            inputs = int(mask[whole].any(axis=0).sum()) if whole else 0
+            beyond += max(1, math.ceil(inputs / bandwidth)) - 1
+    return beyond
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_the_whole_k_inputs_a_row_match_a_cell_by_cell_twin(data) -> None:
+    """The whole-K floor's inputs a row (each fold's whole outputs found by stepping along
+    the positions, their bit rows ORed word by word) are its definition counted cell by
+    cell, at any fold size, bandwidth and block, with empty outputs anywhere."""
+    n, k = data.draw(st.integers(1, 90)), data.draw(st.integers(1, 300))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    mask = rng.random((n, k)) < data.draw(st.floats(0.0, 1.0))
+    mask[rng.random(n) < data.draw(st.floats(0.0, 0.5))] = False
+    multipliers = data.draw(st.sampled_from([1, 4, 16, 100, 1024]))
+    bandwidth = data.draw(st.sampled_from([1, 3, 32]))
+    block = data.draw(st.sampled_from([1, 2, 8, 64, n]))
+    bits = kf.mask_bits(mask)
+    live = int(np.count_nonzero(bits.degree))
+    weight = (*bits, False, n, k, multipliers, 4, bandwidth, bandwidth, live,
+              kf.traffic_cache(1, n), int(bits.degree.sum()))  # fmt: skip
+    assert kf._whole_k_beyond(weight, block) == _whole_k_beyond_twin(mask, block, multipliers,
+                                                                     bandwidth)  # fmt: skip
+
+
+@pytest.mark.parametrize("cut", [False, True])
+def test_an_output_that_ends_its_fold_is_whole_in_it(cut) -> None:
+    """Folds of 4 multipliers, one input a cycle: an output of 4 weights fills the first
+    fold to its end and is whole there (3 cycles a row beyond one); one weight more before
+    it cuts it, and the first fold holds no whole output with more than one input."""
+    mask = np.zeros((3, 8), dtype=bool)
+    mask[0, :1] = cut  # an output of one weight first, or an empty one
+    mask[1, 2:6] = True
+    mask[2, 0] = True
+    bits = kf.mask_bits(mask)
+    weight = (*bits, False, 3, 8, 4, 4, 1, 1, int(np.count_nonzero(bits.degree)),
+              kf.traffic_cache(1, 3), int(bits.degree.sum()))  # fmt: skip
+    assert kf._whole_k_beyond(weight, 3) == (0 if cut else 3)
+    assert kf._whole_k_beyond(weight, 3) == _whole_k_beyond_twin(mask, 3, 4, 1)
+
+
 def test_the_whole_k_floor_leaves_whole_k_strips_unpacked() -> None:
     """A sparse weight at K of hundreds: a fold of whole-K strips streams hundreds of inputs
     a row, several times the narrow strips' one or two cycles. The search leaves both whole-K

@@ -110,6 +110,7 @@ __all__ = [
     "packing",
     "port_floor",
     "ranking_total",
+    "schedule_at",
     "total_cycles",
     "traffic_cache",
     "traffic_floor",
@@ -1255,17 +1256,6 @@ def _every_group_floor(weight, width, block, m, levels):
 
 
 @njit(**JIT_OPTIONS)
-def _rows_beyond_one(inputs, bandwidth):
-    """A fold's cycles a row beyond one when it streams at least the inputs set in ``inputs``
-    (``fold_times``' ``max(1, ceil(U / B)) - 1``), clearing them for the next fold."""
-    unique = 0
-    for w in range(inputs.shape[0]):
-        unique += _popcount(inputs[w])
-        inputs[w] = np.uint64(0)
-    return max(1, (unique + bandwidth - 1) // bandwidth) - 1
-
-
-@njit(**JIT_OPTIONS)
 def _whole_k_slot(weight, block, count):
     """The cache index of ``block``'s ``count``-th whole-K count (``traffic_cache``; -1:
     not kept)."""
@@ -1318,31 +1308,61 @@ def _whole_k_beyond(weight, block):
     """The cycles a row beyond one of ``weight``'s folds at a strip of the whole of K and
     output ``block``, at least, kept in its ``traffic_cache``: a fold streams at least the
     inputs of the outputs it holds whole (the OR of their bit rows; none counted for a dense
-    weight, whose mask is unread)."""
-    bits, degree, dense, n = weight[0], weight[1], weight[4], weight[5]
-    multipliers, bandwidth, cache = weight[7], weight[9], weight[12]
+    weight, whose mask is unread). A fold's whole outputs are consecutive
+    (``_whole_outputs``), so each of its words is the OR of a run of one bit row: read in
+    memory order, a loop that vectorises."""
+    bits, dense, bandwidth, cache = weight[0], weight[4], weight[9], weight[12]
     slot = _whole_k_slot(weight, block, 3)
     if slot >= 0 and cache[slot] >= 0:
         return cache[slot]
     beyond = 0
     if not dense:
-        inputs = np.zeros(bits.shape[0], dtype=np.uint64)  # the current fold's whole outputs'
-        for j0 in range(0, n, block):
-            position = 0  # the group's weights before output j
-            fold = 0  # the fold ``inputs`` gathers for
-            for j in range(j0, min(n, j0 + block)):
-                start, position = position, position + degree[j]
-                if degree[j] == 0 or start // multipliers != (position - 1) // multipliers:
-                    continue  # no weights, or cut by a fold boundary: whole in no fold
-                if start // multipliers != fold:  # a later fold's: count the one gathered
-                    beyond += _rows_beyond_one(inputs, bandwidth)
-                    fold = start // multipliers
-                for w in range(inputs.shape[0]):
-                    inputs[w] |= bits[w, j]
-            beyond += _rows_beyond_one(inputs, bandwidth)
+        first, stop = _whole_outputs(weight, block)
+        for f in range(first.shape[0]):
+            unique = 0
+            for w in range(bits.shape[0]):
+                row = bits[w]
+                acc = np.uint64(0)
+                for j in range(first[f], stop[f]):
+                    acc |= row[np.uint64(j)]
+                unique += _popcount(acc)
+            beyond += max(1, (unique + bandwidth - 1) // bandwidth) - 1
     if slot >= 0:
         cache[slot] = beyond
     return beyond
+
+
+@njit(**JIT_OPTIONS)
+def _whole_outputs(weight, block):
+    """Per fold of ``weight`` at a strip of the whole of K and output ``block`` (folds in
+    order over the blocks, ``P`` weights each, a block's weights back to back): the first
+    output it holds whole and one past the last (equal when none). Outputs without weights
+    between them hold no bits, so the run may include them."""
+    degree, n, multipliers = weight[1], weight[5], weight[7]
+    folds = 0
+    for j0 in range(0, n, block):
+        total = 0
+        for j in range(j0, min(n, j0 + block)):
+            total += degree[j]
+        folds += (total + multipliers - 1) // multipliers
+    first = np.zeros(folds, dtype=np.int64)
+    stop = np.zeros(folds, dtype=np.int64)
+    base = 0  # folds of the blocks before
+    for j0 in range(0, n, block):
+        position = 0  # the block's weights before output j
+        fold, end = base, multipliers  # the fold holding position ``start``, its end
+        for j in range(j0, min(n, j0 + block)):
+            start, position = position, position + degree[j]
+            while start >= end:  # no division: the fold is found by stepping
+                fold += 1
+                end += multipliers
+            if degree[j] == 0 or position > end:
+                continue  # no weights, or cut by a fold boundary: whole in no fold
+            if first[fold] == stop[fold]:
+                first[fold] = j
+            stop[fold] = j + 1
+        base += (position + multipliers - 1) // multipliers
+    return first, stop
 
 
 @njit(**JIT_OPTIONS)
@@ -1455,11 +1475,29 @@ def best_schedule(store, weight, widths, blocks, m, levels, mem, plan):
             past_balance = past_balance or not best_cycles < before
     if best_width == 0:
         raise ValueError("no (strip width, output block) schedule has a finite cycle count")
-    folds, times, _, _ = packing(store, weight, best_width, best_block)
+    stats, log, dead = _schedule_at(store, weight, best_width, best_block, m, levels, mem, plan)
+    return best_width, best_block, stats, log, dead
+
+
+@njit(**JIT_OPTIONS)
+def _schedule_at(store, weight, width, block, m, levels, mem, plan):
+    """``flexible_schedule`` of ``m`` rows at strip ``width`` and output ``block``, packed on
+    first use: (stats, log, dead bytes)."""
+    folds, times, _, _ = packing(store, weight, width, block)
     stats, log, _, dead = flexible_schedule(
         folds, times, cycles_of(times, m, levels), m, weight[6], weight[5], mem, plan
     )
-    return best_width, best_block, stats, log, dead
+    return stats, log, dead
+
+
+@njit(**JIT_OPTIONS)
+def schedule_at(store, weight, width, block, m, levels, mem, plan):
+    """``best_schedule``'s result for a (strip ``width``, output ``block``) given, not
+    searched: any candidate's schedule in one kernel call (``mem`` and ``plan`` as plain
+    tuples, as there)."""
+    stats, log, dead = _schedule_at(store, weight, width, block, m, levels, MemoryParams(*mem),
+                                    FoldPlan(*plan))  # fmt: skip
+    return width, block, stats, log, dead
 
 
 @njit(**JIT_OPTIONS)
