@@ -127,11 +127,10 @@ class PackedWeight:
         self, m: int, mem: fm.MemoryParams, plan: fm.FoldPlan, width: int, block: int
     ) -> TileRun:
         """The fold schedule of ``m`` token rows at strip ``width`` and output ``block``,
-        stalls not yet known (any candidate's; ``best`` returns the fastest's)."""
-        folds, times = self.packed(width, block)
-        cycles = kf.cycles_of(times, m, self.levels)
-        stats, log, _, dead = kf.flexible_schedule(
-            folds, times, cycles, m, self.k, self.n, mem, plan
+        stalls not yet known (any candidate's; ``best`` returns the fastest's), in one kernel
+        call (``kf.schedule_at``)."""
+        _, _, stats, log, dead = kf.schedule_at(
+            self._packings, self._weight, width, block, m, self.levels, tuple(mem), tuple(plan)
         )
         return TileRun(stats, log, dead, float(stats[kf.STATIONARY_WORDS] * m))
 
