@@ -1071,7 +1071,8 @@ def _cached_count(cache, slot, what, bits, degree, n, k, width, block, dense):
 def _nonempty_groups(bits, n, k, width, block):
     """(block, strip) groups with a kept weight at strip ``width`` and output ``block``: each
     starts at least one fold of any packing. Each block's inputs are ORed into one bit row
-    (its words read in order, all blocks at once), then its strips' words tested."""
+    (its words read in order, all blocks at once), whose (row, strip) pairs with a kept bit
+    are the groups (``_strip_outputs``, over all rows at once)."""
     n_words = bits.shape[0]
     n_blocks = (n + block - 1) // block
     inputs = np.zeros((n_words, n_blocks), dtype=np.uint64)  # each block's kept inputs
@@ -1082,10 +1083,7 @@ def _nonempty_groups(bits, n, k, width, block):
             for j in range(b * block, min(n, (b + 1) * block)):
                 x |= row[np.uint64(j)]
             inputs[w, b] = x
-    groups = 0
-    for b in range(n_blocks):
-        groups += _kept_strips(inputs, b, k, width)
-    return groups
+    return _strip_outputs(inputs, n_blocks, k, width)
 
 
 @njit(**JIT_OPTIONS)
