@@ -134,7 +134,7 @@ def main() -> None:
         RECORDED.answers.clear()
         RECORDED.tiles.clear()
         _, searched = point(workload, hw, RECORDED.record)  # also the warm-up
-        _, _ = point(workload, hw, best=RECORDED.record_tile)
+        point(workload, hw, best=RECORDED.record_tile)
         searches = len(RECORDED.answers)
         expected = searched.to_frame()
         for search, best in ((RECORDED.perfect, None), (None, RECORDED.given)):

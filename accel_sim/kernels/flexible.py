@@ -1337,12 +1337,7 @@ def _whole_outputs(weight, block):
     output it holds whole and one past the last (equal when none). Outputs without weights
     between them hold no bits, so the run may include them."""
     degree, n, multipliers = weight[1], weight[5], weight[7]
-    folds = 0
-    for j0 in range(0, n, block):
-        total = 0
-        for j in range(j0, min(n, j0 + block)):
-            total += degree[j]
-        folds += (total + multipliers - 1) // multipliers
+    _, folds, _ = _whole_k_folds(weight, block)  # (counted before, kept in the cache)
     first = np.zeros(folds, dtype=np.int64)
     stop = np.zeros(folds, dtype=np.int64)
     base = 0  # folds of the blocks before
